@@ -1,0 +1,403 @@
+"""image-finder-cli: index folders and search them from a terminal or a script.
+
+Exit codes: 0 ok, 1 a user error (one readable line on stderr), 2 an internal error (details in
+the log file), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from types import FrameType
+from typing import Any, TextIO
+
+from image_finder import __version__
+from image_finder.core import paths
+from image_finder.core.errors import ImageFinderError, ImageLoadError
+from image_finder.core.library import Library, display_name
+from image_finder.core.logsetup import log_file, setup_logging
+from image_finder.core.settings import Settings
+
+log = logging.getLogger("image_finder.cli")
+
+
+def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=default,
+        help=f"library folder (default: ${paths.DATA_DIR_ENV} or the user data dir)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="print machine-readable JSON only",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="also log debug details to the log file",
+    )
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="model name (default: the library's, else settings)")
+    parser.add_argument("--weights", metavar="FILE", help="local weights file for the model")
+    parser.add_argument("--device", help="auto, cpu, cuda or mps (default: settings, auto)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="image-finder-cli",
+        description="Find visually similar images in your folders.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _common(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("index", help="index folders (only new and changed files are processed)")
+    p.add_argument("folders", nargs="+", metavar="FOLDER")
+    _model_options(p)
+    p.add_argument(
+        "--rebuild", action="store_true", help="re-embed every image (after changing the model)"
+    )
+    p.add_argument("--batch-size", type=int, metavar="N", help="images per model batch")
+    _common(p, suppress=True)
+
+    p = sub.add_parser("search", help="find the images most similar to one or more images")
+    p.add_argument("queries", nargs="+", metavar="IMAGE")
+    p.add_argument("-k", "--top-k", type=int, metavar="N", help="results per query")
+    p.add_argument("--min-score", type=float, metavar="S", help="hide results below this score")
+    p.add_argument("--folder", metavar="DIR", help="only results inside this folder")
+    p.add_argument("--nprobe", type=int, metavar="N", help="IVF regions searched (speed/recall)")
+    p.add_argument(
+        "--rotations",
+        action="store_true",
+        default=None,
+        help="also find rotated and mirrored copies (8x query cost)",
+    )
+    _model_options(p)
+    _common(p, suppress=True)
+
+    p = sub.add_parser("status", help="show what the library holds")
+    _common(p, suppress=True)
+
+    p = sub.add_parser("remove", help="take folders out of the library")
+    p.add_argument("folders", nargs="+", metavar="FOLDER")
+    _common(p, suppress=True)
+    return parser
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+class _Interrupt:
+    """First Ctrl-C asks the job to stop after the batch in flight; a second one aborts."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.requested = False
+        self._out = out
+        self._previous: Any = None
+
+    def __enter__(self) -> _Interrupt:
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self._out.write("\nStopping after the current batch (Ctrl-C again to abort)…\n")
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+class _ProgressLine:
+    """One self-rewriting status line on a terminal, at most ~10 updates a second."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.enabled = out.isatty()
+        self._last = 0.0
+
+    def __call__(self, p: Any) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self._last < 0.1 and p.done != p.total):
+            return
+        self._last = now
+        if p.phase == "scanning":
+            text = f"Scanning… {p.done:,} files found"
+        elif p.phase == "embedding":
+            width = 24
+            filled = int(width * p.done / p.total) if p.total else 0
+            eta = _duration(p.eta_seconds) if p.eta_seconds is not None else "--:--"
+            text = (
+                f"[{'#' * filled}{'.' * (width - filled)}] {p.done:,}/{p.total:,} "
+                f"{p.images_per_second:5.1f} img/s  ETA {eta}"
+            )
+        else:
+            text = "Saving the index…"
+        self.out.write("\r" + text.ljust(78)[:100])
+        self.out.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.out.write("\r" + " " * 78 + "\r")
+            self.out.flush()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _local_time(timestamp: float | None) -> str:
+    if not timestamp:
+        return "never"
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def _table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def _load_extractor(args: argparse.Namespace, settings: Settings, library: Library, *,
+                    for_search: bool) -> Any:
+    from image_finder.core.extractor import Extractor
+
+    model = args.model or library.model or settings.model
+    extractor = Extractor.load(
+        model,
+        weights=args.weights or (settings.weights if model == settings.model else None) or None,
+        device=args.device or settings.device,
+        precision=settings.precision,
+        # An existing library must keep its model; a new one may fall back to the bundled one.
+        allow_fallback=not (for_search or library.model or args.model),
+    )
+    if extractor.notice:
+        print(extractor.notice, file=sys.stderr)
+    return extractor
+
+
+def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) -> int:
+    from image_finder.core.indexing import index_folders
+
+    for folder in args.folders:
+        if not os.path.isdir(folder) and library.folder_info(folder) is None:
+            raise ImageFinderError(f"folder not found: {folder}")
+    library.begin_writing()  # fail fast, before the model loads, if another process indexes
+    extractor = _load_extractor(args, settings, library, for_search=False)
+    progress = _ProgressLine(sys.stderr) if not args.json else None
+    with _Interrupt(sys.stderr) as interrupt:
+        report = index_folders(
+            args.folders,
+            library,
+            extractor,
+            progress=progress,
+            cancelled=interrupt,
+            rebuild=args.rebuild,
+            batch_size=args.batch_size,
+        )
+    if progress:
+        progress.finish()
+    for notice in library.notices:
+        print(notice, file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_json()))
+        return 0
+    for skipped in report.skipped:
+        print(f"skipped {display_name(skipped.path)}: {skipped.reason}", file=sys.stderr)
+    for folder in report.offline_folders:
+        print(f"offline: {display_name(folder)} (entries kept)", file=sys.stderr)
+    state = "Stopped" if report.cancelled else "Indexed"
+    print(
+        f"{state}: {report.added} added, {report.updated} updated, {report.moved} moved, "
+        f"{report.removed} removed, {report.unchanged} unchanged, {len(report.skipped)} skipped "
+        f"in {report.seconds:.1f} s ({report.images_per_second:.1f} images/s). "
+        f"The library holds {library.count():,} images."
+    )
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -> int:
+    from image_finder.core.search import SearchOptions, Searcher
+
+    if library.count() == 0:
+        raise ImageFinderError(
+            "The library is empty: index a folder first (image-finder-cli index FOLDER)."
+        )
+    missing = [q for q in args.queries if not os.path.exists(q)]
+    if len(missing) == len(args.queries):
+        raise ImageFinderError(f"file not found: {missing[0]}")
+    searcher = Searcher(library, _load_extractor(args, settings, library, for_search=True))
+    options = SearchOptions(
+        top_k=args.top_k or settings.top_k,
+        min_score=args.min_score if args.min_score is not None else (settings.min_score or None),
+        folder=args.folder,
+        nprobe=args.nprobe or settings.nprobe or None,
+        rotations=settings.rotations if args.rotations is None else args.rotations,
+    )
+    failed = 0
+    for n, query in enumerate(args.queries):
+        try:
+            outcome = searcher.search_image(query, options)
+        except ImageLoadError as exc:
+            failed += 1
+            reason = "file not found" if not os.path.exists(query) else exc.reason
+            print(f"{query}: {reason}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps(outcome.to_json()), flush=True)
+            continue
+        if n:
+            print()
+        print(
+            f"Query: {display_name(outcome.query)}  ({len(outcome.results)} results, "
+            f"{outcome.seconds * 1000:.0f} ms, model {outcome.model})"
+        )
+        if not outcome.results:
+            print("  no results" + (" above the minimum score" if options.min_score else ""))
+            continue
+        rows = [("Rank", "Score", "Filename", "Path", "Indexed at")]
+        rows += [
+            (
+                str(r.rank),
+                f"{r.score:.3f}",
+                r.item.filename,
+                display_name(r.item.path),
+                _local_time(r.item.indexed_at),
+            )
+            for r in outcome.results
+        ]
+        print(_table(rows, right=(0, 1)))
+    return 1 if failed else 0
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -> int:
+    from image_finder.core.extractor import resolve_device
+
+    folders = library.folders()
+    info = library.index_info()
+    device, _ = resolve_device(settings.device)
+    nprobe = settings.nprobe or info["nprobe"]
+    data: dict[str, Any] = {
+        "library": str(library.folder),
+        "images": library.count(),
+        "folders": [
+            {"path": display_name(f.path), "images": f.images, "online": f.online,
+             "last_indexed": f.last_indexed}
+            for f in folders
+        ],
+        "model": library.model or settings.model,
+        "device": device,
+        "index_type": info["index_type"],
+        "n_regions": info["n_regions"],
+        "nprobe": nprobe if info["n_regions"] else 0,
+        "bytes_on_disk": library.bytes_on_disk(),
+        "last_indexed": library.last_indexed(),
+    }
+    if args.json:
+        print(json.dumps(data))
+        return 0
+    print(f"Library:      {library.folder}")
+    print(f"Images:       {data['images']:,}")
+    print(f"Model:        {data['model']}" + ("" if library.model else " (nothing indexed yet)"))
+    print(f"Device:       {device}")
+    index = data["index_type"]
+    if data["n_regions"]:
+        index += f", {data['n_regions']} regions, nprobe {data['nprobe']}"
+    print(f"Index:        {index}")
+    print(f"Size on disk: {_human_bytes(data['bytes_on_disk'])}")
+    print(f"Last indexed: {_local_time(data['last_indexed'])}")
+    if folders:
+        print()
+        rows = [("Images", "Folder", "")]
+        rows += [
+            (f"{f.images:,}", display_name(f.path), "" if f.online else "(offline)")
+            for f in folders
+        ]
+        print(_table(rows, right=(0,)))
+    else:
+        print("\nNo folders yet: image-finder-cli index FOLDER")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace, settings: Settings, library: Library) -> int:
+    results = []
+    with library.writing():
+        for folder in args.folders:
+            removed = library.remove_folder(folder)
+            results.append({"path": os.path.abspath(folder), "removed": removed})
+    if args.json:
+        print(json.dumps({"folders": results, "images": library.count()}))
+    else:
+        for r in results:
+            print(f"Removed {r['path']} ({r['removed']:,} images)")
+    return 0
+
+
+COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status, "remove": cmd_remove}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    log.info("image-finder-cli %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv))
+    try:
+        settings = Settings.load()
+        with Library(paths.data_dir(args.data_dir)) as library:
+            return COMMANDS[args.command](args, settings, library)
+    except ImageFinderError as exc:
+        log.info("user error: %s", exc)
+        print(f"image-finder-cli: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        log.exception("internal error")
+        print(
+            f"image-finder-cli: internal error: {type(exc).__name__}: {exc} "
+            f"(details in {log_file()})",
+            file=sys.stderr,
+        )
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

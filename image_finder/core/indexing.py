@@ -1,0 +1,424 @@
+"""Bring a library up to date with folders on disk.
+
+:func:`index_folders` scans the folders, compares what it finds with the library by (path, size,
+mtime), and then:
+
+* keeps unchanged files as they are, without reading them;
+* recognises moved and renamed files by content hash and keeps their vectors;
+* re-embeds changed files (a file whose bytes did not change only gets its mtime updated);
+* removes files that are gone, unless their whole folder is offline (unplugged drive): those
+  entries stay until the folder returns or the user removes it;
+* embeds new files in batches, each committed on its own, so a cancel or crash loses at most
+  the batch in flight.
+
+Bad files are skipped and reported with a reason; the rest of the work goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from image_finder.core.errors import ImageFinderError, ImageLoadError
+from image_finder.core.images import is_image_name, load_image
+from image_finder.core.library import Library, display_name
+
+if TYPE_CHECKING:
+    import torch
+
+    from image_finder.core.extractor import Extractor
+
+log = logging.getLogger(__name__)
+
+SAVE_INDEX_EVERY_SECONDS = 300.0
+_HIDDEN_ATTRIBUTE = 0x2  # FILE_ATTRIBUTE_HIDDEN on Windows
+
+
+@dataclass(frozen=True)
+class ScanEntry:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"path": display_name(self.path), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    phase: str  # "scanning", "comparing", "embedding", "saving"
+    done: int
+    total: int
+    images_per_second: float = 0.0
+    eta_seconds: float | None = None
+    current: str = ""
+
+
+@dataclass
+class IndexReport:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    moved: int = 0
+    unchanged: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    offline_folders: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    embedded: int = 0
+    cancelled: bool = False
+
+    @property
+    def images_per_second(self) -> float:
+        return self.embedded / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "removed": self.removed,
+            "moved": self.moved,
+            "unchanged": self.unchanged,
+            "skipped": [s.to_json() for s in self.skipped],
+            "offline_folders": [display_name(f) for f in self.offline_folders],
+            "cancelled": self.cancelled,
+            "seconds": round(self.seconds, 3),
+            "images_per_second": round(self.images_per_second, 2),
+        }
+
+
+ProgressCallback = Callable[[IndexProgress], None]
+CancelCallback = Callable[[], bool]
+
+
+def _hidden(entry: os.DirEntry[str]) -> bool:
+    if entry.name.startswith("."):
+        return True
+    attributes = getattr(entry.stat(follow_symlinks=False), "st_file_attributes", 0)
+    return bool(attributes & _HIDDEN_ATTRIBUTE)
+
+
+def scan_folder(root: str) -> Iterator[ScanEntry | Skipped]:
+    """Every image file under ``root``, recursively, in a stable order.
+
+    Hidden files and folders are left out. Symbolic links to folders are followed once: a
+    folder already visited (a link loop) is not entered again. Folders that cannot be read and
+    broken links are reported as :class:`Skipped`.
+    """
+    try:
+        st = os.stat(root)
+    except OSError as exc:
+        yield Skipped(root, f"folder cannot be read ({exc.strerror or exc})")
+        return
+    visited = {(st.st_dev, st.st_ino)}
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            yield Skipped(folder, f"folder cannot be read ({exc.strerror or exc})")
+            continue
+        subfolders = []
+        for entry in entries:
+            try:
+                if _hidden(entry):
+                    continue
+                if entry.is_dir(follow_symlinks=True):
+                    sub = entry.stat(follow_symlinks=True)
+                    key = (sub.st_dev, sub.st_ino)
+                    if key not in visited:  # a symlink loop or a second link to one folder
+                        visited.add(key)
+                        subfolders.append(entry.path)
+                    continue
+                if not is_image_name(entry.name):
+                    continue
+                if entry.is_symlink() and not os.path.exists(entry.path):
+                    yield Skipped(entry.path, "broken symbolic link")
+                    continue
+                info = entry.stat(follow_symlinks=True)
+                if stat.S_ISREG(info.st_mode):
+                    yield ScanEntry(entry.path, info.st_size, info.st_mtime_ns)
+            except OSError as exc:
+                yield Skipped(entry.path, f"cannot be read ({exc.strerror or exc})")
+        stack.extend(reversed(subfolders))
+
+
+def file_hash(path: str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class _Work:
+    """Indexing plan for one run, built from the scan before any image is embedded."""
+
+    new: list[tuple[int, ScanEntry]] = field(default_factory=list)  # (folder_id, entry)
+    changed: list[tuple[int, ScanEntry, str]] = field(default_factory=list)  # (id, entry, hash)
+    missing: dict[str, tuple[int, int, int, str]] = field(default_factory=dict)
+
+
+def index_folders(
+    roots: Sequence[str | os.PathLike[str]],
+    library: Library,
+    extractor: Extractor,
+    progress: ProgressCallback | None = None,
+    cancelled: CancelCallback | None = None,
+    *,
+    rebuild: bool = False,
+    batch_size: int | None = None,
+) -> IndexReport:
+    """Index ``roots`` (added to the library if new) into ``library``.
+
+    ``rebuild``: drop every stored vector first and embed everything again (after a model
+    change). Raises LibraryBusyError if another process is writing, ModelMismatchError if the
+    library was built with another model and ``rebuild`` is false.
+    """
+    started = time.perf_counter()
+    report = IndexReport()
+    is_cancelled = cancelled or (lambda: False)
+    notify = progress or (lambda p: None)
+    with library.writing():
+        if rebuild:
+            library.clear_vectors()
+        library.check_model(extractor.name, extractor.dim)
+        library.index()  # load now so batches update it in place
+
+        work = _Work()
+        folder_ids = []
+        for root in roots:
+            folder = os.path.abspath(os.fspath(root))
+            info = library.folder_info(folder)
+            if not os.path.isdir(folder):
+                if info is not None or _covering(library, folder) is not None:
+                    report.offline_folders.append(folder)
+                    log.warning("folder %s is offline; its entries are kept", folder)
+                    continue
+                raise ImageFinderError(f"folder not found: {display_name(folder)}")
+            info = library.add_folder(folder)
+            folder_ids.append(info.id)
+            _scan_into(work, library, info.id, folder, report, notify, is_cancelled)
+            if is_cancelled():
+                break
+
+        if not is_cancelled():
+            _apply_moves_and_removals(work, library, extractor, report, notify)
+        if not is_cancelled():
+            _embed(work, library, extractor, report, notify, is_cancelled, batch_size)
+
+        report.cancelled = is_cancelled()
+        notify(IndexProgress("saving", report.embedded, report.embedded))
+        if not report.cancelled:
+            for folder_id in folder_ids:
+                library.set_folder_indexed(folder_id)
+            library.optimize()
+        else:
+            library.save_index()
+    report.seconds = time.perf_counter() - started
+    log.info(
+        "indexed %s: +%d ~%d -%d moved %d skipped %d in %.1f s%s",
+        [display_name(os.fspath(r)) for r in roots],
+        report.added,
+        report.updated,
+        report.removed,
+        report.moved,
+        len(report.skipped),
+        report.seconds,
+        " (cancelled)" if report.cancelled else "",
+    )
+    return report
+
+
+def _covering(library: Library, folder: str) -> int | None:
+    for info in library.folders():
+        if folder == info.path or folder.startswith(os.path.join(info.path, "")):
+            return info.id
+    return None
+
+
+def _scan_into(
+    work: _Work,
+    library: Library,
+    folder_id: int,
+    scan_root: str,
+    report: IndexReport,
+    notify: ProgressCallback,
+    is_cancelled: CancelCallback,
+) -> None:
+    prefix = os.path.join(scan_root, "")
+    known = {
+        path: (image_id, size, mtime, digest)
+        for image_id, path, size, mtime, digest in library.folder_rows(folder_id)
+        if path.startswith(prefix)
+    }
+    seen = 0
+    for found in scan_folder(scan_root):
+        if isinstance(found, Skipped):
+            report.skipped.append(found)
+            continue
+        seen += 1
+        if seen % 500 == 0:
+            notify(IndexProgress("scanning", seen, 0, current=found.path))
+            if is_cancelled():
+                return
+        row = known.pop(found.path, None)
+        if row is None:
+            work.new.append((folder_id, found))
+        elif (row[1], row[2]) == (found.size, found.mtime_ns):
+            report.unchanged += 1
+        else:
+            work.changed.append((row[0], found, row[3]))
+    work.missing.update(known)
+
+
+def _apply_moves_and_removals(
+    work: _Work,
+    library: Library,
+    extractor: Extractor,
+    report: IndexReport,
+    notify: ProgressCallback,
+) -> None:
+    """Match new files to missing ones by content (same size, same hash) and keep their
+    vectors; files whose content did not change get their new mtime; the rest of the missing
+    entries are removed."""
+    by_size: dict[int, list[str]] = defaultdict(list)
+    for path, (_, size, _, _) in work.missing.items():
+        by_size[size].append(path)
+    moved: list[tuple[int, int, str, int, int]] = []
+    still_new: list[tuple[int, ScanEntry]] = []
+    for folder_id, entry in work.new:
+        candidates = by_size.get(entry.size)
+        digest = _safe_hash(entry.path) if candidates else None
+        match = next((p for p in candidates or () if work.missing[p][3] == digest), None)
+        if match is None:
+            still_new.append((folder_id, entry))
+            continue
+        candidates.remove(match)  # type: ignore[union-attr]
+        image_id = work.missing.pop(match)[0]
+        moved.append((image_id, folder_id, entry.path, entry.size, entry.mtime_ns))
+    work.new = still_new
+
+    touched: list[tuple[int, int, int]] = []
+    changed: list[tuple[int, ScanEntry, str]] = []
+    for image_id, entry, old_digest in work.changed:
+        if _safe_hash(entry.path) == old_digest:
+            touched.append((image_id, entry.size, entry.mtime_ns))
+        else:
+            changed.append((image_id, entry, old_digest))
+    work.changed = changed
+
+    removed = [row[0] for row in work.missing.values()]
+    if moved or touched or removed:
+        library.apply_changes(model=extractor.name, moved=moved, touched=touched, removed=removed)
+    report.moved += len(moved)
+    report.removed += len(removed)
+    report.unchanged += len(touched)
+
+
+def _safe_hash(path: str) -> str | None:
+    try:
+        return file_hash(path)
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class _Job:
+    folder_id: int
+    entry: ScanEntry
+    image_id: int | None  # set when re-embedding a changed file
+
+
+def _embed(
+    work: _Work,
+    library: Library,
+    extractor: Extractor,
+    report: IndexReport,
+    notify: ProgressCallback,
+    is_cancelled: CancelCallback,
+    batch_size: int | None,
+) -> None:
+    jobs: list[_Job] = [_Job(fid, entry, None) for fid, entry in work.new]
+    jobs += [_Job(0, entry, image_id) for image_id, entry, _ in work.changed]
+    total = len(jobs)
+    if not total:
+        return
+
+    def prepare(job: _Job) -> tuple[torch.Tensor, tuple[int, int, str]]:
+        data, size, mtime = _read(job.entry.path)
+        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        image = load_image(data, min_size=extractor.min_decode_size)
+        return extractor.preprocess(image), (size, mtime, digest)
+
+    started = time.perf_counter()
+    last_save = started
+    done = 0
+    notify(IndexProgress("embedding", 0, total))
+    for batch in extractor.iter_embeddings(
+        jobs, prepare, batch_size=batch_size, cancelled=is_cancelled
+    ):
+        added = []
+        added_rows = []
+        re_rows = []
+        re_index = []
+        for n, (job, (size, mtime, digest)) in enumerate(zip(batch.items, batch.extras, strict=True)):
+            if job.image_id is None:
+                added.append((job.folder_id, job.entry.path, size, mtime, digest))
+                added_rows.append(n)
+            else:
+                re_index.append((job.image_id, size, mtime, digest))
+                re_rows.append(n)
+        library.apply_changes(
+            model=extractor.name,
+            added=added,
+            added_vectors=batch.vectors[added_rows],
+            reembedded=re_index,
+            reembedded_vectors=batch.vectors[re_rows],
+        )
+        report.added += len(added)
+        report.updated += len(re_index)
+        report.embedded += len(batch.items)
+        for failure in batch.failures:
+            report.skipped.append(Skipped(failure.item.entry.path, failure.reason))
+        done += len(batch.items) + len(batch.failures)
+        elapsed = time.perf_counter() - started
+        rate = report.embedded / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / (done / elapsed) if done and elapsed > 0 else None
+        current = batch.items[-1].entry.path if batch.items else ""
+        notify(IndexProgress("embedding", done, total, rate, eta, current))
+        if time.perf_counter() - last_save > SAVE_INDEX_EVERY_SECONDS:
+            library.save_index()
+            last_save = time.perf_counter()
+
+
+def _read(path: str) -> tuple[bytes, int, int]:
+    """The file's bytes with the size and mtime they were read at (files can change after the
+    scan)."""
+    try:
+        with open(path, "rb") as f:
+            info = os.fstat(f.fileno())
+            data = f.read()
+    except FileNotFoundError as exc:
+        raise ImageLoadError(path, "file disappeared before it could be read") from exc
+    except OSError as exc:
+        raise ImageLoadError(path, f"cannot be read ({exc.strerror or exc})") from exc
+    if not data:
+        raise ImageLoadError(path, "empty file (0 bytes)")
+    return data, len(data), info.st_mtime_ns
+

@@ -1,0 +1,160 @@
+"""Query by example: an image file, an in-memory image or a library item -> ranked results."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from image_finder.core.errors import EmptyLibraryError, ImageFinderError
+from image_finder.core.images import ImageSource, describe_source, load_image
+from image_finder.core.library import Item, Library, display_name
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from image_finder.core.extractor import Extractor
+
+log = logging.getLogger(__name__)
+
+
+def iso_time(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    rank: int
+    score: float  # cosine similarity, 1.0 = identical features
+    item: Item
+
+    @property
+    def path(self) -> str:
+        return self.item.path
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 4),
+            "path": display_name(self.item.path),
+            "filename": self.item.filename,
+            "indexed_at": iso_time(self.item.indexed_at),
+        }
+
+
+@dataclass
+class SearchOutcome:
+    query: str
+    model: str
+    results: list[SearchResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "query": display_name(self.query),
+            "model": self.model,
+            "results": [r.to_json() for r in self.results],
+        }
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    top_k: int = 12
+    min_score: float | None = None
+    folder: str | None = None
+    nprobe: int | None = None  # None: the library's calibrated default
+    # Also search with the query rotated by 90/180/270 degrees and mirrored, keeping each
+    # result's best score: finds rotated and mirrored copies at 8x the query's model cost.
+    rotations: bool = False
+
+
+def dihedral_variants(image: Image.Image) -> list[Image.Image]:
+    """The image under the 8 symmetries of a square: 4 rotations, each also mirrored."""
+    from PIL import Image as PILImage
+
+    rotations = [image] + [
+        image.transpose(t)
+        for t in (PILImage.Transpose.ROTATE_90, PILImage.Transpose.ROTATE_180,
+                  PILImage.Transpose.ROTATE_270)
+    ]
+    return rotations + [r.transpose(PILImage.Transpose.FLIP_LEFT_RIGHT) for r in rotations]
+
+
+class Searcher:
+    """Searches one library with one loaded model; keep it alive to keep the model warm."""
+
+    def __init__(self, library: Library, extractor: Extractor) -> None:
+        self.library = library
+        self.extractor = extractor
+
+    def _check(self) -> None:
+        if self.library.count() == 0:
+            raise EmptyLibraryError(
+                "The library is empty: index a folder first (image-finder-cli index FOLDER)."
+            )
+        self.library.check_model(self.extractor.name, self.extractor.dim)
+
+    def embed_query(self, source: ImageSource, rotations: bool = False) -> np.ndarray:
+        """[1, dim] (or [8, dim] with rotations) query vectors. Raises ImageLoadError."""
+        image = load_image(source, min_size=self.extractor.min_decode_size)
+        images = dihedral_variants(image) if rotations else [image]
+        return self.extractor.embed_tensors([self.extractor.preprocess(i) for i in images])
+
+    def search_image(self, source: ImageSource, options: SearchOptions = SearchOptions()) -> SearchOutcome:
+        started = time.perf_counter()
+        self._check()
+        vectors = self.embed_query(source, options.rotations)
+        outcome = self.search_vectors(vectors, options)
+        outcome.query = describe_source(source)
+        if isinstance(source, (str, os.PathLike)):
+            outcome.query = os.path.abspath(os.fspath(source))
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+
+    def search_item(self, item_id: int, options: SearchOptions = SearchOptions()) -> SearchOutcome:
+        """Search from an image already in the library, using its stored vector (no decoding)."""
+        started = time.perf_counter()
+        self._check()
+        item = self.library.items([item_id]).get(item_id)
+        if item is None:
+            raise ImageFinderError(f"image {item_id} is no longer in the library")
+        vectors = self.library.vectors([item_id])
+        if options.rotations and os.path.exists(item.path):
+            vectors = self.embed_query(item.path, rotations=True)
+        outcome = self.search_vectors(vectors, options)
+        outcome.query = item.path
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+
+    def search_vectors(self, vectors: np.ndarray, options: SearchOptions) -> SearchOutcome:
+        """Rank the library against one or more query vectors (variants of one query)."""
+        restrict = None
+        if options.folder:
+            restrict = self.library.ids_under(options.folder)
+            if not len(restrict):
+                return SearchOutcome("", self.extractor.name)
+        scores, ids = self.library.search(
+            vectors, max(1, options.top_k), nprobe=options.nprobe, restrict_to=restrict
+        )
+        best: dict[int, float] = {}
+        for row_scores, row_ids in zip(scores, ids, strict=True):
+            for score, image_id in zip(row_scores, row_ids, strict=True):
+                if image_id >= 0 and score > best.get(int(image_id), -2.0):
+                    best[int(image_id)] = float(score)
+        ranked = sorted(best.items(), key=lambda kv: -kv[1])[: options.top_k]
+        if options.min_score is not None:
+            ranked = [(i, s) for i, s in ranked if s >= options.min_score]
+        items = self.library.items(i for i, _ in ranked)
+        results = [
+            SearchResult(rank, min(1.0, max(-1.0, score)), items[image_id])
+            for rank, (image_id, score) in enumerate(
+                ((i, s) for i, s in ranked if i in items), start=1
+            )
+        ]
+        return SearchOutcome("", self.extractor.name, results)
+
