@@ -196,8 +196,9 @@ def _table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
-def _load_extractor(args: argparse.Namespace, settings: Settings, library: Library, *,
-                    for_search: bool) -> Any:
+def _load_extractor(
+    args: argparse.Namespace, settings: Settings, library: Library, *, for_search: bool
+) -> Any:
     from image_finder.core.extractor import Extractor
 
     model = args.model or library.model or settings.model
@@ -255,7 +256,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) ->
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -> int:
-    from image_finder.core.search import SearchOptions, Searcher
+    from image_finder.core.search import Searcher, SearchOptions
 
     if library.count() == 0:
         raise ImageFinderError(
@@ -319,8 +320,12 @@ def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -
         "library": str(library.folder),
         "images": library.count(),
         "folders": [
-            {"path": display_name(f.path), "images": f.images, "online": f.online,
-             "last_indexed": f.last_indexed}
+            {
+                "path": display_name(f.path),
+                "images": f.images,
+                "online": f.online,
+                "last_indexed": f.last_indexed,
+            }
             for f in folders
         ],
         "model": library.model or settings.model,
@@ -377,7 +382,9 @@ COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status, "rem
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
-    log.info("image-finder-cli %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv))
+    log.info(
+        "image-finder-cli %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv)
+    )
     try:
         settings = Settings.load()
         with Library(paths.data_dir(args.data_dir)) as library:

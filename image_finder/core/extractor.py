@@ -217,7 +217,10 @@ def _create_model(spec: ModelSpec, weights: str | None) -> tuple[torch.nn.Module
             raise ModelLoadError(f"weights file not found: {path}")
         try:
             model = timm.create_model(
-                spec.arch, pretrained=True, num_classes=0, pretrained_cfg_overlay={"file": str(path)}
+                spec.arch,
+                pretrained=True,
+                num_classes=0,
+                pretrained_cfg_overlay={"file": str(path)},
             )
         except Exception as exc:
             raise ModelLoadError(f"cannot load weights from {path}: {exc}") from exc
@@ -229,8 +232,12 @@ def _create_model(spec: ModelSpec, weights: str | None) -> tuple[torch.nn.Module
         )
         return model, cached
     host, port = _hub_host()
-    if os.environ.get("HF_HUB_OFFLINE") not in (None, "", "0") or not _network_reachable(host, port):
-        raise ModelLoadError(f"the {spec.title} weights are not downloaded and {host} is unreachable")
+    if os.environ.get("HF_HUB_OFFLINE") not in (None, "", "0") or not _network_reachable(
+        host, port
+    ):
+        raise ModelLoadError(
+            f"the {spec.title} weights are not downloaded and {host} is unreachable"
+        )
     try:
         model = timm.create_model(spec.arch, pretrained=True, num_classes=0)
     except Exception as exc:

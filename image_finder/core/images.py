@@ -140,9 +140,7 @@ def to_rgb(im: Image.Image, name: str = "<image>") -> Image.Image:
         return _high_bit_depth_to_rgb(im)
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-    elif mode in ("LA", "La", "PA", "RGBa"):
-        im = im.convert("RGBA")
-    elif mode == "L" and "transparency" in im.info:
+    elif mode in ("LA", "La", "PA", "RGBa") or (mode == "L" and "transparency" in im.info):
         im = im.convert("RGBA")
     if im.mode == "RGBA":
         background = Image.new("RGBA", im.size, (255, 255, 255, 255))

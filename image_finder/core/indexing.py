@@ -124,7 +124,18 @@ def scan_folder(root: str) -> Iterator[ScanEntry | Skipped]:
         return
     visited = {(st.st_dev, st.st_ino)}
     stack = [root]
-    while stack:
+    links: list[str] = []  # linked folders wait until the real tree is walked: real paths win
+    while stack or links:
+        if not stack:
+            link = links.pop(0)
+            try:
+                target = os.stat(link)
+            except OSError:
+                continue
+            if (target.st_dev, target.st_ino) in visited:
+                continue  # a symlink loop, or a second way into a folder already walked
+            visited.add((target.st_dev, target.st_ino))
+            stack.append(link)
         folder = stack.pop()
         try:
             with os.scandir(folder) as it:
@@ -138,11 +149,13 @@ def scan_folder(root: str) -> Iterator[ScanEntry | Skipped]:
                 if _hidden(entry):
                     continue
                 if entry.is_dir(follow_symlinks=True):
-                    sub = entry.stat(follow_symlinks=True)
-                    key = (sub.st_dev, sub.st_ino)
-                    if key not in visited:  # a symlink loop or a second link to one folder
-                        visited.add(key)
-                        subfolders.append(entry.path)
+                    if entry.is_symlink():
+                        links.append(entry.path)
+                    else:
+                        sub = entry.stat(follow_symlinks=False)
+                        if (sub.st_dev, sub.st_ino) not in visited:
+                            visited.add((sub.st_dev, sub.st_ino))
+                            subfolders.append(entry.path)
                     continue
                 if not is_image_name(entry.name):
                     continue
@@ -377,7 +390,9 @@ def _embed(
         added_rows = []
         re_rows = []
         re_index = []
-        for n, (job, (size, mtime, digest)) in enumerate(zip(batch.items, batch.extras, strict=True)):
+        for n, (job, (size, mtime, digest)) in enumerate(
+            zip(batch.items, batch.extras, strict=True)
+        ):
             if job.image_id is None:
                 added.append((job.folder_id, job.entry.path, size, mtime, digest))
                 added_rows.append(n)
@@ -421,4 +436,3 @@ def _read(path: str) -> tuple[bytes, int, int]:
     if not data:
         raise ImageLoadError(path, "empty file (0 bytes)")
     return data, len(data), info.st_mtime_ns
-

@@ -37,7 +37,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -47,9 +47,6 @@ from image_finder.core.errors import (
     LibraryDamagedError,
     ModelMismatchError,
 )
-
-if TYPE_CHECKING:
-    import faiss
 
 log = logging.getLogger(__name__)
 
@@ -139,15 +136,20 @@ def ideal_regions(n: int) -> int:
     return max(1, min(int(4 * math.sqrt(n)), n // MIN_POINTS_PER_REGION))
 
 
-def index_plan(n: int, current: IndexPlan | None = None, trained_on: int = 0) -> IndexPlan:
+def index_plan(
+    n: int,
+    current: IndexPlan | None = None,
+    trained_on: int = 0,
+    ivf_min_vectors: int = IVF_MIN_VECTORS,
+) -> IndexPlan:
     """The index a library of ``n`` vectors should have, given the one it has."""
     if current is not None and current.kind == "ivf":
-        if n < IVF_MIN_VECTORS // 2:
+        if n < ivf_min_vectors // 2:
             return IndexPlan("flat", 0)
         if trained_on and trained_on / 2 < n < trained_on * 2:
             return current  # regions still fit the data: keep them
         return IndexPlan("ivf", ideal_regions(n))
-    if n >= IVF_MIN_VECTORS:
+    if n >= ivf_min_vectors:
         return IndexPlan("ivf", ideal_regions(n))
     return IndexPlan("flat", 0)
 
@@ -191,8 +193,11 @@ class _WriterLock:
 class Library:
     """A library folder. Safe to share between threads: every operation takes one lock."""
 
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, folder: str | os.PathLike[str], *, ivf_min_vectors: int = IVF_MIN_VECTORS
+    ) -> None:
         self.folder = Path(folder)
+        self.ivf_min_vectors = ivf_min_vectors
         self.folder.mkdir(parents=True, exist_ok=True)
         self.db_path = self.folder / DB_NAME
         self._lock = threading.RLock()
@@ -311,8 +316,14 @@ class Library:
                 self._writer.acquire()
 
     def end_writing(self) -> None:
+        """Save the index if the database moved past it, then let other writers in."""
         with self._lock:
-            self._writer.release()
+            if self._writer.held:
+                try:
+                    if self._index is not None:
+                        self.save_index()
+                finally:
+                    self._writer.release()
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[Library]:
@@ -373,14 +384,11 @@ class Library:
         info = self.folder_info(os.fspath(path))
         if info is None:
             raise ImageFinderError(f"{display_name(os.fspath(path))} is not in the library")
+        ids = [row[0] for row in self.folder_rows(info.id)]
+        if ids:
+            self.apply_changes(model=self.model or "", removed=ids)
         with self._transaction() as db:
-            ids = [r[0] for r in db.execute("SELECT id FROM images WHERE folder_id=?", (info.id,))]
-            db.execute("DELETE FROM images WHERE folder_id=?", (info.id,))
             db.execute("DELETE FROM folders WHERE id=?", (info.id,))
-            self._bump_generation(db)
-            self._forget_model_if_empty(db)
-        self._apply_removals(ids)
-        self.save_index()
         return len(ids)
 
     def _forget_model_if_empty(self, db: sqlite3.Connection) -> None:
@@ -424,7 +432,7 @@ class Library:
                     self._set_meta("dim", dim)
                 self.check_model(model, dim)
             for (folder_id, path, size, mtime, digest), vec in zip(
-                added, added_vectors if added else (), strict=True
+                added, _rows(added_vectors, len(added)), strict=True
             ):
                 cur = db.execute(
                     "INSERT INTO images (folder_id, path, filename, size, mtime_ns, content_hash,"
@@ -443,7 +451,7 @@ class Library:
                 )
                 new_ids.append(int(cur.lastrowid or 0))
             for (image_id, size, mtime, digest), vec in zip(
-                reembedded, reembedded_vectors if reembedded else (), strict=True
+                reembedded, _rows(reembedded_vectors, len(reembedded)), strict=True
             ):
                 db.execute(
                     "UPDATE images SET size=?, mtime_ns=?, content_hash=?, indexed_at=?, model=?,"
@@ -477,9 +485,7 @@ class Library:
                     changed = [r[0] for r in reembedded]
                     self._index.remove_ids(np.asarray(list(removed) + changed, dtype=np.int64))
                     if added:
-                        self._index.add_with_ids(
-                            added_vectors, np.asarray(new_ids, dtype=np.int64)
-                        )
+                        self._index.add_with_ids(added_vectors, np.asarray(new_ids, dtype=np.int64))
                     if reembedded:
                         self._index.add_with_ids(
                             reembedded_vectors, np.asarray(changed, dtype=np.int64)
@@ -540,9 +546,7 @@ class Library:
                 f" WHERE i.id IN ({marks})",
                 id_list,
             ).fetchall()
-        return {
-            r[0]: Item(r[0], decode_path(r[1]), r[2], decode_path(r[3]), *r[4:]) for r in rows
-        }
+        return {r[0]: Item(r[0], decode_path(r[1]), r[2], decode_path(r[3]), *r[4:]) for r in rows}
 
     def item_by_path(self, path: str | os.PathLike[str]) -> Item | None:
         with self._lock:
@@ -613,7 +617,7 @@ class Library:
 
     def index_info(self) -> dict[str, Any]:
         index = self.index()
-        import faiss
+        faiss = _faiss()
 
         ivf = faiss.try_extract_index_ivf(index) if index is not None else None
         return {
@@ -637,7 +641,7 @@ class Library:
     def _index_file(self, generation: int) -> Path:
         return self.folder / f"{INDEX_PREFIX}{generation}{INDEX_SUFFIX}"
 
-    def index(self) -> faiss.Index | None:
+    def index(self) -> Any:
         """The current FAISS index, loaded or rebuilt as needed; None for an empty library."""
         with self._lock:
             generation = self.generation
@@ -655,25 +659,28 @@ class Library:
                     self.save_index()
             return self._index
 
-    def _load_index_file(self, generation: int) -> faiss.Index | None:
-        import faiss
+    def _load_index_file(self, generation: int) -> Any:
+        faiss = _faiss()
 
         path = self._index_file(generation)
         if not path.exists():
             if any(self._index_files()) and self.count():
-                self._notice("The search index was out of date; it was rebuilt from the "
-                             "stored vectors.")
+                self._notice(
+                    "The search index was out of date; it was rebuilt from the stored vectors."
+                )
             return None
         try:
             index = faiss.read_index(str(path))
         except Exception as exc:  # faiss raises RuntimeError on any damage
             log.warning("cannot read %s (%s); rebuilding from stored vectors", path, exc)
-            self._notice("The search index file was damaged; it was rebuilt from the stored "
-                         "vectors.")
+            self._notice(
+                "The search index file was damaged; it was rebuilt from the stored vectors."
+            )
             return None
         if index.ntotal != self.count() or index.d != self.dim:
-            log.warning("%s holds %d vectors, the database %d; rebuilding", path, index.ntotal,
-                        self.count())
+            log.warning(
+                "%s holds %d vectors, the database %d; rebuilding", path, index.ntotal, self.count()
+            )
             self._notice("The search index did not match the library; it was rebuilt.")
             return None
         return index
@@ -685,12 +692,12 @@ class Library:
 
     def _rebuild(self, generation: int, plan: IndexPlan | None = None) -> None:
         """Build the index from the stored vectors (no image is decoded)."""
-        import faiss
+        faiss = _faiss()
 
         started = time.perf_counter()
         n = self.count()
         dim = self.dim or 0
-        plan = plan or index_plan(n, self._current_plan(), self._trained_on())
+        plan = plan or index_plan(n, self._current_plan(), self._trained_on(), self.ivf_min_vectors)
         calibrate = False
         if plan.kind == "flat":
             index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
@@ -698,7 +705,9 @@ class Library:
             index = self._trained_ivf(plan)
             if index is None:
                 quantizer = faiss.IndexFlatIP(dim)
-                index = faiss.IndexIVFFlat(quantizer, dim, plan.n_regions, faiss.METRIC_INNER_PRODUCT)
+                index = faiss.IndexIVFFlat(
+                    quantizer, dim, plan.n_regions, faiss.METRIC_INNER_PRODUCT
+                )
                 _, sample = self._sample_vectors(min(n, plan.n_regions * 256))
                 index.train(sample)
                 calibrate = True
@@ -711,11 +720,12 @@ class Library:
                     self._set_meta("ivf_trained_on", n)
                     self._set_meta("nprobe_auto", self._nprobe_calibrated)
         self._index, self._index_generation = index, generation
-        log.info("built %s index of %d vectors in %.2f s", plan.kind, n,
-                 time.perf_counter() - started)
+        log.info(
+            "built %s index of %d vectors in %.2f s", plan.kind, n, time.perf_counter() - started
+        )
 
     def _current_plan(self) -> IndexPlan | None:
-        import faiss
+        faiss = _faiss()
 
         candidates = [self._index] if self._index is not None else []
         if not candidates:
@@ -732,9 +742,9 @@ class Library:
         with self._lock:
             return int(self._meta("ivf_trained_on", "0") or 0)
 
-    def _trained_ivf(self, plan: IndexPlan) -> faiss.Index | None:
+    def _trained_ivf(self, plan: IndexPlan) -> Any:
         """An empty copy of the current IVF index when its regions still fit ``plan``."""
-        import faiss
+        faiss = _faiss()
 
         source = self._index
         if source is None:
@@ -752,9 +762,9 @@ class Library:
         source.reset()
         return source
 
-    def _calibrate_nprobe(self, index: faiss.Index) -> int:
+    def _calibrate_nprobe(self, index: Any) -> int:
         """Smallest power-of-two nprobe with recall@10 >= target on stored vectors as queries."""
-        import faiss
+        faiss = _faiss()
 
         ids, queries = self._sample_vectors(CALIBRATION_QUERIES)
         exact = faiss.IndexIDMap2(faiss.IndexFlatIP(queries.shape[1]))
@@ -782,14 +792,16 @@ class Library:
         """Retrain or switch index type when the library size calls for it, then save."""
         with self._lock:
             self.index()
-            plan = index_plan(self.count(), self._current_plan(), self._trained_on())
+            plan = index_plan(
+                self.count(), self._current_plan(), self._trained_on(), self.ivf_min_vectors
+            )
             if plan != self._current_plan():
                 self._rebuild(self.generation, plan)
             self.save_index()
 
     def save_index(self) -> None:
         """Write the in-memory index to ``index-<generation>.faiss`` atomically."""
-        import faiss
+        faiss = _faiss()
 
         with self._lock:
             if not self._writer.held:
@@ -821,7 +833,7 @@ class Library:
         restrict_to: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (scores, ids) per query row; ids are -1 where fewer than k exist."""
-        import faiss
+        faiss = _faiss()
 
         with self._lock:
             index = self.index()
@@ -839,6 +851,21 @@ class Library:
                 params = faiss.SearchParameters(sel=selector) if selector is not None else None
             scores, ids = index.search(np.ascontiguousarray(queries, np.float32), k, params=params)
         return scores, ids
+
+
+def _rows(vectors: np.ndarray | None, n: int) -> np.ndarray:
+    if n == 0:
+        return np.zeros((0, 0), np.float32)
+    if vectors is None or len(vectors) != n:
+        raise ValueError(f"expected {n} vectors")
+    return vectors
+
+
+def _faiss() -> Any:
+    """faiss, imported on first use (its typing stubs are incomplete, so it is typed Any)."""
+    import faiss
+
+    return faiss
 
 
 def _blob(vector: np.ndarray) -> bytes:

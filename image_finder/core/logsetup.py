@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 
 from image_finder.core import paths
 
@@ -17,12 +18,16 @@ def setup_logging(level: int = logging.INFO) -> logging.Handler | None:
     Returns the handler, or None when the log folder cannot be written (the app still runs).
     """
     root = logging.getLogger()
-    root.setLevel(min(root.level or level, level) if root.handlers else level)
-    for handler in root.handlers:
-        if getattr(handler, "_image_finder", False):
-            return handler
+    folder = paths.log_dir()
+    target = os.path.abspath(folder / LOG_FILE_NAME)
+    for existing in list(root.handlers):
+        if getattr(existing, "_image_finder", False):
+            if getattr(existing, "baseFilename", None) == target:
+                root.setLevel(level)
+                return existing
+            root.removeHandler(existing)  # the log folder changed (tests, --data-dir runs)
+            existing.close()
     try:
-        folder = paths.log_dir()
         folder.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = logging.handlers.RotatingFileHandler(
             folder / LOG_FILE_NAME, maxBytes=1 << 20, backupCount=5, encoding="utf-8"

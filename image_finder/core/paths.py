@@ -28,7 +28,9 @@ def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """The library folder: ``override`` > ``$IMAGE_FINDER_DATA_DIR`` > the platform's data dir."""
     if override:
         return Path(override).expanduser()
-    return _from_env(DATA_DIR_ENV) or Path(platformdirs.user_data_dir(APP_DIR_NAME, appauthor=False))
+    return _from_env(DATA_DIR_ENV) or Path(
+        platformdirs.user_data_dir(APP_DIR_NAME, appauthor=False)
+    )
 
 
 def config_dir() -> Path:

@@ -79,8 +79,11 @@ def dihedral_variants(image: Image.Image) -> list[Image.Image]:
 
     rotations = [image] + [
         image.transpose(t)
-        for t in (PILImage.Transpose.ROTATE_90, PILImage.Transpose.ROTATE_180,
-                  PILImage.Transpose.ROTATE_270)
+        for t in (
+            PILImage.Transpose.ROTATE_90,
+            PILImage.Transpose.ROTATE_180,
+            PILImage.Transpose.ROTATE_270,
+        )
     ]
     return rotations + [r.transpose(PILImage.Transpose.FLIP_LEFT_RIGHT) for r in rotations]
 
@@ -105,7 +108,9 @@ class Searcher:
         images = dihedral_variants(image) if rotations else [image]
         return self.extractor.embed_tensors([self.extractor.preprocess(i) for i in images])
 
-    def search_image(self, source: ImageSource, options: SearchOptions = SearchOptions()) -> SearchOutcome:
+    def search_image(
+        self, source: ImageSource, options: SearchOptions = SearchOptions()
+    ) -> SearchOutcome:
         started = time.perf_counter()
         self._check()
         vectors = self.embed_query(source, options.rotations)
@@ -157,4 +162,3 @@ class Searcher:
             )
         ]
         return SearchOutcome("", self.extractor.name, results)
-

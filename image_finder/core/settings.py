@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import tomli_w
+import tomllib
 
 from image_finder.core import paths
 from image_finder.core.extractor import DEFAULT_MODEL, DEVICES, MODELS, PRECISIONS

@@ -1,0 +1,82 @@
+"""Shared fixtures. Every test runs with its own data, config, cache and log folders."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Never reach for a model hub from the tests.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SKIMAGE_PHOTOS = (
+    "astronaut", "coffee", "chelsea", "rocket", "camera", "hubble_deep_field",
+    "immunohistochemistry", "retina", "grass", "gravel", "brick", "coins", "clock", "moon",
+    "page", "horse",
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    base = tmp_path_factory.mktemp("user")
+    for var, sub in (
+        ("IMAGE_FINDER_DATA_DIR", "data"),
+        ("IMAGE_FINDER_CONFIG_DIR", "config"),
+        ("IMAGE_FINDER_CACHE_DIR", "cache"),
+        ("IMAGE_FINDER_LOG_DIR", "log"),
+        ("HF_HOME", "hf"),
+    ):
+        monkeypatch.setenv(var, str(base / sub))
+    yield
+
+
+def skimage_photo(name: str) -> Image.Image:
+    from skimage import data
+
+    array = getattr(data, name)()
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    return Image.fromarray(array).convert("RGB")
+
+
+@pytest.fixture(scope="session")
+def photo_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real photos from skimage.data saved as JPEGs (read-only: copy before changing)."""
+    folder = tmp_path_factory.mktemp("photos")
+    for name in SKIMAGE_PHOTOS:
+        skimage_photo(name).save(folder / f"{name}.jpg", quality=92)
+    left, right = __import__("skimage.data", fromlist=["x"]).stereo_motorcycle()[:2]
+    Image.fromarray(left).save(folder / "motorcycle_left.jpg", quality=92)
+    Image.fromarray(right).save(folder / "motorcycle_right.jpg", quality=92)
+    return folder
+
+
+@pytest.fixture
+def photos(photo_source: Path, tmp_path: Path) -> Path:
+    """A fresh, writable copy of the photo folder."""
+    target = tmp_path / "Pictures"
+    shutil.copytree(photo_source, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def lite0():
+    """The bundled EfficientNet-Lite0 with its real ImageNet weights, loaded once."""
+    from image_finder.core.extractor import Extractor
+
+    return Extractor.load("efficientnet_lite0", device="cpu")
+
+
+@pytest.fixture
+def library(tmp_path: Path):
+    from image_finder.core.library import Library
+
+    lib = Library(tmp_path / "library")
+    yield lib
+    lib.close()

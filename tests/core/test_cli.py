@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from image_finder.cli import main
+from image_finder.core.library import Library
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def indexed(photos, capsys, tmp_path):
+    data = str(tmp_path / "lib")
+    code, _, err = run(
+        capsys, "--data-dir", data, "index", str(photos), "--model", "efficientnet_lite0"
+    )
+    assert code == 0, err
+    return data, photos
+
+
+def test_index_json_then_search_json(indexed, capsys):
+    data, photos = indexed
+    code, out, _ = run(capsys, "index", str(photos), "--json", "--data-dir", data)
+    assert code == 0
+    report = json.loads(out)
+    assert set(report) >= {
+        "added",
+        "updated",
+        "removed",
+        "moved",
+        "skipped",
+        "seconds",
+        "images_per_second",
+    }
+    assert report["added"] == 0 and report["skipped"] == []
+
+    queries = [str(photos / "coffee.jpg"), str(photos / "rocket.jpg")]
+    code, out, _ = run(capsys, "--data-dir", data, "--json", "search", *queries, "--top-k", "3")
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["query"] for line in lines] == queries
+    for line, query in zip(lines, queries, strict=True):
+        assert line["model"] == "efficientnet_lite0"
+        first = line["results"][0]
+        assert first["path"] == query and first["rank"] == 1 and first["score"] >= 0.99
+        assert len(line["results"]) == 3
+        assert "T" in first["indexed_at"]
+
+
+def test_search_table_and_status(indexed, capsys):
+    data, photos = indexed
+    code, out, _ = run(capsys, "--data-dir", data, "search", str(photos / "coffee.jpg"), "-k", "2")
+    assert code == 0
+    assert "Rank" in out and "Score" in out and "coffee.jpg" in out and str(photos) in out
+    code, out, _ = run(capsys, "--data-dir", data, "status", "--json")
+    status = json.loads(out)
+    n = len(list(photos.iterdir()))
+    assert status["images"] == n and status["folders"] == [
+        {
+            "path": str(photos),
+            "images": n,
+            "online": True,
+            "last_indexed": status["folders"][0]["last_indexed"],
+        }
+    ]
+    assert status["model"] == "efficientnet_lite0" and status["device"] == "cpu"
+    assert status["index_type"] == "IndexFlatIP" and status["bytes_on_disk"] > 0
+    code, out, _ = run(capsys, "--data-dir", data, "status")
+    assert "Images:" in out and str(photos) in out
+
+
+def test_remove_folder(indexed, capsys):
+    data, photos = indexed
+    code, out, _ = run(capsys, "--data-dir", data, "remove", str(photos), "--json")
+    assert code == 0 and json.loads(out)["images"] == 0
+    code, _, err = run(capsys, "--data-dir", data, "search", str(photos / "coffee.jpg"))
+    assert code == 1 and "empty" in err
+
+
+def test_user_errors_exit_1_with_one_line(indexed, capsys, tmp_path):
+    data, photos = indexed
+    note = tmp_path / "note.jpg"
+    note.write_text("hello")
+    for args in (
+        ["search", str(tmp_path / "missing.jpg")],
+        ["search", str(note)],
+        ["index", str(tmp_path / "no-such-folder")],
+        ["remove", str(tmp_path / "never-added")],
+        ["index", str(photos), "--model", "vit_base_patch16_224", "--weights", str(note)],
+    ):
+        code, _, err = run(capsys, "--data-dir", data, *args)
+        assert code == 1, args
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    code, _, err = run(
+        capsys, "--data-dir", str(tmp_path / "empty"), "search", str(photos / "coffee.jpg")
+    )
+    assert code == 1 and "empty" in err
+
+
+def test_wrong_model_is_refused(indexed, capsys, tmp_path):
+    data, photos = indexed
+    import timm
+    import torch
+
+    weights = tmp_path / "vit.pth"
+    torch.save(timm.create_model("vit_base_patch16_224").state_dict(), weights)
+    code, _, err = run(
+        capsys,
+        "--data-dir",
+        data,
+        "index",
+        str(photos),
+        "--model",
+        "vit_base_patch16_224",
+        "--weights",
+        str(weights),
+    )
+    assert code == 1 and "re-index" in err
+
+
+def test_internal_error_exits_2_and_logs_the_traceback(indexed, capsys, monkeypatch):
+    data, _ = indexed
+    import image_finder.cli as cli
+
+    def boom(*a, **k):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setitem(cli.COMMANDS, "status", boom)
+    code, _, err = run(capsys, "--data-dir", data, "status")
+    assert code == 2 and "kaboom" in err and "Traceback" not in err
+    with open(os.path.join(os.environ["IMAGE_FINDER_LOG_DIR"], "image-finder.log")) as f:
+        log = f.read()
+    assert "Traceback" in log and "kaboom" in log
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "image_finder.cli", *args]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_index_leaves_a_consistent_library(photos, tmp_path):
+    data = str(tmp_path / "lib")
+    for i in range(3):  # more images so that the kill lands mid-run
+        for src in list(photos.glob("*.jpg"))[:10]:
+            (photos / f"copy{i}-{src.name}").write_bytes(src.read_bytes() + bytes([i]))
+    total = len(list(photos.iterdir()))
+    args = _cli(
+        "--data-dir",
+        data,
+        "index",
+        str(photos),
+        "--model",
+        "efficientnet_lite0",
+        "--batch-size",
+        "2",
+    )
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    db = os.path.join(data, "library.sqlite3")
+    while time.time() < deadline:
+        time.sleep(0.2)
+        if os.path.exists(db):
+            with Library(data) as lib:
+                if lib.count() >= 6:
+                    break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with Library(data) as lib:
+        count = lib.count()
+        assert 0 < count < total
+        assert lib.index_info()["vectors"] == count
+    result = subprocess.run([*args, "--json"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["added"] == total - count
+    with Library(data) as lib:
+        assert lib.count() == total == lib.index_info()["vectors"]
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert "image-finder-cli" in capsys.readouterr().out

@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from image_finder.core.errors import ModelMismatchError
+from image_finder.core.indexing import index_folders, scan_folder
+from image_finder.core.library import Library
+from image_finder.core.search import Searcher, SearchOptions
+from tests import corpus
+
+
+def ids_by_name(library: Library) -> dict[str, int]:
+    out = {}
+    for folder in library.folders():
+        for image_id, path, *_ in library.folder_rows(folder.id):
+            out[os.path.basename(path)] = image_id
+    return out
+
+
+def assert_consistent(library: Library) -> None:
+    assert library.index_info()["vectors"] == library.count()
+
+
+def test_first_run_indexes_everything_and_search_finds_each_image_first(photos, library, lite0):
+    report = index_folders([photos], library, lite0)
+    n = len(list(photos.iterdir()))
+    assert (report.added, report.updated, report.removed, report.skipped) == (n, 0, 0, [])
+    assert library.count() == n
+    assert_consistent(library)
+    searcher = Searcher(library, lite0)
+    for path in sorted(photos.iterdir())[:5]:
+        top = searcher.search_image(path, SearchOptions(top_k=3)).results[0]
+        assert top.path == str(path)
+        assert top.score >= 0.99
+
+
+def test_second_run_reads_nothing_and_changes_nothing(photos, library, lite0):
+    index_folders([photos], library, lite0)
+    before = ids_by_name(library)
+    report = index_folders([photos], library, lite0)
+    assert report.embedded == 0 and report.unchanged == len(before)
+    assert ids_by_name(library) == before
+
+
+def test_add_modify_delete_move_and_rename(photos, library, lite0, tmp_path):
+    index_folders([photos], library, lite0)
+    before = ids_by_name(library)
+    coffee_vector = library.vectors([before["coffee.jpg"]])[0]
+
+    # moved into a subfolder and renamed: same content, same id, no extraction
+    (photos / "kitchen").mkdir()
+    os.rename(photos / "coffee.jpg", photos / "kitchen" / "morning-cup.jpg")
+    # modified: new pixels, same name
+    Image.open(photos / "rocket.jpg").transpose(Image.Transpose.ROTATE_90).save(
+        photos / "rocket.jpg"
+    )
+    # deleted
+    (photos / "moon.jpg").unlink()
+    # added
+    Image.open(photos / "astronaut.jpg").resize((200, 200)).save(photos / "new-small-astronaut.png")
+    # touched but identical bytes: not re-embedded
+    os.utime(photos / "clock.jpg", ns=(1, 1))
+
+    report = index_folders([photos], library, lite0)
+    assert (report.added, report.updated, report.removed, report.moved) == (1, 1, 1, 1)
+    assert report.embedded == 2
+    after = ids_by_name(library)
+    assert after["morning-cup.jpg"] == before["coffee.jpg"]
+    assert "coffee.jpg" not in after and "moon.jpg" not in after
+    assert after["rocket.jpg"] == before["rocket.jpg"]
+    assert np.array_equal(library.vectors([after["morning-cup.jpg"]])[0], coffee_vector)
+    assert_consistent(library)
+    searcher = Searcher(library, lite0)
+    top = searcher.search_image(photos / "kitchen" / "morning-cup.jpg").results[0]
+    assert top.item.filename == "morning-cup.jpg"
+
+
+def test_offline_folder_keeps_its_entries(photos, library, lite0, tmp_path):
+    index_folders([photos], library, lite0)
+    n = library.count()
+    unplugged = tmp_path / "unplugged"
+    photos.rename(unplugged)
+    report = index_folders([photos], library, lite0)
+    assert report.offline_folders == [str(photos)]
+    assert report.removed == 0 and library.count() == n
+    assert not library.folders()[0].online
+    unplugged.rename(photos)
+    report = index_folders([photos], library, lite0)
+    assert report.embedded == 0 and library.count() == n
+
+
+def test_awkward_folder_indexes_good_files_and_reports_each_bad_one(tmp_path, library, lite0):
+    expected = corpus.build(tmp_path / "mess")
+    (tmp_path / "mess" / ".hidden").mkdir()
+    (tmp_path / "mess" / ".hidden" / "secret.jpg").write_bytes(b"x")
+    os.symlink(tmp_path / "mess" / "gone.jpg", tmp_path / "mess" / "dangling.jpg")
+    report = index_folders([tmp_path / "mess"], library, lite0)
+    bad = {n for n, v in expected.items() if v == "bad"} | {"dangling.jpg"}
+    skipped = [os.path.basename(s.path) for s in report.skipped]
+    assert sorted(skipped) == sorted(bad)  # each bad file once, nothing else
+    assert all(s.reason for s in report.skipped)
+    good = {n for n, v in expected.items() if v == "ok"}
+    assert report.added == len(good) == library.count()
+    indexed = {os.fsencode(n) for n in ids_by_name(library)}
+    assert corpus.NON_UTF8_NAME in indexed
+
+
+def test_scan_does_not_loop_on_symlinks(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(tmp_path / "a" / "b" / "x.png")
+    os.symlink(tmp_path / "a", tmp_path / "a" / "b" / "up")
+    os.symlink(tmp_path / "a" / "b", tmp_path / "b-again")
+    found = [e.path for e in scan_folder(str(tmp_path))]
+    assert found == [str(tmp_path / "a" / "b" / "x.png")]
+
+
+def test_cancel_keeps_committed_batches(photos, library, lite0):
+    calls = []
+
+    def cancel_after_first_batch() -> bool:
+        return len(calls) >= 1
+
+    report = index_folders(
+        [photos],
+        library,
+        lite0,
+        progress=lambda p: p.phase == "embedding" and p.done and calls.append(p),
+        cancelled=cancel_after_first_batch,
+        batch_size=4,
+    )
+    assert report.cancelled
+    assert 0 < library.count() < len(list(photos.iterdir()))
+    assert_consistent(library)
+    rest = index_folders([photos], library, lite0, batch_size=4)
+    assert not rest.cancelled
+    assert library.count() == len(list(photos.iterdir()))
+    assert_consistent(library)
+
+
+def test_model_change_is_refused_then_rebuilt(photos, library, lite0):
+    import copy
+    import dataclasses
+
+    index_folders([photos], library, lite0)
+    other = copy.copy(lite0)  # same network, recorded under another model name
+    other.spec = dataclasses.replace(lite0.spec, name="another_model")
+    with pytest.raises(ModelMismatchError):
+        index_folders([photos], library, other)
+    with pytest.raises(ModelMismatchError):
+        Searcher(library, other).search_image(photos / "coffee.jpg")
+    report = index_folders([photos], library, other, rebuild=True)
+    assert report.added == library.count() and library.model == "another_model"
+
+
+def test_progress_reports_counts_rate_and_eta(photos, library, lite0):
+    seen = []
+    index_folders([photos], library, lite0, progress=seen.append, batch_size=4)
+    embedding = [p for p in seen if p.phase == "embedding"]
+    total = len(list(photos.iterdir()))
+    assert embedding[-1].done == embedding[-1].total == total
+    assert any(p.images_per_second > 0 and p.eta_seconds is not None for p in embedding[1:])
+
+
+def test_folder_filter_and_min_score(photos, library, lite0):
+    (photos / "sub").mkdir()
+    for name in ("grass.jpg", "gravel.jpg"):
+        shutil.move(photos / name, photos / "sub" / name)
+    index_folders([photos], library, lite0)
+    searcher = Searcher(library, lite0)
+    results = searcher.search_image(
+        photos / "coffee.jpg", SearchOptions(folder=str(photos / "sub"))
+    ).results
+    assert {r.item.filename for r in results} == {"grass.jpg", "gravel.jpg"}
+    strict = searcher.search_image(photos / "coffee.jpg", SearchOptions(min_score=0.99)).results
+    assert [r.item.filename for r in strict] == ["coffee.jpg"]
