@@ -1,0 +1,284 @@
+"""The results grid: a list model over search results, a delegate that draws each tile, and an
+icon-mode list view that drags files out to other applications."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QMimeData,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QUrl,
+)
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
+
+from image_finder.core.images import image_size
+from image_finder.core.library import display_name
+from image_finder.core.search import SearchResult
+from image_finder.ui.thumbnails import ThumbnailLoader
+
+ScoreRole = Qt.ItemDataRole.UserRole + 1
+PathRole = Qt.ItemDataRole.UserRole + 2
+ItemIdRole = Qt.ItemDataRole.UserRole + 3
+ThumbnailStateRole = Qt.ItemDataRole.UserRole + 4  # "loading", "ready", "failed"
+
+_Index = QModelIndex | QPersistentModelIndex
+
+
+def _human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+class ResultsModel(QAbstractListModel):
+    """Search results, best first. Thumbnails load in the background and arrive through
+    ``dataChanged``; results of an older search are ignored (generation token)."""
+
+    def __init__(self, loader: ThumbnailLoader, thumbnail_size: int = 160, parent=None) -> None:
+        super().__init__(parent)
+        self._loader = loader
+        self._results: list[SearchResult] = []
+        self._thumbs: dict[str, QPixmap] = {}
+        self._failed: dict[str, str] = {}
+        self._dims: dict[str, str] = {}
+        self._generation = 0
+        self.thumbnail_size = thumbnail_size
+        self._placeholder = self._make_placeholder()
+        loader.ready.connect(self._on_loader_ready)
+        loader.failed.connect(self._on_loader_failed)
+
+    def _make_placeholder(self) -> QPixmap:
+        pixmap = QPixmap(self.thumbnail_size, self.thumbnail_size)
+        pixmap.fill(QColor(128, 128, 128, 40))
+        return pixmap
+
+    # -- contents -----------------------------------------------------------------------------
+
+    def set_results(self, results: Sequence[SearchResult]) -> None:
+        self._generation += 1
+        self._loader.clear()
+        self.beginResetModel()
+        self._results = list(results)
+        self._thumbs.clear()
+        self._failed.clear()
+        self.endResetModel()
+        for result in self._results:
+            self._loader.request(self._generation, result.path, self.thumbnail_size)
+
+    def set_thumbnail_size(self, size: int) -> None:
+        if size != self.thumbnail_size:
+            self.thumbnail_size = size
+            self._placeholder = self._make_placeholder()
+            self.set_results(self._results)
+
+    def result(self, row: int) -> SearchResult:
+        return self._results[row]
+
+    def results(self) -> list[SearchResult]:
+        return list(self._results)
+
+    def thumbnails_pending(self) -> int:
+        return sum(
+            1 for r in self._results if r.path not in self._thumbs and r.path not in self._failed
+        )
+
+    def _on_loader_ready(self, generation: int, path: str, image: QImage) -> None:
+        if generation != self._generation:
+            return  # a thumbnail for an earlier search
+        self._thumbs[path] = QPixmap.fromImage(image)
+        self._emit_changed(path)
+
+    def _on_loader_failed(self, generation: int, path: str, reason: str) -> None:
+        if generation != self._generation:
+            return
+        self._failed[path] = reason
+        self._emit_changed(path)
+
+    def _emit_changed(self, path: str) -> None:
+        for row, result in enumerate(self._results):
+            if result.path == path:
+                index = self.index(row)
+                self.dataChanged.emit(
+                    index, index, [Qt.ItemDataRole.DecorationRole, ThumbnailStateRole]
+                )
+
+    # -- Qt model API -------------------------------------------------------------------------
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt signature
+        return 0 if parent.isValid() else len(self._results)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self._results):
+            return None
+        result = self._results[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return result.item.filename
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._thumbs.get(result.path, self._placeholder)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(result)
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return f"{result.item.filename}, similarity {result.score:.2f}"
+        if role == ScoreRole:
+            return result.score
+        if role == PathRole:
+            return result.path
+        if role == ItemIdRole:
+            return result.item.id
+        if role == ThumbnailStateRole:
+            if result.path in self._thumbs:
+                return "ready"
+            return "failed" if result.path in self._failed else "loading"
+        return None
+
+    def _tooltip(self, result: SearchResult) -> str:
+        path = result.path
+        if path not in self._dims:
+            dims = image_size(path)
+            self._dims[path] = f"{dims[0]} × {dims[1]} px" if dims else "size unknown"
+        lines = [
+            f"<b>{result.item.filename}</b>",
+            display_name(path),
+            f"Similarity {result.score:.3f} · rank {result.rank}",
+            f"{self._dims[path]} · {_human_size(result.item.size)}",
+        ]
+        if path in self._failed:
+            lines.append(f"<i>Preview unavailable: {self._failed[path]}</i>")
+        elif not os.path.exists(path):
+            lines.append("<i>File is offline or was moved</i>")
+        return "<br>".join(lines)
+
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        base = super().flags(index)
+        if index.isValid():
+            return base | Qt.ItemFlag.ItemIsDragEnabled
+        return base
+
+    def mimeTypes(self) -> list[str]:
+        return ["text/uri-list"]
+
+    def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
+        mime = QMimeData()
+        rows = sorted({i.row() for i in indexes if i.isValid()})
+        mime.setUrls([QUrl.fromLocalFile(self._results[r].path) for r in rows])
+        return mime
+
+    def supportedDragActions(self) -> Qt.DropAction:
+        return Qt.DropAction.CopyAction
+
+
+class ResultDelegate(QStyledItemDelegate):
+    """Draws a tile: the thumbnail centred, the file name below it, the score on a badge."""
+
+    PADDING = 6
+    TEXT_LINES = 1
+
+    def __init__(self, thumbnail_size: int, parent=None) -> None:
+        super().__init__(parent)
+        self.thumbnail_size = thumbnail_size
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
+        text_height = option.fontMetrics.height() * self.TEXT_LINES + 4
+        side = self.thumbnail_size + 2 * self.PADDING
+        return QSize(side, side + text_height)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
+        painter.save()
+        rect: QRect = option.rect
+        palette: QPalette = option.palette
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)
+        if selected or hovered:
+            colour = palette.color(QPalette.ColorRole.Highlight)
+            if not selected:
+                colour.setAlpha(60)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(colour)
+            painter.drawRoundedRect(rect.adjusted(1, 1, -1, -1), 6, 6)
+
+        pixmap = index.data(Qt.ItemDataRole.DecorationRole)
+        target = area = QRect(
+            rect.x() + self.PADDING,
+            rect.y() + self.PADDING,
+            self.thumbnail_size,
+            self.thumbnail_size,
+        )
+        if isinstance(pixmap, QPixmap) and not pixmap.isNull():
+            scaled = pixmap.size().scaled(area.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(0, 0, scaled.width(), scaled.height())
+            target.moveCenter(area.center())
+            painter.drawPixmap(target, pixmap)
+        if index.data(ThumbnailStateRole) == "failed":
+            painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(
+                area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, "No preview"
+            )
+
+        score = index.data(ScoreRole)
+        if score is not None:
+            badge_font = QFont(option.font)
+            badge_font.setBold(True)
+            painter.setFont(badge_font)
+            text = f"{score:.2f}"
+            metrics = painter.fontMetrics()
+            badge = QRect(0, 0, metrics.horizontalAdvance(text) + 10, metrics.height() + 2)
+            badge.moveTopRight(target.topRight())
+            badge.translate(-3, 3)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(0, 0, 0, 160))
+            painter.drawRoundedRect(badge, 4, 4)
+            painter.setPen(QColor("white"))
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+
+        painter.setFont(option.font)
+        text_rect = QRect(
+            rect.x() + 2, area.bottom() + 4, rect.width() - 4, option.fontMetrics.height()
+        )
+        name = option.fontMetrics.elidedText(
+            str(index.data(Qt.ItemDataRole.DisplayRole) or ""),
+            Qt.TextElideMode.ElideMiddle,
+            text_rect.width(),
+        )
+        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        painter.setPen(palette.color(role))
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
+        painter.restore()
+
+
+class ResultsView(QListView):
+    """Icon-mode grid with uniform tiles, keyboard navigation and drag-out."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setSpacing(4)
+        self.setWrapping(True)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.setDefaultDropAction(Qt.DropAction.CopyAction)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setMouseTracking(True)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.setAccessibleName("Search results")

@@ -1,0 +1,124 @@
+"""Thumbnails made off the GUI thread and cached on disk.
+
+Thumbnails are decoded with the core's image loader (EXIF orientation, every colour mode) in a
+QThreadPool, saved as JPEG under ``<cache dir>/thumbnails`` keyed by path + size + mtime +
+thumbnail size, and handed to the GUI thread as QImage; QPixmaps are made there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtGui import QImage
+
+from image_finder.core import paths
+from image_finder.core.errors import ImageLoadError
+from image_finder.core.images import ImageSource, load_image
+
+log = logging.getLogger(__name__)
+
+
+def cache_folder() -> Path:
+    return paths.cache_dir() / "thumbnails"
+
+
+def cache_key(path: str, size: int) -> str | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    raw = os.fsencode(path) + f"|{st.st_size}|{st.st_mtime_ns}|{size}".encode()
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+def pil_to_qimage(image: object) -> QImage:
+    """RGB Pillow image -> a QImage that owns its pixels."""
+    from PIL import Image
+
+    assert isinstance(image, Image.Image)
+    rgb = image.convert("RGB")
+    data = rgb.tobytes("raw", "RGB")
+    qimage = QImage(data, rgb.width, rgb.height, rgb.width * 3, QImage.Format.Format_RGB888)
+    return qimage.copy()  # detach from the Python bytes
+
+
+def make_thumbnail(source: ImageSource, size: int) -> QImage:
+    """Decode ``source`` and scale it to fit ``size`` x ``size``. Raises ImageLoadError."""
+    image = load_image(source, min_size=size)
+    image.thumbnail((size, size))
+    return pil_to_qimage(image)
+
+
+def cached_thumbnail(path: str, size: int) -> QImage:
+    key = cache_key(path, size)
+    folder = cache_folder()
+    if key:
+        cached = folder / key[:2] / f"{key}.jpg"
+        if cached.exists():
+            image = QImage(str(cached))
+            if not image.isNull():
+                return image
+    image = make_thumbnail(path, size)
+    if key:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(".tmp")
+            if image.save(str(tmp), "JPEG", 88):
+                os.replace(tmp, cached)
+        except OSError as exc:
+            log.debug("cannot cache thumbnail of %s: %s", path, exc)
+    return image
+
+
+class _Signals(QObject):
+    ready = Signal(int, str, QImage)  # generation, path, image
+    failed = Signal(int, str, str)  # generation, path, reason
+
+
+class _Job(QRunnable):
+    def __init__(self, signals: _Signals, generation: int, path: str, size: int) -> None:
+        super().__init__()
+        self.signals = signals
+        self.generation = generation
+        self.path = path
+        self.size = size
+
+    def run(self) -> None:
+        try:
+            image = cached_thumbnail(self.path, self.size)
+        except ImageLoadError as exc:
+            self.signals.failed.emit(self.generation, self.path, exc.reason)
+        except Exception as exc:  # never let a thumbnail take the app down
+            log.exception("thumbnail of %s failed", self.path)
+            self.signals.failed.emit(self.generation, self.path, str(exc))
+        else:
+            self.signals.ready.emit(self.generation, self.path, image)
+
+
+class ThumbnailLoader(QObject):
+    """Loads thumbnails in a thread pool. Results of an older ``generation`` are dropped by
+    the receiver; :meth:`clear` drops queued jobs when a new result list arrives."""
+
+    ready = Signal(int, str, QImage)
+    failed = Signal(int, str, str)
+
+    def __init__(self, parent: QObject | None = None, threads: int = 2) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(threads)
+        self._signals = _Signals()
+        self._signals.ready.connect(self.ready)
+        self._signals.failed.connect(self.failed)
+
+    def request(self, generation: int, path: str, size: int) -> None:
+        self.pool.start(_Job(self._signals, generation, path, size))
+
+    def clear(self) -> None:
+        self.pool.clear()  # queued, not yet started jobs are dropped
+
+    def wait(self, msecs: int = 5000) -> bool:
+        return self.pool.waitForDone(msecs)

@@ -1,0 +1,216 @@
+"""Thin Qt workers around the core. They run in their own QThreads, emit signals and never
+touch widgets.
+
+Two long-lived workers share one loaded model and one Library object:
+
+* :class:`SearchWorker` loads the model, then answers queries. It is a reader, so searches keep
+  working while the other worker indexes (the library serialises access internally and each
+  indexing batch commits in milliseconds).
+* :class:`IndexWorker` is the only writer: it indexes and removes folders, holding the
+  library's writer lock only while a job runs, so the command line can write in between.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from image_finder.core.errors import ImageFinderError, ImageLoadError
+from image_finder.core.settings import Settings
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from image_finder.core.extractor import Extractor
+    from image_finder.core.indexing import IndexProgress
+    from image_finder.core.library import Library
+    from image_finder.core.search import SearchOptions
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.1  # at most ~10 progress signals a second
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a search starts from: a file, a pasted image (PNG bytes) or a library item."""
+
+    kind: str  # "file", "image" or "item"
+    label: str
+    path: str = ""
+    data: bytes = b""
+    item_id: int = 0
+
+    @property
+    def key(self) -> tuple[str, str, int, int]:
+        return (self.kind, self.path, self.item_id, hash(self.data))
+
+
+class SearchWorker(QObject):
+    model_loaded = Signal(object)  # Extractor
+    model_failed = Signal(str)
+    results_ready = Signal(int, object)  # generation, SearchOutcome
+    search_failed = Signal(int, str)  # generation, message
+
+    def __init__(self, library: Library) -> None:
+        super().__init__()
+        self.library = library
+        self.extractor: Extractor | None = None
+        self._latest = 0
+        self._vectors: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+
+    def supersede(self, generation: int) -> None:
+        """Called from the GUI thread: requests older than ``generation`` are skipped."""
+        self._latest = generation
+
+    @Slot(object, bool)
+    def load_model(self, settings: Settings, replace_library_model: bool = False) -> None:
+        """Load the library's model (or, for a new library or ``replace_library_model``, the
+        one in ``settings``)."""
+        from image_finder.core.extractor import Extractor
+
+        try:
+            recorded = None if replace_library_model else self.library.model
+            model = recorded or settings.model
+            extractor = Extractor.load(
+                model,
+                weights=(settings.weights or None) if model == settings.model else None,
+                device=settings.device,
+                precision=settings.precision,
+                allow_fallback=recorded is None and not replace_library_model,
+            )
+        except ImageFinderError as exc:
+            self.model_failed.emit(str(exc))
+            return
+        except Exception as exc:
+            log.exception("loading the model failed")
+            self.model_failed.emit(f"The model could not be loaded: {exc}")
+            return
+        self.extractor = extractor
+        self._vectors.clear()
+        self.model_loaded.emit(extractor)
+
+    @Slot(int, object, object)
+    def search(self, generation: int, query: Query, options: SearchOptions) -> None:
+        if generation < self._latest:
+            return  # the user has already asked for something newer
+        if self.extractor is None:
+            self.search_failed.emit(generation, "The model is not loaded yet.")
+            return
+        from image_finder.core.search import Searcher
+
+        searcher = Searcher(self.library, self.extractor)
+        started = time.perf_counter()
+        try:
+            if self.library.count() == 0:
+                self.search_failed.emit(generation, "The library is empty: add a folder first.")
+                return
+            self.library.check_model(self.extractor.name, self.extractor.dim)
+            if query.kind == "item" and not options.rotations:
+                outcome = searcher.search_item(query.item_id, options)
+            else:
+                vectors = self._query_vectors(searcher, query, options.rotations)
+                outcome = searcher.search_vectors(vectors, options)
+                outcome.query = query.path or query.label
+        except ImageLoadError as exc:
+            self.search_failed.emit(generation, f"{query.label}: {exc.reason}")
+            return
+        except ImageFinderError as exc:
+            self.search_failed.emit(generation, str(exc))
+            return
+        except Exception as exc:
+            log.exception("search failed")
+            self.search_failed.emit(generation, f"The search failed: {exc}")
+            return
+        outcome.seconds = time.perf_counter() - started
+        self.results_ready.emit(generation, outcome)
+
+    def _query_vectors(self, searcher: Any, query: Query, rotations: bool) -> np.ndarray:
+        """Query vectors, kept for the last few queries (Back/Forward and changed options
+        search again without decoding)."""
+        key = (*query.key, rotations)
+        cached = self._vectors.get(key)
+        if cached is not None:
+            self._vectors.move_to_end(key)
+            return cached
+        source: Any = {"file": query.path, "image": query.data, "item": query.path}[query.kind]
+        vectors: np.ndarray = searcher.embed_query(source, rotations)
+        self._vectors[key] = vectors
+        while len(self._vectors) > 32:
+            self._vectors.popitem(last=False)
+        return vectors
+
+
+class IndexWorker(QObject):
+    progress = Signal(object)  # IndexProgress
+    finished = Signal(object)  # IndexReport
+    failed = Signal(str)
+    library_changed = Signal(object, int)  # list[FolderInfo], image count
+
+    def __init__(self, library: Library) -> None:
+        super().__init__()
+        self.library = library
+        self.extractor: Extractor | None = None
+        self._cancel = threading.Event()
+        self._last_progress = 0.0
+
+    def cancel(self) -> None:
+        """Thread-safe: the running job stops after its current batch."""
+        self._cancel.set()
+
+    def _on_progress(self, progress: IndexProgress) -> None:
+        now = time.monotonic()
+        final = progress.total and progress.done >= progress.total
+        if now - self._last_progress >= PROGRESS_INTERVAL or final:
+            self._last_progress = now
+            self.progress.emit(progress)
+            if progress.phase == "embedding":
+                self._emit_library()
+
+    def _emit_library(self) -> None:
+        self.library_changed.emit(self.library.folders(), self.library.count())
+
+    @Slot(list, bool)
+    def index(self, roots: list[str], rebuild: bool) -> None:
+        from image_finder.core.indexing import index_folders
+
+        self._cancel.clear()
+        if self.extractor is None:
+            self.failed.emit("The model is not loaded.")
+            return
+        try:
+            report = index_folders(
+                roots,
+                self.library,
+                self.extractor,
+                progress=self._on_progress,
+                cancelled=self._cancel.is_set,
+                rebuild=rebuild,
+            )
+        except ImageFinderError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:
+            log.exception("indexing failed")
+            self.failed.emit(f"Indexing failed: {exc}")
+        else:
+            self.finished.emit(report)
+        finally:
+            self._emit_library()
+
+    @Slot(str)
+    def remove_folder(self, path: str) -> None:
+        try:
+            with self.library.writing():
+                self.library.remove_folder(path)
+        except ImageFinderError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:
+            log.exception("removing %s failed", path)
+            self.failed.emit(f"Removing the folder failed: {exc}")
+        self._emit_library()
