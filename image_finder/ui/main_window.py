@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QModelIndex, QSettings, Qt, QThread, QTimer, QUrl, Signal
 from PySide6.QtGui import (
@@ -53,6 +54,9 @@ from image_finder.ui.settings_dialog import SettingsDialog
 from image_finder.ui.thumbnails import ThumbnailLoader, make_thumbnail
 from image_finder.ui.workers import IndexWorker, Query, SearchWorker
 
+if TYPE_CHECKING:
+    from image_finder.core.extractor import Extractor
+
 log = logging.getLogger(__name__)
 
 NO_LIBRARY_TEXT = "Add a folder to start"
@@ -77,13 +81,15 @@ class MainWindow(QMainWindow):
     _remove_requested = Signal(str)
 
     settled = Signal()  # all work done: model, indexing, search and thumbnails
+    index_progress = Signal(object)  # IndexProgress, relayed on the GUI thread
+    index_finished = Signal(object)  # IndexReport, after the window has shown it
 
     def __init__(self, library: Library, settings: Settings, qsettings: QSettings | None = None):
         super().__init__()
         self.library = library
         self.settings = settings
         self.qsettings = qsettings or QSettings()
-        self.extractor = None
+        self.extractor: Extractor | None = None
         self.model_state = "loading"  # "loading", "ready", "failed"
         self._folders: list[FolderInfo] = library.folders()
         self._count = library.count()
@@ -305,15 +311,13 @@ class MainWindow(QMainWindow):
             self.rescan_action: QStyle.StandardPixmap.SP_BrowserReload,
             self.settings_action: QStyle.StandardPixmap.SP_FileDialogDetailedView,
         }
-        for act, pixmap in icons.items():
-            act.setIcon(style.standardIcon(pixmap))
-        self.back_action.setText("Back")
-        self.forward_action.setText("Forward")
+        for qaction, pixmap in icons.items():
+            qaction.setIcon(style.standardIcon(pixmap))
         toolbar = QToolBar("Main")
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for act in (
+        for entry in (
             self.back_action,
             self.forward_action,
             None,
@@ -325,10 +329,10 @@ class MainWindow(QMainWindow):
             None,
             self.settings_action,
         ):
-            if act is None:
+            if entry is None:
                 toolbar.addSeparator()
             else:
-                toolbar.addAction(act)
+                toolbar.addAction(entry)
         self.addToolBar(toolbar)
         self._update_buttons()
 
@@ -371,9 +375,9 @@ class MainWindow(QMainWindow):
 
     def recent_folders(self) -> list[str]:
         value = self.qsettings.value("recent_folders", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in value or []]
+        if isinstance(value, str):  # QSettings gives a lone string for a one-item list
+            return [value]
+        return [str(v) for v in value] if isinstance(value, list) else []
 
     def _remember_folder(self, folder: str) -> None:
         recent = [folder] + [f for f in self.recent_folders() if f != folder]
@@ -456,9 +460,8 @@ class MainWindow(QMainWindow):
             self.model_busy.hide()
         else:
             extractor = self.extractor
-            self.status_model.setText(
-                f"Model: {extractor.spec.title} · {extractor.device.upper()}"  # type: ignore[union-attr]
-            )
+            assert extractor is not None
+            self.status_model.setText(f"Model: {extractor.spec.title} · {extractor.device.upper()}")
             self.model_busy.hide()
         if self.last_search_ms is not None:
             self.status_search.setText(f"Search: {self.last_search_ms:.0f} ms")
@@ -535,6 +538,7 @@ class MainWindow(QMainWindow):
             self.progress_label.setText("Stopping after the current batch…")
 
     def _on_index_worker_progress(self, progress: IndexProgress) -> None:
+        self.index_progress.emit(progress)
         if progress.phase == "embedding" and progress.total:
             self.progress_bar.setRange(0, progress.total)
             self.progress_bar.setValue(progress.done)
@@ -599,6 +603,7 @@ class MainWindow(QMainWindow):
                 + ", ".join(display_name(f) for f in report.offline_folders)
             )
         self._index_job_done()
+        self.index_finished.emit(report)
 
     def _on_index_worker_failed(self, message: str) -> None:
         self.show_notice(message)
@@ -637,7 +642,7 @@ class MainWindow(QMainWindow):
 
         buffer = QBuffer()
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        image.save(buffer, "PNG")
+        image.save(buffer, b"PNG")
         data = bytes(buffer.data().data())
         self._run_query(Query("image", "Pasted image", data=data))
 

@@ -67,7 +67,7 @@ def cached_thumbnail(path: str, size: int) -> QImage:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_suffix(".tmp")
-            if image.save(str(tmp), "JPEG", 88):
+            if image.save(str(tmp), b"JPEG", 88):
                 os.replace(tmp, cached)
         except OSError as exc:
             log.debug("cannot cache thumbnail of %s: %s", path, exc)

@@ -1,0 +1,229 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
+
+from image_finder.core.settings import Settings
+from image_finder.ui.main_window import NO_LIBRARY_TEXT, NO_QUERY_TEXT
+from image_finder.ui.results import PathRole, ScoreRole, ThumbnailStateRole
+
+
+def index_and_wait(qtbot, window, folder):
+    with qtbot.waitSignal(window.index_finished, timeout=120_000):
+        window.add_folders([str(folder)])
+    qtbot.waitUntil(lambda: not window._indexing)
+
+
+def drop_files(window, *paths):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(
+        QPoint(5, 5),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.drop_zone.dropEvent(event)
+
+
+def results(window):
+    model = window.results_model
+    return [
+        (os.path.basename(model.index(r).data(PathRole)), model.index(r).data(ScoreRole))
+        for r in range(model.rowCount())
+    ]
+
+
+def wait_results(qtbot, window):
+    qtbot.waitUntil(
+        lambda: not window._searching and window.results_model.rowCount() > 0, timeout=30_000
+    )
+
+
+def test_empty_library_teaches_what_to_do(make_window):
+    window = make_window()
+    assert window.stack.currentIndex() == 0
+    assert window.empty_title.text() == NO_LIBRARY_TEXT
+    assert window.empty_button.isVisible()
+    assert "0 images" in window.status_library.text()
+    assert "EfficientNet" in window.status_model.text()
+
+
+def test_add_folder_indexes_and_shows_the_count(qtbot, make_window, photos):
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    n = len(list(photos.iterdir()))
+    assert window.folder_list.count() == 1
+    assert f"{n:,} images" in window.folder_list.item(0).text()
+    assert f"{n:,} images" in window.status_library.text()
+    assert window.empty_title.text() == NO_QUERY_TEXT
+    assert not window.progress_box.isVisible()
+    assert window.rescan_button.isEnabled()
+
+
+def test_dropped_files_search_with_the_first_and_show_sorted_results(qtbot, make_window, photos):
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    drop_files(window, photos / "coffee.jpg", photos / "rocket.jpg")
+    wait_results(qtbot, window)
+    found = results(window)
+    assert len(found) == window.top_k.value() == 5
+    assert found[0][0] == "coffee.jpg" and found[0][1] >= 0.99
+    scores = [s for _, s in found]
+    assert scores == sorted(scores, reverse=True)
+    assert window.stack.currentIndex() == 1
+    assert "coffee.jpg" in window.drop_zone.title.text()
+    assert "Search:" in window.status_search.text()
+    # thumbnails fill in
+    qtbot.waitUntil(lambda: window.results_model.thumbnails_pending() == 0, timeout=30_000)
+    assert window.results_model.index(0).data(ThumbnailStateRole) == "ready"
+    tooltip = window.results_model.index(0).data(Qt.ItemDataRole.ToolTipRole)
+    assert str(photos / "coffee.jpg") in tooltip and "px" in tooltip
+
+
+def test_top_k_and_min_score_change_the_results(qtbot, make_window, photos):
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    window.search_file(str(photos / "coffee.jpg"))
+    wait_results(qtbot, window)
+    window.top_k.setValue(3)
+    qtbot.waitUntil(lambda: window.results_model.rowCount() == 3, timeout=30_000)
+    window.min_score_value.setValue(0.99)
+    qtbot.waitUntil(lambda: window.results_model.rowCount() == 1, timeout=30_000)
+    assert results(window)[0][0] == "coffee.jpg"
+
+
+def test_paste_from_clipboard(qtbot, make_window, photos):
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    QGuiApplication.clipboard().setImage(QImage(str(photos / "rocket.jpg")))
+    window.paste_action.trigger()
+    wait_results(qtbot, window)
+    assert results(window)[0][0] == "rocket.jpg"
+    assert "Pasted image" in window.drop_zone.title.text()
+
+
+def test_non_image_drop_shows_a_message_and_nothing_breaks(qtbot, make_window, photos, tmp_path):
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    note = tmp_path / "notes.jpg"
+    note.write_text("shopping list")
+    drop_files(window, note)
+    qtbot.waitUntil(lambda: window.drop_zone.message.isVisible(), timeout=30_000)
+    assert "not an image" in window.drop_zone.message.text()
+    mime = QMimeData()
+    mime.setText("hello")
+    assert not window.drop_zone.accept_mime(mime)
+    assert "not an image" in window.drop_zone.message.text()
+    # a good query afterwards still works
+    drop_files(window, photos / "rocket.jpg")
+    wait_results(qtbot, window)
+    assert not window.drop_zone.message.isVisible()
+
+
+def test_find_similar_then_back_and_forward(qtbot, make_window, photos):
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    window.search_file(str(photos / "coffee.jpg"))
+    wait_results(qtbot, window)
+    first = results(window)
+    row = 2
+    chosen = first[row][0]
+    window.search_item(row)
+    qtbot.waitUntil(lambda: results(window) and results(window)[0][0] == chosen, timeout=30_000)
+    assert window.back_action.isEnabled() and not window.forward_action.isEnabled()
+    window.back_action.trigger()
+    qtbot.waitUntil(lambda: results(window) == first, timeout=30_000)
+    assert window.forward_action.isEnabled()
+    window.forward_action.trigger()
+    qtbot.waitUntil(lambda: results(window)[0][0] == chosen, timeout=30_000)
+
+
+def test_cancel_indexing_keeps_what_was_committed(qtbot, make_window, photos):
+    for i in range(4):
+        for src in list(photos.glob("*.jpg")):
+            (photos / f"copy{i}-{src.name}").write_bytes(src.read_bytes() + bytes([i]))
+    total = len(list(photos.iterdir()))
+    window = make_window()
+    with qtbot.waitSignal(
+        window.index_progress,
+        timeout=60_000,
+        check_params_cb=lambda p: p.phase == "embedding" and p.done > 0,
+    ):
+        window.add_folders([str(photos)])
+    with qtbot.waitSignal(window.index_finished, timeout=60_000) as blocker:
+        window.cancel_button.click()
+    report = blocker.args[0]
+    assert report.cancelled
+    qtbot.waitUntil(lambda: not window._indexing)
+    assert 0 < window.library.count() < total
+    assert window.library.index_info()["vectors"] == window.library.count()
+
+
+def test_closing_during_indexing_stops_every_thread(qtbot, make_window, photos):
+    for src in list(photos.glob("*.jpg")):
+        (photos / f"copy-{src.name}").write_bytes(src.read_bytes() + b"x")
+    window = make_window()
+    with qtbot.waitSignal(window.index_progress, timeout=60_000):
+        window.add_folders([str(photos)])
+    window.close()
+    assert not window.index_thread.isRunning() and not window.search_thread.isRunning()
+    assert window.library.index_info()["vectors"] == window.library.count()
+
+
+def test_settings_round_trip(qtbot, make_window, photos):
+    from image_finder.ui.settings_dialog import SettingsDialog
+
+    window = make_window()
+    dialog = SettingsDialog(window.settings, None, window)
+    qtbot.addWidget(dialog)
+    dialog.top_k.setValue(7)
+    dialog.nprobe.setValue(32)
+    dialog.thumbnail_size.setValue(128)
+    dialog.rotations.setChecked(True)
+    window.apply_settings(dialog.settings())
+    saved = Settings.load()
+    assert (saved.top_k, saved.nprobe, saved.thumbnail_size, saved.rotations) == (7, 32, 128, True)
+    assert saved.model == "efficientnet_lite0"
+    assert window.top_k.value() == 7
+    assert window.results_model.thumbnail_size == 128
+    reopened = SettingsDialog(saved, "efficientnet_lite0", window)
+    qtbot.addWidget(reopened)
+    assert reopened.top_k.value() == 7 and reopened.nprobe.value() == 32
+    reopened.model.setCurrentIndex(reopened.model.findData("vit_base_patch16_224"))
+    assert reopened.model_changed() and not reopened.model_warning.isHidden()
+
+
+def test_window_geometry_and_recent_folders_are_restored(qtbot, make_window, photos):
+    window = make_window()
+    window.resize(700, 500)
+    index_and_wait(qtbot, window, photos)
+    size = window.size()
+    assert size.width() != 1100  # the default size
+    window.close()
+    again = make_window()
+    assert again.size() == size
+    assert again.recent_folders()[0] == str(photos)
+
+
+def test_results_model_passes_the_model_tester(qtbot, qtmodeltester, make_window, photos):
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    window.search_file(str(photos / "coffee.jpg"))
+    wait_results(qtbot, window)
+    qtmodeltester.check(window.results_model, force_py=True)
+    mime = window.results_model.mimeData([window.results_model.index(0)])
+    assert mime.urls()[0].toLocalFile() == str(photos / "coffee.jpg")
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder"])
+def test_unusable_query_paths(qtbot, make_window, photos, tmp_path, kind):
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    window.search_file(str(tmp_path / "gone.jpg") if kind == "missing" else str(tmp_path))
+    assert window.drop_zone.message.isVisible()
+    assert window.results_model.rowCount() == 0
