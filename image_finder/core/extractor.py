@@ -59,7 +59,6 @@ MODELS: dict[str, ModelSpec] = {
             1280,
             "EfficientNet-Lite0 (ImageNet, bundled)",
             bundled_weights=True,
-            bf16_keeps_rankings=True,
         ),
     )
 }

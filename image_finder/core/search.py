@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -118,6 +119,7 @@ class Searcher:
         outcome.query = describe_source(source)
         if isinstance(source, (str, os.PathLike)):
             outcome.query = os.path.abspath(os.fspath(source))
+            _query_first(outcome)
         outcome.seconds = time.perf_counter() - started
         return outcome
 
@@ -133,6 +135,7 @@ class Searcher:
             vectors = self.embed_query(item.path, rotations=True)
         outcome = self.search_vectors(vectors, options)
         outcome.query = item.path
+        _query_first(outcome)
         outcome.seconds = time.perf_counter() - started
         return outcome
 
@@ -162,3 +165,18 @@ class Searcher:
             )
         ]
         return SearchOutcome("", self.extractor.name, results)
+
+
+def _query_first(outcome: SearchOutcome) -> None:
+    """When the query is itself in the library and ties for the best score (identical images),
+    it is listed first."""
+    results = outcome.results
+    for n, result in enumerate(results[1:], start=1):
+        if result.score < results[0].score - 1e-4:
+            return
+        if result.path == outcome.query:
+            results.insert(0, results.pop(n))
+            outcome.results = [
+                dataclasses.replace(r, rank=rank) for rank, r in enumerate(results, start=1)
+            ]
+            return

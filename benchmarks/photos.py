@@ -1,0 +1,92 @@
+"""Real photos for benchmarks, gathered from what packages ship on this machine.
+
+Sources, in order: the sample photos of ``skimage.data``; desktop wallpapers from Debian
+packages (``gnome-backgrounds``, ``mate-backgrounds``, ``plasma-workspace-wallpapers``,
+``ukui-wallpapers``) under /usr/share/backgrounds and /usr/share/wallpapers. When those are fewer
+than asked for, quadrant crops of the largest ones make up the rest (each crop is a distinct
+real photograph at its original resolution).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PIL import Image, ImageStat
+
+WALLPAPER_DIRS = ("/usr/share/backgrounds", "/usr/share/wallpapers")
+SKIMAGE = (
+    "astronaut", "coffee", "chelsea", "rocket", "camera", "hubble_deep_field",
+    "immunohistochemistry", "retina", "grass", "gravel", "brick", "coins", "clock", "moon",
+    "page", "horse",
+)  # fmt: skip
+MIN_SIDE = 400
+
+
+def wallpaper_files() -> list[tuple[str, Path]]:
+    """(name, path) of each wallpaper once: Plasma ships one picture in several resolutions
+    (``Name/contents/images/WxH.jpg``); only the largest is kept."""
+    best: dict[str, Path] = {}
+    for root in WALLPAPER_DIRS:
+        for folder, _, files in os.walk(root):
+            for name in sorted(files):
+                if not name.lower().endswith((".jpg", ".jpeg", ".png", ".webp")):
+                    continue
+                path = Path(folder) / name
+                parts = path.parts
+                key = parts[parts.index("contents") - 1] if "contents" in parts else path.stem
+                if "contents" in parts and "images_dark" in parts:
+                    key += "-dark"
+                if key not in best or path.stat().st_size > best[key].stat().st_size:
+                    best[key] = path
+    return sorted(best.items())
+
+
+def build(target: Path, count: int = 300) -> list[Path]:
+    """Write ``count`` JPEG photos into ``target`` (reused when already there)."""
+    target.mkdir(parents=True, exist_ok=True)
+    existing = sorted(target.glob("*.jpg"))
+    if len(existing) >= count:
+        return existing[:count]
+    from skimage import data
+
+    sources: list[tuple[str, Image.Image]] = []
+    for name in SKIMAGE:
+        sources.append((f"skimage-{name}", Image.fromarray(getattr(data, name)()).convert("RGB")))
+    for name, path in wallpaper_files():
+        try:
+            with Image.open(path) as im:
+                if min(im.size) < MIN_SIDE:
+                    continue
+                rgb = im.convert("RGB")
+            if ImageStat.Stat(rgb.convert("L")).stddev[0] < 12:
+                continue  # a flat or transparent backdrop, not a photo
+            sources.append((f"wall-{name}", rgb))
+        except OSError:
+            continue
+    written: list[Path] = []
+
+    def save(name: str, image: Image.Image) -> None:
+        out = target / f"{len(written):04d}-{name}.jpg"
+        image.save(out, quality=90)
+        written.append(out)
+
+    for name, image in sources:
+        if len(written) < count:
+            save(name, image)
+    large = sorted(sources, key=lambda s: -s[1].width * s[1].height)
+    for name, image in large:
+        w, h = image.size
+        for i, box in enumerate(((0, 0, w // 2, h // 2), (w // 2, 0, w, h // 2),
+                                 (0, h // 2, w // 2, h), (w // 2, h // 2, w, h))):
+            if len(written) >= count:
+                return written
+            save(f"{name}-crop{i}", image.crop(box))
+    return written
+
+
+if __name__ == "__main__":
+    import sys
+
+    paths = build(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 300)
+    print(f"{len(paths)} photos in {sys.argv[1]}")

@@ -1,0 +1,159 @@
+"""Drop-to-results latency in the window, with the model warm and a 10,000-image library.
+
+    python -m benchmarks.query_latency [--size 10000] [--queries 20] [--model vit_base_patch16_224]
+        [--weights FILE] [--quick]
+
+The library holds ``--size`` items whose vectors are synthetic (768-d for ViT-B/16) and whose
+files are links to real photos, so thumbnails load for real. Each query is a simulated drop of a
+real photo on the drop zone; the time runs from the drop event to the results being in the grid
+model (thumbnails then fill in; the time until the last one is shown is reported too).
+Baseline, measured in the same run: embedding the query image alone (decode + model).
+ViT-B/16 without a weights file uses random weights (timing does not depend on them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import photos as photo_set
+from benchmarks.index_throughput import DATA, RESULTS, random_vit_weights
+
+
+def build_library(folder: Path, size: int, photos: list[Path], model: str, dim: int) -> None:
+    from image_finder.core.library import Library
+
+    files = folder / "files"
+    files.mkdir()
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(200, dim)).astype(np.float32)
+    with Library(folder / "library") as library, library.writing():
+        info = library.add_folder(files)
+        chunk = 2000
+        for start in range(0, size, chunk):
+            rows = []
+            for i in range(start, min(size, start + chunk)):
+                source = photos[i % len(photos)]
+                link = files / f"{i:06d}-{source.name}"
+                os.symlink(source, link)
+                st = os.stat(link)
+                rows.append((info.id, str(link), st.st_size, st.st_mtime_ns, f"h{i}"))
+            vectors = centres[rng.integers(0, len(centres), len(rows))] + 0.5 * rng.normal(
+                size=(len(rows), dim)
+            ).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            library.apply_changes(model=model, added=rows, added_vectors=vectors)
+        library.optimize()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=20)
+    parser.add_argument("--model", default="vit_base_patch16_224")
+    parser.add_argument("--weights")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.size, args.queries = min(args.size, 2000), min(args.queries, 5)
+    if "DISPLAY" not in os.environ:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    from PySide6.QtCore import QMimeData, QPoint, QSettings, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    from image_finder.core.extractor import MODELS
+    from image_finder.core.library import Library
+    from image_finder.core.settings import Settings
+    from image_finder.ui.main_window import MainWindow
+
+    photos = photo_set.build(DATA / "photos-300", 300)
+    weights = args.weights or (random_vit_weights() if args.model == "vit_base_patch16_224" else "")
+    dim = MODELS[args.model].dim
+    app = QApplication.instance() or QApplication([])
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for var in ("CONFIG", "CACHE", "LOG"):
+            os.environ[f"IMAGE_FINDER_{var}_DIR"] = str(root / var.lower())
+        started = time.perf_counter()
+        build_library(root, args.size, photos, args.model, dim)
+        print(f"library of {args.size:,} items built in {time.perf_counter() - started:.1f} s")
+        settings = Settings(model=args.model, weights=weights, device="cpu", top_k=24)
+        library = Library(root / "library")
+        window = MainWindow(library, settings, QSettings(str(root / "qt.ini"), QSettings.Format.IniFormat))
+        window.resize(1100, 720)
+        window.show()
+
+        def wait(condition, timeout: float = 300.0) -> None:
+            deadline = time.perf_counter() + timeout
+            while not condition():
+                app.processEvents()
+                if time.perf_counter() > deadline:
+                    raise TimeoutError
+                time.sleep(0.001)
+
+        wait(lambda: window.model_state != "loading")
+        assert window.model_state == "ready", window.notice.text()
+        extractor = window.extractor
+        queries = [photos[(i * 37) % len(photos)] for i in range(args.queries + 1)]
+
+        # baseline: the query's own embedding (decode + preprocess + model), same process
+        baseline = []
+        for q in queries[1:]:
+            t = time.perf_counter()
+            extractor.embed_images([q])
+            baseline.append(time.perf_counter() - t)
+
+        latencies, fill = [], []
+        for n, q in enumerate(queries):
+            mime = QMimeData()
+            mime.setUrls([QUrl.fromLocalFile(str(q))])
+            t = time.perf_counter()
+            window.drop_zone.dropEvent(
+                QDropEvent(QPoint(4, 4), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                           Qt.KeyboardModifier.NoModifier)
+            )
+            wait(lambda: not window._searching)
+            shown = time.perf_counter() - t
+            wait(lambda: window.results_model.thumbnails_pending() == 0)
+            filled = time.perf_counter() - t
+            if n:  # the first query warms caches
+                latencies.append(shown)
+                fill.append(filled)
+        rows = window.results_model.rowCount()
+        window.close()
+        library.close()
+
+    p50 = statistics.median(latencies)
+    result = {
+        "library_size": args.size,
+        "model": args.model,
+        "queries": len(latencies),
+        "results_per_query": rows,
+        "drop_to_grid_ms_p50": round(p50 * 1000, 1),
+        "drop_to_grid_ms_max": round(max(latencies) * 1000, 1),
+        "thumbnails_filled_ms_p50": round(statistics.median(fill) * 1000, 1),
+        "baseline_embed_only_ms_p50": round(statistics.median(baseline) * 1000, 1),
+        "ratio_drop_to_grid_vs_embed_only": round(p50 / statistics.median(baseline), 3),
+        "target_ms": 500,
+        "meets_target": p50 <= 0.5 and max(latencies) <= 0.5,
+    }
+    width = max(len(k) for k in result)
+    for key, value in result.items():
+        print(f"{key.ljust(width)}  {value}")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "query_latency.json"
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

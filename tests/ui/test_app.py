@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import os
+
+from PySide6.QtWidgets import QMessageBox
+
+from image_finder.ui import app as app_module
+
+
+def test_unexpected_errors_are_logged_and_shown_and_the_app_goes_on(qtbot, monkeypatch):
+    from image_finder.core.logsetup import setup_logging
+
+    setup_logging()
+    shown = []
+    monkeypatch.setattr(QMessageBox, "exec", lambda box: shown.append(box.text()) or 0)
+    try:
+        raise ValueError("something odd")
+    except ValueError as exc:
+        app_module._excepthook(type(exc), exc, exc.__traceback__)
+    assert shown and "something odd" in shown[0]
+    with open(os.path.join(os.environ["IMAGE_FINDER_LOG_DIR"], "image-finder.log")) as f:
+        log = f.read()
+    assert "ValueError: something odd" in log and "Traceback" in log
+
+
+def test_screenshot_option_saves_the_settled_window(qtbot, tmp_path, photos, monkeypatch):
+    from image_finder.core.settings import Settings
+
+    Settings(model="efficientnet_lite0", device="cpu", top_k=4, thumbnail_size=96).save()
+    monkeypatch.setattr(app_module, "qInstallMessageHandler", lambda handler: None)
+    shot = tmp_path / "shot.png"
+    code = app_module.main(
+        [str(photos), "--query", str(photos / "coffee.jpg"), "--data-dir", str(tmp_path / "lib"),
+         "--screenshot", str(shot)]
+    )
+    assert code == 0
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from image_finder.core.library import Library
+
+    with Library(tmp_path / "lib") as library:
+        assert library.count() == len(list(photos.iterdir()))
