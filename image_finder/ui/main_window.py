@@ -642,7 +642,7 @@ class MainWindow(QMainWindow):
 
         buffer = QBuffer()
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        image.save(buffer, b"PNG")
+        image.save(buffer, "PNG")  # type: ignore[call-overload]  # the stub says bytes; str works
         data = bytes(buffer.data().data())
         self._run_query(Query("image", "Pasted image", data=data))
 
@@ -674,19 +674,21 @@ class MainWindow(QMainWindow):
             self._history.append(query)
             self._history_pos = len(self._history) - 1
         self._current_query = query
-        self._show_query(query)
         self._update_buttons()
         if self.model_state == "failed":
+            self._show_query(query)
             self.drop_zone.show_message("The model could not be loaded, so searching is off.")
             return
         if self.model_state != "ready":
             self._pending_query = query
+            self._show_query(query)
             self.drop_zone.show_message("Loading model… the search starts as soon as it is ready.")
             return
         self._generation += 1
         self._searching = True
         self.search_worker.supersede(self._generation)
         self._search_requested.emit(self._generation, query, self._options())
+        self._show_query(query)  # while the worker embeds the query
         self._update_empty_state()
 
     def _show_query(self, query: Query) -> None:

@@ -12,6 +12,7 @@ import logging
 import os
 from pathlib import Path
 
+from PIL import Image
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
@@ -35,11 +36,8 @@ def cache_key(path: str, size: int) -> str | None:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
-def pil_to_qimage(image: object) -> QImage:
+def pil_to_qimage(image: Image.Image) -> QImage:
     """RGB Pillow image -> a QImage that owns its pixels."""
-    from PIL import Image
-
-    assert isinstance(image, Image.Image)
     rgb = image.convert("RGB")
     data = rgb.tobytes("raw", "RGB")
     qimage = QImage(data, rgb.width, rgb.height, rgb.width * 3, QImage.Format.Format_RGB888)
@@ -48,30 +46,35 @@ def pil_to_qimage(image: object) -> QImage:
 
 def make_thumbnail(source: ImageSource, size: int) -> QImage:
     """Decode ``source`` and scale it to fit ``size`` x ``size``. Raises ImageLoadError."""
+    return pil_to_qimage(_pil_thumbnail(source, size))
+
+
+def _pil_thumbnail(source: ImageSource, size: int) -> Image.Image:
     image = load_image(source, min_size=size)
     image.thumbnail((size, size))
-    return pil_to_qimage(image)
+    return image
 
 
 def cached_thumbnail(path: str, size: int) -> QImage:
+    """The thumbnail of ``path`` from the disk cache, made and cached if missing. Pillow does
+    the file work, so this is safe in any thread."""
     key = cache_key(path, size)
-    folder = cache_folder()
-    if key:
-        cached = folder / key[:2] / f"{key}.jpg"
-        if cached.exists():
-            image = QImage(str(cached))
-            if not image.isNull():
-                return image
-    image = make_thumbnail(path, size)
-    if key:
+    cached = cache_folder() / key[:2] / f"{key}.jpg" if key else None
+    if cached is not None and cached.exists():
+        try:
+            return pil_to_qimage(load_image(cached))
+        except ImageLoadError:
+            log.debug("damaged cached thumbnail %s; making it again", cached)
+    image = _pil_thumbnail(path, size)
+    if cached is not None:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_suffix(".tmp")
-            if image.save(str(tmp), b"JPEG", 88):
-                os.replace(tmp, cached)
+            image.save(tmp, "JPEG", quality=88)
+            os.replace(tmp, cached)
         except OSError as exc:
-            log.debug("cannot cache thumbnail of %s: %s", path, exc)
-    return image
+            log.debug("cannot cache the thumbnail of %s: %s", path, exc)
+    return pil_to_qimage(image)
 
 
 class _Signals(QObject):

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 from PySide6.QtWidgets import QMessageBox
 
@@ -23,19 +25,33 @@ def test_unexpected_errors_are_logged_and_shown_and_the_app_goes_on(qtbot, monke
     assert "ValueError: something odd" in log and "Traceback" in log
 
 
-def test_screenshot_option_saves_the_settled_window(qtbot, tmp_path, photos, monkeypatch):
+def test_screenshot_option_saves_the_settled_window(tmp_path, photos):
+    """The real entry point, as a user or a script runs it."""
+    from image_finder.core.library import Library
     from image_finder.core.settings import Settings
 
     Settings(model="efficientnet_lite0", device="cpu", top_k=4, thumbnail_size=96).save()
-    monkeypatch.setattr(app_module, "qInstallMessageHandler", lambda handler: None)
     shot = tmp_path / "shot.png"
-    code = app_module.main(
-        [str(photos), "--query", str(photos / "coffee.jpg"), "--data-dir", str(tmp_path / "lib"),
-         "--screenshot", str(shot)]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "image_finder",
+            str(photos),
+            "--query",
+            str(photos / "coffee.jpg"),
+            "--data-dir",
+            str(tmp_path / "lib"),
+            "--screenshot",
+            str(shot),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    assert code == 0
+    assert result.returncode == 0, result.stderr
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    from image_finder.core.library import Library
-
     with Library(tmp_path / "lib") as library:
         assert library.count() == len(list(photos.iterdir()))

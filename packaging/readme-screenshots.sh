@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Re-take the README screenshots under a virtual X server (Debian: xvfb, imagemagick).
+#   packaging/readme-screenshots.sh [PHOTO_FOLDER]
+# PHOTO_FOLDER defaults to the benchmark photo set (python -m benchmarks.photos).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+photos=${1:-benchmarks/.data/photos-300}
+[ -d "$photos" ] || .venv/bin/python -m benchmarks.photos "$photos" 300
+out=resources/screenshots
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export IMAGE_FINDER_CONFIG_DIR=$work/config IMAGE_FINDER_CACHE_DIR=$work/cache \
+    IMAGE_FINDER_LOG_DIR=$work/log XDG_CONFIG_HOME=$work/xdg
+mkdir -p "$IMAGE_FINDER_CONFIG_DIR"
+# The bundled model, so that the shots do not depend on a download.
+printf 'model = "efficientnet_lite0"\ntop_k = 24\n' > "$IMAGE_FINDER_CONFIG_DIR/settings.toml"
+run() { xvfb-run -a -s "-screen 0 1280x860x24" "$@"; }
+
+run .venv/bin/image-finder --data-dir "$work/empty" --screenshot "$out/empty.png"
+
+query=$(ls "$photos"/*.jpg | sed -n 40p)
+run .venv/bin/image-finder "$photos" --data-dir "$work/lib" --query "$query" \
+    --screenshot "$out/results.png"
+
+# Indexing in progress: a real window on the virtual screen, photographed mid-run.
+.venv/bin/python - "$photos" "$work/more" <<'PY'
+import sys
+from pathlib import Path
+from PIL import Image
+src, dst = Path(sys.argv[1]), Path(sys.argv[2])
+dst.mkdir()
+for i, p in enumerate(sorted(src.glob("*.jpg"))):
+    with Image.open(p) as im:
+        im.convert("RGB").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(dst / f"mirrored-{i:04d}.jpg")
+PY
+xvfb-run -a -s "-screen 0 1100x720x24" bash -c "
+    .venv/bin/image-finder '$work/more' --data-dir '$work/lib' & app=\$!
+    sleep 14
+    import -window root '$out/indexing.png'
+    kill \$app; wait \$app || true
+"
+echo "screenshots in $out"
