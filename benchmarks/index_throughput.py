@@ -63,7 +63,7 @@ def main() -> None:
     from image_finder.core.images import load_image
     from image_finder.core.indexing import index_folders
     from image_finder.core.library import Library
-    from image_finder.core.search import SearchOptions, Searcher
+    from image_finder.core.search import Searcher, SearchOptions
 
     folder = args.images or DATA / f"photos-{args.count}"
     paths = sorted(folder.glob("*.jpg")) if args.images else photo_set.build(folder, args.count)
@@ -73,9 +73,11 @@ def main() -> None:
     extractor = Extractor.load(args.model, weights=weights, device="cpu", allow_fallback=False)
     batch = args.batch_size or extractor.batch_size
     n = len(paths)
-    print(f"{n} images in {folder}; model {extractor.name} ({extractor.weights_source}), "
-          f"{extractor.device}, {extractor.precision}, batch {batch}, "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"{n} images in {folder}; model {extractor.name} ({extractor.weights_source}), "
+        f"{extractor.device}, {extractor.precision}, batch {batch}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
 
     # model only
     tensors = [extractor.load_and_preprocess(p) for p in paths]
@@ -142,13 +144,17 @@ def main() -> None:
         k = min(10, n - 1)
         top_fp32 = np.argsort(-(fp32 @ fp32.T), axis=1)[:, 1 : k + 1]
         top_bf16 = np.argsort(-(bf16 @ bf16.T), axis=1)[:, 1 : k + 1]
-        overlap = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(top_fp32, top_bf16, strict=True)]))
+        overlap = float(
+            np.mean([len(set(a) & set(b)) / k for a, b in zip(top_fp32, top_bf16, strict=True)])
+        )
         result.update(
             bf16_mean_cosine=round(cosine, 5),
             bf16_top10_overlap=round(overlap, 4),
             bf16_keeps_rankings=cosine >= 0.995 and overlap >= 0.95,
             bf16_images_per_second=round(n / bf16_seconds, 2),
-            bf16_native=__import__("image_finder.core.extractor", fromlist=["x"]).cpu_has_native_bf16(),
+            bf16_native=__import__(
+                "image_finder.core.extractor", fromlist=["x"]
+            ).cpu_has_native_bf16(),
         )
 
     width = max(len(k) for k in result)

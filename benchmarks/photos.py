@@ -77,8 +77,14 @@ def build(target: Path, count: int = 300) -> list[Path]:
     large = sorted(sources, key=lambda s: -s[1].width * s[1].height)
     for name, image in large:
         w, h = image.size
-        for i, box in enumerate(((0, 0, w // 2, h // 2), (w // 2, 0, w, h // 2),
-                                 (0, h // 2, w // 2, h), (w // 2, h // 2, w, h))):
+        for i, box in enumerate(
+            (
+                (0, 0, w // 2, h // 2),
+                (w // 2, 0, w, h // 2),
+                (0, h // 2, w // 2, h),
+                (w // 2, h // 2, w, h),
+            )
+        ):
             if len(written) >= count:
                 return written
             save(f"{name}-crop{i}", image.crop(box))

@@ -88,7 +88,9 @@ def main() -> None:
         print(f"library of {args.size:,} items built in {time.perf_counter() - started:.1f} s")
         settings = Settings(model=args.model, weights=weights, device="cpu", top_k=24)
         library = Library(root / "library")
-        window = MainWindow(library, settings, QSettings(str(root / "qt.ini"), QSettings.Format.IniFormat))
+        window = MainWindow(
+            library, settings, QSettings(str(root / "qt.ini"), QSettings.Format.IniFormat)
+        )
         window.resize(1100, 720)
         window.show()
 
@@ -118,8 +120,13 @@ def main() -> None:
             mime.setUrls([QUrl.fromLocalFile(str(q))])
             t = time.perf_counter()
             window.drop_zone.dropEvent(
-                QDropEvent(QPoint(4, 4), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                           Qt.KeyboardModifier.NoModifier)
+                QDropEvent(
+                    QPoint(4, 4),
+                    Qt.DropAction.CopyAction,
+                    mime,
+                    Qt.MouseButton.LeftButton,
+                    Qt.KeyboardModifier.NoModifier,
+                )
             )
             wait(lambda: not window._searching)
             shown = time.perf_counter() - t

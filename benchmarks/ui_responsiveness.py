@@ -74,10 +74,13 @@ def main() -> None:
             os.symlink(p, first / p.name)
         bulk = root / "bulk"
         make_images(bulk, args.images, photos)
-        settings = Settings(model=args.model, weights=weights, device="cpu", top_k=120,
-                            thumbnail_size=128)
+        settings = Settings(
+            model=args.model, weights=weights, device="cpu", top_k=120, thumbnail_size=128
+        )
         library = Library(root / "library")
-        window = MainWindow(library, settings, QSettings(str(root / "qt.ini"), QSettings.Format.IniFormat))
+        window = MainWindow(
+            library, settings, QSettings(str(root / "qt.ini"), QSettings.Format.IniFormat)
+        )
         window.resize(1100, 720)
         window.show()
 

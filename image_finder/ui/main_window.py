@@ -49,7 +49,7 @@ from image_finder.core.library import FolderInfo, Library, display_name
 from image_finder.core.search import SearchOptions, SearchOutcome
 from image_finder.core.settings import Settings
 from image_finder.ui.drop_zone import DropZone
-from image_finder.ui.results import ItemIdRole, PathRole, ResultDelegate, ResultsModel, ResultsView
+from image_finder.ui.results import ResultDelegate, ResultsModel, ResultsView
 from image_finder.ui.settings_dialog import SettingsDialog
 from image_finder.ui.thumbnails import ThumbnailLoader, make_thumbnail
 from image_finder.ui.workers import IndexWorker, Query, SearchWorker
@@ -366,11 +366,11 @@ class MainWindow(QMainWindow):
         self._load_model_requested.emit(self.settings, False)
 
     def _restore_state(self) -> None:
-        geometry = self.qsettings.value("window/geometry")
-        if isinstance(geometry, QByteArray):
+        geometry = self.qsettings.value("window/geometry", QByteArray())
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
-        splitter = self.qsettings.value("window/splitter")
-        if isinstance(splitter, QByteArray):
+        splitter = self.qsettings.value("window/splitter", QByteArray())
+        if isinstance(splitter, QByteArray) and not splitter.isEmpty():
             self.splitter.restoreState(splitter)
 
     def recent_folders(self) -> list[str]:
@@ -753,7 +753,7 @@ class MainWindow(QMainWindow):
         return sorted({i.row() for i in self.results_view.selectionModel().selectedIndexes()})
 
     def _on_results_view_double_clicked(self, index: QModelIndex) -> None:
-        self.open_file(str(index.data(PathRole)))
+        self.open_file(self.results_model.result(index.row()).path)
 
     def _on_results_view_context_menu(self, pos) -> None:
         index = self.results_view.indexAt(pos)
@@ -761,7 +761,7 @@ class MainWindow(QMainWindow):
             return
         if not self.results_view.selectionModel().isSelected(index):
             self.results_view.setCurrentIndex(index)
-        path = str(index.data(PathRole))
+        path = self.results_model.result(index.row()).path
         menu = QMenu(self)
         menu.addAction("Open", lambda: self.open_file(path))
         menu.addAction("Reveal in file manager", lambda: self.reveal_file(path))
@@ -769,8 +769,7 @@ class MainWindow(QMainWindow):
         menu.addAction(self.copy_path_action)
         menu.addAction("Copy image", lambda: self.copy_image(path))
         menu.addSeparator()
-        similar = menu.addAction("Find similar to this", lambda: self.search_item(index.row()))
-        similar.setEnabled(index.data(ItemIdRole) is not None)
+        menu.addAction("Find similar to this", lambda: self.search_item(index.row()))
         menu.exec(self.results_view.viewport().mapToGlobal(pos))
 
     def open_file(self, path: str) -> None:

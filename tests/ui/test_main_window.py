@@ -227,3 +227,21 @@ def test_unusable_query_paths(qtbot, make_window, photos, tmp_path, kind):
     window.search_file(str(tmp_path / "gone.jpg") if kind == "missing" else str(tmp_path))
     assert window.drop_zone.message.isVisible()
     assert window.results_model.rowCount() == 0
+
+
+def test_the_grid_can_repaint_for_a_long_session(qtbot, make_window, photos):
+    """Painting a tile must not leak references (a binding bug that once crashed the app after a
+    few minutes of scrolling)."""
+    import sys
+
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    window.search_file(str(photos / "coffee.jpg"))
+    wait_results(qtbot, window)
+    qtbot.waitUntil(lambda: window.results_model.thumbnails_pending() == 0, timeout=30_000)
+    viewport = window.results_view.viewport()
+    viewport.grab()
+    before = sys.getrefcount(None)
+    for _ in range(200):
+        viewport.grab()
+    assert sys.getrefcount(None) >= before - 100
