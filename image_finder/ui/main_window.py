@@ -123,6 +123,8 @@ class MainWindow(QMainWindow):
         self.folder_list = QListWidget()
         self.folder_list.setAccessibleName("Indexed folders")
         self.folder_list.setSelectionMode(QListWidget.SelectionMode.SingleSelection)
+        self.folder_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.folder_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.folder_list.itemSelectionChanged.connect(self._update_buttons)
         self.add_button = QPushButton("Add folder…")
         self.add_button.clicked.connect(self.choose_folder)
@@ -271,10 +273,10 @@ class MainWindow(QMainWindow):
             return act
 
         self.back_action = action(
-            "◀ Back", self.go_back, QKeySequence.StandardKey.Back, "Previous search (Alt+Left)"
+            "Back", self.go_back, QKeySequence.StandardKey.Back, "Previous search (Alt+Left)"
         )
         self.forward_action = action(
-            "Forward ▶",
+            "Forward",
             self.go_forward,
             QKeySequence.StandardKey.Forward,
             "Next search (Alt+Right)",
@@ -451,7 +453,10 @@ class MainWindow(QMainWindow):
             self.empty_button.hide()
 
     def _update_status(self) -> None:
-        self.status_library.setText(f"{self._count:,} images in {len(self._folders)} folders")
+        folders = len(self._folders)
+        self.status_library.setText(
+            f"{self._count:,} images in {folders} folder{'' if folders == 1 else 's'}"
+        )
         if self.model_state == "loading":
             self.status_model.setText("Loading model…")
             self.model_busy.show()
