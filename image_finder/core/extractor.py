@@ -326,7 +326,7 @@ class Extractor:
             fallback = MODELS[FALLBACK_MODEL]
             model, source = _create_model(fallback, None)
             notice = (
-                f"Using the bundled {fallback.title} model because {exc}. To use {spec.title}, "
+                f"Using {fallback.title} because {exc}. To use {spec.title}, "
                 "connect to the internet once (the weights are cached), or choose a local "
                 "weights file (--weights or Settings)."
             )

@@ -24,6 +24,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -39,6 +40,7 @@ from PySide6.QtWidgets import (
     QStackedWidget,
     QStyle,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -227,16 +229,27 @@ class MainWindow(QMainWindow):
 
         self.notice = QLabel()
         self.notice.setWordWrap(True)
-        self.notice.setObjectName("notice")
-        self.notice.setStyleSheet(
-            "#notice { background: #fdf2d0; color: #5c4400; border: 1px solid #e8d18a;"
-            " border-radius: 4px; padding: 6px; }"
+        self.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close_notice = QToolButton()
+        close_notice.setText("✕")
+        close_notice.setAutoRaise(True)
+        close_notice.setToolTip("Dismiss")
+        self.notice_bar = QFrame()
+        self.notice_bar.setObjectName("notice")
+        self.notice_bar.setStyleSheet(
+            "#notice { background: #fdf2d0; border: 1px solid #e8d18a; border-radius: 4px; }"
+            " #notice QLabel { color: #5c4400; }"
         )
-        self.notice.hide()
+        notice_layout = QHBoxLayout(self.notice_bar)
+        notice_layout.setContentsMargins(8, 4, 4, 4)
+        notice_layout.addWidget(self.notice, 1)
+        notice_layout.addWidget(close_notice, 0, Qt.AlignmentFlag.AlignTop)
+        close_notice.clicked.connect(self.notice_bar.hide)
+        self.notice_bar.hide()
 
         right = QWidget()
         right_layout = QVBoxLayout(right)
-        right_layout.addWidget(self.notice)
+        right_layout.addWidget(self.notice_bar)
         right_layout.addWidget(self.drop_zone)
         right_layout.addLayout(options)
         right_layout.addWidget(self.stack, 1)
@@ -473,7 +486,7 @@ class MainWindow(QMainWindow):
 
     def show_notice(self, text: str) -> None:
         self.notice.setText(text)
-        self.notice.show()
+        self.notice_bar.show()
 
     # ------------------------------------------------------------------------------------------
     # model

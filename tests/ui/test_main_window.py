@@ -245,3 +245,24 @@ def test_the_grid_can_repaint_for_a_long_session(qtbot, make_window, photos):
     for _ in range(200):
         viewport.grab()
     assert sys.getrefcount(None) >= before - 100
+
+
+def test_offline_first_run_says_which_model_it_uses(qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from image_finder.core.library import Library
+    from image_finder.ui.main_window import MainWindow
+
+    library = Library(tmp_path / "lib")
+    window = MainWindow(
+        library, Settings(), QSettings(str(tmp_path / "q.ini"), QSettings.Format.IniFormat)
+    )
+    qtbot.addWidget(window)
+    window.show()
+    assert "Loading model" in window.status_model.text()
+    qtbot.waitUntil(lambda: window.model_state == "ready", timeout=60_000)
+    assert window.notice_bar.isVisible()
+    assert "EfficientNet-Lite0" in window.notice.text() and "weights file" in window.notice.text()
+    assert "EfficientNet-Lite0" in window.status_model.text()
+    window.shutdown()
+    library.close()
