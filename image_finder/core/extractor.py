@@ -442,3 +442,33 @@ class Extractor:
             finally:
                 for _, future in pending:
                     future.cancel()
+
+
+class PixelExtractor(Extractor):
+    """Raw pixels as features: the image shrunk to ``side`` x ``side`` RGB, centred and
+    L2-normalised. The baseline of the quality benchmark, and a model-free stand-in for tests
+    that exercise the library rather than the network (it needs no torch)."""
+
+    def __init__(self, side: int = 16) -> None:
+        self.spec = ModelSpec("raw_pixels", "", side * side * 3, "Raw pixels (baseline)")
+        self.side = side
+        self.device = "cpu"
+        self.precision = "fp32"
+        self.weights_source = "none"
+        self.notice = None
+        self.min_decode_size = side * 4
+        self.batch_size = 64
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:  # type: ignore[override]
+        from PIL import Image as PILImage
+
+        small = image.resize((self.side, self.side), PILImage.Resampling.BOX)
+        pixels = np.asarray(small, np.float32).ravel() / 255.0
+        centred: np.ndarray = pixels - pixels.mean()
+        return centred
+
+    def embed_tensors(self, batch: Sequence[Any]) -> np.ndarray:
+        x = np.stack(list(batch)).astype(np.float32)
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        out: np.ndarray = x / np.maximum(norms, 1e-12)
+        return out

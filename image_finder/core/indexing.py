@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from image_finder.core.errors import ImageFinderError, ImageLoadError
+from image_finder.core.faults import checkpoint
 from image_finder.core.images import is_image_name, load_image
 from image_finder.core.library import Library, display_name
 
@@ -240,6 +241,7 @@ def index_folders(
         if not report.cancelled:
             for folder_id in folder_ids:
                 library.set_folder_indexed(folder_id)
+            checkpoint("folders_marked")
             library.optimize()
         else:
             library.save_index()
@@ -286,6 +288,7 @@ def _scan_into(
             report.skipped.append(found)
             continue
         seen += 1
+        checkpoint("scan")
         if seen % 500 == 0:
             notify(IndexProgress("scanning", seen, 0, current=found.path))
             if is_cancelled():
@@ -339,6 +342,7 @@ def _apply_moves_and_removals(
     removed = [row[0] for row in work.missing.values()]
     if moved or touched or removed:
         library.apply_changes(model=extractor.name, moved=moved, touched=touched, removed=removed)
+        checkpoint("moves_applied")
     report.moved += len(moved)
     report.removed += len(removed)
     report.unchanged += len(touched)
@@ -386,6 +390,7 @@ def _embed(
     for batch in extractor.iter_embeddings(
         jobs, prepare, batch_size=batch_size, cancelled=is_cancelled
     ):
+        checkpoint("batch_embedded")
         added = []
         added_rows = []
         re_rows = []

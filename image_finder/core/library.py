@@ -47,6 +47,7 @@ from image_finder.core.errors import (
     LibraryDamagedError,
     ModelMismatchError,
 )
+from image_finder.core.faults import checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ INDEX_SUFFIX = ".faiss"
 
 IVF_MIN_VECTORS = 20_000
 MIN_POINTS_PER_REGION = 39
+# k-means trains on at most this many points per region (faiss would take 256): training time
+# grows with points x regions, and 64 per region already places the centroids well.
+TRAINING_POINTS_PER_REGION = 64
 NPROBE_TARGET_RECALL = 0.95
 CALIBRATION_QUERIES = 256
 
@@ -343,11 +347,13 @@ class Library:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                checkpoint("before_commit")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             else:
                 self._db.execute("COMMIT")
+                checkpoint("after_commit")
 
     def _bump_generation(self, db: sqlite3.Connection) -> int:
         generation = int(self._meta("generation", "0") or 0) + 1
@@ -708,7 +714,10 @@ class Library:
                 index = faiss.IndexIVFFlat(
                     quantizer, dim, plan.n_regions, faiss.METRIC_INNER_PRODUCT
                 )
-                _, sample = self._sample_vectors(min(n, plan.n_regions * 256))
+                _, sample = self._sample_vectors(
+                    min(n, plan.n_regions * TRAINING_POINTS_PER_REGION)
+                )
+                checkpoint("ivf_training")
                 index.train(sample)
                 calibrate = True
         for ids, vecs in self._iter_vectors():
@@ -814,8 +823,10 @@ class Library:
                 faiss.write_index(index, str(tmp))
                 with open(tmp, "rb+") as f:
                     os.fsync(f.fileno())
+                checkpoint("index_written")
                 os.replace(tmp, target)
                 _fsync_dir(self.folder)
+                checkpoint("index_renamed")
             for old in self._index_files():
                 if old != target:
                     with contextlib.suppress(OSError):

@@ -1,0 +1,26 @@
+"""Index a folder with the model-free pixel extractor, for the crash-consistency tests.
+
+    python -m tests.crash_harness LIBRARY_DIR FOLDER [IVF_MIN_VECTORS]
+
+Set IMAGE_FINDER_KILL_AT=POINT[:N] to have the process SIGKILL itself at a crash point.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from image_finder.core.extractor import PixelExtractor
+from image_finder.core.indexing import index_folders
+from image_finder.core.library import Library
+
+
+def main() -> int:
+    library_dir, folder = sys.argv[1], sys.argv[2]
+    ivf_min = int(sys.argv[3]) if len(sys.argv) > 3 else 60
+    with Library(library_dir, ivf_min_vectors=ivf_min) as library:
+        index_folders([folder], library, PixelExtractor(), batch_size=4)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
