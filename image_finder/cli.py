@@ -280,7 +280,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
         except ImageLoadError as exc:
             failed += 1
             reason = "file not found" if not os.path.exists(query) else exc.reason
-            print(f"{query}: {reason}", file=sys.stderr)
+            print(f"{display_name(query)}: {reason}", file=sys.stderr)
             continue
         if args.json:
             print(json.dumps(outcome.to_json()), flush=True)

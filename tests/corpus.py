@@ -71,8 +71,9 @@ def _bomb_png(width: int = 20_000, height: int = 20_000) -> bytes:
 
 
 def _exif_rotated(orientation: int) -> bytes:
-    """A 60x30 JPEG (wider than tall) tagged with an EXIF orientation."""
-    image = _photo((60, 30), seed=orientation)
+    """A 60x30 JPEG (wider than tall, red mark top-left) tagged with an EXIF orientation."""
+    image = Image.new("RGB", (60, 30), (20, 60, 200))
+    image.paste((255, 0, 0), (0, 0, 12, 12))  # a red mark in the stored top-left corner
     exif = Image.Exif()
     exif[0x0112] = orientation
     return _jpeg_bytes(image, exif=exif.tobytes())
@@ -135,7 +136,30 @@ def build(folder: str | os.PathLike[str]) -> dict[str, str]:
     _photo(seed=13).save(buf, "TIFF")
     put("scan.tiff", buf.getvalue(), "ok")
     put("tiny-1x1.png", _png_bytes(Image.new("RGB", (1, 1), (200, 10, 10))), "ok")
+    put("wide-20000x200.png", _png_bytes(_photo((20_000, 200), seed=16)), "ok")
     put("name with spaces.jpg", _jpeg_bytes(_photo(seed=14)), "ok")
+    put("emoji-🐈-cat.jpg", _jpeg_bytes(_photo(seed=17)), "ok")
+    put("long-" + "x" * 200 + ".jpg", _jpeg_bytes(_photo(seed=18)), "ok")
+    for orientation in range(1, 9):
+        put(f"exif-orientation-{orientation}.jpg", _exif_rotated(orientation), "ok")
+    exif = Image.Exif()
+    exif[0x9286] = b"ASCII\0\0\0" + b"x" * 60_000  # UserComment filling the APP1 segment
+    exif[0x0112] = 1
+    put("huge-exif.jpg", _jpeg_bytes(_photo(seed=19), exif=exif.tobytes()), "ok")
+    webp = io.BytesIO()
+    _photo(seed=20).save(webp, "WEBP")
+    put("truncated.webp", webp.getvalue()[: len(webp.getvalue()) // 2], "bad")
+    gif = io.BytesIO()
+    _photo(seed=21).convert("P").save(gif, "GIF")
+    put("truncated.gif", gif.getvalue()[: len(gif.getvalue()) // 3], "bad")
+    put("corrupt.png", png[:60] + bytes(len(png) - 60), "bad")
+    # A JPEG with a ZIP archive appended (a "polyglot"): a valid picture, so it is indexed.
+    zipped = io.BytesIO()
+    import zipfile
+
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("readme.txt", "hidden payload")
+    put("polyglot-jpeg-zip.jpg", _jpeg_bytes(_photo(seed=22)) + zipped.getvalue(), "ok")
 
     (root / os.fsdecode(NON_UTF8_NAME)).write_bytes(_jpeg_bytes(_photo(seed=15)))
     expected[os.fsdecode(NON_UTF8_NAME)] = "ok"
@@ -144,6 +168,9 @@ def build(folder: str | os.PathLike[str]) -> dict[str, str]:
     loop.mkdir(exist_ok=True)
     if not (loop / "back-to-top").is_symlink():
         os.symlink("..", loop / "back-to-top")
+    if not (root / "dangling.jpg").is_symlink():
+        os.symlink(root / "no-such-file.jpg", root / "dangling.jpg")
+    expected["dangling.jpg"] = "bad"
     return expected
 
 

@@ -45,6 +45,12 @@ IMAGE_EXTENSIONS = frozenset(
 
 ImageSource = str | os.PathLike[str] | bytes | BinaryIO | Image.Image
 
+# Set once for the process (catch_warnings is not thread-safe and decoding runs in threads):
+# over MAX_PIXELS / 2 Pillow only warns, and the hard limit it raises at is what we enforce;
+# its warnings about damaged metadata would only clutter a terminal.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+
 
 def is_image_name(name: str) -> bool:
     """True when the file name has an extension Image Finder indexes."""
@@ -81,17 +87,14 @@ def load_image(source: ImageSource, min_size: int | None = None) -> Image.Image:
             raise ImageLoadError(name, "empty image data")
         source = io.BytesIO(source)
     try:
-        with warnings.catch_warnings():
-            # Over MAX_PIXELS / 2 Pillow only warns; the hard limit below is what we enforce.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(source) as im:
-                if getattr(im, "n_frames", 1) > 1:
-                    im.seek(0)  # animated GIF/WebP/PNG: the first frame stands for the file
-                if min_size and im.format == "JPEG":
-                    im.draft("RGB", (min_size, min_size))
-                im.load()
-                image = _upright(im, name)
-                return to_rgb(image, name)
+        with Image.open(source) as im:
+            if getattr(im, "n_frames", 1) > 1:
+                im.seek(0)  # animated GIF/WebP/PNG: the first frame stands for the file
+            if min_size and im.format == "JPEG":
+                im.draft("RGB", (min_size, min_size))
+            im.load()
+            image = _upright(im, name)
+            return to_rgb(image, name)
     except ImageLoadError:
         raise
     except Image.DecompressionBombError as exc:

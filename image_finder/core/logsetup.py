@@ -30,7 +30,11 @@ def setup_logging(level: int = logging.INFO) -> logging.Handler | None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = logging.handlers.RotatingFileHandler(
-            folder / LOG_FILE_NAME, maxBytes=1 << 20, backupCount=5, encoding="utf-8"
+            folder / LOG_FILE_NAME,
+            maxBytes=1 << 20,
+            backupCount=5,
+            encoding="utf-8",
+            errors="backslashreplace",  # file names need not be valid UTF-8
         )
     except OSError:
         return None

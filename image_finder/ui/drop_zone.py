@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import urllib.parse
 
-from PySide6.QtCore import QMimeData, QSize, Qt, Signal
+from PySide6.QtCore import QMimeData, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QMouseEvent, QPixmap
 from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout
 
@@ -16,11 +19,20 @@ EMPTY_TEXT = "Drop an image here, paste one (Ctrl+V), or click to browse"
 IMAGE_FILTER = "Images ({})".format(" ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS)))
 
 
+def local_path(url: QUrl) -> str:
+    """The file a ``file:`` URL names. File managers percent-encode the name's bytes, which
+    need not be UTF-8; decoding them as the file system does keeps such names reachable."""
+    if sys.platform == "win32":
+        return url.toLocalFile()
+    encoded = url.path(QUrl.ComponentFormattingOption.FullyEncoded)
+    return os.fsdecode(urllib.parse.unquote_to_bytes(encoded))
+
+
 class DropZone(QFrame):
     """Emits ``file_chosen(path)`` for a dropped or browsed file and ``image_pasted(QImage)``
     for image data. Shows the query's thumbnail, or an inline message."""
 
-    file_chosen = Signal(str)
+    file_chosen = Signal(object)  # str; not Signal(str): a QString would mangle undecodable names
     image_pasted = Signal(QImage)
 
     THUMB = 96
@@ -127,7 +139,7 @@ class DropZone(QFrame):
 
     def accept_mime(self, mime: QMimeData) -> bool:
         """Use dropped or pasted data: the first local file, else image data."""
-        files = [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
+        files = [local_path(url) for url in mime.urls() if url.isLocalFile()]
         if files:
             self.file_chosen.emit(files[0])
             return True

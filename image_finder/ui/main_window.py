@@ -649,7 +649,7 @@ class MainWindow(QMainWindow):
     def search_file(self, path: str) -> None:
         if not os.path.isfile(path):
             self.drop_zone.show_message(
-                f"{os.path.basename(path) or path}: not a file that can be read."
+                f"{display_name(os.path.basename(path) or path)}: not a file that can be read."
             )
             return
         label = display_name(os.path.basename(path))

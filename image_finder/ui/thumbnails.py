@@ -78,8 +78,9 @@ def cached_thumbnail(path: str, size: int) -> QImage:
 
 
 class _Signals(QObject):
-    ready = Signal(int, str, QImage)  # generation, path, image
-    failed = Signal(int, str, str)  # generation, path, reason
+    # paths travel as Python objects: a QString would mangle names that are not valid UTF-8
+    ready = Signal(int, object, QImage)  # generation, path, image
+    failed = Signal(int, object, str)  # generation, path, reason
 
 
 class _Job(QRunnable):
@@ -106,8 +107,8 @@ class ThumbnailLoader(QObject):
     """Loads thumbnails in a thread pool. Results of an older ``generation`` are dropped by
     the receiver; :meth:`clear` drops queued jobs when a new result list arrives."""
 
-    ready = Signal(int, str, QImage)
-    failed = Signal(int, str, str)
+    ready = Signal(int, object, QImage)
+    failed = Signal(int, object, str)
 
     def __init__(self, parent: QObject | None = None, threads: int = 2) -> None:
         super().__init__(parent)

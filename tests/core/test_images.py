@@ -56,10 +56,28 @@ def test_missing_file_and_folder(tmp_path):
         load_image(tmp_path)
 
 
-def test_exif_orientation_is_applied(awkward):
+# Where the stored top-left corner appears once the EXIF orientation is applied.
+MARK_CORNER = {1: "tl", 2: "tr", 3: "br", 4: "bl", 5: "tl", 6: "tr", 7: "br", 8: "bl"}
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_applied(awkward, orientation):
     folder, _ = awkward
-    image = load_image(folder / "rotated-exif-6.jpg")
-    assert image.size == (30, 60)  # stored 60x30, tagged "rotate 90"
+    image = load_image(folder / f"exif-orientation-{orientation}.jpg")
+    # stored 60x30; orientations 5-8 turn the picture by 90 degrees
+    assert image.size == ((30, 60) if orientation >= 5 else (60, 30))
+    w, h = image.size
+    corners = {"tl": (3, 3), "tr": (w - 4, 3), "bl": (3, h - 4), "br": (w - 4, h - 4)}
+    for corner, xy in corners.items():
+        r, g, b = image.getpixel(xy)
+        is_red = r > 180 and g < 80 and b < 80
+        assert is_red == (corner == MARK_CORNER[orientation]), (corner, (r, g, b))
+
+
+def test_a_polyglot_and_a_huge_exif_block_still_decode(awkward):
+    folder, _ = awkward
+    assert load_image(folder / "polyglot-jpeg-zip.jpg").size == (320, 240)
+    assert load_image(folder / "huge-exif.jpg").size == (320, 240)
 
 
 def test_transparency_is_composited_on_white():

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 
 import pytest
+from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
 
@@ -17,9 +19,14 @@ def index_and_wait(qtbot, window, folder):
     qtbot.waitUntil(lambda: not window._indexing)
 
 
+def file_url(path) -> QUrl:
+    """As a file manager sends it: the name's bytes, percent-encoded."""
+    return QUrl.fromEncoded(b"file://" + urllib.parse.quote(os.fsencode(path)).encode())
+
+
 def drop_files(window, *paths):
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    mime.setUrls([file_url(p) for p in paths])
     event = QDropEvent(
         QPoint(5, 5),
         Qt.DropAction.CopyAction,
@@ -266,3 +273,40 @@ def test_offline_first_run_says_which_model_it_uses(qtbot, tmp_path):
     assert "EfficientNet-Lite0" in window.status_model.text()
     window.shutdown()
     library.close()
+
+
+def test_each_awkward_file_dropped_gives_results_or_a_readable_message(
+    qtbot, make_window, tmp_path
+):
+    from tests import corpus
+
+    expected = corpus.build(tmp_path / "mess")
+    window = make_window()
+    index_and_wait(qtbot, window, tmp_path / "mess")
+    for name, verdict in sorted(expected.items()):
+        window.results_model.set_results([])
+        drop_files(window, tmp_path / "mess" / name)
+        qtbot.waitUntil(lambda: not window._searching, timeout=30_000)
+        if verdict == "ok":
+            assert window.results_model.rowCount() > 0, name
+            assert not window.drop_zone.message.isVisible(), name
+        else:
+            message = window.drop_zone.message.text()
+            assert window.drop_zone.message.isVisible() and message, name
+            assert "Traceback" not in message and "Error" not in message.split(":")[0]
+
+
+def test_a_file_name_that_is_not_utf8_gets_its_thumbnail(qtbot, make_window, tmp_path):
+    from tests import corpus
+
+    folder = tmp_path / "old-disk"
+    folder.mkdir()
+    name = os.fsdecode(corpus.NON_UTF8_NAME)
+    Image.new("RGB", (50, 40), (200, 100, 0)).save(folder / name, "JPEG")
+    window = make_window()
+    index_and_wait(qtbot, window, folder)
+    drop_files(window, folder / name)
+    wait_results(qtbot, window)
+    assert window.results_model.result(0).path == str(folder / name)
+    qtbot.waitUntil(lambda: window.results_model.thumbnails_pending() == 0, timeout=30_000)
+    assert window.results_model.index(0).data(ThumbnailStateRole) == "ready"
