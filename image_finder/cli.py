@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -95,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("remove", help="take folders out of the library")
     p.add_argument("folders", nargs="+", metavar="FOLDER")
+    _common(p, suppress=True)
+
+    p = sub.add_parser("check", help="verify the library's database and index")
+    _common(p, suppress=True)
+
+    p = sub.add_parser("recover", help="replace a damaged library database by its last backup")
     _common(p, suppress=True)
     return parser
 
@@ -376,7 +383,40 @@ def cmd_remove(args: argparse.Namespace, settings: Settings, library: Library) -
     return 0
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status, "remove": cmd_remove}
+def cmd_check(args: argparse.Namespace, settings: Settings, library: Library) -> int:
+    problems = library.check()
+    if args.json:
+        print(json.dumps({"ok": not problems, "problems": problems, "images": library.count()}))
+    elif problems:
+        print("Problems found:\n  " + "\n  ".join(problems))
+    else:
+        print(f"The library is intact ({library.count():,} images).")
+    return 1 if problems else 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    folder = paths.data_dir(args.data_dir)
+    kept = Library.restore_backup(folder)
+    with Library(folder) as library:
+        library.index()  # rebuilt from the backup's vectors
+        count = library.count()
+    if args.json:
+        print(json.dumps({"restored": True, "images": count, "damaged_file": str(kept)}))
+    else:
+        print(
+            f"Restored the backup ({count:,} images). The damaged database was kept as {kept}. "
+            "Run 'image-finder-cli index' on your folders to pick up what changed since."
+        )
+    return 0
+
+
+COMMANDS = {
+    "index": cmd_index,
+    "search": cmd_search,
+    "status": cmd_status,
+    "remove": cmd_remove,
+    "check": cmd_check,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -386,6 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "image-finder-cli %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv)
     )
     try:
+        if args.command == "recover":
+            return cmd_recover(args)
         settings = Settings.load()
         with Library(paths.data_dir(args.data_dir)) as library:
             return COMMANDS[args.command](args, settings, library)
@@ -396,6 +438,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return 130
+    except sqlite3.DatabaseError as exc:  # damage found after the library opened
+        log.exception("database error")
+        print(
+            f"image-finder-cli: the library database failed: {exc}. Run "
+            "'image-finder-cli check'; 'image-finder-cli recover' restores the last backup.",
+            file=sys.stderr,
+        )
+        return 1
     except Exception as exc:
         log.exception("internal error")
         print(

@@ -28,5 +28,13 @@ class LibraryDamagedError(ImageFinderError):
     """The library's database cannot be read."""
 
 
+class LibraryWriteError(ImageFinderError):
+    """The library could not be written (a full disk, a file size limit, a failing drive)."""
+
+
+class LibraryVersionError(ImageFinderError):
+    """The library was written by a newer version of Image Finder."""
+
+
 class EmptyLibraryError(ImageFinderError):
     """A search was asked of a library that holds no images."""

@@ -168,10 +168,10 @@ def _high_bit_depth_to_rgb(im: Image.Image) -> Image.Image:
     return grey.convert("RGB")
 
 
-def image_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+def image_size(source: str | os.PathLike[str] | bytes) -> tuple[int, int] | None:
     """Width and height from the header alone (EXIF rotation applied), or None if unreadable."""
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
             w, h = im.size
             orientation = im.getexif().get(0x0112, 1)
             return (h, w) if orientation in (5, 6, 7, 8) else (w, h)

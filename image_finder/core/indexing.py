@@ -16,9 +16,11 @@ Bad files are skipped and reported with a reason; the rest of the work goes on.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
+import sqlite3
 import stat
 import time
 from collections import defaultdict
@@ -26,9 +28,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from image_finder.core.errors import ImageFinderError, ImageLoadError
+from image_finder.core.errors import (
+    ImageFinderError,
+    ImageLoadError,
+    LibraryBusyError,
+    LibraryWriteError,
+)
 from image_finder.core.faults import checkpoint
-from image_finder.core.images import is_image_name, load_image
+from image_finder.core.images import image_size, is_image_name, load_image
 from image_finder.core.library import Library, display_name
 
 if TYPE_CHECKING:
@@ -204,6 +211,35 @@ def index_folders(
     change). Raises LibraryBusyError if another process is writing, ModelMismatchError if the
     library was built with another model and ``rebuild`` is false.
     """
+    try:
+        return _index_folders(roots, library, extractor, progress, cancelled, rebuild, batch_size)
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc):
+            raise LibraryBusyError(f"The library is busy ({exc}); try again.") from exc
+        raise _write_failed(exc) from exc
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO):
+            raise _write_failed(exc) from exc
+        raise
+
+
+def _write_failed(exc: Exception) -> LibraryWriteError:
+    log.error("writing the library failed: %s", exc)
+    return LibraryWriteError(
+        f"Writing the library failed ({exc}); the disk may be full. Everything indexed before "
+        "this batch is kept. Free some space, then index again to continue."
+    )
+
+
+def _index_folders(
+    roots: Sequence[str | os.PathLike[str]],
+    library: Library,
+    extractor: Extractor,
+    progress: ProgressCallback | None,
+    cancelled: CancelCallback | None,
+    rebuild: bool,
+    batch_size: int | None,
+) -> IndexReport:
     started = time.perf_counter()
     report = IndexReport()
     is_cancelled = cancelled or (lambda: False)
@@ -243,6 +279,8 @@ def index_folders(
                 library.set_folder_indexed(folder_id)
             checkpoint("folders_marked")
             library.optimize()
+            if report.added or report.updated or report.moved or report.removed:
+                library.backup()
         else:
             library.save_index()
     report.seconds = time.perf_counter() - started
@@ -377,11 +415,12 @@ def _embed(
     if not total:
         return
 
-    def prepare(job: _Job) -> tuple[torch.Tensor, tuple[int, int, str]]:
+    def prepare(job: _Job) -> tuple[torch.Tensor, tuple[int, int, str, int | None, int | None]]:
         data, size, mtime = _read(job.entry.path)
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
         image = load_image(data, min_size=extractor.min_decode_size)
-        return extractor.preprocess(image), (size, mtime, digest)
+        width, height = image_size(data) or (None, None)
+        return extractor.preprocess(image), (size, mtime, digest, width, height)
 
     started = time.perf_counter()
     last_save = started
@@ -395,14 +434,14 @@ def _embed(
         added_rows = []
         re_rows = []
         re_index = []
-        for n, (job, (size, mtime, digest)) in enumerate(
+        for n, (job, (size, mtime, digest, width, height)) in enumerate(
             zip(batch.items, batch.extras, strict=True)
         ):
             if job.image_id is None:
-                added.append((job.folder_id, job.entry.path, size, mtime, digest))
+                added.append((job.folder_id, job.entry.path, size, mtime, digest, width, height))
                 added_rows.append(n)
             else:
-                re_index.append((job.image_id, size, mtime, digest))
+                re_index.append((job.image_id, size, mtime, digest, width, height))
                 re_rows.append(n)
         library.apply_changes(
             model=extractor.name,

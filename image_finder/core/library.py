@@ -30,6 +30,7 @@ import contextlib
 import logging
 import math
 import os
+import shutil
 import sqlite3
 import sys
 import threading
@@ -45,14 +46,17 @@ from image_finder.core.errors import (
     ImageFinderError,
     LibraryBusyError,
     LibraryDamagedError,
+    LibraryVersionError,
+    LibraryWriteError,
     ModelMismatchError,
 )
 from image_finder.core.faults import checkpoint
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "library.sqlite3"
+BACKUP_NAME = "library.sqlite3.backup"
 LOCK_NAME = "writer.lock"
 INDEX_PREFIX = "index-"
 INDEX_SUFFIX = ".faiss"
@@ -64,6 +68,15 @@ MIN_POINTS_PER_REGION = 39
 TRAINING_POINTS_PER_REGION = 64
 NPROBE_TARGET_RECALL = 0.95
 CALIBRATION_QUERIES = 256
+
+# Schema changes, each run in the same transaction as the version bump: version -> statements
+# that bring a library of that version to the next.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (  # 2: pixel size recorded at indexing, shown even when the drive is offline
+        "ALTER TABLE images ADD COLUMN width INTEGER",
+        "ALTER TABLE images ADD COLUMN height INTEGER",
+    ),
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -83,7 +96,9 @@ CREATE TABLE IF NOT EXISTS images (
     content_hash TEXT NOT NULL,
     indexed_at REAL NOT NULL,
     model TEXT NOT NULL,
-    vector BLOB NOT NULL
+    vector BLOB NOT NULL,
+    width INTEGER,
+    height INTEGER
 );
 CREATE INDEX IF NOT EXISTS images_folder ON images(folder_id);
 CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash);
@@ -115,6 +130,8 @@ class Item:
     content_hash: str
     indexed_at: float
     model: str
+    width: int | None = None  # pixels, as displayed (EXIF orientation applied)
+    height: int | None = None
 
 
 @dataclass(frozen=True)
@@ -225,26 +242,48 @@ class Library:
             version = self._schema_version(db)
             if version > SCHEMA_VERSION:
                 db.close()
-                raise LibraryDamagedError(
+                raise LibraryVersionError(
                     f"This library was written by a newer version of Image Finder (schema "
-                    f"{version}, this version reads {SCHEMA_VERSION}). Update Image Finder."
+                    f"{version}; this version reads up to {SCHEMA_VERSION}). It has not been "
+                    "changed: update Image Finder to use it."
                 )
             with db:
                 db.execute("BEGIN IMMEDIATE")
-                for statement in _SCHEMA.split(";"):  # executescript would commit early
-                    if statement.strip():
+                if version == 0:
+                    for statement in _SCHEMA.split(";"):  # executescript would commit early
+                        if statement.strip():
+                            db.execute(statement)
+                    db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+                    db.execute("INSERT INTO meta VALUES ('generation', '0')")
+                    db.execute("INSERT INTO meta VALUES ('created_at', ?)", (time.time(),))
+                for old in range(version or SCHEMA_VERSION, SCHEMA_VERSION):
+                    log.info("migrating %s from schema %d to %d", self.db_path, old, old + 1)
+                    for statement in _MIGRATIONS[old]:
                         db.execute(statement)
-                db.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-                )
-                db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
-                db.execute("INSERT OR IGNORE INTO meta VALUES ('created_at', ?)", (time.time(),))
+                    db.execute(
+                        "UPDATE meta SET value=? WHERE key='schema_version'", (str(old + 1),)
+                    )
+            db.execute("SELECT COUNT(*) FROM images").fetchone()  # reads the tables' pages
+        except LibraryVersionError:
+            raise
         except sqlite3.DatabaseError as exc:
-            raise LibraryDamagedError(
-                f"The library database {self.db_path} cannot be read ({exc}). It has not been "
-                "changed. Move it aside to start a new library, or restore a backup."
-            ) from exc
+            raise LibraryDamagedError(self._damage_message(exc)) from exc
         return db
+
+    def _damage_message(self, exc: Exception) -> str:
+        backup = self.folder / BACKUP_NAME
+        if backup.exists():
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(backup.stat().st_mtime))
+            remedy = (
+                f"A backup from {when} exists: restore it with 'image-finder-cli recover' "
+                "(or the window's Restore button). Images indexed since then are indexed again."
+            )
+        else:
+            remedy = "No backup exists: move the file aside to start a new library."
+        return (
+            f"The library database {self.db_path} is damaged ({exc}). It has not been changed. "
+            + remedy
+        )
 
     @staticmethod
     def _schema_version(db: sqlite3.Connection) -> int:
@@ -326,6 +365,8 @@ class Library:
                 try:
                     if self._index is not None:
                         self.save_index()
+                except Exception:  # the next open rebuilds it from the stored vectors
+                    log.warning("could not save the index of %s", self.folder, exc_info=True)
                 finally:
                     self._writer.release()
 
@@ -411,9 +452,9 @@ class Library:
         self,
         *,
         model: str,
-        added: Sequence[tuple[int, str, int, int, str]] = (),
+        added: Sequence[tuple[Any, ...]] = (),
         added_vectors: np.ndarray | None = None,
-        reembedded: Sequence[tuple[int, int, int, str]] = (),
+        reembedded: Sequence[tuple[Any, ...]] = (),
         reembedded_vectors: np.ndarray | None = None,
         moved: Sequence[tuple[int, int, str, int, int]] = (),
         touched: Sequence[tuple[int, int, int]] = (),
@@ -421,8 +462,10 @@ class Library:
     ) -> list[int]:
         """Commit one batch of indexing work atomically. Returns the ids of added images.
 
-        added: (folder_id, path, size, mtime_ns, content_hash) with ``added_vectors`` rows;
-        reembedded: (id, size, mtime_ns, content_hash) with ``reembedded_vectors`` rows;
+        added: (folder_id, path, size, mtime_ns, content_hash[, width, height]) with
+        ``added_vectors`` rows;
+        reembedded: (id, size, mtime_ns, content_hash[, width, height]) with
+        ``reembedded_vectors`` rows;
         moved: (id, folder_id, new_path, size, mtime_ns) keeping the stored vector;
         touched: (id, size, mtime_ns) for files whose content did not change;
         removed: ids.
@@ -437,12 +480,13 @@ class Library:
                     self._set_meta("model", model)
                     self._set_meta("dim", dim)
                 self.check_model(model, dim)
-            for (folder_id, path, size, mtime, digest), vec in zip(
-                added, _rows(added_vectors, len(added)), strict=True
-            ):
+            for row, vec in zip(added, _rows(added_vectors, len(added)), strict=True):
+                folder_id, path, size, mtime, digest, *dims = row
+                width, height = dims or (None, None)
                 cur = db.execute(
                     "INSERT INTO images (folder_id, path, filename, size, mtime_ns, content_hash,"
-                    " indexed_at, model, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " indexed_at, model, vector, width, height)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         folder_id,
                         encode_path(path),
@@ -453,16 +497,20 @@ class Library:
                         now,
                         model,
                         _blob(vec),
+                        width,
+                        height,
                     ),
                 )
                 new_ids.append(int(cur.lastrowid or 0))
-            for (image_id, size, mtime, digest), vec in zip(
+            for row, vec in zip(
                 reembedded, _rows(reembedded_vectors, len(reembedded)), strict=True
             ):
+                image_id, size, mtime, digest, *dims = row
+                width, height = dims or (None, None)
                 db.execute(
                     "UPDATE images SET size=?, mtime_ns=?, content_hash=?, indexed_at=?, model=?,"
-                    " vector=? WHERE id=?",
-                    (size, mtime, digest, now, model, _blob(vec), image_id),
+                    " vector=?, width=?, height=? WHERE id=?",
+                    (size, mtime, digest, now, model, _blob(vec), width, height, image_id),
                 )
             for image_id, folder_id, path, size, mtime in moved:
                 db.execute(
@@ -515,6 +563,66 @@ class Library:
         self.save_index()
         return n
 
+    def backup(self) -> Path:
+        """Copy the database to ``library.sqlite3.backup`` (temp file + rename), the recovery
+        point if the database is ever damaged. Vectors are about 0.1% of the photos' size."""
+        target = self.folder / BACKUP_NAME
+        tmp = target.with_name(target.name + ".tmp")
+        with self._lock:
+            copy = sqlite3.connect(tmp)
+            try:
+                self._db.backup(copy)
+            finally:
+                copy.close()
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        return target
+
+    @staticmethod
+    def restore_backup(folder: str | os.PathLike[str]) -> Path:
+        """Put the last backup in place of a damaged database. The damaged file is kept beside
+        it (``library.sqlite3.damaged-<time>``); the index is rebuilt from the backup's vectors.
+        Returns where the damaged file went."""
+        folder = Path(folder)
+        backup = folder / BACKUP_NAME
+        if not backup.exists():
+            raise ImageFinderError(f"There is no backup in {folder}.")
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        kept = folder / f"{DB_NAME}.damaged-{stamp}"
+        lock = _WriterLock(folder / LOCK_NAME)
+        lock.acquire()
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                source = folder / (DB_NAME + suffix)
+                if source.exists():
+                    os.replace(source, kept.with_name(kept.name + suffix))
+            tmp = folder / (DB_NAME + ".restoring")
+            shutil.copyfile(backup, tmp)
+            os.replace(tmp, folder / DB_NAME)
+            for index_file in folder.glob(f"{INDEX_PREFIX}*{INDEX_SUFFIX}"):
+                index_file.unlink()
+        finally:
+            lock.release()
+        log.warning("restored %s from its backup; the damaged file is %s", folder, kept)
+        return kept
+
+    def check(self) -> list[str]:
+        """Problems found by SQLite's integrity check and by comparing index and database."""
+        with self._lock:
+            problems = [
+                str(row[0])
+                for row in self._db.execute("PRAGMA integrity_check").fetchall()
+                if row[0] != "ok"
+            ]
+        if not problems:
+            info = self.index_info()
+            if info["vectors"] != self.count():
+                problems.append(
+                    f"the index holds {info['vectors']} vectors, the database {self.count()}"
+                )
+        return problems
+
     # -- reading ------------------------------------------------------------------------------
 
     def count(self) -> int:
@@ -548,7 +656,8 @@ class Library:
         with self._lock:
             rows = self._db.execute(
                 "SELECT i.id, i.path, i.filename, f.path, i.size, i.mtime_ns, i.content_hash,"
-                f" i.indexed_at, i.model FROM images i JOIN folders f ON f.id = i.folder_id"
+                " i.indexed_at, i.model, i.width, i.height"
+                f" FROM images i JOIN folders f ON f.id = i.folder_id"
                 f" WHERE i.id IN ({marks})",
                 id_list,
             ).fetchall()
@@ -820,9 +929,13 @@ class Library:
             target = self._index_file(generation)
             if index is not None and not target.exists():
                 tmp = target.with_name(target.name + ".tmp")
-                faiss.write_index(index, str(tmp))
-                with open(tmp, "rb+") as f:
-                    os.fsync(f.fileno())
+                try:
+                    faiss.write_index(index, str(tmp))
+                    with open(tmp, "rb+") as f:
+                        os.fsync(f.fileno())
+                except (RuntimeError, OSError) as exc:  # faiss reports write errors as RuntimeError
+                    tmp.unlink(missing_ok=True)
+                    raise LibraryWriteError(f"cannot write the search index: {exc}") from exc
                 checkpoint("index_written")
                 os.replace(tmp, target)
                 _fsync_dir(self.folder)

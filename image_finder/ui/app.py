@@ -8,6 +8,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from types import TracebackType
 
 from PySide6.QtCore import (
@@ -22,8 +23,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from image_finder import APP_ID, APP_NAME, __version__
 from image_finder.core import paths
-from image_finder.core.errors import ImageFinderError
-from image_finder.core.library import Library
+from image_finder.core.errors import ImageFinderError, LibraryDamagedError
+from image_finder.core.library import BACKUP_NAME, Library
 from image_finder.core.logsetup import log_file, setup_logging
 from image_finder.core.settings import Settings
 
@@ -99,8 +100,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from image_finder.ui.main_window import MainWindow
 
+    folder = paths.data_dir(args.data_dir)
     try:
-        library = Library(paths.data_dir(args.data_dir))
+        library = Library(folder)
+    except LibraryDamagedError as exc:
+        if not _offer_restore(folder, str(exc)):
+            return 1
+        library = Library(folder)
     except ImageFinderError as exc:
         QMessageBox.critical(None, APP_NAME, str(exc))
         return 1
@@ -127,6 +133,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.shutdown()
         library.close()
     return exit_code
+
+
+def _offer_restore(folder: os.PathLike[str] | str, message: str) -> bool:
+    """Tell the user the database is damaged; restore the backup if there is one and they
+    agree. Returns True once a usable library is in place."""
+    log.error("library damaged: %s", message)
+    has_backup = (Path(folder) / BACKUP_NAME).exists()
+    box = QMessageBox(QMessageBox.Icon.Critical, APP_NAME, "The library cannot be opened.")
+    box.setInformativeText(message)
+    restore = (
+        box.addButton("Restore backup", QMessageBox.ButtonRole.AcceptRole) if has_backup else None
+    )
+    box.addButton(QMessageBox.StandardButton.Close)
+    box.exec()
+    if restore is None or box.clickedButton() is not restore:
+        return False
+    try:
+        kept = Library.restore_backup(folder)
+    except ImageFinderError as exc:
+        QMessageBox.critical(None, APP_NAME, str(exc))
+        return False
+    QMessageBox.information(
+        None, APP_NAME, f"The backup was restored. The damaged database was kept as {kept}."
+    )
+    return True
 
 
 def _save_screenshot(window, target: str, app: QApplication) -> None:

@@ -152,7 +152,8 @@ class ResultsModel(QAbstractListModel):
     def _tooltip(self, result: SearchResult) -> str:
         path = result.path
         if path not in self._dims:
-            dims = image_size(path)
+            item = result.item
+            dims = (item.width, item.height) if item.width and item.height else image_size(path)
             self._dims[path] = f"{dims[0]} × {dims[1]} px" if dims else "size unknown"
         lines = [
             f"<b>{result.item.filename}</b>",

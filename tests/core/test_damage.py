@@ -1,0 +1,155 @@
+"""Damaged, foreign and full: the library is never silently replaced or mangled."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from image_finder.cli import main
+from image_finder.core.errors import LibraryDamagedError, LibraryVersionError
+from image_finder.core.library import BACKUP_NAME, DB_NAME, SCHEMA_VERSION, Library
+
+
+def small_library(folder: Path, images: Path, n: int = 12) -> None:
+    images.mkdir(exist_ok=True)
+    for i in range(n):
+        Image.new("RGB", (32, 32), (20 * i, 255 - 20 * i, 7 * i)).save(images / f"{i}.png")
+    code = subprocess.run(
+        [sys.executable, "-m", "tests.crash_harness", str(folder), str(images)],
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert code.returncode == 0, code.stderr
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_damaged_database_is_reported_kept_and_recoverable(tmp_path, capsys, damage):
+    lib_dir = tmp_path / "lib"
+    small_library(lib_dir, tmp_path / "img")
+    assert (lib_dir / BACKUP_NAME).exists()  # made after the indexing run
+    db = lib_dir / DB_NAME
+    for extra in ("-wal", "-shm"):
+        (lib_dir / (DB_NAME + extra)).unlink(missing_ok=True)
+    data = db.read_bytes()
+    damaged = b"\x13garbage!" * (len(data) // 9) if damage == "garbage" else data[: len(data) // 3]
+    db.write_bytes(damaged)
+
+    with pytest.raises(LibraryDamagedError, match="recover"):
+        Library(lib_dir)
+    assert db.read_bytes() == damaged  # not replaced, not "repaired"
+
+    code = main(["--data-dir", str(lib_dir), "status"])
+    err = capsys.readouterr().err
+    assert code == 1 and "damaged" in err and "recover" in err
+
+    assert main(["--data-dir", str(lib_dir), "--json", "recover"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 12
+    assert Path(result["damaged_file"]).read_bytes() == damaged  # kept for the user
+    with Library(lib_dir) as lib:
+        assert lib.count() == lib.index_info()["vectors"] == 12
+        assert lib.check() == []
+
+
+def test_damage_without_a_backup_says_so(tmp_path):
+    lib_dir = tmp_path / "lib"
+    lib_dir.mkdir()
+    (lib_dir / DB_NAME).write_bytes(b"not a database at all" * 100)
+    with pytest.raises(LibraryDamagedError, match="No backup"):
+        Library(lib_dir)
+
+
+def test_a_newer_library_is_refused_untouched(tmp_path):
+    lib_dir = tmp_path / "lib"
+    small_library(lib_dir, tmp_path / "img")
+    with sqlite3.connect(lib_dir / DB_NAME) as db:
+        db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (SCHEMA_VERSION + 1,))
+    before = (lib_dir / DB_NAME).read_bytes()
+    with pytest.raises(LibraryVersionError, match="newer version"):
+        Library(lib_dir)
+    assert (lib_dir / DB_NAME).read_bytes() == before
+
+
+def test_a_version_1_library_is_migrated(tmp_path):
+    lib_dir = tmp_path / "lib"
+    lib_dir.mkdir()
+    vector = np.ones(4, np.float32) / 2
+    with sqlite3.connect(lib_dir / DB_NAME) as db:  # the version 1 layout
+        db.executescript(
+            """
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE folders (id INTEGER PRIMARY KEY, path BLOB NOT NULL UNIQUE,
+                                  added_at REAL NOT NULL, last_indexed REAL);
+            CREATE TABLE images (id INTEGER PRIMARY KEY, folder_id INTEGER NOT NULL,
+                path BLOB NOT NULL UNIQUE, filename TEXT NOT NULL, size INTEGER NOT NULL,
+                mtime_ns INTEGER NOT NULL, content_hash TEXT NOT NULL, indexed_at REAL NOT NULL,
+                model TEXT NOT NULL, vector BLOB NOT NULL);
+            INSERT INTO meta VALUES ('schema_version', '1'), ('generation', '3'),
+                                    ('model', 'm'), ('dim', '4');
+            INSERT INTO folders VALUES (1, CAST('/photos' AS BLOB), 0, 0);
+            """
+        )
+        db.execute(
+            "INSERT INTO images VALUES (7, 1, CAST('/photos/a.jpg' AS BLOB), 'a.jpg', 10, 1, 'h',"
+            " 0, 'm', ?)",
+            (vector.tobytes(),),
+        )
+    with Library(lib_dir) as lib:
+        item = lib.items([7])[7]
+        assert item.filename == "a.jpg" and item.width is None
+        assert lib.model == "m" and lib.count() == 1
+        _, found = lib.search(vector[None, :], 1)
+        assert found[0, 0] == 7
+    with sqlite3.connect(lib_dir / DB_NAME) as db:
+        assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(
+            SCHEMA_VERSION
+        )
+
+
+def test_a_full_disk_stops_indexing_cleanly_and_keeps_the_library(tmp_path):
+    """RLIMIT_FSIZE makes every write past a size fail, as a full disk does."""
+    lib_dir = tmp_path / "lib"
+    images = tmp_path / "img"
+    small_library(lib_dir, images, n=12)
+    with Library(lib_dir) as lib:
+        before = lib.count()
+    for i in range(12, 400):
+        Image.new("RGB", (32, 32), (i % 255, (3 * i) % 255, (7 * i) % 255)).save(
+            images / f"{i}.png"
+        )
+    limit = max(p.stat().st_size for p in lib_dir.iterdir()) + 8192
+    code = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
+        "from image_finder.core.errors import LibraryWriteError\n"
+        "from tests.crash_harness import main\n"
+        f"sys.argv = ['h', {str(lib_dir)!r}, {str(images)!r}]\n"
+        "try:\n    main()\nexcept LibraryWriteError as exc:\n    print(exc); sys.exit(3)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "disk may be full" in result.stdout
+    with Library(lib_dir) as lib:
+        assert lib.count() >= before
+        assert lib.index_info()["vectors"] == lib.count()
+        assert lib.check() == []
+    small_library(lib_dir, images, n=0)  # space again: the run completes
+    with Library(lib_dir) as lib:
+        assert lib.count() == 400 == lib.index_info()["vectors"]
