@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import itertools
 import logging
 import os
 import sqlite3
@@ -188,9 +189,15 @@ def file_hash(path: str) -> str:
 
 @dataclass
 class _Work:
-    """Indexing plan for one run, built from the scan before any image is embedded."""
+    """What one run has to do, learnt from a first pass over the folders. New files are not
+    listed (a second pass streams them to the model), so memory stays bounded by the library
+    and the changes, not by the size of the folders."""
 
-    new: list[tuple[int, ScanEntry]] = field(default_factory=list)  # (folder_id, entry)
+    roots: list[tuple[int, str]] = field(default_factory=list)  # (folder_id, scanned root)
+    known_paths: set[str] = field(default_factory=set)  # in the library, or moved this run
+    new_count: int = 0
+    # new files of the same size as some library file: the only ones that can be moves
+    move_candidates: list[tuple[int, ScanEntry]] = field(default_factory=list)
     changed: list[tuple[int, ScanEntry, str]] = field(default_factory=list)  # (id, entry, hash)
     missing: dict[str, tuple[int, int, int, str]] = field(default_factory=dict)
 
@@ -314,12 +321,16 @@ def _scan_into(
     notify: ProgressCallback,
     is_cancelled: CancelCallback,
 ) -> None:
+    """First pass over one folder: compare what is there with the library."""
     prefix = os.path.join(scan_root, "")
     known = {
         path: (image_id, size, mtime, digest)
         for image_id, path, size, mtime, digest in library.folder_rows(folder_id)
         if path.startswith(prefix)
     }
+    known_sizes = {row[1] for row in known.values()}
+    work.roots.append((folder_id, scan_root))
+    work.known_paths.update(known)
     seen = 0
     for found in scan_folder(scan_root):
         if isinstance(found, Skipped):
@@ -333,12 +344,22 @@ def _scan_into(
                 return
         row = known.pop(found.path, None)
         if row is None:
-            work.new.append((folder_id, found))
+            work.new_count += 1
+            if found.size in known_sizes:
+                work.move_candidates.append((folder_id, found))
         elif (row[1], row[2]) == (found.size, found.mtime_ns):
             report.unchanged += 1
         else:
             work.changed.append((row[0], found, row[3]))
     work.missing.update(known)
+
+
+def _new_files(work: _Work) -> Iterator[tuple[int, ScanEntry]]:
+    """Second pass: the files that are not in the library, as they are found."""
+    for folder_id, root in work.roots:
+        for found in scan_folder(root):
+            if isinstance(found, ScanEntry) and found.path not in work.known_paths:
+                yield folder_id, found
 
 
 def _apply_moves_and_removals(
@@ -355,18 +376,18 @@ def _apply_moves_and_removals(
     for path, (_, size, _, _) in work.missing.items():
         by_size[size].append(path)
     moved: list[tuple[int, int, str, int, int]] = []
-    still_new: list[tuple[int, ScanEntry]] = []
-    for folder_id, entry in work.new:
+    for folder_id, entry in work.move_candidates:
         candidates = by_size.get(entry.size)
         digest = _safe_hash(entry.path) if candidates else None
         match = next((p for p in candidates or () if work.missing[p][3] == digest), None)
         if match is None:
-            still_new.append((folder_id, entry))
             continue
         candidates.remove(match)  # type: ignore[union-attr]
         image_id = work.missing.pop(match)[0]
         moved.append((image_id, folder_id, entry.path, entry.size, entry.mtime_ns))
-    work.new = still_new
+        work.known_paths.add(entry.path)  # no longer new
+        work.new_count -= 1
+    work.move_candidates.clear()
 
     touched: list[tuple[int, int, int]] = []
     changed: list[tuple[int, ScanEntry, str]] = []
@@ -409,11 +430,13 @@ def _embed(
     is_cancelled: CancelCallback,
     batch_size: int | None,
 ) -> None:
-    jobs: list[_Job] = [_Job(fid, entry, None) for fid, entry in work.new]
-    jobs += [_Job(0, entry, image_id) for image_id, entry, _ in work.changed]
-    total = len(jobs)
+    total = work.new_count + len(work.changed)
     if not total:
         return
+    jobs = itertools.chain(
+        (_Job(0, entry, image_id) for image_id, entry, _ in work.changed),
+        (_Job(folder_id, entry, None) for folder_id, entry in _new_files(work)),
+    )
 
     def prepare(job: _Job) -> tuple[torch.Tensor, tuple[int, int, str, int | None, int | None]]:
         data, size, mtime = _read(job.entry.path)
@@ -456,6 +479,7 @@ def _embed(
         for failure in batch.failures:
             report.skipped.append(Skipped(failure.item.entry.path, failure.reason))
         done += len(batch.items) + len(batch.failures)
+        total = max(total, done)  # files created since the first pass
         elapsed = time.perf_counter() - started
         rate = report.embedded / elapsed if elapsed > 0 else 0.0
         eta = (total - done) / (done / elapsed) if done and elapsed > 0 else None

@@ -247,28 +247,31 @@ class Library:
                     f"{version}; this version reads up to {SCHEMA_VERSION}). It has not been "
                     "changed: update Image Finder to use it."
                 )
-            with db:
-                db.execute("BEGIN IMMEDIATE")
-                if version == 0:
-                    for statement in _SCHEMA.split(";"):  # executescript would commit early
-                        if statement.strip():
-                            db.execute(statement)
-                    db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-                    db.execute("INSERT INTO meta VALUES ('generation', '0')")
-                    db.execute("INSERT INTO meta VALUES ('created_at', ?)", (time.time(),))
-                for old in range(version or SCHEMA_VERSION, SCHEMA_VERSION):
-                    log.info("migrating %s from schema %d to %d", self.db_path, old, old + 1)
-                    for statement in _MIGRATIONS[old]:
-                        db.execute(statement)
-                    db.execute(
-                        "UPDATE meta SET value=? WHERE key='schema_version'", (str(old + 1),)
-                    )
+            if version < SCHEMA_VERSION:  # new or older: the one write a reader may make
+                self._create_or_migrate(db, version)
             db.execute("SELECT COUNT(*) FROM images").fetchone()  # reads the tables' pages
         except LibraryVersionError:
             raise
         except sqlite3.DatabaseError as exc:
             raise LibraryDamagedError(self._damage_message(exc)) from exc
         return db
+
+    def _create_or_migrate(self, db: sqlite3.Connection, version: int) -> None:
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            version = self._schema_version(db)  # another process may have been first
+            if version == 0:
+                for statement in _SCHEMA.split(";"):  # executescript would commit early
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+                db.execute("INSERT INTO meta VALUES ('generation', '0')")
+                db.execute("INSERT INTO meta VALUES ('created_at', ?)", (time.time(),))
+            for old in range(version or SCHEMA_VERSION, SCHEMA_VERSION):
+                log.info("migrating %s from schema %d to %d", self.db_path, old, old + 1)
+                for statement in _MIGRATIONS[old]:
+                    db.execute(statement)
+                db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(old + 1),))
 
     def _damage_message(self, exc: Exception) -> str:
         backup = self.folder / BACKUP_NAME
@@ -779,10 +782,8 @@ class Library:
 
         path = self._index_file(generation)
         if not path.exists():
-            if any(self._index_files()) and self.count():
-                self._notice(
-                    "The search index was out of date; it was rebuilt from the stored vectors."
-                )
+            # Older than the database: a writer is at work, or one stopped mid-run.
+            log.info("no index for generation %d in %s; building it", generation, self.folder)
             return None
         try:
             index = faiss.read_index(str(path))

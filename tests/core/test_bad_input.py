@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -67,20 +68,29 @@ def test_mangled_image_bytes_give_an_image_or_our_error(data):
         assert image.mode == "RGB" and image.width >= 1 and image.height >= 1
 
 
-def test_files_that_vanish_or_change_after_the_scan(tmp_path, library, lite0):
+def test_files_that_vanish_or_change_after_the_scan(tmp_path, library, lite0, monkeypatch):
+    from image_finder.core import indexing
+
     folder = tmp_path / "photos"
     folder.mkdir()
     for i in range(6):
         img = Image.new("RGB", (64, 64), (40 * i, 255 - 40 * i, 90))
         img.save(folder / f"p{i}.jpg")
+    read = indexing._read
 
-    def meddle(progress):
-        if progress.phase == "embedding" and progress.done == 0:
-            (folder / "p1.jpg").unlink()  # gone between the scan and the read
-            (folder / "p2.jpg").write_bytes(b"now a text file")  # changed into junk
-            Image.new("RGB", (80, 50), (0, 0, 0)).save(folder / "p3.jpg")  # changed, still fine
+    def racing_read(path):  # another program touches the files just before they are read
+        name = os.path.basename(path)
+        if name == "p1.jpg":
+            os.unlink(path)
+        elif name == "p2.jpg":
+            Path(path).write_bytes(b"now a text file")
+        elif name == "p3.jpg":
+            Image.new("RGB", (80, 50), (0, 0, 0)).save(path)
+        return read(path)
 
-    report = index_folders([folder], library, lite0, progress=meddle, batch_size=2)
+    monkeypatch.setattr(indexing, "_read", racing_read)
+    report = index_folders([folder], library, lite0, batch_size=2)
+    monkeypatch.setattr(indexing, "_read", read)
     reasons = {os.path.basename(s.path): s.reason for s in report.skipped}
     assert set(reasons) == {"p1.jpg", "p2.jpg"}
     assert "disappeared" in reasons["p1.jpg"] and "not an image" in reasons["p2.jpg"]

@@ -134,8 +134,8 @@ def test_damaged_or_stale_index_file_is_rebuilt_from_stored_vectors(tmp_path, da
         _, found = lib.search(vectors[:3], 1)
         assert list(found[:, 0]) == ids[:3]
         assert lib.index_info()["vectors"] == 200
-        if damage != "missing":
-            assert lib.notices
+        if damage in ("garbage", "truncated"):
+            assert lib.notices  # damage is worth telling; a stale file is routine after a crash
 
 
 def test_nested_folders_are_merged(library, tmp_path):

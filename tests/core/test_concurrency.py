@@ -1,0 +1,76 @@
+"""The window and the command line (or two of either) on one library at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from image_finder.cli import main
+from image_finder.core.library import Library
+
+ROOT = Path(__file__).parents[2]
+
+
+def make_images(folder: Path, n: int) -> None:
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+
+
+def test_a_second_writer_is_told_the_library_is_busy(tmp_path, capsys):
+    lib_dir = tmp_path / "lib"
+    make_images(tmp_path / "img", 3)
+    holder = Library(lib_dir)
+    holder.begin_writing()  # as a window that is indexing
+    try:
+        code = main(["--data-dir", str(lib_dir), "index", str(tmp_path / "img")])
+        err = capsys.readouterr().err
+        assert code == 1 and "busy" in err
+        assert main(["--data-dir", str(lib_dir), "status", "--json"]) == 0  # readers work
+    finally:
+        holder.close()
+
+
+def test_readers_keep_searching_while_another_process_indexes(tmp_path):
+    lib_dir = tmp_path / "lib"
+    folder = tmp_path / "img"
+    make_images(folder, 400)
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "tests.crash_harness", str(lib_dir), str(folder), "100000"],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    searches = 0
+    counts = []
+    try:
+        while writer.poll() is None:
+            if not (lib_dir / "library.sqlite3").exists():
+                time.sleep(0.05)
+                continue
+            with Library(lib_dir) as reader:
+                generation = reader.generation
+                n = reader.count()
+                if n:
+                    vectors = reader.index_info()["vectors"]
+                    if reader.generation == generation:  # no commit in between
+                        assert vectors == n
+                    probe = reader.vectors([reader.folder_rows(1).__next__()[0]])
+                    scores, ids = reader.search(probe, 1)
+                    assert ids[0, 0] > 0 and scores[0, 0] > 0.99
+                    searches += 1
+                    counts.append(n)
+            time.sleep(0.02)
+    finally:
+        writer.wait(timeout=120)
+    assert writer.returncode == 0, writer.stderr.read()
+    assert searches >= 3 and counts == sorted(counts)  # saw the library grow, batch by batch
+    with Library(lib_dir) as lib:
+        assert lib.count() == 400 == lib.index_info()["vectors"]
+        assert lib.check() == []
