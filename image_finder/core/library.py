@@ -771,10 +771,18 @@ class Library:
             loaded = self._load_index_file(generation)
             if loaded is not None:
                 self._index, self._index_generation = loaded, generation
-            else:
+                return self._index
+            if self._writer.held:
                 self._rebuild(generation)
-                if self._writer.held:
-                    self.save_index()
+                self.save_index()
+            else:
+                # A reader builds from one snapshot, so that a writer's commits during the
+                # build cannot mix two states of the library.
+                self._db.execute("BEGIN")
+                try:
+                    self._rebuild(self.generation)
+                finally:
+                    self._db.execute("COMMIT")
             return self._index
 
     def _load_index_file(self, generation: int) -> Any:
