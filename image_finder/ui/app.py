@@ -87,6 +87,9 @@ def create_application(argv: Sequence[str]) -> QApplication:
     QCoreApplication.setApplicationName(APP_NAME)
     QCoreApplication.setApplicationVersion(__version__)
     QApplication.setDesktopFileName(APP_ID)
+    from image_finder.ui.about import app_icon
+
+    QApplication.setWindowIcon(app_icon())
     return app  # type: ignore[return-value]
 
 

@@ -50,6 +50,7 @@ from image_finder.core.indexing import IndexProgress, IndexReport
 from image_finder.core.library import FolderInfo, Library, display_name
 from image_finder.core.search import SearchOptions, SearchOutcome
 from image_finder.core.settings import Settings
+from image_finder.ui.about import app_icon
 from image_finder.ui.drop_zone import DropZone
 from image_finder.ui.results import ResultDelegate, ResultsModel, ResultsView
 from image_finder.ui.settings_dialog import SettingsDialog
@@ -108,6 +109,7 @@ class MainWindow(QMainWindow):
         self.last_report: IndexReport | None = None
 
         self.setWindowTitle(APP_NAME)
+        self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self._build_ui()
         self._build_actions()
@@ -328,6 +330,28 @@ class MainWindow(QMainWindow):
         }
         for qaction, pixmap in icons.items():
             qaction.setIcon(style.standardIcon(pixmap))
+        self.about_action = action("About Image Finder", self.show_about)
+        menus = self.menuBar()
+        file_menu = menus.addMenu("&File")
+        for entry in (
+            self.open_query_action,
+            self.paste_action,
+            None,
+            self.add_folder_action,
+            self.rescan_action,
+            None,
+            self.quit_action,
+        ):
+            file_menu.addSeparator() if entry is None else file_menu.addAction(entry)
+        edit_menu = menus.addMenu("&Edit")
+        edit_menu.addAction(self.copy_path_action)
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.settings_action)
+        go_menu = menus.addMenu("&Go")
+        go_menu.addAction(self.back_action)
+        go_menu.addAction(self.forward_action)
+        menus.addMenu("&Help").addAction(self.about_action)
+
         toolbar = QToolBar("Main")
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
@@ -841,6 +865,12 @@ class MainWindow(QMainWindow):
             return
         QGuiApplication.clipboard().setImage(image)
         self.statusBar().showMessage("Image copied", 4000)
+
+    def show_about(self) -> None:
+        from image_finder.ui.about import show_about
+
+        device = self.extractor.device.upper() if self.extractor is not None else None
+        self._about = show_about(self, device)
 
     # ------------------------------------------------------------------------------------------
     # window-level drop and settings

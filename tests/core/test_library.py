@@ -43,10 +43,10 @@ def exact_top(vectors: np.ndarray, ids: list[int], queries: np.ndarray, k: int) 
 def test_region_rule_trains_every_region_on_enough_points():
     for n in (2_000, 20_000, 100_000, 1_000_000):
         assert n / ideal_regions(n) >= MIN_POINTS_PER_REGION
-    assert ideal_regions(1_000_000) == 4000
+    assert ideal_regions(1_000_000) == 2000
     assert index_plan(19_999).kind == "flat"
-    assert index_plan(20_000) == IndexPlan("ivf", 512)
-    ivf = IndexPlan("ivf", 512)
+    assert index_plan(20_000) == IndexPlan("ivf", 282)
+    ivf = IndexPlan("ivf", 282)
     assert index_plan(30_000, ivf, trained_on=20_000) == ivf  # not grown enough to retrain
     assert index_plan(40_000, ivf, trained_on=20_000) == IndexPlan("ivf", ideal_regions(40_000))
     assert index_plan(9_000, ivf, trained_on=20_000).kind == "flat"

@@ -310,3 +310,16 @@ def test_a_file_name_that_is_not_utf8_gets_its_thumbnail(qtbot, make_window, tmp
     assert window.results_model.result(0).path == str(folder / name)
     qtbot.waitUntil(lambda: window.results_model.thumbnails_pending() == 0, timeout=30_000)
     assert window.results_model.index(0).data(ThumbnailStateRole) == "ready"
+
+
+def test_about_lists_versions_and_device_and_the_window_has_its_icon(qtbot, make_window):
+    window = make_window()
+    assert not window.windowIcon().isNull()
+    window.about_action.trigger()
+    box = window._about
+    qtbot.addWidget(box)
+    text = box.text()
+    for name in ("PyTorch", "timm", "FAISS", "Qt", "Device", "CPU"):
+        assert name in text, name
+    assert "0.1.0" in text
+    box.close()

@@ -1,0 +1,48 @@
+"""Every benchmark runs in quick mode and writes well-formed results (targets are not checked
+here: they are measured by hand, on an idle machine)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+SCRIPTS = {
+    "index_throughput": (
+        "index_throughput-efficientnet_lite0.json",
+        {"model_only_images_per_second", "end_to_end_images_per_second", "ratio"},
+    ),
+    "index_search": ("index_search-quick.json", {"results"}),
+    "quality": ("quality-quick.json", {"models", "notes"}),
+    "query_latency": ("query_latency.json", {"drop_to_grid_ms_p50", "baseline_embed_only_ms_p50"}),
+    "ui_responsiveness": ("ui_responsiveness.json", {"indexing_max_gap_ms", "idle_max_gap_ms"}),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_benchmark_runs_in_quick_mode(script):
+    out_name, keys = SCRIPTS[script]
+    out = RESULTS / out_name
+    before = out.stat().st_mtime if out.exists() else 0
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    result = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{script}", "--quick"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert out.stat().st_mtime > before
+    data = json.loads(out.read_text())
+    assert keys <= set(data)
+    assert result.stdout.strip()  # a table was printed
