@@ -25,6 +25,7 @@ import numpy as np
 
 from benchmarks import photos as photo_set
 from benchmarks.index_throughput import DATA, RESULTS, random_vit_weights
+from benchmarks.window import open_window, wait_until
 
 
 def build_library(folder: Path, size: int, photos: list[Path], model: str, dim: int) -> None:
@@ -66,41 +67,25 @@ def main() -> None:
     if "DISPLAY" not in os.environ:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    from PySide6.QtCore import QMimeData, QPoint, QSettings, Qt, QUrl
+    from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
     from PySide6.QtGui import QDropEvent
     from PySide6.QtWidgets import QApplication
 
     from image_finder.core.extractor import MODELS
-    from image_finder.core.library import Library
     from image_finder.core.settings import Settings
-    from image_finder.ui.main_window import MainWindow
 
     photos = photo_set.build(DATA / "photos-300", 300)
     weights = args.weights or (random_vit_weights() if args.model == "vit_base_patch16_224" else "")
     dim = MODELS[args.model].dim
-    app = QApplication.instance() or QApplication([])
+    _app = QApplication.instance() or QApplication([])  # kept alive for the whole run
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for var in ("CONFIG", "CACHE", "LOG"):
-            os.environ[f"IMAGE_FINDER_{var}_DIR"] = str(root / var.lower())
         started = time.perf_counter()
         build_library(root, args.size, photos, args.model, dim)
         print(f"library of {args.size:,} items built in {time.perf_counter() - started:.1f} s")
         settings = Settings(model=args.model, weights=weights, device="cpu", top_k=24)
-        library = Library(root / "library")
-        window = MainWindow(
-            library, settings, QSettings(str(root / "qt.ini"), QSettings.Format.IniFormat)
-        )
-        window.resize(1100, 720)
-        window.show()
-
-        def wait(condition, timeout: float = 300.0) -> None:
-            deadline = time.perf_counter() + timeout
-            while not condition():
-                app.processEvents()
-                if time.perf_counter() > deadline:
-                    raise TimeoutError
-                time.sleep(0.001)
+        window, library = open_window(root, settings)
+        wait = wait_until
 
         wait(lambda: window.model_state != "loading")
         assert window.model_state == "ready", window.notice.text()

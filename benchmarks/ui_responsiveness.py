@@ -24,6 +24,7 @@ from PIL import Image
 
 from benchmarks import photos as photo_set
 from benchmarks.index_throughput import DATA, RESULTS, random_vit_weights
+from benchmarks.window import open_window, wait_until
 
 
 def make_images(target: Path, count: int, photos: list[Path]) -> None:
@@ -54,20 +55,16 @@ def main() -> None:
     if "DISPLAY" not in os.environ:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
+    from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from image_finder.core.library import Library
     from image_finder.core.settings import Settings
-    from image_finder.ui.main_window import MainWindow
 
     photos = photo_set.build(DATA / "photos-300", 300)
     weights = args.weights or (random_vit_weights() if args.model == "vit_base_patch16_224" else "")
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for var in ("CONFIG", "CACHE", "LOG"):
-            os.environ[f"IMAGE_FINDER_{var}_DIR"] = str(root / var.lower())
         first = root / "first"
         first.mkdir()
         for p in photos[:120]:
@@ -77,20 +74,8 @@ def main() -> None:
         settings = Settings(
             model=args.model, weights=weights, device="cpu", top_k=120, thumbnail_size=128
         )
-        library = Library(root / "library")
-        window = MainWindow(
-            library, settings, QSettings(str(root / "qt.ini"), QSettings.Format.IniFormat)
-        )
-        window.resize(1100, 720)
-        window.show()
-
-        def wait(condition, timeout: float = 1800.0) -> None:
-            deadline = time.perf_counter() + timeout
-            while not condition():
-                app.processEvents()
-                if time.perf_counter() > deadline:
-                    raise TimeoutError
-                time.sleep(0.002)
+        window, library = open_window(root, settings)
+        wait = wait_until
 
         wait(lambda: window.model_state == "ready")
         window.add_folders([str(first)])
