@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q . pyinstaller
+.venv/bin/pip install -q -e . pyinstaller
 .venv/bin/pyinstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller \
     packaging/image-finder.spec
 du -sh dist/image-finder

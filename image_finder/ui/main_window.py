@@ -534,6 +534,7 @@ class MainWindow(QMainWindow):
         self.show_notice(message)
         self.drop_zone.show_message(message)
         self._index_queue.clear()
+        self._pending_query = None  # nothing can run it
         self._update_status()
         self._update_buttons()
         self._check_settled()

@@ -323,3 +323,26 @@ def test_about_lists_versions_and_device_and_the_window_has_its_icon(qtbot, make
         assert name in text, name
     assert "0.1.0" in text
     box.close()
+
+
+def test_a_model_that_cannot_load_is_explained_and_a_waiting_query_dropped(qtbot, tmp_path, photos):
+    from PySide6.QtCore import QSettings
+
+    from image_finder.core.library import Library
+    from image_finder.ui.main_window import MainWindow
+
+    library = Library(tmp_path / "lib")
+    settings = Settings(model="vit_base_patch16_224", weights=str(tmp_path / "missing.pth"))
+    window = MainWindow(
+        library, settings, QSettings(str(tmp_path / "q.ini"), QSettings.Format.IniFormat)
+    )
+    qtbot.addWidget(window)
+    window.show()
+    window.search_file(str(photos / "coffee.jpg"))  # asked for while the model loads
+    qtbot.waitUntil(lambda: window.model_state == "failed", timeout=60_000)
+    assert "weights file not found" in window.notice.text()
+    assert window.drop_zone.message.isVisible()
+    with qtbot.waitSignal(window.settled, timeout=10_000):
+        window._check_settled()  # nothing is left waiting: --screenshot can finish
+    window.shutdown()
+    library.close()
