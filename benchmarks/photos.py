@@ -14,6 +14,9 @@ from pathlib import Path
 
 from PIL import Image, ImageStat
 
+from image_finder.core.errors import ImageLoadError
+from image_finder.core.images import load_image
+
 WALLPAPER_DIRS = ("/usr/share/backgrounds", "/usr/share/wallpapers")
 SKIMAGE = (
     "astronaut", "coffee", "chelsea", "rocket", "camera", "hubble_deep_field",
@@ -55,14 +58,13 @@ def build(target: Path, count: int = 300) -> list[Path]:
         sources.append((f"skimage-{name}", Image.fromarray(getattr(data, name)()).convert("RGB")))
     for name, path in wallpaper_files():
         try:
-            with Image.open(path) as im:
-                if min(im.size) < MIN_SIDE:
-                    continue
-                rgb = im.convert("RGB")
+            rgb = load_image(path)  # transparency on white, as the product sees the file
+            if min(rgb.size) < MIN_SIDE:
+                continue
             if ImageStat.Stat(rgb.convert("L")).stddev[0] < 12:
                 continue  # a flat or transparent backdrop, not a photo
             sources.append((f"wall-{name}", rgb))
-        except OSError:
+        except ImageLoadError:
             continue
     written: list[Path] = []
 
