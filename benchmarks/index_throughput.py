@@ -32,6 +32,17 @@ RESULTS = Path(__file__).parent / "results"
 DATA = Path(__file__).parent / ".data"
 
 
+def publish(result: dict, filename: str) -> None:
+    """Print ``result`` as a two-column table and write it to benchmarks/results/FILENAME."""
+    width = max(len(k) for k in result)
+    for key, value in result.items():
+        print(f"{key.ljust(width)}  {value}")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / filename
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
 def random_vit_weights() -> str:
     import timm
     import torch
@@ -157,13 +168,7 @@ def main() -> None:
             ).cpu_has_native_bf16(),
         )
 
-    width = max(len(k) for k in result)
-    for key, value in result.items():
-        print(f"{key.ljust(width)}  {value}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"index_throughput-{extractor.name}.json"
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    publish(result, f"index_throughput-{extractor.name}.json")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ ViT-B/16 without a weights file uses random weights (timing does not depend on t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import photos as photo_set
-from benchmarks.index_throughput import DATA, RESULTS, random_vit_weights
+from benchmarks.index_throughput import DATA, publish, random_vit_weights
 from benchmarks.window import open_window, wait_until
 
 
@@ -138,13 +137,7 @@ def main() -> None:
         "target_ms": 500,
         "meets_target": p50 <= 0.5 and max(latencies) <= 0.5,
     }
-    width = max(len(k) for k in result)
-    for key, value in result.items():
-        print(f"{key.ljust(width)}  {value}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "query_latency.json"
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    publish(result, "query_latency.json")
 
 
 if __name__ == "__main__":

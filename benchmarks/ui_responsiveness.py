@@ -13,7 +13,6 @@ ViT only gives the GUI thread more room).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 from PIL import Image
 
 from benchmarks import photos as photo_set
-from benchmarks.index_throughput import DATA, RESULTS, random_vit_weights
+from benchmarks.index_throughput import DATA, publish, random_vit_weights
 from benchmarks.window import open_window, wait_until
 
 
@@ -142,13 +141,7 @@ def main() -> None:
         "target_ms": 50,
         "meets_target": max(busy) <= 50,
     }
-    width = max(len(k) for k in result)
-    for key, value in result.items():
-        print(f"{key.ljust(width)}  {value}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "ui_responsiveness.json"
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    publish(result, "ui_responsiveness.json")
 
 
 if __name__ == "__main__":

@@ -342,7 +342,10 @@ class MainWindow(QMainWindow):
             None,
             self.quit_action,
         ):
-            file_menu.addSeparator() if entry is None else file_menu.addAction(entry)
+            if entry is None:
+                file_menu.addSeparator()
+            else:
+                file_menu.addAction(entry)
         edit_menu = menus.addMenu("&Edit")
         edit_menu.addAction(self.copy_path_action)
         edit_menu.addSeparator()
