@@ -76,6 +76,15 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+def _add_entries(target: QMenu | QToolBar, entries: Sequence[QAction | None]) -> None:
+    """Fill a menu or toolbar; None is a separator."""
+    for entry in entries:
+        if entry is None:
+            target.addSeparator()
+        else:
+            target.addAction(entry)
+
+
 class MainWindow(QMainWindow):
     # requests to the workers (queued across threads)
     _load_model_requested = Signal(object, bool)  # settings, model replaces the library's
@@ -332,20 +341,18 @@ class MainWindow(QMainWindow):
             qaction.setIcon(style.standardIcon(pixmap))
         self.about_action = action("About Image Finder", self.show_about)
         menus = self.menuBar()
-        file_menu = menus.addMenu("&File")
-        for entry in (
-            self.open_query_action,
-            self.paste_action,
-            None,
-            self.add_folder_action,
-            self.rescan_action,
-            None,
-            self.quit_action,
-        ):
-            if entry is None:
-                file_menu.addSeparator()
-            else:
-                file_menu.addAction(entry)
+        _add_entries(
+            menus.addMenu("&File"),
+            [
+                self.open_query_action,
+                self.paste_action,
+                None,
+                self.add_folder_action,
+                self.rescan_action,
+                None,
+                self.quit_action,
+            ],
+        )
         edit_menu = menus.addMenu("&Edit")
         edit_menu.addAction(self.copy_path_action)
         edit_menu.addSeparator()
@@ -359,22 +366,21 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for entry in (
-            self.back_action,
-            self.forward_action,
-            None,
-            self.open_query_action,
-            self.paste_action,
-            None,
-            self.add_folder_action,
-            self.rescan_action,
-            None,
-            self.settings_action,
-        ):
-            if entry is None:
-                toolbar.addSeparator()
-            else:
-                toolbar.addAction(entry)
+        _add_entries(
+            toolbar,
+            [
+                self.back_action,
+                self.forward_action,
+                None,
+                self.open_query_action,
+                self.paste_action,
+                None,
+                self.add_folder_action,
+                self.rescan_action,
+                None,
+                self.settings_action,
+            ],
+        )
         self.addToolBar(toolbar)
         self._update_buttons()
 
