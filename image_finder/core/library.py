@@ -22,7 +22,9 @@ Index type follows the library size (see :func:`index_plan`):
 * the IVF index is retrained when N has doubled or halved since it was trained, and goes back
   to exact search below ``IVF_MIN_VECTORS / 2`` (hysteresis avoids flapping);
 * after each training, the default ``nprobe`` is calibrated on 256 stored vectors: the smallest
-  power of two whose recall@10 against exact search is at least ``NPROBE_TARGET_RECALL``.
+  power of two whose recall@10 against exact search is at least ``NPROBE_TARGET_RECALL`` with
+  95% confidence (the lower bound of the sample's confidence interval, so that queries from
+  outside the sample reach the target too).
 """
 
 from __future__ import annotations
@@ -724,10 +726,21 @@ class Library:
             last = int(ids[-1])
             yield ids, vecs
 
-    def _sample_vectors(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def _sample_vectors(
+        self, n: int, exclude: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` stored vectors picked at random, none of whose ids is in ``exclude``."""
         with self._lock:
+            self._db.execute("CREATE TEMP TABLE IF NOT EXISTS sample_exclude(id INTEGER)")
+            self._db.execute("DELETE FROM sample_exclude")
+            if exclude is not None:
+                self._db.executemany(
+                    "INSERT INTO sample_exclude VALUES (?)", ((int(i),) for i in exclude)
+                )
             rows = self._db.execute(
-                "SELECT id, vector FROM images ORDER BY random() LIMIT ?", (n,)
+                "SELECT id, vector FROM images WHERE id NOT IN (SELECT id FROM sample_exclude)"
+                " ORDER BY random() LIMIT ?",
+                (n,),
             ).fetchall()
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
@@ -834,9 +847,16 @@ class Library:
                 index = faiss.IndexIVFFlat(
                     quantizer, dim, plan.n_regions, faiss.METRIC_INNER_PRODUCT
                 )
-                _, sample = self._sample_vectors(
-                    min(n, plan.n_regions * TRAINING_POINTS_PER_REGION)
+                # The calibration queries are kept out of k-means when there are enough other
+                # points, so that they stand for new photos rather than for training points.
+                calibration = self._sample_vectors(CALIBRATION_QUERIES)
+                wanted = plan.n_regions * TRAINING_POINTS_PER_REGION
+                held_out = (
+                    calibration[0]
+                    if n - len(calibration[0]) >= plan.n_regions * (MIN_POINTS_PER_REGION)
+                    else None
                 )
+                _, sample = self._sample_vectors(min(n, wanted), exclude=held_out)
                 index.cp.niter = KMEANS_ITERATIONS
                 checkpoint("ivf_training")
                 index.train(sample)
@@ -844,7 +864,7 @@ class Library:
         for ids, vecs in self._iter_vectors():
             index.add_with_ids(vecs, ids)
         if calibrate:
-            self._nprobe_calibrated = self._calibrate_nprobe(index)
+            self._nprobe_calibrated = self._calibrate_nprobe(index, *calibration)
             if self._writer.held:  # a reader keeps its calibration in memory only
                 with self._lock:
                     self._set_meta("ivf_trained_on", n)
@@ -892,11 +912,10 @@ class Library:
         source.reset()
         return source
 
-    def _calibrate_nprobe(self, index: Any) -> int:
+    def _calibrate_nprobe(self, index: Any, ids: np.ndarray, queries: np.ndarray) -> int:
         """Smallest power-of-two nprobe with recall@10 >= target on stored vectors as queries."""
         faiss = _faiss()
 
-        ids, queries = self._sample_vectors(CALIBRATION_QUERIES)
         exact = faiss.IndexIDMap2(faiss.IndexFlatIP(queries.shape[1]))
         for chunk_ids, vecs in self._iter_vectors():
             exact.add_with_ids(vecs, chunk_ids)
@@ -906,13 +925,16 @@ class Library:
         nprobe = 1
         while nprobe < ivf.nlist:
             _, found = index.search(queries, k, params=faiss.SearchParametersIVF(nprobe=nprobe))
-            recall = np.mean(
+            per_query = np.array(
                 [
                     len(set(t[t != q][:10]) & set(f[f != q][:10])) / 10
                     for q, t, f in zip(ids, truth, found, strict=True)
                 ]
             )
-            if recall >= NPROBE_TARGET_RECALL:
+            # The sample is small and new photos are not in the library: require the target of
+            # the one-sided 95% lower confidence bound, not of the sample mean.
+            margin = 1.645 * per_query.std(ddof=1) / math.sqrt(len(per_query))
+            if per_query.mean() - margin >= NPROBE_TARGET_RECALL:
                 break
             nprobe *= 2
         log.info("calibrated nprobe=%d for %d regions", nprobe, ivf.nlist)

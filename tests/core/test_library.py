@@ -64,16 +64,17 @@ def test_small_library_is_exact_and_finds_itself(library, tmp_path):
 
 
 def test_flat_switches_to_ivf_with_good_recall_and_stable_ids(tmp_path):
-    vectors = clustered(3_000, dim=48)
-    with Library(tmp_path / "lib", ivf_min_vectors=2_000) as lib, lib.writing():
-        ids = fill(lib, vectors[:1_500], tmp_path / "a")
+    # Large enough that the calibration queries are held out of k-means, as in real libraries.
+    vectors = clustered(10_000, dim=48)
+    with Library(tmp_path / "lib", ivf_min_vectors=8_000) as lib, lib.writing():
+        ids = fill(lib, vectors[:5_000], tmp_path / "a")
         lib.optimize()
         assert lib.index_info()["index_type"] == "IndexFlatIP"
-        ids += fill(lib, vectors[1_500:], tmp_path / "a", start=1_500)
+        ids += fill(lib, vectors[5_000:], tmp_path / "a", start=5_000)
         lib.optimize()
         info = lib.index_info()
         assert info["index_type"] == "IndexIVFFlat"
-        assert info["n_regions"] == ideal_regions(3_000)
+        assert info["n_regions"] == ideal_regions(10_000)
         assert 1 <= info["nprobe"] <= info["n_regions"]
 
         queries = clustered(200, dim=48, noise_seed=7)
@@ -91,8 +92,8 @@ def test_flat_switches_to_ivf_with_good_recall_and_stable_ids(tmp_path):
         assert found[0, 0] == ids[200]
 
     # reopened from disk: same index, nothing rebuilt
-    with Library(tmp_path / "lib", ivf_min_vectors=2_000) as lib:
-        assert lib.index_info()["vectors"] == lib.count() == 2_900
+    with Library(tmp_path / "lib", ivf_min_vectors=8_000) as lib:
+        assert lib.index_info()["vectors"] == lib.count() == 9_900
         assert lib.notices == []
 
 
