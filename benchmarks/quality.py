@@ -10,7 +10,8 @@
 2. Copy detection: real photos (skimage.data samples and Debian wallpapers) transformed in 12
    ways and searched for among the originals plus distractors (the other photos, then
    openclipart drawings). Reports recall@1 and recall@10 of the original for each transform,
-   plain and with the "rotations" search option (8 orientations of the query), with its cost.
+   plain and with the search option made for it ("rotations": 8 orientations of the query;
+   "crops": the query also seen uncropped), with its cost.
 
 Libraries are kept under benchmarks/.data/quality-MODEL/ so that a second run only re-indexes
 what changed. ViT-B/16 is measured when its weights can be had (--vit-weights or the cache).
@@ -97,7 +98,14 @@ TRANSFORMS = {
     "greyscale": lambda im: ImageOps.grayscale(im).convert("RGB"),
     "text banner": banner,
 }
-ORIENTATION_TRANSFORMS = ("rotate 90", "rotate 180", "mirror")
+# Transforms also measured with the search option made for them.
+OPTION_FOR = {
+    "rotate 90": "rotations",
+    "rotate 180": "rotations",
+    "mirror": "rotations",
+    "crop 70%": "crops",
+    "crop 50%": "crops",
+}
 
 
 def distinct(paths: list[Path], threshold: float = 0.8) -> list[Path]:
@@ -195,20 +203,19 @@ def copy_quality(extractor, originals: list[Path], distractors: list[Path], work
         from image_finder.core.images import load_image
 
         for name, transform in TRANSFORMS.items():
-            modes = [False, True] if name in ORIENTATION_TRANSFORMS else [False]
-            for rotations in modes:
+            modes = [None, OPTION_FOR[name]] if name in OPTION_FOR else [None]
+            for option in modes:
+                options = SearchOptions(top_k=10, **({option: True} if option else {}))
                 ranks, seconds = [], 0.0
                 for p, image_id in ids.items():
                     query = transform(load_image(p))
                     started = time.perf_counter()
-                    results = searcher.search_image(
-                        query, SearchOptions(top_k=10, rotations=rotations)
-                    ).results
+                    results = searcher.search_image(query, options).results
                     seconds += time.perf_counter() - started
                     found = [r.item.id for r in results]
                     ranks.append(found.index(image_id) + 1 if image_id in found else 99)
                 ranks_a = np.array(ranks)
-                key = name + (" (rotations)" if rotations else "")
+                key = name + (f" ({option})" if option else "")
                 out["transforms"][key] = {
                     "recall@1": round(float(np.mean(ranks_a == 1)), 4),
                     "recall@10": round(float(np.mean(ranks_a <= 10)), 4),

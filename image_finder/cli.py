@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="also find rotated and mirrored copies (8x query cost)",
     )
+    p.add_argument(
+        "--crops",
+        action="store_true",
+        default=None,
+        help="also find the pictures a query was cropped from (2x query cost)",
+    )
     _model_options(p)
     _common(p, suppress=True)
 
@@ -279,6 +285,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
         folder=args.folder,
         nprobe=args.nprobe or settings.nprobe or None,
         rotations=settings.rotations if args.rotations is None else args.rotations,
+        crops=settings.crops if args.crops is None else args.crops,
     )
     failed = 0
     for n, query in enumerate(args.queries):

@@ -31,6 +31,7 @@ class Settings:
     min_score: float = 0.0
     thumbnail_size: int = 160
     rotations: bool = False  # also find rotated and mirrored copies (slower queries)
+    crops: bool = False  # also find the pictures a query was cropped from (slower queries)
 
     def validated(self) -> Settings:
         """A copy with every out-of-range value replaced by its default."""

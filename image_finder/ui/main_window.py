@@ -717,6 +717,7 @@ class MainWindow(QMainWindow):
             min_score=self.min_score_value.value() or None,
             nprobe=self.settings.nprobe or None,
             rotations=self.settings.rotations,
+            crops=self.settings.crops,
         )
 
     def _run_query(self, query: Query, record: bool = True) -> None:

@@ -78,6 +78,8 @@ class SettingsDialog(QDialog):
         self.thumbnail_size.setValue(settings.thumbnail_size)
         self.rotations = QCheckBox("Also find rotated and mirrored copies (slower searches)")
         self.rotations.setChecked(settings.rotations)
+        self.crops = QCheckBox("Also find the pictures a query was cropped from (slower searches)")
+        self.crops.setChecked(settings.crops)
 
         form = QFormLayout()
         form.addRow("Model:", self.model)
@@ -88,6 +90,7 @@ class SettingsDialog(QDialog):
         form.addRow("Results per search:", self.top_k)
         form.addRow("Thumbnail size:", self.thumbnail_size)
         form.addRow("", self.rotations)
+        form.addRow("", self.crops)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -131,4 +134,5 @@ class SettingsDialog(QDialog):
             top_k=self.top_k.value(),
             thumbnail_size=self.thumbnail_size.value(),
             rotations=self.rotations.isChecked(),
+            crops=self.crops.isChecked(),
         ).validated()

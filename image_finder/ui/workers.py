@@ -112,10 +112,10 @@ class SearchWorker(QObject):
                 self.search_failed.emit(generation, "The library is empty: add a folder first.")
                 return
             self.library.check_model(self.extractor.name, self.extractor.dim)
-            if query.kind == "item" and not options.rotations:
+            if query.kind == "item" and not options.variants:
                 outcome = searcher.search_item(query.item_id, options)
             else:
-                vectors = self._query_vectors(searcher, query, options.rotations)
+                vectors = self._query_vectors(searcher, query, options)
                 outcome = searcher.search_vectors(vectors, options)
                 outcome.query = query.path or query.label
         except ImageLoadError as exc:
@@ -131,16 +131,16 @@ class SearchWorker(QObject):
         outcome.seconds = time.perf_counter() - started
         self.results_ready.emit(generation, outcome)
 
-    def _query_vectors(self, searcher: Any, query: Query, rotations: bool) -> np.ndarray:
+    def _query_vectors(self, searcher: Any, query: Query, options: SearchOptions) -> np.ndarray:
         """Query vectors, kept for the last few queries (Back/Forward and changed options
         search again without decoding)."""
-        key = (*query.key, rotations)
+        key = (*query.key, options.rotations, options.crops)
         cached = self._vectors.get(key)
         if cached is not None:
             self._vectors.move_to_end(key)
             return cached
         source: Any = {"file": query.path, "image": query.data, "item": query.path}[query.kind]
-        vectors: np.ndarray = searcher.embed_query(source, rotations)
+        vectors: np.ndarray = searcher.embed_query(source, options)
         self._vectors[key] = vectors
         while len(self._vectors) > 32:
             self._vectors.popitem(last=False)

@@ -58,6 +58,20 @@ def test_index_json_then_search_json(indexed, capsys):
         assert "T" in first["indexed_at"]
 
 
+def test_search_options_find_a_turned_crop(indexed, capsys, tmp_path):
+    from PIL import Image
+
+    data, photos = indexed
+    with Image.open(photos / "chelsea.jpg") as image:
+        w, h = image.size
+        copy = image.crop((w // 4, h // 4, 3 * w // 4, 3 * h // 4))
+        copy.transpose(Image.Transpose.ROTATE_270).save(tmp_path / "copy.jpg")
+    args = ["--data-dir", data, "--json", "search", str(tmp_path / "copy.jpg"), "-k", "1"]
+    code, out, _ = run(capsys, *args, "--rotations", "--crops")
+    assert code == 0
+    assert json.loads(out)["results"][0]["path"] == str(photos / "chelsea.jpg")
+
+
 def test_search_table_and_status(indexed, capsys):
     data, photos = indexed
     code, out, _ = run(capsys, "--data-dir", data, "search", str(photos / "coffee.jpg"), "-k", "2")

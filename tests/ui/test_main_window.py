@@ -192,9 +192,13 @@ def test_settings_round_trip(qtbot, make_window, photos):
     dialog.nprobe.setValue(32)
     dialog.thumbnail_size.setValue(128)
     dialog.rotations.setChecked(True)
+    dialog.crops.setChecked(True)
     window.apply_settings(dialog.settings())
     saved = Settings.load()
-    assert (saved.top_k, saved.nprobe, saved.thumbnail_size, saved.rotations) == (7, 32, 128, True)
+    assert (saved.top_k, saved.nprobe, saved.thumbnail_size) == (7, 32, 128)
+    assert (saved.rotations, saved.crops) == (True, True)
+    options = window._options()
+    assert (options.rotations, options.crops) == (True, True)
     assert saved.model == "efficientnet_lite0"
     assert window.top_k.value() == 7
     assert window.results_model.thumbnail_size == 128
