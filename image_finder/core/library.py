@@ -853,7 +853,7 @@ class Library:
                 wanted = plan.n_regions * TRAINING_POINTS_PER_REGION
                 held_out = (
                     calibration[0]
-                    if n - len(calibration[0]) >= plan.n_regions * (MIN_POINTS_PER_REGION)
+                    if n - len(calibration[0]) >= plan.n_regions * MIN_POINTS_PER_REGION
                     else None
                 )
                 _, sample = self._sample_vectors(min(n, wanted), exclude=held_out)
