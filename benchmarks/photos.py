@@ -2,9 +2,10 @@
 
 Sources, in order: the sample photos of ``skimage.data``; desktop wallpapers from Debian
 packages (``gnome-backgrounds``, ``mate-backgrounds``, ``plasma-workspace-wallpapers``,
-``ukui-wallpapers``) under /usr/share/backgrounds and /usr/share/wallpapers. When those are fewer
-than asked for, quadrant crops of the largest ones make up the rest (each crop is a distinct
-real photograph at its original resolution).
+``ukui-wallpapers``, ``lomiri-wallpapers``, ``lomiri-wallpapers-16.04``,
+``lomiri-wallpapers-20.04``) under /usr/share/backgrounds and /usr/share/wallpapers. When those
+are fewer than asked for, quadrant crops of the largest ones make up the rest (each crop is a
+distinct real photograph at its original resolution).
 """
 
 from __future__ import annotations
@@ -45,12 +46,13 @@ def wallpaper_files() -> list[tuple[str, Path]]:
     return sorted(best.items())
 
 
-def build(target: Path, count: int = 300) -> list[Path]:
-    """Write ``count`` JPEG photos into ``target`` (reused when already there)."""
+def build(target: Path, count: int | None = 300) -> list[Path]:
+    """Write ``count`` JPEG photos into ``target`` (reused when already there); ``None``: each
+    source photo once, no crops."""
     target.mkdir(parents=True, exist_ok=True)
     existing = sorted(target.glob("*.jpg"))
-    if len(existing) >= count:
-        return existing[:count]
+    if existing and (count is None or len(existing) >= count):
+        return existing if count is None else existing[:count]
     from skimage import data
 
     sources: list[tuple[str, Image.Image]] = []
@@ -74,8 +76,10 @@ def build(target: Path, count: int = 300) -> list[Path]:
         written.append(out)
 
     for name, image in sources:
-        if len(written) < count:
+        if count is None or len(written) < count:
             save(name, image)
+    if count is None:
+        return written
     large = sorted(sources, key=lambda s: -s[1].width * s[1].height)
     for name, image in large:
         w, h = image.size

@@ -192,7 +192,7 @@ def copy_quality(extractor, originals: list[Path], distractors: list[Path], work
         {"originals": originals, "distractors": distractors},
     )
     out: dict = {"originals": len(originals), "distractors": len(distractors), "transforms": {}}
-    with Library(workdir / f"copies-{len(distractors)}") as library:
+    with Library(workdir / f"copies-{len(originals)}-{len(distractors)}") as library:
         index_folders([folder], library, extractor)
         searcher = Searcher(library, extractor)
         ids = {}
@@ -238,15 +238,13 @@ def main() -> None:
         models.insert(0, "vit_base_patch16_224")
 
     cats = categories(args.quick) if CLIPART.is_dir() else {}
-    sources = photo_set.build(DATA / "photos-300", 300)
-    originals = distinct([p for p in sources if "-crop" not in p.name])
-    other_photos = []  # the set's crops are near-copies of the originals: not fair distractors
+    originals = distinct(photo_set.build(DATA / "photos-sources", None))
     clipart = sorted(CLIPART.rglob("*.png")) if CLIPART.is_dir() else []
     if args.quick:
         originals, clipart = originals[:12], clipart[:150]
     elif args.distractors:
         clipart = clipart[: args.distractors]
-    distractors = other_photos + clipart
+    distractors = clipart  # besides the other originals
 
     report: dict = {"models": {}, "notes": []}
     if not cats:

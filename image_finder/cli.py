@@ -163,6 +163,8 @@ class _ProgressLine:
                 f"[{'#' * filled}{'.' * (width - filled)}] {p.done:,}/{p.total:,} "
                 f"{p.images_per_second:5.1f} img/s  ETA {eta}"
             )
+        elif p.phase == "layouts":
+            text = f"Updating entries from an earlier version… {p.done:,}/{p.total:,}"
         else:
             text = "Saving the index…"
         self.out.write("\r" + text.ljust(78)[:100])

@@ -26,6 +26,7 @@ import stat
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ from image_finder.core.errors import (
 )
 from image_finder.core.faults import checkpoint
 from image_finder.core.images import image_size, is_image_name, load_image
+from image_finder.core.layout import signature
 from image_finder.core.library import Library, display_name
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SAVE_INDEX_EVERY_SECONDS = 300.0
+LAYOUT_BATCH = 256  # images read per write when storing layouts for older entries
 _HIDDEN_ATTRIBUTE = 0x2  # FILE_ATTRIBUTE_HIDDEN on Windows
 
 
@@ -68,7 +71,7 @@ class Skipped:
 
 @dataclass(frozen=True)
 class IndexProgress:
-    phase: str  # "scanning", "comparing", "embedding", "saving"
+    phase: str  # "scanning", "embedding", "layouts", "saving"
     done: int
     total: int
     images_per_second: float = 0.0
@@ -278,6 +281,8 @@ def _index_folders(
             _apply_moves_and_removals(work, library, extractor, report, notify)
         if not is_cancelled():
             _embed(work, library, extractor, report, notify, is_cancelled, batch_size)
+        if not is_cancelled():
+            _fill_layouts(library, folder_ids, extractor.min_decode_size, notify, is_cancelled)
 
         report.cancelled = is_cancelled()
         notify(IndexProgress("saving", report.embedded, report.embedded))
@@ -438,12 +443,12 @@ def _embed(
         (_Job(folder_id, entry, None) for folder_id, entry in _new_files(work)),
     )
 
-    def prepare(job: _Job) -> tuple[torch.Tensor, tuple[int, int, str, int | None, int | None]]:
+    def prepare(job: _Job) -> tuple[torch.Tensor, tuple[Any, ...]]:
         data, size, mtime = _read(job.entry.path)
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
         image = load_image(data, min_size=extractor.min_decode_size)
         width, height = image_size(data) or (None, None)
-        return extractor.preprocess(image), (size, mtime, digest, width, height)
+        return extractor.preprocess(image), (size, mtime, digest, width, height, signature(image))
 
     started = time.perf_counter()
     last_save = started
@@ -457,14 +462,12 @@ def _embed(
         added_rows = []
         re_rows = []
         re_index = []
-        for n, (job, (size, mtime, digest, width, height)) in enumerate(
-            zip(batch.items, batch.extras, strict=True)
-        ):
+        for n, (job, extras) in enumerate(zip(batch.items, batch.extras, strict=True)):
             if job.image_id is None:
-                added.append((job.folder_id, job.entry.path, size, mtime, digest, width, height))
+                added.append((job.folder_id, job.entry.path, *extras))
                 added_rows.append(n)
             else:
-                re_index.append((job.image_id, size, mtime, digest, width, height))
+                re_index.append((job.image_id, *extras))
                 re_rows.append(n)
         library.apply_changes(
             model=extractor.name,
@@ -488,6 +491,39 @@ def _embed(
         if time.perf_counter() - last_save > SAVE_INDEX_EVERY_SECONDS:
             library.save_index()
             last_save = time.perf_counter()
+
+
+def _fill_layouts(
+    library: Library,
+    folder_ids: Sequence[int],
+    min_size: int,
+    notify: ProgressCallback,
+    is_cancelled: CancelCallback,
+) -> None:
+    """Pictures indexed by an earlier version have no brightness layout (core/layout.py): read
+    them once more, without the model. Files that cannot be read are left for the next run."""
+    todo = library.missing_layouts(folder_ids)
+    if not todo:
+        return
+    log.info("storing the brightness layouts of %d images indexed before", len(todo))
+
+    def read(row: tuple[int, str]) -> tuple[int, bytes | None]:
+        try:
+            return row[0], signature(load_image(row[1], min_size=min_size))
+        except (ImageLoadError, OSError) as exc:
+            log.debug("no layout for %s: %s", row[1], exc)
+            return row[0], None
+
+    done = 0
+    notify(IndexProgress("layouts", 0, len(todo)))
+    with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="layout") as pool:
+        for start in range(0, len(todo), LAYOUT_BATCH):
+            if is_cancelled():
+                return
+            found = pool.map(read, todo[start : start + LAYOUT_BATCH])
+            library.set_layouts([(i, b) for i, b in found if b is not None])
+            done = min(len(todo), start + LAYOUT_BATCH)
+            notify(IndexProgress("layouts", done, len(todo)))
 
 
 def _read(path: str) -> tuple[bytes, int, int]:

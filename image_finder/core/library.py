@@ -57,7 +57,7 @@ from image_finder.core.faults import checkpoint
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "library.sqlite3"
 BACKUP_NAME = "library.sqlite3.backup"
 LOCK_NAME = "writer.lock"
@@ -79,6 +79,9 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (  # 2: pixel size recorded at indexing, shown even when the drive is offline
         "ALTER TABLE images ADD COLUMN width INTEGER",
         "ALTER TABLE images ADD COLUMN height INTEGER",
+    ),
+    2: (  # 3: brightness layout (core/layout.py); NULL for pictures indexed before
+        "ALTER TABLE images ADD COLUMN layout BLOB",
     ),
 }
 
@@ -102,7 +105,8 @@ CREATE TABLE IF NOT EXISTS images (
     model TEXT NOT NULL,
     vector BLOB NOT NULL,
     width INTEGER,
-    height INTEGER
+    height INTEGER,
+    layout BLOB
 );
 CREATE INDEX IF NOT EXISTS images_folder ON images(folder_id);
 CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash);
@@ -469,9 +473,9 @@ class Library:
     ) -> list[int]:
         """Commit one batch of indexing work atomically. Returns the ids of added images.
 
-        added: (folder_id, path, size, mtime_ns, content_hash[, width, height]) with
+        added: (folder_id, path, size, mtime_ns, content_hash[, width, height[, layout]]) with
         ``added_vectors`` rows;
-        reembedded: (id, size, mtime_ns, content_hash[, width, height]) with
+        reembedded: (id, size, mtime_ns, content_hash[, width, height[, layout]]) with
         ``reembedded_vectors`` rows;
         moved: (id, folder_id, new_path, size, mtime_ns) keeping the stored vector;
         touched: (id, size, mtime_ns) for files whose content did not change;
@@ -488,12 +492,12 @@ class Library:
                     self._set_meta("dim", dim)
                 self.check_model(model, dim)
             for row, vec in zip(added, _rows(added_vectors, len(added)), strict=True):
-                folder_id, path, size, mtime, digest, *dims = row
-                width, height = dims or (None, None)
+                folder_id, path, size, mtime, digest, *extra = row
+                width, height, layout = _extra(extra)
                 cur = db.execute(
                     "INSERT INTO images (folder_id, path, filename, size, mtime_ns, content_hash,"
-                    " indexed_at, model, vector, width, height)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " indexed_at, model, vector, width, height, layout)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         folder_id,
                         encode_path(path),
@@ -506,18 +510,19 @@ class Library:
                         _blob(vec),
                         width,
                         height,
+                        layout,
                     ),
                 )
                 new_ids.append(int(cur.lastrowid or 0))
             for row, vec in zip(
                 reembedded, _rows(reembedded_vectors, len(reembedded)), strict=True
             ):
-                image_id, size, mtime, digest, *dims = row
-                width, height = dims or (None, None)
+                image_id, size, mtime, digest, *extra = row
+                width, height, layout = _extra(extra)
                 db.execute(
                     "UPDATE images SET size=?, mtime_ns=?, content_hash=?, indexed_at=?, model=?,"
-                    " vector=?, width=?, height=? WHERE id=?",
-                    (size, mtime, digest, now, model, _blob(vec), width, height, image_id),
+                    " vector=?, width=?, height=?, layout=? WHERE id=?",
+                    (size, mtime, digest, now, model, _blob(vec), width, height, layout, image_id),
                 )
             for image_id, folder_id, path, size, mtime in moved:
                 db.execute(
@@ -687,6 +692,36 @@ class Library:
                 if row is None:
                     raise ImageFinderError(f"image {image_id} is not in the library")
                 out[n] = np.frombuffer(row[0], np.float32)
+        return out
+
+    def missing_layouts(self, folder_ids: Sequence[int]) -> list[tuple[int, str]]:
+        """(id, path) of the images in those folders indexed before layouts were stored."""
+        marks = ",".join("?" * len(folder_ids))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id, path FROM images WHERE layout IS NULL AND folder_id IN ({marks})",
+                [int(f) for f in folder_ids],
+            ).fetchall()
+        return [(r[0], decode_path(r[1])) for r in rows]
+
+    def set_layouts(self, rows: Sequence[tuple[int, bytes]]) -> None:
+        """Store brightness layouts (id, layout) for images already indexed."""
+        with self._transaction() as db:
+            db.executemany("UPDATE images SET layout=? WHERE id=?", [(b, i) for i, b in rows])
+
+    def layouts(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """The stored brightness layouts (core/layout.py) of those images that have one."""
+        out: dict[int, bytes] = {}
+        id_list = [int(i) for i in ids]
+        with self._lock:
+            for start in range(0, len(id_list), 500):
+                chunk = id_list[start : start + 500]
+                rows = self._db.execute(
+                    f"SELECT id, layout FROM images WHERE id IN ({','.join('?' * len(chunk))})"
+                    " AND layout IS NOT NULL",
+                    chunk,
+                ).fetchall()
+                out.update((r[0], bytes(r[1])) for r in rows)
         return out
 
     def ids_under(self, folder: str) -> np.ndarray:
@@ -1017,6 +1052,12 @@ def _rows(vectors: np.ndarray | None, n: int) -> np.ndarray:
     if vectors is None or len(vectors) != n:
         raise ValueError(f"expected {n} vectors")
     return vectors
+
+
+def _extra(values: Sequence[Any]) -> tuple[Any, Any, Any]:
+    """(width, height, layout) from the optional tail of an added or re-embedded row."""
+    width, height, layout = (*values, None, None, None)[:3]
+    return width, height, layout
 
 
 def _faiss() -> Any:

@@ -6,12 +6,14 @@ import dataclasses
 import logging
 import os
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from image_finder.core import layout
 from image_finder.core.errors import EmptyLibraryError, ImageFinderError
 from image_finder.core.images import ImageSource, describe_source, load_image
 from image_finder.core.library import Item, Library, display_name
@@ -33,6 +35,9 @@ class SearchResult:
     rank: int
     score: float  # cosine similarity, 1.0 = identical features
     item: Item
+    # The query has no colour and this picture's brightness layout is the query's: the colour
+    # original of a black-and-white copy, listed first whatever its score (core/layout.py).
+    grey_match: bool = False
 
     @property
     def path(self) -> str:
@@ -45,6 +50,7 @@ class SearchResult:
             "path": display_name(self.item.path),
             "filename": self.item.filename,
             "indexed_at": iso_time(self.item.indexed_at),
+            "grey_match": self.grey_match,
         }
 
 
@@ -80,6 +86,15 @@ class SearchOptions:
     def variants(self) -> bool:
         """Whether the query is searched as several images (its vector alone is not enough)."""
         return self.rotations or self.crops
+
+
+@dataclass(frozen=True)
+class QueryFeatures:
+    """What one query image is searched with."""
+
+    vectors: np.ndarray  # [n, dim]: one per variant of the query
+    # Brightness layouts of the variants when the query has no colour, else empty.
+    layouts: tuple[bytes, ...] = ()
 
 
 def dihedral_variants(image: Image.Image) -> list[Image.Image]:
@@ -145,20 +160,22 @@ class Searcher:
 
     def embed_query(
         self, source: ImageSource, options: SearchOptions = SearchOptions()
-    ) -> np.ndarray:
-        """[n, dim] query vectors: one, or one per variant the options ask for (8 with
-        rotations, twice as many with crops). Raises ImageLoadError."""
+    ) -> QueryFeatures:
+        """The query's vectors: one, or one per variant the options ask for (8 with rotations,
+        twice as many with crops), and its layouts if it has no colour. Raises ImageLoadError."""
         image = load_image(source, min_size=self.extractor.min_decode_size)
         images = query_variants(image, options)
-        return self.extractor.embed_tensors([self.extractor.preprocess(i) for i in images])
+        vectors = self.extractor.embed_tensors([self.extractor.preprocess(i) for i in images])
+        layouts = tuple(layout.signature(i) for i in images) if layout.is_greyscale(image) else ()
+        return QueryFeatures(vectors, layouts)
 
     def search_image(
         self, source: ImageSource, options: SearchOptions = SearchOptions()
     ) -> SearchOutcome:
         started = time.perf_counter()
         self._check()
-        vectors = self.embed_query(source, options)
-        outcome = self.search_vectors(vectors, options)
+        features = self.embed_query(source, options)
+        outcome = self.search_vectors(features.vectors, options, features.layouts)
         outcome.query = describe_source(source)
         if isinstance(source, (str, os.PathLike)):
             outcome.query = os.path.abspath(os.fspath(source))
@@ -173,41 +190,58 @@ class Searcher:
         item = self.library.items([item_id]).get(item_id)
         if item is None:
             raise ImageFinderError(f"image {item_id} is no longer in the library")
-        vectors = self.library.vectors([item_id])
+        features = QueryFeatures(self.library.vectors([item_id]))
         if options.variants and os.path.exists(item.path):
-            vectors = self.embed_query(item.path, options)
-        outcome = self.search_vectors(vectors, options)
+            features = self.embed_query(item.path, options)
+        outcome = self.search_vectors(features.vectors, options, features.layouts)
         outcome.query = item.path
         _query_first(outcome)
         outcome.seconds = time.perf_counter() - started
         return outcome
 
-    def search_vectors(self, vectors: np.ndarray, options: SearchOptions) -> SearchOutcome:
-        """Rank the library against one or more query vectors (variants of one query)."""
+    def search_vectors(
+        self, vectors: np.ndarray, options: SearchOptions, layouts: Sequence[bytes] = ()
+    ) -> SearchOutcome:
+        """Rank the library against one or more query vectors (variants of one query). With
+        ``layouts`` (a query with no colour), pictures with the same brightness layout come
+        first."""
         restrict = None
         if options.folder:
             restrict = self.library.ids_under(options.folder)
             if not len(restrict):
                 return SearchOutcome("", self.extractor.name)
-        scores, ids = self.library.search(
-            vectors, max(1, options.top_k), nprobe=options.nprobe, restrict_to=restrict
-        )
+        k = max(1, options.top_k, layout.SHORTLIST if layouts else 0)
+        scores, ids = self.library.search(vectors, k, nprobe=options.nprobe, restrict_to=restrict)
         best: dict[int, float] = {}
         for row_scores, row_ids in zip(scores, ids, strict=True):
             for score, image_id in zip(row_scores, row_ids, strict=True):
                 if image_id >= 0 and score > best.get(int(image_id), -2.0):
                     best[int(image_id)] = float(score)
-        ranked = sorted(best.items(), key=lambda kv: -kv[1])[: options.top_k]
+        matched = self._grey_matches(best, layouts) if layouts else {}
+        ranked = sorted(
+            best.items(),
+            key=lambda kv: (0, -matched[kv[0]]) if kv[0] in matched else (1, -kv[1]),
+        )[: options.top_k]
         if options.min_score is not None:
-            ranked = [(i, s) for i, s in ranked if s >= options.min_score]
+            ranked = [(i, s) for i, s in ranked if s >= options.min_score or i in matched]
         items = self.library.items(i for i, _ in ranked)
         results = [
-            SearchResult(rank, min(1.0, max(-1.0, score)), items[image_id])
+            SearchResult(rank, min(1.0, max(-1.0, score)), items[image_id], image_id in matched)
             for rank, (image_id, score) in enumerate(
                 ((i, s) for i, s in ranked if i in items), start=1
             )
         ]
         return SearchOutcome("", self.extractor.name, results)
+
+    def _grey_matches(
+        self, candidates: Iterable[int], layouts: Sequence[bytes]
+    ) -> dict[int, float]:
+        """Candidates whose stored layout correlates with the query's at layout.MATCH or more,
+        with that correlation."""
+        stored = self.library.layouts(list(candidates))
+        ids = list(stored)
+        found = layout.correlations(layouts, [stored[i] for i in ids])
+        return {i: float(c) for i, c in zip(ids, found, strict=True) if c >= layout.MATCH}
 
 
 def _query_first(outcome: SearchOutcome) -> None:

@@ -603,6 +603,11 @@ class MainWindow(QMainWindow):
         elif progress.phase == "scanning":
             self.progress_bar.setRange(0, 0)
             self.progress_label.setText(f"Scanning… {progress.done:,} files found")
+        elif progress.phase == "layouts" and progress.total:
+            self.progress_bar.setRange(0, progress.total)
+            self.progress_bar.setValue(progress.done)
+            self.progress_bar.setFormat(f"{progress.done:,} / {progress.total:,}")
+            self.progress_label.setText("Updating entries from an earlier version…")
         elif progress.phase == "saving":
             self.progress_label.setText("Saving the index…")
 

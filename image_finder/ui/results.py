@@ -35,6 +35,8 @@ ScoreRole = Qt.ItemDataRole.UserRole + 1
 PathRole = Qt.ItemDataRole.UserRole + 2
 ItemIdRole = Qt.ItemDataRole.UserRole + 3
 ThumbnailStateRole = Qt.ItemDataRole.UserRole + 4  # "loading", "ready", "failed"
+GreyMatchRole = Qt.ItemDataRole.UserRole + 5  # the colour original of a black-and-white query
+SAME_PICTURE = "Same picture"
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -136,9 +138,12 @@ class ResultsModel(QAbstractListModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(result)
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"{result.item.filename}, similarity {result.score:.2f}"
+            same = f", {SAME_PICTURE.lower()}" if result.grey_match else ""
+            return f"{result.item.filename}, similarity {result.score:.2f}{same}"
         if role == ScoreRole:
             return result.score
+        if role == GreyMatchRole:
+            return result.grey_match
         if role == PathRole:
             return result.path
         if role == ItemIdRole:
@@ -161,6 +166,12 @@ class ResultsModel(QAbstractListModel):
             f"Similarity {result.score:.3f} · rank {result.rank}",
             f"{self._dims[path]} · {_human_size(result.item.size)}",
         ]
+        if result.grey_match:
+            lines.insert(
+                2,
+                f"<b>{SAME_PICTURE}</b>: its light and shade match the black-and-white query "
+                "exactly, so it is listed first",
+            )
         if path in self._failed:
             lines.append(f"<i>Preview unavailable: {self._failed[path]}</i>")
         elif not os.path.exists(path):
@@ -248,6 +259,18 @@ class ResultDelegate(QStyledItemDelegate):
             painter.drawRoundedRect(badge, 4, 4)
             painter.setPen(QColor("white"))
             painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+            if index.data(GreyMatchRole):
+                same = QRect(0, 0, metrics.horizontalAdvance(SAME_PICTURE) + 10, badge.height())
+                same.moveTopLeft(target.topLeft())
+                same.translate(3, 3)
+                if same.right() > badge.left() - 2:  # a narrow picture: below, not beside
+                    same.moveBottomLeft(target.bottomLeft())
+                    same.translate(3, -3)
+                painter.setPen(Qt.PenStyle.NoPen)
+                painter.setBrush(palette.color(QPalette.ColorRole.Highlight))
+                painter.drawRoundedRect(same, 4, 4)
+                painter.setPen(palette.color(QPalette.ColorRole.HighlightedText))
+                painter.drawText(same, Qt.AlignmentFlag.AlignCenter, SAME_PICTURE)
 
         painter.setFont(option.font)
         text_rect = QRect(

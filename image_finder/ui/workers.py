@@ -25,12 +25,10 @@ from image_finder.core.errors import ImageFinderError, ImageLoadError
 from image_finder.core.settings import Settings
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from image_finder.core.extractor import Extractor
     from image_finder.core.indexing import IndexProgress
     from image_finder.core.library import Library
-    from image_finder.core.search import SearchOptions
+    from image_finder.core.search import QueryFeatures, SearchOptions
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +61,7 @@ class SearchWorker(QObject):
         self.library = library
         self.extractor: Extractor | None = None
         self._latest = 0
-        self._vectors: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+        self._queries: OrderedDict[tuple[Any, ...], QueryFeatures] = OrderedDict()
 
     def supersede(self, generation: int) -> None:
         """Called from the GUI thread: requests older than ``generation`` are skipped."""
@@ -93,7 +91,7 @@ class SearchWorker(QObject):
             self.model_failed.emit(f"The model could not be loaded: {exc}")
             return
         self.extractor = extractor
-        self._vectors.clear()
+        self._queries.clear()
         self.model_loaded.emit(extractor)
 
     @Slot(int, object, object)
@@ -115,8 +113,8 @@ class SearchWorker(QObject):
             if query.kind == "item" and not options.variants:
                 outcome = searcher.search_item(query.item_id, options)
             else:
-                vectors = self._query_vectors(searcher, query, options)
-                outcome = searcher.search_vectors(vectors, options)
+                features = self._query_features(searcher, query, options)
+                outcome = searcher.search_vectors(features.vectors, options, features.layouts)
                 outcome.query = query.path or query.label
         except ImageLoadError as exc:
             self.search_failed.emit(generation, f"{query.label}: {exc.reason}")
@@ -131,20 +129,20 @@ class SearchWorker(QObject):
         outcome.seconds = time.perf_counter() - started
         self.results_ready.emit(generation, outcome)
 
-    def _query_vectors(self, searcher: Any, query: Query, options: SearchOptions) -> np.ndarray:
-        """Query vectors, kept for the last few queries (Back/Forward and changed options
-        search again without decoding)."""
+    def _query_features(self, searcher: Any, query: Query, options: SearchOptions) -> QueryFeatures:
+        """Query vectors and layouts, kept for the last few queries (Back/Forward and changed
+        options search again without decoding)."""
         key = (*query.key, options.rotations, options.crops)
-        cached = self._vectors.get(key)
+        cached = self._queries.get(key)
         if cached is not None:
-            self._vectors.move_to_end(key)
+            self._queries.move_to_end(key)
             return cached
         source: Any = {"file": query.path, "image": query.data, "item": query.path}[query.kind]
-        vectors: np.ndarray = searcher.embed_query(source, options)
-        self._vectors[key] = vectors
-        while len(self._vectors) > 32:
-            self._vectors.popitem(last=False)
-        return vectors
+        features: QueryFeatures = searcher.embed_query(source, options)
+        self._queries[key] = features
+        while len(self._queries) > 32:
+            self._queries.popitem(last=False)
+        return features
 
 
 class IndexWorker(QObject):

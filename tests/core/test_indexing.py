@@ -177,3 +177,25 @@ def test_folder_filter_and_min_score(photos, library, lite0):
     assert {r.item.filename for r in results} == {"grass.jpg", "gravel.jpg"}
     strict = searcher.search_image(photos / "coffee.jpg", SearchOptions(min_score=0.99)).results
     assert [r.item.filename for r in strict] == ["coffee.jpg"]
+
+
+def test_entries_from_an_earlier_version_get_their_layouts_without_the_model(
+    photos, library, lite0, monkeypatch
+):
+    index_folders([photos], library, lite0)
+    ids = [row[0] for f in library.folders() for row in library.folder_rows(f.id)]
+    stored = library.layouts(ids)
+    assert len(stored) == len(ids)
+    with library.writing():  # as a library from before layouts were stored
+        library._db.execute("UPDATE images SET layout=NULL")
+    assert library.layouts(ids) == {}
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was run")
+
+    monkeypatch.setattr(lite0, "embed_tensors", no_model)
+    phases = []
+    report = index_folders([photos], library, lite0, progress=lambda p: phases.append(p.phase))
+    assert report.embedded == 0 and report.unchanged == len(ids)
+    assert "layouts" in phases
+    assert library.layouts(ids) == stored

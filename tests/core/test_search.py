@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from image_finder.core.indexing import index_folders
 from image_finder.core.search import (
@@ -69,3 +71,48 @@ def test_rotated_and_cropped_copies_find_their_original(photos, library, lite0, 
     assert item is not None
     outcome = searcher.search_item(item.id, both)
     assert outcome.results[0].item.id == item.id
+
+
+def test_a_black_and_white_copy_lists_its_colour_original_first(photos, library, lite0):
+    index_folders([photos], library, lite0)
+    searcher = Searcher(library, lite0)
+    options = SearchOptions(top_k=5)
+    for name in ("astronaut", "coffee", "chelsea", "rocket", "retina"):
+        grey = ImageOps.grayscale(Image.open(photos / f"{name}.jpg"))
+        results = searcher.search_image(grey, options).results
+        assert results[0].path == str(photos / f"{name}.jpg")
+        assert results[0].grey_match
+        assert not any(r.grey_match for r in results[1:])
+        assert results[0].to_json()["grey_match"] is True
+        # a colour query is ranked by the model alone
+        colour = searcher.search_image(photos / f"{name}.jpg", options).results
+        assert not any(r.grey_match for r in colour)
+    # with rotations, a turned black-and-white copy also finds its original by its layout
+    turned = ImageOps.grayscale(Image.open(photos / "chelsea.jpg")).rotate(90, expand=True)
+    results = searcher.search_image(turned, SearchOptions(top_k=5, rotations=True)).results
+    assert results[0].path == str(photos / "chelsea.jpg") and results[0].grey_match
+
+
+def test_layout_matches_come_first_whatever_their_score(library, tmp_path):
+    """The ranking rule alone: vectors and layouts chosen by hand."""
+    ramp = np.tile(np.arange(0, 256, 16, dtype=np.uint8), (16, 1))
+    layouts = {"original.png": ramp.tobytes(), "other.png": ramp.T.copy().tobytes()}
+    vectors = np.array([[0.6, 0.8, 0.0], [0.8, 0.6, 0.0], [1.0, 0.0, 0.0]], np.float32)
+    with library.writing():
+        folder = library.add_folder(tmp_path)
+        rows = [
+            (folder.id, str(tmp_path / name), 1, 1, name, 10, 10, layouts.get(name))
+            for name in ("original.png", "other.png", "old.png")  # old: indexed before layouts
+        ]
+        ids = library.apply_changes(model="m", added=rows, added_vectors=vectors)
+    searcher = Searcher(library, SimpleNamespace(name="m"))  # type: ignore[arg-type]
+    query = np.array([[1.0, 0.0, 0.0]], np.float32)
+    plain = searcher.search_vectors(query, SearchOptions(top_k=3))
+    assert [r.item.id for r in plain.results] == [ids[2], ids[1], ids[0]]
+    grey = searcher.search_vectors(query, SearchOptions(top_k=3), [layouts["original.png"]])
+    assert [r.item.id for r in grey.results] == [ids[0], ids[2], ids[1]]
+    assert [r.grey_match for r in grey.results] == [True, False, False]
+    assert grey.results[0].score == pytest.approx(0.6)  # the score stays the model's
+    # a minimum score does not hide the original of a black-and-white copy
+    strict = searcher.search_vectors(query, SearchOptions(min_score=0.9), [layouts["original.png"]])
+    assert [r.item.id for r in strict.results] == [ids[0], ids[2]]

@@ -10,7 +10,7 @@ from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
 
 from image_finder.core.settings import Settings
 from image_finder.ui.main_window import NO_LIBRARY_TEXT, NO_QUERY_TEXT
-from image_finder.ui.results import PathRole, ScoreRole, ThumbnailStateRole
+from image_finder.ui.results import GreyMatchRole, PathRole, ScoreRole, ThumbnailStateRole
 
 
 def index_and_wait(qtbot, window, folder):
@@ -350,3 +350,20 @@ def test_a_model_that_cannot_load_is_explained_and_a_waiting_query_dropped(qtbot
         window._check_settled()  # nothing is left waiting: --screenshot can finish
     window.shutdown()
     library.close()
+
+
+def test_a_black_and_white_copy_shows_its_colour_original_first(
+    qtbot, make_window, photos, tmp_path
+):
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    grey = tmp_path / "old print.png"
+    Image.open(photos / "chelsea.jpg").convert("L").save(grey)
+    window.search_file(str(grey))
+    wait_results(qtbot, window)
+    first = window.results_model.index(0)
+    assert first.data(PathRole) == str(photos / "chelsea.jpg")
+    assert first.data(GreyMatchRole) is True
+    assert window.results_model.index(1).data(GreyMatchRole) is False
+    assert "Same picture" in first.data(Qt.ItemDataRole.ToolTipRole)
+    assert "same picture" in first.data(Qt.ItemDataRole.AccessibleTextRole)
