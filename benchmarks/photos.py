@@ -3,9 +3,10 @@
 Sources, in order: the sample photos of ``skimage.data``; desktop wallpapers from Debian
 packages (``gnome-backgrounds``, ``mate-backgrounds``, ``plasma-workspace-wallpapers``,
 ``ukui-wallpapers``, ``lomiri-wallpapers``, ``lomiri-wallpapers-16.04``,
-``lomiri-wallpapers-20.04``) under /usr/share/backgrounds and /usr/share/wallpapers. When those
-are fewer than asked for, quadrant crops of the largest ones make up the rest (each crop is a
-distinct real photograph at its original resolution).
+``lomiri-wallpapers-20.04``, ``sway-backgrounds``, ``lxqt-themes``) under /usr/share/backgrounds,
+/usr/share/wallpapers and /usr/share/lxqt/wallpapers. When those are fewer than asked for,
+quadrant crops of the largest ones make up the rest (each crop is a distinct real photograph at
+its original resolution).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from PIL import Image, ImageStat
 from image_finder.core.errors import ImageLoadError
 from image_finder.core.images import load_image
 
-WALLPAPER_DIRS = ("/usr/share/backgrounds", "/usr/share/wallpapers")
+WALLPAPER_DIRS = ("/usr/share/backgrounds", "/usr/share/wallpapers", "/usr/share/lxqt/wallpapers")
 SKIMAGE = (
     "astronaut", "coffee", "chelsea", "rocket", "camera", "hubble_deep_field",
     "immunohistochemistry", "retina", "grass", "gravel", "brick", "coins", "clock", "moon",

@@ -7,11 +7,12 @@
    leaving out generic folders (computer/icons, shapes/*, special/*). Each image is a query;
    the others of its category are the relevant results. Reports mAP, precision@1 and
    recall@10 (the share of queries with a same-category image in the top 10).
-2. Copy detection: real photos (skimage.data samples and Debian wallpapers) transformed in 12
+2. Copy detection: real photos (skimage.data samples and Debian wallpapers) transformed in 11
    ways and searched for among the originals plus distractors (the other photos, then
    openclipart drawings). Reports recall@1 and recall@10 of the original for each transform,
    plain and with the search option made for it ("rotations": 8 orientations of the query;
-   "crops": the query also seen uncropped), with its cost.
+   "crops": the query also seen uncropped), with its cost; greyscale copies also without the
+   brightness-layout step ("model alone").
 
 Libraries are kept under benchmarks/.data/quality-MODEL/ so that a second run only re-indexes
 what changed. ViT-B/16 is measured when its weights can be had (--vit-weights or the cache).
@@ -98,13 +99,15 @@ TRANSFORMS = {
     "greyscale": lambda im: ImageOps.grayscale(im).convert("RGB"),
     "text banner": banner,
 }
-# Transforms also measured with the search option made for them.
+# Transforms also measured with the search option made for them ("model alone": without the
+# brightness-layout step that black-and-white queries get, core/layout.py).
 OPTION_FOR = {
     "rotate 90": "rotations",
     "rotate 180": "rotations",
     "mirror": "rotations",
     "crop 70%": "crops",
     "crop 50%": "crops",
+    "greyscale": "model alone",
 }
 
 
@@ -205,12 +208,18 @@ def copy_quality(extractor, originals: list[Path], distractors: list[Path], work
         for name, transform in TRANSFORMS.items():
             modes = [None, OPTION_FOR[name]] if name in OPTION_FOR else [None]
             for option in modes:
-                options = SearchOptions(top_k=10, **({option: True} if option else {}))
+                alone = option == "model alone"
+                flag = {option: True} if option and not alone else {}
+                options = SearchOptions(top_k=10, **flag)
                 ranks, seconds = [], 0.0
                 for p, image_id in ids.items():
                     query = transform(load_image(p))
                     started = time.perf_counter()
-                    results = searcher.search_image(query, options).results
+                    if alone:
+                        vectors = searcher.embed_query(query, options).vectors
+                        results = searcher.search_vectors(vectors, options).results
+                    else:
+                        results = searcher.search_image(query, options).results
                     seconds += time.perf_counter() - started
                     found = [r.item.id for r in results]
                     ranks.append(found.index(image_id) + 1 if image_id in found else 99)

@@ -314,7 +314,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
         rows += [
             (
                 str(r.rank),
-                f"{r.score:.3f}",
+                f"{r.score:.3f}" + ("*" if r.grey_match else " "),
                 r.item.filename,
                 display_name(r.item.path),
                 _local_time(r.item.indexed_at),
@@ -322,6 +322,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
             for r in outcome.results
         ]
         print(_table(rows, right=(0, 1)))
+        if any(r.grey_match for r in outcome.results):
+            print("* the same picture as the black-and-white query, listed first")
     return 1 if failed else 0
 
 

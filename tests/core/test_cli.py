@@ -72,6 +72,24 @@ def test_search_options_find_a_turned_crop(indexed, capsys, tmp_path):
     assert json.loads(out)["results"][0]["path"] == str(photos / "chelsea.jpg")
 
 
+def test_a_black_and_white_copy_finds_its_original_marked(indexed, capsys, tmp_path):
+    from PIL import Image
+
+    data, photos = indexed
+    Image.open(photos / "astronaut.jpg").convert("L").save(tmp_path / "print.png")
+    args = ["--data-dir", data, "search", str(tmp_path / "print.png"), "-k", "3"]
+    code, out, _ = run(capsys, "--json", *args)
+    assert code == 0
+    found = json.loads(out)["results"]
+    assert found[0]["path"] == str(photos / "astronaut.jpg") and found[0]["grey_match"]
+    assert not any(r["grey_match"] for r in found[1:])
+    code, out, _ = run(capsys, *args)
+    assert code == 0
+    first = next(line for line in out.splitlines() if line.strip().startswith("1 "))
+    assert "astronaut.jpg" in first and "*" in first
+    assert "* the same picture as the black-and-white query" in out
+
+
 def test_search_table_and_status(indexed, capsys):
     data, photos = indexed
     code, out, _ = run(capsys, "--data-dir", data, "search", str(photos / "coffee.jpg"), "-k", "2")
