@@ -12,6 +12,7 @@ its original resolution).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from PIL import Image, ImageStat
@@ -30,7 +31,8 @@ MIN_SIDE = 400
 
 def wallpaper_files() -> list[tuple[str, Path]]:
     """(name, path) of each wallpaper once: Plasma ships one picture in several resolutions
-    (``Name/contents/images/WxH.jpg``); only the largest is kept."""
+    (``Name/contents/images/WxH.jpg``), sway in several sizes and orientations
+    (``Name_WxH[_Portrait].png``); only the largest file of each is kept."""
     best: dict[str, Path] = {}
     for root in WALLPAPER_DIRS:
         for folder, _, files in os.walk(root):
@@ -40,6 +42,7 @@ def wallpaper_files() -> list[tuple[str, Path]]:
                 path = Path(folder) / name
                 parts = path.parts
                 key = parts[parts.index("contents") - 1] if "contents" in parts else path.stem
+                key = re.sub(r"[_-]?(\d+x\d+|portrait)", "", key, flags=re.IGNORECASE)
                 if "contents" in parts and "images_dark" in parts:
                     key += "-dark"
                 if key not in best or path.stat().st_size > best[key].stat().st_size:
