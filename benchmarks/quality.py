@@ -203,6 +203,10 @@ def copy_quality(extractor, originals: list[Path], distractors: list[Path], work
             item = library.item_by_path(folder / "originals" / p.name)
             if item is not None:
                 ids[p] = item.id
+        # drawings filed under one name in two categories are linked once (most are the same
+        # file), and unreadable ones are skipped: count what the library holds
+        out["originals"] = len(ids)
+        out["distractors"] = library.count() - len(ids)
         from image_finder.core.images import load_image
 
         for name, transform in TRANSFORMS.items():
