@@ -514,7 +514,6 @@ def _fill_layouts(
             log.debug("no layout for %s: %s", row[1], exc)
             return row[0], None
 
-    done = 0
     notify(IndexProgress("layouts", 0, len(todo)))
     with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="layout") as pool:
         for start in range(0, len(todo), LAYOUT_BATCH):
@@ -522,8 +521,7 @@ def _fill_layouts(
                 return
             found = pool.map(read, todo[start : start + LAYOUT_BATCH])
             library.set_layouts([(i, b) for i, b in found if b is not None])
-            done = min(len(todo), start + LAYOUT_BATCH)
-            notify(IndexProgress("layouts", done, len(todo)))
+            notify(IndexProgress("layouts", min(len(todo), start + LAYOUT_BATCH), len(todo)))
 
 
 def _read(path: str) -> tuple[bytes, int, int]:

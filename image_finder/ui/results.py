@@ -169,8 +169,8 @@ class ResultsModel(QAbstractListModel):
         if result.grey_match:
             lines.insert(
                 2,
-                f"<b>{SAME_PICTURE}</b>: its light and shade match the black-and-white query "
-                "exactly, so it is listed first",
+                f"<b>{SAME_PICTURE}</b>: its light and shade match the black-and-white query, "
+                "so it is listed first",
             )
         if path in self._failed:
             lines.append(f"<i>Preview unavailable: {self._failed[path]}</i>")
