@@ -501,18 +501,19 @@ def _fill_layouts(
     is_cancelled: CancelCallback,
 ) -> None:
     """Pictures indexed by an earlier version have no brightness layout (core/layout.py): read
-    them once more, without the model. Files that cannot be read are left for the next run."""
+    them once more, without the model. A file that cannot be read now gets an empty layout, so
+    that it is not tried on every run (it gets a real one when it changes and is re-indexed)."""
     todo = library.missing_layouts(folder_ids)
     if not todo:
         return
     log.info("storing the brightness layouts of %d images indexed before", len(todo))
 
-    def read(row: tuple[int, str]) -> tuple[int, bytes | None]:
+    def read(row: tuple[int, str]) -> tuple[int, bytes]:
         try:
             return row[0], signature(load_image(row[1], min_size=min_size))
         except (ImageLoadError, OSError) as exc:
-            log.debug("no layout for %s: %s", row[1], exc)
-            return row[0], None
+            log.warning("no brightness layout for %s: %s", display_name(row[1]), exc)
+            return row[0], b""
 
     notify(IndexProgress("layouts", 0, len(todo)))
     with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="layout") as pool:
@@ -520,7 +521,7 @@ def _fill_layouts(
             if is_cancelled():
                 return
             found = pool.map(read, todo[start : start + LAYOUT_BATCH])
-            library.set_layouts([(i, b) for i, b in found if b is not None])
+            library.set_layouts(list(found))
             notify(IndexProgress("layouts", min(len(todo), start + LAYOUT_BATCH), len(todo)))
 
 

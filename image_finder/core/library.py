@@ -695,7 +695,8 @@ class Library:
         return out
 
     def missing_layouts(self, folder_ids: Sequence[int]) -> list[tuple[int, str]]:
-        """(id, path) of the images in those folders indexed before layouts were stored."""
+        """(id, path) of the images in those folders indexed before layouts were stored (an
+        empty layout marks one whose file could not be read for it: not listed)."""
         marks = ",".join("?" * len(folder_ids))
         with self._lock:
             rows = self._db.execute(
@@ -710,7 +711,8 @@ class Library:
             db.executemany("UPDATE images SET layout=? WHERE id=?", [(b, i) for i, b in rows])
 
     def layouts(self, ids: Sequence[int]) -> dict[int, bytes]:
-        """The stored brightness layouts (core/layout.py) of those images that have one."""
+        """The stored brightness layouts (core/layout.py) of those images that have one (not
+        those indexed before layouts were stored, nor those whose file could not be read)."""
         out: dict[int, bytes] = {}
         id_list = [int(i) for i in ids]
         with self._lock:
@@ -718,7 +720,7 @@ class Library:
                 chunk = id_list[start : start + 500]
                 rows = self._db.execute(
                     f"SELECT id, layout FROM images WHERE id IN ({','.join('?' * len(chunk))})"
-                    " AND layout IS NOT NULL",
+                    " AND length(layout) > 0",
                     chunk,
                 ).fetchall()
                 out.update((r[0], bytes(r[1])) for r in rows)

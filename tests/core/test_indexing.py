@@ -194,8 +194,18 @@ def test_entries_from_an_earlier_version_get_their_layouts_without_the_model(
         raise AssertionError("the model was run")
 
     monkeypatch.setattr(lite0, "embed_tensors", no_model)
+    # a file damaged since, with its size and time kept: the scan takes it as unchanged
+    damaged = photos / "coffee.jpg"
+    info = damaged.stat()
+    damaged.write_bytes(b"\0" * info.st_size)
+    os.utime(damaged, ns=(info.st_atime_ns, info.st_mtime_ns))
+    damaged_id = library.item_by_path(damaged).id
     phases = []
     report = index_folders([photos], library, lite0, progress=lambda p: phases.append(p.phase))
     assert report.embedded == 0 and report.unchanged == len(ids)
     assert "layouts" in phases
-    assert library.layouts(ids) == stored
+    assert library.layouts(ids) == {i: b for i, b in stored.items() if i != damaged_id}
+    # the damaged file is not tried again on the next run
+    phases.clear()
+    index_folders([photos], library, lite0, progress=lambda p: phases.append(p.phase))
+    assert "layouts" not in phases

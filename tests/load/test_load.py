@@ -24,6 +24,7 @@ from image_finder.core.indexing import (
     index_folders,
     scan_folder,
 )
+from image_finder.core.layout import signature
 from image_finder.core.library import Library
 
 pytestmark = pytest.mark.load
@@ -49,6 +50,7 @@ def test_a_200k_library_opens_fast_and_stays_correct(tmp_path):
     Image.new("RGB", (8, 8), (90, 90, 90)).save(source)
     photos = tmp_path / "photos"
     link_tree(photos, source, n)
+    layout = signature(Image.open(source))  # as indexing stores it
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(500, dim)).astype(np.float32)
     started = time.perf_counter()
@@ -63,7 +65,7 @@ def test_a_200k_library_opens_fast_and_stays_correct(tmp_path):
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             stats = [os.stat(p) for p in chunk]
             rows = [
-                (folder.id, p, st.st_size, st.st_mtime_ns, "same")
+                (folder.id, p, st.st_size, st.st_mtime_ns, "same", 8, 8, layout)
                 for p, st in zip(chunk, stats, strict=True)
             ]
             lib.apply_changes(model="raw_pixels", added=rows, added_vectors=vectors)
