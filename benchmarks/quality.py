@@ -194,7 +194,6 @@ def copy_quality(extractor, originals: list[Path], distractors: list[Path], work
         DATA / f"copy-detection-{len(originals)}-{len(distractors)}",
         {"originals": originals, "distractors": distractors},
     )
-    out: dict = {"originals": len(originals), "distractors": len(distractors), "transforms": {}}
     with Library(workdir / f"copies-{len(originals)}-{len(distractors)}") as library:
         index_folders([folder], library, extractor)
         searcher = Searcher(library, extractor)
@@ -205,8 +204,11 @@ def copy_quality(extractor, originals: list[Path], distractors: list[Path], work
                 ids[p] = item.id
         # drawings filed under one name in two categories are linked once (most are the same
         # file), and unreadable ones are skipped: count what the library holds
-        out["originals"] = len(ids)
-        out["distractors"] = library.count() - len(ids)
+        out: dict = {
+            "originals": len(ids),
+            "distractors": library.count() - len(ids),
+            "transforms": {},
+        }
         from image_finder.core.images import load_image
 
         for name, transform in TRANSFORMS.items():
