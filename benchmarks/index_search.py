@@ -4,7 +4,7 @@
 
 Vectors: synthetic clustered 768-d unit vectors (1,000 clusters), and the real EfficientNet
 embeddings cached by the quality benchmark when they are there. Each library is built through
-the product's own code (SQLite rows, then ``Library.optimize``, which picks the index type,
+the product's own code (SQLite rows, then ``VectorIndex.optimize``, which picks the index type,
 trains IVF and calibrates nprobe). Queries are 200 new points from the same distribution;
 recall@10 is measured against exact search. The exact baseline (a flat inner-product index over
 the same vectors) is timed in the same run. Writes benchmarks/results/index_search.json.
@@ -55,6 +55,7 @@ def measure(name: str, vectors: np.ndarray, queries: np.ndarray) -> dict:
     import faiss
 
     from image_finder.core.library import Library
+    from image_finder.core.records import FileFacts, NewImage
 
     n, dim = vectors.shape
     with tempfile.TemporaryDirectory(dir=DATA) as tmp:
@@ -66,17 +67,17 @@ def measure(name: str, vectors: np.ndarray, queries: np.ndarray) -> dict:
             for start in range(0, n, 20_000):
                 chunk = vectors[start : start + 20_000]
                 rows = [
-                    (info.id, f"{folder}/{start + i}.jpg", 1, 1, "h") for i in range(len(chunk))
+                    NewImage(info.id, f"{folder}/{start + i}.jpg", FileFacts(1, 1, "h"))
+                    for i in range(len(chunk))
                 ]
                 lib.apply_changes(model="bench", added=rows, added_vectors=chunk)
             inserted = time.perf_counter() - started
             started = time.perf_counter()
-            lib.optimize()
+            lib.vector_index.optimize()
             built = time.perf_counter() - started
-            index = lib.index()
             index_file = next(Path(tmp, "lib").glob("index-*.faiss"))
             bytes_per_vector = index_file.stat().st_size / n
-            info = lib.index_info()
+            info = lib.vector_index.info()
             default_nprobe = info["nprobe"]
 
             exact = faiss.IndexFlatIP(dim)
@@ -108,7 +109,7 @@ def measure(name: str, vectors: np.ndarray, queries: np.ndarray) -> dict:
             probes = [None] if not info["n_regions"] else [None, 1, 4, 16, 64]
             for nprobe in probes:
                 times, found = timed_searches(
-                    lambda q, nprobe=nprobe: lib.search(q, 10, nprobe=nprobe), queries
+                    lambda q, nprobe=nprobe: lib.vector_index.search(q, 10, nprobe=nprobe), queries
                 )
                 result["settings"].append(
                     {
@@ -118,7 +119,7 @@ def measure(name: str, vectors: np.ndarray, queries: np.ndarray) -> dict:
                         "recall@10": round(recall(found), 4),
                     }
                 )
-            del index
+
     return result
 
 

@@ -74,7 +74,7 @@ def main() -> None:
     from image_finder.core.images import load_image
     from image_finder.core.indexing import index_folders
     from image_finder.core.library import Library
-    from image_finder.core.search import Searcher, SearchOptions
+    from image_finder.core.search import Query, Searcher, SearchOptions
 
     folder = args.images or DATA / f"photos-{args.count}"
     paths = sorted(folder.glob("*.jpg")) if args.images else photo_set.build(folder, args.count)
@@ -108,7 +108,7 @@ def main() -> None:
         searcher = Searcher(library, extractor)
         self_hits = []
         for path in paths[:: max(1, n // 20)]:
-            top = searcher.search_image(path, SearchOptions(top_k=1)).results[0]
+            top = searcher.search(Query.of(path), SearchOptions(top_k=1)).results[0]
             self_hits.append((top.path == str(path.resolve()) or top.path == str(path), top.score))
 
     # decode with and without draft mode

@@ -157,7 +157,7 @@ def load_extractor(name: str, vit_weights: str | None):
 def category_quality(extractor, cats: dict[str, list[Path]], workdir: Path) -> dict:
     from image_finder.core.indexing import index_folders
     from image_finder.core.library import Library
-    from image_finder.core.search import Searcher, SearchOptions
+    from image_finder.core.search import Query, Searcher, SearchOptions
 
     folder = linked_folder(
         DATA / ("clipart-categories" + ("-quick" if len(cats) <= 6 else "")), cats
@@ -166,11 +166,12 @@ def category_quality(extractor, cats: dict[str, list[Path]], workdir: Path) -> d
         index_folders([folder], library, extractor)
         searcher = Searcher(library, extractor)
         rows = [r for f in library.folders() for r in library.folder_rows(f.id)]
-        category = {r[0]: Path(r[1]).parent.name for r in rows}
+        category = {r.id: Path(r.path).parent.name for r in rows}
+        items = library.items(category)
         n = len(rows)
         aps, p1, r10 = [], [], []
         for image_id, cat in category.items():
-            results = searcher.search_item(image_id, SearchOptions(top_k=n)).results
+            results = searcher.search(Query.item(items[image_id]), SearchOptions(top_k=n)).results
             ranked = [r.item.id for r in results if r.item.id != image_id]
             relevant = np.array([category[i] == cat for i in ranked], dtype=float)
             aps.append(average_precision(relevant))
@@ -188,7 +189,7 @@ def category_quality(extractor, cats: dict[str, list[Path]], workdir: Path) -> d
 def copy_quality(extractor, originals: list[Path], distractors: list[Path], workdir: Path) -> dict:
     from image_finder.core.indexing import index_folders
     from image_finder.core.library import Library
-    from image_finder.core.search import Searcher, SearchOptions
+    from image_finder.core.search import Query, Searcher, SearchOptions
 
     folder = linked_folder(
         DATA / f"copy-detection-{len(originals)}-{len(distractors)}",
@@ -225,7 +226,7 @@ def copy_quality(extractor, originals: list[Path], distractors: list[Path], work
                         vectors = searcher.embed_query(query, options).vectors
                         results = searcher.search_vectors(vectors, options).results
                     else:
-                        results = searcher.search_image(query, options).results
+                        results = searcher.search(Query.of(query), options).results
                     seconds += time.perf_counter() - started
                     found = [r.item.id for r in results]
                     ranks.append(found.index(image_id) + 1 if image_id in found else 99)

@@ -29,6 +29,7 @@ from benchmarks.window import open_window, wait_until
 
 def build_library(folder: Path, size: int, photos: list[Path], model: str, dim: int) -> None:
     from image_finder.core.library import Library
+    from image_finder.core.records import FileFacts, NewImage
 
     files = folder / "files"
     files.mkdir()
@@ -44,13 +45,15 @@ def build_library(folder: Path, size: int, photos: list[Path], model: str, dim: 
                 link = files / f"{i:06d}-{source.name}"
                 os.symlink(source, link)
                 st = os.stat(link)
-                rows.append((info.id, str(link), st.st_size, st.st_mtime_ns, f"h{i}"))
+                rows.append(
+                    NewImage(info.id, str(link), FileFacts(st.st_size, st.st_mtime_ns, f"h{i}"))
+                )
             vectors = centres[rng.integers(0, len(centres), len(rows))] + 0.5 * rng.normal(
                 size=(len(rows), dim)
             ).astype(np.float32)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             library.apply_changes(model=model, added=rows, added_vectors=vectors)
-        library.optimize()
+        library.vector_index.optimize()
 
 
 def main() -> None:

@@ -21,9 +21,12 @@ from typing import Any, TextIO
 
 from image_finder import __version__
 from image_finder.core import paths
+from image_finder.core.backup import restore_backup
 from image_finder.core.errors import ImageFinderError, ImageLoadError
-from image_finder.core.library import Library, display_name
+from image_finder.core.indexing import IndexPhase
+from image_finder.core.library import Library
 from image_finder.core.logsetup import log_file, setup_logging
+from image_finder.core.records import display_name
 from image_finder.core.settings import Settings
 
 log = logging.getLogger("image_finder.cli")
@@ -153,9 +156,9 @@ class _ProgressLine:
         if not self.enabled or (now - self._last < 0.1 and p.done != p.total):
             return
         self._last = now
-        if p.phase == "scanning":
+        if p.phase is IndexPhase.SCANNING:
             text = f"Scanning… {p.done:,} files found"
-        elif p.phase == "embedding":
+        elif p.phase is IndexPhase.EMBEDDING:
             width = 24
             filled = int(width * p.done / p.total) if p.total else 0
             eta = _duration(p.eta_seconds) if p.eta_seconds is not None else "--:--"
@@ -163,7 +166,7 @@ class _ProgressLine:
                 f"[{'#' * filled}{'.' * (width - filled)}] {p.done:,}/{p.total:,} "
                 f"{p.images_per_second:5.1f} img/s  ETA {eta}"
             )
-        elif p.phase == "layouts":
+        elif p.phase is IndexPhase.LAYOUTS:
             text = f"Updating entries from an earlier version… {p.done:,}/{p.total:,}"
         else:
             text = "Saving the index…"
@@ -271,12 +274,10 @@ def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) ->
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -> int:
-    from image_finder.core.search import Searcher, SearchOptions
+    from image_finder.core.search import EMPTY_LIBRARY, Query, Searcher, SearchOptions
 
-    if library.count() == 0:
-        raise ImageFinderError(
-            "The library is empty: index a folder first (image-finder-cli index FOLDER)."
-        )
+    if library.count() == 0:  # before loading a model
+        raise ImageFinderError(EMPTY_LIBRARY + " (image-finder-cli index FOLDER)")
     missing = [q for q in args.queries if not os.path.exists(q)]
     if len(missing) == len(args.queries):
         raise ImageFinderError(f"file not found: {missing[0]}")
@@ -292,7 +293,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
     failed = 0
     for n, query in enumerate(args.queries):
         try:
-            outcome = searcher.search_image(query, options)
+            outcome = searcher.search(Query.file(query), options)
         except ImageLoadError as exc:
             failed += 1
             reason = "file not found" if not os.path.exists(query) else exc.reason
@@ -331,7 +332,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -
     from image_finder.core.extractor import resolve_device
 
     folders = library.folders()
-    info = library.index_info()
+    info = library.vector_index.info()
     device, _ = resolve_device(settings.device)
     nprobe = settings.nprobe or info["nprobe"]
     data: dict[str, Any] = {
@@ -407,9 +408,9 @@ def cmd_check(args: argparse.Namespace, settings: Settings, library: Library) ->
 
 def cmd_recover(args: argparse.Namespace) -> int:
     folder = paths.data_dir(args.data_dir)
-    kept = Library.restore_backup(folder)
+    kept = restore_backup(folder)
     with Library(folder) as library:
-        library.index()  # rebuilt from the backup's vectors
+        library.vector_index.ensure()  # rebuilt from the backup's vectors
         count = library.count()
     if args.json:
         print(json.dumps({"restored": True, "images": count, "damaged_file": str(kept)}))

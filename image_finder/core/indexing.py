@@ -16,6 +16,7 @@ Bad files are skipped and reported with a reason; the rest of the work goes on.
 
 from __future__ import annotations
 
+import enum
 import errno
 import hashlib
 import itertools
@@ -39,7 +40,16 @@ from image_finder.core.errors import (
 from image_finder.core.faults import checkpoint
 from image_finder.core.images import image_size, is_image_name, load_image
 from image_finder.core.layout import signature
-from image_finder.core.library import Library, display_name
+from image_finder.core.library import Library
+from image_finder.core.records import (
+    FileFacts,
+    Moved,
+    NewImage,
+    Reembedded,
+    StoredFile,
+    Touched,
+    display_name,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -69,9 +79,16 @@ class Skipped:
         return {"path": display_name(self.path), "reason": self.reason}
 
 
+class IndexPhase(enum.Enum):
+    SCANNING = "scanning"
+    EMBEDDING = "embedding"
+    LAYOUTS = "layouts"  # storing brightness layouts for entries of an earlier version
+    SAVING = "saving"
+
+
 @dataclass(frozen=True)
 class IndexProgress:
-    phase: str  # "scanning", "embedding", "layouts", "saving"
+    phase: IndexPhase
     done: int
     total: int
     images_per_second: float = 0.0
@@ -202,7 +219,7 @@ class _Work:
     # new files of the same size as some library file: the only ones that can be moves
     move_candidates: list[tuple[int, ScanEntry]] = field(default_factory=list)
     changed: list[tuple[int, ScanEntry, str]] = field(default_factory=list)  # (id, entry, hash)
-    missing: dict[str, tuple[int, int, int, str]] = field(default_factory=dict)
+    missing: dict[str, StoredFile] = field(default_factory=dict)
 
 
 def index_folders(
@@ -258,7 +275,7 @@ def _index_folders(
         if rebuild:
             library.clear_vectors()
         library.check_model(extractor.name, extractor.dim)
-        library.index()  # load now so batches update it in place
+        library.vector_index.ensure()  # load now so batches update it in place
 
         work = _Work()
         folder_ids = []
@@ -285,16 +302,16 @@ def _index_folders(
             _fill_layouts(library, folder_ids, extractor.min_decode_size, notify, is_cancelled)
 
         report.cancelled = is_cancelled()
-        notify(IndexProgress("saving", report.embedded, report.embedded))
+        notify(IndexProgress(IndexPhase.SAVING, report.embedded, report.embedded))
         if not report.cancelled:
             for folder_id in folder_ids:
                 library.set_folder_indexed(folder_id)
             checkpoint("folders_marked")
-            library.optimize()
+            library.vector_index.optimize()
             if report.added or report.updated or report.moved or report.removed:
                 library.backup()
         else:
-            library.save_index()
+            library.vector_index.save()
     report.seconds = time.perf_counter() - started
     log.info(
         "indexed %s: +%d ~%d -%d moved %d skipped %d in %.1f s%s",
@@ -328,12 +345,8 @@ def _scan_into(
 ) -> None:
     """First pass over one folder: compare what is there with the library."""
     prefix = os.path.join(scan_root, "")
-    known = {
-        path: (image_id, size, mtime, digest)
-        for image_id, path, size, mtime, digest in library.folder_rows(folder_id)
-        if path.startswith(prefix)
-    }
-    known_sizes = {row[1] for row in known.values()}
+    known = {row.path: row for row in library.folder_rows(folder_id) if row.path.startswith(prefix)}
+    known_sizes = {row.size for row in known.values()}
     work.roots.append((folder_id, scan_root))
     work.known_paths.update(known)
     seen = 0
@@ -344,7 +357,7 @@ def _scan_into(
         seen += 1
         checkpoint("scan")
         if seen % 500 == 0:
-            notify(IndexProgress("scanning", seen, 0, current=found.path))
+            notify(IndexProgress(IndexPhase.SCANNING, seen, 0, current=found.path))
             if is_cancelled():
                 return
         row = known.pop(found.path, None)
@@ -352,10 +365,10 @@ def _scan_into(
             work.new_count += 1
             if found.size in known_sizes:
                 work.move_candidates.append((folder_id, found))
-        elif (row[1], row[2]) == (found.size, found.mtime_ns):
+        elif (row.size, row.mtime_ns) == (found.size, found.mtime_ns):
             report.unchanged += 1
         else:
-            work.changed.append((row[0], found, row[3]))
+            work.changed.append((row.id, found, row.content_hash))
     work.missing.update(known)
 
 
@@ -378,32 +391,32 @@ def _apply_moves_and_removals(
     vectors; files whose content did not change get their new mtime; the rest of the missing
     entries are removed."""
     by_size: dict[int, list[str]] = defaultdict(list)
-    for path, (_, size, _, _) in work.missing.items():
-        by_size[size].append(path)
-    moved: list[tuple[int, int, str, int, int]] = []
+    for path, row in work.missing.items():
+        by_size[row.size].append(path)
+    moved: list[Moved] = []
     for folder_id, entry in work.move_candidates:
         candidates = by_size.get(entry.size)
         digest = _safe_hash(entry.path) if candidates else None
-        match = next((p for p in candidates or () if work.missing[p][3] == digest), None)
+        match = next((p for p in candidates or () if work.missing[p].content_hash == digest), None)
         if match is None:
             continue
         candidates.remove(match)  # type: ignore[union-attr]
-        image_id = work.missing.pop(match)[0]
-        moved.append((image_id, folder_id, entry.path, entry.size, entry.mtime_ns))
+        image_id = work.missing.pop(match).id
+        moved.append(Moved(image_id, folder_id, entry.path, entry.size, entry.mtime_ns))
         work.known_paths.add(entry.path)  # no longer new
         work.new_count -= 1
     work.move_candidates.clear()
 
-    touched: list[tuple[int, int, int]] = []
+    touched: list[Touched] = []
     changed: list[tuple[int, ScanEntry, str]] = []
     for image_id, entry, old_digest in work.changed:
         if _safe_hash(entry.path) == old_digest:
-            touched.append((image_id, entry.size, entry.mtime_ns))
+            touched.append(Touched(image_id, entry.size, entry.mtime_ns))
         else:
             changed.append((image_id, entry, old_digest))
     work.changed = changed
 
-    removed = [row[0] for row in work.missing.values()]
+    removed = [row.id for row in work.missing.values()]
     if moved or touched or removed:
         library.apply_changes(model=extractor.name, moved=moved, touched=touched, removed=removed)
         checkpoint("moves_applied")
@@ -443,31 +456,32 @@ def _embed(
         (_Job(folder_id, entry, None) for folder_id, entry in _new_files(work)),
     )
 
-    def prepare(job: _Job) -> tuple[torch.Tensor, tuple[Any, ...]]:
+    def prepare(job: _Job) -> tuple[torch.Tensor, FileFacts]:
         data, size, mtime = _read(job.entry.path)
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
         image = load_image(data, min_size=extractor.min_decode_size)
         width, height = image_size(data) or (None, None)
-        return extractor.preprocess(image), (size, mtime, digest, width, height, signature(image))
+        facts = FileFacts(size, mtime, digest, width, height, signature(image))
+        return extractor.preprocess(image), facts
 
     started = time.perf_counter()
     last_save = started
     done = 0
-    notify(IndexProgress("embedding", 0, total))
+    notify(IndexProgress(IndexPhase.EMBEDDING, 0, total))
     for batch in extractor.iter_embeddings(
         jobs, prepare, batch_size=batch_size, cancelled=is_cancelled
     ):
         checkpoint("batch_embedded")
-        added = []
+        added: list[NewImage] = []
         added_rows = []
         re_rows = []
-        re_index = []
-        for n, (job, extras) in enumerate(zip(batch.items, batch.extras, strict=True)):
+        re_index: list[Reembedded] = []
+        for n, (job, facts) in enumerate(zip(batch.items, batch.extras, strict=True)):
             if job.image_id is None:
-                added.append((job.folder_id, job.entry.path, *extras))
+                added.append(NewImage(job.folder_id, job.entry.path, facts))
                 added_rows.append(n)
             else:
-                re_index.append((job.image_id, *extras))
+                re_index.append(Reembedded(job.image_id, facts))
                 re_rows.append(n)
         library.apply_changes(
             model=extractor.name,
@@ -487,9 +501,9 @@ def _embed(
         rate = report.embedded / elapsed if elapsed > 0 else 0.0
         eta = (total - done) / (done / elapsed) if done and elapsed > 0 else None
         current = batch.items[-1].entry.path if batch.items else ""
-        notify(IndexProgress("embedding", done, total, rate, eta, current))
+        notify(IndexProgress(IndexPhase.EMBEDDING, done, total, rate, eta, current))
         if time.perf_counter() - last_save > SAVE_INDEX_EVERY_SECONDS:
-            library.save_index()
+            library.vector_index.save()
             last_save = time.perf_counter()
 
 
@@ -515,14 +529,16 @@ def _fill_layouts(
             log.warning("no brightness layout for %s: %s", display_name(row[1]), exc)
             return row[0], b""
 
-    notify(IndexProgress("layouts", 0, len(todo)))
+    notify(IndexProgress(IndexPhase.LAYOUTS, 0, len(todo)))
     with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="layout") as pool:
         for start in range(0, len(todo), LAYOUT_BATCH):
             if is_cancelled():
                 return
             found = pool.map(read, todo[start : start + LAYOUT_BATCH])
             library.set_layouts(list(found))
-            notify(IndexProgress("layouts", min(len(todo), start + LAYOUT_BATCH), len(todo)))
+            notify(
+                IndexProgress(IndexPhase.LAYOUTS, min(len(todo), start + LAYOUT_BATCH), len(todo))
+            )
 
 
 def _read(path: str) -> tuple[bytes, int, int]:

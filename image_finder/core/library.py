@@ -1,45 +1,30 @@
-"""One image library on disk: SQLite metadata and vectors, plus a FAISS index beside it.
+"""One image library on disk: the SQLite store of metadata and vectors, with its search index.
 
 Layout of a library folder::
 
     library.sqlite3          metadata and every vector (the source of truth), WAL mode
-    index-<generation>.faiss the search index, rebuilt from the stored vectors whenever missing,
-                             damaged or older than the database
+    index-<generation>.faiss the search index (core/vector_index.py), rebuilt from the stored
+                             vectors whenever missing, damaged or older than the database
     writer.lock              held (flock) by the one process allowed to write
 
 Consistency: every change to the set of vectors happens in one SQLite transaction that also
-bumps ``generation``. The FAISS file is written to a temporary name and renamed into place
-with that generation in its name, so a crash at any moment leaves either a current index or
-one that is recognisably stale, and a stale one is rebuilt from the stored vectors (no image is
-decoded again).
+bumps ``generation``; the vector index then follows the batch in memory and is saved under that
+generation's name, so a crash at any moment leaves a library that opens.
 
-Index type follows the library size (see :func:`index_plan`):
-
-* fewer than ``IVF_MIN_VECTORS`` vectors: exact search (``IndexFlatIP`` in an ``IndexIDMap2``);
-* from there on: ``IndexIVFFlat`` with inner product and ``n_regions = min(2 * sqrt(N), N / 39)``
-  so that every region trains on at least 39 points (k-means on 64 points per region, 10
-  iterations: a million vectors train in about a minute on two cores);
-* the IVF index is retrained when N has doubled or halved since it was trained, and goes back
-  to exact search below ``IVF_MIN_VECTORS / 2`` (hysteresis avoids flapping);
-* after each training, the default ``nprobe`` is calibrated on 256 stored vectors: the smallest
-  power of two whose recall@10 against exact search is at least ``NPROBE_TARGET_RECALL`` with
-  95% confidence (the lower bound of the sample's confidence interval, so that queries from
-  outside the sample reach the target too).
+The store and the index have separate locks: the store's is held for single SQL statements and
+short transactions, the index's for searches and batch updates. Training a new index takes
+neither (it reads a snapshot), so reading the library never waits for k-means.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
-import shutil
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +32,25 @@ import numpy as np
 
 from image_finder.core.errors import (
     ImageFinderError,
-    LibraryBusyError,
     LibraryDamagedError,
     LibraryVersionError,
-    LibraryWriteError,
     ModelMismatchError,
 )
 from image_finder.core.faults import checkpoint
+from image_finder.core.records import (
+    FolderInfo,
+    Item,
+    Moved,
+    NewImage,
+    Reembedded,
+    StoredFile,
+    Touched,
+    decode_path,
+    display_name,
+    encode_path,
+)
+from image_finder.core.vector_index import IVF_MIN_VECTORS, FaissIndex, VectorIndex
+from image_finder.core.writer_lock import WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +58,6 @@ SCHEMA_VERSION = 3
 DB_NAME = "library.sqlite3"
 BACKUP_NAME = "library.sqlite3.backup"
 LOCK_NAME = "writer.lock"
-INDEX_PREFIX = "index-"
-INDEX_SUFFIX = ".faiss"
-
-IVF_MIN_VECTORS = 20_000
-MIN_POINTS_PER_REGION = 39
-# k-means trains on at most this many points per region (faiss would take 256): training time
-# grows with points x regions, and 64 per region already places the centroids well.
-TRAINING_POINTS_PER_REGION = 64
-KMEANS_ITERATIONS = 10
-NPROBE_TARGET_RECALL = 0.95
-CALIBRATION_QUERIES = 256
 
 # Schema changes, each run in the same transaction as the version bump: version -> statements
 # that bring a library of that version to the next.
@@ -113,112 +99,6 @@ CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash);
 """
 
 
-def encode_path(path: str | os.PathLike[str]) -> bytes:
-    """Paths are stored as the file system's bytes, so undecodable names survive a round trip."""
-    return os.fsencode(path)
-
-
-def decode_path(raw: bytes) -> str:
-    return os.fsdecode(raw)
-
-
-def display_name(path: str) -> str:
-    """A printable form of a path whose bytes may not be valid UTF-8."""
-    return os.fsencode(path).decode("utf-8", "replace")
-
-
-@dataclass(frozen=True)
-class Item:
-    id: int
-    path: str
-    filename: str
-    folder: str
-    size: int
-    mtime_ns: int
-    content_hash: str
-    indexed_at: float
-    model: str
-    width: int | None = None  # pixels, as displayed (EXIF orientation applied)
-    height: int | None = None
-
-
-@dataclass(frozen=True)
-class FolderInfo:
-    id: int
-    path: str
-    images: int
-    added_at: float
-    last_indexed: float | None
-
-    @property
-    def online(self) -> bool:
-        return os.path.isdir(self.path)
-
-
-@dataclass(frozen=True)
-class IndexPlan:
-    kind: str  # "flat" or "ivf"
-    n_regions: int
-
-
-def ideal_regions(n: int) -> int:
-    return max(1, min(int(2 * math.sqrt(n)), n // MIN_POINTS_PER_REGION))
-
-
-def index_plan(
-    n: int,
-    current: IndexPlan | None = None,
-    trained_on: int = 0,
-    ivf_min_vectors: int = IVF_MIN_VECTORS,
-) -> IndexPlan:
-    """The index a library of ``n`` vectors should have, given the one it has."""
-    if current is not None and current.kind == "ivf":
-        if n < ivf_min_vectors // 2:
-            return IndexPlan("flat", 0)
-        if trained_on and trained_on / 2 < n < trained_on * 2:
-            return current  # regions still fit the data: keep them
-        return IndexPlan("ivf", ideal_regions(n))
-    if n >= ivf_min_vectors:
-        return IndexPlan("ivf", ideal_regions(n))
-    return IndexPlan("flat", 0)
-
-
-class _WriterLock:
-    """An advisory lock on ``writer.lock``: released by the OS if the process dies."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-                import msvcrt
-
-                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise LibraryBusyError(
-                "The library is busy: another Image Finder window or command is indexing it. "
-                "Searching still works; try again when it has finished."
-            ) from None
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing drops the lock
-            self._fd = None
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
-
 class Library:
     """A library folder. Safe to share between threads: every operation takes one lock."""
 
@@ -230,12 +110,14 @@ class Library:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.db_path = self.folder / DB_NAME
         self._lock = threading.RLock()
-        self._writer = _WriterLock(self.folder / LOCK_NAME)
+        self._writer = WriterLock(self.folder / LOCK_NAME)
         self._db = self._connect()
-        self._index: Any = None  # faiss.Index, loaded on first use
-        self._index_generation = -1
-        self._nprobe_calibrated = 16
-        self.notices: list[str] = []
+        self.vector_index: VectorIndex = FaissIndex(self, ivf_min_vectors=ivf_min_vectors)
+
+    @property
+    def notices(self) -> list[str]:
+        """Things worth telling the user about this library (a rebuilt index file, say)."""
+        return self.vector_index.notices
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -310,7 +192,7 @@ class Library:
         with self._lock:
             self.end_writing()
             self._db.close()
-            self._index = None
+        self.vector_index.reset()
 
     def __enter__(self) -> Library:
         return self
@@ -343,11 +225,17 @@ class Library:
         with self._lock:
             return int(self._meta("generation", "0") or 0)
 
-    @property
-    def auto_nprobe(self) -> int:
+    def meta_value(self, key: str) -> str | None:
         with self._lock:
-            stored = self._meta("nprobe_auto")
-            return int(stored) if stored else self._nprobe_calibrated
+            return self._meta(key)
+
+    def set_meta_values(self, values: dict[str, object]) -> None:
+        """Record facts about the library (the index's training, say); writer only."""
+        if not self._writer.held:
+            raise ImageFinderError("internal error: library written without the writer lock")
+        with self._lock:
+            for key, value in values.items():
+                self._set_meta(key, value)
 
     def check_model(self, name: str, dim: int) -> None:
         """Refuse to mix vectors of two models in one library."""
@@ -363,6 +251,10 @@ class Library:
 
     # -- writing ------------------------------------------------------------------------------
 
+    @property
+    def writer_held(self) -> bool:
+        return self._writer.held
+
     def begin_writing(self) -> None:
         """Take the library's writer lock (raises LibraryBusyError if another process has it)."""
         with self._lock:
@@ -374,8 +266,7 @@ class Library:
         with self._lock:
             if self._writer.held:
                 try:
-                    if self._index is not None:
-                        self.save_index()
+                    self.vector_index.save(if_loaded=True)
                 except Exception:  # the next open rebuilds it from the stored vectors
                     log.warning("could not save the index of %s", self.folder, exc_info=True)
                 finally:
@@ -463,103 +354,77 @@ class Library:
         self,
         *,
         model: str,
-        added: Sequence[tuple[Any, ...]] = (),
+        added: Sequence[NewImage] = (),
         added_vectors: np.ndarray | None = None,
-        reembedded: Sequence[tuple[Any, ...]] = (),
+        reembedded: Sequence[Reembedded] = (),
         reembedded_vectors: np.ndarray | None = None,
-        moved: Sequence[tuple[int, int, str, int, int]] = (),
-        touched: Sequence[tuple[int, int, int]] = (),
+        moved: Sequence[Moved] = (),
+        touched: Sequence[Touched] = (),
         removed: Sequence[int] = (),
     ) -> list[int]:
-        """Commit one batch of indexing work atomically. Returns the ids of added images.
-
-        added: (folder_id, path, size, mtime_ns, content_hash[, width, height[, layout]]) with
-        ``added_vectors`` rows;
-        reembedded: (id, size, mtime_ns, content_hash[, width, height[, layout]]) with
-        ``reembedded_vectors`` rows;
-        moved: (id, folder_id, new_path, size, mtime_ns) keeping the stored vector;
-        touched: (id, size, mtime_ns) for files whose content did not change;
-        removed: ids.
-        """
-        now = time.time()
+        """Commit one batch of indexing work atomically, then bring the vector index along.
+        ``added_vectors`` and ``reembedded_vectors`` have one row per record. Returns the ids
+        of the added images."""
         vectors_change = bool(added or reembedded or removed)
+        added_rows = _rows(added_vectors, len(added))
+        re_rows = _rows(reembedded_vectors, len(reembedded))
         new_ids: list[int] = []
         with self._transaction() as db:
             if added or reembedded:
-                dim = (added_vectors if added else reembedded_vectors).shape[1]  # type: ignore[union-attr]
+                dim = (added_rows if added else re_rows).shape[1]
                 if self._meta("model") is None:
                     self._set_meta("model", model)
                     self._set_meta("dim", dim)
                 self.check_model(model, dim)
-            for row, vec in zip(added, _rows(added_vectors, len(added)), strict=True):
-                folder_id, path, size, mtime, digest, *extra = row
-                width, height, layout = _extra(extra)
-                cur = db.execute(
-                    "INSERT INTO images (folder_id, path, filename, size, mtime_ns, content_hash,"
-                    " indexed_at, model, vector, width, height, layout)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        folder_id,
-                        encode_path(path),
-                        display_name(os.path.basename(path)),
-                        size,
-                        mtime,
-                        digest,
-                        now,
-                        model,
-                        _blob(vec),
-                        width,
-                        height,
-                        layout,
-                    ),
-                )
-                new_ids.append(int(cur.lastrowid or 0))
-            for row, vec in zip(
-                reembedded, _rows(reembedded_vectors, len(reembedded)), strict=True
-            ):
-                image_id, size, mtime, digest, *extra = row
-                width, height, layout = _extra(extra)
+            now = time.time()
+            for record, vec in zip(added, added_rows, strict=True):
+                new_ids.append(self._insert(db, record, vec, model, now))
+            for change, vec in zip(reembedded, re_rows, strict=True):
+                f = change.facts
                 db.execute(
                     "UPDATE images SET size=?, mtime_ns=?, content_hash=?, indexed_at=?, model=?,"
                     " vector=?, width=?, height=?, layout=? WHERE id=?",
-                    (size, mtime, digest, now, model, _blob(vec), width, height, layout, image_id),
-                )
-            for image_id, folder_id, path, size, mtime in moved:
-                db.execute(
-                    "UPDATE images SET folder_id=?, path=?, filename=?, size=?, mtime_ns=?"
-                    " WHERE id=?",
-                    (
-                        folder_id,
-                        encode_path(path),
-                        display_name(os.path.basename(path)),
-                        size,
-                        mtime,
-                        image_id,
-                    ),
-                )
-            for image_id, size, mtime in touched:
-                db.execute(
-                    "UPDATE images SET size=?, mtime_ns=? WHERE id=?", (size, mtime, image_id)
-                )
+                    (f.size, f.mtime_ns, f.content_hash, now, model, _blob(vec), f.width,
+                     f.height, f.layout, change.image_id),
+                )  # fmt: skip
+            db.executemany(
+                "UPDATE images SET folder_id=?, path=?, filename=?, size=?, mtime_ns=? WHERE id=?",
+                [
+                    (m.folder_id, encode_path(m.path), _filename(m.path), m.size, m.mtime_ns,
+                     m.image_id)
+                    for m in moved
+                ],
+            )  # fmt: skip
+            db.executemany(
+                "UPDATE images SET size=?, mtime_ns=? WHERE id=?",
+                [(t.size, t.mtime_ns, t.image_id) for t in touched],
+            )
             if removed:
                 db.executemany("DELETE FROM images WHERE id=?", [(i,) for i in removed])
                 self._forget_model_if_empty(db)
             generation = self._bump_generation(db) if vectors_change else None
-        if vectors_change:
-            with self._lock:
-                if self._index is not None and self._index_generation == (generation or 0) - 1:
-                    changed = [r[0] for r in reembedded]
-                    self._index.remove_ids(np.asarray(list(removed) + changed, dtype=np.int64))
-                    if added:
-                        self._index.add_with_ids(added_vectors, np.asarray(new_ids, dtype=np.int64))
-                    if reembedded:
-                        self._index.add_with_ids(
-                            reembedded_vectors, np.asarray(changed, dtype=np.int64)
-                        )
-                    self._index_generation = generation or 0
-                else:
-                    self._index = None  # stale: rebuilt on next use
+        if generation is not None:
+            changed = np.asarray([r.image_id for r in reembedded], dtype=np.int64)
+            self.vector_index.apply(
+                generation,
+                np.concatenate([np.asarray(removed, dtype=np.int64), changed]),
+                [(np.asarray(new_ids, dtype=np.int64), added_rows), (changed, re_rows)],
+            )
         return new_ids
+
+    @staticmethod
+    def _insert(
+        db: sqlite3.Connection, record: NewImage, vector: np.ndarray, model: str, now: float
+    ) -> int:
+        f = record.facts
+        cur = db.execute(
+            "INSERT INTO images (folder_id, path, filename, size, mtime_ns, content_hash,"
+            " indexed_at, model, vector, width, height, layout)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (record.folder_id, encode_path(record.path), _filename(record.path), f.size,
+             f.mtime_ns, f.content_hash, now, model, _blob(vector), f.width, f.height, f.layout),
+        )  # fmt: skip
+        return int(cur.lastrowid or 0)
 
     def clear_vectors(self) -> int:
         """Drop every image (folders stay) so that the library can be re-indexed with another
@@ -570,9 +435,8 @@ class Library:
             db.execute("DELETE FROM meta WHERE key IN ('model', 'dim', 'ivf_trained_on')")
             db.execute("UPDATE folders SET last_indexed=NULL")
             self._bump_generation(db)
-        with self._lock:
-            self._index = None
-        self.save_index()
+        self.vector_index.reset()
+        self.vector_index.save()
         return n
 
     def backup(self) -> Path:
@@ -591,34 +455,6 @@ class Library:
         os.replace(tmp, target)
         return target
 
-    @staticmethod
-    def restore_backup(folder: str | os.PathLike[str]) -> Path:
-        """Put the last backup in place of a damaged database. The damaged file is kept beside
-        it (``library.sqlite3.damaged-<time>``); the index is rebuilt from the backup's vectors.
-        Returns where the damaged file went."""
-        folder = Path(folder)
-        backup = folder / BACKUP_NAME
-        if not backup.exists():
-            raise ImageFinderError(f"There is no backup in {folder}.")
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        kept = folder / f"{DB_NAME}.damaged-{stamp}"
-        lock = _WriterLock(folder / LOCK_NAME)
-        lock.acquire()
-        try:
-            for suffix in ("", "-wal", "-shm"):
-                source = folder / (DB_NAME + suffix)
-                if source.exists():
-                    os.replace(source, kept.with_name(kept.name + suffix))
-            tmp = folder / (DB_NAME + ".restoring")
-            shutil.copyfile(backup, tmp)
-            os.replace(tmp, folder / DB_NAME)
-            for index_file in folder.glob(f"{INDEX_PREFIX}*{INDEX_SUFFIX}"):
-                index_file.unlink()
-        finally:
-            lock.release()
-        log.warning("restored %s from its backup; the damaged file is %s", folder, kept)
-        return kept
-
     def check(self) -> list[str]:
         """Problems found by SQLite's integrity check and by comparing index and database."""
         with self._lock:
@@ -628,7 +464,7 @@ class Library:
                 if row[0] != "ok"
             ]
         if not problems:
-            info = self.index_info()
+            info = self.vector_index.info()
             if info["vectors"] != self.count():
                 problems.append(
                     f"the index holds {info['vectors']} vectors, the database {self.count()}"
@@ -650,15 +486,15 @@ class Library:
             ).fetchall()
         return [FolderInfo(r[0], decode_path(r[1]), r[4], r[2], r[3]) for r in rows]
 
-    def folder_rows(self, folder_id: int) -> Iterator[tuple[int, str, int, int, str]]:
-        """(id, path, size, mtime_ns, content_hash) of every image in a folder."""
+    def folder_rows(self, folder_id: int) -> Iterator[StoredFile]:
+        """Every image in a folder, as stored."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, path, size, mtime_ns, content_hash FROM images WHERE folder_id=?",
                 (folder_id,),
             ).fetchall()
         for r in rows:
-            yield r[0], decode_path(r[1]), r[2], r[3], r[4]
+            yield StoredFile(r[0], decode_path(r[1]), r[2], r[3], r[4])
 
     def items(self, ids: Iterable[int]) -> dict[int, Item]:
         id_list = [int(i) for i in ids]
@@ -734,6 +570,22 @@ class Library:
             ).fetchall()
         return np.asarray([r[0] for r in rows], dtype=np.int64)
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[_Snapshot]:
+        """The stored vectors as they are now, read on a connection of its own: a consistent
+        view that holds none of this object's locks, whatever commits meanwhile."""
+        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        try:
+            db.execute("BEGIN")
+            row = db.execute("SELECT value FROM meta WHERE key='dim'").fetchone()
+            generation = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            count = db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+            yield _Snapshot(db, int(generation[0]), int(row[0]) if row else 0, int(count))
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("COMMIT")
+            db.close()
+
     def bytes_on_disk(self) -> int:
         total = 0
         for entry in self.folder.iterdir():
@@ -746,306 +598,41 @@ class Library:
             row = self._db.execute("SELECT MAX(last_indexed) FROM folders").fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
-    def _iter_vectors(self, chunk: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(ids, vectors) chunks straight from SQLite, so memory stays near one chunk."""
+
+class _Snapshot:
+    """The vectors of one read transaction (a :class:`~vector_index.VectorSource`)."""
+
+    def __init__(self, db: sqlite3.Connection, generation: int, dim: int, count: int) -> None:
+        self._db = db
+        self.generation = generation
+        self.dim = dim
+        self.count = count
+
+    def _decode(self, rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
+        return ids, vecs.reshape(len(rows), self.dim or vecs.shape[1])
+
+    def chunks(self, size: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         last = -1
-        dim = self.dim or 0
         while True:
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT id, vector FROM images WHERE id > ? ORDER BY id LIMIT ?",
-                    (last, chunk),
-                ).fetchall()
+            rows = self._db.execute(
+                "SELECT id, vector FROM images WHERE id > ? ORDER BY id LIMIT ?", (last, size)
+            ).fetchall()
             if not rows:
                 return
-            ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-            vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(-1, dim)
+            ids, vecs = self._decode(rows)
             last = int(ids[-1])
             yield ids, vecs
 
-    def _sample_vectors(
-        self, n: int, exclude: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``n`` stored vectors picked at random, none of whose ids is in ``exclude``."""
-        with self._lock:
-            self._db.execute("CREATE TEMP TABLE IF NOT EXISTS sample_exclude(id INTEGER)")
-            self._db.execute("DELETE FROM sample_exclude")
-            if exclude is not None:
-                self._db.executemany(
-                    "INSERT INTO sample_exclude VALUES (?)", ((int(i),) for i in exclude)
-                )
-            rows = self._db.execute(
-                "SELECT id, vector FROM images WHERE id NOT IN (SELECT id FROM sample_exclude)"
-                " ORDER BY random() LIMIT ?",
-                (n,),
-            ).fetchall()
-        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-        vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
+    def sample(self, n: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        skip = set(exclude.tolist()) if exclude is not None else set()
+        rows = self._db.execute(
+            "SELECT id, vector FROM images ORDER BY random() LIMIT ?", (n + len(skip),)
+        ).fetchall()
+        kept = [r for r in rows if r[0] not in skip][:n]
+        ids, vecs = self._decode(kept)
         return ids, vecs.copy()
-
-    # -- the FAISS index ----------------------------------------------------------------------
-
-    def index_info(self) -> dict[str, Any]:
-        index = self.index()
-        faiss = _faiss()
-
-        ivf = faiss.try_extract_index_ivf(index) if index is not None else None
-        return {
-            "index_type": "IndexIVFFlat" if ivf is not None else "IndexFlatIP",
-            "n_regions": int(ivf.nlist) if ivf is not None else 0,
-            "nprobe": self.auto_nprobe if ivf is not None else 0,
-            "vectors": int(index.ntotal) if index is not None else 0,
-        }
-
-    def _index_files(self) -> list[Path]:
-        """Index files, oldest generation first."""
-
-        def generation(path: Path) -> int:
-            try:
-                return int(path.name[len(INDEX_PREFIX) : -len(INDEX_SUFFIX)])
-            except ValueError:
-                return -1
-
-        return sorted(self.folder.glob(f"{INDEX_PREFIX}*{INDEX_SUFFIX}"), key=generation)
-
-    def _index_file(self, generation: int) -> Path:
-        return self.folder / f"{INDEX_PREFIX}{generation}{INDEX_SUFFIX}"
-
-    def index(self) -> Any:
-        """The current FAISS index, loaded or rebuilt as needed; None for an empty library."""
-        with self._lock:
-            generation = self.generation
-            if self._index is not None and self._index_generation == generation:
-                return self._index
-            if self.dim is None:
-                self._index, self._index_generation = None, generation
-                return None
-            loaded = self._load_index_file(generation)
-            if loaded is not None:
-                self._index, self._index_generation = loaded, generation
-                return self._index
-            if self._writer.held:
-                self._rebuild(generation)
-                self.save_index()
-            else:
-                # A reader builds from one snapshot, so that a writer's commits during the
-                # build cannot mix two states of the library.
-                self._db.execute("BEGIN")
-                try:
-                    self._rebuild(self.generation)
-                finally:
-                    self._db.execute("COMMIT")
-            return self._index
-
-    def _load_index_file(self, generation: int) -> Any:
-        faiss = _faiss()
-
-        path = self._index_file(generation)
-        if not path.exists():
-            # Older than the database: a writer is at work, or one stopped mid-run.
-            log.info("no index for generation %d in %s; building it", generation, self.folder)
-            return None
-        try:
-            index = faiss.read_index(str(path))
-        except Exception as exc:  # faiss raises RuntimeError on any damage
-            log.warning("cannot read %s (%s); rebuilding from stored vectors", path, exc)
-            self._notice(
-                "The search index file was damaged; it was rebuilt from the stored vectors."
-            )
-            return None
-        if index.ntotal != self.count() or index.d != self.dim:
-            log.warning(
-                "%s holds %d vectors, the database %d; rebuilding", path, index.ntotal, self.count()
-            )
-            self._notice("The search index did not match the library; it was rebuilt.")
-            return None
-        return index
-
-    def _notice(self, text: str) -> None:
-        log.info(text)
-        if text not in self.notices:
-            self.notices.append(text)
-
-    def _rebuild(self, generation: int, plan: IndexPlan | None = None) -> None:
-        """Build the index from the stored vectors (no image is decoded)."""
-        faiss = _faiss()
-
-        started = time.perf_counter()
-        n = self.count()
-        dim = self.dim or 0
-        plan = plan or index_plan(n, self._current_plan(), self._trained_on(), self.ivf_min_vectors)
-        calibrate = False
-        if plan.kind == "flat":
-            index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        else:
-            index = self._trained_ivf(plan)
-            if index is None:
-                quantizer = faiss.IndexFlatIP(dim)
-                index = faiss.IndexIVFFlat(
-                    quantizer, dim, plan.n_regions, faiss.METRIC_INNER_PRODUCT
-                )
-                # The calibration queries are kept out of k-means when there are enough other
-                # points, so that they stand for new photos rather than for training points.
-                calibration = self._sample_vectors(CALIBRATION_QUERIES)
-                wanted = plan.n_regions * TRAINING_POINTS_PER_REGION
-                held_out = (
-                    calibration[0]
-                    if n - len(calibration[0]) >= plan.n_regions * MIN_POINTS_PER_REGION
-                    else None
-                )
-                _, sample = self._sample_vectors(min(n, wanted), exclude=held_out)
-                index.cp.niter = KMEANS_ITERATIONS
-                checkpoint("ivf_training")
-                index.train(sample)
-                calibrate = True
-        for ids, vecs in self._iter_vectors():
-            index.add_with_ids(vecs, ids)
-        if calibrate:
-            self._nprobe_calibrated = self._calibrate_nprobe(index, *calibration)
-            if self._writer.held:  # a reader keeps its calibration in memory only
-                with self._lock:
-                    self._set_meta("ivf_trained_on", n)
-                    self._set_meta("nprobe_auto", self._nprobe_calibrated)
-        self._index, self._index_generation = index, generation
-        log.info(
-            "built %s index of %d vectors in %.2f s", plan.kind, n, time.perf_counter() - started
-        )
-
-    def _current_plan(self) -> IndexPlan | None:
-        faiss = _faiss()
-
-        candidates = [self._index] if self._index is not None else []
-        if not candidates:
-            files = self._index_files()
-            if files:
-                with contextlib.suppress(Exception):
-                    candidates.append(faiss.read_index(str(files[-1]), faiss.IO_FLAG_MMAP))
-        for index in candidates:
-            ivf = faiss.try_extract_index_ivf(index)
-            return IndexPlan("ivf", int(ivf.nlist)) if ivf is not None else IndexPlan("flat", 0)
-        return None
-
-    def _trained_on(self) -> int:
-        with self._lock:
-            return int(self._meta("ivf_trained_on", "0") or 0)
-
-    def _trained_ivf(self, plan: IndexPlan) -> Any:
-        """An empty copy of the current IVF index when its regions still fit ``plan``."""
-        faiss = _faiss()
-
-        source = self._index
-        if source is None:
-            files = self._index_files()
-            if files:
-                with contextlib.suppress(Exception):
-                    source = faiss.read_index(str(files[-1]))
-        if source is None:
-            return None
-        ivf = faiss.try_extract_index_ivf(source)
-        if ivf is None or int(ivf.nlist) != plan.n_regions or source.d != self.dim:
-            return None
-        if source is self._index:
-            source = faiss.clone_index(source)
-        source.reset()
-        return source
-
-    def _calibrate_nprobe(self, index: Any, ids: np.ndarray, queries: np.ndarray) -> int:
-        """Smallest power-of-two nprobe with recall@10 >= target on stored vectors as queries."""
-        faiss = _faiss()
-
-        exact = faiss.IndexIDMap2(faiss.IndexFlatIP(queries.shape[1]))
-        for chunk_ids, vecs in self._iter_vectors():
-            exact.add_with_ids(vecs, chunk_ids)
-        k = 11  # the query itself is in the library: compare the 10 after it
-        _, truth = exact.search(queries, k)
-        ivf = faiss.extract_index_ivf(index)
-        nprobe = 1
-        while nprobe < ivf.nlist:
-            _, found = index.search(queries, k, params=faiss.SearchParametersIVF(nprobe=nprobe))
-            per_query = np.array(
-                [
-                    len(set(t[t != q][:10]) & set(f[f != q][:10])) / 10
-                    for q, t, f in zip(ids, truth, found, strict=True)
-                ]
-            )
-            # The sample is small and new photos are not in the library: require the target of
-            # the one-sided 95% lower confidence bound, not of the sample mean.
-            margin = 1.645 * per_query.std(ddof=1) / math.sqrt(len(per_query))
-            if per_query.mean() - margin >= NPROBE_TARGET_RECALL:
-                break
-            nprobe *= 2
-        log.info("calibrated nprobe=%d for %d regions", nprobe, ivf.nlist)
-        return min(nprobe, int(ivf.nlist))
-
-    def optimize(self) -> None:
-        """Retrain or switch index type when the library size calls for it, then save."""
-        with self._lock:
-            self.index()
-            plan = index_plan(
-                self.count(), self._current_plan(), self._trained_on(), self.ivf_min_vectors
-            )
-            if plan != self._current_plan():
-                self._rebuild(self.generation, plan)
-            self.save_index()
-
-    def save_index(self) -> None:
-        """Write the in-memory index to ``index-<generation>.faiss`` atomically."""
-        faiss = _faiss()
-
-        with self._lock:
-            if not self._writer.held:
-                return
-            index = self.index() if self._index is None else self._index
-            generation = self._index_generation
-            target = self._index_file(generation)
-            if index is not None and not target.exists():
-                tmp = target.with_name(target.name + ".tmp")
-                try:
-                    faiss.write_index(index, str(tmp))
-                    with open(tmp, "rb+") as f:
-                        os.fsync(f.fileno())
-                except (RuntimeError, OSError) as exc:  # faiss reports write errors as RuntimeError
-                    tmp.unlink(missing_ok=True)
-                    raise LibraryWriteError(f"cannot write the search index: {exc}") from exc
-                checkpoint("index_written")
-                os.replace(tmp, target)
-                _fsync_dir(self.folder)
-                checkpoint("index_renamed")
-            for old in self._index_files():
-                if old != target:
-                    with contextlib.suppress(OSError):
-                        old.unlink()
-            for tmp in self.folder.glob(f"{INDEX_PREFIX}*{INDEX_SUFFIX}.tmp"):
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-
-    def search(
-        self,
-        queries: np.ndarray,
-        k: int,
-        *,
-        nprobe: int | None = None,
-        restrict_to: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` (scores, ids) per query row; ids are -1 where fewer than k exist."""
-        faiss = _faiss()
-
-        with self._lock:
-            index = self.index()
-            if index is None:
-                n = len(queries)
-                return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
-            k = max(1, min(k, int(index.ntotal)))
-            selector = faiss.IDSelectorBatch(restrict_to) if restrict_to is not None else None
-            ivf = faiss.try_extract_index_ivf(index)
-            if ivf is not None:
-                params: Any = faiss.SearchParametersIVF(
-                    nprobe=max(1, nprobe or self.auto_nprobe), sel=selector
-                )
-            else:
-                params = faiss.SearchParameters(sel=selector) if selector is not None else None
-            scores, ids = index.search(np.ascontiguousarray(queries, np.float32), k, params=params)
-        return scores, ids
 
 
 def _rows(vectors: np.ndarray | None, n: int) -> np.ndarray:
@@ -1056,17 +643,8 @@ def _rows(vectors: np.ndarray | None, n: int) -> np.ndarray:
     return vectors
 
 
-def _extra(values: Sequence[Any]) -> tuple[Any, Any, Any]:
-    """(width, height, layout) from the optional tail of an added or re-embedded row."""
-    width, height, layout = (*values, None, None, None)[:3]
-    return width, height, layout
-
-
-def _faiss() -> Any:
-    """faiss, imported on first use (its typing stubs are incomplete, so it is typed Any)."""
-    import faiss
-
-    return faiss
+def _filename(path: str) -> str:
+    return display_name(os.path.basename(path))
 
 
 def _blob(vector: np.ndarray) -> bytes:
@@ -1075,13 +653,3 @@ def _blob(vector: np.ndarray) -> bytes:
 
 def _is_inside(path: str, folder: str) -> bool:
     return path.startswith(os.path.join(folder, ""))
-
-
-def _fsync_dir(folder: Path) -> None:
-    if sys.platform == "win32":  # pragma: no cover
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

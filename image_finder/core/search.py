@@ -1,22 +1,31 @@
-"""Query by example: an image file, an in-memory image or a library item -> ranked results."""
+"""Query by example: an image file, an in-memory image or a library item -> ranked results.
+
+:meth:`Searcher.search` is the one route every face takes: the command line and the window's
+worker both hand it a :class:`Query` and :class:`SearchOptions`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import enum
+import io
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from PIL.Image import Image as PILImage
 
 from image_finder.core import layout
 from image_finder.core.errors import EmptyLibraryError, ImageFinderError
-from image_finder.core.images import ImageSource, describe_source, load_image
-from image_finder.core.library import Item, Library, display_name
+from image_finder.core.images import ImageSource, load_image
+from image_finder.core.library import Library
+from image_finder.core.records import Item, display_name
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -28,6 +37,66 @@ log = logging.getLogger(__name__)
 
 def iso_time(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")
+
+
+EMPTY_LIBRARY = "The library is empty: add a folder of pictures to it first."
+QUERY_CACHE_SIZE = 32  # queries whose features are kept (Back/Forward, changed options)
+
+
+class QueryKind(enum.Enum):
+    FILE = "file"
+    IMAGE = "image"  # image data in memory (pasted), as encoded bytes
+    ITEM = "item"  # an image already in the library
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a search starts from: a file, image data (a pasted picture) or a library item."""
+
+    kind: QueryKind
+    label: str
+    path: str = ""
+    data: bytes = b""
+    item_id: int = 0
+
+    @classmethod
+    def file(cls, path: str | os.PathLike[str]) -> Query:
+        full = os.path.abspath(os.fspath(path))
+        return cls(QueryKind.FILE, display_name(os.path.basename(full)), path=full)
+
+    @classmethod
+    def of(cls, source: ImageSource) -> Query:
+        """A file for a path, image data for bytes, a picture for a decoded image."""
+        if isinstance(source, (str, os.PathLike)):
+            return cls.file(source)
+        if isinstance(source, bytes):
+            return cls.image(source, "Image data")
+        if isinstance(source, PILImage):
+            return cls.picture(source)
+        raise TypeError(f"cannot search with {type(source).__name__}")
+
+    @classmethod
+    def image(cls, data: bytes, label: str = "Pasted image") -> Query:
+        return cls(QueryKind.IMAGE, label, data=data)
+
+    @classmethod
+    def picture(cls, image: Image.Image, label: str = "Image") -> Query:
+        """An image already decoded (kept as PNG, so that the query can be repeated)."""
+        buffer = io.BytesIO()
+        image.save(buffer, "PNG")
+        return cls.image(buffer.getvalue(), label)
+
+    @classmethod
+    def item(cls, item: Item) -> Query:
+        return cls(QueryKind.ITEM, item.filename, path=item.path, item_id=item.id)
+
+    @property
+    def key(self) -> tuple[QueryKind, str, int, int]:
+        return (self.kind, self.path, self.item_id, hash(self.data))
+
+    @property
+    def source(self) -> ImageSource:
+        return self.data if self.kind is QueryKind.IMAGE else self.path
 
 
 @dataclass(frozen=True)
@@ -145,17 +214,18 @@ def query_variants(image: Image.Image, options: SearchOptions) -> list[Image.Ima
 
 
 class Searcher:
-    """Searches one library with one loaded model; keep it alive to keep the model warm."""
+    """Searches one library with one loaded model; keep it alive to keep the model warm and
+    the features of recent queries at hand."""
 
     def __init__(self, library: Library, extractor: Extractor) -> None:
         self.library = library
         self.extractor = extractor
+        self._features: OrderedDict[tuple[Any, ...], QueryFeatures] = OrderedDict()
 
-    def _check(self) -> None:
+    def check(self) -> None:
+        """Raise EmptyLibraryError or ModelMismatchError when nothing can be searched."""
         if self.library.count() == 0:
-            raise EmptyLibraryError(
-                "The library is empty: index a folder first (image-finder-cli index FOLDER)."
-            )
+            raise EmptyLibraryError(EMPTY_LIBRARY)
         self.library.check_model(self.extractor.name, self.extractor.dim)
 
     def embed_query(
@@ -169,35 +239,40 @@ class Searcher:
         layouts = tuple(layout.signature(i) for i in images) if layout.is_greyscale(image) else ()
         return QueryFeatures(vectors, layouts)
 
-    def search_image(
-        self, source: ImageSource, options: SearchOptions = SearchOptions()
-    ) -> SearchOutcome:
+    def search(self, query: Query, options: SearchOptions = SearchOptions()) -> SearchOutcome:
+        """Rank the library against ``query``. Raises ImageLoadError for a query image that
+        cannot be read, EmptyLibraryError, ModelMismatchError, or ImageFinderError for a library
+        item that is gone."""
         started = time.perf_counter()
-        self._check()
-        features = self.embed_query(source, options)
+        self.check()
+        features = self._query_features(query, options)
         outcome = self.search_vectors(features.vectors, options, features.layouts)
-        outcome.query = describe_source(source)
-        if isinstance(source, (str, os.PathLike)):
-            outcome.query = os.path.abspath(os.fspath(source))
+        outcome.query = query.path or query.label
+        if query.kind is not QueryKind.IMAGE:
             _query_first(outcome)
         outcome.seconds = time.perf_counter() - started
         return outcome
 
-    def search_item(self, item_id: int, options: SearchOptions = SearchOptions()) -> SearchOutcome:
-        """Search from an image already in the library, using its stored vector (no decoding)."""
-        started = time.perf_counter()
-        self._check()
-        item = self.library.items([item_id]).get(item_id)
-        if item is None:
-            raise ImageFinderError(f"image {item_id} is no longer in the library")
-        features = QueryFeatures(self.library.vectors([item_id]))
-        if options.variants and os.path.exists(item.path):
-            features = self.embed_query(item.path, options)
-        outcome = self.search_vectors(features.vectors, options, features.layouts)
-        outcome.query = item.path
-        _query_first(outcome)
-        outcome.seconds = time.perf_counter() - started
-        return outcome
+    def _query_features(self, query: Query, options: SearchOptions) -> QueryFeatures:
+        """Features of the last few queries are kept, so that Back/Forward and changed options
+        search again without decoding."""
+        if query.kind is QueryKind.ITEM:
+            if not self.library.items([query.item_id]):
+                raise ImageFinderError(f"{query.label} is no longer in the library.")
+            # Its stored vector is enough for a plain search, and is all there is while its
+            # drive is offline.
+            if not options.variants or not os.path.exists(query.path):
+                return QueryFeatures(self.library.vectors([query.item_id]))
+        key = (*query.key, _file_stamp(query.path), options.rotations, options.crops)
+        cached = self._features.get(key)
+        if cached is not None:
+            self._features.move_to_end(key)
+            return cached
+        features = self.embed_query(query.source, options)
+        self._features[key] = features
+        while len(self._features) > QUERY_CACHE_SIZE:
+            self._features.popitem(last=False)
+        return features
 
     def search_vectors(
         self, vectors: np.ndarray, options: SearchOptions, layouts: Sequence[bytes] = ()
@@ -211,7 +286,9 @@ class Searcher:
             if not len(restrict):
                 return SearchOutcome("", self.extractor.name)
         k = max(1, options.top_k, layout.SHORTLIST if layouts else 0)
-        scores, ids = self.library.search(vectors, k, nprobe=options.nprobe, restrict_to=restrict)
+        scores, ids = self.library.vector_index.search(
+            vectors, k, nprobe=options.nprobe, restrict_to=restrict
+        )
         best: dict[int, float] = {}
         for row_scores, row_ids in zip(scores, ids, strict=True):
             for score, image_id in zip(row_scores, row_ids, strict=True):
@@ -242,6 +319,15 @@ class Searcher:
         ids = list(stored)
         found = layout.correlations(layouts, [stored[i] for i in ids])
         return {i: float(c) for i, c in zip(ids, found, strict=True) if c >= layout.MATCH}
+
+
+def _file_stamp(path: str) -> tuple[int, int]:
+    """A file's size and time: a query file changed since it was embedded is embedded again."""
+    try:
+        st = os.stat(path) if path else None
+    except OSError:
+        return (-1, -1)
+    return (st.st_size, st.st_mtime_ns) if st else (0, 0)
 
 
 def _query_first(outcome: SearchOutcome) -> None:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from image_finder import APP_ID, APP_NAME, __version__
 from image_finder.core import paths
+from image_finder.core.backup import restore_backup
 from image_finder.core.errors import ImageFinderError, LibraryDamagedError
 from image_finder.core.library import BACKUP_NAME, Library
 from image_finder.core.logsetup import log_file, setup_logging
@@ -153,7 +154,7 @@ def _offer_restore(folder: os.PathLike[str] | str, message: str) -> bool:
     if restore is None or box.clickedButton() is not restore:
         return False
     try:
-        kept = Library.restore_backup(folder)
+        kept = restore_backup(folder)
     except ImageFinderError as exc:
         QMessageBox.critical(None, APP_NAME, str(exc))
         return False

@@ -46,16 +46,17 @@ from PySide6.QtWidgets import (
 )
 
 from image_finder import APP_NAME
-from image_finder.core.indexing import IndexProgress, IndexReport
-from image_finder.core.library import FolderInfo, Library, display_name
-from image_finder.core.search import SearchOptions, SearchOutcome
+from image_finder.core.indexing import IndexPhase, IndexProgress, IndexReport
+from image_finder.core.library import Library
+from image_finder.core.records import FolderInfo, display_name
+from image_finder.core.search import Query, QueryKind, SearchOptions, SearchOutcome
 from image_finder.core.settings import Settings
 from image_finder.ui.about import app_icon
 from image_finder.ui.drop_zone import DropZone
 from image_finder.ui.results import ResultDelegate, ResultsModel, ResultsView
 from image_finder.ui.settings_dialog import SettingsDialog
 from image_finder.ui.thumbnails import ThumbnailLoader, make_thumbnail
-from image_finder.ui.workers import IndexWorker, Query, SearchWorker
+from image_finder.ui.workers import IndexWorker, SearchWorker
 
 if TYPE_CHECKING:
     from image_finder.core.extractor import Extractor
@@ -591,7 +592,7 @@ class MainWindow(QMainWindow):
 
     def _on_index_worker_progress(self, progress: IndexProgress) -> None:
         self.index_progress.emit(progress)
-        if progress.phase == "embedding" and progress.total:
+        if progress.phase is IndexPhase.EMBEDDING and progress.total:
             self.progress_bar.setRange(0, progress.total)
             self.progress_bar.setValue(progress.done)
             self.progress_bar.setFormat(f"{progress.done:,} / {progress.total:,}")
@@ -600,15 +601,15 @@ class MainWindow(QMainWindow):
                     f"Indexing · {progress.images_per_second:.1f} images/s · "
                     f"{_duration(progress.eta_seconds)} left"
                 )
-        elif progress.phase == "scanning":
+        elif progress.phase is IndexPhase.SCANNING:
             self.progress_bar.setRange(0, 0)
             self.progress_label.setText(f"Scanning… {progress.done:,} files found")
-        elif progress.phase == "layouts" and progress.total:
+        elif progress.phase is IndexPhase.LAYOUTS and progress.total:
             self.progress_bar.setRange(0, progress.total)
             self.progress_bar.setValue(progress.done)
             self.progress_bar.setFormat(f"{progress.done:,} / {progress.total:,}")
             self.progress_label.setText("Updating entries from an earlier version…")
-        elif progress.phase == "saving":
+        elif progress.phase is IndexPhase.SAVING:
             self.progress_label.setText("Saving the index…")
 
     def _on_index_worker_library_changed(self, folders: list[FolderInfo], count: int) -> None:
@@ -691,8 +692,7 @@ class MainWindow(QMainWindow):
                 f"{display_name(os.path.basename(path) or path)}: not a file that can be read."
             )
             return
-        label = display_name(os.path.basename(path))
-        self._run_query(Query("file", label, path=os.path.abspath(path)))
+        self._run_query(Query.file(path))
 
     def search_image(self, image: QImage) -> None:
         from PySide6.QtCore import QBuffer, QIODevice
@@ -701,13 +701,11 @@ class MainWindow(QMainWindow):
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
         image.save(buffer, "PNG")  # type: ignore[call-overload]  # the stub says bytes; str works
         data = bytes(buffer.data().data())
-        self._run_query(Query("image", "Pasted image", data=data))
+        self._run_query(Query.image(data))
 
     def search_item(self, row: int) -> None:
         result = self.results_model.result(row)
-        self._run_query(
-            Query("item", result.item.filename, path=result.path, item_id=result.item.id)
-        )
+        self._run_query(Query.item(result.item))
 
     def paste(self) -> None:
         mime = QGuiApplication.clipboard().mimeData()
@@ -752,7 +750,7 @@ class MainWindow(QMainWindow):
     def _show_query(self, query: Query) -> None:
         image: QImage | None = None
         try:
-            if query.kind == "image":
+            if query.kind is QueryKind.IMAGE:
                 image = QImage.fromData(query.data)
             else:
                 image = make_thumbnail(query.path, DropZone.THUMB * 2)

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from image_finder.core.images import image_size
-from image_finder.core.library import display_name
+from image_finder.core.records import display_name
 from image_finder.core.search import SearchResult
 from image_finder.ui.thumbnails import ThumbnailLoader
 

@@ -15,39 +15,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from image_finder.core.errors import ImageFinderError, ImageLoadError
+from image_finder.core.indexing import IndexPhase
 from image_finder.core.settings import Settings
 
 if TYPE_CHECKING:
     from image_finder.core.extractor import Extractor
     from image_finder.core.indexing import IndexProgress
     from image_finder.core.library import Library
-    from image_finder.core.search import QueryFeatures, SearchOptions
+    from image_finder.core.search import Query, Searcher, SearchOptions
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.1  # at most ~10 progress signals a second
-
-
-@dataclass(frozen=True)
-class Query:
-    """What a search starts from: a file, a pasted image (PNG bytes) or a library item."""
-
-    kind: str  # "file", "image" or "item"
-    label: str
-    path: str = ""
-    data: bytes = b""
-    item_id: int = 0
-
-    @property
-    def key(self) -> tuple[str, str, int, int]:
-        return (self.kind, self.path, self.item_id, hash(self.data))
 
 
 class SearchWorker(QObject):
@@ -59,9 +43,8 @@ class SearchWorker(QObject):
     def __init__(self, library: Library) -> None:
         super().__init__()
         self.library = library
-        self.extractor: Extractor | None = None
+        self.searcher: Searcher | None = None
         self._latest = 0
-        self._queries: OrderedDict[tuple[Any, ...], QueryFeatures] = OrderedDict()
 
     def supersede(self, generation: int) -> None:
         """Called from the GUI thread: requests older than ``generation`` are skipped."""
@@ -90,59 +73,29 @@ class SearchWorker(QObject):
             log.exception("loading the model failed")
             self.model_failed.emit(f"The model could not be loaded: {exc}")
             return
-        self.extractor = extractor
-        self._queries.clear()
+        from image_finder.core.search import Searcher
+
+        self.searcher = Searcher(self.library, extractor)
         self.model_loaded.emit(extractor)
 
     @Slot(int, object, object)
     def search(self, generation: int, query: Query, options: SearchOptions) -> None:
         if generation < self._latest:
             return  # the user has already asked for something newer
-        if self.extractor is None:
+        if self.searcher is None:
             self.search_failed.emit(generation, "The model is not loaded yet.")
             return
-        from image_finder.core.search import Searcher
-
-        searcher = Searcher(self.library, self.extractor)
-        started = time.perf_counter()
         try:
-            if self.library.count() == 0:
-                self.search_failed.emit(generation, "The library is empty: add a folder first.")
-                return
-            self.library.check_model(self.extractor.name, self.extractor.dim)
-            if query.kind == "item" and not options.variants:
-                outcome = searcher.search_item(query.item_id, options)
-            else:
-                features = self._query_features(searcher, query, options)
-                outcome = searcher.search_vectors(features.vectors, options, features.layouts)
-                outcome.query = query.path or query.label
+            outcome = self.searcher.search(query, options)
         except ImageLoadError as exc:
             self.search_failed.emit(generation, f"{query.label}: {exc.reason}")
-            return
         except ImageFinderError as exc:
             self.search_failed.emit(generation, str(exc))
-            return
         except Exception as exc:
             log.exception("search failed")
             self.search_failed.emit(generation, f"The search failed: {exc}")
-            return
-        outcome.seconds = time.perf_counter() - started
-        self.results_ready.emit(generation, outcome)
-
-    def _query_features(self, searcher: Any, query: Query, options: SearchOptions) -> QueryFeatures:
-        """Query vectors and layouts, kept for the last few queries (Back/Forward and changed
-        options search again without decoding)."""
-        key = (*query.key, options.rotations, options.crops)
-        cached = self._queries.get(key)
-        if cached is not None:
-            self._queries.move_to_end(key)
-            return cached
-        source: Any = {"file": query.path, "image": query.data, "item": query.path}[query.kind]
-        features: QueryFeatures = searcher.embed_query(source, options)
-        self._queries[key] = features
-        while len(self._queries) > 32:
-            self._queries.popitem(last=False)
-        return features
+        else:
+            self.results_ready.emit(generation, outcome)
 
 
 class IndexWorker(QObject):
@@ -168,7 +121,7 @@ class IndexWorker(QObject):
         if now - self._last_progress >= PROGRESS_INTERVAL or final:
             self._last_progress = now
             self.progress.emit(progress)
-            if progress.phase == "embedding":
+            if progress.phase is IndexPhase.EMBEDDING:
                 self._emit_library()
 
     def _emit_library(self) -> None:

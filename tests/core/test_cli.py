@@ -211,12 +211,12 @@ def test_sigkill_mid_index_leaves_a_consistent_library(photos, tmp_path):
     with Library(data) as lib:
         count = lib.count()
         assert 0 < count < total
-        assert lib.index_info()["vectors"] == count
+        assert lib.vector_index.info()["vectors"] == count
     result = subprocess.run([*args, "--json"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["added"] == total - count
     with Library(data) as lib:
-        assert lib.count() == total == lib.index_info()["vectors"]
+        assert lib.count() == total == lib.vector_index.info()["vectors"]
 
 
 def test_version(capsys):

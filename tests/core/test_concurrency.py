@@ -58,11 +58,11 @@ def test_readers_keep_searching_while_another_process_indexes(tmp_path):
                 generation = reader.generation
                 n = reader.count()
                 if n:
-                    vectors = reader.index_info()["vectors"]
+                    vectors = reader.vector_index.info()["vectors"]
                     if reader.generation == generation:  # no commit in between
                         assert vectors == n
                     probe = reader.vectors([reader.folder_rows(1).__next__()[0]])
-                    scores, ids = reader.search(probe, 1)
+                    scores, ids = reader.vector_index.search(probe, 1)
                     assert ids[0, 0] > 0 and scores[0, 0] > 0.99
                     searches += 1
                     counts.append(n)
@@ -72,5 +72,5 @@ def test_readers_keep_searching_while_another_process_indexes(tmp_path):
     assert writer.returncode == 0, writer.stderr.read()
     assert searches >= 3 and counts == sorted(counts)  # saw the library grow, batch by batch
     with Library(lib_dir) as lib:
-        assert lib.count() == 400 == lib.index_info()["vectors"]
+        assert lib.count() == 400 == lib.vector_index.info()["vectors"]
         assert lib.check() == []

@@ -73,12 +73,12 @@ def run_harness(library_dir: Path, folder: Path, kill_at: str | None = None) -> 
 
 def state(library_dir: Path) -> dict[str, np.ndarray]:
     with Library(library_dir, ivf_min_vectors=IVF_MIN) as lib:
-        assert lib.index_info()["vectors"] == lib.count(), "index and database disagree"
+        assert lib.vector_index.info()["vectors"] == lib.count(), "index and database disagree"
         rows = [r for f in lib.folders() for r in lib.folder_rows(f.id)]
         vectors = lib.vectors([r[0] for r in rows])
         # every stored vector is findable
         if rows:
-            _, found = lib.search(vectors[:5], 1)
+            _, found = lib.vector_index.search(vectors[:5], 1)
             assert list(found[:, 0]) == [r[0] for r in rows[:5]]
     return {r[1]: v for r, v in zip(rows, vectors, strict=True)}
 
@@ -130,5 +130,5 @@ def test_killed_indexing_recovers_to_the_clean_state(scenario, tmp_path, point, 
     for path, vector in expected.items():
         assert np.allclose(final[path], vector, atol=1e-6), path
     with Library(library_dir, ivf_min_vectors=IVF_MIN) as lib:
-        assert lib.index_info()["index_type"] == "IndexIVFFlat"
+        assert lib.vector_index.info()["index_type"] == "IndexIVFFlat"
         assert all(f.last_indexed for f in lib.folders())

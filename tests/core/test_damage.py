@@ -56,7 +56,7 @@ def test_damaged_database_is_reported_kept_and_recoverable(tmp_path, capsys, dam
     assert result["images"] == 12
     assert Path(result["damaged_file"]).read_bytes() == damaged  # kept for the user
     with Library(lib_dir) as lib:
-        assert lib.count() == lib.index_info()["vectors"] == 12
+        assert lib.count() == lib.vector_index.info()["vectors"] == 12
         assert lib.check() == []
 
 
@@ -108,7 +108,7 @@ def test_a_version_1_library_is_migrated(tmp_path):
         assert item.filename == "a.jpg" and item.width is None
         assert lib.layouts([7]) == {}  # filled in by the next indexing run
         assert lib.model == "m" and lib.count() == 1
-        _, found = lib.search(vector[None, :], 1)
+        _, found = lib.vector_index.search(vector[None, :], 1)
         assert found[0, 0] == 7
     with sqlite3.connect(lib_dir / DB_NAME) as db:
         assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(
@@ -148,8 +148,8 @@ def test_a_full_disk_stops_indexing_cleanly_and_keeps_the_library(tmp_path):
     assert "disk may be full" in result.stdout
     with Library(lib_dir) as lib:
         assert lib.count() >= before
-        assert lib.index_info()["vectors"] == lib.count()
+        assert lib.vector_index.info()["vectors"] == lib.count()
         assert lib.check() == []
     small_library(lib_dir, images, n=0)  # space again: the run completes
     with Library(lib_dir) as lib:
-        assert lib.count() == 400 == lib.index_info()["vectors"]
+        assert lib.count() == 400 == lib.vector_index.info()["vectors"]

@@ -2,15 +2,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from image_finder.core.errors import ModelMismatchError
-from image_finder.core.indexing import index_folders, scan_folder
+from image_finder.core.indexing import IndexPhase, index_folders, scan_folder
 from image_finder.core.library import Library
-from image_finder.core.search import Searcher, SearchOptions
+from image_finder.core.search import Query, Searcher, SearchOptions
 from tests import corpus
 
 
@@ -23,7 +24,7 @@ def ids_by_name(library: Library) -> dict[str, int]:
 
 
 def assert_consistent(library: Library) -> None:
-    assert library.index_info()["vectors"] == library.count()
+    assert library.vector_index.info()["vectors"] == library.count()
 
 
 def test_first_run_indexes_everything_and_search_finds_each_image_first(photos, library, lite0):
@@ -34,7 +35,7 @@ def test_first_run_indexes_everything_and_search_finds_each_image_first(photos, 
     assert_consistent(library)
     searcher = Searcher(library, lite0)
     for path in sorted(photos.iterdir())[:5]:
-        top = searcher.search_image(path, SearchOptions(top_k=3)).results[0]
+        top = searcher.search(Query.of(path), SearchOptions(top_k=3)).results[0]
         assert top.path == str(path)
         assert top.score >= 0.99
 
@@ -76,7 +77,7 @@ def test_add_modify_delete_move_and_rename(photos, library, lite0, tmp_path):
     assert np.array_equal(library.vectors([after["morning-cup.jpg"]])[0], coffee_vector)
     assert_consistent(library)
     searcher = Searcher(library, lite0)
-    top = searcher.search_image(photos / "kitchen" / "morning-cup.jpg").results[0]
+    top = searcher.search(Query.of(photos / "kitchen" / "morning-cup.jpg")).results[0]
     assert top.item.filename == "morning-cup.jpg"
 
 
@@ -128,7 +129,7 @@ def test_cancel_keeps_committed_batches(photos, library, lite0):
         [photos],
         library,
         lite0,
-        progress=lambda p: p.phase == "embedding" and p.done and calls.append(p),
+        progress=lambda p: p.phase is IndexPhase.EMBEDDING and p.done and calls.append(p),
         cancelled=cancel_after_first_batch,
         batch_size=4,
     )
@@ -151,7 +152,7 @@ def test_model_change_is_refused_then_rebuilt(photos, library, lite0):
     with pytest.raises(ModelMismatchError):
         index_folders([photos], library, other)
     with pytest.raises(ModelMismatchError):
-        Searcher(library, other).search_image(photos / "coffee.jpg")
+        Searcher(library, other).search(Query.of(photos / "coffee.jpg"))
     report = index_folders([photos], library, other, rebuild=True)
     assert report.added == library.count() and library.model == "another_model"
 
@@ -159,7 +160,7 @@ def test_model_change_is_refused_then_rebuilt(photos, library, lite0):
 def test_progress_reports_counts_rate_and_eta(photos, library, lite0):
     seen = []
     index_folders([photos], library, lite0, progress=seen.append, batch_size=4)
-    embedding = [p for p in seen if p.phase == "embedding"]
+    embedding = [p for p in seen if p.phase is IndexPhase.EMBEDDING]
     total = len(list(photos.iterdir()))
     assert embedding[-1].done == embedding[-1].total == total
     assert any(p.images_per_second > 0 and p.eta_seconds is not None for p in embedding[1:])
@@ -171,11 +172,11 @@ def test_folder_filter_and_min_score(photos, library, lite0):
         shutil.move(photos / name, photos / "sub" / name)
     index_folders([photos], library, lite0)
     searcher = Searcher(library, lite0)
-    results = searcher.search_image(
-        photos / "coffee.jpg", SearchOptions(folder=str(photos / "sub"))
+    results = searcher.search(
+        Query.of(photos / "coffee.jpg"), SearchOptions(folder=str(photos / "sub"))
     ).results
     assert {r.item.filename for r in results} == {"grass.jpg", "gravel.jpg"}
-    strict = searcher.search_image(photos / "coffee.jpg", SearchOptions(min_score=0.99)).results
+    strict = searcher.search(Query.of(photos / "coffee.jpg"), SearchOptions(min_score=0.99)).results
     assert [r.item.filename for r in strict] == ["coffee.jpg"]
 
 
@@ -186,8 +187,8 @@ def test_entries_from_an_earlier_version_get_their_layouts_without_the_model(
     ids = [row[0] for f in library.folders() for row in library.folder_rows(f.id)]
     stored = library.layouts(ids)
     assert len(stored) == len(ids)
-    with library.writing():  # as a library from before layouts were stored
-        library._db.execute("UPDATE images SET layout=NULL")
+    with library.writing(), sqlite3.connect(library.db_path) as db:
+        db.execute("UPDATE images SET layout=NULL")  # as a library from before layouts were stored
     assert library.layouts(ids) == {}
 
     def no_model(*args, **kwargs):
@@ -203,9 +204,9 @@ def test_entries_from_an_earlier_version_get_their_layouts_without_the_model(
     phases = []
     report = index_folders([photos], library, lite0, progress=lambda p: phases.append(p.phase))
     assert report.embedded == 0 and report.unchanged == len(ids)
-    assert "layouts" in phases
+    assert IndexPhase.LAYOUTS in phases
     assert library.layouts(ids) == {i: b for i, b in stored.items() if i != damaged_id}
     # the damaged file is not tried again on the next run
     phases.clear()
     index_folders([photos], library, lite0, progress=lambda p: phases.append(p.phase))
-    assert "layouts" not in phases
+    assert IndexPhase.LAYOUTS not in phases

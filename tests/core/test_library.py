@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 from image_finder.core.errors import LibraryBusyError, ModelMismatchError
-from image_finder.core.library import (
+from image_finder.core.library import Library
+from image_finder.core.records import FileFacts, NewImage
+from image_finder.core.vector_index import (
     MIN_POINTS_PER_REGION,
     IndexPlan,
-    Library,
+    PlanKind,
     ideal_regions,
     index_plan,
 )
@@ -29,7 +31,7 @@ def fill(lib: Library, vectors: np.ndarray, folder, start: int = 0) -> list[int]
     folder.mkdir(exist_ok=True)
     info = lib.add_folder(folder)
     rows = [
-        (info.id, str(folder / f"{start + i}.jpg"), 100, 1, f"h{start + i}")
+        NewImage(info.id, str(folder / f"{start + i}.jpg"), FileFacts(100, 1, f"h{start + i}"))
         for i in range(len(vectors))
     ]
     return lib.apply_changes(model="test", added=rows, added_vectors=vectors)
@@ -44,21 +46,23 @@ def test_region_rule_trains_every_region_on_enough_points():
     for n in (2_000, 20_000, 100_000, 1_000_000):
         assert n / ideal_regions(n) >= MIN_POINTS_PER_REGION
     assert ideal_regions(1_000_000) == 2000
-    assert index_plan(19_999).kind == "flat"
-    assert index_plan(20_000) == IndexPlan("ivf", 282)
-    ivf = IndexPlan("ivf", 282)
+    assert index_plan(19_999).kind is PlanKind.FLAT
+    assert index_plan(20_000) == IndexPlan(PlanKind.IVF, 282)
+    ivf = IndexPlan(PlanKind.IVF, 282)
     assert index_plan(30_000, ivf, trained_on=20_000) == ivf  # not grown enough to retrain
-    assert index_plan(40_000, ivf, trained_on=20_000) == IndexPlan("ivf", ideal_regions(40_000))
-    assert index_plan(9_000, ivf, trained_on=20_000).kind == "flat"
+    assert index_plan(40_000, ivf, trained_on=20_000) == IndexPlan(
+        PlanKind.IVF, ideal_regions(40_000)
+    )
+    assert index_plan(9_000, ivf, trained_on=20_000).kind is PlanKind.FLAT
 
 
 def test_small_library_is_exact_and_finds_itself(library, tmp_path):
     vectors = clustered(300)
     with library.writing():
         ids = fill(library, vectors, tmp_path / "photos")
-        library.optimize()
-    assert library.index_info()["index_type"] == "IndexFlatIP"
-    scores, found = library.search(vectors[:5], 3)
+        library.vector_index.optimize()
+    assert library.vector_index.info()["index_type"] == "IndexFlatIP"
+    scores, found = library.vector_index.search(vectors[:5], 3)
     assert list(found[:, 0]) == ids[:5]
     assert np.allclose(scores[:, 0], 1.0, atol=1e-5)
 
@@ -68,32 +72,32 @@ def test_flat_switches_to_ivf_with_good_recall_and_stable_ids(tmp_path):
     vectors = clustered(10_000, dim=48)
     with Library(tmp_path / "lib", ivf_min_vectors=8_000) as lib, lib.writing():
         ids = fill(lib, vectors[:5_000], tmp_path / "a")
-        lib.optimize()
-        assert lib.index_info()["index_type"] == "IndexFlatIP"
+        lib.vector_index.optimize()
+        assert lib.vector_index.info()["index_type"] == "IndexFlatIP"
         ids += fill(lib, vectors[5_000:], tmp_path / "a", start=5_000)
-        lib.optimize()
-        info = lib.index_info()
+        lib.vector_index.optimize()
+        info = lib.vector_index.info()
         assert info["index_type"] == "IndexIVFFlat"
         assert info["n_regions"] == ideal_regions(10_000)
         assert 1 <= info["nprobe"] <= info["n_regions"]
 
         queries = clustered(200, dim=48, noise_seed=7)
         truth = exact_top(vectors, ids, queries, 10)
-        _, found = lib.search(queries, 10)
+        _, found = lib.vector_index.search(queries, 10)
         recall = np.mean([len(t & set(f)) / 10 for t, f in zip(truth, found, strict=True)])
         assert recall >= 0.95
 
         # removing keeps the other ids and needs no retraining
         gone = ids[:100]
         lib.apply_changes(model="test", removed=gone)
-        _, found = lib.search(vectors[:100], 5)
+        _, found = lib.vector_index.search(vectors[:100], 5)
         assert not set(found.ravel()) & set(gone)
-        _, found = lib.search(vectors[200:201], 1)
+        _, found = lib.vector_index.search(vectors[200:201], 1)
         assert found[0, 0] == ids[200]
 
     # reopened from disk: same index, nothing rebuilt
     with Library(tmp_path / "lib", ivf_min_vectors=8_000) as lib:
-        assert lib.index_info()["vectors"] == lib.count() == 9_900
+        assert lib.vector_index.info()["vectors"] == lib.count() == 9_900
         assert lib.notices == []
 
 
@@ -120,7 +124,7 @@ def test_damaged_or_stale_index_file_is_rebuilt_from_stored_vectors(tmp_path, da
     vectors = clustered(200)
     with Library(tmp_path / "lib") as lib, lib.writing():
         ids = fill(lib, vectors, tmp_path / "p")
-        lib.save_index()
+        lib.vector_index.save()
     files = list((tmp_path / "lib").glob("index-*.faiss"))
     assert len(files) == 1
     if damage == "garbage":
@@ -132,9 +136,9 @@ def test_damaged_or_stale_index_file_is_rebuilt_from_stored_vectors(tmp_path, da
     else:  # the database moved on without the index (a crash between the two writes)
         files[0].rename(files[0].with_name("index-0.faiss"))
     with Library(tmp_path / "lib") as lib:
-        _, found = lib.search(vectors[:3], 1)
+        _, found = lib.vector_index.search(vectors[:3], 1)
         assert list(found[:, 0]) == ids[:3]
-        assert lib.index_info()["vectors"] == 200
+        assert lib.vector_index.info()["vectors"] == 200
         if damage in ("garbage", "truncated"):
             assert lib.notices  # damage is worth telling; a stale file is routine after a crash
 

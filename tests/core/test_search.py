@@ -7,7 +7,9 @@ import pytest
 from PIL import Image, ImageOps
 
 from image_finder.core.indexing import index_folders
+from image_finder.core.records import FileFacts, NewImage
 from image_finder.core.search import (
+    Query,
     Searcher,
     SearchOptions,
     query_variants,
@@ -57,19 +59,19 @@ def test_rotated_and_cropped_copies_find_their_original(photos, library, lite0, 
     both = SearchOptions(top_k=3, rotations=True, crops=True)
     for name in ("astronaut", "coffee", "chelsea", "rocket"):
         original = Image.open(photos / f"{name}.jpg")
-        turned = searcher.search_image(original.transpose(Image.Transpose.ROTATE_90), both)
+        turned = searcher.search(Query.of(original.transpose(Image.Transpose.ROTATE_90)), both)
         assert turned.results[0].path == str(photos / f"{name}.jpg")
-        cut = searcher.search_image(centre_crop(original, 0.5), both)
+        cut = searcher.search(Query.of(centre_crop(original, 0.5)), both)
         assert cut.results[0].path == str(photos / f"{name}.jpg")
         # the variants search never scores a copy above an identical image
-        same = searcher.search_image(photos / f"{name}.jpg", both).results[0]
+        same = searcher.search(Query.of(photos / f"{name}.jpg"), both).results[0]
         assert same.path == str(photos / f"{name}.jpg")
         assert same.score == pytest.approx(1.0, abs=1e-3)
 
     # searching from a library item with the options re-reads the file for its variants
     item = library.item_by_path(photos / "coffee.jpg")
     assert item is not None
-    outcome = searcher.search_item(item.id, both)
+    outcome = searcher.search(Query.item(item), both)
     assert outcome.results[0].item.id == item.id
 
 
@@ -79,17 +81,17 @@ def test_a_black_and_white_copy_lists_its_colour_original_first(photos, library,
     options = SearchOptions(top_k=5)
     for name in ("astronaut", "coffee", "chelsea", "rocket", "retina"):
         grey = ImageOps.grayscale(Image.open(photos / f"{name}.jpg"))
-        results = searcher.search_image(grey, options).results
+        results = searcher.search(Query.of(grey), options).results
         assert results[0].path == str(photos / f"{name}.jpg")
         assert results[0].grey_match
         assert not any(r.grey_match for r in results[1:])
         assert results[0].to_json()["grey_match"] is True
         # a colour query is ranked by the model alone
-        colour = searcher.search_image(photos / f"{name}.jpg", options).results
+        colour = searcher.search(Query.of(photos / f"{name}.jpg"), options).results
         assert not any(r.grey_match for r in colour)
     # with rotations, a turned black-and-white copy also finds its original by its layout
     turned = ImageOps.grayscale(Image.open(photos / "chelsea.jpg")).rotate(90, expand=True)
-    results = searcher.search_image(turned, SearchOptions(top_k=5, rotations=True)).results
+    results = searcher.search(Query.of(turned), SearchOptions(top_k=5, rotations=True)).results
     assert results[0].path == str(photos / "chelsea.jpg") and results[0].grey_match
 
 
@@ -101,7 +103,9 @@ def test_layout_matches_come_first_whatever_their_score(library, tmp_path):
     with library.writing():
         folder = library.add_folder(tmp_path)
         rows = [
-            (folder.id, str(tmp_path / name), 1, 1, name, 10, 10, layouts.get(name))
+            NewImage(
+                folder.id, str(tmp_path / name), FileFacts(1, 1, name, 10, 10, layouts.get(name))
+            )
             for name in ("original.png", "other.png", "old.png")  # old: indexed before layouts
         ]
         ids = library.apply_changes(model="m", added=rows, added_vectors=vectors)

@@ -26,6 +26,7 @@ from image_finder.core.indexing import (
 )
 from image_finder.core.layout import signature
 from image_finder.core.library import Library
+from image_finder.core.records import FileFacts, NewImage
 
 pytestmark = pytest.mark.load
 
@@ -65,17 +66,17 @@ def test_a_200k_library_opens_fast_and_stays_correct(tmp_path):
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             stats = [os.stat(p) for p in chunk]
             rows = [
-                (folder.id, p, st.st_size, st.st_mtime_ns, "same", 8, 8, layout)
+                NewImage(folder.id, p, FileFacts(st.st_size, st.st_mtime_ns, "same", 8, 8, layout))
                 for p, st in zip(chunk, stats, strict=True)
             ]
             lib.apply_changes(model="raw_pixels", added=rows, added_vectors=vectors)
-        lib.optimize()
+        lib.vector_index.optimize()
         lib.set_folder_indexed(folder.id)
     print(f"\nbuilt 200k library in {time.perf_counter() - started:.1f} s")
 
     started = time.perf_counter()
     lib = Library(tmp_path / "lib")
-    info = lib.index_info()
+    info = lib.vector_index.info()
     opened = time.perf_counter() - started
     print(f"opened in {opened:.2f} s: {info}")
     assert opened < 2.0
@@ -86,7 +87,7 @@ def test_a_200k_library_opens_fast_and_stays_correct(tmp_path):
     sample = rng.choice(ids, 100, replace=False)
     queries = lib.vectors(list(sample)) + 0.05 * rng.normal(size=(100, dim)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    _, found = lib.search(queries, 10)
+    _, found = lib.vector_index.search(queries, 10)
     every = np.concatenate([v for _, v in lib._iter_vectors()])
     truth = np.argsort(-(queries @ every.T), axis=1)[:, :10] + 1
     recall = np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth, found, strict=True)])
@@ -97,9 +98,9 @@ def test_a_200k_library_opens_fast_and_stays_correct(tmp_path):
     gone = list(range(1, 51))
     with lib.writing():
         lib.apply_changes(model="raw_pixels", removed=gone)
-    _, found = lib.search(lib.vectors([60]), 20)
+    _, found = lib.vector_index.search(lib.vectors([60]), 20)
     assert not set(found.ravel()) & set(gone) and found[0, 0] == 60
-    assert lib.count() == n - 50 == lib.index_info()["vectors"]
+    assert lib.count() == n - 50 == lib.vector_index.info()["vectors"]
 
     # re-scan: unchanged links are not read; deleted files are dropped; new ones are added
     for p in paths[:100]:  # the 50 removed above and 50 more
@@ -113,7 +114,7 @@ def test_a_200k_library_opens_fast_and_stays_correct(tmp_path):
     print(f"re-scan of 200k files in {time.perf_counter() - started:.1f} s: {report.to_json()}")
     assert (report.added, report.removed, report.embedded) == (30, 50, 30)
     assert report.unchanged == n - 100
-    assert lib.count() == lib.index_info()["vectors"] == n - 100 + 30
+    assert lib.count() == lib.vector_index.info()["vectors"] == n - 100 + 30
     lib.close()
 
 

@@ -8,6 +8,7 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
 
+from image_finder.core.indexing import IndexPhase
 from image_finder.core.settings import Settings
 from image_finder.ui.main_window import NO_LIBRARY_TEXT, NO_QUERY_TEXT
 from image_finder.ui.results import GreyMatchRole, PathRole, ScoreRole, ThumbnailStateRole
@@ -159,7 +160,7 @@ def test_cancel_indexing_keeps_what_was_committed(qtbot, make_window, photos):
     with qtbot.waitSignal(
         window.index_progress,
         timeout=60_000,
-        check_params_cb=lambda p: p.phase == "embedding" and p.done > 0,
+        check_params_cb=lambda p: p.phase is IndexPhase.EMBEDDING and p.done > 0,
     ):
         window.add_folders([str(photos)])
     with qtbot.waitSignal(window.index_finished, timeout=60_000) as blocker:
@@ -168,7 +169,7 @@ def test_cancel_indexing_keeps_what_was_committed(qtbot, make_window, photos):
     assert report.cancelled
     qtbot.waitUntil(lambda: not window._indexing)
     assert 0 < window.library.count() < total
-    assert window.library.index_info()["vectors"] == window.library.count()
+    assert window.library.vector_index.info()["vectors"] == window.library.count()
 
 
 def test_closing_during_indexing_stops_every_thread(qtbot, make_window, photos):
@@ -179,7 +180,7 @@ def test_closing_during_indexing_stops_every_thread(qtbot, make_window, photos):
         window.add_folders([str(photos)])
     window.close()
     assert not window.index_thread.isRunning() and not window.search_thread.isRunning()
-    assert window.library.index_info()["vectors"] == window.library.count()
+    assert window.library.vector_index.info()["vectors"] == window.library.count()
 
 
 def test_settings_round_trip(qtbot, make_window, photos):

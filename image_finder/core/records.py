@@ -1,0 +1,104 @@
+"""The records the library stores and hands out, and how paths are stored."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import NamedTuple
+
+
+def encode_path(path: str | os.PathLike[str]) -> bytes:
+    """Paths are stored as the file system's bytes, so undecodable names survive a round trip."""
+    return os.fsencode(path)
+
+
+def decode_path(raw: bytes) -> str:
+    return os.fsdecode(raw)
+
+
+def display_name(path: str) -> str:
+    """A printable form of a path whose bytes may not be valid UTF-8."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    path: str
+    filename: str
+    folder: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+    indexed_at: float
+    model: str
+    width: int | None = None  # pixels, as displayed (EXIF orientation applied)
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    id: int
+    path: str
+    images: int
+    added_at: float
+    last_indexed: float | None
+
+    @property
+    def online(self) -> bool:
+        return os.path.isdir(self.path)
+
+
+class StoredFile(NamedTuple):
+    """What the store knows of one file, to compare with the disk."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What indexing learnt of a file's content when it embedded it."""
+
+    size: int
+    mtime_ns: int
+    content_hash: str
+    width: int | None = None  # pixels, as displayed
+    height: int | None = None
+    layout: bytes | None = None  # brightness layout (core/layout.py)
+
+
+@dataclass(frozen=True)
+class NewImage:
+    folder_id: int
+    path: str
+    facts: FileFacts
+
+
+@dataclass(frozen=True)
+class Reembedded:
+    image_id: int
+    facts: FileFacts
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A file found under a new path with the content of a stored one: its vector is kept."""
+
+    image_id: int
+    folder_id: int
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Touched:
+    """A file whose time changed but whose content did not."""
+
+    image_id: int
+    size: int
+    mtime_ns: int
