@@ -73,7 +73,7 @@ def main() -> None:
     from PySide6.QtGui import QDropEvent
     from PySide6.QtWidgets import QApplication
 
-    from image_finder.core.extractor import MODELS
+    from image_finder.core.models import MODELS
     from image_finder.core.settings import Settings
 
     photos = photo_set.build(DATA / "photos-300", 300)

@@ -22,12 +22,18 @@ from typing import Any, TextIO
 from image_finder import __version__
 from image_finder.core import paths
 from image_finder.core.backup import restore_backup
-from image_finder.core.errors import ImageFinderError, ImageLoadError
+from image_finder.core.errors import (
+    ImageFinderError,
+    ImageLoadError,
+    LibraryDamagedError,
+    ModelMismatchError,
+)
 from image_finder.core.indexing import IndexPhase
 from image_finder.core.library import Library
 from image_finder.core.logsetup import log_file, setup_logging
 from image_finder.core.records import display_name
 from image_finder.core.settings import Settings
+from image_finder.text import byte_size, count, index_summary, progress_line
 
 log = logging.getLogger("image_finder.cli")
 
@@ -156,20 +162,11 @@ class _ProgressLine:
         if not self.enabled or (now - self._last < 0.1 and p.done != p.total):
             return
         self._last = now
-        if p.phase is IndexPhase.SCANNING:
-            text = f"Scanning… {p.done:,} files found"
-        elif p.phase is IndexPhase.EMBEDDING:
+        text = progress_line(p)
+        if p.phase is IndexPhase.EMBEDDING or (p.phase is IndexPhase.LAYOUTS and p.total):
             width = 24
             filled = int(width * p.done / p.total) if p.total else 0
-            eta = _duration(p.eta_seconds) if p.eta_seconds is not None else "--:--"
-            text = (
-                f"[{'#' * filled}{'.' * (width - filled)}] {p.done:,}/{p.total:,} "
-                f"{p.images_per_second:5.1f} img/s  ETA {eta}"
-            )
-        elif p.phase is IndexPhase.LAYOUTS:
-            text = f"Updating entries from an earlier version… {p.done:,}/{p.total:,}"
-        else:
-            text = "Saving the index…"
+            text = f"[{'#' * filled}{'.' * (width - filled)}] {p.done:,}/{p.total:,}  {text}"
         self.out.write("\r" + text.ljust(78)[:100])
         self.out.flush()
 
@@ -179,24 +176,10 @@ class _ProgressLine:
             self.out.flush()
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
-
-
 def _local_time(timestamp: float | None) -> str:
     if not timestamp:
         return "never"
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
 
 
 def _table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
@@ -214,22 +197,26 @@ def _table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
-def _load_extractor(
-    args: argparse.Namespace, settings: Settings, library: Library, *, for_search: bool
-) -> Any:
+def _load_extractor(args: argparse.Namespace, settings: Settings, library: Library) -> Any:
     from image_finder.core.extractor import Extractor
+    from image_finder.core.models import choose_model
 
-    model = args.model or library.model or settings.model
+    choice = choose_model(
+        library.model,
+        settings.model,
+        settings.weights,
+        requested=args.model,
+        weights=args.weights,
+    )
     extractor = Extractor.load(
-        model,
-        weights=args.weights or (settings.weights if model == settings.model else None) or None,
+        choice.name,
+        weights=choice.weights,
         device=args.device or settings.device,
         precision=settings.precision,
-        # An existing library must keep its model; a new one may fall back to the bundled one.
-        allow_fallback=not (for_search or library.model or args.model),
+        allow_fallback=choice.allow_fallback,
     )
     if extractor.notice:
-        print(extractor.notice, file=sys.stderr)
+        print(extractor.notice + " (--weights FILE)", file=sys.stderr)
     return extractor
 
 
@@ -240,7 +227,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) ->
         if not os.path.isdir(folder) and library.folder_info(folder) is None:
             raise ImageFinderError(f"folder not found: {folder}")
     library.begin_writing()  # fail fast, before the model loads, if another process indexes
-    extractor = _load_extractor(args, settings, library, for_search=False)
+    extractor = _load_extractor(args, settings, library)
     progress = _ProgressLine(sys.stderr) if not args.json else None
     with _Interrupt(sys.stderr) as interrupt:
         report = index_folders(
@@ -263,12 +250,10 @@ def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) ->
         print(f"skipped {display_name(skipped.path)}: {skipped.reason}", file=sys.stderr)
     for folder in report.offline_folders:
         print(f"offline: {display_name(folder)} (entries kept)", file=sys.stderr)
-    state = "Stopped" if report.cancelled else "Indexed"
     print(
-        f"{state}: {report.added} added, {report.updated} updated, {report.moved} moved, "
-        f"{report.removed} removed, {report.unchanged} unchanged, {len(report.skipped)} skipped "
-        f"in {report.seconds:.1f} s ({report.images_per_second:.1f} images/s). "
-        f"The library holds {library.count():,} images."
+        f"{index_summary(report)} ({report.unchanged:,} unchanged, "
+        f"{report.images_per_second:.1f} images/s). "
+        f"The library holds {count(library.count(), 'image')}."
     )
     return 0
 
@@ -281,7 +266,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
     missing = [q for q in args.queries if not os.path.exists(q)]
     if len(missing) == len(args.queries):
         raise ImageFinderError(f"file not found: {missing[0]}")
-    searcher = Searcher(library, _load_extractor(args, settings, library, for_search=True))
+    searcher = Searcher(library, _load_extractor(args, settings, library))
     options = SearchOptions(
         top_k=args.top_k or settings.top_k,
         min_score=args.min_score if args.min_score is not None else (settings.min_score or None),
@@ -366,7 +351,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -
     if data["n_regions"]:
         index += f", {data['n_regions']} regions, nprobe {data['nprobe']}"
     print(f"Index:        {index}")
-    print(f"Size on disk: {_human_bytes(data['bytes_on_disk'])}")
+    print(f"Size on disk: {byte_size(data['bytes_on_disk'])}")
     print(f"Last indexed: {_local_time(data['last_indexed'])}")
     if folders:
         print()
@@ -422,6 +407,15 @@ def cmd_recover(args: argparse.Namespace) -> int:
     return 0
 
 
+def _how(exc: ImageFinderError) -> str:
+    """The command that does what a core message asks for, in this face's words."""
+    if isinstance(exc, ModelMismatchError):
+        return " (image-finder-cli index --rebuild FOLDER…)"
+    if isinstance(exc, LibraryDamagedError) and exc.backup_exists:
+        return " (image-finder-cli recover)"
+    return ""
+
+
 COMMANDS = {
     "index": cmd_index,
     "search": cmd_search,
@@ -445,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return COMMANDS[args.command](args, settings, library)
     except ImageFinderError as exc:
         log.info("user error: %s", exc)
-        print(f"image-finder-cli: {exc}", file=sys.stderr)
+        print(f"image-finder-cli: {exc}{_how(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)

@@ -27,6 +27,10 @@ class LibraryBusyError(ImageFinderError):
 class LibraryDamagedError(ImageFinderError):
     """The library's database cannot be read."""
 
+    def __init__(self, message: str, *, backup_exists: bool = False) -> None:
+        super().__init__(message)
+        self.backup_exists = backup_exists
+
 
 class LibraryWriteError(ImageFinderError):
     """The library could not be written (a full disk, a file size limit, a failing drive)."""

@@ -25,8 +25,18 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
-from image_finder.core.errors import ImageFinderError, ImageLoadError
+from image_finder.core.errors import ImageLoadError
 from image_finder.core.images import ImageSource, load_image
+from image_finder.core.models import (
+    DEFAULT_MODEL,
+    DEVICES,
+    FALLBACK_MODEL,
+    MODELS,
+    PRECISIONS,
+    ModelLoadError,
+    ModelSpec,
+    model_spec,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -36,50 +46,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str  # the name a library records
-    arch: str  # timm architecture
-    dim: int
-    title: str
-    bundled_weights: bool = False
-    # bf16 autocast on CPU is used only for models whose rankings it was measured to keep
-    # (mean cosine bf16 vs fp32 >= 0.995 and top-10 overlap >= 0.95; benchmarks/throughput.py).
-    bf16_keeps_rankings: bool = False
-
-
-MODELS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec("vit_base_patch16_224", "vit_base_patch16_224", 768, "ViT-B/16 (ImageNet)"),
-        ModelSpec(
-            "efficientnet_lite0",
-            "tf_efficientnet_lite0",
-            1280,
-            "EfficientNet-Lite0 (ImageNet, bundled)",
-            bundled_weights=True,
-        ),
-    )
-}
-DEFAULT_MODEL = "vit_base_patch16_224"
-FALLBACK_MODEL = "efficientnet_lite0"
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16")
 NETWORK_PROBE_SECONDS = 3.0
-
-
-class ModelLoadError(ImageFinderError):
-    """The requested model could not be loaded."""
-
-
-def model_spec(name: str) -> ModelSpec:
-    try:
-        return MODELS[name]
-    except KeyError:
-        known = ", ".join(MODELS)
-        raise ModelLoadError(f"unknown model {name!r} (available: {known})") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,7 +295,7 @@ class Extractor:
             notice = (
                 f"Using {fallback.title} because {exc}. To use {spec.title}, "
                 "connect to the internet once (the weights are cached), or choose a local "
-                "weights file (--weights or Settings)."
+                "weights file."
             )
             spec = fallback
         precision_used = resolve_precision(precision, resolved_device, spec)

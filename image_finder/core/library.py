@@ -143,7 +143,9 @@ class Library:
         except LibraryVersionError:
             raise
         except sqlite3.DatabaseError as exc:
-            raise LibraryDamagedError(self._damage_message(exc)) from exc
+            raise LibraryDamagedError(
+                self._damage_message(exc), backup_exists=(self.folder / BACKUP_NAME).exists()
+            ) from exc
         return db
 
     def _create_or_migrate(self, db: sqlite3.Connection, version: int) -> None:
@@ -168,8 +170,8 @@ class Library:
         if backup.exists():
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(backup.stat().st_mtime))
             remedy = (
-                f"A backup from {when} exists: restore it with 'image-finder-cli recover' "
-                "(or the window's Restore button). Images indexed since then are indexed again."
+                f"A backup from {when} exists: restore it to go on. Images indexed since then "
+                "are indexed again."
             )
         else:
             remedy = "No backup exists: move the file aside to start a new library."
@@ -246,7 +248,7 @@ class Library:
             raise ModelMismatchError(
                 f"This library was indexed with the model {recorded!r}, but {name!r} is loaded. "
                 f"Vectors of different models cannot be compared: switch back to {recorded!r}, "
-                "or re-index the library with the new model (image-finder-cli index --rebuild)."
+                "or index the library again with the new model."
             )
 
     # -- writing ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import tomli_w
 import tomllib
 
 from image_finder.core import paths
-from image_finder.core.extractor import DEFAULT_MODEL, DEVICES, MODELS, PRECISIONS
+from image_finder.core.models import DEFAULT_MODEL, DEVICES, MODELS, PRECISIONS
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from image_finder.core.extractor import DEVICES, MODELS
+from image_finder.core.models import DEVICES, MODELS
 from image_finder.core.settings import Settings
 
 DEVICE_LABELS = {

@@ -55,16 +55,21 @@ class SearchWorker(QObject):
         """Load the library's model (or, for a new library or ``replace_library_model``, the
         one in ``settings``)."""
         from image_finder.core.extractor import Extractor
+        from image_finder.core.models import choose_model
 
         try:
-            recorded = None if replace_library_model else self.library.model
-            model = recorded or settings.model
+            choice = choose_model(
+                self.library.model,
+                settings.model,
+                settings.weights,
+                replace_library_model=replace_library_model,
+            )
             extractor = Extractor.load(
-                model,
-                weights=(settings.weights or None) if model == settings.model else None,
+                choice.name,
+                weights=choice.weights,
                 device=settings.device,
                 precision=settings.precision,
-                allow_fallback=recorded is None and not replace_library_model,
+                allow_fallback=choice.allow_fallback,
             )
         except ImageFinderError as exc:
             self.model_failed.emit(str(exc))

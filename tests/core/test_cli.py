@@ -158,7 +158,7 @@ def test_wrong_model_is_refused(indexed, capsys, tmp_path):
         "--weights",
         str(weights),
     )
-    assert code == 1 and "re-index" in err
+    assert code == 1 and "index the library again" in err and "--rebuild" in err
 
 
 def test_internal_error_exits_2_and_logs_the_traceback(indexed, capsys, monkeypatch):

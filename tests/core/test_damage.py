@@ -43,7 +43,7 @@ def test_damaged_database_is_reported_kept_and_recoverable(tmp_path, capsys, dam
     damaged = b"\x13garbage!" * (len(data) // 9) if damage == "garbage" else data[: len(data) // 3]
     db.write_bytes(damaged)
 
-    with pytest.raises(LibraryDamagedError, match="recover"):
+    with pytest.raises(LibraryDamagedError, match=r"backup from .* exists: restore it"):
         Library(lib_dir)
     assert db.read_bytes() == damaged  # not replaced, not "repaired"
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from image_finder.core import extractor as extractor_module
-from image_finder.core.extractor import Extractor, ModelLoadError, resolve_device
+from image_finder.core.extractor import Extractor, resolve_device
+from image_finder.core.models import ModelLoadError
 from tests.conftest import skimage_photo
 
 

@@ -104,7 +104,7 @@ def test_flat_switches_to_ivf_with_good_recall_and_stable_ids(tmp_path):
 def test_another_model_is_refused(library, tmp_path):
     with library.writing():
         fill(library, clustered(10), tmp_path / "p")
-    with pytest.raises(ModelMismatchError, match="re-index"):
+    with pytest.raises(ModelMismatchError, match="index the library again"):
         library.check_model("other", 32)
     library.check_model("test", 32)
 

@@ -1,0 +1,77 @@
+"""The words both faces show: durations, sizes, progress lines and summaries of indexing.
+
+The window and the command line say the same thing the same way; only their layout differs
+(a progress bar widget against a line of '#'). Nothing here imports Qt.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from image_finder.core.indexing import IndexPhase
+
+if TYPE_CHECKING:
+    from image_finder.core.indexing import IndexProgress, IndexReport
+
+
+def duration(seconds: float | None) -> str:
+    """m:ss, or h:mm:ss from an hour on; --:-- when unknown."""
+    if seconds is None:
+        return "--:--"
+    seconds = int(max(0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def byte_size(n: float) -> str:
+    """Decimal units, as desktop file managers show file sizes: 532 bytes, 1.2 MB."""
+    size = float(n)
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"  # pragma: no cover - the loop always returns
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 image', '2,345 images'."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+def progress_line(progress: IndexProgress) -> str:
+    """What indexing is doing now, in one line (counts are shown beside it by each face)."""
+    phase = progress.phase
+    if phase is IndexPhase.SCANNING:
+        return f"Scanning… {count(progress.done, 'file')} found"
+    if phase is IndexPhase.EMBEDDING:
+        return (
+            f"Indexing · {progress.images_per_second:.1f} images/s · "
+            f"{duration(progress.eta_seconds)} left"
+        )
+    if phase is IndexPhase.LAYOUTS:
+        return "Updating entries from an earlier version…"
+    return "Saving the index…"
+
+
+def index_summary(report: IndexReport) -> str:
+    """One line on what an indexing run did."""
+    parts = [f"{report.added:,} added"]
+    for n, what in (
+        (report.updated, "updated"),
+        (report.moved, "moved"),
+        (report.removed, "removed"),
+        (len(report.skipped), "skipped"),
+    ):
+        if n:
+            parts.append(f"{n:,} {what}")
+    changed = report.added or report.updated or report.moved or report.removed or report.skipped
+    if report.cancelled:
+        return "Indexing stopped: " + ", ".join(parts)
+    if changed:
+        return f"Indexing finished: {', '.join(parts)} in {duration(report.seconds)}"
+    return "The library is up to date"
+
+
+def folder_summary(images: int, online: bool) -> str:
+    """The second line of a folder in the library panel, and its state in the CLI table."""
+    return count(images, "image") + ("" if online else " · offline")
