@@ -75,6 +75,7 @@ def main() -> None:
 
     from image_finder.core.models import MODELS
     from image_finder.core.settings import Settings
+    from image_finder.ui.controller import ModelState
 
     photos = photo_set.build(DATA / "photos-300", 300)
     weights = args.weights or (random_vit_weights() if args.model == "vit_base_patch16_224" else "")
@@ -89,9 +90,10 @@ def main() -> None:
         window, library = open_window(root, settings)
         wait = wait_until
 
-        wait(lambda: window.model_state != "loading")
-        assert window.model_state == "ready", window.notice.text()
-        extractor = window.extractor
+        controller = window.controller
+        wait(lambda: controller.model_state is not ModelState.LOADING)
+        assert controller.model_state is ModelState.READY, window.notice_bar.label.text()
+        extractor = controller.extractor
         queries = [photos[(i * 37) % len(photos)] for i in range(args.queries + 1)]
 
         # baseline: the query's own embedding (decode + preprocess + model), same process
@@ -106,7 +108,7 @@ def main() -> None:
             mime = QMimeData()
             mime.setUrls([QUrl.fromLocalFile(str(q))])
             t = time.perf_counter()
-            window.drop_zone.dropEvent(
+            window.search_panel.drop_zone.dropEvent(
                 QDropEvent(
                     QPoint(4, 4),
                     Qt.DropAction.CopyAction,
@@ -115,14 +117,14 @@ def main() -> None:
                     Qt.KeyboardModifier.NoModifier,
                 )
             )
-            wait(lambda: not window._searching)
+            wait(lambda: not controller.searching)
             shown = time.perf_counter() - t
-            wait(lambda: window.results_model.thumbnails_pending() == 0)
+            wait(lambda: window.search_panel.results_model.thumbnails_pending() == 0)
             filled = time.perf_counter() - t
             if n:  # the first query warms caches
                 latencies.append(shown)
                 fill.append(filled)
-        rows = window.results_model.rowCount()
+        rows = window.search_panel.results_model.rowCount()
         window.close()
         library.close()
 

@@ -230,7 +230,13 @@ class EmbeddedBatch(Generic[T]):
 
 
 class Extractor:
-    """A loaded model, its preprocessing and device. Thread-compatible: use from one thread."""
+    """A loaded model, its preprocessing and device.
+
+    One object per thread: :meth:`for_thread` gives another thread its own, over the same
+    weights. The weights are only read (eval mode, ``inference_mode``), which PyTorch allows
+    from several threads at once; what else an extractor holds (its transform, its batch
+    settings) is the thread's own.
+    """
 
     def __init__(
         self,
@@ -256,6 +262,14 @@ class Extractor:
         # Shorter side the transform resizes to; JPEGs decode in draft mode down to this.
         self.min_decode_size = int(config["input_size"][-1] / config.get("crop_pct", 1.0)) + 1
         self.batch_size = 64 if device == "cuda" else 16
+
+    def for_thread(self) -> Extractor:
+        """An extractor for another thread, sharing this one's (read-only) weights."""
+        import copy
+
+        other = copy.copy(self)
+        other.transform = copy.deepcopy(self.transform)
+        return other
 
     @property
     def name(self) -> str:
@@ -425,6 +439,11 @@ class PixelExtractor(Extractor):
         self.notice = None
         self.min_decode_size = side * 4
         self.batch_size = 64
+
+    def for_thread(self) -> PixelExtractor:
+        import copy
+
+        return copy.copy(self)  # holds nothing that changes
 
     def preprocess(self, image: Image.Image) -> np.ndarray:  # type: ignore[override]
         from PIL import Image as PILImage

@@ -62,7 +62,7 @@ def _qt_message_handler(mode: QtMsgType, context: QMessageLogContext, message: s
     qt_log.log(level, "%s (%s:%s)", message, context.file, context.line)
 
 
-def _excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+def excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
     """Log an unexpected exception and show it; the app keeps running."""
     if issubclass(kind, KeyboardInterrupt):
         QApplication.quit()
@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("image-finder %s starting", __version__)
     qInstallMessageHandler(_qt_message_handler)
     app = create_application(sys.argv[:1])
-    sys.excepthook = _excepthook
+    sys.excepthook = excepthook
 
     from image_finder.ui.main_window import MainWindow
 
@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             QTimer.singleShot(300, lambda: _save_screenshot(window, target, app))
 
         window.settled.connect(save_and_quit)
-        window._check_settled()
+        window.controller.check_settled()
     try:
         exit_code = app.exec()
     finally:

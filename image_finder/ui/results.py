@@ -3,6 +3,7 @@ icon-mode list view that drags files out to other applications."""
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Sequence
 
@@ -29,25 +30,23 @@ from PySide6.QtWidgets import (
 from image_finder.core.images import image_size
 from image_finder.core.records import display_name
 from image_finder.core.search import SearchResult
+from image_finder.text import byte_size
 from image_finder.ui.thumbnails import ThumbnailLoader
 
 ScoreRole = Qt.ItemDataRole.UserRole + 1
 PathRole = Qt.ItemDataRole.UserRole + 2
 ItemIdRole = Qt.ItemDataRole.UserRole + 3
-ThumbnailStateRole = Qt.ItemDataRole.UserRole + 4  # "loading", "ready", "failed"
+ThumbnailStateRole = Qt.ItemDataRole.UserRole + 4  # ThumbnailState
 GreyMatchRole = Qt.ItemDataRole.UserRole + 5  # the colour original of a black-and-white query
 SAME_PICTURE = "Same picture"
 
 _Index = QModelIndex | QPersistentModelIndex
 
 
-def _human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
+class ThumbnailState(enum.Enum):
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
 
 
 class ResultsModel(QAbstractListModel):
@@ -150,8 +149,8 @@ class ResultsModel(QAbstractListModel):
             return result.item.id
         if role == ThumbnailStateRole:
             if result.path in self._thumbs:
-                return "ready"
-            return "failed" if result.path in self._failed else "loading"
+                return ThumbnailState.READY
+            return ThumbnailState.FAILED if result.path in self._failed else ThumbnailState.LOADING
         return None
 
     def _tooltip(self, result: SearchResult) -> str:
@@ -164,7 +163,7 @@ class ResultsModel(QAbstractListModel):
             f"<b>{result.item.filename}</b>",
             display_name(path),
             f"Similarity {result.score:.3f} · rank {result.rank}",
-            f"{self._dims[path]} · {_human_size(result.item.size)}",
+            f"{self._dims[path]} · {byte_size(result.item.size)}",
         ]
         if result.grey_match:
             lines.insert(
@@ -238,7 +237,7 @@ class ResultDelegate(QStyledItemDelegate):
             target = QRect(0, 0, scaled.width(), scaled.height())
             target.moveCenter(area.center())
             painter.drawPixmap(target, pixmap)
-        if index.data(ThumbnailStateRole) == "failed":
+        if index.data(ThumbnailStateRole) is ThumbnailState.FAILED:
             painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
             painter.drawText(
                 area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, "No preview"

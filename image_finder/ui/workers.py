@@ -1,13 +1,13 @@
 """Thin Qt workers around the core. They run in their own QThreads, emit signals and never
-touch widgets.
+touch widgets: each slot is one core call and one emit.
 
-Two long-lived workers share one loaded model and one Library object:
-
-* :class:`SearchWorker` loads the model, then answers queries. It is a reader, so searches keep
-  working while the other worker indexes (the library serialises access internally and each
-  indexing batch commits in milliseconds).
+* :class:`SearchWorker` loads the model, then answers queries through the core's one search
+  route (:meth:`Searcher.search`). It is a reader, so searches keep working while the other
+  worker indexes (each indexing batch commits in milliseconds, and training a new index
+  happens outside every lock searches take).
 * :class:`IndexWorker` is the only writer: it indexes and removes folders, holding the
-  library's writer lock only while a job runs, so the command line can write in between.
+  library's writer lock only while a job runs, so the command line can write in between. It
+  embeds with its own :class:`Extractor` (``for_thread``) over the same weights.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class SearchWorker(QObject):
     model_loaded = Signal(object)  # Extractor
     model_failed = Signal(str)
     results_ready = Signal(int, object)  # generation, SearchOutcome
-    search_failed = Signal(int, str)  # generation, message
+    search_failed = Signal(int, str, object)  # generation, message, the error's type
 
     def __init__(self, library: Library) -> None:
         super().__init__()
@@ -52,10 +52,10 @@ class SearchWorker(QObject):
 
     @Slot(object, bool)
     def load_model(self, settings: Settings, replace_library_model: bool = False) -> None:
-        """Load the library's model (or, for a new library or ``replace_library_model``, the
-        one in ``settings``)."""
+        """Load the model :func:`choose_model` picks for the library and settings."""
         from image_finder.core.extractor import Extractor
         from image_finder.core.models import choose_model
+        from image_finder.core.search import Searcher
 
         try:
             choice = choose_model(
@@ -78,8 +78,6 @@ class SearchWorker(QObject):
             log.exception("loading the model failed")
             self.model_failed.emit(f"The model could not be loaded: {exc}")
             return
-        from image_finder.core.search import Searcher
-
         self.searcher = Searcher(self.library, extractor)
         self.model_loaded.emit(extractor)
 
@@ -88,17 +86,17 @@ class SearchWorker(QObject):
         if generation < self._latest:
             return  # the user has already asked for something newer
         if self.searcher is None:
-            self.search_failed.emit(generation, "The model is not loaded yet.")
+            self.search_failed.emit(generation, "The model is not loaded yet.", ImageFinderError)
             return
         try:
             outcome = self.searcher.search(query, options)
         except ImageLoadError as exc:
-            self.search_failed.emit(generation, f"{query.label}: {exc.reason}")
+            self.search_failed.emit(generation, f"{query.label}: {exc.reason}", type(exc))
         except ImageFinderError as exc:
-            self.search_failed.emit(generation, str(exc))
+            self.search_failed.emit(generation, str(exc), type(exc))
         except Exception as exc:
             log.exception("search failed")
-            self.search_failed.emit(generation, f"The search failed: {exc}")
+            self.search_failed.emit(generation, f"The search failed: {exc}", type(exc))
         else:
             self.results_ready.emit(generation, outcome)
 
@@ -107,6 +105,7 @@ class IndexWorker(QObject):
     progress = Signal(object)  # IndexProgress
     finished = Signal(object)  # IndexReport
     failed = Signal(str)
+    remove_failed = Signal(str)
     library_changed = Signal(object, int)  # list[FolderInfo], image count
 
     def __init__(self, library: Library) -> None:
@@ -165,8 +164,8 @@ class IndexWorker(QObject):
             with self.library.writing():
                 self.library.remove_folder(path)
         except ImageFinderError as exc:
-            self.failed.emit(str(exc))
+            self.remove_failed.emit(str(exc))
         except Exception as exc:
             log.exception("removing %s failed", path)
-            self.failed.emit(f"Removing the folder failed: {exc}")
+            self.remove_failed.emit(f"Removing the folder failed: {exc}")
         self._emit_library()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import weakref
 
 import pytest
+import shiboken6
 from PySide6.QtCore import QSettings, QThread
 
 
@@ -18,7 +19,9 @@ def _no_dangling_qthreads(monkeypatch):
 
     monkeypatch.setattr(QThread, "start", start)
     yield
-    running = [t for ref in started if (t := ref()) is not None and t.isRunning()]
+    # A deleted thread is not running: Qt aborts the process when a running one is destroyed.
+    alive = [t for ref in started if (t := ref()) is not None and shiboken6.isValid(t)]
+    running = [t for t in alive if t.isRunning()]
     assert not running, f"threads left running: {[t.objectName() for t in running]}"
 
 
@@ -34,6 +37,7 @@ def settings():
 @pytest.fixture
 def make_window(qtbot, tmp_path, settings):
     from image_finder.core.library import Library
+    from image_finder.ui.controller import ModelState
     from image_finder.ui.main_window import MainWindow
 
     created = []
@@ -47,7 +51,9 @@ def make_window(qtbot, tmp_path, settings):
         window.show()
         created.append((window, library))
         if wait_for_model:
-            qtbot.waitUntil(lambda: window.model_state == "ready", timeout=60_000)
+            qtbot.waitUntil(
+                lambda: window.controller.model_state is ModelState.READY, timeout=60_000
+            )
         return window
 
     yield make

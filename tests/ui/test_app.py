@@ -18,7 +18,7 @@ def test_unexpected_errors_are_logged_and_shown_and_the_app_goes_on(qtbot, monke
     try:
         raise ValueError("something odd")
     except ValueError as exc:
-        app_module._excepthook(type(exc), exc, exc.__traceback__)
+        app_module.excepthook(type(exc), exc, exc.__traceback__)
     assert shown and "something odd" in shown[0]
     with open(os.path.join(os.environ["IMAGE_FINDER_LOG_DIR"], "image-finder.log")) as f:
         log = f.read()

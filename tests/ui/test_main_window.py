@@ -10,14 +10,21 @@ from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
 
 from image_finder.core.indexing import IndexPhase
 from image_finder.core.settings import Settings
-from image_finder.ui.main_window import NO_LIBRARY_TEXT, NO_QUERY_TEXT
-from image_finder.ui.results import GreyMatchRole, PathRole, ScoreRole, ThumbnailStateRole
+from image_finder.ui.controller import ModelState
+from image_finder.ui.search_panel import NO_LIBRARY_TEXT, NO_QUERY_TEXT
+from image_finder.ui.results import (
+    GreyMatchRole,
+    PathRole,
+    ScoreRole,
+    ThumbnailState,
+    ThumbnailStateRole,
+)
 
 
 def index_and_wait(qtbot, window, folder):
-    with qtbot.waitSignal(window.index_finished, timeout=120_000):
+    with qtbot.waitSignal(window.controller.index_finished, timeout=120_000):
         window.add_folders([str(folder)])
-    qtbot.waitUntil(lambda: not window._indexing)
+    qtbot.waitUntil(lambda: not window.controller.indexing)
 
 
 def file_url(path) -> QUrl:
@@ -35,11 +42,11 @@ def drop_files(window, *paths):
         Qt.MouseButton.LeftButton,
         Qt.KeyboardModifier.NoModifier,
     )
-    window.drop_zone.dropEvent(event)
+    window.search_panel.drop_zone.dropEvent(event)
 
 
 def results(window):
-    model = window.results_model
+    model = window.search_panel.results_model
     return [
         (os.path.basename(model.index(r).data(PathRole)), model.index(r).data(ScoreRole))
         for r in range(model.rowCount())
@@ -48,15 +55,18 @@ def results(window):
 
 def wait_results(qtbot, window):
     qtbot.waitUntil(
-        lambda: not window._searching and window.results_model.rowCount() > 0, timeout=30_000
+        lambda: (
+            not window.controller.searching and window.search_panel.results_model.rowCount() > 0
+        ),
+        timeout=30_000,
     )
 
 
 def test_empty_library_teaches_what_to_do(make_window):
     window = make_window()
-    assert window.stack.currentIndex() == 0
-    assert window.empty_title.text() == NO_LIBRARY_TEXT
-    assert window.empty_button.isVisible()
+    assert window.search_panel.stack.currentIndex() == 0
+    assert window.search_panel.empty_title.text() == NO_LIBRARY_TEXT
+    assert window.search_panel.empty_button.isVisible()
     assert "0 images" in window.status_library.text()
     assert "EfficientNet" in window.status_model.text()
 
@@ -65,12 +75,12 @@ def test_add_folder_indexes_and_shows_the_count(qtbot, make_window, photos):
     window = make_window()
     index_and_wait(qtbot, window, photos)
     n = len(list(photos.iterdir()))
-    assert window.folder_list.count() == 1
-    assert f"{n:,} images" in window.folder_list.item(0).text()
+    assert window.library_panel.folder_list.count() == 1
+    assert f"{n:,} images" in window.library_panel.folder_list.item(0).text()
     assert f"{n:,} images" in window.status_library.text()
-    assert window.empty_title.text() == NO_QUERY_TEXT
-    assert not window.progress_box.isVisible()
-    assert window.rescan_button.isEnabled()
+    assert window.search_panel.empty_title.text() == NO_QUERY_TEXT
+    assert not window.library_panel.progress_box.isVisible()
+    assert window.library_panel.rescan_button.isEnabled()
 
 
 def test_dropped_files_search_with_the_first_and_show_sorted_results(qtbot, make_window, photos):
@@ -79,17 +89,21 @@ def test_dropped_files_search_with_the_first_and_show_sorted_results(qtbot, make
     drop_files(window, photos / "coffee.jpg", photos / "rocket.jpg")
     wait_results(qtbot, window)
     found = results(window)
-    assert len(found) == window.top_k.value() == 5
+    assert len(found) == window.search_panel.top_k.value() == 5
     assert found[0][0] == "coffee.jpg" and found[0][1] >= 0.99
     scores = [s for _, s in found]
     assert scores == sorted(scores, reverse=True)
-    assert window.stack.currentIndex() == 1
-    assert "coffee.jpg" in window.drop_zone.title.text()
+    assert window.search_panel.stack.currentIndex() == 1
+    assert "coffee.jpg" in window.search_panel.drop_zone.title.text()
     assert "Search:" in window.status_search.text()
     # thumbnails fill in
-    qtbot.waitUntil(lambda: window.results_model.thumbnails_pending() == 0, timeout=30_000)
-    assert window.results_model.index(0).data(ThumbnailStateRole) == "ready"
-    tooltip = window.results_model.index(0).data(Qt.ItemDataRole.ToolTipRole)
+    qtbot.waitUntil(
+        lambda: window.search_panel.results_model.thumbnails_pending() == 0, timeout=30_000
+    )
+    assert (
+        window.search_panel.results_model.index(0).data(ThumbnailStateRole) is ThumbnailState.READY
+    )
+    tooltip = window.search_panel.results_model.index(0).data(Qt.ItemDataRole.ToolTipRole)
     assert str(photos / "coffee.jpg") in tooltip and "px" in tooltip
 
 
@@ -98,10 +112,10 @@ def test_top_k_and_min_score_change_the_results(qtbot, make_window, photos):
     index_and_wait(qtbot, window, photos)
     window.search_file(str(photos / "coffee.jpg"))
     wait_results(qtbot, window)
-    window.top_k.setValue(3)
-    qtbot.waitUntil(lambda: window.results_model.rowCount() == 3, timeout=30_000)
-    window.min_score_value.setValue(0.99)
-    qtbot.waitUntil(lambda: window.results_model.rowCount() == 1, timeout=30_000)
+    window.search_panel.top_k.setValue(3)
+    qtbot.waitUntil(lambda: window.search_panel.results_model.rowCount() == 3, timeout=30_000)
+    window.search_panel.min_score_value.setValue(0.99)
+    qtbot.waitUntil(lambda: window.search_panel.results_model.rowCount() == 1, timeout=30_000)
     assert results(window)[0][0] == "coffee.jpg"
 
 
@@ -112,7 +126,7 @@ def test_paste_from_clipboard(qtbot, make_window, photos):
     window.paste_action.trigger()
     wait_results(qtbot, window)
     assert results(window)[0][0] == "rocket.jpg"
-    assert "Pasted image" in window.drop_zone.title.text()
+    assert "Pasted image" in window.search_panel.drop_zone.title.text()
 
 
 def test_non_image_drop_shows_a_message_and_nothing_breaks(qtbot, make_window, photos, tmp_path):
@@ -121,16 +135,16 @@ def test_non_image_drop_shows_a_message_and_nothing_breaks(qtbot, make_window, p
     note = tmp_path / "notes.jpg"
     note.write_text("shopping list")
     drop_files(window, note)
-    qtbot.waitUntil(lambda: window.drop_zone.message.isVisible(), timeout=30_000)
-    assert "not an image" in window.drop_zone.message.text()
+    qtbot.waitUntil(lambda: window.search_panel.drop_zone.message.isVisible(), timeout=30_000)
+    assert "not an image" in window.search_panel.drop_zone.message.text()
     mime = QMimeData()
     mime.setText("hello")
-    assert not window.drop_zone.accept_mime(mime)
-    assert "not an image" in window.drop_zone.message.text()
+    assert not window.search_panel.drop_zone.accept_mime(mime)
+    assert "not an image" in window.search_panel.drop_zone.message.text()
     # a good query afterwards still works
     drop_files(window, photos / "rocket.jpg")
     wait_results(qtbot, window)
-    assert not window.drop_zone.message.isVisible()
+    assert not window.search_panel.drop_zone.message.isVisible()
 
 
 def test_find_similar_then_back_and_forward(qtbot, make_window, photos):
@@ -141,7 +155,7 @@ def test_find_similar_then_back_and_forward(qtbot, make_window, photos):
     first = results(window)
     row = 2
     chosen = first[row][0]
-    window.search_item(row)
+    window.search_panel.search_row(row)
     qtbot.waitUntil(lambda: results(window) and results(window)[0][0] == chosen, timeout=30_000)
     assert window.back_action.isEnabled() and not window.forward_action.isEnabled()
     window.back_action.trigger()
@@ -158,16 +172,16 @@ def test_cancel_indexing_keeps_what_was_committed(qtbot, make_window, photos):
     total = len(list(photos.iterdir()))
     window = make_window()
     with qtbot.waitSignal(
-        window.index_progress,
+        window.controller.index_progress,
         timeout=60_000,
         check_params_cb=lambda p: p.phase is IndexPhase.EMBEDDING and p.done > 0,
     ):
         window.add_folders([str(photos)])
-    with qtbot.waitSignal(window.index_finished, timeout=60_000) as blocker:
-        window.cancel_button.click()
+    with qtbot.waitSignal(window.controller.index_finished, timeout=60_000) as blocker:
+        window.library_panel.cancel_button.click()
     report = blocker.args[0]
     assert report.cancelled
-    qtbot.waitUntil(lambda: not window._indexing)
+    qtbot.waitUntil(lambda: not window.controller.indexing)
     assert 0 < window.library.count() < total
     assert window.library.vector_index.info()["vectors"] == window.library.count()
 
@@ -176,10 +190,11 @@ def test_closing_during_indexing_stops_every_thread(qtbot, make_window, photos):
     for src in list(photos.glob("*.jpg")):
         (photos / f"copy-{src.name}").write_bytes(src.read_bytes() + b"x")
     window = make_window()
-    with qtbot.waitSignal(window.index_progress, timeout=60_000):
+    with qtbot.waitSignal(window.controller.index_progress, timeout=60_000):
         window.add_folders([str(photos)])
     window.close()
-    assert not window.index_thread.isRunning() and not window.search_thread.isRunning()
+    assert not window.controller.index_thread.isRunning()
+    assert not window.controller.search_thread.isRunning()
     assert window.library.vector_index.info()["vectors"] == window.library.count()
 
 
@@ -198,11 +213,11 @@ def test_settings_round_trip(qtbot, make_window, photos):
     saved = Settings.load()
     assert (saved.top_k, saved.nprobe, saved.thumbnail_size) == (7, 32, 128)
     assert (saved.rotations, saved.crops) == (True, True)
-    options = window._options()
+    options = window.controller.options
     assert (options.rotations, options.crops) == (True, True)
     assert saved.model == "efficientnet_lite0"
-    assert window.top_k.value() == 7
-    assert window.results_model.thumbnail_size == 128
+    assert window.search_panel.top_k.value() == 7
+    assert window.search_panel.results_model.thumbnail_size == 128
     reopened = SettingsDialog(saved, "efficientnet_lite0", window)
     qtbot.addWidget(reopened)
     assert reopened.top_k.value() == 7 and reopened.nprobe.value() == 32
@@ -219,7 +234,7 @@ def test_window_geometry_and_recent_folders_are_restored(qtbot, make_window, pho
     window.close()
     again = make_window()
     assert again.size() == size
-    assert again.recent_folders()[0] == str(photos)
+    assert again.library_panel.recent_folders()[0] == str(photos)
 
 
 def test_results_model_passes_the_model_tester(qtbot, qtmodeltester, make_window, photos):
@@ -227,18 +242,31 @@ def test_results_model_passes_the_model_tester(qtbot, qtmodeltester, make_window
     index_and_wait(qtbot, window, photos)
     window.search_file(str(photos / "coffee.jpg"))
     wait_results(qtbot, window)
-    qtmodeltester.check(window.results_model, force_py=True)
-    mime = window.results_model.mimeData([window.results_model.index(0)])
+    qtmodeltester.check(window.search_panel.results_model, force_py=True)
+    mime = window.search_panel.results_model.mimeData([window.search_panel.results_model.index(0)])
     assert mime.urls()[0].toLocalFile() == str(photos / "coffee.jpg")
 
 
-@pytest.mark.parametrize("kind", ["missing", "folder"])
-def test_unusable_query_paths(qtbot, make_window, photos, tmp_path, kind):
+def test_a_missing_query_file_says_so(qtbot, make_window, photos, tmp_path):
     window = make_window()
     index_and_wait(qtbot, window, photos)
-    window.search_file(str(tmp_path / "gone.jpg") if kind == "missing" else str(tmp_path))
-    assert window.drop_zone.message.isVisible()
-    assert window.results_model.rowCount() == 0
+    window.search_file(str(tmp_path / "gone.jpg"))
+    assert window.search_panel.drop_zone.message.isVisible()
+    assert "gone.jpg" in window.search_panel.drop_zone.message.text()
+    assert window.search_panel.results_model.rowCount() == 0
+
+
+def test_a_folder_dropped_as_a_query_is_added_to_the_library(qtbot, make_window, photos, tmp_path):
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    more = tmp_path / "More pictures"
+    more.mkdir()
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(more / "green.png")
+    with qtbot.waitSignal(window.controller.index_finished, timeout=60_000):
+        drop_files(window, more)
+    qtbot.waitUntil(lambda: len(window.controller.folders) == 2)
+    assert window.library_panel.folder_list.count() == 2
+    assert not window.search_panel.drop_zone.message.isVisible()
 
 
 def test_the_grid_can_repaint_for_a_long_session(qtbot, make_window, photos):
@@ -250,8 +278,10 @@ def test_the_grid_can_repaint_for_a_long_session(qtbot, make_window, photos):
     index_and_wait(qtbot, window, photos)
     window.search_file(str(photos / "coffee.jpg"))
     wait_results(qtbot, window)
-    qtbot.waitUntil(lambda: window.results_model.thumbnails_pending() == 0, timeout=30_000)
-    viewport = window.results_view.viewport()
+    qtbot.waitUntil(
+        lambda: window.search_panel.results_model.thumbnails_pending() == 0, timeout=30_000
+    )
+    viewport = window.search_panel.results_view.viewport()
     viewport.grab()
     before = sys.getrefcount(None)
     for _ in range(200):
@@ -272,9 +302,12 @@ def test_offline_first_run_says_which_model_it_uses(qtbot, tmp_path):
     qtbot.addWidget(window)
     window.show()
     assert "Loading model" in window.status_model.text()
-    qtbot.waitUntil(lambda: window.model_state == "ready", timeout=60_000)
+    qtbot.waitUntil(lambda: window.controller.model_state is ModelState.READY, timeout=60_000)
     assert window.notice_bar.isVisible()
-    assert "EfficientNet-Lite0" in window.notice.text() and "weights file" in window.notice.text()
+    assert (
+        "EfficientNet-Lite0" in window.notice_bar.label.text()
+        and "weights file" in window.notice_bar.label.text()
+    )
     assert "EfficientNet-Lite0" in window.status_model.text()
     window.shutdown()
     library.close()
@@ -289,15 +322,15 @@ def test_each_awkward_file_dropped_gives_results_or_a_readable_message(
     window = make_window()
     index_and_wait(qtbot, window, tmp_path / "mess")
     for name, verdict in sorted(expected.items()):
-        window.results_model.set_results([])
+        window.search_panel.results_model.set_results([])
         drop_files(window, tmp_path / "mess" / name)
-        qtbot.waitUntil(lambda: not window._searching, timeout=30_000)
+        qtbot.waitUntil(lambda: not window.controller.searching, timeout=30_000)
         if verdict == "ok":
-            assert window.results_model.rowCount() > 0, name
-            assert not window.drop_zone.message.isVisible(), name
+            assert window.search_panel.results_model.rowCount() > 0, name
+            assert not window.search_panel.drop_zone.message.isVisible(), name
         else:
-            message = window.drop_zone.message.text()
-            assert window.drop_zone.message.isVisible() and message, name
+            message = window.search_panel.drop_zone.message.text()
+            assert window.search_panel.drop_zone.message.isVisible() and message, name
             assert "Traceback" not in message and "Error" not in message.split(":")[0]
 
 
@@ -312,16 +345,20 @@ def test_a_file_name_that_is_not_utf8_gets_its_thumbnail(qtbot, make_window, tmp
     index_and_wait(qtbot, window, folder)
     drop_files(window, folder / name)
     wait_results(qtbot, window)
-    assert window.results_model.result(0).path == str(folder / name)
-    qtbot.waitUntil(lambda: window.results_model.thumbnails_pending() == 0, timeout=30_000)
-    assert window.results_model.index(0).data(ThumbnailStateRole) == "ready"
+    assert window.search_panel.results_model.result(0).path == str(folder / name)
+    qtbot.waitUntil(
+        lambda: window.search_panel.results_model.thumbnails_pending() == 0, timeout=30_000
+    )
+    assert (
+        window.search_panel.results_model.index(0).data(ThumbnailStateRole) is ThumbnailState.READY
+    )
 
 
 def test_about_lists_versions_and_device_and_the_window_has_its_icon(qtbot, make_window):
     window = make_window()
     assert not window.windowIcon().isNull()
     window.about_action.trigger()
-    box = window._about
+    box = window.about_box
     qtbot.addWidget(box)
     text = box.text()
     for name in ("PyTorch", "timm", "FAISS", "Qt", "Device", "CPU"):
@@ -344,11 +381,11 @@ def test_a_model_that_cannot_load_is_explained_and_a_waiting_query_dropped(qtbot
     qtbot.addWidget(window)
     window.show()
     window.search_file(str(photos / "coffee.jpg"))  # asked for while the model loads
-    qtbot.waitUntil(lambda: window.model_state == "failed", timeout=60_000)
-    assert "weights file not found" in window.notice.text()
-    assert window.drop_zone.message.isVisible()
+    qtbot.waitUntil(lambda: window.controller.model_state is ModelState.FAILED, timeout=60_000)
+    assert "weights file not found" in window.notice_bar.label.text()
+    assert window.search_panel.drop_zone.message.isVisible()
     with qtbot.waitSignal(window.settled, timeout=10_000):
-        window._check_settled()  # nothing is left waiting: --screenshot can finish
+        window.controller.check_settled()  # nothing is left waiting: --screenshot can finish
     window.shutdown()
     library.close()
 
@@ -362,9 +399,9 @@ def test_a_black_and_white_copy_shows_its_colour_original_first(
     Image.open(photos / "chelsea.jpg").convert("L").save(grey)
     window.search_file(str(grey))
     wait_results(qtbot, window)
-    first = window.results_model.index(0)
+    first = window.search_panel.results_model.index(0)
     assert first.data(PathRole) == str(photos / "chelsea.jpg")
     assert first.data(GreyMatchRole) is True
-    assert window.results_model.index(1).data(GreyMatchRole) is False
+    assert window.search_panel.results_model.index(1).data(GreyMatchRole) is False
     assert "Same picture" in first.data(Qt.ItemDataRole.ToolTipRole)
     assert "same picture" in first.data(Qt.ItemDataRole.AccessibleTextRole)

@@ -1,0 +1,438 @@
+"""The application state the window shows, and the work it starts: no widgets here.
+
+:class:`Controller` owns the two worker threads (model + search, and indexing), the model's
+state, the queue of indexing jobs, the query waiting for the model, the search history and the
+generation token that drops stale results. Panels read its properties and react to its signals;
+none of them calls another panel's refresh by hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
+
+from image_finder.core.errors import EmptyLibraryError
+from image_finder.core.search import Query, SearchOptions, SearchOutcome
+from image_finder.core.settings import Settings
+from image_finder.ui.workers import IndexWorker, SearchWorker
+
+if TYPE_CHECKING:
+    from image_finder.core.extractor import Extractor
+    from image_finder.core.indexing import IndexReport
+    from image_finder.core.library import Library
+    from image_finder.core.records import FolderInfo
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class ModelState(enum.Enum):
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class History(Generic[T]):
+    """Back/Forward over the searches made: a list and a position in it."""
+
+    def __init__(self) -> None:
+        self._items: list[T] = []
+        self._pos = -1
+
+    def push(self, item: T) -> None:
+        """A new search: what was ahead of the current one is dropped."""
+        del self._items[self._pos + 1 :]
+        self._items.append(item)
+        self._pos = len(self._items) - 1
+
+    @property
+    def current(self) -> T | None:
+        return self._items[self._pos] if self._pos >= 0 else None
+
+    @property
+    def can_go_back(self) -> bool:
+        return self._pos > 0
+
+    @property
+    def can_go_forward(self) -> bool:
+        return self._pos < len(self._items) - 1
+
+    def back(self) -> T | None:
+        if not self.can_go_back:
+            return None
+        self._pos -= 1
+        return self._items[self._pos]
+
+    def forward(self) -> T | None:
+        if not self.can_go_forward:
+            return None
+        self._pos += 1
+        return self._items[self._pos]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass(frozen=True)
+class IndexJob:
+    folders: tuple[str, ...]
+    rebuild: bool = False
+
+
+@dataclass(frozen=True)
+class _Request:
+    """A search in flight: what it asked, whether it is a new step in the history."""
+
+    generation: int
+    query: Query
+    record: bool
+    started: float
+
+
+class Controller(QObject):
+    """The application's state and its background work, driven from the GUI thread."""
+
+    # requests to the workers (queued across threads)
+    _load_model_requested = Signal(object, bool)  # settings, model replaces the library's
+    _search_requested = Signal(int, object, object)  # generation, Query, SearchOptions
+    _index_requested = Signal(list, bool)
+    _remove_requested = Signal(str)
+
+    model_state_changed = Signal(object)  # ModelState
+    library_changed = Signal()  # folders or image count: read folders and count
+    indexing_changed = Signal(bool)  # a job started (True) or the queue ran dry (False)
+    index_progress = Signal(object)  # IndexProgress
+    index_finished = Signal(object)  # IndexReport
+    query_changed = Signal(object)  # the Query being searched (or waiting)
+    query_waiting = Signal(str)  # why the query has not run yet
+    searching_changed = Signal(bool)
+    results_ready = Signal(object)  # SearchOutcome of the current query
+    search_failed = Signal(str, object)  # message, the Query that failed
+    history_changed = Signal()
+    notice = Signal(str)  # something the user should read, shown until dismissed
+    settled = Signal()  # model, indexing, search and the views' own work all done
+
+    def __init__(self, library: Library, settings: Settings, parent: QObject | None = None):
+        super().__init__(parent)
+        self.library = library
+        self.settings = settings
+        self.model_state = ModelState.LOADING
+        self.extractor: Extractor | None = None
+        self.folders: list[FolderInfo] = library.folders()
+        self.count = library.count()
+        self.history: History[Query] = History()
+        self.current_query: Query | None = None  # the query shown, searched or waiting
+        self.shown_query: Query | None = None  # the query whose results are shown
+        self.last_outcome: SearchOutcome | None = None
+        self.last_report: IndexReport | None = None
+        self.last_search_ms: float | None = None
+        self.options = SearchOptions(
+            top_k=settings.top_k,
+            min_score=settings.min_score or None,
+            nprobe=settings.nprobe or None,
+            rotations=settings.rotations,
+            crops=settings.crops,
+        )
+        self._jobs: list[IndexJob] = []
+        self._indexing = False
+        self._pending: Query | None = None  # runs when the model is ready and indexing is done
+        self._pending_record = True
+        self._retry: Query | None = None  # found the library empty: runs after the next job
+        self._request: _Request | None = None
+        self._generation = 0
+        self._busy_checks: list[Callable[[], bool]] = []
+        self._start_workers()
+
+    # -- threads ------------------------------------------------------------------------------
+
+    def _start_workers(self) -> None:
+        self.search_thread = QThread(self)
+        self.search_thread.setObjectName("search")
+        self._search_worker = SearchWorker(self.library)
+        self._search_worker.moveToThread(self.search_thread)
+        self._load_model_requested.connect(self._search_worker.load_model)
+        self._search_requested.connect(self._search_worker.search)
+        self._search_worker.model_loaded.connect(self._on_search_worker_model_loaded)
+        self._search_worker.model_failed.connect(self._on_search_worker_model_failed)
+        self._search_worker.results_ready.connect(self._on_search_worker_results_ready)
+        self._search_worker.search_failed.connect(self._on_search_worker_search_failed)
+        self.search_thread.finished.connect(self._search_worker.deleteLater)
+
+        self.index_thread = QThread(self)
+        self.index_thread.setObjectName("index")
+        self._index_worker = IndexWorker(self.library)
+        self._index_worker.moveToThread(self.index_thread)
+        self._index_requested.connect(self._index_worker.index)
+        self._remove_requested.connect(self._index_worker.remove_folder)
+        self._index_worker.progress.connect(self.index_progress)
+        self._index_worker.finished.connect(self._on_index_worker_finished)
+        self._index_worker.failed.connect(self._on_index_worker_failed)
+        self._index_worker.remove_failed.connect(self.notice)
+        self._index_worker.library_changed.connect(self._on_index_worker_library_changed)
+        self.index_thread.finished.connect(self._index_worker.deleteLater)
+
+        self.search_thread.start()
+        self.index_thread.start()
+        self._load_model_requested.emit(self.settings, False)
+
+    def shutdown(self) -> None:
+        """Cancel jobs, stop the threads and wait for them; idempotent."""
+        self._index_worker.cancel()
+        self._jobs.clear()
+        for thread in (self.index_thread, self.search_thread):
+            thread.quit()
+        for thread in (self.index_thread, self.search_thread):
+            thread.wait()
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def indexing(self) -> bool:
+        """An indexing job runs or waits."""
+        return self._indexing or bool(self._jobs)
+
+    @property
+    def searching(self) -> bool:
+        return self._request is not None
+
+    @property
+    def waiting_query(self) -> Query | None:
+        return self._pending
+
+    def add_busy_check(self, busy: Callable[[], bool]) -> None:
+        """Work of a view (thumbnails loading, say) that also keeps the app from settling."""
+        self._busy_checks.append(busy)
+
+    def is_settled(self) -> bool:
+        return (
+            self.model_state is not ModelState.LOADING
+            and not self.indexing
+            and not self.searching
+            and self._pending is None
+            and not any(busy() for busy in self._busy_checks)
+        )
+
+    def check_settled(self, *args: object) -> None:
+        """Emit ``settled`` (once the event loop has run) if nothing is left to do."""
+        if self.is_settled():
+            QTimer.singleShot(0, self._emit_if_settled)
+
+    def _emit_if_settled(self) -> None:
+        if self.is_settled():
+            self.settled.emit()
+
+    # -- model --------------------------------------------------------------------------------
+
+    def _set_model_state(self, state: ModelState) -> None:
+        self.model_state = state
+        self.model_state_changed.emit(state)
+
+    def _on_search_worker_model_loaded(self, extractor: Extractor) -> None:
+        self.extractor = extractor
+        self._index_worker.extractor = extractor.for_thread()
+        self._set_model_state(ModelState.READY)
+        if extractor.notice:
+            self.notice.emit(extractor.notice)
+        self._run_next_job()
+        self._run_pending()
+        self.check_settled()
+
+    def _on_search_worker_model_failed(self, message: str) -> None:
+        self._set_model_state(ModelState.FAILED)
+        self.notice.emit(message)
+        self._jobs.clear()
+        if self._pending is not None:  # nothing can run it
+            self._pending = None
+            self.search_failed.emit(message, self.current_query)
+        self.check_settled()
+
+    def apply_settings(self, new: Settings, reindex: bool = False) -> None:
+        """Use ``new``. A model other than the library's is only taken with ``reindex``, and
+        then every folder is indexed again with it."""
+        old = self.settings
+        library_model = self.library.model
+        if library_model and new.model != library_model and not reindex:
+            new = dataclasses.replace(new, model=library_model)
+        self.settings = new
+        self.options = dataclasses.replace(
+            self.options,
+            top_k=new.top_k,
+            nprobe=new.nprobe or None,
+            rotations=new.rotations,
+            crops=new.crops,
+        )
+        engine = ("model", "weights", "device", "precision")
+        if any(getattr(new, f) != getattr(old, f) for f in engine):
+            rebuild = bool(library_model) and new.model != library_model
+            self._set_model_state(ModelState.LOADING)
+            if rebuild:
+                self._jobs.append(IndexJob(tuple(f.path for f in self.folders), rebuild=True))
+            self._load_model_requested.emit(new, rebuild)
+        else:
+            self.repeat_search()
+
+    # -- indexing -----------------------------------------------------------------------------
+
+    def add_folders(self, folders: Sequence[str], rebuild: bool = False) -> None:
+        self._jobs.append(IndexJob(tuple(os.path.abspath(f) for f in folders), rebuild))
+        self._run_next_job()
+
+    def rescan(self) -> None:
+        if self.folders:
+            self.add_folders([f.path for f in self.folders])
+
+    def remove_folder(self, folder: str) -> None:
+        self._remove_requested.emit(folder)
+
+    def cancel_indexing(self) -> None:
+        """Stop after the batch in flight; queued jobs are dropped."""
+        self._jobs.clear()
+        if self._indexing:
+            self._index_worker.cancel()
+
+    def _run_next_job(self) -> None:
+        if self._indexing or not self._jobs or self.model_state is not ModelState.READY:
+            return
+        job = self._jobs.pop(0)
+        self._indexing = True
+        self.indexing_changed.emit(True)
+        self._index_requested.emit(list(job.folders), job.rebuild)
+
+    def _on_index_worker_finished(self, report: IndexReport) -> None:
+        self.last_report = report
+        if report.offline_folders:
+            from image_finder.core.records import display_name
+
+            self.notice.emit(
+                "Offline folders (their images are kept until they return or you remove them): "
+                + ", ".join(display_name(f) for f in report.offline_folders)
+            )
+        self._job_done(changed=bool(report.added or report.updated or report.moved
+                                    or report.removed))  # fmt: skip
+        self.index_finished.emit(report)
+
+    def _on_index_worker_failed(self, message: str) -> None:
+        self.notice.emit(message)
+        self._job_done(changed=True)
+
+    def _job_done(self, changed: bool) -> None:
+        self._indexing = False
+        self._run_next_job()
+        if not self.indexing:
+            self.indexing_changed.emit(False)
+            # Results shown may hold images that are gone, or miss new ones: search again.
+            if self._pending is None and self._retry is not None:
+                self._pending, self._pending_record, self._retry = self._retry, True, None
+            elif self._pending is None and changed and self.current_query is not None:
+                self._pending, self._pending_record = self.current_query, False
+            self._run_pending()
+        self.check_settled()
+
+    def _on_index_worker_library_changed(self, folders: list[FolderInfo], count: int) -> None:
+        self.folders = folders
+        self.count = count
+        self.library_changed.emit()
+
+    # -- searching ----------------------------------------------------------------------------
+
+    def search(self, query: Query) -> None:
+        """Search with a new query (a new step in the history once it gives results)."""
+        self._run(query, record=True)
+
+    def repeat_search(self) -> None:
+        """Search the current query again (options changed, or the library did)."""
+        if self.current_query is not None and self.model_state is ModelState.READY:
+            self._run(self.current_query, record=False)
+
+    def set_options(self, **changes: object) -> None:
+        self.options = dataclasses.replace(self.options, **changes)  # type: ignore[arg-type]
+        self.repeat_search()
+
+    def go_back(self) -> None:
+        query = self.history.back()
+        if query is not None:
+            self.history_changed.emit()
+            self._run(query, record=False)
+
+    def go_forward(self) -> None:
+        query = self.history.forward()
+        if query is not None:
+            self.history_changed.emit()
+            self._run(query, record=False)
+
+    def _run(self, query: Query, record: bool) -> None:
+        self.current_query = query
+        self.query_changed.emit(query)
+        if self.model_state is ModelState.FAILED:
+            self.search_failed.emit("The model could not be loaded, so searching is off.", query)
+            return
+        if self.model_state is ModelState.LOADING:
+            self._pending = query if record or self._pending is None else self._pending
+            self._pending_record = record
+            self.query_waiting.emit("Loading model… the search starts as soon as it is ready.")
+            return
+        if self.count == 0 and self.indexing:
+            self._pending = query
+            self._pending_record = record
+            self.query_waiting.emit("Indexing… the search starts as soon as it has finished.")
+            return
+        self._generation += 1
+        self._request = _Request(self._generation, query, record, time.perf_counter())
+        self._search_worker.supersede(self._generation)
+        self.searching_changed.emit(True)
+        self._search_requested.emit(self._generation, query, self.options)
+
+    def _run_pending(self) -> None:
+        if self._pending is None or self.model_state is not ModelState.READY:
+            return
+        if self.count == 0 and self.indexing:
+            return
+        query, self._pending = self._pending, None
+        self._run(query, record=self._pending_record)
+
+    def _finish_request(self, generation: int) -> _Request | None:
+        """The request ``generation`` answers, or None when a newer one was made since."""
+        request = self._request
+        if request is None or generation != request.generation:
+            return None  # an older search finished after a newer one was asked for
+        self._request = None
+        self.searching_changed.emit(False)
+        return request
+
+    def _on_search_worker_results_ready(self, generation: int, outcome: SearchOutcome) -> None:
+        request = self._finish_request(generation)
+        if request is None:
+            return
+        self.last_search_ms = (time.perf_counter() - request.started) * 1000
+        if request.record and self.history.current != request.query:
+            self.history.push(request.query)
+            self.history_changed.emit()
+        self.shown_query = request.query
+        self.last_outcome = outcome
+        self.results_ready.emit(outcome)
+        self.check_settled()
+
+    def _on_search_worker_search_failed(self, generation: int, message: str, error: type) -> None:
+        request = self._finish_request(generation)
+        if request is None:
+            return
+        if error is EmptyLibraryError and self.indexing:
+            self._pending = request.query  # runs again once indexing has finished
+            self._pending_record = request.record
+            self.query_waiting.emit("Indexing… the search starts as soon as it has finished.")
+            return
+        if error is EmptyLibraryError:
+            self._retry = request.query  # runs once a folder has been indexed
+        # The last good query and its results stay; only the error is shown.
+        self.current_query = self.shown_query
+        self.search_failed.emit(message, request.query)
+        self.check_settled()

@@ -1,0 +1,88 @@
+"""What the desktop does with a result: open it, show it in the file manager, copy it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+
+from PySide6.QtCore import QMimeData, QObject, QProcess, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+
+from image_finder.core.records import display_name
+
+MESSAGE_MS = 8000
+
+
+class DesktopActions(QObject):
+    """Open, reveal and copy. Says what happened (or why not) through ``message``."""
+
+    message = Signal(str, int)  # text, milliseconds to show it
+
+    def open_file(self, path: str) -> bool:
+        if not os.path.exists(path):
+            self.message.emit(f"{display_name(path)} is offline or was moved.", MESSAGE_MS)
+            return False
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(path)):
+            self.message.emit(
+                f"No application opens {display_name(os.path.basename(path))}: use Copy path "
+                "to open it yourself.",
+                MESSAGE_MS,
+            )
+            return False
+        return True
+
+    def reveal_file(self, path: str) -> bool:
+        if not os.path.exists(path):
+            self.message.emit(f"{display_name(path)} is offline or was moved.", MESSAGE_MS)
+            return False
+        started: object
+        if sys.platform == "win32":
+            started = QProcess.startDetached("explorer", ["/select,", os.path.normpath(path)])
+        elif sys.platform == "darwin":
+            started = QProcess.startDetached("open", ["-R", path])
+        elif shutil.which("dbus-send"):
+            url = QUrl.fromLocalFile(path).toString()
+            started = QProcess.startDetached(
+                "dbus-send",
+                [
+                    "--session",
+                    "--dest=org.freedesktop.FileManager1",
+                    "--type=method_call",
+                    "/org/freedesktop/FileManager1",
+                    "org.freedesktop.FileManager1.ShowItems",
+                    f"array:string:{url}",
+                    "string:",
+                ],
+            )
+        else:
+            started = QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path)))
+        ok = started[0] if isinstance(started, tuple) else bool(started)
+        if not ok:
+            self.message.emit(
+                "No file manager could be started: use Copy path to find the file.", MESSAGE_MS
+            )
+        return ok
+
+    def copy_paths(self, paths: Sequence[str], mime: QMimeData | None = None) -> None:
+        if not paths:
+            return
+        data = mime or QMimeData()
+        data.setText("\n".join(display_name(p) for p in paths))
+        QGuiApplication.clipboard().setMimeData(data)
+        self.message.emit(
+            "Copied the path" if len(paths) == 1 else f"Copied {len(paths):,} paths", 4000
+        )
+
+    def copy_image(self, path: str) -> None:
+        try:
+            from image_finder.core.images import load_image
+            from image_finder.ui.thumbnails import pil_to_qimage
+
+            image = pil_to_qimage(load_image(path))
+        except Exception as exc:
+            self.message.emit(f"Cannot copy the image: {exc}", MESSAGE_MS)
+            return
+        QGuiApplication.clipboard().setImage(image)
+        self.message.emit("Image copied", 4000)

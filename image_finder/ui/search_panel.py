@@ -1,0 +1,275 @@
+"""The search panel: the query drop zone, the result options, and the results grid with its
+empty states."""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QBuffer, QIODevice, QModelIndex, QPoint, Qt, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QImage
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from image_finder import text
+from image_finder.core.records import display_name
+from image_finder.core.search import Query, QueryKind, SearchOutcome
+from image_finder.ui.controller import Controller, ModelState
+from image_finder.ui.desktop import DesktopActions
+from image_finder.ui.drop_zone import DropZone
+from image_finder.ui.results import ResultDelegate, ResultsModel, ResultsView
+from image_finder.ui.thumbnails import ThumbnailLoader, make_thumbnail
+
+NO_LIBRARY_TEXT = "Add a folder to start"
+NO_LIBRARY_HINT = "Image Finder indexes the pictures in your folders, then finds similar ones."
+NO_QUERY_TEXT = "Drop an image here, paste one, or click to browse"
+
+
+class SearchPanel(QWidget):
+    folder_dropped = Signal(object)  # str: a folder given where an image was expected
+
+    def __init__(
+        self,
+        controller: Controller,
+        desktop: DesktopActions,
+        thumbnail_size: int,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.desktop = desktop
+        self.drop_zone = DropZone()
+        self.drop_zone.file_chosen.connect(self.search_file)
+        self.drop_zone.image_pasted.connect(self.search_image)
+        self._build_options()
+        self._build_results(thumbnail_size)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.drop_zone)
+        layout.addLayout(self._options_row)
+        layout.addWidget(self.stack, 1)
+
+        controller.query_changed.connect(self._on_controller_query_changed)
+        controller.query_waiting.connect(self.drop_zone.show_message)
+        controller.results_ready.connect(self._on_controller_results_ready)
+        controller.search_failed.connect(self._on_controller_search_failed)
+        for signal in (
+            controller.library_changed,
+            controller.indexing_changed,
+            controller.searching_changed,
+            controller.model_state_changed,
+        ):
+            signal.connect(self._update_empty_state)
+        controller.model_state_changed.connect(self._on_controller_model_state_changed)
+        controller.add_busy_check(lambda: self.results_model.thumbnails_pending() > 0)
+        self.results_model.dataChanged.connect(controller.check_settled)
+        self._update_empty_state()
+
+    def _build_options(self) -> None:
+        options = self.controller.options
+        self.top_k = QSpinBox()
+        self.top_k.setRange(1, 1000)
+        self.top_k.setValue(options.top_k)
+        self.top_k.setToolTip("How many results to show")
+        self.top_k.setAccessibleName("Number of results")
+        self.top_k.valueChanged.connect(lambda v: self.controller.set_options(top_k=v))
+        self.min_score = QSlider(Qt.Orientation.Horizontal)
+        self.min_score.setRange(0, 100)
+        self.min_score.setValue(round((options.min_score or 0) * 100))
+        self.min_score.setToolTip("Hide results less similar than this")
+        self.min_score.setAccessibleName("Minimum similarity")
+        self.min_score_value = QDoubleSpinBox()
+        self.min_score_value.setRange(0.0, 1.0)
+        self.min_score_value.setSingleStep(0.05)
+        self.min_score_value.setDecimals(2)
+        self.min_score_value.setValue(options.min_score or 0)
+        self.min_score.valueChanged.connect(lambda v: self.min_score_value.setValue(v / 100))
+        self.min_score_value.valueChanged.connect(self._on_min_score_value_changed)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Results:"))
+        row.addWidget(self.top_k)
+        row.addSpacing(16)
+        row.addWidget(QLabel("Minimum similarity:"))
+        row.addWidget(self.min_score, 1)
+        row.addWidget(self.min_score_value)
+        self._options_row = row
+
+    def _build_results(self, thumbnail_size: int) -> None:
+        self.thumbnails = ThumbnailLoader(self)
+        self.results_model = ResultsModel(self.thumbnails, thumbnail_size, self)
+        self.results_view = ResultsView()
+        self.results_view.setModel(self.results_model)
+        self.delegate = ResultDelegate(thumbnail_size, self.results_view)
+        self.results_view.setItemDelegate(self.delegate)
+        self.results_view.doubleClicked.connect(self._on_results_view_activated)
+        self.results_view.activated.connect(self._on_results_view_activated)
+        self.results_view.customContextMenuRequested.connect(self._on_results_view_context_menu)
+        self.copy_path_action = QAction("Copy path", self)
+        self.copy_path_action.triggered.connect(self.copy_paths)
+
+        self.empty_title = QLabel()
+        self.empty_title.setObjectName("emptyTitle")
+        self.empty_title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        font = self.empty_title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.6)
+        self.empty_title.setFont(font)
+        self.empty_hint = QLabel()
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_hint.setWordWrap(True)
+        self.empty_button = QPushButton("Add folder…")
+        empty = QWidget()
+        empty_layout = QVBoxLayout(empty)
+        empty_layout.addStretch()
+        empty_layout.addWidget(self.empty_title)
+        empty_layout.addWidget(self.empty_hint)
+        empty_layout.addWidget(self.empty_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        empty_layout.addStretch()
+        self.stack = QStackedWidget()
+        self.stack.addWidget(empty)
+        self.stack.addWidget(self.results_view)
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def search_file(self, path: str) -> None:
+        if os.path.isdir(path):
+            self.folder_dropped.emit(path)
+            return
+        if not os.path.isfile(path):
+            self.drop_zone.show_message(
+                f"{display_name(os.path.basename(path) or path)}: not a file that can be read."
+            )
+            return
+        self.controller.search(Query.file(path))
+
+    def search_image(self, image: QImage) -> None:
+        buffer = QBuffer()
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        image.save(buffer, "PNG")  # type: ignore[call-overload]  # the stub says bytes; str works
+        self.controller.search(Query.image(bytes(buffer.data().data())))
+
+    def search_row(self, row: int) -> None:
+        self.controller.search(Query.item(self.results_model.result(row).item))
+
+    def paste(self) -> None:
+        mime = QGuiApplication.clipboard().mimeData()
+        if mime is None:
+            self.drop_zone.show_message("The clipboard is empty.")
+            return
+        self.drop_zone.accept_mime(mime)
+
+    def _show_query(self, query: Query | None) -> None:
+        if query is None:
+            self.drop_zone.show_query(None, "")
+            return
+        try:
+            if query.kind is QueryKind.IMAGE:
+                image: QImage | None = QImage.fromData(query.data)
+            else:
+                image = make_thumbnail(query.path, DropZone.THUMB * 2)
+        except Exception:
+            image = None  # the search reports why the file can't be used
+        self.drop_zone.show_query(image, query.label)
+
+    def _on_controller_query_changed(self, query: Query) -> None:
+        self._show_query(query)
+
+    def _on_controller_results_ready(self, outcome: SearchOutcome) -> None:
+        self.drop_zone.clear_message()
+        self.results_model.set_results(outcome.results)
+        self.results_view.scrollToTop()
+        self._update_empty_state()
+
+    def _on_controller_search_failed(self, message: str, query: Query | None) -> None:
+        # The last good query and its results stay; only the error is new.
+        self._show_query(self.controller.shown_query)
+        if self.controller.shown_query is None and query is not None:
+            self.drop_zone.show_query(None, query.label)
+        self.drop_zone.show_message(message)
+        self._update_empty_state()
+
+    def _on_controller_model_state_changed(self, state: ModelState) -> None:
+        if state is ModelState.READY and self.controller.waiting_query is None:
+            self.drop_zone.clear_message()
+
+    def _on_min_score_value_changed(self, value: float) -> None:
+        self.min_score.blockSignals(True)
+        self.min_score.setValue(round(value * 100))
+        self.min_score.blockSignals(False)
+        self.controller.set_options(min_score=value or None)
+
+    def set_thumbnail_size(self, size: int) -> None:
+        self.delegate.thumbnail_size = size
+        self.results_model.set_thumbnail_size(size)
+        self.results_view.doItemsLayout()
+
+    # -- empty states -------------------------------------------------------------------------
+
+    def _update_empty_state(self, *args: object) -> None:
+        controller = self.controller
+        if self.results_model.rowCount() > 0:
+            self.stack.setCurrentIndex(1)
+            return
+        self.stack.setCurrentIndex(0)
+        self.empty_button.setVisible(not controller.folders and not controller.indexing)
+        if not controller.folders and not controller.indexing:
+            title, hint = NO_LIBRARY_TEXT, NO_LIBRARY_HINT
+        elif controller.current_query is None and controller.shown_query is None:
+            title = NO_QUERY_TEXT
+            hint = (
+                f"{text.count(controller.count, 'image')} indexed. Right-click a result to find "
+                "images similar to it."
+            )
+        elif controller.searching or controller.waiting_query is not None:
+            title, hint = "Searching…", ""
+        elif controller.shown_query is None:
+            title, hint = NO_QUERY_TEXT, ""
+        else:
+            title = "No similar images found"
+            hint = (
+                "Try a lower minimum similarity, or add more folders."
+                if self.min_score.value()
+                else "Add more folders to search in."
+            )
+        self.empty_title.setText(title)
+        self.empty_hint.setText(hint)
+
+    # -- result actions -----------------------------------------------------------------------
+
+    def selected_rows(self) -> list[int]:
+        return sorted({i.row() for i in self.results_view.selectionModel().selectedIndexes()})
+
+    def copy_paths(self) -> None:
+        rows = self.selected_rows()
+        indexes = [self.results_model.index(r) for r in rows]
+        paths = [self.results_model.result(r).path for r in rows]
+        self.desktop.copy_paths(paths, self.results_model.mimeData(indexes))
+
+    def _on_results_view_activated(self, index: QModelIndex) -> None:
+        self.desktop.open_file(self.results_model.result(index.row()).path)
+
+    def _on_results_view_context_menu(self, pos: QPoint) -> None:
+        index = self.results_view.indexAt(pos)
+        if not index.isValid():
+            return
+        if not self.results_view.selectionModel().isSelected(index):
+            self.results_view.setCurrentIndex(index)
+        row = index.row()
+        path = self.results_model.result(row).path
+        menu = QMenu(self)
+        menu.addAction("Find similar to this", lambda: self.search_row(row))
+        menu.addSeparator()
+        menu.addAction("Open", lambda: self.desktop.open_file(path))
+        menu.addAction("Reveal in file manager", lambda: self.desktop.reveal_file(path))
+        menu.addSeparator()
+        menu.addAction(self.copy_path_action)
+        menu.addAction("Copy image", lambda: self.desktop.copy_image(path))
+        menu.exec(self.results_view.viewport().mapToGlobal(pos))
