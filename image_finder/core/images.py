@@ -76,18 +76,8 @@ def load_image(source: ImageSource, min_size: int | None = None) -> Image.Image:
     name = describe_source(source)
     if isinstance(source, Image.Image):
         return to_rgb(_upright(source.copy(), name), name)
-    if isinstance(source, (str, os.PathLike)):
-        try:
-            if os.path.getsize(source) == 0:
-                raise ImageLoadError(name, "empty file (0 bytes)")
-        except OSError as exc:
-            raise ImageLoadError(name, _os_reason(exc)) from exc
-    elif isinstance(source, bytes):
-        if not source:
-            raise ImageLoadError(name, "empty image data")
-        source = io.BytesIO(source)
     try:
-        with Image.open(source) as im:
+        with Image.open(_openable(source, name)) as im:
             if getattr(im, "n_frames", 1) > 1:
                 im.seek(0)  # animated GIF/WebP/PNG: the first frame stands for the file
             if min_size and im.format == "JPEG":
@@ -97,17 +87,39 @@ def load_image(source: ImageSource, min_size: int | None = None) -> Image.Image:
             return to_rgb(image, name)
     except ImageLoadError:
         raise
-    except Image.DecompressionBombError as exc:
-        raise ImageLoadError(name, f"image too large to open safely ({exc})") from exc
-    except UnidentifiedImageError as exc:
-        raise ImageLoadError(name, "not an image, or a format that cannot be read") from exc
-    except OSError as exc:
-        raise ImageLoadError(name, _os_reason(exc)) from exc
-    except MemoryError as exc:
-        raise ImageLoadError(name, "not enough memory to decode this image") from exc
-    except Exception as exc:  # Pillow plugins raise many types on malformed data
-        log.debug("unexpected decoder error for %s", name, exc_info=True)
-        raise ImageLoadError(name, f"damaged image ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:
+        raise ImageLoadError(name, _decode_reason(exc, name)) from exc
+
+
+def _openable(source: ImageSource, name: str) -> str | os.PathLike[str] | BinaryIO:
+    """What Image.open takes; an empty file or empty data is refused at once."""
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            if os.path.getsize(source) == 0:
+                raise ImageLoadError(name, "empty file (0 bytes)")
+        except OSError as exc:
+            raise ImageLoadError(name, _os_reason(exc)) from exc
+        return source
+    if isinstance(source, bytes):
+        if not source:
+            raise ImageLoadError(name, "empty image data")
+        return io.BytesIO(source)
+    return source  # type: ignore[return-value]  # a stream (PIL images are handled before)
+
+
+def _decode_reason(exc: Exception, name: str) -> str:
+    """Why a file could not be decoded, in words a user understands."""
+    if isinstance(exc, Image.DecompressionBombError):
+        return f"image too large to open safely ({exc})"
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image, or a format that cannot be read"
+    if isinstance(exc, OSError):
+        return _os_reason(exc)
+    if isinstance(exc, MemoryError):
+        return "not enough memory to decode this image"
+    # Pillow plugins raise many types on malformed data
+    log.debug("unexpected decoder error for %s", name, exc_info=True)
+    return f"damaged image ({type(exc).__name__}: {exc})"
 
 
 def _os_reason(exc: OSError) -> str:

@@ -172,31 +172,42 @@ def scan_folder(root: str) -> Iterator[ScanEntry | Skipped]:
         except OSError as exc:
             yield Skipped(folder, f"folder cannot be read ({exc.strerror or exc})")
             continue
-        subfolders = []
+        subfolders: list[str] = []
         for entry in entries:
             try:
-                if _hidden(entry):
-                    continue
-                if entry.is_dir(follow_symlinks=True):
-                    if entry.is_symlink():
-                        links.append(entry.path)
-                    else:
-                        sub = entry.stat(follow_symlinks=False)
-                        if (sub.st_dev, sub.st_ino) not in visited:
-                            visited.add((sub.st_dev, sub.st_ino))
-                            subfolders.append(entry.path)
-                    continue
-                if not is_image_name(entry.name):
-                    continue
-                if entry.is_symlink() and not os.path.exists(entry.path):
-                    yield Skipped(entry.path, "broken symbolic link")
-                    continue
-                info = entry.stat(follow_symlinks=True)
-                if stat.S_ISREG(info.st_mode):
-                    yield ScanEntry(entry.path, info.st_size, info.st_mtime_ns)
+                found = _look_at(entry, visited, subfolders, links)
             except OSError as exc:
-                yield Skipped(entry.path, f"cannot be read ({exc.strerror or exc})")
+                found = Skipped(entry.path, f"cannot be read ({exc.strerror or exc})")
+            if found is not None:
+                yield found
         stack.extend(reversed(subfolders))
+
+
+def _look_at(
+    entry: os.DirEntry[str], visited: set[tuple[int, int]], subfolders: list[str], links: list[str]
+) -> ScanEntry | Skipped | None:
+    """One directory entry: an image file found, a problem, or a folder noted for later."""
+    if _hidden(entry):
+        return None
+    if entry.is_dir(follow_symlinks=True):
+        if entry.is_symlink():
+            links.append(entry.path)
+        else:
+            sub = entry.stat(follow_symlinks=False)
+            if (sub.st_dev, sub.st_ino) not in visited:
+                visited.add((sub.st_dev, sub.st_ino))
+                subfolders.append(entry.path)
+        return None
+    if not is_image_name(entry.name):
+        return None
+    if entry.is_symlink() and not os.path.exists(entry.path):
+        return Skipped(entry.path, "broken symbolic link")
+    info = entry.stat(follow_symlinks=True)
+    return (
+        ScanEntry(entry.path, info.st_size, info.st_mtime_ns)
+        if stat.S_ISREG(info.st_mode)
+        else None
+    )
 
 
 def file_hash(path: str) -> str:
@@ -457,7 +468,7 @@ def _embed(
     )
 
     def prepare(job: _Job) -> tuple[torch.Tensor, FileFacts]:
-        data, size, mtime = _read(job.entry.path)
+        data, size, mtime = read_file(job.entry.path)
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
         image = load_image(data, min_size=extractor.min_decode_size)
         width, height = image_size(data) or (None, None)
@@ -541,7 +552,7 @@ def _fill_layouts(
             )
 
 
-def _read(path: str) -> tuple[bytes, int, int]:
+def read_file(path: str) -> tuple[bytes, int, int]:
     """The file's bytes with the size and mtime they were read at (files can change after the
     scan)."""
     try:

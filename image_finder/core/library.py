@@ -32,8 +32,6 @@ import numpy as np
 
 from image_finder.core.errors import (
     ImageFinderError,
-    LibraryDamagedError,
-    LibraryVersionError,
     ModelMismatchError,
 )
 from image_finder.core.faults import checkpoint
@@ -49,54 +47,15 @@ from image_finder.core.records import (
     display_name,
     encode_path,
 )
+from image_finder.core.schema import open_database
 from image_finder.core.vector_index import IVF_MIN_VECTORS, FaissIndex, VectorIndex
 from image_finder.core.writer_lock import WriterLock
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
 DB_NAME = "library.sqlite3"
 BACKUP_NAME = "library.sqlite3.backup"
 LOCK_NAME = "writer.lock"
-
-# Schema changes, each run in the same transaction as the version bump: version -> statements
-# that bring a library of that version to the next.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (  # 2: pixel size recorded at indexing, shown even when the drive is offline
-        "ALTER TABLE images ADD COLUMN width INTEGER",
-        "ALTER TABLE images ADD COLUMN height INTEGER",
-    ),
-    2: (  # 3: brightness layout (core/layout.py); NULL for pictures indexed before
-        "ALTER TABLE images ADD COLUMN layout BLOB",
-    ),
-}
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS folders (
-    id INTEGER PRIMARY KEY,
-    path BLOB NOT NULL UNIQUE,
-    added_at REAL NOT NULL,
-    last_indexed REAL
-);
-CREATE TABLE IF NOT EXISTS images (
-    id INTEGER PRIMARY KEY,
-    folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
-    path BLOB NOT NULL UNIQUE,
-    filename TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    content_hash TEXT NOT NULL,
-    indexed_at REAL NOT NULL,
-    model TEXT NOT NULL,
-    vector BLOB NOT NULL,
-    width INTEGER,
-    height INTEGER,
-    layout BLOB
-);
-CREATE INDEX IF NOT EXISTS images_folder ON images(folder_id);
-CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash);
-"""
 
 
 class Library:
@@ -111,7 +70,7 @@ class Library:
         self.db_path = self.folder / DB_NAME
         self._lock = threading.RLock()
         self._writer = WriterLock(self.folder / LOCK_NAME)
-        self._db = self._connect()
+        self._db = open_database(self.db_path, self.folder / BACKUP_NAME)
         self.vector_index: VectorIndex = FaissIndex(self, ivf_min_vectors=ivf_min_vectors)
 
     @property
@@ -120,75 +79,6 @@ class Library:
         return self.vector_index.notices
 
     # -- opening ------------------------------------------------------------------------------
-
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            db = sqlite3.connect(
-                self.db_path, timeout=30, check_same_thread=False, isolation_level=None
-            )
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            version = self._schema_version(db)
-            if version > SCHEMA_VERSION:
-                db.close()
-                raise LibraryVersionError(
-                    f"This library was written by a newer version of Image Finder (schema "
-                    f"{version}; this version reads up to {SCHEMA_VERSION}). It has not been "
-                    "changed: update Image Finder to use it."
-                )
-            if version < SCHEMA_VERSION:  # new or older: the one write a reader may make
-                self._create_or_migrate(db, version)
-            db.execute("SELECT COUNT(*) FROM images").fetchone()  # reads the tables' pages
-        except LibraryVersionError:
-            raise
-        except sqlite3.DatabaseError as exc:
-            raise LibraryDamagedError(
-                self._damage_message(exc), backup_exists=(self.folder / BACKUP_NAME).exists()
-            ) from exc
-        return db
-
-    def _create_or_migrate(self, db: sqlite3.Connection, version: int) -> None:
-        with db:
-            db.execute("BEGIN IMMEDIATE")
-            version = self._schema_version(db)  # another process may have been first
-            if version == 0:
-                for statement in _SCHEMA.split(";"):  # executescript would commit early
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-                db.execute("INSERT INTO meta VALUES ('generation', '0')")
-                db.execute("INSERT INTO meta VALUES ('created_at', ?)", (time.time(),))
-            for old in range(version or SCHEMA_VERSION, SCHEMA_VERSION):
-                log.info("migrating %s from schema %d to %d", self.db_path, old, old + 1)
-                for statement in _MIGRATIONS[old]:
-                    db.execute(statement)
-                db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(old + 1),))
-
-    def _damage_message(self, exc: Exception) -> str:
-        backup = self.folder / BACKUP_NAME
-        if backup.exists():
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(backup.stat().st_mtime))
-            remedy = (
-                f"A backup from {when} exists: restore it to go on. Images indexed since then "
-                "are indexed again."
-            )
-        else:
-            remedy = "No backup exists: move the file aside to start a new library."
-        return (
-            f"The library database {self.db_path} is damaged ({exc}). It has not been changed. "
-            + remedy
-        )
-
-    @staticmethod
-    def _schema_version(db: sqlite3.Connection) -> int:
-        has_meta = db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
-        ).fetchone()
-        if not has_meta:
-            return 0
-        row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        return int(row[0]) if row else 0
 
     def close(self) -> None:
         with self._lock:

@@ -245,31 +245,7 @@ class ResultDelegate(QStyledItemDelegate):
 
         score = index.data(ScoreRole)
         if score is not None:
-            badge_font = QFont(option.font)
-            badge_font.setBold(True)
-            painter.setFont(badge_font)
-            text = f"{score:.2f}"
-            metrics = painter.fontMetrics()
-            badge = QRect(0, 0, metrics.horizontalAdvance(text) + 10, metrics.height() + 2)
-            badge.moveTopRight(target.topRight())
-            badge.translate(-3, 3)
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(0, 0, 0, 160))
-            painter.drawRoundedRect(badge, 4, 4)
-            painter.setPen(QColor("white"))
-            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
-            if index.data(GreyMatchRole):
-                same = QRect(0, 0, metrics.horizontalAdvance(SAME_PICTURE) + 10, badge.height())
-                same.moveTopLeft(target.topLeft())
-                same.translate(3, 3)
-                if same.right() > badge.left() - 2:  # a narrow picture: below, not beside
-                    same.moveBottomLeft(target.bottomLeft())
-                    same.translate(3, -3)
-                painter.setPen(Qt.PenStyle.NoPen)
-                painter.setBrush(palette.color(QPalette.ColorRole.Highlight))
-                painter.drawRoundedRect(same, 4, 4)
-                painter.setPen(palette.color(QPalette.ColorRole.HighlightedText))
-                painter.drawText(same, Qt.AlignmentFlag.AlignCenter, SAME_PICTURE)
+            self._paint_badges(painter, option, target, score, bool(index.data(GreyMatchRole)))
 
         painter.setFont(option.font)
         text_rect = QRect(
@@ -284,6 +260,42 @@ class ResultDelegate(QStyledItemDelegate):
         painter.setPen(palette.color(role))
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
         painter.restore()
+
+    def _paint_badges(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        target: QRect,
+        score: float,
+        grey_match: bool,
+    ) -> None:
+        """The score in the thumbnail's top right corner; "Same picture" beside or below."""
+        palette: QPalette = option.palette
+        badge_font = QFont(option.font)
+        badge_font.setBold(True)
+        painter.setFont(badge_font)
+        text = f"{score:.2f}"
+        metrics = painter.fontMetrics()
+        badge = QRect(0, 0, metrics.horizontalAdvance(text) + 10, metrics.height() + 2)
+        badge.moveTopRight(target.topRight())
+        badge.translate(-3, 3)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 160))
+        painter.drawRoundedRect(badge, 4, 4)
+        painter.setPen(QColor("white"))
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+        if grey_match:
+            same = QRect(0, 0, metrics.horizontalAdvance(SAME_PICTURE) + 10, badge.height())
+            same.moveTopLeft(target.topLeft())
+            same.translate(3, 3)
+            if same.right() > badge.left() - 2:  # a narrow picture: below, not beside
+                same.moveBottomLeft(target.bottomLeft())
+                same.translate(3, -3)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(palette.color(QPalette.ColorRole.Highlight))
+            painter.drawRoundedRect(same, 4, 4)
+            painter.setPen(palette.color(QPalette.ColorRole.HighlightedText))
+            painter.drawText(same, Qt.AlignmentFlag.AlignCenter, SAME_PICTURE)
 
 
 class ResultsView(QListView):

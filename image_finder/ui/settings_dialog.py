@@ -60,26 +60,7 @@ class SettingsDialog(QDialog):
             self.device.addItem(DEVICE_LABELS[name], name)
         self.device.setCurrentIndex(max(0, self.device.findData(settings.device)))
 
-        self.nprobe = QSpinBox()
-        self.nprobe.setRange(0, 4096)
-        self.nprobe.setSpecialValueText("Automatic")
-        self.nprobe.setValue(settings.nprobe)
-        self.nprobe.setToolTip(
-            "Regions searched in large libraries: higher finds more of the true nearest images, "
-            "lower is faster. Automatic is calibrated for 95% recall."
-        )
-        self.top_k = QSpinBox()
-        self.top_k.setRange(1, 1000)
-        self.top_k.setValue(settings.top_k)
-        self.thumbnail_size = QSpinBox()
-        self.thumbnail_size.setRange(64, 512)
-        self.thumbnail_size.setSingleStep(16)
-        self.thumbnail_size.setSuffix(" px")
-        self.thumbnail_size.setValue(settings.thumbnail_size)
-        self.rotations = QCheckBox("Also find rotated and mirrored copies (slower searches)")
-        self.rotations.setChecked(settings.rotations)
-        self.crops = QCheckBox("Also find the pictures a query was cropped from (slower searches)")
-        self.crops.setChecked(settings.crops)
+        self._build_search_fields(settings)
 
         form = QFormLayout()
         form.addRow("Model:", self.model)
@@ -101,6 +82,28 @@ class SettingsDialog(QDialog):
         layout.addWidget(buttons)
         self.model.currentIndexChanged.connect(self._update_warning)
         self._update_warning()
+
+    def _build_search_fields(self, settings: Settings) -> None:
+        self.nprobe = QSpinBox()
+        self.nprobe.setRange(0, 4096)
+        self.nprobe.setSpecialValueText("Automatic")
+        self.nprobe.setValue(settings.nprobe)
+        self.nprobe.setToolTip(
+            "Regions searched in large libraries: higher finds more of the true nearest images, "
+            "lower is faster. Automatic is calibrated for 95% recall."
+        )
+        self.top_k = QSpinBox()
+        self.top_k.setRange(1, 1000)
+        self.top_k.setValue(settings.top_k)
+        self.thumbnail_size = QSpinBox()
+        self.thumbnail_size.setRange(64, 512)
+        self.thumbnail_size.setSingleStep(16)
+        self.thumbnail_size.setSuffix(" px")
+        self.thumbnail_size.setValue(settings.thumbnail_size)
+        self.rotations = QCheckBox("Also find rotated and mirrored copies (slower searches)")
+        self.rotations.setChecked(settings.rotations)
+        self.crops = QCheckBox("Also find the pictures a query was cropped from (slower searches)")
+        self.crops.setChecked(settings.crops)
 
     def _on_browse_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

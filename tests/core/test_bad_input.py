@@ -76,7 +76,7 @@ def test_files_that_vanish_or_change_after_the_scan(tmp_path, library, lite0, mo
     for i in range(6):
         img = Image.new("RGB", (64, 64), (40 * i, 255 - 40 * i, 90))
         img.save(folder / f"p{i}.jpg")
-    read = indexing._read
+    read = indexing.read_file
 
     def racing_read(path):  # another program touches the files just before they are read
         name = os.path.basename(path)
@@ -88,9 +88,9 @@ def test_files_that_vanish_or_change_after_the_scan(tmp_path, library, lite0, mo
             Image.new("RGB", (80, 50), (0, 0, 0)).save(path)
         return read(path)
 
-    monkeypatch.setattr(indexing, "_read", racing_read)
+    monkeypatch.setattr(indexing, "read_file", racing_read)
     report = index_folders([folder], library, lite0, batch_size=2)
-    monkeypatch.setattr(indexing, "_read", read)
+    monkeypatch.setattr(indexing, "read_file", read)
     reasons = {os.path.basename(s.path): s.reason for s in report.skipped}
     assert set(reasons) == {"p1.jpg", "p2.jpg"}
     assert "disappeared" in reasons["p1.jpg"] and "not an image" in reasons["p2.jpg"]

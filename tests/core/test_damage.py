@@ -14,7 +14,8 @@ from PIL import Image
 
 from image_finder.cli import main
 from image_finder.core.errors import LibraryDamagedError, LibraryVersionError
-from image_finder.core.library import BACKUP_NAME, DB_NAME, SCHEMA_VERSION, Library
+from image_finder.core.library import BACKUP_NAME, DB_NAME, Library
+from image_finder.core.schema import SCHEMA_VERSION
 
 
 def small_library(folder: Path, images: Path, n: int = 12) -> None:

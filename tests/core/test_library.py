@@ -153,3 +153,37 @@ def test_nested_folders_are_merged(library, tmp_path):
     folders = library.folders()
     assert [f.path for f in folders] == [str(tmp_path / "top")]
     assert folders[0].images == 5 and sub.id != top.id
+
+
+def test_searches_and_reads_go_on_while_the_index_trains(tmp_path, monkeypatch):
+    """Training reads a snapshot outside every lock: another thread searches the old index
+    and reads the store meanwhile, and the trained index is swapped in afterwards."""
+    import threading
+
+    from image_finder.core import vector_index
+
+    vectors = clustered(4_000, dim=32)
+    seen: dict[str, object] = {}
+    with Library(tmp_path / "lib", ivf_min_vectors=3_000) as lib, lib.writing():
+        ids = fill(lib, vectors[:2_000], tmp_path / "a")
+        lib.vector_index.optimize()
+        assert lib.vector_index.info()["index_type"] == "IndexFlatIP"
+        ids += fill(lib, vectors[2_000:], tmp_path / "a", start=2_000)
+
+        def reader() -> None:
+            seen["found"] = int(lib.vector_index.search(vectors[:1], 1)[1][0, 0])
+            seen["model"] = lib.model
+            seen["type"] = lib.vector_index.info()["index_type"]
+
+        def while_training(point: str) -> None:
+            if point == "ivf_training":
+                thread = threading.Thread(target=reader)
+                thread.start()
+                thread.join(timeout=10)
+                seen["waited"] = thread.is_alive()
+
+        monkeypatch.setattr(vector_index, "checkpoint", while_training)
+        lib.vector_index.optimize()
+        info = lib.vector_index.info()
+    assert seen == {"found": ids[0], "model": "test", "type": "IndexFlatIP", "waited": False}
+    assert info["index_type"] == "IndexIVFFlat" and info["vectors"] == 4_000

@@ -120,3 +120,49 @@ def test_layout_matches_come_first_whatever_their_score(library, tmp_path):
     # a minimum score does not hide the original of a black-and-white copy
     strict = searcher.search_vectors(query, SearchOptions(min_score=0.9), [layouts["original.png"]])
     assert [r.item.id for r in strict.results] == [ids[0], ids[2]]
+
+
+def test_one_route_for_every_kind_of_query(photos, library, lite0):
+    """Files, image data and library items go through Searcher.search alike: a file that is
+    in the library twice comes first whichever copy is asked, an item whose drive is offline
+    is still searched (from its stored vector) with the variant options on, and a repeated
+    query is not decoded again."""
+    twin = photos / "coffee copy.jpg"
+    twin.write_bytes((photos / "coffee.jpg").read_bytes())
+    index_folders([photos], library, lite0)
+    searcher = Searcher(library, lite0)
+    for name in ("coffee.jpg", "coffee copy.jpg"):
+        results = searcher.search(Query.file(photos / name), SearchOptions(top_k=3)).results
+        assert results[0].path == str(photos / name)
+        assert {r.path for r in results[:2]} == {str(photos / "coffee.jpg"), str(twin)}
+
+    pasted = searcher.search(Query.image((photos / "rocket.jpg").read_bytes()))
+    assert pasted.results[0].path == str(photos / "rocket.jpg")
+
+    item = library.item_by_path(photos / "chelsea.jpg")
+    (photos / "chelsea.jpg").unlink()  # its drive went away
+    offline = searcher.search(Query.item(item), SearchOptions(top_k=3, rotations=True))
+    assert offline.results[0].item.id == item.id
+    assert offline.results[0].score == pytest.approx(1.0, abs=1e-4)
+
+    calls = []
+    embed = lite0.embed_tensors
+    lite0.embed_tensors = lambda batch: calls.append(len(batch)) or embed(batch)
+    try:
+        query = Query.file(photos / "astronaut.jpg")
+        first = searcher.search(query, SearchOptions(top_k=5))
+        again = searcher.search(query, SearchOptions(top_k=2))
+    finally:
+        del lite0.embed_tensors
+    assert calls == [1]  # the second search reused the query's features
+    assert [r.path for r in again.results] == [r.path for r in first.results[:2]]
+
+
+def test_an_empty_library_says_so_in_the_words_both_faces_show(library, lite0, photos):
+    from image_finder.core.errors import EmptyLibraryError
+    from image_finder.core.search import EMPTY_LIBRARY
+
+    with pytest.raises(EmptyLibraryError) as raised:
+        Searcher(library, lite0).search(Query.file(photos / "coffee.jpg"))
+    assert str(raised.value) == EMPTY_LIBRARY
+    assert "image-finder-cli" not in EMPTY_LIBRARY

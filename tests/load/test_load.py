@@ -88,7 +88,8 @@ def test_a_200k_library_opens_fast_and_stays_correct(tmp_path):
     queries = lib.vectors(list(sample)) + 0.05 * rng.normal(size=(100, dim)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     _, found = lib.vector_index.search(queries, 10)
-    every = np.concatenate([v for _, v in lib._iter_vectors()])
+    with lib.snapshot() as snapshot:
+        every = np.concatenate([v for _, v in snapshot.chunks()])
     truth = np.argsort(-(queries @ every.T), axis=1)[:, :10] + 1
     recall = np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth, found, strict=True)])
     print(f"recall@10 {recall:.3f} at nprobe {info['nprobe']}")

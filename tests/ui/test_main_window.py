@@ -3,7 +3,6 @@ from __future__ import annotations
 import os
 import urllib.parse
 
-import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
@@ -11,7 +10,6 @@ from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
 from image_finder.core.indexing import IndexPhase
 from image_finder.core.settings import Settings
 from image_finder.ui.controller import ModelState
-from image_finder.ui.search_panel import NO_LIBRARY_TEXT, NO_QUERY_TEXT
 from image_finder.ui.results import (
     GreyMatchRole,
     PathRole,
@@ -19,6 +17,7 @@ from image_finder.ui.results import (
     ThumbnailState,
     ThumbnailStateRole,
 )
+from image_finder.ui.search_panel import NO_LIBRARY_TEXT, NO_QUERY_TEXT
 
 
 def index_and_wait(qtbot, window, folder):
