@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from image_finder import __version__
 from image_finder.core import paths
-from image_finder.core.backup import restore_backup
+from image_finder.core.backup import LibraryIntactError, recovery_facts, restore_backup
 from image_finder.core.errors import (
     ImageFinderError,
     ImageLoadError,
@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, suppress=True)
 
     p = sub.add_parser("recover", help="replace a damaged library database by its last backup")
+    p.add_argument(
+        "--force", action="store_true", help="restore even though the database is intact"
+    )
     _common(p, suppress=True)
     return parser
 
@@ -367,11 +370,11 @@ def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings, library: Library) -> int:
-    results = []
-    with library.writing():
-        for folder in args.folders:
-            removed = library.remove_folder(folder)
-            results.append({"path": os.path.abspath(folder), "removed": removed})
+    removed = library.remove_folders(args.folders)
+    results = [
+        {"path": os.path.abspath(folder), "removed": n}
+        for folder, n in zip(args.folders, removed, strict=True)
+    ]
     if args.json:
         print(json.dumps({"folders": results, "images": library.count()}))
     else:
@@ -393,16 +396,19 @@ def cmd_check(args: argparse.Namespace, settings: Settings, library: Library) ->
 
 def cmd_recover(args: argparse.Namespace) -> int:
     folder = paths.data_dir(args.data_dir)
-    kept = restore_backup(folder)
+    facts = recovery_facts(folder)
+    if not args.json:
+        print(facts.summary())
+    kept = restore_backup(folder, force=args.force)
     with Library(folder) as library:
         library.vector_index.ensure()  # rebuilt from the backup's vectors
         count = library.count()
     if args.json:
-        print(json.dumps({"restored": True, "images": count, "damaged_file": str(kept)}))
+        print(json.dumps({"restored": True, "images": count, "replaced_file": str(kept)}))
     else:
         print(
-            f"Restored the backup ({count:,} images). The damaged database was kept as {kept}. "
-            "Run 'image-finder-cli index' on your folders to pick up what changed since."
+            f"Restored the backup ({count:,} images). The database it replaced was kept as "
+            f"{kept}. Run 'image-finder-cli index' to pick up what changed since."
         )
     return 0
 
@@ -413,6 +419,8 @@ def _how(exc: ImageFinderError) -> str:
         return " (image-finder-cli index --rebuild FOLDER…)"
     if isinstance(exc, LibraryDamagedError) and exc.backup_exists:
         return " (image-finder-cli recover)"
+    if isinstance(exc, LibraryIntactError):
+        return "\nTo restore the backup anyway: image-finder-cli recover --force"
     return ""
 
 

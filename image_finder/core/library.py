@@ -232,6 +232,14 @@ class Library:
             db.execute("DELETE FROM folders WHERE id=?", (info.id,))
         return len(ids)
 
+    def remove_folders(self, paths: Sequence[str | os.PathLike[str]]) -> list[int]:
+        """Take folders out of the library, then refresh the backup, so that restoring it
+        never brings them back. Returns how many images each had."""
+        with self.writing():
+            removed = [self.remove_folder(path) for path in paths]
+            self.backup()
+        return removed
+
     def _forget_model_if_empty(self, db: sqlite3.Connection) -> None:
         if db.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 0:
             db.execute("DELETE FROM meta WHERE key IN ('model', 'dim')")

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from image_finder import APP_ID, APP_NAME, __version__
 from image_finder.core import paths
-from image_finder.core.backup import restore_backup
+from image_finder.core.backup import recovery_facts, restore_backup
 from image_finder.core.errors import ImageFinderError, LibraryDamagedError
 from image_finder.core.library import BACKUP_NAME, Library
 from image_finder.core.logsetup import log_file, setup_logging
@@ -145,7 +145,8 @@ def _offer_restore(folder: os.PathLike[str] | str, message: str) -> bool:
     log.error("library damaged: %s", message)
     has_backup = (Path(folder) / BACKUP_NAME).exists()
     box = QMessageBox(QMessageBox.Icon.Critical, APP_NAME, "The library cannot be opened.")
-    box.setInformativeText(message)
+    facts = recovery_facts(folder).summary() if has_backup else ""
+    box.setInformativeText(message + ("\n\n" + facts if facts else ""))
     restore = (
         box.addButton("Restore backup", QMessageBox.ButtonRole.AcceptRole) if has_backup else None
     )
@@ -159,7 +160,10 @@ def _offer_restore(folder: os.PathLike[str] | str, message: str) -> bool:
         QMessageBox.critical(None, APP_NAME, str(exc))
         return False
     QMessageBox.information(
-        None, APP_NAME, f"The backup was restored. The damaged database was kept as {kept}."
+        None,
+        APP_NAME,
+        f"The backup was restored. The damaged database was kept as {kept}. Re-scan your "
+        "folders to pick up what changed since the backup.",
     )
     return True
 

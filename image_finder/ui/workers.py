@@ -161,8 +161,7 @@ class IndexWorker(QObject):
     @Slot(str)
     def remove_folder(self, path: str) -> None:
         try:
-            with self.library.writing():
-                self.library.remove_folder(path)
+            self.library.remove_folders([path])
         except ImageFinderError as exc:
             self.remove_failed.emit(str(exc))
         except Exception as exc:

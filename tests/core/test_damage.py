@@ -55,7 +55,7 @@ def test_damaged_database_is_reported_kept_and_recoverable(tmp_path, capsys, dam
     assert main(["--data-dir", str(lib_dir), "--json", "recover"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["images"] == 12
-    assert Path(result["damaged_file"]).read_bytes() == damaged  # kept for the user
+    assert Path(result["replaced_file"]).read_bytes() == damaged  # kept for the user
     with Library(lib_dir) as lib:
         assert lib.count() == lib.vector_index.info()["vectors"] == 12
         assert lib.check() == []
@@ -154,3 +154,39 @@ def test_a_full_disk_stops_indexing_cleanly_and_keeps_the_library(tmp_path):
     small_library(lib_dir, images, n=0)  # space again: the run completes
     with Library(lib_dir) as lib:
         assert lib.count() == 400 == lib.vector_index.info()["vectors"]
+
+
+def test_recover_refuses_an_intact_library_and_the_backup_follows_removals(tmp_path, capsys):
+    """A healthy library is never rolled back by mistake, and a folder removed since the last
+    indexing run does not come back with a restore."""
+    from image_finder.core.backup import recovery_facts
+
+    lib_dir = tmp_path / "lib"
+    keep, drop = tmp_path / "keep", tmp_path / "drop"
+    for folder, colour in ((keep, (200, 0, 0)), (drop, (0, 0, 200))):
+        folder.mkdir()
+        for i in range(3):
+            Image.new("RGB", (32, 32), (colour[0], 40 * i, colour[2])).save(folder / f"{i}.png")
+    for folder in (keep, drop):
+        assert main(["--data-dir", str(lib_dir), "index", str(folder), "--model",
+                     "efficientnet_lite0"]) == 0  # fmt: skip
+    assert main(["--data-dir", str(lib_dir), "remove", str(drop)]) == 0
+    capsys.readouterr()
+
+    code = main(["--data-dir", str(lib_dir), "recover"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "intact" in err and "--force" in err
+    assert "Current library: 3 images in 1 folder, saved" in out
+    assert "Backup: 3 images in 1 folder, saved" in out
+    facts = recovery_facts(lib_dir)
+    assert facts.current.intact and facts.backup.images == 3
+    with Library(lib_dir) as library:
+        assert [f.path for f in library.folders()] == [str(keep)]
+
+    # forced, the backup (written after the removal) still has only the kept folder
+    assert main(["--data-dir", str(lib_dir), "--json", "recover", "--force"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 3 and ".replaced-" in result["replaced_file"]
+    with Library(lib_dir) as library:
+        assert [f.path for f in library.folders()] == [str(keep)]
