@@ -31,7 +31,7 @@ from image_finder.core.errors import (
 from image_finder.core.indexing import IndexPhase
 from image_finder.core.library import Library
 from image_finder.core.logsetup import log_file, setup_logging
-from image_finder.core.records import display_name
+from image_finder.core.records import FolderInfo, display_name
 from image_finder.core.settings import Settings
 from image_finder.text import byte_size, count, index_summary, progress_line
 
@@ -77,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("index", help="index folders (only new and changed files are processed)")
-    p.add_argument("folders", nargs="+", metavar="FOLDER")
+    p.add_argument(
+        "folders", nargs="*", metavar="FOLDER", help="default: every folder of the library"
+    )
     _model_options(p)
     p.add_argument(
         "--rebuild", action="store_true", help="re-embed every image (after changing the model)"
@@ -226,6 +228,10 @@ def _load_extractor(args: argparse.Namespace, settings: Settings, library: Libra
 def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) -> int:
     from image_finder.core.indexing import index_folders
 
+    if not args.folders:
+        args.folders = [f.path for f in library.folders()]
+        if not args.folders:
+            raise ImageFinderError("The library has no folders yet: image-finder-cli index FOLDER")
     for folder in args.folders:
         if not os.path.isdir(folder) and library.folder_info(folder) is None:
             raise ImageFinderError(f"folder not found: {folder}")
@@ -331,7 +337,9 @@ def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -
                 "path": display_name(f.path),
                 "images": f.images,
                 "online": f.online,
-                "last_indexed": f.last_indexed,
+                "complete": f.complete,
+                "files_found": f.files_found,
+                "last_indexed": _iso(f.last_indexed),
             }
             for f in folders
         ],
@@ -341,11 +349,18 @@ def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -
         "n_regions": info["n_regions"],
         "nprobe": nprobe if info["n_regions"] else 0,
         "bytes_on_disk": library.bytes_on_disk(),
-        "last_indexed": library.last_indexed(),
+        "last_indexed": _iso(library.last_indexed()),
     }
     if args.json:
         print(json.dumps(data))
         return 0
+    _print_status(data, library, folders, device)
+    return 0
+
+
+def _print_status(
+    data: dict[str, Any], library: Library, folders: list[FolderInfo], device: str
+) -> None:
     print(f"Library:      {library.folder}")
     print(f"Images:       {data['images']:,}")
     print(f"Model:        {data['model']}" + ("" if library.model else " (nothing indexed yet)"))
@@ -355,18 +370,32 @@ def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -
         index += f", {data['n_regions']} regions, nprobe {data['nprobe']}"
     print(f"Index:        {index}")
     print(f"Size on disk: {byte_size(data['bytes_on_disk'])}")
-    print(f"Last indexed: {_local_time(data['last_indexed'])}")
+    print(f"Last indexed: {_local_time(library.last_indexed())}")
     if folders:
         print()
-        rows = [("Images", "Folder", "")]
-        rows += [
-            (f"{f.images:,}", display_name(f.path), "" if f.online else "(offline)")
-            for f in folders
-        ]
+        rows = [("Images", "Folder", "State")]
+        rows += [(f"{f.images:,}", display_name(f.path), _folder_state(f)) for f in folders]
         print(_table(rows, right=(0,)))
+        if not all(f.complete for f in folders):
+            print("\nUnfinished folders continue with: image-finder-cli index")
     else:
         print("\nNo folders yet: image-finder-cli index FOLDER")
-    return 0
+
+
+def _folder_state(folder: FolderInfo) -> str:
+    if folder.complete:
+        state = "complete"
+    elif folder.files_found:
+        state = f"unfinished: {folder.images:,} of {folder.files_found:,} indexed"
+    else:
+        state = "unfinished"
+    return state + ("" if folder.online else ", offline")
+
+
+def _iso(timestamp: float | None) -> str | None:
+    from image_finder.core.search import iso_time
+
+    return iso_time(timestamp) if timestamp else None
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings, library: Library) -> int:

@@ -12,6 +12,7 @@ from image_finder.core.indexing import IndexPhase
 
 if TYPE_CHECKING:
     from image_finder.core.indexing import IndexProgress, IndexReport
+    from image_finder.core.records import FolderInfo
 
 
 def duration(seconds: float | None) -> str:
@@ -66,12 +67,19 @@ def index_summary(report: IndexReport) -> str:
             parts.append(f"{n:,} {what}")
     changed = report.added or report.updated or report.moved or report.removed or report.skipped
     if report.cancelled:
-        return "Indexing stopped: " + ", ".join(parts)
+        left = f"; {report.remaining:,} left for when you resume" if report.remaining else ""
+        return "Indexing stopped: " + ", ".join(parts) + left
     if changed:
         return f"Indexing finished: {', '.join(parts)} in {duration(report.seconds)}"
     return "The library is up to date"
 
 
-def folder_summary(images: int, online: bool) -> str:
+def folder_summary(folder: FolderInfo) -> str:
     """The second line of a folder in the library panel, and its state in the CLI table."""
-    return count(images, "image") + ("" if online else " · offline")
+    if folder.complete:
+        summary = count(folder.images, "image")
+    elif folder.files_found:
+        summary = f"{folder.images:,} of {folder.files_found:,} indexed – Resume"
+    else:
+        summary = f"{folder.images:,} indexed, unfinished – Resume"
+    return summary + ("" if folder.online else " · offline")

@@ -108,6 +108,7 @@ class IndexReport:
     seconds: float = 0.0
     embedded: int = 0
     cancelled: bool = False
+    remaining: int = 0  # new or changed files left for the next run when cancelled
 
     @property
     def images_per_second(self) -> float:
@@ -123,6 +124,7 @@ class IndexReport:
             "skipped": [s.to_json() for s in self.skipped],
             "offline_folders": [display_name(f) for f in self.offline_folders],
             "cancelled": self.cancelled,
+            "remaining": self.remaining,
             "seconds": round(self.seconds, 3),
             "images_per_second": round(self.images_per_second, 2),
         }
@@ -289,21 +291,7 @@ def _index_folders(
         library.vector_index.ensure()  # load now so batches update it in place
 
         work = _Work()
-        folder_ids = []
-        for root in roots:
-            folder = os.path.abspath(os.fspath(root))
-            info = library.folder_info(folder)
-            if not os.path.isdir(folder):
-                if info is not None or _covering(library, folder) is not None:
-                    report.offline_folders.append(folder)
-                    log.warning("folder %s is offline; its entries are kept", folder)
-                    continue
-                raise ImageFinderError(f"folder not found: {display_name(folder)}")
-            info = library.add_folder(folder)
-            folder_ids.append(info.id)
-            _scan_into(work, library, info.id, folder, report, notify, is_cancelled)
-            if is_cancelled():
-                break
+        folder_ids = _scan_roots(roots, work, library, report, notify, is_cancelled)
 
         if not is_cancelled():
             _apply_moves_and_removals(work, library, extractor, report, notify)
@@ -313,6 +301,8 @@ def _index_folders(
             _fill_layouts(library, folder_ids, extractor.min_decode_size, notify, is_cancelled)
 
         report.cancelled = is_cancelled()
+        if report.cancelled:
+            report.remaining = max(0, work.new_count + len(work.changed) - report.embedded)
         notify(IndexProgress(IndexPhase.SAVING, report.embedded, report.embedded))
         if not report.cancelled:
             for folder_id in folder_ids:
@@ -338,6 +328,38 @@ def _index_folders(
     return report
 
 
+def _scan_roots(
+    roots: Sequence[str | os.PathLike[str]],
+    work: _Work,
+    library: Library,
+    report: IndexReport,
+    notify: ProgressCallback,
+    is_cancelled: CancelCallback,
+) -> list[int]:
+    """First pass over every root (added to the library if new); offline folders are noted
+    and kept. Marks the folders as being indexed. Returns their ids."""
+    folder_ids: list[int] = []
+    found: dict[int, int] = {}
+    for root in roots:
+        folder = os.path.abspath(os.fspath(root))
+        if not os.path.isdir(folder):
+            if library.folder_info(folder) is not None or _covering(library, folder) is not None:
+                report.offline_folders.append(folder)
+                log.warning("folder %s is offline; its entries are kept", folder)
+                continue
+            raise ImageFinderError(f"folder not found: {display_name(folder)}")
+        info = library.add_folder(folder)
+        folder_ids.append(info.id)
+        seen = _scan_into(work, library, info.id, folder, report, notify, is_cancelled)
+        if is_cancelled():
+            break
+        if info.path == folder:  # the whole folder was scanned, not a part of it
+            found[info.id] = seen
+    if folder_ids:
+        library.set_folder_started(folder_ids, found)
+    return folder_ids
+
+
 def _covering(library: Library, folder: str) -> int | None:
     for info in library.folders():
         if folder == info.path or folder.startswith(os.path.join(info.path, "")):
@@ -353,8 +375,9 @@ def _scan_into(
     report: IndexReport,
     notify: ProgressCallback,
     is_cancelled: CancelCallback,
-) -> None:
-    """First pass over one folder: compare what is there with the library."""
+) -> int:
+    """First pass over one folder: compare what is there with the library. Returns how many
+    image files it found (so far, if cancelled)."""
     prefix = os.path.join(scan_root, "")
     known = {row.path: row for row in library.folder_rows(folder_id) if row.path.startswith(prefix)}
     known_sizes = {row.size for row in known.values()}
@@ -370,7 +393,7 @@ def _scan_into(
         if seen % 500 == 0:
             notify(IndexProgress(IndexPhase.SCANNING, seen, 0, current=found.path))
             if is_cancelled():
-                return
+                return seen
         row = known.pop(found.path, None)
         if row is None:
             work.new_count += 1
@@ -381,6 +404,7 @@ def _scan_into(
         else:
             work.changed.append((row.id, found, row.content_hash))
     work.missing.update(known)
+    return seen
 
 
 def _new_files(work: _Work) -> Iterator[tuple[int, ScanEntry]]:

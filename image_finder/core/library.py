@@ -245,9 +245,20 @@ class Library:
             db.execute("DELETE FROM meta WHERE key IN ('model', 'dim')")
 
     def set_folder_indexed(self, folder_id: int, when: float | None = None) -> None:
+        """The folder's indexing run finished: it is complete."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE folders SET last_indexed=? WHERE id=?", (when or time.time(), folder_id)
+                "UPDATE folders SET last_indexed=?, complete=1 WHERE id=?",
+                (when or time.time(), folder_id),
+            )
+
+    def set_folder_started(self, folder_ids: Sequence[int], files_found: dict[int, int]) -> None:
+        """An indexing run of these folders began (and found so many image files in each): until
+        it finishes, each is incomplete, also after a crash or a quit."""
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE folders SET complete=0, files_found=COALESCE(?, files_found) WHERE id=?",
+                [(files_found.get(i), i) for i in folder_ids],
             )
 
     def apply_changes(
@@ -380,11 +391,13 @@ class Library:
     def folders(self) -> list[FolderInfo]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT f.id, f.path, f.added_at, f.last_indexed,"
+                "SELECT f.id, f.path, f.added_at, f.last_indexed, f.complete, f.files_found,"
                 " (SELECT COUNT(*) FROM images i WHERE i.folder_id = f.id)"
                 " FROM folders f ORDER BY f.path"
             ).fetchall()
-        return [FolderInfo(r[0], decode_path(r[1]), r[4], r[2], r[3]) for r in rows]
+        return [
+            FolderInfo(r[0], decode_path(r[1]), r[6], r[2], r[3], bool(r[4]), r[5]) for r in rows
+        ]
 
     def folder_rows(self, folder_id: int) -> Iterator[StoredFile]:
         """Every image in a folder, as stored."""

@@ -43,6 +43,8 @@ class FolderInfo:
     images: int
     added_at: float
     last_indexed: float | None
+    complete: bool = True  # the last indexing run of this folder finished
+    files_found: int | None = None  # image files that run found (None: not known)
 
     @property
     def online(self) -> bool:

@@ -11,7 +11,7 @@ from image_finder.core.errors import LibraryDamagedError, LibraryVersionError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Schema changes, each run in the same transaction as the version bump: version -> statements
 # that bring a library of that version to the next.
@@ -23,6 +23,10 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: (  # 3: brightness layout (core/layout.py); NULL for pictures indexed before
         "ALTER TABLE images ADD COLUMN layout BLOB",
     ),
+    3: (  # 4: whether the last indexing run of a folder finished, and how many files it found
+        "ALTER TABLE folders ADD COLUMN complete INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE folders ADD COLUMN files_found INTEGER",
+    ),
 }
 
 SCHEMA = """
@@ -31,7 +35,9 @@ CREATE TABLE IF NOT EXISTS folders (
     id INTEGER PRIMARY KEY,
     path BLOB NOT NULL UNIQUE,
     added_at REAL NOT NULL,
-    last_indexed REAL
+    last_indexed REAL,
+    complete INTEGER NOT NULL DEFAULT 1,
+    files_found INTEGER
 );
 CREATE TABLE IF NOT EXISTS images (
     id INTEGER PRIMARY KEY,

@@ -32,6 +32,7 @@ class Settings:
     thumbnail_size: int = 160
     rotations: bool = False  # also find rotated and mirrored copies (slower queries)
     crops: bool = False  # also find the pictures a query was cropped from (slower queries)
+    resume_interrupted: bool = True  # folders whose indexing was interrupted continue on start
 
     def validated(self) -> Settings:
         """A copy with every out-of-range value replaced by its default."""

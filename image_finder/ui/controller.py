@@ -150,6 +150,7 @@ class Controller(QObject):
         self._request: _Request | None = None
         self._generation = 0
         self._busy_checks: list[Callable[[], bool]] = []
+        self.extractor_loads = 0
         self._start_workers()
 
     # -- threads ------------------------------------------------------------------------------
@@ -239,7 +240,12 @@ class Controller(QObject):
     def _on_search_worker_model_loaded(self, extractor: Extractor) -> None:
         self.extractor = extractor
         self._index_worker.extractor = extractor.for_thread()
+        first_load = self.model_state is ModelState.LOADING and self.extractor_loads == 0
+        self.extractor_loads += 1
         self._set_model_state(ModelState.READY)
+        unfinished = [f.path for f in self.folders if not f.complete]
+        if first_load and unfinished and self.settings.resume_interrupted:
+            self._jobs.insert(0, IndexJob(tuple(unfinished)))
         if extractor.notice:
             self.notice.emit(extractor.notice)
         self._run_next_job()
@@ -289,6 +295,12 @@ class Controller(QObject):
     def rescan(self) -> None:
         if self.folders:
             self.add_folders([f.path for f in self.folders])
+
+    def resume(self, folders: Sequence[str] | None = None) -> None:
+        """Index again the folders whose last run did not finish (or ``folders``)."""
+        unfinished = [f.path for f in self.folders if not f.complete]
+        if folders or unfinished:
+            self.add_folders(list(folders or unfinished))
 
     def remove_folder(self, folder: str) -> None:
         self._remove_requested.emit(folder)

@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -23,8 +25,9 @@ from PySide6.QtWidgets import (
 
 from image_finder import text
 from image_finder.core.indexing import IndexPhase, IndexProgress, IndexReport
-from image_finder.core.records import display_name
+from image_finder.core.records import FolderInfo, display_name
 from image_finder.ui.controller import Controller, ModelState
+from image_finder.ui.drop_zone import local_path
 
 MAX_RECENT_FOLDERS = 10
 MAX_SKIPPED_SHOWN = 20
@@ -44,6 +47,10 @@ class LibraryPanel(QWidget):
         self.folder_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.folder_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.folder_list.itemSelectionChanged.connect(self._update_buttons)
+        self.folder_list.itemActivated.connect(self._on_folder_list_item_activated)
+        self.folder_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.folder_list.customContextMenuRequested.connect(self._on_folder_list_context_menu)
+        self.setAcceptDrops(True)
         self.add_button = QPushButton("Add folder…")
         self.add_button.clicked.connect(self.choose_folder)
         self.remove_button = QPushButton("Remove")
@@ -92,7 +99,7 @@ class LibraryPanel(QWidget):
         self.folder_list.clear()
         icon = self.style().standardIcon(QStyle.StandardPixmap.SP_DirIcon)
         for folder in self.controller.folders:
-            summary = text.folder_summary(folder.images, folder.online)
+            summary = text.folder_summary(folder)
             item = QListWidgetItem(icon, f"{display_name(folder.path)}\n{summary}")
             item.setData(Qt.ItemDataRole.UserRole, folder.path)
             item.setToolTip(
@@ -105,6 +112,44 @@ class LibraryPanel(QWidget):
             if folder.path == selected:
                 item.setSelected(True)
         self._update_buttons()
+
+    def folder(self, path: str) -> FolderInfo | None:
+        return next((f for f in self.controller.folders if f.path == path), None)
+
+    def _on_folder_list_item_activated(self, item: QListWidgetItem) -> None:
+        info = self.folder(str(item.data(Qt.ItemDataRole.UserRole)))
+        if info is not None and not info.complete:
+            self.controller.resume([info.path])
+
+    def _on_folder_list_context_menu(self, pos: QPoint) -> None:
+        item = self.folder_list.itemAt(pos)
+        info = self.folder(str(item.data(Qt.ItemDataRole.UserRole))) if item else None
+        if info is None:
+            return
+        ready = self.controller.model_state is ModelState.READY and not self.controller.indexing
+        menu = QMenu(self)
+        if not info.complete:
+            menu.addAction("Resume indexing", lambda: self.controller.resume([info.path]))
+        menu.addAction("Re-scan this folder", lambda: self.controller.add_folders([info.path]))
+        for action in menu.actions():
+            action.setEnabled(ready)
+        menu.addSeparator()
+        menu.addAction("Remove from the library…", self._on_remove_button_clicked)
+        menu.exec(self.folder_list.viewport().mapToGlobal(pos))
+
+    # folders dropped from a file manager are added
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(os.path.isdir(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        folders = [local_path(u) for u in event.mimeData().urls() if u.isLocalFile()]
+        folders = [f for f in folders if os.path.isdir(f)]
+        if folders:
+            self.add_folders(folders)
+            event.acceptProposedAction()
 
     def selected_folder(self) -> str | None:
         items = self.folder_list.selectedItems()

@@ -103,6 +103,8 @@ def test_search_table_and_status(indexed, capsys):
             "path": str(photos),
             "images": n,
             "online": True,
+            "complete": True,
+            "files_found": n,
             "last_indexed": status["folders"][0]["last_indexed"],
         }
     ]

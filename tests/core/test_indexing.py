@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -210,3 +211,28 @@ def test_entries_from_an_earlier_version_get_their_layouts_without_the_model(
     phases.clear()
     index_folders([photos], library, lite0, progress=lambda p: phases.append(p.phase))
     assert IndexPhase.LAYOUTS not in phases
+
+
+def test_an_interrupted_run_leaves_its_folder_unfinished_until_a_run_completes(
+    photos, library, lite0, capsys
+):
+    from image_finder.cli import main
+
+    n = len(list(photos.iterdir()))
+    report = index_folders([photos], library, lite0, cancelled=lambda: library.count() >= 4,
+                           batch_size=4)  # fmt: skip
+    assert report.cancelled and report.remaining == n - report.added > 0
+    info = library.folder_info(str(photos))
+    assert not info.complete and info.files_found == n and info.images == report.added
+
+    # both faces say so
+    assert main(["--data-dir", str(library.folder), "--json", "status"]) == 0
+    folder = json.loads(capsys.readouterr().out)["folders"][0]
+    assert (folder["complete"], folder["files_found"], folder["images"]) == (False, n, 4)
+    assert main(["--data-dir", str(library.folder), "status"]) == 0
+    assert f"unfinished: 4 of {n} indexed" in capsys.readouterr().out
+
+    # 'index' with no folder continues every folder of the library
+    assert main(["--data-dir", str(library.folder), "index"]) == 0
+    info = library.folder_info(str(photos))
+    assert info.complete and info.images == n == library.count()

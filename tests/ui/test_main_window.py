@@ -404,3 +404,26 @@ def test_a_black_and_white_copy_shows_its_colour_original_first(
     assert window.search_panel.results_model.index(1).data(GreyMatchRole) is False
     assert "Same picture" in first.data(Qt.ItemDataRole.ToolTipRole)
     assert "same picture" in first.data(Qt.ItemDataRole.AccessibleTextRole)
+
+
+def test_an_interrupted_folder_says_so_and_resumes_on_start(qtbot, make_window, photos, lite0):
+    from image_finder.core.indexing import index_folders
+    from image_finder.core.library import Library
+
+    n = len(list(photos.iterdir()))
+    window = make_window()
+    library = window.library
+    index_folders([photos], library, lite0, cancelled=lambda: library.count() >= 4, batch_size=4)
+    window.close()
+    reopened = Library(library.folder)
+    info = reopened.folder_info(str(photos))
+    assert not info.complete
+    reopened.close()
+
+    finished = []
+    again = make_window(wait_for_model=False)
+    again.controller.index_finished.connect(finished.append)
+    assert f"4 of {n:,} indexed – Resume" in again.library_panel.folder_list.item(0).text()
+    qtbot.waitUntil(lambda: bool(finished) and not again.controller.indexing, timeout=120_000)
+    assert f"{n:,} images" in again.library_panel.folder_list.item(0).text()
+    assert "Resume" not in again.library_panel.folder_list.item(0).text()
