@@ -136,7 +136,6 @@ def retrain_case(app, root: Path, photos: list[Path], n: int, settings) -> dict:
     from image_finder.core import vector_index
     from image_finder.core.extractor import Extractor
     from image_finder.ui.controller import ModelState
-    from image_finder.ui.settings_dialog import SettingsDialog
 
     photo_dir = root / "retrain-photos"
     photo_dir.mkdir()
@@ -167,7 +166,7 @@ def retrain_case(app, root: Path, photos: list[Path], n: int, settings) -> dict:
             if not training.is_set() or "search_sent" in marks:
                 return
             t = time.perf_counter()
-            dialog = SettingsDialog(window.settings, library.model, window)
+            dialog = window.settings_dialog()
             dialog.show()
             app.processEvents()
             marks["settings_open_ms"] = (time.perf_counter() - t) * 1000

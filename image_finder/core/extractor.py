@@ -71,6 +71,18 @@ def resolve_device(requested: str = "auto") -> tuple[str, str | None]:
     return requested, None
 
 
+def unavailable_devices() -> dict[str, str]:
+    """Devices this computer does not have, with the reason in a user's words."""
+    import torch
+
+    missing = {}
+    if not torch.cuda.is_available():
+        missing["cuda"] = "no NVIDIA GPU found"
+    if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        missing["mps"] = "only on Apple computers with Apple silicon"
+    return missing
+
+
 def cpu_has_native_bf16() -> bool:
     """True on CPUs with bf16 instructions (AVX512-BF16 or AMX, Apple M2 and later)."""
     if sys.platform.startswith("linux"):
@@ -256,6 +268,7 @@ class Extractor:
         self.precision = precision
         self.weights_source = weights_source
         self.notice = notice
+        self.fallback_reason = ""  # why the bundled model stands in for the one asked for
         config = timm.data.resolve_data_config({}, model=model)
         self.data_config = config
         self.transform = timm.data.create_transform(**config, is_training=False)
@@ -297,6 +310,7 @@ class Extractor:
         """
         spec = model_spec(model_name)
         started = time.perf_counter()
+        fallback_reason = ""
         resolved_device, notice = resolve_device(device)
         try:
             model, source = _create_model(spec, weights)
@@ -306,6 +320,7 @@ class Extractor:
             log.warning("falling back to %s: %s", FALLBACK_MODEL, exc)
             fallback = MODELS[FALLBACK_MODEL]
             model, source = _create_model(fallback, None)
+            fallback_reason = str(exc)
             notice = (
                 f"Using {fallback.title} because {exc}. To use {spec.title}, "
                 "connect to the internet once (the weights are cached), or choose a local "
@@ -321,6 +336,7 @@ class Extractor:
             weights_source=source,
             notice=notice,
         )
+        extractor.fallback_reason = fallback_reason
         log.info(
             "loaded %s (%s weights) on %s, %s, in %.1f s",
             spec.name,
@@ -437,6 +453,7 @@ class PixelExtractor(Extractor):
         self.precision = "fp32"
         self.weights_source = "none"
         self.notice = None
+        self.fallback_reason = ""
         self.min_decode_size = side * 4
         self.batch_size = 64
 

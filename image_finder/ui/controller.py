@@ -266,8 +266,8 @@ class Controller(QObject):
         then every folder is indexed again with it."""
         old = self.settings
         library_model = self.library.model
-        if library_model and new.model != library_model and not reindex:
-            new = dataclasses.replace(new, model=library_model)
+        if library_model and new.model != old.model and not reindex:
+            new = dataclasses.replace(new, model=old.model)
         self.settings = new
         self.options = dataclasses.replace(
             self.options,

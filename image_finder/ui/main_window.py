@@ -264,15 +264,29 @@ class MainWindow(QMainWindow):
         extractor = self.controller.extractor
         self.about_box = show_about(self, extractor.device.upper() if extractor else None)
 
-    def open_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self.library.model, self)
-        if dialog.exec() != SettingsDialog.DialogCode.Accepted:
-            return
-        self.apply_settings(
-            dialog.settings(), reindex_ok=dialog.model_changed() and self._confirm_reindex()
+    def settings_dialog(self) -> SettingsDialog:
+        """The Settings dialog, showing the model in use and the devices present."""
+        from image_finder.core.extractor import unavailable_devices
+
+        extractor = self.controller.extractor
+        return SettingsDialog(
+            self.settings,
+            extractor.name if extractor else self.library.model,
+            self,
+            fallback_reason=extractor.fallback_reason if extractor else "",
+            unavailable=unavailable_devices(),
         )
 
-    def _confirm_reindex(self) -> bool:
+    def open_settings(self) -> None:
+        dialog = self.settings_dialog()
+        if dialog.exec() != SettingsDialog.DialogCode.Accepted:
+            return
+        reindex = dialog.model_changed()
+        if reindex and self.library.model and not self.confirm_reindex():
+            return  # nothing changes
+        self.apply_settings(dialog.settings(), reindex_ok=reindex)
+
+    def confirm_reindex(self) -> bool:
         box = QMessageBox(
             QMessageBox.Icon.Question,
             "Index again with the new model?",

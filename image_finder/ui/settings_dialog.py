@@ -1,9 +1,12 @@
-"""The settings dialog: edits a copy of :class:`Settings` and saves it on OK."""
+"""The settings dialog: edits a copy of :class:`Settings`; the window saves it on OK."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -32,56 +35,95 @@ DEVICE_LABELS = {
 
 
 class SettingsDialog(QDialog):
+    """``model_in_use``: the model the library is searched with now (it may be the bundled one
+    standing in for the one the settings ask for, and ``fallback_reason`` then says why).
+    ``unavailable``: devices that are not present, with the reason."""
+
     def __init__(
-        self, settings: Settings, library_model: str | None, parent: QWidget | None = None
+        self,
+        settings: Settings,
+        model_in_use: str | None,
+        parent: QWidget | None = None,
+        *,
+        fallback_reason: str = "",
+        unavailable: Mapping[str, str] | None = None,
     ):
         super().__init__(parent)
         self.setWindowTitle("Settings")
-        self._library_model = library_model
+        self._in_use = model_in_use or settings.model
         self._original = settings
-
-        self.model = QComboBox()
-        for spec in MODELS.values():
-            self.model.addItem(spec.title, spec.name)
-        self.model.setCurrentIndex(max(0, self.model.findData(settings.model)))
-        self.model_warning = QLabel()
-        self.model_warning.setWordWrap(True)
-        self.model_warning.setStyleSheet("color: #b9770e;")
-        self.weights = QLineEdit(settings.weights)
-        self.weights.setPlaceholderText("Automatic (download once, then cached)")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._on_browse_clicked)
-        weights_row = QHBoxLayout()
-        weights_row.addWidget(self.weights, 1)
-        weights_row.addWidget(browse)
-
-        self.device = QComboBox()
-        for name in DEVICES:
-            self.device.addItem(DEVICE_LABELS[name], name)
-        self.device.setCurrentIndex(max(0, self.device.findData(settings.device)))
-
+        self._build_model_fields(settings, fallback_reason)
+        self._build_device_field(settings, unavailable or {})
         self._build_search_fields(settings)
 
         form = QFormLayout()
         form.addRow("Model:", self.model)
+        form.addRow("", self.model_note)
         form.addRow("", self.model_warning)
-        form.addRow("Weights file:", weights_row)
+        form.addRow("Weights file:", self._weights_row)
         form.addRow("Device:", self.device)
-        form.addRow("Regions searched (nprobe):", self.nprobe)
+        form.addRow("Search breadth (large libraries):", self.nprobe)
         form.addRow("Results per search:", self.top_k)
         form.addRow("Thumbnail size:", self.thumbnail_size)
         form.addRow("", self.rotations)
         form.addRow("", self.crops)
+        form.addRow("", self.resume)
         buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+            QDialogButtonBox.StandardButton.Ok
+            | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults
         )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        restore = buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults)
+        restore.clicked.connect(self.restore_defaults)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(buttons)
-        self.model.currentIndexChanged.connect(self._update_warning)
-        self._update_warning()
+        self.model.currentIndexChanged.connect(self._on_model_changed)
+        self._on_model_changed()
+
+    def _build_model_fields(self, settings: Settings, fallback_reason: str) -> None:
+        self.model = QComboBox()
+        for spec in MODELS.values():
+            self.model.addItem(spec.title, spec.name)
+        self.model.setCurrentIndex(max(0, self.model.findData(self._in_use)))
+        self.model_note = QLabel()
+        self.model_note.setWordWrap(True)
+        wanted = MODELS.get(settings.model)
+        if fallback_reason and wanted is not None and settings.model != self._in_use:
+            self.model_note.setText(
+                f"In use: {MODELS[self._in_use].title}, because {fallback_reason}. To use "
+                f"{wanted.title}, connect to the internet once (its weights are then kept), or "
+                f"choose its weights file below and select {wanted.title} above."
+            )
+        else:
+            self.model_note.hide()
+        self.model_warning = QLabel()
+        self.model_warning.setWordWrap(True)
+        self.model_warning.setStyleSheet("color: #b9770e;")
+        self.weights = QLineEdit(settings.weights)
+        self.weights.setPlaceholderText("Automatic (download once, then kept)")
+        self.browse = QPushButton("Browse…")
+        self.browse.clicked.connect(self._on_browse_clicked)
+        row = QHBoxLayout()
+        row.addWidget(self.weights, 1)
+        row.addWidget(self.browse)
+        self._weights_row = row
+
+    def _build_device_field(self, settings: Settings, unavailable: Mapping[str, str]) -> None:
+        self.device = QComboBox()
+        items = self.device.model()
+        assert isinstance(items, QStandardItemModel)
+        for row, name in enumerate(DEVICES):
+            self.device.addItem(DEVICE_LABELS[name], name)
+            if name in unavailable:
+                item = items.item(row)
+                item.setEnabled(False)
+                item.setText(f"{DEVICE_LABELS[name]} – {unavailable[name]}")
+                item.setData(unavailable[name], Qt.ItemDataRole.ToolTipRole)
+        chosen = settings.device if settings.device not in unavailable else "auto"
+        self.device.setCurrentIndex(max(0, self.device.findData(chosen)))
 
     def _build_search_fields(self, settings: Settings) -> None:
         self.nprobe = QSpinBox()
@@ -89,8 +131,9 @@ class SettingsDialog(QDialog):
         self.nprobe.setSpecialValueText("Automatic")
         self.nprobe.setValue(settings.nprobe)
         self.nprobe.setToolTip(
-            "Regions searched in large libraries: higher finds more of the true nearest images, "
-            "lower is faster. Automatic is calibrated for 95% recall."
+            "How many groups of similar images a search looks through in libraries of 20,000 "
+            "images or more: more finds more of the truly closest images, fewer is faster. "
+            "Automatic is measured on your library to find 95% of them."
         )
         self.top_k = QSpinBox()
         self.top_k.setRange(1, 1000)
@@ -104,6 +147,8 @@ class SettingsDialog(QDialog):
         self.rotations.setChecked(settings.rotations)
         self.crops = QCheckBox("Also find the pictures a query was cropped from (slower searches)")
         self.crops.setChecked(settings.crops)
+        self.resume = QCheckBox("Continue interrupted indexing when Image Finder starts")
+        self.resume.setChecked(settings.resume_interrupted)
 
     def _on_browse_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -113,24 +158,42 @@ class SettingsDialog(QDialog):
             self.weights.setText(path)
 
     def model_changed(self) -> bool:
-        """True when the chosen model differs from the one the library was indexed with."""
-        chosen = self.model.currentData()
-        return bool(self._library_model) and chosen != self._library_model
+        """True when the chosen model differs from the one in use."""
+        return bool(self.model.currentData() != self._in_use)
 
-    def _update_warning(self) -> None:
+    def _on_model_changed(self) -> None:
+        bundled = MODELS[self.model.currentData()].bundled_weights
+        for widget in (self.weights, self.browse):
+            widget.setEnabled(not bundled)
+            widget.setToolTip("This model's weights come with Image Finder." if bundled else "")
         if self.model_changed():
             self.model_warning.setText(
-                "The library was indexed with another model. Changing it re-indexes every "
-                "image, which can take a long time."
+                "Vectors of two models cannot be compared: choosing this model indexes every "
+                "image again, which can take a long time."
             )
             self.model_warning.show()
         else:
             self.model_warning.hide()
 
+    def restore_defaults(self) -> None:
+        """Every field back to its default; the model stays (changing it means indexing
+        everything again)."""
+        default = Settings()
+        self.weights.clear()
+        self.device.setCurrentIndex(self.device.findData(default.device))
+        self.nprobe.setValue(default.nprobe)
+        self.top_k.setValue(default.top_k)
+        self.thumbnail_size.setValue(default.thumbnail_size)
+        self.rotations.setChecked(default.rotations)
+        self.crops.setChecked(default.crops)
+        self.resume.setChecked(default.resume_interrupted)
+
     def settings(self) -> Settings:
+        """The edited settings. The model in use left as it is keeps the settings' own choice
+        (a model that could not be loaded is tried again next time)."""
         return dataclasses.replace(
             self._original,
-            model=self.model.currentData(),
+            model=self.model.currentData() if self.model_changed() else self._original.model,
             weights=self.weights.text().strip(),
             device=self.device.currentData(),
             nprobe=self.nprobe.value(),
@@ -138,4 +201,5 @@ class SettingsDialog(QDialog):
             thumbnail_size=self.thumbnail_size.value(),
             rotations=self.rotations.isChecked(),
             crops=self.crops.isChecked(),
+            resume_interrupted=self.resume.isChecked(),
         ).validated()

@@ -427,3 +427,99 @@ def test_an_interrupted_folder_says_so_and_resumes_on_start(qtbot, make_window, 
     qtbot.waitUntil(lambda: bool(finished) and not again.controller.indexing, timeout=120_000)
     assert f"{n:,} images" in again.library_panel.folder_list.item(0).text()
     assert "Resume" not in again.library_panel.folder_list.item(0).text()
+
+
+def test_settings_tell_the_truth_about_the_model_in_use(qtbot, tmp_path, photos, monkeypatch):
+    """Offline first run: ViT-B/16 is asked for, the bundled model stands in. The dialog shows
+    the model in use and why; changing something else asks nothing and keeps the settings'
+    model; changing the model asks first, Cancel by default, and Cancel changes nothing."""
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
+
+    from image_finder.core.library import Library
+    from image_finder.ui.main_window import MainWindow
+
+    Settings().save()  # the default model: ViT-B/16, unreachable here
+    library = Library(tmp_path / "lib")
+    window = MainWindow(
+        library, Settings.load(), QSettings(str(tmp_path / "q.ini"), QSettings.Format.IniFormat)
+    )
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.controller.model_state is ModelState.READY, timeout=60_000)
+    index_and_wait(qtbot, window, photos)
+    asked = []
+
+    def answer(box):
+        asked.append((box.text(), box.defaultButton().text()))
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", lambda box: answer(box))  # closes: no button
+
+    dialog = window.settings_dialog()
+    qtbot.addWidget(dialog)
+    assert dialog.model.currentData() == "efficientnet_lite0"
+    assert not dialog.model_warning.isVisibleTo(dialog)
+    note = dialog.model_note.text()
+    assert "In use: EfficientNet-Lite0" in note and "weights file" in note and "--" not in note
+    assert not dialog.weights.isEnabled()  # the bundled model needs none
+    cuda = dialog.device.model().item(dialog.device.findData("cuda"))
+    assert not cuda.isEnabled() and "no NVIDIA GPU" in cuda.text()
+    dialog.top_k.setValue(9)
+    assert not dialog.model_changed()
+    window.apply_settings(dialog.settings())
+    assert asked == []
+    saved = Settings.load()
+    assert (saved.top_k, saved.model) == (9, "vit_base_patch16_224")
+    assert window.controller.model_state is ModelState.READY
+
+    # choosing another model asks, with Cancel as the default; no answer changes nothing
+    monkeypatch.setattr(type(dialog), "exec", lambda self: 1)  # OK pressed
+    monkeypatch.setattr(window, "settings_dialog", lambda: _with_model(dialog, "vit"))
+    window.open_settings()
+    assert asked and "again" in asked[0][0] and asked[0][1] == "Cancel"
+    assert Settings.load() == saved and window.library.model == "efficientnet_lite0"
+
+    # Restore defaults resets the fields but keeps the model
+    dialog.top_k.setValue(3)
+    dialog.findChild(QDialogButtonBox).button(
+        QDialogButtonBox.StandardButton.RestoreDefaults
+    ).click()
+    assert dialog.top_k.value() == Settings().top_k
+    window.shutdown()
+    library.close()
+
+
+def _with_model(dialog, prefix):
+    for row in range(dialog.model.count()):
+        if dialog.model.itemData(row).startswith(prefix):
+            dialog.model.setCurrentIndex(row)
+    return dialog
+
+
+def test_yes_to_another_model_indexes_everything_again_visibly(
+    qtbot, make_window, photos, tmp_path, monkeypatch
+):
+    import timm
+    import torch
+
+    weights = tmp_path / "vit.pth"
+    torch.save(timm.create_model("vit_base_patch16_224").state_dict(), weights)
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    monkeypatch.setattr(window, "confirm_reindex", lambda: True)
+    dialog = window.settings_dialog()
+    qtbot.addWidget(dialog)
+    _with_model(dialog, "vit")
+    assert dialog.model_warning.isVisibleTo(dialog) and dialog.weights.isEnabled()
+    dialog.weights.setText(str(weights))
+    monkeypatch.setattr(window, "settings_dialog", lambda: dialog)
+    monkeypatch.setattr(type(dialog), "exec", lambda self: 1)
+    with qtbot.waitSignal(window.controller.indexing_changed, timeout=120_000):
+        window.open_settings()
+    assert window.library_panel.progress_box.isVisible()
+    with qtbot.waitSignal(window.controller.index_finished, timeout=300_000):
+        pass
+    assert window.library.model == "vit_base_patch16_224"
+    assert window.library.count() == len(list(photos.iterdir()))
+    assert Settings.load().model == "vit_base_patch16_224"
