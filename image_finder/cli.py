@@ -7,9 +7,11 @@ the log file), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import os
+import shutil
 import signal
 import sqlite3
 import sys
@@ -67,8 +69,26 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="auto, cpu, cuda or mps (default: settings, auto)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """Knows its commands, so that a mistyped option gets that command's usage and the
+    option it was probably meant to be."""
+
+    commands: dict[str, argparse.ArgumentParser]
+
+    def parse_with_suggestions(self, argv: Sequence[str] | None) -> argparse.Namespace:
+        args, extra = self.parse_known_args(argv)
+        if extra:
+            command = self.commands.get(getattr(args, "command", ""), self)
+            options = [o for a in command._actions for o in a.option_strings]
+            unknown = extra[0].split("=")[0]
+            close = difflib.get_close_matches(unknown, options, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            command.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+        return args
+
+
+def build_parser() -> _Parser:
+    parser = _Parser(
         prog="image-finder-cli",
         description="Find visually similar images in your folders.",
     )
@@ -123,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="restore even though the database is intact"
     )
     _common(p, suppress=True)
+    parser.commands = dict(sub.choices)
     return parser
 
 
@@ -268,22 +289,15 @@ def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) ->
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -> int:
-    from image_finder.core.search import EMPTY_LIBRARY, Query, Searcher, SearchOptions
+    from image_finder.core.search import EMPTY_LIBRARY, Query, Searcher
 
     if library.count() == 0:  # before loading a model
         raise ImageFinderError(EMPTY_LIBRARY + " (image-finder-cli index FOLDER)")
     missing = [q for q in args.queries if not os.path.exists(q)]
     if len(missing) == len(args.queries):
         raise ImageFinderError(f"file not found: {missing[0]}")
+    options = _search_options(args, settings, library)  # refused before the model loads
     searcher = Searcher(library, _load_extractor(args, settings, library))
-    options = SearchOptions(
-        top_k=args.top_k or settings.top_k,
-        min_score=args.min_score if args.min_score is not None else (settings.min_score or None),
-        folder=args.folder,
-        nprobe=args.nprobe or settings.nprobe or None,
-        rotations=settings.rotations if args.rotations is None else args.rotations,
-        crops=settings.crops if args.crops is None else args.crops,
-    )
     failed = 0
     for n, query in enumerate(args.queries):
         try:
@@ -298,28 +312,78 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
             continue
         if n:
             print()
-        print(
-            f"Query: {display_name(outcome.query)}  ({len(outcome.results)} results, "
-            f"{outcome.seconds * 1000:.0f} ms, model {outcome.model})"
-        )
-        if not outcome.results:
-            print("  no results" + (" above the minimum score" if options.min_score else ""))
-            continue
-        rows = [("Rank", "Score", "Filename", "Path", "Indexed at")]
-        rows += [
-            (
-                str(r.rank),
-                f"{r.score:.3f}" + ("*" if r.grey_match else " "),
-                r.item.filename,
-                display_name(r.item.path),
-                _local_time(r.item.indexed_at),
-            )
-            for r in outcome.results
-        ]
-        print(_table(rows, right=(0, 1)))
-        if any(r.grey_match for r in outcome.results):
-            print("* the same picture as the black-and-white query, listed first")
+        _print_outcome(outcome, options)
     return 1 if failed else 0
+
+
+def _search_options(args: argparse.Namespace, settings: Settings, library: Library) -> Any:
+    """The options of a search, each checked: a value out of range is one line and exit 1."""
+    from image_finder.core.search import SearchOptions
+
+    top_k = args.top_k if args.top_k is not None else settings.top_k
+    if top_k < 1:
+        raise ImageFinderError(f"-k/--top-k must be 1 or more (got {top_k})")
+    if args.min_score is not None and not 0.0 <= args.min_score <= 1.0:
+        raise ImageFinderError(
+            f"--min-score must be between 0 and 1, 1 being the same picture (got {args.min_score})"
+        )
+    if args.nprobe is not None and args.nprobe < 1:
+        raise ImageFinderError(f"--nprobe must be 1 or more (got {args.nprobe})")
+    folder = os.path.abspath(args.folder) if args.folder else None
+    known = [f.path for f in library.folders()]
+    if folder and not any(folder == f or folder.startswith(os.path.join(f, "")) for f in known):
+        raise ImageFinderError(
+            f"{display_name(folder)} is not in the library (its folders: "
+            + ", ".join(display_name(f) for f in known)
+            + ")"
+        )
+    return SearchOptions(
+        top_k=top_k,
+        min_score=args.min_score if args.min_score is not None else (settings.min_score or None),
+        folder=folder,
+        nprobe=args.nprobe or settings.nprobe or None,
+        rotations=settings.rotations if args.rotations is None else args.rotations,
+        crops=settings.crops if args.crops is None else args.crops,
+    )
+
+
+def _print_outcome(outcome: Any, options: Any) -> None:
+    """The results as a table that fits the terminal: the path is shortened in the middle."""
+    print(
+        f"Query: {display_name(outcome.query)}  ({len(outcome.results)} results, "
+        f"{outcome.seconds * 1000:.0f} ms, model {outcome.model})"
+    )
+    if not outcome.results:
+        print("  no results" + (" above the minimum score" if options.min_score else ""))
+        return
+    rows = [("Rank", "Score", "Path", "Indexed at")]
+    rows += [
+        (
+            str(r.rank),
+            f"{r.score:.3f}" + ("*" if r.grey_match else " "),
+            display_name(r.item.path),
+            _local_time(r.item.indexed_at),
+        )
+        for r in outcome.results
+    ]
+    width = shutil.get_terminal_size((100, 24)).columns
+    others = sum(max(len(row[i]) for row in rows) for i in (0, 1, 3)) + 6
+    room = max(20, width - others - 1)
+    rows = [(a, b, _shorten(path, room), d) for a, b, path, d in rows]
+    print(_table(rows, right=(0, 1)))
+    if any(r.grey_match for r in outcome.results):
+        print("* the same picture as the black-and-white query, listed first")
+
+
+def _shorten(path: str, width: int) -> str:
+    """``path`` in ``width`` characters: the start of the folder, '…', and the file name."""
+    if len(path) <= width:
+        return path
+    name = os.path.basename(path)
+    if len(name) + 4 >= width:
+        return "…" + path[-(width - 1) :]
+    head = width - len(name) - 2
+    return path[:head] + "…" + os.sep + name
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -> int:
@@ -463,7 +527,7 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_with_suggestions(argv)
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     log.info(
         "image-finder-cli %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv)

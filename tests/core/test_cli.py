@@ -226,3 +226,44 @@ def test_version(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert "image-finder-cli" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("option", "why"),
+    [
+        (["-k", "0"], "--top-k must be 1 or more"),
+        (["--min-score", "1.5"], "--min-score must be between 0 and 1"),
+        (["--min-score", "-0.2"], "--min-score must be between 0 and 1"),
+        (["--nprobe", "0"], "--nprobe must be 1 or more"),
+        (["--folder", "/somewhere/else"], "is not in the library (its folders: "),
+    ],
+)
+def test_search_options_out_of_range_are_refused_in_one_line(indexed, capsys, option, why):
+    data, photos = indexed
+    code, out, err = run(capsys, "--data-dir", data, "search", str(photos / "coffee.jpg"), *option)
+    assert code == 1 and out == ""
+    assert why in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_mistyped_option_shows_the_command_usage_and_the_close_match(indexed, capsys):
+    data, photos = indexed
+    with pytest.raises(SystemExit) as exited:
+        main(["--data-dir", data, "search", str(photos / "coffee.jpg"), "--min_score", "0.5"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert "usage: image-finder-cli search" in err and "did you mean --min-score?" in err
+
+
+def test_the_results_table_fits_the_terminal_without_repeating_the_path(
+    indexed, capsys, monkeypatch
+):
+    data, photos = indexed
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run(capsys, "--data-dir", data, "search", str(photos / "coffee.jpg"), "-k", "3")
+    assert code == 0
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("Rank"))
+    assert header.split() == ["Rank", "Score", "Path", "Indexed", "at"]
+    table = lines[lines.index(header) :]
+    assert all(len(line) <= 80 for line in table)
+    assert table[1].split()[2].endswith("coffee.jpg")  # the file name survives shortening
