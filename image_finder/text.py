@@ -74,12 +74,14 @@ def index_summary(report: IndexReport) -> str:
     return "The library is up to date"
 
 
-def folder_summary(folder: FolderInfo) -> str:
-    """The second line of a folder in the library panel, and its state in the CLI table."""
+def folder_summary(folder: FolderInfo, indexing: bool = False) -> str:
+    """The second line of a folder in the library panel (``indexing``: a run is under way,
+    so an unfinished folder is not offered for resuming)."""
+    resume = "" if indexing else " – Resume"
     if folder.complete:
         summary = count(folder.images, "image")
     elif folder.files_found:
-        summary = f"{folder.images:,} of {folder.files_found:,} indexed – Resume"
+        summary = f"{folder.images:,} of {folder.files_found:,} indexed{resume}"
     else:
-        summary = f"{folder.images:,} indexed, unfinished – Resume"
+        summary = f"{folder.images:,} indexed, unfinished{resume}"
     return summary + ("" if folder.online else " · offline")

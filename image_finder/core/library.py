@@ -147,6 +147,10 @@ class Library:
     def writer_held(self) -> bool:
         return self._writer.held
 
+    def writer_elsewhere(self) -> bool:
+        """Whether another process is writing to the library now (a check, not a wait)."""
+        return self._writer.taken_elsewhere()
+
     def begin_writing(self) -> None:
         """Take the library's writer lock (raises LibraryBusyError if another process has it)."""
         with self._lock:

@@ -43,3 +43,15 @@ class WriterLock:
     @property
     def held(self) -> bool:
         return self._fd is not None
+
+    def taken_elsewhere(self) -> bool:
+        """Whether another process (or another lock object) holds the lock now."""
+        if self.held:
+            return False
+        probe = WriterLock(self.path)
+        try:
+            probe.acquire()
+        except LibraryBusyError:
+            return True
+        probe.release()
+        return False

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
-from image_finder.core.errors import EmptyLibraryError
+from image_finder.core.errors import EmptyLibraryError, LibraryBusyError
 from image_finder.core.search import Query, SearchOptions, SearchOutcome
 from image_finder.core.settings import Settings
 from image_finder.ui.workers import IndexWorker, SearchWorker
@@ -33,6 +33,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class NoticeKind(enum.Enum):
+    """What a notice is about, so that it can be taken back when it stops being true."""
+
+    MODEL = "model"
+    OFFLINE = "offline"
+    BUSY = "busy"
+    ERROR = "error"
+
+
+LIBRARY_POLL_MS = 2000  # how often the window looks for changes made by other processes
 
 
 class ModelState(enum.Enum):
@@ -118,7 +130,8 @@ class Controller(QObject):
     results_ready = Signal(object)  # SearchOutcome of the current query
     search_failed = Signal(str, object)  # message, the Query that failed
     history_changed = Signal()
-    notice = Signal(str)  # something the user should read, shown until dismissed
+    notice = Signal(object, str)  # NoticeKind, text: shown until dismissed or withdrawn
+    notice_withdrawn = Signal(object)  # NoticeKind that is no longer true
     settled = Signal()  # model, indexing, search and the views' own work all done
 
     def __init__(self, library: Library, settings: Settings, parent: QObject | None = None):
@@ -150,6 +163,13 @@ class Controller(QObject):
         self._request: _Request | None = None
         self._generation = 0
         self._busy_checks: list[Callable[[], bool]] = []
+        self._shown: set[NoticeKind] = set()  # notices that polling may take back
+        self._seen_generation = library.generation
+        self._seen_online = tuple(f.online for f in self.folders)
+        self._poll = QTimer(self)
+        self._poll.setInterval(LIBRARY_POLL_MS)
+        self._poll.timeout.connect(self.poll_library)
+        self._poll.start()
         self.extractor_loads = 0
         self._start_workers()
 
@@ -177,7 +197,7 @@ class Controller(QObject):
         self._index_worker.progress.connect(self.index_progress)
         self._index_worker.finished.connect(self._on_index_worker_finished)
         self._index_worker.failed.connect(self._on_index_worker_failed)
-        self._index_worker.remove_failed.connect(self.notice)
+        self._index_worker.remove_failed.connect(lambda m: self.notice.emit(NoticeKind.ERROR, m))
         self._index_worker.library_changed.connect(self._on_index_worker_library_changed)
         self.index_thread.finished.connect(self._index_worker.deleteLater)
 
@@ -187,6 +207,7 @@ class Controller(QObject):
 
     def shutdown(self) -> None:
         """Cancel jobs, stop the threads and wait for them; idempotent."""
+        self._poll.stop()
         self._index_worker.cancel()
         self._jobs.clear()
         for thread in (self.index_thread, self.search_thread):
@@ -247,14 +268,14 @@ class Controller(QObject):
         if first_load and unfinished and self.settings.resume_interrupted:
             self._jobs.insert(0, IndexJob(tuple(unfinished)))
         if extractor.notice:
-            self.notice.emit(extractor.notice)
+            self.notice.emit(NoticeKind.MODEL, extractor.notice)
         self._run_next_job()
         self._run_pending()
         self.check_settled()
 
     def _on_search_worker_model_failed(self, message: str) -> None:
         self._set_model_state(ModelState.FAILED)
-        self.notice.emit(message)
+        self.notice.emit(NoticeKind.MODEL, message)
         self._jobs.clear()
         if self._pending is not None:  # nothing can run it
             self._pending = None
@@ -321,19 +342,27 @@ class Controller(QObject):
 
     def _on_index_worker_finished(self, report: IndexReport) -> None:
         self.last_report = report
+        if NoticeKind.BUSY in self._shown:
+            self._withdraw(NoticeKind.BUSY)
+        if NoticeKind.OFFLINE in self._shown and not report.offline_folders:
+            self._withdraw(NoticeKind.OFFLINE)
         if report.offline_folders:
             from image_finder.core.records import display_name
 
+            self._shown.add(NoticeKind.OFFLINE)
             self.notice.emit(
+                NoticeKind.OFFLINE,
                 "Offline folders (their images are kept until they return or you remove them): "
-                + ", ".join(display_name(f) for f in report.offline_folders)
+                + ", ".join(display_name(f) for f in report.offline_folders),
             )
         self._job_done(changed=bool(report.added or report.updated or report.moved
                                     or report.removed))  # fmt: skip
         self.index_finished.emit(report)
 
-    def _on_index_worker_failed(self, message: str) -> None:
-        self.notice.emit(message)
+    def _on_index_worker_failed(self, message: str, error: type) -> None:
+        kind = NoticeKind.BUSY if error is LibraryBusyError else NoticeKind.ERROR
+        self._shown.add(kind)
+        self.notice.emit(kind, message)
         self._job_done(changed=True)
 
     def _job_done(self, changed: bool) -> None:
@@ -352,7 +381,31 @@ class Controller(QObject):
     def _on_index_worker_library_changed(self, folders: list[FolderInfo], count: int) -> None:
         self.folders = folders
         self.count = count
+        self._seen_generation = self.library.generation
+        self._seen_online = tuple(f.online for f in folders)
         self.library_changed.emit()
+
+    def poll_library(self) -> None:
+        """Follow what changed without this window: another process indexed or removed
+        folders, a drive came back, the other writer finished. Cheap: one query, and the
+        folder list only when something moved."""
+        if self.indexing:
+            return
+        generation = self.library.generation
+        online = tuple(f.online for f in self.folders)
+        if generation != self._seen_generation or online != self._seen_online:
+            changed = generation != self._seen_generation
+            self._on_index_worker_library_changed(self.library.folders(), self.library.count())
+            if changed and self.current_query is not None and self._request is None:
+                self.repeat_search()  # results follow the library
+        if NoticeKind.OFFLINE in self._shown and all(self._seen_online):
+            self._withdraw(NoticeKind.OFFLINE)
+        if NoticeKind.BUSY in self._shown and not self.library.writer_elsewhere():
+            self._withdraw(NoticeKind.BUSY)
+
+    def _withdraw(self, kind: NoticeKind) -> None:
+        self._shown.discard(kind)
+        self.notice_withdrawn.emit(kind)
 
     # -- searching ----------------------------------------------------------------------------
 

@@ -99,7 +99,7 @@ class LibraryPanel(QWidget):
         self.folder_list.clear()
         icon = self.style().standardIcon(QStyle.StandardPixmap.SP_DirIcon)
         for folder in self.controller.folders:
-            summary = text.folder_summary(folder)
+            summary = text.folder_summary(folder, self.controller.indexing)
             item = QListWidgetItem(icon, f"{display_name(folder.path)}\n{summary}")
             item.setData(Qt.ItemDataRole.UserRole, folder.path)
             item.setToolTip(
@@ -206,6 +206,7 @@ class LibraryPanel(QWidget):
 
     def _on_controller_indexing_changed(self, running: bool) -> None:
         self.progress_box.setVisible(running)
+        self._refresh()
         if running:
             self.progress_bar.setRange(0, 0)
             self.progress_label.setText("Scanning…")

@@ -70,9 +70,18 @@ class NoticeBar(QFrame):
         layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
         self.hide()
 
-    def show_text(self, message: str) -> None:
+        self.kind: object = None
+
+    def show_text(self, kind: object, message: str) -> None:
+        self.kind = kind
         self.label.setText(message)
         self.show()
+
+    def withdraw(self, kind: object) -> None:
+        """The notice of ``kind`` is no longer true: hide it if it is the one shown."""
+        if kind == self.kind:
+            self.hide()
+            self.kind = None
 
 
 class MainWindow(QMainWindow):
@@ -196,6 +205,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         controller = self.controller
         controller.notice.connect(self.notice_bar.show_text)
+        controller.notice_withdrawn.connect(self.notice_bar.withdraw)
         controller.settled.connect(self.settled)
         controller.index_finished.connect(self._on_controller_index_finished)
         for signal in (

@@ -104,7 +104,7 @@ class SearchWorker(QObject):
 class IndexWorker(QObject):
     progress = Signal(object)  # IndexProgress
     finished = Signal(object)  # IndexReport
-    failed = Signal(str)
+    failed = Signal(str, object)  # message, the error's type
     remove_failed = Signal(str)
     library_changed = Signal(object, int)  # list[FolderInfo], image count
 
@@ -137,7 +137,7 @@ class IndexWorker(QObject):
 
         self._cancel.clear()
         if self.extractor is None:
-            self.failed.emit("The model is not loaded.")
+            self.failed.emit("The model is not loaded.", ImageFinderError)
             return
         try:
             report = index_folders(
@@ -149,14 +149,15 @@ class IndexWorker(QObject):
                 rebuild=rebuild,
             )
         except ImageFinderError as exc:
-            self.failed.emit(str(exc))
+            self._emit_library()
+            self.failed.emit(str(exc), type(exc))
         except Exception as exc:
             log.exception("indexing failed")
-            self.failed.emit(f"Indexing failed: {exc}")
-        else:
-            self.finished.emit(report)
-        finally:
             self._emit_library()
+            self.failed.emit(f"Indexing failed: {exc}", type(exc))
+        else:
+            self._emit_library()  # first, so that the library is current when the job ends
+            self.finished.emit(report)
 
     @Slot(str)
     def remove_folder(self, path: str) -> None:

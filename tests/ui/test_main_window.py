@@ -523,3 +523,47 @@ def test_yes_to_another_model_indexes_everything_again_visibly(
     assert window.library.model == "vit_base_patch16_224"
     assert window.library.count() == len(list(photos.iterdir()))
     assert Settings.load().model == "vit_base_patch16_224"
+
+
+def test_the_window_follows_changes_it_did_not_make(qtbot, make_window, photos, tmp_path):
+    """Another process indexes a folder; a drive goes away and comes back; another writer
+    finishes: the panel, the results and the banners follow within a poll."""
+    import shutil
+
+    from image_finder.cli import main
+    from image_finder.core.library import Library
+
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    window.search_file(str(photos / "coffee.jpg"))
+    wait_results(qtbot, window)
+    # another process adds a folder with a near copy of the query
+    other = tmp_path / "From the CLI"
+    other.mkdir()
+    Image.open(photos / "coffee.jpg").resize((200, 150)).save(other / "small coffee.jpg")
+    assert main(["--data-dir", str(window.library.folder), "index", str(other)]) == 0
+    qtbot.waitUntil(lambda: window.library_panel.folder_list.count() == 2, timeout=10_000)
+    qtbot.waitUntil(lambda: "small coffee.jpg" in [name for name, _ in results(window)[:3]],
+                    timeout=10_000)  # fmt: skip
+    assert f"{len(list(photos.iterdir())) + 1} images" in window.status_library.text()
+
+    # the drive goes away, a re-scan says so; it comes back, the banner goes
+    away = tmp_path / "unplugged"
+    shutil.move(other, away)
+    with qtbot.waitSignal(window.controller.index_finished, timeout=60_000):
+        window.controller.rescan()
+    assert window.notice_bar.isVisible() and "Offline" in window.notice_bar.label.text()
+    qtbot.waitUntil(lambda: "offline" in window.library_panel.folder_list.item(0).text())
+    shutil.move(away, other)
+    qtbot.waitUntil(lambda: not window.notice_bar.isVisible(), timeout=10_000)
+    assert "offline" not in window.library_panel.folder_list.item(0).text()
+
+    # another writer holds the library: busy; once it is done, the banner goes
+    elsewhere = Library(window.library.folder)
+    elsewhere.begin_writing()
+    with qtbot.waitSignal(window.controller.notice, timeout=60_000) as shown:
+        window.controller.rescan()
+    assert "busy" in shown.args[1]
+    assert window.notice_bar.isVisible()
+    elsewhere.close()
+    qtbot.waitUntil(lambda: not window.notice_bar.isVisible(), timeout=10_000)
