@@ -25,13 +25,29 @@ class DesktopActions(QObject):
             self.message.emit(f"{display_name(path)} is offline or was moved.", MESSAGE_MS)
             return False
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(path)):
-            self.message.emit(
-                f"No application opens {display_name(os.path.basename(path))}: use Copy path "
-                "to open it yourself.",
-                MESSAGE_MS,
+            self.offer_copy(
+                f"No application is set up to open {display_name(os.path.basename(path))}.", path
             )
             return False
         return True
+
+    def offer_copy(self, problem: str, path: str) -> None:
+        """Say what could not be done, and offer the path to do it by hand."""
+        from PySide6.QtWidgets import QMessageBox, QWidget
+
+        parent = self.parent()
+        box = QMessageBox(
+            QMessageBox.Icon.Information,
+            "Image Finder",
+            problem,
+            parent=parent if isinstance(parent, QWidget) else None,
+        )
+        box.setInformativeText(display_name(path))
+        copy = box.addButton("Copy path", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Close)
+        box.exec()
+        if box.clickedButton() is copy:
+            self.copy_paths([path])
 
     def reveal_file(self, path: str) -> bool:
         if not os.path.exists(path):
@@ -60,9 +76,7 @@ class DesktopActions(QObject):
             started = QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path)))
         ok = started[0] if isinstance(started, tuple) else bool(started)
         if not ok:
-            self.message.emit(
-                "No file manager could be started: use Copy path to find the file.", MESSAGE_MS
-            )
+            self.offer_copy("No file manager could be started to show the file.", path)
         return ok
 
     def copy_paths(self, paths: Sequence[str], mime: QMimeData | None = None) -> None:

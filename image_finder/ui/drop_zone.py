@@ -8,7 +8,7 @@ import sys
 import urllib.parse
 
 from PySide6.QtCore import QMimeData, QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QMouseEvent, QPixmap
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent, QMouseEvent, QPixmap
 from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout
 
 from image_finder.core.images import IMAGE_EXTENSIONS
@@ -34,6 +34,7 @@ class DropZone(QFrame):
 
     file_chosen = Signal(object)  # str; not Signal(str): a QString would mangle undecodable names
     image_pasted = Signal(QImage)
+    several_dropped = Signal(object, int)  # the file used, how many others were left out
 
     THUMB = 96
 
@@ -45,8 +46,13 @@ class DropZone(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setMinimumHeight(self.THUMB + 20)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setToolTip("Drop an image file, paste an image with Ctrl+V, or click to choose a file")
+        self.setToolTip(
+            "Drop an image file, paste an image with Ctrl+V, or click (or press Enter) to "
+            "choose a file"
+        )
         self.setAccessibleName("Query image")
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # reachable with Tab
+        self.last_folder = ""  # where the Open dialog starts (remembered by the window)
 
         self.thumbnail = QLabel()
         self.thumbnail.setFixedSize(QSize(self.THUMB, self.THUMB))
@@ -99,16 +105,26 @@ class DropZone(QFrame):
 
     def _set_highlight(self, on: bool) -> None:
         border = "palette(highlight)" if on else "palette(mid)"
-        self.setStyleSheet(f"#dropZone {{ border: 2px dashed {border}; border-radius: 8px; }}")
+        self.setStyleSheet(
+            f"#dropZone {{ border: 2px dashed {border}; border-radius: 8px; }}"
+            " #dropZone:focus { border: 2px solid palette(highlight); }"
+        )
 
     # -- input --------------------------------------------------------------------------------
 
     def browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Choose an image to search with", "", IMAGE_FILTER
+            self, "Choose an image to search with", self.last_folder, IMAGE_FILTER
         )
         if path:
+            self.last_folder = os.path.dirname(path)
             self.file_chosen.emit(path)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+            self.browse()
+        else:
+            super().keyPressEvent(event)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
@@ -142,6 +158,8 @@ class DropZone(QFrame):
         files = [local_path(url) for url in mime.urls() if url.isLocalFile()]
         if files:
             self.file_chosen.emit(files[0])
+            if len(files) > 1:
+                self.several_dropped.emit(files[0], len(files) - 1)
             return True
         if mime.hasImage():
             image = mime.imageData()

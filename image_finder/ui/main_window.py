@@ -4,6 +4,7 @@ and status bar around one :class:`Controller`."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from image_finder import APP_NAME, text
 from image_finder.core.library import Library
+from image_finder.core.records import display_name
 from image_finder.core.settings import Settings
 from image_finder.ui.about import app_icon
 from image_finder.ui.controller import Controller, ModelState
@@ -218,6 +220,7 @@ class MainWindow(QMainWindow):
             signal.connect(self._update_status)
         self.desktop.message.connect(self.statusBar().showMessage)
         self.search_panel.folder_dropped.connect(self._on_search_panel_folder_dropped)
+        self.search_panel.drop_zone.several_dropped.connect(self._on_drop_zone_several_dropped)
         self.search_panel.empty_button.clicked.connect(self.library_panel.choose_folder)
 
     def _restore_state(self) -> None:
@@ -227,6 +230,7 @@ class MainWindow(QMainWindow):
         splitter = self.qsettings.value("window/splitter", QByteArray())
         if isinstance(splitter, QByteArray) and not splitter.isEmpty():
             self.splitter.restoreState(splitter)
+        self.search_panel.drop_zone.last_folder = str(self.qsettings.value("last_image_folder", ""))
 
     # -- state shown --------------------------------------------------------------------------
 
@@ -253,6 +257,14 @@ class MainWindow(QMainWindow):
 
     def _on_controller_index_finished(self, report: object) -> None:
         self.statusBar().showMessage(text.index_summary(report), 10_000)  # type: ignore[arg-type]
+
+    def _on_drop_zone_several_dropped(self, used: str, others: int) -> None:
+        self.statusBar().showMessage(
+            f"Searching with {display_name(os.path.basename(used))}; "
+            f"{text.count(others, 'other file')} dropped with it "
+            f"{'was' if others == 1 else 'were'} not used.",
+            8000,
+        )
 
     def _on_search_panel_folder_dropped(self, folder: str) -> None:
         self.statusBar().showMessage("Adding the folder to the library…", 4000)
@@ -339,5 +351,6 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.qsettings.setValue("window/geometry", self.saveGeometry())
         self.qsettings.setValue("window/splitter", self.splitter.saveState())
+        self.qsettings.setValue("last_image_folder", self.search_panel.drop_zone.last_folder)
         self.shutdown()
         event.accept()

@@ -262,7 +262,10 @@ class SearchPanel(QWidget):
             return
         if not self.results_view.selectionModel().isSelected(index):
             self.results_view.setCurrentIndex(index)
-        row = index.row()
+        self.context_menu(index.row()).exec(self.results_view.viewport().mapToGlobal(pos))
+
+    def context_menu(self, row: int) -> QMenu:
+        """What can be done with one result, the most used first."""
         path = self.results_model.result(row).path
         menu = QMenu(self)
         menu.addAction("Find similar to this", lambda: self.search_row(row))
@@ -272,4 +275,4 @@ class SearchPanel(QWidget):
         menu.addSeparator()
         menu.addAction(self.copy_path_action)
         menu.addAction("Copy image", lambda: self.desktop.copy_image(path))
-        menu.exec(self.results_view.viewport().mapToGlobal(pos))
+        return menu

@@ -567,3 +567,71 @@ def test_the_window_follows_changes_it_did_not_make(qtbot, make_window, photos, 
     assert window.notice_bar.isVisible()
     elsewhere.close()
     qtbot.waitUntil(lambda: not window.notice_bar.isVisible(), timeout=10_000)
+
+
+def test_desktop_habits(qtbot, make_window, photos, tmp_path, monkeypatch):
+    from PySide6.QtGui import QDesktopServices, QKeySequence
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    window = make_window()
+    assert window.settings_action.shortcut() == QKeySequence("Ctrl+,")
+    zone = window.search_panel.drop_zone
+    assert zone.focusPolicy() & Qt.FocusPolicy.TabFocus
+
+    # a folder dropped on the library panel is added
+    mime = QMimeData()
+    mime.setUrls([file_url(photos)])
+    drop = QDropEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    with qtbot.waitSignal(window.controller.index_finished, timeout=120_000):
+        window.library_panel.dropEvent(drop)
+    assert window.library_panel.folder_list.count() == 1
+
+    # the Open dialog starts where the last image came from, also after a restart
+    starts = []
+
+    def choose(parent, caption, start, filters):
+        starts.append(start)
+        return str(photos / "coffee.jpg"), filters
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", choose)
+    zone.browse()
+    wait_results(qtbot, window)
+    zone.browse()
+    assert starts == ["", str(photos)]
+
+    # several files dropped: the first is used, and the window says so
+    drop_files(window, photos / "rocket.jpg", photos / "coffee.jpg", photos / "clock.jpg")
+    assert "rocket.jpg; 2 other files" in window.statusBar().currentMessage()
+
+    # the most used action first; the Remove question says what its buttons do
+    wait_results(qtbot, window)
+    actions = [a.text() for a in window.search_panel.context_menu(0).actions() if a.text()]
+    assert actions[0] == "Find similar to this"
+    asked = []
+    monkeypatch.setattr(QMessageBox, "exec", lambda box: asked.append(
+        sorted(b.text().replace("&", "") for b in box.buttons())) or 0)  # fmt: skip
+    window.library_panel.folder_list.setCurrentRow(0)
+    window.library_panel.remove_button.click()
+    assert asked == [["Cancel", "Remove"]] and window.library_panel.folder_list.count() == 1
+
+    # one path copied says so in words; an image no application opens offers its path
+    window.search_panel.results_view.setCurrentIndex(window.search_panel.results_model.index(0))
+    window.search_panel.copy_paths()
+    assert window.statusBar().currentMessage() == "Copied the path"
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: False)
+
+    def click_copy(box):
+        asked.append(box.text())
+        next(b for b in box.buttons() if b.text() == "Copy path").click()
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", click_copy)
+    QGuiApplication.clipboard().clear()
+    first = window.search_panel.results_model.result(0).path
+    assert not window.desktop.open_file(first)
+    assert "No application" in asked[-1]
+    assert QGuiApplication.clipboard().text() == first
+    window.close()
+    again = make_window()
+    assert again.search_panel.drop_zone.last_folder == str(photos)
