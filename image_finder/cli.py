@@ -356,20 +356,23 @@ def _print_outcome(outcome: Any, options: Any) -> None:
     if not outcome.results:
         print("  no results" + (" above the minimum score" if options.min_score else ""))
         return
-    rows = [("Rank", "Score", "Path", "Indexed at")]
+    if not outcome.close_matches:
+        print("No close matches; the closest are:")
+    rows = [("Rank", "Score", "Match", "Path", "Indexed at")]
     rows += [
         (
             str(r.rank),
             f"{r.score:.3f}" + ("*" if r.grey_match else " "),
+            r.match.value,
             display_name(r.item.path),
             _local_time(r.item.indexed_at),
         )
         for r in outcome.results
     ]
     width = shutil.get_terminal_size((100, 24)).columns
-    others = sum(max(len(row[i]) for row in rows) for i in (0, 1, 3)) + 6
+    others = sum(max(len(row[i]) for row in rows) for i in (0, 1, 2, 4)) + 8
     room = max(20, width - others - 1)
-    rows = [(a, b, _shorten(path, room), d) for a, b, path, d in rows]
+    rows = [(a, b, c, _shorten(path, room), d) for a, b, c, path, d in rows]
     print(_table(rows, right=(0, 1)))
     if any(r.grey_match for r in outcome.results):
         print("* the same picture as the black-and-white query, listed first")

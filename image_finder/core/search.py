@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 import io
 import logging
 import os
@@ -99,6 +100,32 @@ class Query:
         return self.data if self.kind is QueryKind.IMAGE else self.path
 
 
+# Scores of the same picture stay above 0.95 when it is resized, re-encoded or mirrored; other
+# pictures score lower, and unrelated ones at most about 0.4 (an airliner against a library of
+# animals: its best, a poodle, at 0.42 with ViT-B/16; unrelated skimage photos score below 0.2
+# with EfficientNet-Lite0, crops of one photo 0.47 to 0.75). Below CLOSE_MATCH_SCORE the best
+# result is called what it is: the closest there is, not a match.
+# A copy resized down or saved in another format can score lower (0.91 for a 640x480 photo
+# shrunk to 200x150 as PNG, EfficientNet-Lite0) but keeps the query's brightness layout exactly;
+# SAME_LAYOUT_SCORE with a matching layout also counts as the same picture.
+SAME_PICTURE_SCORE = 0.95
+SAME_LAYOUT_SCORE = 0.85
+CLOSE_MATCH_SCORE = 0.5
+
+
+class MatchKind(enum.Enum):
+    """What a result is to its query, beyond its score."""
+
+    NONE = ""
+    QUERY = "this image"  # the query itself, found in the library
+    IDENTICAL = "identical"  # the same bytes as the query
+    SAME_PICTURE = "same picture"  # resized, re-encoded, mirrored, a black-and-white copy…
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
 @dataclass(frozen=True)
 class SearchResult:
     rank: int
@@ -107,6 +134,7 @@ class SearchResult:
     # The query has no colour and this picture's brightness layout is the query's: the colour
     # original of a black-and-white copy, listed first whatever its score (core/layout.py).
     grey_match: bool = False
+    match: MatchKind = MatchKind.NONE
 
     @property
     def path(self) -> str:
@@ -120,6 +148,7 @@ class SearchResult:
             "filename": self.item.filename,
             "indexed_at": iso_time(self.item.indexed_at),
             "grey_match": self.grey_match,
+            "match": self.match.value or None,
         }
 
 
@@ -130,10 +159,18 @@ class SearchOutcome:
     results: list[SearchResult] = field(default_factory=list)
     seconds: float = 0.0
 
+    @property
+    def close_matches(self) -> bool:
+        """False when even the best result is weak: the closest there is, not a match."""
+        return not self.results or any(
+            r.score >= CLOSE_MATCH_SCORE or r.match is not MatchKind.NONE for r in self.results
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "query": display_name(self.query),
             "model": self.model,
+            "close_matches": self.close_matches,
             "results": [r.to_json() for r in self.results],
         }
 
@@ -164,6 +201,7 @@ class QueryFeatures:
     vectors: np.ndarray  # [n, dim]: one per variant of the query
     # Brightness layouts of the variants when the query has no colour, else empty.
     layouts: tuple[bytes, ...] = ()
+    signature: bytes = b""  # the query's own brightness layout, to tell the same picture
 
 
 def dihedral_variants(image: Image.Image) -> list[Image.Image]:
@@ -237,7 +275,7 @@ class Searcher:
         images = query_variants(image, options)
         vectors = self.extractor.embed_tensors([self.extractor.preprocess(i) for i in images])
         layouts = tuple(layout.signature(i) for i in images) if layout.is_greyscale(image) else ()
-        return QueryFeatures(vectors, layouts)
+        return QueryFeatures(vectors, layouts, layout.signature(image))
 
     def search(self, query: Query, options: SearchOptions = SearchOptions()) -> SearchOutcome:
         """Rank the library against ``query``. Raises ImageLoadError for a query image that
@@ -250,8 +288,39 @@ class Searcher:
         outcome.query = query.path or query.label
         if query.kind is not QueryKind.IMAGE:
             _query_first(outcome)
+        same_layout = self._same_layout(outcome.results, features.signature, query)
+        outcome.results = _with_matches(
+            outcome.results, query, self._query_hash(query), same_layout
+        )
         outcome.seconds = time.perf_counter() - started
         return outcome
+
+    def _same_layout(
+        self, results: Sequence[SearchResult], signature: bytes, query: Query
+    ) -> set[int]:
+        """Ids of the high-scoring results whose brightness layout is the query's."""
+        if query.kind is QueryKind.ITEM:
+            signature = self.library.layouts([query.item_id]).get(query.item_id, b"")
+        ids = [r.item.id for r in results if SAME_LAYOUT_SCORE <= r.score < SAME_PICTURE_SCORE]
+        if not signature or not ids:
+            return set()
+        stored = self.library.layouts(ids)
+        found = layout.correlations([signature], list(stored.values()))
+        return {i for i, c in zip(stored, found, strict=True) if c >= layout.MATCH}
+
+    def _query_hash(self, query: Query) -> str | None:
+        """The query's content hash, to tell byte-identical copies."""
+        if query.kind is QueryKind.ITEM:
+            item = self.library.items([query.item_id]).get(query.item_id)
+            return item.content_hash if item else None
+        if query.kind is QueryKind.IMAGE:
+            return hashlib.blake2b(query.data, digest_size=16).hexdigest()
+        from image_finder.core.indexing import file_hash
+
+        try:
+            return file_hash(query.path)
+        except OSError:
+            return None
 
     def _query_features(self, query: Query, options: SearchOptions) -> QueryFeatures:
         """Features of the last few queries are kept, so that Back/Forward and changed options
@@ -319,6 +388,24 @@ class Searcher:
         ids = list(stored)
         found = layout.correlations(layouts, [stored[i] for i in ids])
         return {i: float(c) for i, c in zip(ids, found, strict=True) if c >= layout.MATCH}
+
+
+def _with_matches(
+    results: list[SearchResult], query: Query, digest: str | None, same_layout: set[int]
+) -> list[SearchResult]:
+    """Mark the query itself, byte-identical copies and the same picture."""
+    marked = []
+    for r in results:
+        if query.kind is not QueryKind.IMAGE and r.path == query.path:
+            kind = MatchKind.QUERY
+        elif digest is not None and r.item.content_hash == digest:
+            kind = MatchKind.IDENTICAL
+        elif r.grey_match or r.score >= SAME_PICTURE_SCORE or r.item.id in same_layout:
+            kind = MatchKind.SAME_PICTURE
+        else:
+            kind = MatchKind.NONE
+        marked.append(dataclasses.replace(r, match=kind))
+    return marked
 
 
 def _file_stamp(path: str) -> tuple[int, int]:

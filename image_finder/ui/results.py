@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from image_finder.core.images import image_size
 from image_finder.core.records import display_name
-from image_finder.core.search import SearchResult
+from image_finder.core.search import MatchKind, SearchResult
 from image_finder.text import byte_size
 from image_finder.ui.thumbnails import ThumbnailLoader
 
@@ -38,7 +38,13 @@ PathRole = Qt.ItemDataRole.UserRole + 2
 ItemIdRole = Qt.ItemDataRole.UserRole + 3
 ThumbnailStateRole = Qt.ItemDataRole.UserRole + 4  # ThumbnailState
 GreyMatchRole = Qt.ItemDataRole.UserRole + 5  # the colour original of a black-and-white query
-SAME_PICTURE = "Same picture"
+MatchRole = Qt.ItemDataRole.UserRole + 6  # MatchKind: this image, identical, same picture
+SAME_PICTURE = MatchKind.SAME_PICTURE.label
+MATCH_TIPS = {
+    MatchKind.QUERY: "the image searched with",
+    MatchKind.IDENTICAL: "a byte-for-byte copy of the image searched with",
+    MatchKind.SAME_PICTURE: "the same picture, resized, re-encoded, mirrored or edited",
+}
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -130,28 +136,26 @@ class ResultsModel(QAbstractListModel):
         if not index.isValid() or not 0 <= index.row() < len(self._results):
             return None
         result = self._results[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return result.item.filename
         if role == Qt.ItemDataRole.DecorationRole:
             return self._thumbs.get(result.path, self._placeholder)
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(result)
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            same = f", {SAME_PICTURE.lower()}" if result.grey_match else ""
-            return f"{result.item.filename}, similarity {result.score:.2f}{same}"
-        if role == ScoreRole:
-            return result.score
-        if role == GreyMatchRole:
-            return result.grey_match
-        if role == PathRole:
-            return result.path
-        if role == ItemIdRole:
-            return result.item.id
+            match = f", {result.match.value}" if result.match is not MatchKind.NONE else ""
+            return f"{result.item.filename}, similarity {result.score:.2f}{match}"
         if role == ThumbnailStateRole:
             if result.path in self._thumbs:
                 return ThumbnailState.READY
             return ThumbnailState.FAILED if result.path in self._failed else ThumbnailState.LOADING
-        return None
+        plain = {
+            Qt.ItemDataRole.DisplayRole: result.item.filename,
+            ScoreRole: result.score,
+            GreyMatchRole: result.grey_match,
+            MatchRole: result.match,
+            PathRole: result.path,
+            ItemIdRole: result.item.id,
+        }
+        return plain.get(role)
 
     def _tooltip(self, result: SearchResult) -> str:
         path = result.path
@@ -171,6 +175,8 @@ class ResultsModel(QAbstractListModel):
                 f"<b>{SAME_PICTURE}</b>: its light and shade match the black-and-white query, "
                 "so it is listed first",
             )
+        elif result.match is not MatchKind.NONE:
+            lines.insert(2, f"<b>{result.match.label}</b>: {MATCH_TIPS[result.match]}")
         if path in self._failed:
             lines.append(f"<i>Preview unavailable: {self._failed[path]}</i>")
         elif not os.path.exists(path):
@@ -245,7 +251,7 @@ class ResultDelegate(QStyledItemDelegate):
 
         score = index.data(ScoreRole)
         if score is not None:
-            self._paint_badges(painter, option, target, score, bool(index.data(GreyMatchRole)))
+            self._paint_badges(painter, option, target, score, index.data(MatchRole))
 
         painter.setFont(option.font)
         text_rect = QRect(
@@ -267,7 +273,7 @@ class ResultDelegate(QStyledItemDelegate):
         option: QStyleOptionViewItem,
         target: QRect,
         score: float,
-        grey_match: bool,
+        match: MatchKind | None,
     ) -> None:
         """The score in the thumbnail's top right corner; "Same picture" beside or below."""
         palette: QPalette = option.palette
@@ -284,8 +290,9 @@ class ResultDelegate(QStyledItemDelegate):
         painter.drawRoundedRect(badge, 4, 4)
         painter.setPen(QColor("white"))
         painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
-        if grey_match:
-            same = QRect(0, 0, metrics.horizontalAdvance(SAME_PICTURE) + 10, badge.height())
+        if match is not None and match is not MatchKind.NONE:
+            label = match.label
+            same = QRect(0, 0, metrics.horizontalAdvance(label) + 10, badge.height())
             same.moveTopLeft(target.topLeft())
             same.translate(3, 3)
             if same.right() > badge.left() - 2:  # a narrow picture: below, not beside
@@ -295,7 +302,7 @@ class ResultDelegate(QStyledItemDelegate):
             painter.setBrush(palette.color(QPalette.ColorRole.Highlight))
             painter.drawRoundedRect(same, 4, 4)
             painter.setPen(palette.color(QPalette.ColorRole.HighlightedText))
-            painter.drawText(same, Qt.AlignmentFlag.AlignCenter, SAME_PICTURE)
+            painter.drawText(same, Qt.AlignmentFlag.AlignCenter, label)
 
 
 class ResultsView(QListView):

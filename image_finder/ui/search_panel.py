@@ -54,8 +54,12 @@ class SearchPanel(QWidget):
         self._build_results(thumbnail_size)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        self.weak_label = QLabel("No close matches; the closest are:")
+        self.weak_label.setObjectName("weakMatches")
+        self.weak_label.hide()
         layout.addWidget(self.drop_zone)
         layout.addLayout(self._options_row)
+        layout.addWidget(self.weak_label)
         layout.addWidget(self.stack, 1)
 
         controller.query_changed.connect(self._on_controller_query_changed)
@@ -184,6 +188,7 @@ class SearchPanel(QWidget):
 
     def _on_controller_results_ready(self, outcome: SearchOutcome) -> None:
         self.drop_zone.clear_message()
+        self.weak_label.setVisible(not outcome.close_matches)
         self.results_model.set_results(outcome.results)
         self.results_view.scrollToTop()
         self._update_empty_state()

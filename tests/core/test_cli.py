@@ -263,7 +263,7 @@ def test_the_results_table_fits_the_terminal_without_repeating_the_path(
     assert code == 0
     lines = out.splitlines()
     header = next(line for line in lines if line.startswith("Rank"))
-    assert header.split() == ["Rank", "Score", "Path", "Indexed", "at"]
+    assert header.split() == ["Rank", "Score", "Match", "Path", "Indexed", "at"]
     table = lines[lines.index(header) :]
     assert all(len(line) <= 80 for line in table)
-    assert table[1].split()[2].endswith("coffee.jpg")  # the file name survives shortening
+    assert table[1].split()[-3].endswith("coffee.jpg")  # the file name survives shortening

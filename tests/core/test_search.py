@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -166,3 +168,37 @@ def test_an_empty_library_says_so_in_the_words_both_faces_show(library, lite0, p
         Searcher(library, lite0).search(Query.file(photos / "coffee.jpg"))
     assert str(raised.value) == EMPTY_LIBRARY
     assert "image-finder-cli" not in EMPTY_LIBRARY
+
+
+def test_results_say_what_they_are_to_the_query(photos, library, lite0, tmp_path):
+    """The query itself, a byte-identical copy, a mirrored and a shrunk copy are marked each
+    for what it is, whatever the route; a query like nothing in the library says so."""
+    from image_finder.core.search import MatchKind
+
+    shutil.copy(photos / "coffee.jpg", photos / "coffee copy.jpg")
+    ImageOps.mirror(Image.open(photos / "coffee.jpg")).save(photos / "mirrored.jpg", quality=92)
+    Image.open(photos / "coffee.jpg").resize((200, 150)).save(photos / "small.png")
+    index_folders([photos], library, lite0)
+    searcher = Searcher(library, lite0)
+    expected = {
+        "coffee.jpg": MatchKind.QUERY,
+        "coffee copy.jpg": MatchKind.IDENTICAL,
+        "mirrored.jpg": MatchKind.SAME_PICTURE,
+        "small.png": MatchKind.SAME_PICTURE,
+    }
+    outcome = searcher.search(Query.file(photos / "coffee.jpg"), SearchOptions(top_k=6))
+    marks = {Path(r.path).name: r.match for r in outcome.results}
+    assert {n: marks[n] for n in expected} == expected
+    assert [m for n, m in marks.items() if n not in expected] == [MatchKind.NONE] * 2
+    assert outcome.close_matches and outcome.to_json()["results"][1]["match"] == "identical"
+
+    item = library.item_by_path(photos / "mirrored.jpg")
+    again = searcher.search(Query.item(item), SearchOptions(top_k=3))
+    assert again.results[0].match is MatchKind.QUERY and again.results[0].path == item.path
+
+    rng = np.random.default_rng(0)
+    noise = tmp_path / "noise.png"
+    Image.fromarray(rng.integers(0, 255, (200, 300, 3), dtype=np.uint8)).save(noise)
+    weak = searcher.search(Query.file(noise), SearchOptions(top_k=3))
+    assert len(weak.results) == 3 and not weak.close_matches
+    assert weak.to_json()["close_matches"] is False

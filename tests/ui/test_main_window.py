@@ -635,3 +635,34 @@ def test_desktop_habits(qtbot, make_window, photos, tmp_path, monkeypatch):
     window.close()
     again = make_window()
     assert again.search_panel.drop_zone.last_folder == str(photos)
+
+
+def test_match_strength_is_readable(qtbot, make_window, photos, tmp_path):
+    import numpy as np
+
+    from image_finder.core.search import MatchKind
+    from image_finder.ui.results import MatchRole
+
+    (photos / "coffee copy.jpg").write_bytes((photos / "coffee.jpg").read_bytes())
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    panel = window.search_panel
+    window.search_file(str(photos / "coffee.jpg"))
+    wait_results(qtbot, window)
+    first, second = panel.results_model.index(0), panel.results_model.index(1)
+    assert first.data(MatchRole) is MatchKind.QUERY
+    assert second.data(MatchRole) is MatchKind.IDENTICAL
+    assert "Identical" in second.data(Qt.ItemDataRole.ToolTipRole)
+    assert not panel.weak_label.isVisible()
+    # "find similar to this" on the copy: the copy is marked as the image itself
+    panel.search_row(1)
+    qtbot.waitUntil(lambda: panel.results_model.index(0).data(PathRole).endswith("copy.jpg"))
+    assert panel.results_model.index(0).data(MatchRole) is MatchKind.QUERY
+    # a query like nothing in the library
+    noise = tmp_path / "noise.png"
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(noise)
+    window.search_file(str(noise))
+    qtbot.waitUntil(lambda: panel.weak_label.isVisible(), timeout=30_000)
+    assert panel.results_model.rowCount() > 0
+    assert panel.weak_label.text() == "No close matches; the closest are:"
