@@ -37,6 +37,7 @@ class DropZone(QFrame):
     several_dropped = Signal(object, int)  # the file used, how many others were left out
 
     THUMB = 96
+    COMPACT_THUMB = 56
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -55,6 +56,7 @@ class DropZone(QFrame):
         self.last_folder = ""  # where the Open dialog starts (remembered by the window)
 
         self.thumbnail = QLabel()
+        self._side = self.THUMB
         self.thumbnail.setFixedSize(QSize(self.THUMB, self.THUMB))
         self.thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.thumbnail.hide()
@@ -81,19 +83,31 @@ class DropZone(QFrame):
 
     # -- display ------------------------------------------------------------------------------
 
+    def set_compact(self, compact: bool) -> None:
+        """Once a query is shown the zone needs little room: the results get it."""
+        side = self.COMPACT_THUMB if compact else self.THUMB
+        self.thumbnail.setFixedSize(QSize(side, side))
+        self.setMinimumHeight(side + 16)
+        self._side = side
+
     def show_query(self, image: QImage | None, label: str) -> None:
         self.message.hide()
+        self.set_compact(bool(label))
         if image is not None and not image.isNull():
             pixmap = QPixmap.fromImage(image).scaled(
-                self.THUMB,
-                self.THUMB,
+                self._side,
+                self._side,
                 Qt.AspectRatioMode.KeepAspectRatio,
                 Qt.TransformationMode.SmoothTransformation,
             )
             self.thumbnail.setPixmap(pixmap)
             self.thumbnail.show()
+        elif not label:
+            self.thumbnail.hide()
         self.title.setText(
             f"<b>{label}</b><br><small>Drop, paste or click for another image</small>"
+            if label
+            else EMPTY_TEXT
         )
 
     def show_message(self, text: str) -> None:

@@ -3,12 +3,20 @@ and status bar around one :class:`Controller`."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -17,6 +25,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QProgressBar,
+    QSizePolicy,
     QSplitter,
     QStyle,
     QToolBar,
@@ -37,6 +46,9 @@ from image_finder.ui.search_panel import SearchPanel
 from image_finder.ui.settings_dialog import SettingsDialog
 
 log = logging.getLogger(__name__)
+
+LIBRARY_WIDTH = 260
+NARROW_WINDOW = 800  # below this width the library panel folds away (View > Library panel)
 
 
 def _add_entries(target: QMenu | QToolBar, entries: Sequence[QAction | None]) -> None:
@@ -119,10 +131,13 @@ class MainWindow(QMainWindow):
         right_layout.addWidget(self.notice_bar)
         right_layout.addWidget(self.search_panel, 1)
         self.splitter = QSplitter()
+        # A narrow window is not held wide by the panel: it folds away instead (resizeEvent).
+        self.library_panel.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.splitter.addWidget(self.library_panel)
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([260, 740])
+        self.splitter.setSizes([LIBRARY_WIDTH, 740])
+        self._narrow = False
         self.setCentralWidget(self.splitter)
 
         self.status_library = QLabel()
@@ -135,6 +150,7 @@ class MainWindow(QMainWindow):
         bar = self.statusBar()  # left: passing messages; right: what is always true
         for widget in (self.status_library, self.status_model, self.model_busy, self.status_search):
             bar.addPermanentWidget(widget)
+
         self.resize(1100, 720)
 
     def _action(
@@ -171,6 +187,16 @@ class MainWindow(QMainWindow):
         self.settings_action = self._action("Settings…", self.open_settings, "Ctrl+,")
         self.quit_action = self._action("Quit", self.close, keys.Quit)
         self.about_action = self._action("About Image Finder", self.show_about)
+        self.library_action = QAction("Library panel", self, checkable=True, checked=True)
+        self.library_action.setShortcut(QKeySequence("F9"))
+        self.library_action.toggled.connect(self.toggle_library)
+        self.addAction(self.library_action)
+        self.larger_action = self._action(
+            "Larger thumbnails", lambda: panel.zoom(1), keys.ZoomIn, "Ctrl+wheel up"
+        )
+        self.smaller_action = self._action(
+            "Smaller thumbnails", lambda: panel.zoom(-1), keys.ZoomOut, "Ctrl+wheel down"
+        )
         copy_path = panel.copy_path_action
         copy_path.setShortcut(QKeySequence(keys.Copy))
         copy_path.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -191,6 +217,10 @@ class MainWindow(QMainWindow):
         _add_entries(menus.addMenu("&File"), [*file_entries, self.rescan_action, None,
                                               self.quit_action])  # fmt: skip
         _add_entries(menus.addMenu("&Edit"), [copy_path, None, self.settings_action])
+        _add_entries(
+            menus.addMenu("&View"), [self.library_action, None, self.larger_action,
+                                     self.smaller_action]
+        )  # fmt: skip
         _add_entries(menus.addMenu("&Go"), [self.back_action, self.forward_action])
         _add_entries(menus.addMenu("&Help"), [self.about_action])
 
@@ -221,6 +251,9 @@ class MainWindow(QMainWindow):
         self.desktop.message.connect(self.statusBar().showMessage)
         self.search_panel.folder_dropped.connect(self._on_search_panel_folder_dropped)
         self.search_panel.drop_zone.several_dropped.connect(self._on_drop_zone_several_dropped)
+        self.search_panel.thumbnail_size_changed.connect(
+            self._on_search_panel_thumbnail_size_changed
+        )
         self.search_panel.empty_button.clicked.connect(self.library_panel.choose_folder)
 
     def _restore_state(self) -> None:
@@ -248,7 +281,11 @@ class MainWindow(QMainWindow):
             self.status_model.setText("Model not loaded")
         else:
             extractor = controller.extractor
-            self.status_model.setText(f"Model: {extractor.spec.title} · {extractor.device.upper()}")
+            short = extractor.spec.title.split(" (")[0]
+            self.status_model.setText(f"{short} · {extractor.device.upper()}")
+            self.status_model.setToolTip(
+                f"Model: {extractor.spec.title}, on the {extractor.device.upper()}"
+            )
         if controller.last_search_ms is not None:
             self.status_search.setText(f"Search: {controller.last_search_ms:.0f} ms")
         self.back_action.setEnabled(controller.history.can_go_back)
@@ -257,6 +294,23 @@ class MainWindow(QMainWindow):
 
     def _on_controller_index_finished(self, report: object) -> None:
         self.statusBar().showMessage(text.index_summary(report), 10_000)  # type: ignore[arg-type]
+
+    def _on_search_panel_thumbnail_size_changed(self, size: int) -> None:
+        settings = dataclasses.replace(self.settings, thumbnail_size=size)
+        self.controller.settings = settings
+        settings.save()
+
+    def toggle_library(self, shown: bool) -> None:
+        """Show or hide the library panel (it folds away by itself in a narrow window)."""
+        self.library_panel.setVisible(shown)
+        self.library_action.setChecked(shown)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        narrow = self.width() < NARROW_WINDOW
+        if narrow != self._narrow and self.isVisible():
+            self._narrow = narrow
+            self.toggle_library(not narrow)
 
     def _on_drop_zone_several_dropped(self, used: str, others: int) -> None:
         self.statusBar().showMessage(

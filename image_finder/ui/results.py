@@ -16,8 +16,18 @@ from PySide6.QtCore import (
     QSize,
     Qt,
     QUrl,
+    Signal,
 )
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette, QPixmap
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QImage,
+    QPainter,
+    QPalette,
+    QPixmap,
+    QResizeEvent,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
@@ -241,7 +251,9 @@ class ResultDelegate(QStyledItemDelegate):
         if isinstance(pixmap, QPixmap) and not pixmap.isNull():
             scaled = pixmap.size().scaled(area.size(), Qt.AspectRatioMode.KeepAspectRatio)
             target = QRect(0, 0, scaled.width(), scaled.height())
+            # standing on the caption, so that the name sits right under its picture
             target.moveCenter(area.center())
+            target.moveBottom(area.bottom())
             painter.drawPixmap(target, pixmap)
         if index.data(ThumbnailStateRole) is ThumbnailState.FAILED:
             painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
@@ -324,3 +336,36 @@ class ResultsView(QListView):
         self.setMouseTracking(True)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.setAccessibleName("Search results")
+
+    zoom_requested = Signal(int)  # +1 larger thumbnails, -1 smaller
+
+    def fit_columns(self) -> None:
+        """Spread the tiles over the whole width: as many columns as fit, the room left over
+        shared between them (no empty strip at the right)."""
+        delegate = self.itemDelegate()
+        if not isinstance(delegate, ResultDelegate):
+            return
+        tile = delegate.sizeHint(self.viewOptions(), QModelIndex())
+        width = self.viewport().width() - 2 * self.spacing()
+        columns = max(1, width // (tile.width() + 2 * self.spacing()))
+        cell = QSize(width // columns, tile.height() + 2 * self.spacing())
+        if cell != self.gridSize():
+            self.setGridSize(cell)
+
+    def viewOptions(self) -> QStyleOptionViewItem:
+        option = QStyleOptionViewItem()
+        self.initViewItemOption(option)
+        return option
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.fit_columns()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            delta = event.angleDelta().y()
+            if delta:
+                self.zoom_requested.emit(1 if delta > 0 else -1)
+            event.accept()
+            return
+        super().wheelEvent(event)

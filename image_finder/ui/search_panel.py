@@ -34,8 +34,12 @@ NO_LIBRARY_HINT = "Image Finder indexes the pictures in your folders, then finds
 NO_QUERY_TEXT = "Drop an image here, paste one, or click to browse"
 
 
+THUMBNAIL_SIZES = (64, 512, 16)  # smallest, largest, step of the thumbnail zoom
+
+
 class SearchPanel(QWidget):
     folder_dropped = Signal(object)  # str: a folder given where an image was expected
+    thumbnail_size_changed = Signal(int)  # the user zoomed the grid
 
     def __init__(
         self,
@@ -91,6 +95,7 @@ class SearchPanel(QWidget):
         self.min_score.setValue(round((options.min_score or 0) * 100))
         self.min_score.setToolTip("Hide results less similar than this")
         self.min_score.setAccessibleName("Minimum similarity")
+        self.min_score.setMinimumWidth(60)
         self.min_score_value = QDoubleSpinBox()
         self.min_score_value.setRange(0.0, 1.0)
         self.min_score_value.setSingleStep(0.05)
@@ -117,6 +122,7 @@ class SearchPanel(QWidget):
         self.results_view.doubleClicked.connect(self._on_results_view_activated)
         self.results_view.activated.connect(self._on_results_view_activated)
         self.results_view.customContextMenuRequested.connect(self._on_results_view_context_menu)
+        self.results_view.zoom_requested.connect(self.zoom)
         self.copy_path_action = QAction("Copy path", self)
         self.copy_path_action.triggered.connect(self.copy_paths)
 
@@ -214,7 +220,16 @@ class SearchPanel(QWidget):
     def set_thumbnail_size(self, size: int) -> None:
         self.delegate.thumbnail_size = size
         self.results_model.set_thumbnail_size(size)
+        self.results_view.fit_columns()
         self.results_view.doItemsLayout()
+
+    def zoom(self, steps: int) -> None:
+        """Larger (steps > 0) or smaller thumbnails, 16 px a step."""
+        low, high, step = THUMBNAIL_SIZES
+        size = max(low, min(high, self.delegate.thumbnail_size + steps * step))
+        if size != self.delegate.thumbnail_size:
+            self.set_thumbnail_size(size)
+            self.thumbnail_size_changed.emit(size)
 
     # -- empty states -------------------------------------------------------------------------
 

@@ -666,3 +666,44 @@ def test_match_strength_is_readable(qtbot, make_window, photos, tmp_path):
     qtbot.waitUntil(lambda: panel.weak_label.isVisible(), timeout=30_000)
     assert panel.results_model.rowCount() > 0
     assert panel.weak_label.text() == "No close matches; the closest are:"
+
+
+def test_the_grid_uses_the_window(qtbot, make_window, photos):
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    window = make_window()
+    window.resize(1100, 720)
+    index_and_wait(qtbot, window, photos)
+    zone = window.search_panel.drop_zone
+    qtbot.waitUntil(lambda: zone.height() > 0)
+    before = zone.minimumHeight()
+    window.search_file(str(photos / "coffee.jpg"))
+    wait_results(qtbot, window)
+    assert zone.minimumHeight() < before  # compact once a query is shown
+
+    view = window.search_panel.results_view
+    for width in (1100, 900):
+        window.resize(width, 720)
+        qtbot.waitUntil(lambda: view.gridSize().width() > 0)
+        qtbot.wait(50)
+        columns = view.viewport().width() // view.gridSize().width()
+        spare = view.viewport().width() - columns * view.gridSize().width()
+        assert columns >= 3 and spare < columns + 2 * view.spacing() + 1  # no empty strip
+
+    window.resize(640, 480)
+    qtbot.waitUntil(lambda: not window.library_panel.isVisible())
+    assert window.width() == 640 and not window.library_action.isChecked()
+    assert window.search_panel.min_score.width() >= 60
+    window.resize(1100, 720)
+    qtbot.waitUntil(lambda: window.library_panel.isVisible())
+
+    size = window.search_panel.delegate.thumbnail_size
+    wheel = QWheelEvent(QPointF(20, 20), QPointF(20, 20), QPoint(0, 0), QPoint(0, 120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.ControlModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)  # fmt: skip
+    view.wheelEvent(wheel)
+    assert window.search_panel.delegate.thumbnail_size == size + 16
+    assert Settings.load().thumbnail_size == size + 16
+    window.smaller_action.trigger()
+    assert window.search_panel.results_model.thumbnail_size == size
