@@ -707,3 +707,39 @@ def test_the_grid_uses_the_window(qtbot, make_window, photos):
     assert Settings.load().thumbnail_size == size + 16
     window.smaller_action.trigger()
     assert window.search_panel.results_model.thumbnail_size == size
+
+
+def test_a_query_pasted_into_an_empty_library_runs_once_a_folder_is_indexed(
+    qtbot, make_window, photos
+):
+    window = make_window()
+    panel = window.search_panel
+    QGuiApplication.clipboard().setImage(QImage(str(photos / "rocket.jpg")))
+    window.paste_action.trigger()
+    qtbot.waitUntil(lambda: panel.drop_zone.message.isVisible(), timeout=30_000)
+    assert "library is empty" in panel.drop_zone.message.text()
+    index_and_wait(qtbot, window, photos)
+    wait_results(qtbot, window)
+    assert results(window)[0][0] == "rocket.jpg"
+    assert not panel.drop_zone.message.isVisible()
+    assert panel.stack.currentIndex() == 1
+    assert "Pasted image" in panel.drop_zone.title.text()
+
+
+def test_a_bad_query_keeps_the_last_good_one_on_screen(qtbot, make_window, photos, tmp_path):
+    window = make_window()
+    panel = window.search_panel
+    index_and_wait(qtbot, window, photos)
+    window.search_file(str(photos / "coffee.jpg"))
+    wait_results(qtbot, window)
+    shown = results(window)
+    note = tmp_path / "notes.jpg"
+    note.write_text("shopping list")
+    drop_files(window, note)
+    qtbot.waitUntil(lambda: panel.drop_zone.message.isVisible(), timeout=30_000)
+    assert "notes.jpg" in panel.drop_zone.message.text()
+    assert results(window) == shown
+    assert "coffee.jpg" in panel.drop_zone.title.text()
+    assert not panel.drop_zone.thumbnail.isHidden()
+    window.back_action.trigger()  # the bad query is not a step in the history
+    assert not window.back_action.isEnabled()
