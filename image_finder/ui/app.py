@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         library = Library(folder)
     except LibraryDamagedError as exc:
-        if not _offer_restore(folder, str(exc)):
+        if not offer_restore(folder, str(exc)):
             return 1
         library = Library(folder)
     except ImageFinderError as exc:
@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return exit_code
 
 
-def _offer_restore(folder: os.PathLike[str] | str, message: str) -> bool:
+def offer_restore(folder: os.PathLike[str] | str, message: str) -> bool:
     """Tell the user the database is damaged; restore the backup if there is one and they
     agree. Returns True once a usable library is in place."""
     log.error("library damaged: %s", message)

@@ -200,10 +200,9 @@ class SearchPanel(QWidget):
         self._update_empty_state()
 
     def _on_controller_search_failed(self, message: str, query: Query | None) -> None:
-        # The last good query and its results stay; only the error is new.
-        self._show_query(self.controller.shown_query)
-        if self.controller.shown_query is None and query is not None:
-            self.drop_zone.show_query(None, query.label)
+        # The last good query and its results stay; only the error is new. With none yet,
+        # the query that could not run is shown (it runs once the library has images).
+        self._show_query(self.controller.shown_query or query)
         self.drop_zone.show_message(message)
         self._update_empty_state()
 

@@ -95,7 +95,7 @@ class SettingsDialog(QDialog):
             self.model_note.setText(
                 f"In use: {MODELS[self._in_use].title}, because {fallback_reason}. To use "
                 f"{wanted.title}, connect to the internet once (its weights are then kept), or "
-                f"choose its weights file below and select {wanted.title} above."
+                f"select {wanted.title} above, then its weights file below."
             )
         else:
             self.model_note.hide()

@@ -55,3 +55,24 @@ def test_screenshot_option_saves_the_settled_window(tmp_path, photos):
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with Library(tmp_path / "lib") as library:
         assert library.count() == len(list(photos.iterdir()))
+
+
+def test_the_restore_question_gives_both_sides(tmp_path, photos, monkeypatch):
+    """A damaged library: the window's question shows the backup's date and image count
+    beside what the current database is, before anything is replaced."""
+    from image_finder.cli import main
+    from image_finder.core.library import DB_NAME
+
+    lib_dir = tmp_path / "lib"
+    assert main(["--data-dir", str(lib_dir), "index", str(photos), "--model",
+                 "efficientnet_lite0"]) == 0  # fmt: skip
+    (lib_dir / DB_NAME).write_bytes(b"\x13garbage!" * 4000)
+    for extra in ("-wal", "-shm"):
+        (lib_dir / (DB_NAME + extra)).unlink(missing_ok=True)
+    shown = []
+    monkeypatch.setattr(QMessageBox, "exec", lambda box: shown.append(box.informativeText()) or 0)
+    assert app_module.offer_restore(lib_dir, "The library database is damaged.") is False
+    n = len(list(photos.iterdir()))
+    assert "Current library: damaged" in shown[0]
+    assert f"Backup: {n} images in 1 folder, saved " in shown[0]
+    assert (lib_dir / DB_NAME).read_bytes().startswith(b"\x13garbage!")  # nothing replaced
