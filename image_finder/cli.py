@@ -242,7 +242,9 @@ def _load_extractor(args: argparse.Namespace, settings: Settings, library: Libra
         allow_fallback=choice.allow_fallback,
     )
     if extractor.notice:
-        print(extractor.notice + " (--weights FILE)", file=sys.stderr)
+        print(extractor.notice, file=sys.stderr)
+        if extractor.fallback_reason:
+            print("A local weights file is given with --weights FILE.", file=sys.stderr)
     return extractor
 
 

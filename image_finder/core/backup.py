@@ -97,7 +97,7 @@ def restore_backup(folder: str | os.PathLike[str], *, force: bool = False) -> Pa
     if facts.current.intact and not force:
         raise LibraryIntactError(
             "The library database is intact, so nothing was restored: the backup is older and "
-            "would undo what changed since.\n" + facts.summary()
+            "would undo what changed since."
         )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     kept = folder / f"{DB_NAME}.{'replaced' if facts.current.intact else 'damaged'}-{stamp}"
