@@ -222,6 +222,9 @@ def test_an_interrupted_run_leaves_its_folder_unfinished_until_a_run_completes(
     report = index_folders([photos], library, lite0, cancelled=lambda: library.count() >= 4,
                            batch_size=4)  # fmt: skip
     assert report.cancelled and report.remaining == n - report.added > 0
+    from image_finder.text import index_summary
+
+    assert index_summary(report) == (f"Indexing stopped: 4 added; {n - 4} left for when you resume")
     info = library.folder_info(str(photos))
     assert not info.complete and info.files_found == n and info.images == report.added
 
@@ -229,6 +232,7 @@ def test_an_interrupted_run_leaves_its_folder_unfinished_until_a_run_completes(
     assert main(["--data-dir", str(library.folder), "--json", "status"]) == 0
     folder = json.loads(capsys.readouterr().out)["folders"][0]
     assert (folder["complete"], folder["files_found"], folder["images"]) == (False, n, 4)
+    assert folder["last_indexed"] is None  # never finished; times are ISO 8601 otherwise
     assert main(["--data-dir", str(library.folder), "status"]) == 0
     assert f"unfinished: 4 of {n} indexed" in capsys.readouterr().out
 
@@ -236,3 +240,7 @@ def test_an_interrupted_run_leaves_its_folder_unfinished_until_a_run_completes(
     assert main(["--data-dir", str(library.folder), "index"]) == 0
     info = library.folder_info(str(photos))
     assert info.complete and info.images == n == library.count()
+    capsys.readouterr()
+    assert main(["--data-dir", str(library.folder), "--json", "status"]) == 0
+    stamp = json.loads(capsys.readouterr().out)["folders"][0]["last_indexed"]
+    assert "T" in stamp and stamp[:4].isdigit() and stamp[-6] in "+-"
