@@ -436,16 +436,32 @@ class Library:
         return self.items([row[0]]).get(row[0]) if row else None
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
-        out = np.zeros((len(ids), self.dim or 0), np.float32)
+        """The stored vectors of ``ids``, in that order (500 per query)."""
+        id_list = [int(i) for i in ids]
+        out = np.zeros((len(id_list), self.dim or 0), np.float32)
+        rows: dict[int, bytes] = {}
         with self._lock:
-            for n, image_id in enumerate(ids):
-                row = self._db.execute(
-                    "SELECT vector FROM images WHERE id=?", (int(image_id),)
-                ).fetchone()
-                if row is None:
-                    raise ImageFinderError(f"image {image_id} is not in the library")
-                out[n] = np.frombuffer(row[0], np.float32)
+            for start in range(0, len(id_list), 500):
+                chunk = id_list[start : start + 500]
+                rows.update(
+                    self._db.execute(
+                        f"SELECT id, vector FROM images WHERE id IN ({','.join('?' * len(chunk))})",
+                        chunk,
+                    ).fetchall()
+                )
+        for n, image_id in enumerate(id_list):
+            if image_id not in rows:
+                raise ImageFinderError(f"image {image_id} is not in the library")
+            out[n] = np.frombuffer(rows[image_id], np.float32)
         return out
+
+    def same_content_groups(self) -> list[list[int]]:
+        """Ids of the images that share their content hash with another (byte copies)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT group_concat(id) FROM images GROUP BY content_hash HAVING COUNT(*) > 1"
+            ).fetchall()
+        return [[int(i) for i in str(r[0]).split(",")] for r in rows]
 
     def missing_layouts(self, folder_ids: Sequence[int]) -> list[tuple[int, str]]:
         """(id, path) of the images in those folders indexed before layouts were stored (an

@@ -11,17 +11,15 @@ import difflib
 import json
 import logging
 import os
-import shutil
 import signal
 import sqlite3
 import sys
-import time
 from collections.abc import Sequence
-from datetime import datetime
 from types import FrameType
 from typing import Any, TextIO
 
 from image_finder import __version__
+from image_finder.cli.output import ProgressLine, iso_or_none, print_outcome, print_status
 from image_finder.core import paths
 from image_finder.core.backup import LibraryIntactError, recovery_facts, restore_backup
 from image_finder.core.errors import (
@@ -30,12 +28,11 @@ from image_finder.core.errors import (
     LibraryDamagedError,
     ModelMismatchError,
 )
-from image_finder.core.indexing import IndexPhase
 from image_finder.core.library import Library
 from image_finder.core.logsetup import log_file, setup_logging
-from image_finder.core.records import FolderInfo, display_name
+from image_finder.core.records import display_name
 from image_finder.core.settings import Settings
-from image_finder.text import byte_size, count, index_summary, progress_line
+from image_finder.text import count, index_summary
 
 log = logging.getLogger("image_finder.cli")
 
@@ -175,51 +172,6 @@ class _Interrupt:
         return self.requested
 
 
-class _ProgressLine:
-    """One self-rewriting status line on a terminal, at most ~10 updates a second."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.enabled = out.isatty()
-        self._last = 0.0
-
-    def __call__(self, p: Any) -> None:
-        now = time.monotonic()
-        if not self.enabled or (now - self._last < 0.1 and p.done != p.total):
-            return
-        self._last = now
-        text = progress_line(p)
-        if p.phase is IndexPhase.EMBEDDING or (p.phase is IndexPhase.LAYOUTS and p.total):
-            width = 24
-            filled = int(width * p.done / p.total) if p.total else 0
-            text = f"[{'#' * filled}{'.' * (width - filled)}] {p.done:,}/{p.total:,}  {text}"
-        self.out.write("\r" + text.ljust(78)[:100])
-        self.out.flush()
-
-    def finish(self) -> None:
-        if self.enabled:
-            self.out.write("\r" + " " * 78 + "\r")
-            self.out.flush()
-
-
-def _local_time(timestamp: float | None) -> str:
-    if not timestamp:
-        return "never"
-    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
-
-
-def _table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
-
-
 # ------------------------------------------------------------------------------------------------
 
 
@@ -260,7 +212,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) ->
             raise ImageFinderError(f"folder not found: {folder}")
     library.begin_writing()  # fail fast, before the model loads, if another process indexes
     extractor = _load_extractor(args, settings, library)
-    progress = _ProgressLine(sys.stderr) if not args.json else None
+    progress = ProgressLine(sys.stderr) if not args.json else None
     with _Interrupt(sys.stderr) as interrupt:
         report = index_folders(
             args.folders,
@@ -314,7 +266,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
             continue
         if n:
             print()
-        _print_outcome(outcome, options)
+        print_outcome(outcome, options)
     return 1 if failed else 0
 
 
@@ -349,48 +301,6 @@ def _search_options(args: argparse.Namespace, settings: Settings, library: Libra
     )
 
 
-def _print_outcome(outcome: Any, options: Any) -> None:
-    """The results as a table that fits the terminal: the path is shortened in the middle."""
-    print(
-        f"Query: {display_name(outcome.query)}  ({len(outcome.results)} results, "
-        f"{outcome.seconds * 1000:.0f} ms, model {outcome.model})"
-    )
-    if not outcome.results:
-        print("  no results" + (" above the minimum score" if options.min_score else ""))
-        return
-    if not outcome.close_matches:
-        print("No close matches; the closest are:")
-    rows = [("Rank", "Score", "Match", "Path", "Indexed at")]
-    rows += [
-        (
-            str(r.rank),
-            f"{r.score:.3f}" + ("*" if r.grey_match else " "),
-            r.match.value,
-            display_name(r.item.path),
-            _local_time(r.item.indexed_at),
-        )
-        for r in outcome.results
-    ]
-    width = shutil.get_terminal_size((100, 24)).columns
-    others = sum(max(len(row[i]) for row in rows) for i in (0, 1, 2, 4)) + 8
-    room = max(20, width - others - 1)
-    rows = [(a, b, c, _shorten(path, room), d) for a, b, c, path, d in rows]
-    print(_table(rows, right=(0, 1)))
-    if any(r.grey_match for r in outcome.results):
-        print("* the same picture as the black-and-white query, listed first")
-
-
-def _shorten(path: str, width: int) -> str:
-    """``path`` in ``width`` characters: the start of the folder, '…', and the file name."""
-    if len(path) <= width:
-        return path
-    name = os.path.basename(path)
-    if len(name) + 4 >= width:
-        return "…" + path[-(width - 1) :]
-    head = width - len(name) - 2
-    return path[:head] + "…" + os.sep + name
-
-
 def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -> int:
     from image_finder.core.extractor import resolve_device
 
@@ -408,7 +318,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -
                 "online": f.online,
                 "complete": f.complete,
                 "files_found": f.files_found,
-                "last_indexed": _iso(f.last_indexed),
+                "last_indexed": iso_or_none(f.last_indexed),
             }
             for f in folders
         ],
@@ -418,53 +328,13 @@ def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -
         "n_regions": info["n_regions"],
         "nprobe": nprobe if info["n_regions"] else 0,
         "bytes_on_disk": library.bytes_on_disk(),
-        "last_indexed": _iso(library.last_indexed()),
+        "last_indexed": iso_or_none(library.last_indexed()),
     }
     if args.json:
         print(json.dumps(data))
         return 0
-    _print_status(data, library, folders, device)
+    print_status(data, library, folders, device)
     return 0
-
-
-def _print_status(
-    data: dict[str, Any], library: Library, folders: list[FolderInfo], device: str
-) -> None:
-    print(f"Library:      {library.folder}")
-    print(f"Images:       {data['images']:,}")
-    print(f"Model:        {data['model']}" + ("" if library.model else " (nothing indexed yet)"))
-    print(f"Device:       {device}")
-    index = data["index_type"]
-    if data["n_regions"]:
-        index += f", {data['n_regions']} regions, nprobe {data['nprobe']}"
-    print(f"Index:        {index}")
-    print(f"Size on disk: {byte_size(data['bytes_on_disk'])}")
-    print(f"Last indexed: {_local_time(library.last_indexed())}")
-    if folders:
-        print()
-        rows = [("Images", "Folder", "State")]
-        rows += [(f"{f.images:,}", display_name(f.path), _folder_state(f)) for f in folders]
-        print(_table(rows, right=(0,)))
-        if not all(f.complete for f in folders):
-            print("\nUnfinished folders continue with: image-finder-cli index")
-    else:
-        print("\nNo folders yet: image-finder-cli index FOLDER")
-
-
-def _folder_state(folder: FolderInfo) -> str:
-    if folder.complete:
-        state = "complete"
-    elif folder.files_found:
-        state = f"unfinished: {folder.images:,} of {folder.files_found:,} indexed"
-    else:
-        state = "unfinished"
-    return state + ("" if folder.online else ", offline")
-
-
-def _iso(timestamp: float | None) -> str | None:
-    from image_finder.core.search import iso_time
-
-    return iso_time(timestamp) if timestamp else None
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings, library: Library) -> int:
@@ -566,7 +436,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

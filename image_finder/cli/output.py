@@ -1,0 +1,142 @@
+"""What the command line prints: progress, tables that fit the terminal, the status."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TextIO
+
+from image_finder.core.indexing import IndexPhase
+from image_finder.core.library import Library
+from image_finder.core.records import FolderInfo, display_name
+from image_finder.text import byte_size, progress_line
+
+
+class ProgressLine:
+    """One self-rewriting status line on a terminal, at most ~10 updates a second."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.enabled = out.isatty()
+        self._last = 0.0
+
+    def __call__(self, p: Any) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self._last < 0.1 and p.done != p.total):
+            return
+        self._last = now
+        text = progress_line(p)
+        if p.phase is IndexPhase.EMBEDDING or (p.phase is IndexPhase.LAYOUTS and p.total):
+            width = 24
+            filled = int(width * p.done / p.total) if p.total else 0
+            text = f"[{'#' * filled}{'.' * (width - filled)}] {p.done:,}/{p.total:,}  {text}"
+        self.out.write("\r" + text.ljust(78)[:100])
+        self.out.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.out.write("\r" + " " * 78 + "\r")
+            self.out.flush()
+
+
+def _local_time(timestamp: float | None) -> str:
+    if not timestamp:
+        return "never"
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+def _table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def print_outcome(outcome: Any, options: Any) -> None:
+    """The results as a table that fits the terminal: the path is shortened in the middle."""
+    print(
+        f"Query: {display_name(outcome.query)}  ({len(outcome.results)} results, "
+        f"{outcome.seconds * 1000:.0f} ms, model {outcome.model})"
+    )
+    if not outcome.results:
+        print("  no results" + (" above the minimum score" if options.min_score else ""))
+        return
+    if not outcome.close_matches:
+        print("No close matches; the closest are:")
+    rows = [("Rank", "Score", "Match", "Path", "Indexed at")]
+    rows += [
+        (
+            str(r.rank),
+            f"{r.score:.3f}" + ("*" if r.grey_match else " "),
+            r.match.value,
+            display_name(r.item.path),
+            _local_time(r.item.indexed_at),
+        )
+        for r in outcome.results
+    ]
+    width = shutil.get_terminal_size((100, 24)).columns
+    others = sum(max(len(row[i]) for row in rows) for i in (0, 1, 2, 4)) + 8
+    room = max(20, width - others - 1)
+    rows = [(a, b, c, _shorten(path, room), d) for a, b, c, path, d in rows]
+    print(_table(rows, right=(0, 1)))
+    if any(r.grey_match for r in outcome.results):
+        print("* the same picture as the black-and-white query, listed first")
+
+
+def _shorten(path: str, width: int) -> str:
+    """``path`` in ``width`` characters: the start of the folder, '…', and the file name."""
+    if len(path) <= width:
+        return path
+    name = os.path.basename(path)
+    if len(name) + 4 >= width:
+        return "…" + path[-(width - 1) :]
+    head = width - len(name) - 2
+    return path[:head] + "…" + os.sep + name
+
+
+def print_status(
+    data: dict[str, Any], library: Library, folders: list[FolderInfo], device: str
+) -> None:
+    print(f"Library:      {library.folder}")
+    print(f"Images:       {data['images']:,}")
+    print(f"Model:        {data['model']}" + ("" if library.model else " (nothing indexed yet)"))
+    print(f"Device:       {device}")
+    index = data["index_type"]
+    if data["n_regions"]:
+        index += f", {data['n_regions']} regions, nprobe {data['nprobe']}"
+    print(f"Index:        {index}")
+    print(f"Size on disk: {byte_size(data['bytes_on_disk'])}")
+    print(f"Last indexed: {_local_time(library.last_indexed())}")
+    if folders:
+        print()
+        rows = [("Images", "Folder", "State")]
+        rows += [(f"{f.images:,}", display_name(f.path), _folder_state(f)) for f in folders]
+        print(_table(rows, right=(0,)))
+        if not all(f.complete for f in folders):
+            print("\nUnfinished folders continue with: image-finder-cli index")
+    else:
+        print("\nNo folders yet: image-finder-cli index FOLDER")
+
+
+def _folder_state(folder: FolderInfo) -> str:
+    if folder.complete:
+        state = "complete"
+    elif folder.files_found:
+        state = f"unfinished: {folder.images:,} of {folder.files_found:,} indexed"
+    else:
+        state = "unfinished"
+    return state + ("" if folder.online else ", offline")
+
+
+def iso_or_none(timestamp: float | None) -> str | None:
+    from image_finder.core.search import iso_time
+
+    return iso_time(timestamp) if timestamp else None

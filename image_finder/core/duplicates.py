@@ -1,0 +1,320 @@
+"""Duplicate and near-duplicate pictures, grouped from the stored vectors (no image decoded).
+
+Every image in scope asks the library's vector index for its nearest neighbours, in batches;
+pairs above the threshold are joined into groups (union-find). Byte-identical files are paired
+by content hash as well, so no k-NN miss can split them. Each pair, and so each group, gets a
+tier:
+
+* *identical*: the same content hash;
+* *same picture*: a resized, re-encoded, re-saved or metadata-edited copy: a score of at least
+  ``SAME_SCORE`` and the same brightness layout (core/layout.py), which a different photo of
+  the same subject does not have (``benchmarks/duplicates.py``);
+* *similar*: bursts and edits, at or above the user's threshold.
+
+A group's tier is the weakest tier of the pairs that hold it together. With reference folders,
+pairs between two reference images are not listed, a group must hold an image outside them,
+and reference images are kept: they are never proposed for removal.
+
+Memory stays bounded by the pairs found: the vectors are read in chunks, as the index is.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from image_finder.core import layout
+from image_finder.core.errors import ImageFinderError
+from image_finder.core.library import Library
+from image_finder.core.records import Item, display_name
+
+log = logging.getLogger(__name__)
+
+SAME_SCORE = 0.85  # with a matching brightness layout: the same picture
+DEFAULT_THRESHOLD = 0.92  # similar: bursts, edits, crops of the same scene
+NEIGHBOURS = 16  # asked per image; larger groups are joined through their members
+BATCH = 512
+
+
+class Tier(enum.IntEnum):
+    """Weakest to strongest, so that tiers compare."""
+
+    SIMILAR = 1
+    SAME = 2
+    IDENTICAL = 3
+
+    @property
+    def label(self) -> str:
+        return {Tier.SIMILAR: "similar", Tier.SAME: "same", Tier.IDENTICAL: "identical"}[self]
+
+    @classmethod
+    def named(cls, name: str) -> Tier:
+        for tier in cls:
+            if tier.label == name:
+                return tier
+        raise ImageFinderError(f"unknown tier {name!r} (identical, same or similar)")
+
+
+class KeepRule(enum.Enum):
+    """What makes the copy to keep. Combined in order: the first rule that tells wins."""
+
+    REFERENCE = "in a reference folder"
+    RESOLUTION = "highest resolution"
+    FILE_SIZE = "largest file"
+    OLDEST = "oldest"
+
+
+DEFAULT_RULES = (KeepRule.REFERENCE, KeepRule.RESOLUTION, KeepRule.FILE_SIZE, KeepRule.OLDEST)
+
+
+@dataclass
+class DuplicateGroup:
+    tier: Tier
+    score: float  # the weakest pair score holding the group together
+    items: list[Item]
+    keep: Item  # the suggested keeper
+    reference_ids: frozenset[int] = frozenset()
+
+    @property
+    def removable(self) -> list[Item]:
+        """What removal would take: every copy but the keeper and the reference images."""
+        return [i for i in self.items if i.id != self.keep.id and i.id not in self.reference_ids]
+
+    @property
+    def reclaimable(self) -> int:
+        return sum(i.size for i in self.removable)
+
+    def to_json(self) -> dict[str, Any]:
+        from image_finder.core.search import iso_time
+
+        return {
+            "tier": self.tier.label,
+            "score": round(self.score, 4),
+            "keep": display_name(self.keep.path),
+            "items": [
+                {
+                    "path": display_name(i.path),
+                    "bytes": i.size,
+                    "width": i.width,
+                    "height": i.height,
+                    "modified": iso_time(i.mtime_ns / 1e9),
+                    "reference": i.id in self.reference_ids,
+                }
+                for i in self.items
+            ],
+        }
+
+
+@dataclass
+class Pairs:
+    """Pairs found, the strongest of each: (a, b) with a < b -> (tier, score)."""
+
+    found: dict[tuple[int, int], tuple[Tier, float]] = field(default_factory=dict)
+
+    def add(self, a: int, b: int, tier: Tier, score: float) -> None:
+        key = (a, b) if a < b else (b, a)
+        old = self.found.get(key)
+        if old is None or (tier, score) > old:
+            self.found[key] = (tier, score)
+
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def find_duplicates(
+    library: Library,
+    folders: Sequence[str] = (),
+    *,
+    reference: Sequence[str] = (),
+    threshold: float = DEFAULT_THRESHOLD,
+    min_tier: Tier = Tier.SIMILAR,
+    rules: Sequence[KeepRule] = DEFAULT_RULES,
+    progress: ProgressCallback | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> list[DuplicateGroup]:
+    """Groups of duplicates among ``folders`` (default: the whole library), or among
+    ``folders`` and against ``reference`` folders. Largest space to reclaim first."""
+    pairs = find_pairs(library, folders, reference=reference, threshold=threshold,
+                       progress=progress, cancelled=cancelled)  # fmt: skip
+    ref_ids = frozenset(_ids_under(library, reference))
+    return group_pairs(library, pairs, min_tier=min_tier, rules=rules, reference_ids=ref_ids)
+
+
+def find_pairs(
+    library: Library,
+    folders: Sequence[str] = (),
+    *,
+    reference: Sequence[str] = (),
+    threshold: float = DEFAULT_THRESHOLD,
+    progress: ProgressCallback | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> Pairs:
+    """Every pair of images in scope at or above ``threshold``, with its tier."""
+    for folder in [*folders, *reference]:
+        if not _known_folder(library, folder):
+            raise ImageFinderError(f"{display_name(folder)} is not in the library")
+    scope = _ids_under(library, folders) if folders else None
+    ref_ids = _ids_under(library, reference)
+    if reference and scope is None:  # the library against its reference folders
+        scope = np.setdiff1d(_all_ids(library), ref_ids)
+    candidates = None if scope is None else np.union1d(scope, ref_ids)
+    queries = _all_ids(library) if scope is None else scope
+    ref_set = set(ref_ids.tolist())
+    pairs = Pairs()
+    done = 0
+    for start in range(0, len(queries), BATCH):
+        if cancelled is not None and cancelled():
+            break
+        ids = queries[start : start + BATCH]
+        scores, found = library.vector_index.search(
+            library.vectors(ids.tolist()), NEIGHBOURS + 1, restrict_to=candidates
+        )
+        close = [
+            (int(a), int(b), float(s))
+            for a, row_ids, row_scores in zip(ids, found, scores, strict=True)
+            for b, s in zip(row_ids, row_scores, strict=True)
+            if b >= 0 and b != a and s >= min(threshold, SAME_SCORE)
+            and not (a in ref_set and b in ref_set)
+        ]  # fmt: skip
+        _add_close(library, pairs, close, threshold)
+        done += len(ids)
+        if progress is not None:
+            progress(done, len(queries))
+    _add_identical(library, pairs, queries, candidates, ref_set)
+    return pairs
+
+
+def _add_close(
+    library: Library, pairs: Pairs, close: list[tuple[int, int, float]], threshold: float
+) -> None:
+    """Tier the close pairs of one batch: hash, then layout for the high scores."""
+    if not close:
+        return
+    ids = sorted({i for a, b, _ in close for i in (a, b)})
+    items = library.items(ids)
+    layouts = library.layouts([i for a, b, s in close if s >= SAME_SCORE for i in (a, b)])
+    for a, b, score in close:
+        if a not in items or b not in items:
+            continue
+        if items[a].content_hash == items[b].content_hash:
+            pairs.add(a, b, Tier.IDENTICAL, score)
+        elif (
+            score >= SAME_SCORE
+            and a in layouts
+            and b in layouts
+            and _same_layout(layouts[a], layouts[b])
+        ):
+            pairs.add(a, b, Tier.SAME, score)
+        elif score >= threshold:
+            pairs.add(a, b, Tier.SIMILAR, score)
+
+
+def _same_layout(a: bytes, b: bytes) -> bool:
+    return bool(layout.correlations([a], [b])[0] >= layout.MATCH)
+
+
+def _add_identical(
+    library: Library,
+    pairs: Pairs,
+    queries: np.ndarray,
+    candidates: np.ndarray | None,
+    ref_set: set[int],
+) -> None:
+    """Byte-identical files by content hash, whatever the index returned."""
+    allowed = None if candidates is None else set(candidates.tolist())
+    wanted = set(queries.tolist())
+    for ids in library.same_content_groups():
+        members = [i for i in ids if allowed is None or i in allowed]
+        for a in members:
+            for b in members:
+                if a < b and (a in wanted or b in wanted) and not (a in ref_set and b in ref_set):
+                    pairs.add(a, b, Tier.IDENTICAL, 1.0)
+
+
+def group_pairs(
+    library: Library,
+    pairs: Pairs,
+    *,
+    min_tier: Tier = Tier.SIMILAR,
+    threshold: float = 0.0,
+    rules: Sequence[KeepRule] = DEFAULT_RULES,
+    reference_ids: frozenset[int] = frozenset(),
+) -> list[DuplicateGroup]:
+    """Join the pairs of at least ``min_tier`` (and ``threshold``) into groups. Cheap: the
+    window regroups with this when the threshold slider moves."""
+    parent: dict[int, int] = {}
+
+    def root(i: int) -> int:
+        parent.setdefault(i, i)
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    kept = [(a, b, t, s) for (a, b), (t, s) in pairs.found.items()
+            if t >= min_tier and (t > Tier.SIMILAR or s >= threshold)]  # fmt: skip
+    for a, b, _, _ in kept:
+        parent[root(a)] = root(b)
+    members: dict[int, list[int]] = defaultdict(list)
+    for i in list(parent):
+        members[root(i)].append(i)
+    weakest: dict[int, tuple[Tier, float]] = {}
+    for a, _, tier, score in kept:
+        r = root(a)
+        weakest[r] = min(weakest.get(r, (Tier.IDENTICAL, 1.0)), (tier, score))
+    items = library.items(i for ids in members.values() for i in ids)
+    groups = []
+    for r, ids in members.items():
+        present = [items[i] for i in sorted(ids) if i in items]
+        if len(present) < 2 or all(i.id in reference_ids for i in present):
+            continue
+        tier, score = weakest[r]
+        keep = choose_keeper(present, rules, reference_ids)
+        groups.append(DuplicateGroup(tier, score, present, keep, reference_ids))
+    groups.sort(key=lambda g: (-g.reclaimable, -len(g.items), g.keep.path))
+    return groups
+
+
+def choose_keeper(
+    items: Sequence[Item], rules: Sequence[KeepRule], reference_ids: Iterable[int] = ()
+) -> Item:
+    """The copy to keep by ``rules`` in order; ties go to the shortest path."""
+    refs = set(reference_ids)
+
+    def key(item: Item) -> tuple[Any, ...]:
+        parts: list[Any] = []
+        for rule in rules:
+            if rule is KeepRule.REFERENCE:
+                parts.append(0 if item.id in refs else 1)
+            elif rule is KeepRule.RESOLUTION:
+                parts.append(-((item.width or 0) * (item.height or 0)))
+            elif rule is KeepRule.FILE_SIZE:
+                parts.append(-item.size)
+            elif rule is KeepRule.OLDEST:
+                parts.append(item.mtime_ns)
+        return (*parts, len(item.path), item.path)
+
+    return min(items, key=key)
+
+
+def _known_folder(library: Library, folder: str) -> bool:
+    path = os.path.abspath(folder)
+    return any(
+        path == f.path or path.startswith(os.path.join(f.path, "")) for f in library.folders()
+    )
+
+
+def _ids_under(library: Library, folders: Iterable[str]) -> np.ndarray:
+    found = [library.ids_under(f) for f in folders]
+    return np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+
+
+def _all_ids(library: Library) -> np.ndarray:
+    return _ids_under(library, [f.path for f in library.folders()])
