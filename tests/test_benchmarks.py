@@ -20,6 +20,7 @@ SCRIPTS = {
         {"model_only_images_per_second", "end_to_end_images_per_second", "ratio"},
     ),
     "index_search": ("index_search-quick.json", {"results"}),
+    "duplicates": ("duplicates-quick.json", {"identical", "same_picture", "group_seconds"}),
     "quality": ("quality-quick.json", {"models", "notes"}),
     "query_latency": ("query_latency.json", {"drop_to_grid_ms_p50", "baseline_embed_only_ms_p50"}),
     "ui_responsiveness": ("ui_responsiveness.json", {"indexing_max_gap_ms", "idle_max_gap_ms"}),

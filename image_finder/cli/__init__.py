@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from image_finder import __version__
+from image_finder.cli import duplicates
 from image_finder.cli.output import ProgressLine, iso_or_none, print_outcome, print_status
 from image_finder.core import paths
 from image_finder.core.backup import LibraryIntactError, recovery_facts, restore_backup
@@ -140,6 +141,8 @@ def build_parser() -> _Parser:
         "--force", action="store_true", help="restore even though the database is intact"
     )
     _common(p, suppress=True)
+
+    duplicates.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress))
     parser.commands = dict(sub.choices)
     return parser
 
@@ -398,6 +401,7 @@ COMMANDS = {
     "status": cmd_status,
     "remove": cmd_remove,
     "check": cmd_check,
+    "duplicates": duplicates.cmd_duplicates,
 }
 
 

@@ -1,0 +1,117 @@
+"""image-finder-cli duplicates: groups of duplicate pictures, and moving the extra copies to the
+trash."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from image_finder.core.errors import ImageFinderError
+from image_finder.core.library import Library
+from image_finder.core.records import display_name
+from image_finder.core.settings import Settings
+from image_finder.text import byte_size, count
+
+
+def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser, bool], None]) -> None:
+    p = sub.add_parser("duplicates", help="find duplicate and near-duplicate pictures")
+    p.add_argument("folders", nargs="*", metavar="FOLDER", help="default: the whole library")
+    p.add_argument(
+        "--reference",
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="compare against these folders; their images are always kept",
+    )
+    p.add_argument("--threshold", type=float, metavar="S", help="similar from this score")
+    p.add_argument(
+        "--tier",
+        choices=("identical", "same", "similar"),
+        default="similar",
+        help="the weakest kind of duplicate listed (default: similar)",
+    )
+    p.add_argument(
+        "--trash-others",
+        action="store_true",
+        help="move every copy but the one to keep of each group to the trash",
+    )
+    p.add_argument("--yes", action="store_true", help="do not ask before moving to the trash")
+    common(p, True)
+
+
+def cmd_duplicates(args: argparse.Namespace, settings: Settings, library: Library) -> int:
+    from image_finder.core.duplicates import DEFAULT_THRESHOLD, Tier, find_duplicates
+
+    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    if not 0.0 < threshold <= 1.0:
+        raise ImageFinderError(f"--threshold must be above 0 and at most 1 (got {threshold})")
+    groups = find_duplicates(
+        library,
+        args.folders,
+        reference=args.reference,
+        threshold=threshold,
+        min_tier=Tier.named(args.tier),
+    )
+    if args.json and not args.trash_others:
+        print(json.dumps({"groups": [g.to_json() for g in groups]}))
+        return 0
+    if not args.json:
+        _print_groups(groups)
+    if args.trash_others:
+        return _trash_others(args, library, groups)
+    return 0
+
+
+def _print_groups(groups: list[Any]) -> None:
+    if not groups:
+        print("No duplicates found.")
+        return
+    total = sum(g.reclaimable for g in groups)
+    print(f"{count(len(groups), 'group')}; removing the extra copies frees {byte_size(total)}.")
+    for n, group in enumerate(groups, start=1):
+        print(
+            f"\n{n}. {group.tier.label} · {count(len(group.items), 'image')} · "
+            f"score {group.score:.3f} · {byte_size(group.reclaimable)} to free"
+        )
+        for item in group.items:
+            mark = (
+                "keep"
+                if item.id == group.keep.id
+                else "ref "
+                if item.id in group.reference_ids
+                else "    "
+            )
+            size = f"{item.width}×{item.height}" if item.width and item.height else "?"
+            print(f"  {mark:4} {size:>11} {byte_size(item.size):>9}  {display_name(item.path)}")
+
+
+def _trash_others(args: argparse.Namespace, library: Library, groups: list[Any]) -> int:
+    from image_finder.core.cleanup import trash_images
+
+    extra = [item for group in groups for item in group.removable]
+    if not extra:
+        print("Nothing to move.", file=sys.stderr)
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ImageFinderError("--trash-others asks before moving files: add --yes to confirm")
+        answer = input(f"Move {count(len(extra), 'file')} to the trash? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing was moved.", file=sys.stderr)
+            return 1
+    report = trash_images(library, extra)
+    if args.json:
+        print(json.dumps({
+            "groups": [g.to_json() for g in groups],
+            "trashed": [display_name(i.path) for i in report.done],
+            "skipped": [s.to_json() for s in report.skipped],
+        }))  # fmt: skip
+    else:
+        for item in report.done:
+            print(f"moved to the trash: {display_name(item.path)}")
+        for skipped in report.skipped:
+            print(f"not moved: {display_name(skipped.path)}: {skipped.reason}", file=sys.stderr)
+    return 1 if report.skipped else 0
