@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from image_finder.core.extractor import Extractor
     from image_finder.core.indexing import IndexReport
     from image_finder.core.library import Library
-    from image_finder.core.records import FolderInfo
+    from image_finder.core.records import FolderInfo, Item
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,8 @@ class Controller(QObject):
     _search_requested = Signal(int, object, object)  # generation, Query, SearchOptions
     _index_requested = Signal(list, bool)
     _remove_requested = Signal(str)
+    _pairs_requested = Signal(object, object, float)  # folders, reference folders, threshold
+    _cleanup_requested = Signal(object, str)  # items, folder ("" for the trash)
 
     model_state_changed = Signal(object)  # ModelState
     library_changed = Signal()  # folders or image count: read folders and count
@@ -133,6 +135,8 @@ class Controller(QObject):
     notice = Signal(object, str)  # NoticeKind, text: shown until dismissed or withdrawn
     notice_withdrawn = Signal(object)  # NoticeKind that is no longer true
     settled = Signal()  # model, indexing, search and the views' own work all done
+    duplicates_ready = Signal(object)  # duplicates.Pairs
+    cleanup_done = Signal(object)  # cleanup.CleanupReport
 
     def __init__(self, library: Library, settings: Settings, parent: QObject | None = None):
         super().__init__(parent)
@@ -194,6 +198,10 @@ class Controller(QObject):
         self._index_worker.moveToThread(self.index_thread)
         self._index_requested.connect(self._index_worker.index)
         self._remove_requested.connect(self._index_worker.remove_folder)
+        self._pairs_requested.connect(self._index_worker.find_pairs)
+        self._cleanup_requested.connect(self._index_worker.clean_up)
+        self._index_worker.pairs_ready.connect(self.duplicates_ready)
+        self._index_worker.cleanup_done.connect(self._on_index_worker_cleanup_done)
         self._index_worker.progress.connect(self.index_progress)
         self._index_worker.finished.connect(self._on_index_worker_finished)
         self._index_worker.failed.connect(self._on_index_worker_failed)
@@ -322,6 +330,22 @@ class Controller(QObject):
         unfinished = [f.path for f in self.folders if not f.complete]
         if folders or unfinished:
             self.add_folders(list(folders or unfinished))
+
+    def find_duplicates(
+        self, folders: Sequence[str] = (), reference: Sequence[str] = (), threshold: float = 0.8
+    ) -> None:
+        """Pairs of duplicates at ``threshold`` or more, found on the index thread (a reader:
+        indexing jobs wait their turn); ``duplicates_ready`` brings them."""
+        self._pairs_requested.emit(list(folders), list(reference), threshold)
+
+    def clean_up(self, items: Sequence[Item], folder: str = "") -> None:
+        """Move the files of ``items`` to the trash, or into ``folder``; ``cleanup_done``."""
+        self._cleanup_requested.emit(list(items), folder)
+
+    def _on_index_worker_cleanup_done(self, report: object) -> None:
+        self.cleanup_done.emit(report)
+        if self.current_query is not None:
+            self.repeat_search()  # results follow the library
 
     def remove_folder(self, folder: str) -> None:
         self._remove_requested.emit(folder)

@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import os
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import (
@@ -44,6 +45,9 @@ from image_finder.ui.desktop import DesktopActions
 from image_finder.ui.library_panel import LibraryPanel
 from image_finder.ui.search_panel import SearchPanel
 from image_finder.ui.settings_dialog import SettingsDialog
+
+if TYPE_CHECKING:
+    from image_finder.ui.duplicates_view import DuplicatesWindow
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +142,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([LIBRARY_WIDTH, 740])
         self._narrow = False
+        self.duplicates_window: DuplicatesWindow | None = None
         self.setCentralWidget(self.splitter)
 
         self.status_library = QLabel()
@@ -187,6 +192,12 @@ class MainWindow(QMainWindow):
         self.settings_action = self._action("Settings…", self.open_settings, "Ctrl+,")
         self.quit_action = self._action("Quit", self.close, keys.Quit)
         self.about_action = self._action("About Image Finder", self.show_about)
+        self.duplicates_action = self._action(
+            "Find duplicates…",
+            self.show_duplicates,
+            "Ctrl+D",
+            "Duplicate and near-duplicate pictures",
+        )
         self.library_action = QAction("Library panel", self, checkable=True, checked=True)
         self.library_action.setShortcut(QKeySequence("F9"))
         self.library_action.toggled.connect(self.toggle_library)
@@ -222,6 +233,7 @@ class MainWindow(QMainWindow):
                                      self.smaller_action]
         )  # fmt: skip
         _add_entries(menus.addMenu("&Go"), [self.back_action, self.forward_action])
+        _add_entries(menus.addMenu("&Tools"), [self.duplicates_action])
         _add_entries(menus.addMenu("&Help"), [self.about_action])
 
         toolbar = QToolBar("Main")
@@ -333,6 +345,17 @@ class MainWindow(QMainWindow):
         self.library_panel.add_folders(list(folders))
 
     # -- dialogs ------------------------------------------------------------------------------
+
+    def show_duplicates(self) -> None:
+        from image_finder.ui.duplicates_view import open_duplicates
+
+        self.duplicates_window = open_duplicates(
+            self.controller,
+            self.desktop,
+            self.qsettings,
+            self,
+            [self.duplicates_window] if self.duplicates_window else [],
+        )
 
     def show_about(self) -> None:
         from image_finder.ui.about import show_about

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from image_finder.core.extractor import Extractor
     from image_finder.core.indexing import IndexProgress
     from image_finder.core.library import Library
+    from image_finder.core.records import Item
     from image_finder.core.search import Query, Searcher, SearchOptions
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,8 @@ class IndexWorker(QObject):
     failed = Signal(str, object)  # message, the error's type
     remove_failed = Signal(str)
     library_changed = Signal(object, int)  # list[FolderInfo], image count
+    pairs_ready = Signal(object)  # duplicates.Pairs
+    cleanup_done = Signal(object)  # cleanup.CleanupReport
 
     def __init__(self, library: Library) -> None:
         super().__init__()
@@ -158,6 +161,38 @@ class IndexWorker(QObject):
         else:
             self._emit_library()  # first, so that the library is current when the job ends
             self.finished.emit(report)
+
+    @Slot(object, object, float)
+    def find_pairs(self, folders: list[str], reference: list[str], threshold: float) -> None:
+        from image_finder.core.duplicates import Pairs, find_pairs
+
+        try:
+            pairs = find_pairs(self.library, folders, reference=reference, threshold=threshold)
+        except ImageFinderError as exc:
+            self.remove_failed.emit(str(exc))
+            pairs = Pairs()
+        except Exception as exc:
+            log.exception("finding duplicates failed")
+            self.remove_failed.emit(f"Finding duplicates failed: {exc}")
+            pairs = Pairs()
+        self.pairs_ready.emit(pairs)
+
+    @Slot(object, str)
+    def clean_up(self, items: list[Item], folder: str) -> None:
+        """Move ``items`` to the trash (``folder`` empty) or into ``folder``."""
+        from image_finder.core.cleanup import CleanupReport, move_images, trash_images
+
+        try:
+            if folder:
+                report = move_images(self.library, items, folder)
+            else:
+                report = trash_images(self.library, items)
+        except Exception as exc:
+            log.exception("moving duplicates failed")
+            self.remove_failed.emit(f"Moving the files failed: {exc}")
+            report = CleanupReport()
+        self._emit_library()
+        self.cleanup_done.emit(report)
 
     @Slot(str)
     def remove_folder(self, path: str) -> None:

@@ -1,0 +1,96 @@
+"""The Duplicates window: groups shown side by side, a keeper suggested, check boxes, trash
+into a temporary freedesktop trash, undo, and a threshold that regroups live."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from PIL import Image, ImageOps
+from PySide6.QtCore import Qt
+
+from image_finder.core.duplicates import Tier
+
+
+def index_and_wait(qtbot, window, folder):
+    with qtbot.waitSignal(window.controller.index_finished, timeout=120_000):
+        window.add_folders([str(folder)])
+    qtbot.waitUntil(lambda: not window.controller.indexing)
+
+
+def test_review_trash_and_undo(qtbot, make_window, photos, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    shutil.copy(photos / "coffee.jpg", photos / "coffee copy.jpg")
+    coffee = Image.open(photos / "coffee.jpg")
+    coffee.resize((coffee.width // 2, coffee.height // 2)).save(photos / "coffee half.jpg")
+    ImageOps.mirror(Image.open(photos / "rocket.jpg")).save(photos / "rocket mirrored.jpg")
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    with qtbot.waitSignal(window.controller.duplicates_ready, timeout=60_000):
+        window.duplicates_action.trigger()
+    view = window.duplicates_window
+    qtbot.addWidget(view)
+    view.tier.setCurrentIndex(view.tier.findData(Tier.SAME))
+    assert view.group_list.count() == 1
+    assert "3 images" in view.group_list.item(0).text()
+    table = view.table
+    assert table.rowCount() == 3
+    keep_rows = [r for r in range(3) if table.item(r, 0).text() == "Keep"]
+    assert len(keep_rows) == 1 and table.item(keep_rows[0], 2).text() == "600 × 400"
+    assert table.item(keep_rows[0], 1).text() == "coffee.jpg"
+    assert {table.item(r, 4).text() for r in range(3)} == {"JPG"}
+    assert "2 copies checked" in view.summary.text()
+
+    # leave one copy unchecked: only the other goes
+    other = next(r for r in range(3) if r not in keep_rows)
+    kept_too = table.item(other, 1).toolTip()
+    view.set_checked(other, False)
+    assert "1 copy checked" in view.summary.text()
+    with qtbot.waitSignal(window.controller.cleanup_done, timeout=60_000):
+        view.trash_button.click()
+    trashed = view.last_trashed
+    assert len(trashed) == 1 and not os.path.exists(trashed[0]) and os.path.exists(kept_too)
+    assert "Moved 1 file to the trash" in view.summary.text()
+    assert window.library.item_by_path(trashed[0]) is None
+    assert (tmp_path / "xdg" / "Trash" / "files").is_dir()
+
+    # undo: back on disk and in the library
+    with qtbot.waitSignal(window.controller.index_finished, timeout=60_000):
+        view.undo_button.click()
+    assert os.path.exists(trashed[0])
+    qtbot.waitUntil(lambda: window.library.item_by_path(trashed[0]) is not None)
+
+    # the threshold slider regroups without searching again
+    view.tier.setCurrentIndex(view.tier.findData(Tier.SIMILAR))
+    view.threshold.setValue(80)
+    loose = view.group_list.count()
+    view.threshold.setValue(100)
+    assert view.group_list.count() <= loose
+    assert all(g.tier is not Tier.SIMILAR or g.score >= 1.0 for g in view.groups)
+    view.close()
+
+
+def test_reference_folders_are_kept(qtbot, make_window, photos, tmp_path):
+    archive, incoming = tmp_path / "archive", tmp_path / "incoming"
+    archive.mkdir()
+    incoming.mkdir()
+    shutil.copy(photos / "rocket.jpg", archive / "rocket.jpg")
+    shutil.copy(photos / "rocket.jpg", archive / "rocket again.jpg")
+    shutil.copy(photos / "rocket.jpg", incoming / "IMG_0001.jpg")
+    window = make_window()
+    index_and_wait(qtbot, window, archive)
+    index_and_wait(qtbot, window, incoming)
+    with qtbot.waitSignal(window.controller.duplicates_ready, timeout=60_000):
+        window.duplicates_action.trigger()
+    view = window.duplicates_window
+    qtbot.addWidget(view)
+    with qtbot.waitSignal(window.controller.duplicates_ready, timeout=60_000):
+        view.set_reference(str(archive), True)
+    view.tier.setCurrentIndex(view.tier.findData(Tier.IDENTICAL))
+    assert view.group_list.count() == 1
+    marks = sorted(view.table.item(r, 0).text() for r in range(view.table.rowCount()))
+    assert marks == ["", "Keep", "Reference"]
+    assert [os.path.basename(i.path) for i in view.checked_items()] == ["IMG_0001.jpg"]
+    unchecked = [r for r in range(3) if view.table.item(r, 0).text() == ""]
+    assert view.table.item(unchecked[0], 0).checkState() == Qt.CheckState.Checked
+    view.close()
