@@ -145,7 +145,9 @@ def scale(root: Path, real: np.ndarray, n: int, model: str) -> dict:
         info = library.add_folder(folder)
         for start in range(0, n, 10_000):
             size = min(10_000, n - start)
-            vectors = real[rng.integers(0, len(real), size)] + 0.2 * rng.normal(
+            # around the real ones, as far apart as different photos of one scene are (the
+            # recipe of ui_responsiveness): pure noise would have no neighbours to find
+            vectors = real[rng.integers(0, len(real), size)] + 0.03 * rng.normal(
                 size=(size, real.shape[1])
             ).astype(np.float32)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -80,3 +80,17 @@ def library(tmp_path: Path):
     lib = Library(tmp_path / "library")
     yield lib
     lib.close()
+
+
+@pytest.fixture
+def xdg_trash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A freedesktop.org trash of the test's own (send2trash reads its place at import)."""
+    from send2trash import plat_other
+
+    data = tmp_path / "xdg"
+    data.mkdir()
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(data))
+    monkeypatch.setattr(plat_other, "HOMETRASH_B", os.fsencode(data / "Trash"))
+    monkeypatch.setattr(plat_other, "HOMETRASH", str(data / "Trash"))
+    return data / "Trash"

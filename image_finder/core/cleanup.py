@@ -119,11 +119,11 @@ def _forget(library: Library, items: Sequence[Item]) -> None:
 
 
 def trash_folder() -> Path:
-    """The freedesktop.org trash of the user's home (Linux and other XDG desktops)."""
-    data = os.environ.get("XDG_DATA_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "share"
-    )
-    return Path(data) / "Trash"
+    """The freedesktop.org trash of the user's home (Linux and other XDG desktops): the one
+    send2trash moves files into (it reads XDG_DATA_HOME once, when first imported)."""
+    from send2trash import plat_other
+
+    return Path(plat_other.HOMETRASH)
 
 
 def restore_from_trash(paths: Sequence[str]) -> list[str]:

@@ -136,6 +136,7 @@ class Controller(QObject):
     notice_withdrawn = Signal(object)  # NoticeKind that is no longer true
     settled = Signal()  # model, indexing, search and the views' own work all done
     duplicates_ready = Signal(object)  # duplicates.Pairs
+    duplicates_progress = Signal(int, int)  # images compared, images in scope
     cleanup_done = Signal(object)  # cleanup.CleanupReport
 
     def __init__(self, library: Library, settings: Settings, parent: QObject | None = None):
@@ -201,6 +202,7 @@ class Controller(QObject):
         self._pairs_requested.connect(self._index_worker.find_pairs)
         self._cleanup_requested.connect(self._index_worker.clean_up)
         self._index_worker.pairs_ready.connect(self.duplicates_ready)
+        self._index_worker.pairs_progress.connect(self.duplicates_progress)
         self._index_worker.cleanup_done.connect(self._on_index_worker_cleanup_done)
         self._index_worker.progress.connect(self.index_progress)
         self._index_worker.finished.connect(self._on_index_worker_finished)
@@ -337,6 +339,11 @@ class Controller(QObject):
         """Pairs of duplicates at ``threshold`` or more, found on the index thread (a reader:
         indexing jobs wait their turn); ``duplicates_ready`` brings them."""
         self._pairs_requested.emit(list(folders), list(reference), threshold)
+
+    def cancel_duplicates(self) -> None:
+        """Stop a duplicate search after the batch in flight (it reports what it found)."""
+        if not self._indexing:
+            self._index_worker.cancel()
 
     def clean_up(self, items: Sequence[Item], folder: str = "") -> None:
         """Move the files of ``items`` to the trash, or into ``folder``; ``cleanup_done``."""

@@ -94,6 +94,7 @@ class DuplicatesWindow(QDialog):
         self.thumbnails.ready.connect(self._on_thumbnails_ready)
         self._build()
         controller.duplicates_ready.connect(self._on_controller_duplicates_ready)
+        controller.duplicates_progress.connect(self._on_controller_duplicates_progress)
         controller.cleanup_done.connect(self._on_controller_cleanup_done)
         self.resize(1000, 620)
         self.search()
@@ -212,6 +213,9 @@ class DuplicatesWindow(QDialog):
         self.reference = [f for f in self.reference if f != folder] + ([folder] if on else [])
         self.search()
 
+    def _on_controller_duplicates_progress(self, done: int, total: int) -> None:
+        self.summary.setText(f"Looking for duplicates… {done:,} of {total:,} images compared")
+
     def _on_controller_duplicates_ready(self, pairs: Pairs) -> None:
         self.pairs = pairs
         self.regroup()
@@ -276,6 +280,7 @@ class DuplicatesWindow(QDialog):
                 self._fill_row(n, item, group)
                 self.thumbnails.request(row, item.path, THUMB)
         self.table.resizeColumnsToContents()
+        self.table.setColumnWidth(1, max(self.table.columnWidth(1), THUMB + 220))
         self.table.blockSignals(False)
 
     def _fill_row(self, n: int, item: Item, group: DuplicateGroup) -> None:
@@ -419,6 +424,7 @@ class DuplicatesWindow(QDialog):
         )
 
     def closeEvent(self, event: object) -> None:
+        self.controller.cancel_duplicates()
         self.thumbnails.clear()
         self.thumbnails.wait(5000)
         super().closeEvent(event)  # type: ignore[arg-type]

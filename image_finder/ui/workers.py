@@ -109,6 +109,7 @@ class IndexWorker(QObject):
     remove_failed = Signal(str)
     library_changed = Signal(object, int)  # list[FolderInfo], image count
     pairs_ready = Signal(object)  # duplicates.Pairs
+    pairs_progress = Signal(int, int)  # images compared, images in scope
     cleanup_done = Signal(object)  # cleanup.CleanupReport
 
     def __init__(self, library: Library) -> None:
@@ -166,8 +167,16 @@ class IndexWorker(QObject):
     def find_pairs(self, folders: list[str], reference: list[str], threshold: float) -> None:
         from image_finder.core.duplicates import Pairs, find_pairs
 
+        self._cancel.clear()
         try:
-            pairs = find_pairs(self.library, folders, reference=reference, threshold=threshold)
+            pairs = find_pairs(
+                self.library,
+                folders,
+                reference=reference,
+                threshold=threshold,
+                progress=self.pairs_progress.emit,
+                cancelled=self._cancel.is_set,
+            )
         except ImageFinderError as exc:
             self.remove_failed.emit(str(exc))
             pairs = Pairs()

@@ -115,12 +115,9 @@ def test_keeper_rules_combine_in_order():
     assert choose_keeper(both, [KeepRule.REFERENCE, KeepRule.OLDEST], reference_ids={2}).id == 2
 
 
-def test_trash_keeps_the_library_in_step_and_checks_each_file(
-    planted, library, lite0, tmp_path, monkeypatch
-):
-    from image_finder.core.cleanup import restore_from_trash, trash_folder, trash_images
+def test_trash_keeps_the_library_in_step_and_checks_each_file(planted, library, lite0, xdg_trash):
+    from image_finder.core.cleanup import restore_from_trash, trash_images
 
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     index_folders([planted], library, lite0)
     group = find_duplicates(library, min_tier=Tier.SAME)[0]
     extra = group.removable
@@ -133,7 +130,7 @@ def test_trash_keeps_the_library_in_step_and_checks_each_file(
     moved = [i.path for i in report.done]
     assert moved and not any(os.path.exists(p) for p in moved)
     assert all(library.item_by_path(p) is None for p in moved)  # the library follows at once
-    trashed = list((trash_folder() / "files").iterdir())
+    trashed = list((xdg_trash / "files").iterdir())
     assert len(trashed) == len(moved)  # in the trash, not deleted
     assert restore_from_trash(moved) == moved
     assert all(os.path.exists(p) for p in moved)
@@ -158,8 +155,7 @@ def test_read_only_media_get_a_clear_message(planted, library, lite0, tmp_path, 
     assert all(library.item_by_path(i.path) is not None for i in group.items)
 
 
-def test_cli_lists_groups_as_json_and_trashes_the_others(planted, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+def test_cli_lists_groups_as_json_and_trashes_the_others(planted, tmp_path, capsys, xdg_trash):
     data = str(tmp_path / "cli-lib")
     assert main(["--data-dir", data, "index", str(planted), "--model", "efficientnet_lite0"]) == 0
     capsys.readouterr()

@@ -18,8 +18,7 @@ def index_and_wait(qtbot, window, folder):
     qtbot.waitUntil(lambda: not window.controller.indexing)
 
 
-def test_review_trash_and_undo(qtbot, make_window, photos, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+def test_review_trash_and_undo(qtbot, make_window, photos, xdg_trash):
     shutil.copy(photos / "coffee.jpg", photos / "coffee copy.jpg")
     coffee = Image.open(photos / "coffee.jpg")
     coffee.resize((coffee.width // 2, coffee.height // 2)).save(photos / "coffee half.jpg")
@@ -52,7 +51,7 @@ def test_review_trash_and_undo(qtbot, make_window, photos, tmp_path, monkeypatch
     assert len(trashed) == 1 and not os.path.exists(trashed[0]) and os.path.exists(kept_too)
     assert "Moved 1 file to the trash" in view.summary.text()
     assert window.library.item_by_path(trashed[0]) is None
-    assert (tmp_path / "xdg" / "Trash" / "files").is_dir()
+    assert (xdg_trash / "files").is_dir()
 
     # undo: back on disk and in the library
     with qtbot.waitSignal(window.controller.index_finished, timeout=60_000):
