@@ -90,6 +90,7 @@ class DuplicatesWindow(QDialog):
         self.unchecked: set[int] = set()  # copies the user chose to keep too
         self.last_trashed: list[str] = []
         self.reference: list[str] = []
+        self.scope: list[str] = []  # folders to look in; empty: the whole library
         self.thumbnails = ThumbnailLoader(self)
         self.thumbnails.ready.connect(self._on_thumbnails_ready)
         self._build()
@@ -131,11 +132,19 @@ class DuplicatesWindow(QDialog):
         self.reference_menu = QMenu(self)
         self.reference_menu.aboutToShow.connect(self._fill_reference_menu)
         self.reference_button.setMenu(self.reference_menu)
+        self.scope_button = QToolButton()
+        self.scope_button.setText("Look in…")
+        self.scope_button.setToolTip("The folders to look for duplicates in (all by default)")
+        self.scope_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.scope_menu = QMenu(self)
+        self.scope_menu.aboutToShow.connect(self._fill_scope_menu)
+        self.scope_button.setMenu(self.scope_menu)
         top = QHBoxLayout()
         for widget in (QLabel("Show:"), self.tier, QLabel("Similar from:")):
             top.addWidget(widget)
         top.addWidget(self.threshold, 1)
         top.addWidget(self.threshold_value)
+        top.addWidget(self.scope_button)
         top.addWidget(self.reference_button)
         return top
 
@@ -201,13 +210,30 @@ class DuplicatesWindow(QDialog):
             action.setChecked(folder.path in self.reference)
             action.toggled.connect(lambda on, p=folder.path: self.set_reference(p, on))
 
+    def _fill_scope_menu(self) -> None:
+        self.scope_menu.clear()
+        for folder in self.controller.folders:
+            action = self.scope_menu.addAction(display_name(folder.path))
+            action.setCheckable(True)
+            action.setChecked(not self.scope or folder.path in self.scope)
+            action.toggled.connect(lambda on, p=folder.path: self.set_scope(p, on))
+
     # -- finding and grouping -----------------------------------------------------------------
 
     def search(self) -> None:
         self.summary.setText("Looking for duplicates…")
-        others = [f.path for f in self.controller.folders if f.path not in self.reference]
-        folders = others if self.reference else []
-        self.controller.find_duplicates(folders, self.reference, FLOOR)
+        chosen = self.scope or [f.path for f in self.controller.folders]
+        folders = [f for f in chosen if f not in self.reference]
+        everything = not self.scope and not self.reference
+        self.controller.find_duplicates([] if everything else folders, self.reference, FLOOR)
+
+    def set_scope(self, folder: str, on: bool) -> None:
+        """Look in ``folder`` too (``on``) or not; all folders chosen means the whole library."""
+        chosen = self.scope or [f.path for f in self.controller.folders]
+        chosen = [f for f in chosen if f != folder] + ([folder] if on else [])
+        everything = {f.path for f in self.controller.folders} <= set(chosen)
+        self.scope = [] if everything else chosen
+        self.search()
 
     def set_reference(self, folder: str, on: bool) -> None:
         self.reference = [f for f in self.reference if f != folder] + ([folder] if on else [])

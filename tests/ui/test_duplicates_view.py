@@ -93,3 +93,25 @@ def test_reference_folders_are_kept(qtbot, make_window, photos, tmp_path):
     unchecked = [r for r in range(3) if view.table.item(r, 0).text() == ""]
     assert view.table.item(unchecked[0], 0).checkState() == Qt.CheckState.Checked
     view.close()
+
+
+def test_looking_in_chosen_folders_only(qtbot, make_window, photos, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder in (first, second):
+        folder.mkdir()
+        shutil.copy(photos / "clock.jpg", folder / "clock.jpg")
+        shutil.copy(photos / "clock.jpg", folder / "clock copy.jpg")
+    window = make_window()
+    index_and_wait(qtbot, window, first)
+    index_and_wait(qtbot, window, second)
+    with qtbot.waitSignal(window.controller.duplicates_ready, timeout=60_000):
+        window.duplicates_action.trigger()
+    view = window.duplicates_window
+    qtbot.addWidget(view)
+    view.tier.setCurrentIndex(view.tier.findData(Tier.IDENTICAL))
+    assert view.group_list.count() == 1 and "4 images" in view.group_list.item(0).text()
+    with qtbot.waitSignal(window.controller.duplicates_ready, timeout=60_000):
+        view.set_scope(str(second), False)
+    assert view.group_list.count() == 1 and "2 images" in view.group_list.item(0).text()
+    assert {os.path.dirname(i.path) for i in view.groups[0].items} == {str(first)}
+    view.close()
