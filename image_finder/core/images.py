@@ -35,13 +35,18 @@ try:
 except ImportError:  # pragma: no cover - the plugin is a declared dependency
     HEIF_SUPPORTED = False
 
+# Camera RAW files, decoded with rawpy (LibRaw): the embedded preview where the camera wrote one
+# (a full-size JPEG on most cameras: fast, and the colours the camera chose), else a half-size
+# demosaic.
+RAW_EXTENSIONS = (".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".orf", ".rw2", ".raf", ".pef")
+
 IMAGE_EXTENSIONS = frozenset(
     {
         ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".webp", ".gif", ".bmp", ".dib",
         ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".jp2", ".j2k",
         ".heic", ".heif", ".avif", ".hif",
     }
-)  # fmt: skip
+) | frozenset(RAW_EXTENSIONS)  # fmt: skip
 
 ImageSource = str | os.PathLike[str] | bytes | BinaryIO | Image.Image
 
@@ -50,6 +55,10 @@ ImageSource = str | os.PathLike[str] | bytes | BinaryIO | Image.Image
 # its warnings about damaged metadata would only clutter a terminal.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+
+
+def is_raw_name(name: str | os.PathLike[str]) -> bool:
+    return os.path.splitext(os.fsdecode(name))[1].lower() in RAW_EXTENSIONS
 
 
 def is_image_name(name: str) -> bool:
@@ -65,7 +74,9 @@ def describe_source(source: ImageSource) -> str:
     return "<clipboard image>" if isinstance(source, bytes) else "<stream>"
 
 
-def load_image(source: ImageSource, min_size: int | None = None) -> Image.Image:
+def load_image(
+    source: ImageSource, min_size: int | None = None, *, raw: bool | None = None
+) -> Image.Image:
     """Decode ``source`` into an RGB image, upright as the camera meant it.
 
     ``min_size``: when given, JPEGs are decoded at the smallest 1/2, 1/4 or 1/8 scale whose
@@ -76,6 +87,8 @@ def load_image(source: ImageSource, min_size: int | None = None) -> Image.Image:
     name = describe_source(source)
     if isinstance(source, Image.Image):
         return to_rgb(_upright(source.copy(), name), name)
+    if raw or (raw is None and isinstance(source, (str, os.PathLike)) and is_raw_name(source)):
+        return load_raw(source, name)
     try:
         with Image.open(_openable(source, name)) as im:
             if getattr(im, "n_frames", 1) > 1:
@@ -89,6 +102,63 @@ def load_image(source: ImageSource, min_size: int | None = None) -> Image.Image:
         raise
     except Exception as exc:
         raise ImageLoadError(name, _decode_reason(exc, name)) from exc
+
+
+def load_raw(source: ImageSource, name: str = "<raw>") -> Image.Image:
+    """A camera RAW file as an RGB image: its embedded preview, else a half-size demosaic."""
+    try:
+        import rawpy
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise ImageLoadError(name, "RAW files need the rawpy package") from exc
+    data = _openable(source, name)
+    stream = data if isinstance(data, io.BytesIO) else io.BytesIO(_read_all(data))
+    try:
+        with rawpy.imread(stream) as raw:
+            image = _raw_preview(raw)
+            if image is None:
+                pixels = raw.postprocess(
+                    half_size=True, use_camera_wb=True, no_auto_bright=True, output_bps=8
+                )
+                image = Image.fromarray(pixels)
+    except ImageLoadError:
+        raise
+    except Exception as exc:  # LibRaw raises its own types for damaged or unknown files
+        raise ImageLoadError(name, f"not a RAW file that can be read ({exc})") from exc
+    return to_rgb(image, name)
+
+
+def _read_all(data: str | os.PathLike[str] | BinaryIO) -> bytes:
+    if isinstance(data, (str, os.PathLike)):
+        with open(data, "rb") as f:
+            return f.read()
+    return data.read()
+
+
+_RAW_FLIPS = {
+    3: Image.Transpose.ROTATE_180,
+    5: Image.Transpose.ROTATE_90,
+    6: Image.Transpose.ROTATE_270,
+}
+
+
+def _raw_preview(raw: object) -> Image.Image | None:
+    """The camera's own preview if it has one of useful size, turned upright."""
+    import rawpy
+
+    try:
+        thumb = raw.extract_thumb()  # type: ignore[attr-defined]
+    except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):
+        return None
+    image: Image.Image
+    if thumb.format == rawpy.ThumbFormat.JPEG:
+        image = Image.open(io.BytesIO(thumb.data))
+        image.load()
+    else:
+        image = Image.fromarray(thumb.data)
+    if max(image.size) < 1000:
+        return None  # a tiny thumbnail would lose too much: demosaic instead
+    flip = _RAW_FLIPS.get(raw.sizes.flip)  # type: ignore[attr-defined]
+    return image.transpose(flip) if flip is not None else image
 
 
 def _openable(source: ImageSource, name: str) -> str | os.PathLike[str] | BinaryIO:

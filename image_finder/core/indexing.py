@@ -38,7 +38,7 @@ from image_finder.core.errors import (
     LibraryWriteError,
 )
 from image_finder.core.faults import checkpoint
-from image_finder.core.images import image_size, is_image_name, load_image
+from image_finder.core.images import image_size, is_image_name, is_raw_name, load_image
 from image_finder.core.layout import signature
 from image_finder.core.library import Library
 from image_finder.core.records import (
@@ -494,8 +494,9 @@ def _embed(
     def prepare(job: _Job) -> tuple[torch.Tensor, FileFacts]:
         data, size, mtime = read_file(job.entry.path)
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-        image = load_image(data, min_size=extractor.min_decode_size)
-        width, height = image_size(data) or (None, None)
+        raw = is_raw_name(job.entry.path)
+        image = load_image(data, min_size=extractor.min_decode_size, raw=raw)
+        width, height = (None, None) if raw else image_size(data) or (None, None)
         facts = FileFacts(size, mtime, digest, width, height, signature(image))
         return extractor.preprocess(image), facts
 
