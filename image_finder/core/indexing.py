@@ -229,6 +229,7 @@ class _Work:
     roots: list[tuple[int, str]] = field(default_factory=list)  # (folder_id, scanned root)
     known_paths: set[str] = field(default_factory=set)  # in the library, or moved this run
     new_count: int = 0
+    known_sizes: set[int] = field(default_factory=set)  # of the library's files in the roots
     # new files of the same size as some library file: the only ones that can be moves
     move_candidates: list[tuple[int, ScanEntry]] = field(default_factory=list)
     changed: list[tuple[int, ScanEntry, str]] = field(default_factory=list)  # (id, entry, hash)
@@ -340,6 +341,7 @@ def _scan_roots(
     and kept. Marks the folders as being indexed. Returns their ids."""
     folder_ids: list[int] = []
     found: dict[int, int] = {}
+    present = []
     for root in roots:
         folder = os.path.abspath(os.fspath(root))
         if not os.path.isdir(folder):
@@ -349,6 +351,13 @@ def _scan_roots(
                 continue
             raise ImageFinderError(f"folder not found: {display_name(folder)}")
         info = library.add_folder(folder)
+        present.append((info, folder))
+        # a file moved from one root to another is a move: sizes of every root are candidates
+        prefix = os.path.join(folder, "")
+        work.known_sizes.update(
+            r.size for r in library.folder_rows(info.id) if r.path.startswith(prefix)
+        )
+    for info, folder in present:
         folder_ids.append(info.id)
         seen = _scan_into(work, library, info.id, folder, report, notify, is_cancelled)
         if is_cancelled():
@@ -380,7 +389,7 @@ def _scan_into(
     image files it found (so far, if cancelled)."""
     prefix = os.path.join(scan_root, "")
     known = {row.path: row for row in library.folder_rows(folder_id) if row.path.startswith(prefix)}
-    known_sizes = {row.size for row in known.values()}
+    known_sizes = work.known_sizes
     work.roots.append((folder_id, scan_root))
     work.known_paths.update(known)
     seen = 0

@@ -12,7 +12,6 @@ from image_finder.core.indexing import index_folders
 from image_finder.core.search import MatchKind, Query, Searcher, SearchOptions
 from tests.conftest import skimage_photo
 
-
 # The camera's colour space is linear sRGB: its matrix from CIE XYZ (D65), in 1/10000ths.
 XYZ_TO_SRGB = [[n, 10_000] for n in (32406, -15372, -4986, -9689, 18758, 415, 557, -2040, 10570)]
 

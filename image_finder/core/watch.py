@@ -1,0 +1,309 @@
+"""Watching library folders: file-system events turned into batches of folders to index again.
+
+:class:`FolderWatcher` uses watchdog (inotify, FSEvents, ReadDirectoryChangesW), or its polling
+observer where events cannot be had: network file systems, which do not report changes made by
+other computers, and a reached OS watch limit. It says which with a notice.
+
+Events are only hints. A changed image counts once its size and modification time have stayed
+the same for ``settle`` seconds (editors' safe-saves, copies still being written: a file
+written for minutes is picked up once it stops changing). Changes are batched: a batch is
+reported once nothing has moved for ``settle`` seconds (or every ``MAX_BATCH_WAIT`` seconds
+during a long copy), as the smallest set of folders that holds them. Applying a batch is the
+ordinary incremental index of those folders (:func:`~image_finder.core.indexing.index_folders`),
+so moved files keep their vectors and the one-writer rule holds.
+
+A watched folder that disappears (deleted, or its drive unplugged) is reported once as missing
+and watched again when it comes back, with a batch for it to catch up.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+
+from image_finder.core.images import is_image_name
+
+log = logging.getLogger(__name__)
+
+SETTLE_SECONDS = 1.0
+MAX_BATCH_WAIT = 20.0  # a long copy is applied in parts of this length at the most
+CHECK_INTERVAL = 0.2
+# Reading a file (as indexing does) is no change.
+IGNORED_EVENTS = frozenset({"opened", "closed_no_write"})
+NETWORK_FILESYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "afs", "ceph", "glusterfs",
+     "fuse.rclone", "davfs", "fuse.gvfsd-fuse", "ncpfs"}
+)  # fmt: skip
+
+
+class WatchMode(enum.Enum):
+    NATIVE = "watched"
+    POLLING = "watched by polling"
+    MISSING = "offline"
+
+
+@dataclass(frozen=True)
+class WatchBatch:
+    roots: tuple[str, ...]  # folders to index again, none inside another
+    paths: int  # image files changed
+
+
+def _mount_type(path: str) -> str:
+    """The file-system type of the mount that holds ``path`` (Linux; '' elsewhere)."""
+    best, kind = "", ""
+    try:
+        with open("/proc/mounts", encoding="utf-8", errors="replace") as mounts:
+            for line in mounts:
+                fields = line.split()
+                if len(fields) >= 3:
+                    point = fields[1].replace("\\040", " ")
+                    if (path == point or path.startswith(point.rstrip("/") + "/")) and len(
+                        point
+                    ) > len(best):
+                        best, kind = point, fields[2]
+    except OSError:
+        return ""
+    return kind
+
+
+def _minimal(folders: Iterable[str]) -> list[str]:
+    """The folders, without those inside another of them."""
+    kept: list[str] = []
+    for folder in sorted(set(folders)):
+        if not any(folder == k or folder.startswith(os.path.join(k, "")) for k in kept):
+            kept.append(folder)
+    return kept
+
+
+class _Handler(FileSystemEventHandler):
+    """Receives watchdog's events (on its thread) and notes what changed."""
+
+    def __init__(self, watcher: FolderWatcher) -> None:
+        super().__init__()
+        self.watcher = watcher
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        if event.event_type in IGNORED_EVENTS or (
+            event.is_directory and event.event_type == "modified"  # a child changed: seen too
+        ):
+            return
+        paths = [os.fsdecode(event.src_path)]
+        if getattr(event, "dest_path", ""):
+            paths.append(os.fsdecode(event.dest_path))
+        self.watcher.note(paths, bool(event.is_directory), event.event_type)
+
+
+class FolderWatcher:
+    """Watches ``folders`` and calls ``on_batch`` (on its own thread) with folders to index.
+
+    ``notice`` is told, in words, when a folder is watched by polling or went missing.
+    ``polling``: force the polling observer (True) or never use it (False)."""
+
+    def __init__(
+        self,
+        folders: Sequence[str],
+        on_batch: Callable[[WatchBatch], None],
+        *,
+        notice: Callable[[str], None] | None = None,
+        settle: float = SETTLE_SECONDS,
+        polling: bool | None = None,
+    ) -> None:
+        self.on_batch = on_batch
+        self.notice = notice or (lambda text: None)
+        self.settle = settle
+        self.force_polling = polling
+        self.modes: dict[str, WatchMode] = {}
+        self._folders = [os.path.abspath(f) for f in folders]
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple[int, int, float]] = {}  # path -> size, mtime, since
+        self._dirs: set[str] = set()
+        self._changed_files = 0
+        self._last_event = 0.0
+        self._first_event = 0.0
+        self._observers: dict[str, Any] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- running ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for folder in self._folders:
+            self._watch(folder)
+        self._thread = threading.Thread(target=self._run, name="folder-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for observer in self._observers.values():
+            observer.stop()
+        for observer in self._observers.values():
+            observer.join(timeout=5)
+        self._observers.clear()
+
+    def set_folders(self, folders: Sequence[str]) -> None:
+        """Watch these folders from now on (added ones start, removed ones stop)."""
+        wanted = [os.path.abspath(f) for f in folders]
+        for folder in [f for f in self._folders if f not in wanted]:
+            self._unwatch(folder)
+            self.modes.pop(folder, None)
+        for folder in [f for f in wanted if f not in self._folders]:
+            self._watch(folder)
+        self._folders = wanted
+
+    def _watch(self, folder: str) -> None:
+        if not os.path.isdir(folder):
+            self._set_mode(folder, WatchMode.MISSING)
+            return
+        polling = self.force_polling
+        if polling is None and _mount_type(folder) in NETWORK_FILESYSTEMS:
+            polling = True
+            self.notice(
+                f"{folder} is on a network drive, which does not report changes made from "
+                "other computers: it is checked every few seconds instead."
+            )
+        try:
+            observer = self._observer(folder, bool(polling))
+        except OSError as exc:
+            if polling or exc.errno not in (errno.ENOSPC, errno.EMFILE, errno.ENFILE):
+                log.warning("cannot watch %s: %s", folder, exc)
+                self._set_mode(folder, WatchMode.MISSING)
+                return
+            self.notice(
+                f"The system's limit of watched folders is reached, so {folder} is checked "
+                "every few seconds instead (raise fs.inotify.max_user_watches to lift it)."
+            )
+            observer = self._observer(folder, True)
+            polling = True
+        self._observers[folder] = observer
+        self._set_mode(folder, WatchMode.POLLING if polling else WatchMode.NATIVE)
+
+    def _observer(self, folder: str, polling: bool) -> Any:
+        if polling:
+            from watchdog.observers.polling import PollingObserver
+
+            observer: Any = PollingObserver(timeout=2)
+        else:
+            from watchdog.observers import Observer
+
+            observer = Observer()
+        observer.schedule(_Handler(self), folder, recursive=True)
+        observer.start()
+        return observer
+
+    def _unwatch(self, folder: str) -> None:
+        observer = self._observers.pop(folder, None)
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout=5)
+
+    def _set_mode(self, folder: str, mode: WatchMode) -> None:
+        if self.modes.get(folder) is not mode:
+            log.info("%s: %s", folder, mode.value)
+        self.modes[folder] = mode
+
+    # -- events -------------------------------------------------------------------------------
+
+    def note(self, paths: Sequence[str], is_directory: bool, kind: str) -> None:
+        """A change under a watched folder (called from the observers' threads)."""
+        now = time.monotonic()
+        with self._lock:
+            for path in paths:
+                if not is_directory and not is_image_name(path):
+                    continue
+                # a folder stands for itself (one gone maps to its nearest existing parent)
+                self._dirs.add(path if is_directory else os.path.dirname(path))
+                if not is_directory and kind != "deleted":
+                    self._pending[path] = (-1, -1, now)
+                self._changed_files += 0 if is_directory else 1
+                if not self._first_event:
+                    self._first_event = now
+                self._last_event = now
+
+    def _run(self) -> None:
+        last_check = 0.0
+        while not self._stop.wait(CHECK_INTERVAL):
+            batch = self._take_batch(time.monotonic())
+            if batch is not None:
+                try:
+                    self.on_batch(batch)
+                except Exception:
+                    log.exception("applying a watch batch failed")
+            if time.monotonic() - last_check > 2.0:
+                last_check = time.monotonic()
+                self._check_folders()
+
+    def _settled(self, now: float) -> bool:
+        """Update what is known of each pending file; True when all have settled."""
+        done = True
+        for path, (size, mtime, since) in list(self._pending.items()):
+            try:
+                st = os.stat(path)
+            except OSError:
+                del self._pending[path]  # gone again: the scan sees that
+                continue
+            if (st.st_size, st.st_mtime_ns) != (size, mtime):
+                self._pending[path] = (st.st_size, st.st_mtime_ns, now)
+                done = False
+            elif now - since < self.settle:
+                done = False
+        return done
+
+    def _take_batch(self, now: float) -> WatchBatch | None:
+        with self._lock:
+            if not self._dirs:
+                return None
+            settled = self._settled(now)
+            quiet = now - self._last_event >= self.settle
+            overdue = now - self._first_event >= MAX_BATCH_WAIT
+            if not ((settled and quiet) or (overdue and settled)):
+                return None
+            roots = self._roots(self._dirs)
+            batch = WatchBatch(tuple(roots), self._changed_files)
+            self._dirs.clear()
+            self._pending.clear()
+            self._changed_files = 0
+            self._first_event = 0.0
+        return batch if roots else None
+
+    def _roots(self, dirs: Iterable[str]) -> list[str]:
+        """The nearest existing folder of each changed one, inside its watched folder."""
+        found = []
+        for folder in dirs:
+            top = next(
+                (f for f in self._folders if folder == f or folder.startswith(os.path.join(f, ""))),
+                None,
+            )
+            if top is None:
+                continue
+            while folder != top and not os.path.isdir(folder):
+                folder = os.path.dirname(folder)
+            found.append(folder)
+        return _minimal(found)
+
+    def _check_folders(self) -> None:
+        """Folders that went missing stop being watched; those that came back are watched
+        again and indexed to catch up."""
+        for folder in self._folders:
+            mode = self.modes.get(folder)
+            present = os.path.isdir(folder)
+            if mode is not WatchMode.MISSING and not present:
+                self._unwatch(folder)
+                self._set_mode(folder, WatchMode.MISSING)
+                self.notice(f"{folder} is offline; it is watched again when it returns.")
+            elif mode is WatchMode.MISSING and present:
+                self._watch(folder)
+                with self._lock:
+                    self._dirs.add(folder)
+                    self._last_event = time.monotonic()
+                    self._first_event = self._first_event or self._last_event

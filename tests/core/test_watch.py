@@ -1,0 +1,167 @@
+"""Watching drives real file-system events in temporary folders: each change is applied through
+the ordinary incremental index, in batches, once files have settled."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from image_finder.core.extractor import PixelExtractor
+from image_finder.core.indexing import index_folders
+from image_finder.core.watch import FolderWatcher, WatchBatch, WatchMode
+
+
+def picture(seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8))
+
+
+class Watching:
+    """A watcher whose batches are applied to the library as the window and CLI apply them."""
+
+    def __init__(self, library, folder, **kwargs):
+        self.library = library
+        self.extractor = PixelExtractor()
+        self.batches: queue.Queue[WatchBatch] = queue.Queue()
+        self.reports = []
+        self.notices = []
+        self.watcher = FolderWatcher([str(folder)], self.batches.put, settle=0.3,
+                                     notice=self.notices.append, **kwargs)  # fmt: skip
+
+    def apply(self, timeout: float = 15.0) -> WatchBatch:
+        batch = self.batches.get(timeout=timeout)
+        self.reports.append(index_folders(list(batch.roots), self.library, self.extractor))
+        return batch
+
+    def paths(self) -> set[str]:
+        return {
+            os.path.relpath(r.path, self.folder)
+            for f in self.library.folders()
+            for r in self.library.folder_rows(f.id)
+        }
+
+
+@pytest.fixture
+def watched(tmp_path, library):
+    folder = tmp_path / "Pictures"
+    (folder / "trip").mkdir(parents=True)
+    for i in range(3):
+        picture(i).save(folder / "trip" / f"{i}.png")
+    index_folders([folder], library, PixelExtractor())
+    watching = Watching(library, folder)
+    watching.folder = str(folder)
+    watching.watcher.start()
+    yield watching, folder
+    watching.watcher.stop()
+
+
+def test_created_modified_moved_and_deleted_images_follow(watched, tmp_path):
+    watching, folder = watched
+    assert watching.watcher.modes[str(folder)] is WatchMode.NATIVE
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    picture(10).save(outside / "new.png")
+
+    picture(11).save(folder / "trip" / "3.png")  # created
+    watching.apply()
+    assert "trip/3.png" in watching.paths() and watching.reports[-1].added == 1
+
+    picture(12).save(folder / "trip" / "0.png")  # modified
+    watching.apply()
+    assert watching.reports[-1].updated == 1
+
+    (folder / "kept").mkdir()
+    os.rename(folder / "trip" / "1.png", folder / "kept" / "renamed.png")  # moved within
+    watching.apply()
+    assert watching.reports[-1].moved == 1 and watching.reports[-1].added == 0
+    assert "kept/renamed.png" in watching.paths() and "trip/1.png" not in watching.paths()
+
+    shutil.move(outside / "new.png", folder / "trip" / "from outside.png")  # moved in
+    shutil.move(folder / "trip" / "2.png", outside / "gone.png")  # moved out
+    watching.apply()
+    assert "trip/from outside.png" in watching.paths() and "trip/2.png" not in watching.paths()
+
+    (folder / "trip" / "3.png").unlink()  # deleted
+    (folder / "notes.txt").write_text("not a picture")  # ignored
+    watching.apply()
+    assert watching.reports[-1].removed == 1
+    assert watching.paths() == {"trip/0.png", "kept/renamed.png", "trip/from outside.png"}
+
+    shutil.rmtree(folder / "trip")  # a whole folder removed
+    watching.apply()
+    assert watching.paths() == {"kept/renamed.png"}
+    assert watching.library.vector_index.info()["vectors"] == 1
+
+
+def test_a_file_still_being_written_is_applied_once_it_settles(watched):
+    watching, folder = watched
+    data = bytearray()
+    picture(20).save(folder / "part.png")
+    full = (folder / "part.png").read_bytes()
+    with open(folder / "slow.png", "wb") as f:  # written bit by bit, for longer than settle
+        for start in range(0, len(full), max(1, len(full) // 6)):
+            chunk = full[start : start + max(1, len(full) // 6)]
+            f.write(chunk)
+            f.flush()
+            data += chunk
+            time.sleep(0.15)
+    batch = watching.apply()
+    assert batch.paths >= 2 and not watching.reports[-1].skipped
+    assert {"part.png", "slow.png"} <= watching.paths()
+
+
+def test_many_files_copied_in_are_one_batch(watched, tmp_path):
+    watching, folder = watched
+    source = tmp_path / "card"
+    source.mkdir()
+    for i in range(200):
+        picture(100 + i).save(source / f"IMG_{i:04d}.png")
+    shutil.copytree(source, folder / "card")
+    batch = watching.apply()
+    assert batch.roots == (str(folder / "card"),)
+    assert watching.reports[-1].added == 200
+    with pytest.raises(queue.Empty):
+        watching.batches.get(timeout=1.0)  # nothing left over: one job
+
+
+def test_a_folder_that_goes_away_is_watched_again_when_it_returns(watched, tmp_path):
+    watching, folder = watched
+    away = tmp_path / "unplugged"
+    folder.rename(away)
+    deadline = time.monotonic() + 10
+    while watching.watcher.modes[str(folder)] is not WatchMode.MISSING:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert any("offline" in n for n in watching.notices)
+    while not watching.batches.empty():  # what the move reported: the folder is offline
+        report = index_folders(list(watching.batches.get().roots), watching.library,
+                               watching.extractor)  # fmt: skip
+        assert report.offline_folders and report.removed == 0
+    away.rename(folder)
+    picture(30).save(folder / "trip" / "while away.png")
+    watching.apply()
+    assert watching.watcher.modes[str(folder)] is WatchMode.NATIVE
+    assert "trip/while away.png" in watching.paths()
+    assert len(watching.paths()) == 4  # nothing indexed before was lost
+
+
+def test_polling_is_the_fallback(tmp_path, library):
+    folder = tmp_path / "share"
+    folder.mkdir()
+    index_folders([folder], library, PixelExtractor())
+    watching = Watching(library, folder, polling=True)
+    watching.folder = str(folder)
+    watching.watcher.start()
+    try:
+        assert watching.watcher.modes[str(folder)] is WatchMode.POLLING
+        picture(40).save(folder / "a.png")
+        watching.apply()
+        assert watching.paths() == {"a.png"}
+    finally:
+        watching.watcher.stop()
