@@ -19,7 +19,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from image_finder import __version__
-from image_finder.cli import duplicates
+from image_finder.cli import duplicates, watch
 from image_finder.cli.output import ProgressLine, iso_or_none, print_outcome, print_status
 from image_finder.core import paths
 from image_finder.core.backup import LibraryIntactError, recovery_facts, restore_backup
@@ -143,6 +143,7 @@ def build_parser() -> _Parser:
     _common(p, suppress=True)
 
     duplicates.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress))
+    watch.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress))
     parser.commands = dict(sub.choices)
     return parser
 
@@ -384,6 +385,19 @@ def cmd_recover(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_watch(args: argparse.Namespace, settings: Settings, library: Library) -> int:
+    if not args.folders:
+        args.folders = [f.path for f in library.folders()]
+        if not args.folders:
+            raise ImageFinderError("The library has no folders yet: name the folders to watch")
+    for folder in args.folders:
+        if not os.path.isdir(folder) and library.folder_info(folder) is None:
+            raise ImageFinderError(f"folder not found: {folder}")
+    library.begin_writing()  # fail fast if another process indexes
+    library.end_writing()
+    return watch.cmd_watch(args, settings, library, _load_extractor(args, settings, library))
+
+
 def _how(exc: ImageFinderError) -> str:
     """The command that does what a core message asks for, in this face's words."""
     if isinstance(exc, ModelMismatchError):
@@ -402,6 +416,7 @@ COMMANDS = {
     "remove": cmd_remove,
     "check": cmd_check,
     "duplicates": duplicates.cmd_duplicates,
+    "watch": cmd_watch,
 }
 
 

@@ -165,3 +165,45 @@ def test_polling_is_the_fallback(tmp_path, library):
         assert watching.paths() == {"a.png"}
     finally:
         watching.watcher.stop()
+
+
+def test_cli_watch_applies_batches_until_sigterm(photos, tmp_path):
+    """The headless face: index, then one JSON line per committed batch; another process can
+    read the library meanwhile; SIGTERM ends it with 0."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    data = str(tmp_path / "lib")
+    cli = [sys.executable, "-m", "image_finder.cli", "--data-dir", data]
+    proc = subprocess.Popen(
+        [*cli, "watch", str(photos), "--json", "--model", "efficientnet_lite0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = json.loads(proc.stdout.readline())
+        assert first["event"] == "indexed" and first["added"] == len(list(photos.iterdir()))
+        shutil.copy(photos / "coffee.jpg", photos / "coffee again.jpg")
+        os.rename(photos / "rocket.jpg", photos / "rocket renamed.jpg")
+        line = json.loads(proc.stdout.readline())
+        assert line["event"] == "batch" and set(line) == {
+            "event", "added", "moved", "updated", "removed", "seconds"
+        }  # fmt: skip
+        assert (line["added"], line["moved"]) == (1, 1)
+        status = subprocess.run([*cli, "--json", "status"], capture_output=True, text=True)
+        assert status.returncode == 0
+        assert json.loads(status.stdout)["images"] == len(list(photos.iterdir()))
+        found = subprocess.run(
+            [*cli, "--json", "search", str(photos / "coffee.jpg"), "-k", "2"],
+            capture_output=True,
+            text=True,
+        )
+        paths = [r["path"] for r in json.loads(found.stdout)["results"]]
+        assert str(photos / "coffee again.jpg") in paths
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 0, proc.stderr.read()
