@@ -33,6 +33,7 @@ class Settings:
     rotations: bool = False  # also find rotated and mirrored copies (slower queries)
     crops: bool = False  # also find the pictures a query was cropped from (slower queries)
     resume_interrupted: bool = True  # folders whose indexing was interrupted continue on start
+    watch_folders: bool = True  # indexed folders are watched while the window is open
 
     def validated(self) -> Settings:
         """A copy with every out-of-range value replaced by its default."""

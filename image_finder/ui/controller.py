@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from image_finder.core.indexing import IndexReport
     from image_finder.core.library import Library
     from image_finder.core.records import FolderInfo, Item
+    from image_finder.core.watch import FolderWatcher, WatchBatch, WatchMode
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class NoticeKind(enum.Enum):
     OFFLINE = "offline"
     BUSY = "busy"
     ERROR = "error"
+    WATCH = "watch"
 
 
 LIBRARY_POLL_MS = 2000  # how often the window looks for changes made by other processes
@@ -120,6 +122,8 @@ class Controller(QObject):
     _remove_requested = Signal(str)
     _pairs_requested = Signal(object, object, float)  # folders, reference folders, threshold
     _cleanup_requested = Signal(object, str)  # items, folder ("" for the trash)
+    _watch_batch = Signal(object)  # WatchBatch, from the watcher's thread
+    _watch_notice = Signal(str)
 
     model_state_changed = Signal(object)  # ModelState
     library_changed = Signal()  # folders or image count: read folders and count
@@ -175,6 +179,10 @@ class Controller(QObject):
         self._poll.setInterval(LIBRARY_POLL_MS)
         self._poll.timeout.connect(self.poll_library)
         self._poll.start()
+        self._watcher: FolderWatcher | None = None
+        self._watch_job: IndexJob | None = None  # queued, not started: later batches join it
+        self._watch_batch.connect(self._on_watcher_batch)
+        self._watch_notice.connect(lambda text: self.notice.emit(NoticeKind.WATCH, text))
         self.extractor_loads = 0
         self._start_workers()
 
@@ -217,6 +225,7 @@ class Controller(QObject):
 
     def shutdown(self) -> None:
         """Cancel jobs, stop the threads and wait for them; idempotent."""
+        self.stop_watching()
         self._poll.stop()
         self._index_worker.cancel()
         self._jobs.clear()
@@ -275,7 +284,11 @@ class Controller(QObject):
         self.extractor_loads += 1
         self._set_model_state(ModelState.READY)
         unfinished = [f.path for f in self.folders if not f.complete]
-        if first_load and unfinished and self.settings.resume_interrupted:
+        if first_load and self.settings.watch_folders and self.folders:
+            # catch up with what changed while the app was closed, then keep up
+            self._jobs.insert(0, IndexJob(tuple(f.path for f in self.folders)))
+            self.start_watching()
+        elif first_load and unfinished and self.settings.resume_interrupted:
             self._jobs.insert(0, IndexJob(tuple(unfinished)))
         if extractor.notice:
             self.notice.emit(NoticeKind.MODEL, extractor.notice)
@@ -307,6 +320,8 @@ class Controller(QObject):
             rotations=new.rotations,
             crops=new.crops,
         )
+        if new.watch_folders != old.watch_folders:
+            self.start_watching() if new.watch_folders else self.stop_watching()
         engine = ("model", "weights", "device", "precision")
         if any(getattr(new, f) != getattr(old, f) for f in engine):
             rebuild = bool(library_model) and new.model != library_model
@@ -410,11 +425,52 @@ class Controller(QObject):
         self.check_settled()
 
     def _on_index_worker_library_changed(self, folders: list[FolderInfo], count: int) -> None:
+        if self._watcher is not None and [f.path for f in folders] != [
+            f.path for f in self.folders
+        ]:
+            self._watcher.set_folders([f.path for f in folders])
         self.folders = folders
         self.count = count
         self._seen_generation = self.library.generation
         self._seen_online = tuple(f.online for f in folders)
         self.library_changed.emit()
+
+    # -- watching -----------------------------------------------------------------------------
+
+    def start_watching(self) -> None:
+        """Watch every folder of the library: changes are indexed as they settle."""
+        from image_finder.core.watch import FolderWatcher
+
+        if self._watcher is None:
+            self._watcher = FolderWatcher(
+                [f.path for f in self.folders],
+                self._watch_batch.emit,
+                notice=self._watch_notice.emit,
+            )
+            self._watcher.start()
+            self.library_changed.emit()  # the panel shows what is watched
+
+    def stop_watching(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+            self.library_changed.emit()
+
+    def watch_mode(self, folder: str) -> WatchMode | None:
+        """How ``folder`` is watched now (None: not watched)."""
+        return self._watcher.modes.get(folder) if self._watcher is not None else None
+
+    def _on_watcher_batch(self, batch: WatchBatch) -> None:
+        """One index job for a batch; a batch that comes while a watch job waits joins it, so
+        that copying thousands of files is a few jobs."""
+        if self._watch_job is not None and self._watch_job in self._jobs:
+            merged = IndexJob(tuple(sorted({*self._watch_job.folders, *batch.roots})))
+            self._jobs[self._jobs.index(self._watch_job)] = merged
+            self._watch_job = merged
+            return
+        self._watch_job = IndexJob(batch.roots)
+        self._jobs.append(self._watch_job)
+        self._run_next_job()
 
     def poll_library(self) -> None:
         """Follow what changed without this window: another process indexed or removed

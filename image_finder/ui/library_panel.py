@@ -100,6 +100,9 @@ class LibraryPanel(QWidget):
         icon = self.style().standardIcon(QStyle.StandardPixmap.SP_DirIcon)
         for folder in self.controller.folders:
             summary = text.folder_summary(folder, self.controller.indexing)
+            mode = self.controller.watch_mode(folder.path)
+            if mode is not None and folder.online:
+                summary += f" · {mode.value}"
             item = QListWidgetItem(icon, f"{display_name(folder.path)}\n{summary}")
             item.setData(Qt.ItemDataRole.UserRole, folder.path)
             item.setToolTip(

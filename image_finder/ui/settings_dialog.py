@@ -68,6 +68,7 @@ class SettingsDialog(QDialog):
         form.addRow("", self.rotations)
         form.addRow("", self.crops)
         form.addRow("", self.resume)
+        form.addRow("", self.watch)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok
             | QDialogButtonBox.StandardButton.Cancel
@@ -149,6 +150,8 @@ class SettingsDialog(QDialog):
         self.crops.setChecked(settings.crops)
         self.resume = QCheckBox("Continue interrupted indexing when Image Finder starts")
         self.resume.setChecked(settings.resume_interrupted)
+        self.watch = QCheckBox("Watch the library's folders: index new and changed pictures")
+        self.watch.setChecked(settings.watch_folders)
 
     def _on_browse_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -187,6 +190,7 @@ class SettingsDialog(QDialog):
         self.rotations.setChecked(default.rotations)
         self.crops.setChecked(default.crops)
         self.resume.setChecked(default.resume_interrupted)
+        self.watch.setChecked(default.watch_folders)
 
     def settings(self) -> Settings:
         """The edited settings. The model in use left as it is keeps the settings' own choice
@@ -202,4 +206,5 @@ class SettingsDialog(QDialog):
             rotations=self.rotations.isChecked(),
             crops=self.crops.isChecked(),
             resume_interrupted=self.resume.isChecked(),
+            watch_folders=self.watch.isChecked(),
         ).validated()

@@ -743,3 +743,31 @@ def test_a_bad_query_keeps_the_last_good_one_on_screen(qtbot, make_window, photo
     assert not panel.drop_zone.thumbnail.isHidden()
     window.back_action.trigger()  # the bad query is not a step in the history
     assert not window.back_action.isEnabled()
+
+
+def test_a_photo_copied_into_a_watched_folder_appears_without_rescan(
+    qtbot, make_window, photos, tmp_path
+):
+    import shutil
+
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    window.close()
+    again = make_window()  # on start: catch up, then watch
+    qtbot.waitUntil(lambda: not again.controller.indexing, timeout=60_000)
+    assert "watched" in again.library_panel.folder_list.item(0).text()
+    again.search_file(str(photos / "astronaut.jpg"))
+    wait_results(qtbot, again)
+    shutil.copy(photos / "astronaut.jpg", photos / "astronaut from the camera.jpg")
+    qtbot.waitUntil(
+        lambda: "astronaut from the camera.jpg" in [n for n, _ in results(again)[:2]],
+        timeout=20_000,
+    )
+    assert not again.library_panel.progress_box.isVisible() or again.controller.indexing
+    # watching can be turned off in Settings
+    dialog = again.settings_dialog()
+    qtbot.addWidget(dialog)
+    dialog.watch.setChecked(False)
+    again.apply_settings(dialog.settings())
+    qtbot.waitUntil(lambda: "watched" not in again.library_panel.folder_list.item(0).text())
+    assert Settings.load().watch_folders is False
