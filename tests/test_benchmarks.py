@@ -20,6 +20,10 @@ SCRIPTS = {
         {"model_only_images_per_second", "end_to_end_images_per_second", "ratio"},
     ),
     "index_search": ("index_search-quick.json", {"results"}),
+    "watch_latency": (
+        "watch_latency-efficientnet_lite0-quick.json",
+        {"copy_to_searchable_p50_s", "bulk_jobs", "rename_embedded"},
+    ),
     "duplicates": ("duplicates-quick.json", {"identical", "same_picture", "group_seconds"}),
     "quality": ("quality-quick.json", {"models", "notes"}),
     "query_latency": ("query_latency.json", {"drop_to_grid_ms_p50", "baseline_embed_only_ms_p50"}),

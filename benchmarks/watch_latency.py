@@ -1,0 +1,213 @@
+"""Watched folders: how soon a photo copied in is searchable, how many jobs a large copy takes,
+and that renaming a folder re-embeds nothing, in a library of 10,000 images.
+
+    python -m benchmarks.watch_latency [--library 10000] [--copies 10] [--bulk 1000]
+        [--model efficientnet_lite0] [--quick]
+
+The pipeline is the product's: a FolderWatcher, each batch applied by ``index_folders`` as
+``image-finder-cli watch`` applies it (the window runs the same on its index thread). The
+library's other 10,000 images are real files (hard links of the photo set, spread over 100
+folders) registered with vectors near the real ones, so that indexing sees them unchanged.
+Latency: from the copy starting to the copy being among the results of a search of it. Baseline, in
+the same run: embedding the same photo alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import photos as photo_set
+from benchmarks.index_throughput import DATA, publish, random_vit_weights
+
+
+def build_library(library, root: Path, photos: list[Path], n: int, extractor) -> None:
+    from image_finder.core.indexing import index_folders
+    from image_finder.core.records import FileFacts, NewImage
+
+    seeds = root / "seeds"
+    seeds.mkdir()
+    for p in photos:
+        os.symlink(p, seeds / p.name)
+    index_folders([seeds], library, extractor)
+    real = library.vectors([r.id for f in library.folders() for r in library.folder_rows(f.id)])
+    from image_finder.core.images import load_image
+    from image_finder.core.layout import signature
+
+    layouts = [signature(load_image(p, min_size=extractor.min_decode_size)) for p in photos]
+    rng = np.random.default_rng(0)
+    archive = root / "archive"
+    with library.writing():
+        info = library.add_folder(archive)
+        for start in range(0, n, 100):
+            folder = archive / f"{start // 100:03d}"
+            folder.mkdir(parents=True)
+            records = []
+            for i in range(start, min(n, start + 100)):
+                path = folder / f"IMG_{i:05d}.jpg"
+                os.link(photos[i % len(photos)], path)
+                st = os.stat(path)
+                layout = layouts[i % len(photos)]  # as indexing would have stored it
+                facts = FileFacts(st.st_size, st.st_mtime_ns, f"a{i}", layout=layout)
+                records.append(NewImage(info.id, str(path), facts))
+            vectors = real[rng.integers(0, len(real), len(records))] + 0.03 * rng.normal(
+                size=(len(records), real.shape[1])
+            ).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            library.apply_changes(model=extractor.name, added=records, added_vectors=vectors)
+        library.vector_index.optimize()
+
+
+class Pipeline:
+    """A watcher and a thread that applies its batches, as ``image-finder-cli watch`` does."""
+
+    def __init__(self, library, extractor, folders: list[str]) -> None:
+        from image_finder.core.watch import FolderWatcher
+
+        self.library, self.extractor = library, extractor
+        self.batches: queue.Queue = queue.Queue()
+        self.reports: list = []
+        self.stop = threading.Event()
+        self.watcher = FolderWatcher(folders, self.batches.put)
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        from image_finder.core.indexing import index_folders
+
+        while not self.stop.is_set():
+            try:
+                batch = self.batches.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            self.reports.append(index_folders(list(batch.roots), self.library, self.extractor))
+
+    def __enter__(self) -> Pipeline:
+        self.watcher.start()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.watcher.stop()
+
+
+def wait_for(condition, timeout: float = 300.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"timed out waiting for the watcher ({condition})")
+        time.sleep(0.02)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--library", type=int, default=10_000)
+    parser.add_argument("--copies", type=int, default=10)
+    parser.add_argument("--bulk", type=int, default=1000)
+    parser.add_argument("--model", default="efficientnet_lite0")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.library, args.copies, args.bulk = 500, 3, 60
+
+    from image_finder.core.extractor import Extractor
+    from image_finder.core.library import Library
+    from image_finder.core.search import Query, Searcher, SearchOptions
+
+    photos = photo_set.build(DATA / "photos-300", 300)
+    weights = random_vit_weights() if args.model == "vit_base_patch16_224" else None
+    extractor = Extractor.load(args.model, weights=weights, device="cpu", allow_fallback=False)
+    result: dict = {"model": extractor.name}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        library = Library(root / "library")
+        build_library(library, root, photos, args.library, extractor)
+        incoming = root / "archive" / "incoming"
+        incoming.mkdir()
+        result["library_images"] = library.count()
+        searcher = Searcher(library, extractor)
+        baseline, latencies = [], []
+        last: list = []
+        with Pipeline(library, extractor, [str(root / "archive")]) as pipeline:
+            for n in range(args.copies):
+                source = photos[(n * 7) % len(photos)]
+                t = time.perf_counter()
+                extractor.embed_images([source])
+                baseline.append(time.perf_counter() - t)
+                target = incoming / f"copy-{n:03d}{source.suffix}"
+                started = time.perf_counter()
+                shutil.copy(source, target)
+
+                def searchable(target=target) -> bool:
+                    if library.item_by_path(target) is None:
+                        return False
+                    hits = searcher.search(Query.file(target), SearchOptions(top_k=5)).results
+                    last[:] = [(h.path, h.score) for h in hits]
+                    return any(h.path == str(target) for h in hits)
+
+                try:
+                    wait_for(searchable, 30)
+                except SystemExit:
+                    raise SystemExit(f"{target} not found first: {last}") from None
+                latencies.append(time.perf_counter() - started)
+
+            bulk = root / "card"
+            bulk.mkdir()
+            for i in range(args.bulk):
+                shutil.copy(photos[i % len(photos)], bulk / f"DSC_{i:05d}.jpg")
+            jobs_before = len(pipeline.reports)
+            added_before = library.count()
+            started = time.perf_counter()
+            shutil.copytree(bulk, root / "archive" / "card")
+            wait_for(
+                lambda: library.count() == added_before + args.bulk and pipeline.batches.empty()
+            )
+            time.sleep(2)  # anything still to come would show as another job
+            bulk_jobs = len(pipeline.reports) - jobs_before
+            bulk_seconds = time.perf_counter() - started
+
+            reports_before = len(pipeline.reports)
+            os.rename(root / "archive" / "card", root / "archive" / "card 2026")
+            wait_for(lambda: library.item_by_path(root / "archive" / "card 2026" / "DSC_00000.jpg"))
+            time.sleep(2)
+            renamed = pipeline.reports[reports_before:]
+        library.close()
+
+    def p(values: list[float], q: float) -> float:
+        return sorted(values)[min(len(values) - 1, int(q * len(values)))]
+
+    result.update(
+        {
+            "copy_to_searchable_p50_s": round(statistics.median(latencies), 2),
+            "copy_to_searchable_max_s": round(max(latencies), 2),
+            "baseline_embed_one_photo_s": round(statistics.median(baseline), 3),
+            "bulk_files": args.bulk,
+            "bulk_jobs": bulk_jobs,
+            "bulk_seconds": round(bulk_seconds, 1),
+            "rename_jobs": len(renamed),
+            "rename_embedded": sum(r.embedded for r in renamed),
+            "rename_moved": sum(r.moved for r in renamed),
+            "meets_targets": bool(
+                statistics.median(latencies) <= 2
+                and max(latencies) <= 5
+                and bulk_jobs <= 5
+                and sum(r.embedded for r in renamed) == 0
+            ),
+        }
+    )
+    del p
+    publish(result, f"watch_latency-{extractor.name}{'-quick' if args.quick else ''}.json")
+
+
+if __name__ == "__main__":
+    main()
