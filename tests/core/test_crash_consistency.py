@@ -53,13 +53,23 @@ def picture(seed: int) -> Image.Image:
     return image
 
 
-def run_harness(library_dir: Path, folder: Path, kill_at: str | None = None) -> int:
+def run_harness(
+    library_dir: Path, folder: Path, kill_at: str | None = None, roots: tuple[str, ...] = ()
+) -> int:
     env = dict(os.environ)
     env.pop("IMAGE_FINDER_KILL_AT", None)
     if kill_at:
         env["IMAGE_FINDER_KILL_AT"] = kill_at
     result = subprocess.run(
-        [sys.executable, "-m", "tests.crash_harness", str(library_dir), str(folder), str(IVF_MIN)],
+        [
+            sys.executable,
+            "-m",
+            "tests.crash_harness",
+            str(library_dir),
+            str(folder),
+            str(IVF_MIN),
+            *roots,
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -132,3 +142,42 @@ def test_killed_indexing_recovers_to_the_clean_state(scenario, tmp_path, point, 
     with Library(library_dir, ivf_min_vectors=IVF_MIN) as lib:
         assert lib.vector_index.info()["index_type"] == "IndexIVFFlat"
         assert all(f.last_indexed for f in lib.folders())
+
+
+@pytest.fixture(scope="module")
+def watch_scenario(tmp_path_factory):
+    """A library of folder A; then, as a watched folder sees it, a new camera card copied into a
+    subfolder and a file moved into it: a batch of that subfolder and the one moved from."""
+    root = tmp_path_factory.mktemp("crash-watch")
+    folder = root / "photos"
+    (folder / "old").mkdir(parents=True)
+    for i in range(30):
+        picture(3000 + i).save(folder / "old" / f"a{i:03d}.png")
+    template = root / "template"
+    assert run_harness(template, folder) == 0
+    (folder / "card").mkdir()
+    for i in range(30):
+        picture(4000 + i).save(folder / "card" / f"c{i:03d}.png")
+    os.rename(folder / "old" / "a000.png", folder / "card" / "moved.png")
+    roots = (str(folder / "card"), str(folder / "old"))
+    reference = root / "reference"
+    shutil.copytree(template, reference)
+    assert run_harness(reference, folder, roots=roots) == 0
+    return template, folder, roots, state(reference)
+
+
+@pytest.mark.parametrize(
+    ("point", "n"), [("batch_embedded", 2), ("after_commit", 3), ("ivf_training", 1),
+                     ("index_written", 1)]
+)  # fmt: skip
+def test_a_watch_batch_killed_recovers_to_the_clean_state(watch_scenario, tmp_path, point, n):
+    template, folder, roots, expected = watch_scenario
+    library_dir = tmp_path / "lib"
+    shutil.copytree(template, library_dir)
+    assert run_harness(library_dir, folder, f"{point}:{n}", roots) == -9
+    state(library_dir)  # opens, and the index agrees with the database
+    assert run_harness(library_dir, folder, roots=roots) == 0  # the batch, applied again
+    final = state(library_dir)
+    assert sorted(final) == sorted(expected)
+    for path, vector in expected.items():
+        assert np.allclose(final[path], vector, atol=1e-6), path
