@@ -126,7 +126,7 @@ class FolderWatcher:
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[int, int, float]] = {}  # path -> size, mtime, since
         self._dirs: set[str] = set()
-        self._changed_files = 0
+        self._changed: set[str] = set()  # image files changed in the batch being gathered
         self._last_event = 0.0
         self._first_event = 0.0
         self._observers: dict[str, Any] = {}
@@ -225,7 +225,8 @@ class FolderWatcher:
                 self._dirs.add(path if is_directory else os.path.dirname(path))
                 if not is_directory and kind != "deleted":
                     self._pending[path] = (-1, -1, now)
-                self._changed_files += 0 if is_directory else 1
+                if not is_directory:
+                    self._changed.add(path)
                 if not self._first_event:
                     self._first_event = now
                 self._last_event = now
@@ -269,10 +270,10 @@ class FolderWatcher:
             if not ((settled and quiet) or (overdue and settled)):
                 return None
             roots = self._roots(self._dirs)
-            batch = WatchBatch(tuple(roots), self._changed_files)
+            batch = WatchBatch(tuple(roots), len(self._changed))
             self._dirs.clear()
             self._pending.clear()
-            self._changed_files = 0
+            self._changed.clear()
             self._first_event = 0.0
         return batch if roots else None
 
