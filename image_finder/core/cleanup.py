@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from image_finder.core.indexing import Skipped, file_hash
 from image_finder.core.library import Library
 from image_finder.core.records import Item, display_name
+from image_finder.core.scanning import Skipped, file_hash
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ import itertools
 import logging
 import os
 import sqlite3
-import stat
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -38,7 +37,7 @@ from image_finder.core.errors import (
     LibraryWriteError,
 )
 from image_finder.core.faults import checkpoint
-from image_finder.core.images import image_size, is_image_name, is_raw_name, load_image
+from image_finder.core.images import image_size, is_raw_name, load_image
 from image_finder.core.layout import signature
 from image_finder.core.library import Library
 from image_finder.core.records import (
@@ -50,6 +49,7 @@ from image_finder.core.records import (
     Touched,
     display_name,
 )
+from image_finder.core.scanning import ScanEntry, Skipped, file_hash, scan_folder
 
 if TYPE_CHECKING:
     import torch
@@ -60,23 +60,6 @@ log = logging.getLogger(__name__)
 
 SAVE_INDEX_EVERY_SECONDS = 300.0
 LAYOUT_BATCH = 256  # images read per write when storing layouts for older entries
-_HIDDEN_ATTRIBUTE = 0x2  # FILE_ATTRIBUTE_HIDDEN on Windows
-
-
-@dataclass(frozen=True)
-class ScanEntry:
-    path: str
-    size: int
-    mtime_ns: int
-
-
-@dataclass(frozen=True)
-class Skipped:
-    path: str
-    reason: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"path": display_name(self.path), "reason": self.reason}
 
 
 class IndexPhase(enum.Enum):
@@ -132,92 +115,6 @@ class IndexReport:
 
 ProgressCallback = Callable[[IndexProgress], None]
 CancelCallback = Callable[[], bool]
-
-
-def _hidden(entry: os.DirEntry[str]) -> bool:
-    if entry.name.startswith("."):
-        return True
-    attributes = getattr(entry.stat(follow_symlinks=False), "st_file_attributes", 0)
-    return bool(attributes & _HIDDEN_ATTRIBUTE)
-
-
-def scan_folder(root: str) -> Iterator[ScanEntry | Skipped]:
-    """Every image file under ``root``, recursively, in a stable order.
-
-    Hidden files and folders are left out. Symbolic links to folders are followed once: a
-    folder already visited (a link loop) is not entered again. Folders that cannot be read and
-    broken links are reported as :class:`Skipped`.
-    """
-    try:
-        st = os.stat(root)
-    except OSError as exc:
-        yield Skipped(root, f"folder cannot be read ({exc.strerror or exc})")
-        return
-    visited = {(st.st_dev, st.st_ino)}
-    stack = [root]
-    links: list[str] = []  # linked folders wait until the real tree is walked: real paths win
-    while stack or links:
-        if not stack:
-            link = links.pop(0)
-            try:
-                target = os.stat(link)
-            except OSError:
-                continue
-            if (target.st_dev, target.st_ino) in visited:
-                continue  # a symlink loop, or a second way into a folder already walked
-            visited.add((target.st_dev, target.st_ino))
-            stack.append(link)
-        folder = stack.pop()
-        try:
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError as exc:
-            yield Skipped(folder, f"folder cannot be read ({exc.strerror or exc})")
-            continue
-        subfolders: list[str] = []
-        for entry in entries:
-            try:
-                found = _look_at(entry, visited, subfolders, links)
-            except OSError as exc:
-                found = Skipped(entry.path, f"cannot be read ({exc.strerror or exc})")
-            if found is not None:
-                yield found
-        stack.extend(reversed(subfolders))
-
-
-def _look_at(
-    entry: os.DirEntry[str], visited: set[tuple[int, int]], subfolders: list[str], links: list[str]
-) -> ScanEntry | Skipped | None:
-    """One directory entry: an image file found, a problem, or a folder noted for later."""
-    if _hidden(entry):
-        return None
-    if entry.is_dir(follow_symlinks=True):
-        if entry.is_symlink():
-            links.append(entry.path)
-        else:
-            sub = entry.stat(follow_symlinks=False)
-            if (sub.st_dev, sub.st_ino) not in visited:
-                visited.add((sub.st_dev, sub.st_ino))
-                subfolders.append(entry.path)
-        return None
-    if not is_image_name(entry.name):
-        return None
-    if entry.is_symlink() and not os.path.exists(entry.path):
-        return Skipped(entry.path, "broken symbolic link")
-    info = entry.stat(follow_symlinks=True)
-    return (
-        ScanEntry(entry.path, info.st_size, info.st_mtime_ns)
-        if stat.S_ISREG(info.st_mode)
-        else None
-    )
-
-
-def file_hash(path: str) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass

@@ -315,7 +315,7 @@ class Searcher:
             return item.content_hash if item else None
         if query.kind is QueryKind.IMAGE:
             return hashlib.blake2b(query.data, digest_size=16).hexdigest()
-        from image_finder.core.indexing import file_hash
+        from image_finder.core.scanning import file_hash
 
         try:
             return file_hash(query.path)

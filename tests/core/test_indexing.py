@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 from image_finder.core.errors import ModelMismatchError
-from image_finder.core.indexing import IndexPhase, index_folders, scan_folder
+from image_finder.core.indexing import IndexPhase, index_folders
 from image_finder.core.library import Library
+from image_finder.core.scanning import scan_folder
 from image_finder.core.search import Query, Searcher, SearchOptions
 from tests import corpus
 

@@ -22,11 +22,11 @@ from image_finder.core.indexing import (
     _scan_into,
     _Work,
     index_folders,
-    scan_folder,
 )
 from image_finder.core.layout import signature
 from image_finder.core.library import Library
 from image_finder.core.records import FileFacts, NewImage
+from image_finder.core.scanning import scan_folder
 
 pytestmark = pytest.mark.load
 
