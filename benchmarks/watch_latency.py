@@ -183,9 +183,6 @@ def main() -> None:
             renamed = pipeline.reports[reports_before:]
         library.close()
 
-    def p(values: list[float], q: float) -> float:
-        return sorted(values)[min(len(values) - 1, int(q * len(values)))]
-
     result.update(
         {
             "copy_to_searchable_p50_s": round(statistics.median(latencies), 2),
@@ -205,7 +202,6 @@ def main() -> None:
             ),
         }
     )
-    del p
     publish(result, f"watch_latency-{extractor.name}{'-quick' if args.quick else ''}.json")
 
 

@@ -207,13 +207,7 @@ def _load_extractor(args: argparse.Namespace, settings: Settings, library: Libra
 def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) -> int:
     from image_finder.core.indexing import index_folders
 
-    if not args.folders:
-        args.folders = [f.path for f in library.folders()]
-        if not args.folders:
-            raise ImageFinderError("The library has no folders yet: image-finder-cli index FOLDER")
-    for folder in args.folders:
-        if not os.path.isdir(folder) and library.folder_info(folder) is None:
-            raise ImageFinderError(f"folder not found: {folder}")
+    args.folders = _folders(args.folders, library)
     library.begin_writing()  # fail fast, before the model loads, if another process indexes
     extractor = _load_extractor(args, settings, library)
     progress = ProgressLine(sys.stderr) if not args.json else None
@@ -385,14 +379,20 @@ def cmd_recover(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_watch(args: argparse.Namespace, settings: Settings, library: Library) -> int:
-    if not args.folders:
-        args.folders = [f.path for f in library.folders()]
-        if not args.folders:
-            raise ImageFinderError("The library has no folders yet: name the folders to watch")
-    for folder in args.folders:
+def _folders(folders: list[str], library: Library) -> list[str]:
+    """The folders a command names, else every folder of the library; each must exist or be
+    in the library (an offline one keeps its entries)."""
+    folders = folders or [f.path for f in library.folders()]
+    if not folders:
+        raise ImageFinderError("The library has no folders yet: image-finder-cli index FOLDER")
+    for folder in folders:
         if not os.path.isdir(folder) and library.folder_info(folder) is None:
             raise ImageFinderError(f"folder not found: {folder}")
+    return folders
+
+
+def cmd_watch(args: argparse.Namespace, settings: Settings, library: Library) -> int:
+    args.folders = _folders(args.folders, library)
     library.begin_writing()  # fail fast if another process indexes
     library.end_writing()
     return watch.cmd_watch(args, settings, library, _load_extractor(args, settings, library))

@@ -183,7 +183,7 @@ class Controller(QObject):
         self._watch_job: IndexJob | None = None  # queued, not started: later batches join it
         self._watch_batch.connect(self._on_watcher_batch)
         self._watch_notice.connect(lambda text: self.notice.emit(NoticeKind.WATCH, text))
-        self.extractor_loads = 0
+        self._started = False  # the first model load catches up and starts watching
         self._start_workers()
 
     # -- threads ------------------------------------------------------------------------------
@@ -280,8 +280,7 @@ class Controller(QObject):
     def _on_search_worker_model_loaded(self, extractor: Extractor) -> None:
         self.extractor = extractor
         self._index_worker.extractor = extractor.for_thread()
-        first_load = self.model_state is ModelState.LOADING and self.extractor_loads == 0
-        self.extractor_loads += 1
+        first_load, self._started = not self._started, True
         self._set_model_state(ModelState.READY)
         unfinished = [f.path for f in self.folders if not f.complete]
         if first_load and self.settings.watch_folders and self.folders:

@@ -101,7 +101,6 @@ def test_created_modified_moved_and_deleted_images_follow(watched, tmp_path):
 
 def test_a_file_still_being_written_is_applied_once_it_settles(watched):
     watching, folder = watched
-    data = bytearray()
     picture(20).save(folder / "part.png")
     full = (folder / "part.png").read_bytes()
     with open(folder / "slow.png", "wb") as f:  # written bit by bit, for longer than settle
@@ -109,7 +108,6 @@ def test_a_file_still_being_written_is_applied_once_it_settles(watched):
             chunk = full[start : start + max(1, len(full) // 6)]
             f.write(chunk)
             f.flush()
-            data += chunk
             time.sleep(0.15)
     batch = watching.apply()
     assert batch.paths >= 2 and not watching.reports[-1].skipped
