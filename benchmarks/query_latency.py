@@ -86,7 +86,10 @@ def main() -> None:
         started = time.perf_counter()
         build_library(root, args.size, photos, args.model, dim)
         print(f"library of {args.size:,} items built in {time.perf_counter() - started:.1f} s")
-        settings = Settings(model=args.model, weights=weights, device="cpu", top_k=24)
+        # no catch-up re-scan on start: it would index the library while latency is measured
+        settings = Settings(
+            model=args.model, weights=weights, device="cpu", top_k=24, watch_folders=False
+        )
         window, library = open_window(root, settings)
         wait = wait_until
 

@@ -278,8 +278,16 @@ def main() -> None:
     photos = photo_set.build(DATA / "photos-300", 300)
     weights = args.weights or (random_vit_weights() if args.model == "vit_base_patch16_224" else "")
     app = QApplication.instance() or QApplication([])
+    # No catch-up re-scan on start and no watching: the retrain library's synthetic entries
+    # have no files, and each case measures one kind of work at a time.
     settings = Settings(
-        model=args.model, weights=weights, device="cpu", top_k=120, thumbnail_size=128
+        model=args.model,
+        weights=weights,
+        device="cpu",
+        top_k=120,
+        thumbnail_size=128,
+        watch_folders=False,
+        resume_interrupted=False,
     )
     result: dict = {"model": args.model, "photos": len(photos)}
     with tempfile.TemporaryDirectory() as tmp:
