@@ -31,7 +31,7 @@ class Watching:
         self.batches: queue.Queue[WatchBatch] = queue.Queue()
         self.reports = []
         self.notices = []
-        self.watcher = FolderWatcher([str(folder)], self.batches.put, settle=0.3,
+        self.watcher = FolderWatcher([str(folder)], self.batches.put, settle=0.5,
                                      notice=self.notices.append, **kwargs)  # fmt: skip
 
     def apply(self, timeout: float = 15.0) -> WatchBatch:
