@@ -202,6 +202,7 @@ class QueryFeatures:
     # Brightness layouts of the variants when the query has no colour, else empty.
     layouts: tuple[bytes, ...] = ()
     signature: bytes = b""  # the query's own brightness layout, to tell the same picture
+    digest: str | None = None  # the query's content hash, to tell byte-identical copies
 
 
 def dihedral_variants(image: Image.Image) -> list[Image.Image]:
@@ -290,7 +291,7 @@ class Searcher:
             _query_first(outcome)
         same_layout = self._same_layout(outcome.results, features.signature, query)
         outcome.results = _with_matches(
-            outcome.results, query, self._query_hash(query), same_layout
+            outcome.results, query, features.digest or self._query_hash(query), same_layout
         )
         outcome.seconds = time.perf_counter() - started
         return outcome
@@ -338,6 +339,8 @@ class Searcher:
             self._features.move_to_end(key)
             return cached
         features = self.embed_query(query.source, options)
+        # hashed once with the features: searching again reads the file no more
+        features = dataclasses.replace(features, digest=self._query_hash(query))
         self._features[key] = features
         while len(self._features) > QUERY_CACHE_SIZE:
             self._features.popitem(last=False)
