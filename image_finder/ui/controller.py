@@ -265,7 +265,8 @@ class Controller(QObject):
     def check_settled(self, *args: object) -> None:
         """Emit ``settled`` (once the event loop has run) if nothing is left to do."""
         if self.is_settled():
-            QTimer.singleShot(0, self._emit_if_settled)
+            # the context object cancels the call if the controller is gone by then
+            QTimer.singleShot(0, self, self._emit_if_settled)
 
     def _emit_if_settled(self) -> None:
         if self.is_settled():
