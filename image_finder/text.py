@@ -49,6 +49,8 @@ def progress_line(progress: IndexProgress) -> str:
             f"Indexing · {progress.images_per_second:.1f} images/s · "
             f"{duration(progress.eta_seconds)} left"
         )
+    if phase is IndexPhase.CHECKING:
+        return f"Finding the fastest precision on {count(progress.total, 'photo')}…"
     if phase is IndexPhase.LAYOUTS:
         return "Updating entries from an earlier version…"
     return "Saving the index…"

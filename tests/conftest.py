@@ -70,7 +70,7 @@ def lite0():
     """The bundled EfficientNet-Lite0 with its real ImageNet weights, loaded once."""
     from image_finder.core.extractor import Extractor
 
-    return Extractor.load("efficientnet_lite0", device="cpu")
+    return Extractor.load("efficientnet_lite0", device="cpu", precision="fp32")
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from image_finder import __version__
 from image_finder.cli import duplicates, watch
 from image_finder.cli.output import ProgressLine, iso_or_none, print_outcome, print_status
-from image_finder.core import paths
+from image_finder.core import paths, precision
 from image_finder.core.backup import LibraryIntactError, recovery_facts, restore_backup
 from image_finder.core.errors import (
     ImageFinderError,
@@ -65,6 +65,11 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model name (default: the library's, else settings)")
     parser.add_argument("--weights", metavar="FILE", help="local weights file for the model")
     parser.add_argument("--device", help="auto, cpu, cuda or mps (default: settings, auto)")
+    parser.add_argument(
+        "--precision",
+        help="auto, fp32, bf16 or int8 (default: settings, auto: the fastest that keeps the "
+        "rankings, checked on your photos at the first indexing run)",
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -143,7 +148,7 @@ def build_parser() -> _Parser:
     _common(p, suppress=True)
 
     duplicates.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress))
-    watch.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress))
+    _model_options(watch.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress)))
     parser.commands = dict(sub.choices)
     return parser
 
@@ -194,7 +199,7 @@ def _load_extractor(args: argparse.Namespace, settings: Settings, library: Libra
         choice.name,
         weights=choice.weights,
         device=args.device or settings.device,
-        precision=settings.precision,
+        precision=args.precision or settings.precision,
         allow_fallback=choice.allow_fallback,
     )
     if extractor.notice:
@@ -305,6 +310,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -
     folders = library.folders()
     info = library.vector_index.info()
     device, _ = resolve_device(settings.device)
+    in_use, why = precision.planned(library, settings.precision, device)
     nprobe = settings.nprobe or info["nprobe"]
     data: dict[str, Any] = {
         "library": str(library.folder),
@@ -322,6 +328,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -
         ],
         "model": library.model or settings.model,
         "device": device,
+        "precision": in_use,
+        "precision_reason": why,
         "index_type": info["index_type"],
         "n_regions": info["n_regions"],
         "nprobe": nprobe if info["n_regions"] else 0,
@@ -439,6 +447,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like, which stopped reading
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except sqlite3.DatabaseError as exc:  # damage found after the library opened
         log.exception("database error")
         print(

@@ -109,6 +109,7 @@ def print_status(
     print(f"Images:       {data['images']:,}")
     print(f"Model:        {data['model']}" + ("" if library.model else " (nothing indexed yet)"))
     print(f"Device:       {device}")
+    print(f"Precision:    {data['precision']} ({data['precision_reason']})")
     index = data["index_type"]
     if data["n_regions"]:
         index += f", {data['n_regions']} regions, nprobe {data['nprobe']}"

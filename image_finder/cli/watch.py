@@ -16,14 +16,17 @@ from image_finder.core.library import Library
 from image_finder.core.settings import Settings
 
 
-def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser, bool], None]) -> None:
-    p = sub.add_parser("watch", help="index folders, then keep them indexed as they change")
+def add_parser(
+    sub: Any, common: Callable[[argparse.ArgumentParser, bool], None]
+) -> argparse.ArgumentParser:
+    """The ``watch`` command's parser; the caller adds the model options."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "watch", help="index folders, then keep them indexed as they change"
+    )
     p.add_argument("folders", nargs="*", metavar="FOLDER", help="default: the library's folders")
-    p.add_argument("--model", help="model name (default: the library's, else settings)")
-    p.add_argument("--weights", metavar="FILE", help="local weights file for the model")
-    p.add_argument("--device", help="auto, cpu, cuda or mps (default: settings, auto)")
     p.add_argument("--polling", action="store_true", help="check folders by polling")
     common(p, True)
+    return p
 
 
 def cmd_watch(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import sys
 import threading
 import time
 from collections import deque
@@ -83,31 +82,38 @@ def unavailable_devices() -> dict[str, str]:
     return missing
 
 
-def cpu_has_native_bf16() -> bool:
-    """True on CPUs with bf16 instructions (AVX512-BF16 or AMX, Apple M2 and later)."""
-    if sys.platform.startswith("linux"):
-        try:
-            with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-                for line in f:
-                    if line.startswith("flags"):
-                        flags = line.split()
-                        return "avx512_bf16" in flags or "amx_bf16" in flags
-        except OSError:
-            return False
-    return False
+def resolve_precision(requested: str, device: str) -> tuple[str, str]:
+    """The precision to start with, and why. ``auto`` starts in fp32 until the library's
+    precision check (:mod:`image_finder.core.precision`) chooses on the user's photos."""
+    from image_finder.core import precision as checks
 
-
-def resolve_precision(requested: str, device: str, spec: ModelSpec) -> str:
     requested = (requested or "auto").lower()
     if requested not in PRECISIONS:
-        raise ModelLoadError(f"unknown precision {requested!r} (choose from fp32, bf16, auto)")
+        raise ModelLoadError(
+            f"unknown precision {requested!r} (choose from {', '.join(PRECISIONS)})"
+        )
+    if requested == checks.INT8 and device != "cpu":
+        raise ModelLoadError("int8 runs on the CPU only; choose fp32 or bf16 for the GPU")
     if requested != "auto":
-        return requested
-    if device == "cuda":
-        return "bf16"
-    if device == "cpu" and spec.bf16_keeps_rankings and cpu_has_native_bf16():
-        return "bf16"
-    return "fp32"
+        return requested, "chosen in the settings"
+    found = checks.candidates(device)
+    if not found:
+        return checks.FP32, "auto: this computer has no faster precision than fp32"
+    return checks.FP32, (
+        f"auto: fp32 until the first indexing run checks {' and '.join(found)} on your photos"
+    )
+
+
+class _Runtime:
+    """What every thread's extractor over one model shares: the precision in use and the
+    int8 copy of the model, built on first use."""
+
+    def __init__(self, precision: str, reason: str, requested: str) -> None:
+        self.precision = precision
+        self.reason = reason
+        self.requested = requested
+        self.int8: torch.nn.Module | None = None
+        self.lock = threading.Lock()
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,13 +265,15 @@ class Extractor:
         precision: str,
         weights_source: str,
         notice: str | None = None,
+        precision_reason: str = "",
+        requested_precision: str = "",
     ) -> None:
         import timm.data
 
         self.spec = spec
         self.model = model.eval().to(device)
         self.device = device
-        self.precision = precision
+        self._runtime = _Runtime(precision, precision_reason, requested_precision or precision)
         self.weights_source = weights_source
         self.notice = notice
         self.fallback_reason = ""  # why the bundled model stands in for the one asked for
@@ -287,6 +295,36 @@ class Extractor:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def precision(self) -> str:
+        """The precision the model runs in now (shared by every thread's extractor)."""
+        return self._runtime.precision
+
+    @property
+    def precision_reason(self) -> str:
+        return self._runtime.reason
+
+    @property
+    def requested_precision(self) -> str:
+        """``auto`` or the precision the settings ask for."""
+        return self._runtime.requested
+
+    def set_precision(self, precision: str, reason: str) -> None:
+        if precision != self._runtime.precision:
+            log.info("running %s in %s: %s", self.name, precision, reason)
+        self._runtime.precision, self._runtime.reason = precision, reason
+
+    def _model_for(self, precision: str) -> torch.nn.Module:
+        if precision != "int8":
+            return self.model
+        runtime = self._runtime
+        with runtime.lock:
+            if runtime.int8 is None:
+                from image_finder.core.precision import quantize_int8
+
+                runtime.int8 = quantize_int8(self.model)
+            return runtime.int8
 
     @property
     def dim(self) -> int:
@@ -327,7 +365,7 @@ class Extractor:
                 "weights file."
             )
             spec = fallback
-        precision_used = resolve_precision(precision, resolved_device, spec)
+        precision_used, reason = resolve_precision(precision, resolved_device)
         extractor = cls(
             model,
             spec,
@@ -335,6 +373,8 @@ class Extractor:
             precision=precision_used,
             weights_source=source,
             notice=notice,
+            precision_reason=reason,
+            requested_precision=(precision or "auto").lower(),
         )
         extractor.fallback_reason = fallback_reason
         log.info(
@@ -356,17 +396,22 @@ class Extractor:
     def load_and_preprocess(self, source: ImageSource) -> torch.Tensor:
         return self.preprocess(load_image(source, min_size=self.min_decode_size))
 
-    def embed_tensors(self, batch: Sequence[torch.Tensor]) -> np.ndarray:
-        """Run the model on preprocessed tensors -> float32 [N, dim], unit length."""
+    def embed_tensors(
+        self, batch: Sequence[torch.Tensor], precision: str | None = None
+    ) -> np.ndarray:
+        """Run the model on preprocessed tensors -> float32 [N, dim], unit length, in
+        ``precision`` (default: the one in use)."""
         import torch
 
+        precision = precision or self.precision
+        model = self._model_for(precision)
         x = torch.stack(list(batch)).to(self.device, non_blocking=True)
         with torch.inference_mode():
-            if self.precision == "bf16":
+            if precision == "bf16":
                 with torch.autocast(device_type=self.device, dtype=torch.bfloat16):
-                    features = self.model(x)
+                    features = model(x)
             else:
-                features = self.model(x)
+                features = model(x)
             features = torch.nn.functional.normalize(features.float(), dim=-1)
         out: np.ndarray = features.cpu().numpy().astype(np.float32, copy=False)
         return out
@@ -450,7 +495,7 @@ class PixelExtractor(Extractor):
         self.spec = ModelSpec("raw_pixels", "", side * side * 3, "Raw pixels (baseline)")
         self.side = side
         self.device = "cpu"
-        self.precision = "fp32"
+        self._runtime = _Runtime("fp32", "raw pixels need no model", "fp32")
         self.weights_source = "none"
         self.notice = None
         self.fallback_reason = ""
@@ -470,7 +515,7 @@ class PixelExtractor(Extractor):
         centred: np.ndarray = pixels - pixels.mean()
         return centred
 
-    def embed_tensors(self, batch: Sequence[Any]) -> np.ndarray:
+    def embed_tensors(self, batch: Sequence[Any], precision: str | None = None) -> np.ndarray:
         x = np.stack(list(batch)).astype(np.float32)
         norms = np.linalg.norm(x, axis=1, keepdims=True)
         out: np.ndarray = x / np.maximum(norms, 1e-12)

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from image_finder.core import precision
 from image_finder.core.errors import (
     ImageFinderError,
     ImageLoadError,
@@ -64,6 +65,7 @@ LAYOUT_BATCH = 256  # images read per write when storing layouts for older entri
 
 class IndexPhase(enum.Enum):
     SCANNING = "scanning"
+    CHECKING = "checking"  # trying faster precisions on a few photos (first run only)
     EMBEDDING = "embedding"
     LAYOUTS = "layouts"  # storing brightness layouts for entries of an earlier version
     SAVING = "saving"
@@ -186,6 +188,7 @@ def _index_folders(
         if rebuild:
             library.clear_vectors()
         library.check_model(extractor.name, extractor.dim)
+        precision_checked = precision.follow_library(extractor, library)
         library.vector_index.ensure()  # load now so batches update it in place
 
         work = _Work()
@@ -194,7 +197,10 @@ def _index_folders(
         if not is_cancelled():
             _apply_moves_and_removals(work, library, extractor, report, notify)
         if not is_cancelled():
-            _embed(work, library, extractor, report, notify, is_cancelled, batch_size)
+            jobs = _jobs(work)
+            if not precision_checked:
+                jobs = _check_precision(jobs, work, library, extractor, notify)
+            _embed(jobs, work, library, extractor, report, notify, is_cancelled, batch_size)
         if not is_cancelled():
             _fill_layouts(library, folder_ids, extractor.min_decode_size, notify, is_cancelled)
 
@@ -380,7 +386,53 @@ class _Job:
     image_id: int | None  # set when re-embedding a changed file
 
 
+def _jobs(work: _Work) -> Iterator[_Job]:
+    return itertools.chain(
+        (_Job(0, entry, image_id) for image_id, entry, _ in work.changed),
+        (_Job(folder_id, entry, None) for folder_id, entry in _new_files(work)),
+    )
+
+
+def _prepare(job: _Job, extractor: Extractor) -> tuple[torch.Tensor, FileFacts]:
+    data, size, mtime = read_file(job.entry.path)
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    raw = is_raw_name(job.entry.path)
+    image = load_image(data, min_size=extractor.min_decode_size, raw=raw)
+    width, height = (None, None) if raw else image_size(data) or (None, None)
+    facts = FileFacts(size, mtime, digest, width, height, signature(image))
+    return extractor.preprocess(image), facts
+
+
+def _check_precision(
+    jobs: Iterator[_Job],
+    work: _Work,
+    library: Library,
+    extractor: Extractor,
+    notify: ProgressCallback,
+) -> Iterator[_Job]:
+    """Before the first vectors of a library are written on this machine, check which
+    precision keeps the rankings on the first photos to embed. Returns the jobs, unchanged."""
+    if work.new_count + len(work.changed) < precision.MIN_CHECK_IMAGES:
+        return jobs  # too few photos to judge by: fp32 now, the check on a later run
+    taken = list(itertools.islice(jobs, precision.CHECK_IMAGES))
+    notify(IndexProgress(IndexPhase.CHECKING, 0, len(taken)))
+    with ThreadPoolExecutor(max(2, min(8, os.cpu_count() or 2))) as pool:
+        prepared = list(pool.map(lambda job: _try_prepare(job, extractor), taken))
+    tensors = [tensor for tensor in prepared if tensor is not None]
+    if len(tensors) >= precision.MIN_CHECK_IMAGES:
+        precision.check_and_record(extractor, library, tensors)
+    return itertools.chain(taken, jobs)
+
+
+def _try_prepare(job: _Job, extractor: Extractor) -> torch.Tensor | None:
+    try:
+        return _prepare(job, extractor)[0]
+    except Exception:  # reported when the file comes up for embedding
+        return None
+
+
 def _embed(
+    jobs: Iterator[_Job],
     work: _Work,
     library: Library,
     extractor: Extractor,
@@ -392,19 +444,9 @@ def _embed(
     total = work.new_count + len(work.changed)
     if not total:
         return
-    jobs = itertools.chain(
-        (_Job(0, entry, image_id) for image_id, entry, _ in work.changed),
-        (_Job(folder_id, entry, None) for folder_id, entry in _new_files(work)),
-    )
 
     def prepare(job: _Job) -> tuple[torch.Tensor, FileFacts]:
-        data, size, mtime = read_file(job.entry.path)
-        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-        raw = is_raw_name(job.entry.path)
-        image = load_image(data, min_size=extractor.min_decode_size, raw=raw)
-        width, height = (None, None) if raw else image_size(data) or (None, None)
-        facts = FileFacts(size, mtime, digest, width, height, signature(image))
-        return extractor.preprocess(image), facts
+        return _prepare(job, extractor)
 
     started = time.perf_counter()
     last_save = started

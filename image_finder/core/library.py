@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 DB_NAME = "library.sqlite3"
 BACKUP_NAME = "library.sqlite3.backup"
 LOCK_NAME = "writer.lock"
+# what the vectors' model fixes, forgotten with the last vector
+_MODEL_KEYS = "('model', 'dim', 'precision_check')"
+_VECTOR_KEYS = "('model', 'dim', 'precision_check', 'ivf_trained_on')"
 
 
 class Library:
@@ -246,7 +249,7 @@ class Library:
 
     def _forget_model_if_empty(self, db: sqlite3.Connection) -> None:
         if db.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 0:
-            db.execute("DELETE FROM meta WHERE key IN ('model', 'dim')")
+            db.execute(f"DELETE FROM meta WHERE key IN {_MODEL_KEYS}")
 
     def set_folder_indexed(self, folder_id: int, when: float | None = None) -> None:
         """The folder's indexing run finished: it is complete."""
@@ -347,7 +350,7 @@ class Library:
         with self._transaction() as db:
             n = int(db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
             db.execute("DELETE FROM images")
-            db.execute("DELETE FROM meta WHERE key IN ('model', 'dim', 'ivf_trained_on')")
+            db.execute(f"DELETE FROM meta WHERE key IN {_VECTOR_KEYS}")
             db.execute("UPDATE folders SET last_indexed=NULL")
             self._bump_generation(db)
         self.vector_index.reset()

@@ -18,9 +18,6 @@ class ModelSpec:
     dim: int
     title: str
     bundled_weights: bool = False
-    # bf16 autocast on CPU is used only for models whose rankings it was measured to keep
-    # (mean cosine bf16 vs fp32 >= 0.995 and top-10 overlap >= 0.95; benchmarks/throughput.py).
-    bf16_keeps_rankings: bool = False
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -40,7 +37,7 @@ DEFAULT_MODEL = "vit_base_patch16_224"
 FALLBACK_MODEL = "efficientnet_lite0"
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
 def model_spec(name: str) -> ModelSpec:

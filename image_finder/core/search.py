@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL.Image import Image as PILImage
 
-from image_finder.core import layout
+from image_finder.core import layout, precision
 from image_finder.core.errors import EmptyLibraryError, ImageFinderError
 from image_finder.core.images import ImageSource, load_image
 from image_finder.core.library import Library
@@ -266,6 +266,7 @@ class Searcher:
         if self.library.count() == 0:
             raise EmptyLibraryError(EMPTY_LIBRARY)
         self.library.check_model(self.extractor.name, self.extractor.dim)
+        precision.follow_library(self.extractor, self.library)
 
     def embed_query(
         self, source: ImageSource, options: SearchOptions = SearchOptions()

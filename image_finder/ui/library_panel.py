@@ -229,7 +229,7 @@ class LibraryPanel(QWidget):
             self.progress_bar.setRange(0, progress.total)
             self.progress_bar.setValue(progress.done)
             self.progress_bar.setFormat(f"{progress.done:,} / {progress.total:,}")
-        elif progress.phase is IndexPhase.SCANNING:
+        elif progress.phase in (IndexPhase.SCANNING, IndexPhase.CHECKING):
             self.progress_bar.setRange(0, 0)
         self.progress_label.setText(text.progress_line(progress))
 

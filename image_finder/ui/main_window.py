@@ -374,6 +374,9 @@ class MainWindow(QMainWindow):
             self,
             fallback_reason=extractor.fallback_reason if extractor else "",
             unavailable=unavailable_devices(),
+            precision_in_use=(extractor.precision, extractor.precision_reason)
+            if extractor
+            else None,
         )
 
     def open_settings(self) -> None:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from image_finder.core.models import DEVICES, MODELS
+from image_finder.core.models import DEVICES, MODELS, PRECISIONS
 from image_finder.core.settings import Settings
 
 DEVICE_LABELS = {
@@ -31,6 +31,12 @@ DEVICE_LABELS = {
     "cpu": "CPU",
     "cuda": "NVIDIA GPU (CUDA)",
     "mps": "Apple GPU (MPS)",
+}
+PRECISION_LABELS = {
+    "auto": "Automatic (fastest that keeps the rankings, checked on your photos)",
+    "fp32": "fp32 (full precision)",
+    "bf16": "bf16 (fast on recent CPUs and GPUs)",
+    "int8": "int8 (fast on most CPUs)",
 }
 
 
@@ -47,6 +53,7 @@ class SettingsDialog(QDialog):
         *,
         fallback_reason: str = "",
         unavailable: Mapping[str, str] | None = None,
+        precision_in_use: tuple[str, str] | None = None,
     ):
         super().__init__(parent)
         self.setWindowTitle("Settings")
@@ -54,6 +61,7 @@ class SettingsDialog(QDialog):
         self._original = settings
         self._build_model_fields(settings, fallback_reason)
         self._build_device_field(settings, unavailable or {})
+        self._build_precision_field(settings, precision_in_use)
         self._build_search_fields(settings)
 
         form = QFormLayout()
@@ -62,6 +70,8 @@ class SettingsDialog(QDialog):
         form.addRow("", self.model_warning)
         form.addRow("Weights file:", self._weights_row)
         form.addRow("Device:", self.device)
+        form.addRow("Precision:", self.precision)
+        form.addRow("", self.precision_note)
         form.addRow("Search breadth (large libraries):", self.nprobe)
         form.addRow("Results per search:", self.top_k)
         form.addRow("Thumbnail size:", self.thumbnail_size)
@@ -126,6 +136,19 @@ class SettingsDialog(QDialog):
         chosen = settings.device if settings.device not in unavailable else "auto"
         self.device.setCurrentIndex(max(0, self.device.findData(chosen)))
 
+    def _build_precision_field(self, settings: Settings, in_use: tuple[str, str] | None) -> None:
+        self.precision = QComboBox()
+        for name in PRECISIONS:
+            self.precision.addItem(PRECISION_LABELS[name], name)
+        self.precision.setCurrentIndex(max(0, self.precision.findData(settings.precision)))
+        self.precision_note = QLabel()
+        self.precision_note.setWordWrap(True)
+        if in_use:
+            precision, reason = in_use
+            self.precision_note.setText(f"In use: {precision} ({reason}).")
+        else:
+            self.precision_note.hide()
+
     def _build_search_fields(self, settings: Settings) -> None:
         self.nprobe = QSpinBox()
         self.nprobe.setRange(0, 4096)
@@ -184,6 +207,7 @@ class SettingsDialog(QDialog):
         default = Settings()
         self.weights.clear()
         self.device.setCurrentIndex(self.device.findData(default.device))
+        self.precision.setCurrentIndex(self.precision.findData(default.precision))
         self.nprobe.setValue(default.nprobe)
         self.top_k.setValue(default.top_k)
         self.thumbnail_size.setValue(default.thumbnail_size)
@@ -200,6 +224,7 @@ class SettingsDialog(QDialog):
             model=self.model.currentData() if self.model_changed() else self._original.model,
             weights=self.weights.text().strip(),
             device=self.device.currentData(),
+            precision=self.precision.currentData(),
             nprobe=self.nprobe.value(),
             top_k=self.top_k.value(),
             thumbnail_size=self.thumbnail_size.value(),
