@@ -1,15 +1,21 @@
 """Indexing throughput: model-only vs end-to-end ``index``, on the same images.
 
     python -m benchmarks.index_throughput [--model efficientnet_lite0|vit_base_patch16_224]
-        [--weights FILE] [--images DIR] [--count 300] [--batch-size N] [--bf16] [--quick]
+        [--weights FILE] [--images DIR] [--count 300] [--batch-size N] [--precision auto]
+        [--quick]
 
 * model-only: every image decoded and preprocessed beforehand, then only the forward passes
-  are timed (same model, precision and batch size as indexing uses);
-* end-to-end: ``index_folders`` on a new library: scanning, reading, hashing, decoding,
-  preprocessing, inference and the SQLite/FAISS writes;
+  are timed, in fp32 (the baseline) and in each faster precision this machine offers, with
+  each one's mean cosine and top-10 overlap against fp32 over all the images;
+* end-to-end: ``index_folders`` on a new library at ``--precision`` (default ``auto``, so the
+  one-time precision check on the first photos is part of the time): scanning, reading,
+  hashing, decoding, preprocessing, inference and the SQLite/FAISS writes; the ratio is
+  against the fp32 model-only rate measured in the same run;
 * re-index of the unchanged folder (nothing should be extracted);
-* JPEG decode time with and without draft mode;
-* with ``--bf16``: bf16 autocast vs fp32 features (mean cosine, top-10 overlap) and speed.
+* JPEG decode time with and without draft mode.
+
+``ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI`` hides native bf16 (oneDNN and ``auto`` both stop using
+it), to see what ``auto`` picks on a CPU without it.
 
 For ViT-B/16 without a weights file, random weights are used (speed does not depend on them).
 Prints a table and writes ``benchmarks/results/index_throughput[-MODEL].json``.
@@ -22,6 +28,7 @@ import json
 import platform
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +36,7 @@ import numpy as np
 from benchmarks import photos as photo_set
 
 RESULTS = Path(__file__).parent / "results"
+CPU_FLAGS = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni"})
 DATA = Path(__file__).parent / ".data"
 
 
@@ -62,7 +70,8 @@ def main() -> None:
     parser.add_argument("--images", type=Path, help="folder of photos (default: a built set)")
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--bf16", action="store_true", help="also compare bf16 with fp32")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--precision", default="auto", help="for the end-to-end run")
     parser.add_argument("--quick", action="store_true", help="40 images")
     args = parser.parse_args()
     if args.quick:
@@ -70,6 +79,7 @@ def main() -> None:
 
     import torch
 
+    from image_finder.core import precision
     from image_finder.core.extractor import Extractor
     from image_finder.core.images import load_image
     from image_finder.core.indexing import index_folders
@@ -81,29 +91,53 @@ def main() -> None:
     weights = args.weights
     if args.model == "vit_base_patch16_224" and not weights:
         weights = random_vit_weights()
-    extractor = Extractor.load(args.model, weights=weights, device="cpu", allow_fallback=False)
+    extractor = Extractor.load(
+        args.model,
+        weights=weights,
+        device=args.device,
+        precision=args.precision,
+        allow_fallback=False,
+    )
     batch = args.batch_size or extractor.batch_size
     n = len(paths)
+    flags = sorted(precision.cpu_flags() & CPU_FLAGS)
     print(
         f"{n} images in {folder}; model {extractor.name} ({extractor.weights_source}), "
-        f"{extractor.device}, {extractor.precision}, batch {batch}, "
-        f"torch threads {torch.get_num_threads()}"
+        f"{extractor.device}, batch {batch}, torch threads {torch.get_num_threads()}, "
+        f"CPU flags {' '.join(flags) or 'none of ' + ' '.join(sorted(CPU_FLAGS))}"
     )
 
-    # model only
+    # model only, per precision
     tensors = [extractor.load_and_preprocess(p) for p in paths]
-    extractor.embed_tensors(tensors[:batch])  # warm-up
-    started = time.perf_counter()
-    fp32 = np.concatenate(
-        [extractor.embed_tensors(tensors[i : i + batch]) for i in range(0, n, batch)]
-    )
-    model_seconds = time.perf_counter() - started
-    model_rate = n / model_seconds
+
+    def model_only(kind: str) -> tuple[np.ndarray, float]:
+        extractor.embed_tensors(tensors[:batch], precision=kind)  # warm-up
+        started = time.perf_counter()
+        vectors = np.concatenate(
+            [
+                extractor.embed_tensors(tensors[i : i + batch], precision=kind)
+                for i in range(0, n, batch)
+            ]
+        )
+        return vectors, n / (time.perf_counter() - started)
+
+    fp32, model_rate = model_only("fp32")
+    per_precision: dict[str, dict] = {"fp32": {"images_per_second": round(model_rate, 2)}}
+    for kind in precision.candidates(extractor.device):
+        vectors, rate = model_only(kind)
+        cosine, overlap = precision.ranking_agreement(fp32, vectors)
+        per_precision[kind] = {
+            "images_per_second": round(rate, 2),
+            "speedup": round(rate / model_rate, 2),
+            "mean_cosine": round(cosine, 6),
+            "top10_overlap": round(overlap, 4),
+        }
 
     # end to end, then unchanged re-index
     with tempfile.TemporaryDirectory() as tmp, Library(tmp) as library:
         report = index_folders([folder], library, extractor, batch_size=batch)
         e2e_rate = report.embedded / report.seconds
+        check = precision.recorded(library)
         again = index_folders([folder], library, extractor, batch_size=batch)
         searcher = Searcher(library, extractor)
         self_hits = []
@@ -123,15 +157,20 @@ def main() -> None:
 
     result = {
         "machine": platform.processor() or platform.machine(),
+        "cpu_flags": " ".join(flags),
         "cpu_count": torch.get_num_threads(),
         "images": n,
         "model": extractor.name,
         "weights": extractor.weights_source,
-        "precision": extractor.precision,
         "batch_size": batch,
-        "model_only_images_per_second": round(model_rate, 2),
+        "model_only_fp32_images_per_second": round(model_rate, 2),
+        "model_only_by_precision": per_precision,
+        "precision_requested": args.precision,
+        "precision_used": extractor.precision,
+        "precision_reason": extractor.precision_reason,
+        "precision_check": [asdict(t) for t in check.trials] if check else None,
         "end_to_end_images_per_second": round(e2e_rate, 2),
-        "ratio": round(e2e_rate / model_rate, 3),
+        "ratio_to_fp32_model_only": round(e2e_rate / model_rate, 3),
         "index_seconds": round(report.seconds, 2),
         "reindex_unchanged_seconds": round(again.seconds, 3),
         "reindex_unchanged_extracted": again.embedded,
@@ -143,32 +182,8 @@ def main() -> None:
         "decode_speedup_draft": round(full_decode / draft_decode, 2),
     }
 
-    if args.bf16:
-        started = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            bf16 = np.concatenate(
-                [extractor.embed_tensors(tensors[i : i + batch]) for i in range(0, n, batch)]
-            )
-        bf16_seconds = time.perf_counter() - started
-        bf16 /= np.linalg.norm(bf16, axis=1, keepdims=True)
-        cosine = float(np.mean(np.sum(fp32 * bf16, axis=1)))
-        k = min(10, n - 1)
-        top_fp32 = np.argsort(-(fp32 @ fp32.T), axis=1)[:, 1 : k + 1]
-        top_bf16 = np.argsort(-(bf16 @ bf16.T), axis=1)[:, 1 : k + 1]
-        overlap = float(
-            np.mean([len(set(a) & set(b)) / k for a, b in zip(top_fp32, top_bf16, strict=True)])
-        )
-        result.update(
-            bf16_mean_cosine=round(cosine, 5),
-            bf16_top10_overlap=round(overlap, 4),
-            bf16_keeps_rankings=cosine >= 0.995 and overlap >= 0.95,
-            bf16_images_per_second=round(n / bf16_seconds, 2),
-            bf16_native=__import__(
-                "image_finder.core.extractor", fromlist=["x"]
-            ).cpu_has_native_bf16(),
-        )
-
-    publish(result, f"index_throughput-{extractor.name}.json")
+    hidden = "-no-bf16" if not precision.native_bf16() and "avx512_bf16" in flags else ""
+    publish(result, f"index_throughput-{extractor.name}-{args.precision}{hidden}.json")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 SCRIPTS = {
     "index_throughput": (
-        "index_throughput-efficientnet_lite0.json",
-        {"model_only_images_per_second", "end_to_end_images_per_second", "ratio"},
+        "index_throughput-efficientnet_lite0-auto.json",
+        {"model_only_fp32_images_per_second", "precision_used", "ratio_to_fp32_model_only"},
     ),
     "index_search": ("index_search-quick.json", {"results"}),
     "watch_latency": (

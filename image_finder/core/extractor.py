@@ -106,14 +106,16 @@ def resolve_precision(requested: str, device: str) -> tuple[str, str]:
 
 class _Runtime:
     """What every thread's extractor over one model shares: the precision in use and the
-    int8 copy of the model, built on first use."""
+    model's int8 and bf16 copies, each built on first use."""
 
     def __init__(self, precision: str, reason: str, requested: str) -> None:
         self.precision = precision
         self.reason = reason
         self.requested = requested
-        self.int8: torch.nn.Module | None = None
+        self.copies: dict[str, torch.nn.Module] = {}  # the model converted to int8, bf16
         self.lock = threading.Lock()
+        self.norm_sum = 0.0  # lengths of the features embedded so far, before normalising
+        self.norm_count = 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,35 +188,66 @@ def _load_bundled_lite0(model: torch.nn.Module) -> None:
     model.load_state_dict(renamed, strict=True)
 
 
-def _create_model(spec: ModelSpec, weights: str | None) -> tuple[torch.nn.Module, str]:
-    """Build ``spec``'s network without its classifier and load weights. Returns (model, source)."""
+ClassifierHead = tuple[np.ndarray, np.ndarray]  # ImageNet head: weight [classes, dim], bias
+
+
+def _split_head(model: torch.nn.Module) -> ClassifierHead | None:
+    """Take the ImageNet classifier off ``model`` (which then gives features), keeping its
+    weights for searching by words."""
+    import torch
+
+    classifier = model.get_classifier()  # type: ignore[operator]
+    head = None
+    if isinstance(classifier, torch.nn.Linear) and classifier.out_features == 1000:
+        head = (
+            classifier.weight.detach().float().cpu().numpy().copy(),
+            classifier.bias.detach().float().cpu().numpy().copy(),
+        )
+    model.reset_classifier(0)  # type: ignore[operator]
+    return head
+
+
+def _timm_model(arch: str, file: str | None) -> tuple[torch.nn.Module, ClassifierHead | None]:
+    """timm's pretrained ``arch`` (from ``file`` when given), with its head when the weights
+    have one."""
+    import timm
+
+    overlay = {"file": file} if file else None
+    try:
+        model = timm.create_model(arch, pretrained=True, pretrained_cfg_overlay=overlay)
+    except Exception as exc:  # weights without a 1,000-class head: features only
+        log.info("loading %s with its classifier failed (%s); loading features only", arch, exc)
+        model = timm.create_model(
+            arch, pretrained=True, num_classes=0, pretrained_cfg_overlay=overlay
+        )
+        return model, None
+    return model, _split_head(model)
+
+
+def _create_model(
+    spec: ModelSpec, weights: str | None
+) -> tuple[torch.nn.Module, str, ClassifierHead | None]:
+    """Build ``spec``'s network without its classifier and load weights. Returns (model,
+    source, the classifier's weights if it had an ImageNet one)."""
     import timm
 
     if spec.bundled_weights and not weights:
         model = timm.create_model(spec.arch, pretrained=False)
         _load_bundled_lite0(model)
-        model.reset_classifier(0)
-        return model, "bundled"
+        return model, "bundled", _split_head(model)
     if weights:
         path = Path(weights).expanduser()
         if not path.is_file():
             raise ModelLoadError(f"weights file not found: {path}")
         try:
-            model = timm.create_model(
-                spec.arch,
-                pretrained=True,
-                num_classes=0,
-                pretrained_cfg_overlay={"file": str(path)},
-            )
+            model, head = _timm_model(spec.arch, str(path))
         except Exception as exc:
             raise ModelLoadError(f"cannot load weights from {path}: {exc}") from exc
-        return model, str(path)
+        return model, str(path), head
     cached = _cached_hub_weights(spec.arch)
     if cached:
-        model = timm.create_model(
-            spec.arch, pretrained=True, num_classes=0, pretrained_cfg_overlay={"file": cached}
-        )
-        return model, cached
+        model, head = _timm_model(spec.arch, cached)
+        return model, cached, head
     host, port = _hub_host()
     if os.environ.get("HF_HUB_OFFLINE") not in (None, "", "0") or not _network_reachable(
         host, port
@@ -223,10 +256,10 @@ def _create_model(spec: ModelSpec, weights: str | None) -> tuple[torch.nn.Module
             f"the {spec.title} weights are not downloaded and {host} is unreachable"
         )
     try:
-        model = timm.create_model(spec.arch, pretrained=True, num_classes=0)
+        model, head = _timm_model(spec.arch, None)
     except Exception as exc:
         raise ModelLoadError(f"downloading the {spec.title} weights failed: {exc}") from exc
-    return model, "downloaded"
+    return model, "downloaded", head
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,6 +310,7 @@ class Extractor:
         self.weights_source = weights_source
         self.notice = notice
         self.fallback_reason = ""  # why the bundled model stands in for the one asked for
+        self._head: ClassifierHead | None = None
         config = timm.data.resolve_data_config({}, model=model)
         self.data_config = config
         self.transform = timm.data.create_transform(**config, is_training=False)
@@ -310,21 +344,41 @@ class Extractor:
         """``auto`` or the precision the settings ask for."""
         return self._runtime.requested
 
+    def classifier(self) -> ClassifierHead | None:
+        """The model's ImageNet classifier (weight [1000, dim], bias), if it has one."""
+        return self._head
+
+    def mean_feature_norm(self) -> float | None:
+        """The mean length of the features embedded so far, before they were normalised."""
+        runtime = self._runtime
+        return runtime.norm_sum / runtime.norm_count if runtime.norm_count else None
+
     def set_precision(self, precision: str, reason: str) -> None:
         if precision != self._runtime.precision:
             log.info("running %s in %s: %s", self.name, precision, reason)
         self._runtime.precision, self._runtime.reason = precision, reason
 
     def _model_for(self, precision: str) -> torch.nn.Module:
-        if precision != "int8":
+        """The model to run in ``precision``: int8 is a quantized copy; bf16 on the CPU a copy
+        with bf16 weights (1.6x the speed of autocast for ViT-B/16, mean cosine to fp32
+        0.9999); elsewhere the model itself, under autocast."""
+        if precision == "fp32" or (precision == "bf16" and self.device != "cpu"):
             return self.model
         runtime = self._runtime
         with runtime.lock:
-            if runtime.int8 is None:
+            if precision not in runtime.copies:
+                import copy
+
+                import torch
+
                 from image_finder.core.precision import quantize_int8
 
-                runtime.int8 = quantize_int8(self.model)
-            return runtime.int8
+                runtime.copies[precision] = (
+                    quantize_int8(self.model)
+                    if precision == "int8"
+                    else copy.deepcopy(self.model).to(torch.bfloat16)
+                )
+            return runtime.copies[precision]
 
     @property
     def dim(self) -> int:
@@ -351,13 +405,13 @@ class Extractor:
         fallback_reason = ""
         resolved_device, notice = resolve_device(device)
         try:
-            model, source = _create_model(spec, weights)
+            model, source, head = _create_model(spec, weights)
         except ModelLoadError as exc:
             if not allow_fallback or spec.name == FALLBACK_MODEL or weights:
                 raise
             log.warning("falling back to %s: %s", FALLBACK_MODEL, exc)
             fallback = MODELS[FALLBACK_MODEL]
-            model, source = _create_model(fallback, None)
+            model, source, head = _create_model(fallback, None)
             fallback_reason = str(exc)
             notice = (
                 f"Using {fallback.title} because {exc}. To use {spec.title}, "
@@ -377,6 +431,7 @@ class Extractor:
             requested_precision=(precision or "auto").lower(),
         )
         extractor.fallback_reason = fallback_reason
+        extractor._head = head
         log.info(
             "loaded %s (%s weights) on %s, %s, in %.1f s",
             spec.name,
@@ -407,12 +462,18 @@ class Extractor:
         model = self._model_for(precision)
         x = torch.stack(list(batch)).to(self.device, non_blocking=True)
         with torch.inference_mode():
-            if precision == "bf16":
+            if precision == "bf16" and self.device == "cpu":
+                features = model(x.to(torch.bfloat16))
+            elif precision == "bf16":
                 with torch.autocast(device_type=self.device, dtype=torch.bfloat16):
                     features = model(x)
             else:
                 features = model(x)
-            features = torch.nn.functional.normalize(features.float(), dim=-1)
+            features = features.float()
+            norms = features.norm(dim=-1)
+            self._runtime.norm_sum += float(norms.sum())
+            self._runtime.norm_count += len(norms)
+            features = features / norms.clamp_min(1e-12)[:, None]
         out: np.ndarray = features.cpu().numpy().astype(np.float32, copy=False)
         return out
 
@@ -499,6 +560,7 @@ class PixelExtractor(Extractor):
         self.weights_source = "none"
         self.notice = None
         self.fallback_reason = ""
+        self._head = None
         self.min_decode_size = side * 4
         self.batch_size = 64
 

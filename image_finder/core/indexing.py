@@ -55,7 +55,7 @@ from image_finder.core.scanning import ScanEntry, Skipped, file_hash, scan_folde
 if TYPE_CHECKING:
     import torch
 
-    from image_finder.core.extractor import Extractor
+    from image_finder.core.extractor import EmbeddedBatch, Extractor
 
 log = logging.getLogger(__name__)
 
@@ -197,10 +197,12 @@ def _index_folders(
         if not is_cancelled():
             _apply_moves_and_removals(work, library, extractor, report, notify)
         if not is_cancelled():
-            jobs = _jobs(work)
+            jobs, checked = _jobs(work), None
             if not precision_checked:
-                jobs = _check_precision(jobs, work, library, extractor, notify)
-            _embed(jobs, work, library, extractor, report, notify, is_cancelled, batch_size)
+                jobs, checked = _check_precision(jobs, work, library, extractor, notify)
+            _embed(
+                jobs, checked, work, library, extractor, report, notify, is_cancelled, batch_size
+            )
         if not is_cancelled():
             _fill_layouts(library, folder_ids, extractor.min_decode_size, notify, is_cancelled)
 
@@ -409,30 +411,42 @@ def _check_precision(
     library: Library,
     extractor: Extractor,
     notify: ProgressCallback,
-) -> Iterator[_Job]:
+) -> tuple[Iterator[_Job], EmbeddedBatch[_Job] | None]:
     """Before the first vectors of a library are written on this machine, check which
-    precision keeps the rankings on the first photos to embed. Returns the jobs, unchanged."""
+    precision keeps the rankings on the first photos to embed. Returns the jobs left, and the
+    checked photos as a batch embedded in the chosen precision (``None`` if no check ran)."""
+    from image_finder.core.extractor import EmbeddedBatch, Failure
+
     if work.new_count + len(work.changed) < precision.MIN_CHECK_IMAGES:
-        return jobs  # too few photos to judge by: fp32 now, the check on a later run
+        return jobs, None  # too few photos to judge by: fp32 now, the check on a later run
     taken = list(itertools.islice(jobs, precision.CHECK_IMAGES))
     notify(IndexProgress(IndexPhase.CHECKING, 0, len(taken)))
     with ThreadPoolExecutor(max(2, min(8, os.cpu_count() or 2))) as pool:
         prepared = list(pool.map(lambda job: _try_prepare(job, extractor), taken))
-    tensors = [tensor for tensor in prepared if tensor is not None]
-    if len(tensors) >= precision.MIN_CHECK_IMAGES:
-        precision.check_and_record(extractor, library, tensors)
-    return itertools.chain(taken, jobs)
+    ready = [(job, p) for job, p in zip(taken, prepared, strict=True) if not isinstance(p, str)]
+    if len(ready) < precision.MIN_CHECK_IMAGES:
+        return itertools.chain(taken, jobs), None
+    vectors = precision.check_and_record(extractor, library, [p[0] for _, p in ready])
+    failures = [
+        Failure(job, p) for job, p in zip(taken, prepared, strict=True) if isinstance(p, str)
+    ]
+    return jobs, EmbeddedBatch([j for j, _ in ready], [p[1] for _, p in ready], vectors, failures)
 
 
-def _try_prepare(job: _Job, extractor: Extractor) -> torch.Tensor | None:
+def _try_prepare(job: _Job, extractor: Extractor) -> tuple[torch.Tensor, FileFacts] | str:
+    """The prepared image, or why it could not be read."""
     try:
-        return _prepare(job, extractor)[0]
-    except Exception:  # reported when the file comes up for embedding
-        return None
+        return _prepare(job, extractor)
+    except ImageLoadError as exc:
+        return exc.reason
+    except Exception as exc:  # a bug or an odd file: report, keep going
+        log.exception("preparing %r failed", job.entry.path)
+        return f"unexpected error: {exc}"
 
 
 def _embed(
     jobs: Iterator[_Job],
+    checked: EmbeddedBatch[_Job] | None,
     work: _Work,
     library: Library,
     extractor: Extractor,
@@ -452,9 +466,10 @@ def _embed(
     last_save = started
     done = 0
     notify(IndexProgress(IndexPhase.EMBEDDING, 0, total))
-    for batch in extractor.iter_embeddings(
+    batches = extractor.iter_embeddings(
         jobs, prepare, batch_size=batch_size, cancelled=is_cancelled
-    ):
+    )
+    for batch in itertools.chain([checked] if checked else [], batches):
         checkpoint("batch_embedded")
         added: list[NewImage] = []
         added_rows = []

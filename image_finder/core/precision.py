@@ -49,7 +49,7 @@ FP32, BF16, INT8 = "fp32", "bf16", "int8"
 MIN_MEAN_COSINE = 0.995
 MIN_TOP10_OVERLAP = 0.9
 MIN_SPEEDUP = 1.2
-CHECK_IMAGES = 24  # photos embedded in every precision by the check
+CHECK_IMAGES = 16  # photos embedded in every precision by the check (one batch)
 MIN_CHECK_IMAGES = 12  # fewer new photos than this: index in fp32, check on a later run
 META_KEY = "precision_check"
 
@@ -239,13 +239,16 @@ def decide(trials: Sequence[Trial], images: int, machine: str) -> PrecisionCheck
     return PrecisionCheck(best.precision, reason, images, machine, list(trials))
 
 
-def run_check(extractor: Extractor, tensors: Sequence[torch.Tensor]) -> PrecisionCheck:
+def run_check(
+    extractor: Extractor, tensors: Sequence[torch.Tensor]
+) -> tuple[PrecisionCheck, np.ndarray]:
     """Embed ``tensors`` in fp32 and in each candidate precision; choose the fastest that keeps
-    the rankings."""
+    the rankings. Returns the outcome and the vectors in the chosen precision."""
     machine = machine_key(extractor.device)
     found = candidates(extractor.device)
     if not found:
-        return PrecisionCheck(FP32, "this computer has no faster precision", 0, machine)
+        vectors = extractor.embed_tensors(tensors, precision=FP32)
+        return PrecisionCheck(FP32, "this computer has no faster precision", 0, machine), vectors
 
     def timed(precision: str) -> tuple[np.ndarray, float]:
         extractor.embed_tensors(tensors[:2], precision=precision)  # warm up kernels
@@ -255,15 +258,17 @@ def run_check(extractor: Extractor, tensors: Sequence[torch.Tensor]) -> Precisio
 
     reference, base_rate = timed(FP32)
     trials = [Trial(FP32, round(base_rate, 2))]
+    embedded = {FP32: reference}
     for precision in found:
         try:
-            vectors, rate = timed(precision)
+            embedded[precision], rate = timed(precision)
         except Exception as exc:  # a kernel missing on this machine: keep fp32
             log.exception("running the model in %s failed", precision)
             trials.append(Trial(precision, 0.0, 0.0, 0.0, False, f"failed: {exc}"))
             continue
-        trials.append(judge(precision, reference, vectors, rate, base_rate))
-    return decide(trials, len(tensors), machine)
+        trials.append(judge(precision, reference, embedded[precision], rate, base_rate))
+    outcome = decide(trials, len(tensors), machine)
+    return outcome, embedded[outcome.chosen]
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,16 +295,17 @@ def follow_library(extractor: Extractor, library: Library) -> bool:
 
 def check_and_record(
     extractor: Extractor, library: Library, tensors: Sequence[torch.Tensor]
-) -> PrecisionCheck:
-    """Run the check on ``tensors`` (the user's photos), record it, and use its choice."""
+) -> np.ndarray:
+    """Run the check on ``tensors`` (the user's photos), record it, and use its choice.
+    Returns their vectors in the precision chosen."""
     with _check_lock:
-        outcome = run_check(extractor, tensors)
+        outcome, vectors = run_check(extractor, tensors)
         library.set_meta_values({META_KEY: outcome.to_json()})
         extractor.set_precision(outcome.chosen, f"auto: {outcome.reason}")
     log.info("precision check: %s (%s)", outcome.chosen, outcome.reason)
     for trial in outcome.trials:
         log.info("  %s", trial)
-    return outcome
+    return vectors
 
 
 def planned(library: Library, requested: str, device: str) -> tuple[str, str]:
