@@ -110,8 +110,15 @@ def build_parser() -> _Parser:
     p.add_argument("--batch-size", type=int, metavar="N", help="images per model batch")
     _common(p, suppress=True)
 
-    p = sub.add_parser("search", help="find the images most similar to one or more images")
-    p.add_argument("queries", nargs="+", metavar="IMAGE")
+    p = sub.add_parser(
+        "search", help="find the images most similar to one or more images, or by words"
+    )
+    p.add_argument("queries", nargs="*", metavar="IMAGE")
+    p.add_argument(
+        "--text",
+        metavar="WORDS",
+        help='find pictures of WORDS ("dog", "sports car", "bird -parrot")',
+    )
     p.add_argument("-k", "--top-k", type=int, metavar="N", help="results per query")
     p.add_argument("--min-score", type=float, metavar="S", help="hide results below this score")
     p.add_argument("--folder", metavar="DIR", help="only results inside this folder")
@@ -250,6 +257,10 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
 
     if library.count() == 0:  # before loading a model
         raise ImageFinderError(EMPTY_LIBRARY + " (image-finder-cli index FOLDER)")
+    if args.text is not None:
+        return _search_words(args, settings, library)
+    if not args.queries:
+        raise ImageFinderError("give an IMAGE to search with, or --text WORDS")
     missing = [q for q in args.queries if not os.path.exists(q)]
     if len(missing) == len(args.queries):
         raise ImageFinderError(f"file not found: {missing[0]}")
@@ -271,6 +282,28 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
             print()
         print_outcome(outcome, options)
     return 1 if failed else 0
+
+
+def _search_words(args: argparse.Namespace, settings: Settings, library: Library) -> int:
+    from image_finder.core.models import MODELS
+    from image_finder.core.search import Query, Searcher
+
+    if args.queries:
+        model = MODELS.get(library.model or "")
+        raise ImageFinderError(
+            "searching with an image and words together needs a CLIP model, and this library "
+            f"is built with {model.title if model else library.model}, which knows the words "
+            "of ImageNet's 1,000 classes only: search with the image, or with --text alone"
+        )
+    options = _search_options(args, settings, library)
+    outcome = Searcher(library, _load_extractor(args, settings, library)).search(
+        Query.words(args.text), options
+    )
+    if args.json:
+        print(json.dumps(outcome.to_json()), flush=True)
+    else:
+        print_outcome(outcome, options)
+    return 0
 
 
 def _search_options(args: argparse.Namespace, settings: Settings, library: Library) -> Any:

@@ -66,6 +66,8 @@ def print_outcome(outcome: Any, options: Any) -> None:
         f"Query: {display_name(outcome.query)}  ({len(outcome.results)} results, "
         f"{outcome.seconds * 1000:.0f} ms, model {outcome.model})"
     )
+    if outcome.notice:
+        print(outcome.notice)
     if not outcome.results:
         print("  no results" + (" above the minimum score" if options.min_score else ""))
         return

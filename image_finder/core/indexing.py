@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from image_finder.core import precision
+from image_finder.core import precision, words
 from image_finder.core.errors import (
     ImageFinderError,
     ImageLoadError,
@@ -206,6 +206,8 @@ def _index_folders(
         if not is_cancelled():
             _fill_layouts(library, folder_ids, extractor.min_decode_size, notify, is_cancelled)
 
+        if report.embedded and not (library.folder / words.HEAD_FILE).exists():
+            words.keep_head(library, extractor)  # for searching by words
         report.cancelled = is_cancelled()
         if report.cancelled:
             report.remaining = max(0, work.new_count + len(work.changed) - report.embedded)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL.Image import Image as PILImage
 
-from image_finder.core import layout, precision
+from image_finder.core import layout, precision, words
 from image_finder.core.errors import EmptyLibraryError, ImageFinderError
 from image_finder.core.images import ImageSource, load_image
 from image_finder.core.library import Library
@@ -48,17 +48,20 @@ class QueryKind(enum.Enum):
     FILE = "file"
     IMAGE = "image"  # image data in memory (pasted), as encoded bytes
     ITEM = "item"  # an image already in the library
+    TEXT = "text"  # words: "dog", "sports car -red"
 
 
 @dataclass(frozen=True)
 class Query:
-    """What a search starts from: a file, image data (a pasted picture) or a library item."""
+    """What a search starts from: a file, image data (a pasted picture), a library item, or
+    words."""
 
     kind: QueryKind
     label: str
     path: str = ""
     data: bytes = b""
     item_id: int = 0
+    text: str = ""
 
     @classmethod
     def file(cls, path: str | os.PathLike[str]) -> Query:
@@ -91,9 +94,14 @@ class Query:
     def item(cls, item: Item) -> Query:
         return cls(QueryKind.ITEM, item.filename, path=item.path, item_id=item.id)
 
+    @classmethod
+    def words(cls, text: str) -> Query:
+        text = " ".join(text.split())
+        return cls(QueryKind.TEXT, f"“{text}”", text=text)
+
     @property
     def key(self) -> tuple[QueryKind, str, int, int]:
-        return (self.kind, self.path, self.item_id, hash(self.data))
+        return (self.kind, self.path or self.text, self.item_id, hash(self.data))
 
     @property
     def source(self) -> ImageSource:
@@ -158,21 +166,27 @@ class SearchOutcome:
     model: str
     results: list[SearchResult] = field(default_factory=list)
     seconds: float = 0.0
+    notice: str = ""  # words of a text query that were left out, and why
+    # a score below this is not a match (for words: the probability that a picture shows them)
+    close_score: float = CLOSE_MATCH_SCORE
 
     @property
     def close_matches(self) -> bool:
         """False when even the best result is weak: the closest there is, not a match."""
         return not self.results or any(
-            r.score >= CLOSE_MATCH_SCORE or r.match is not MatchKind.NONE for r in self.results
+            r.score >= self.close_score or r.match is not MatchKind.NONE for r in self.results
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "query": display_name(self.query),
             "model": self.model,
             "close_matches": self.close_matches,
             "results": [r.to_json() for r in self.results],
         }
+        if self.notice:
+            data["notice"] = self.notice
+        return data
 
 
 @dataclass(frozen=True)
@@ -260,6 +274,7 @@ class Searcher:
         self.library = library
         self.extractor = extractor
         self._features: OrderedDict[tuple[Any, ...], QueryFeatures] = OrderedDict()
+        self._head: words.Head | None = None
 
     def check(self) -> None:
         """Raise EmptyLibraryError or ModelMismatchError when nothing can be searched."""
@@ -285,6 +300,10 @@ class Searcher:
         item that is gone."""
         started = time.perf_counter()
         self.check()
+        if query.kind is QueryKind.TEXT:
+            outcome = self._search_words(query, options)
+            outcome.seconds = time.perf_counter() - started
+            return outcome
         features = self._query_features(query, options)
         outcome = self.search_vectors(features.vectors, options, features.layouts)
         outcome.query = query.path or query.label
@@ -296,6 +315,37 @@ class Searcher:
         )
         outcome.seconds = time.perf_counter() - started
         return outcome
+
+    def _search_words(self, query: Query, options: SearchOptions) -> SearchOutcome:
+        if self._head is None or self._head.model != self.library.model:
+            self._head = words.keep_head(self.library, self.extractor)
+        if self._head is None:
+            raise ImageFinderError(
+                f"{self.extractor.spec.title} has no ImageNet classes to search by words."
+            )
+        parsed = words.Vocabulary.imagenet().require(query.text)
+        restrict = self.library.ids_under(options.folder) if options.folder else None
+        found = words.rank(
+            self.library,
+            self._head,
+            parsed,
+            options.top_k,
+            nprobe=options.nprobe,
+            restrict_to=restrict,
+        )
+        items = self.library.items(found.ids)
+        ranked = [(i, s) for i, s in zip(found.ids, found.scores, strict=True) if i in items]
+        results = [
+            SearchResult(rank, score, items[image_id])
+            for rank, (image_id, score) in enumerate(ranked, start=1)
+        ]
+        return SearchOutcome(
+            query.label,
+            self.extractor.name,
+            results,
+            notice=found.notice,
+            close_score=words.CLOSE_PROBABILITY,
+        )
 
     def _same_layout(
         self, results: Sequence[SearchResult], signature: bytes, query: Query

@@ -44,6 +44,8 @@ HEAD_FILE = "head.npz"
 MAX_CLASSES = 450  # a word covering more is too general to rank by ("object", "artifact")
 MAX_WORDS_PER_CONCEPT = 4  # the longest name looked up as one ("great white shark")
 CANDIDATES_PER_CLASS = 200
+# Below this probability the best picture is not said to show the words (the closest there is)
+CLOSE_PROBABILITY = 0.2
 STOP_WORDS = frozenset(
     {
         *("a", "an", "the", "of", "on", "in", "at", "by", "with", "and", "or", "to", "for"),
@@ -77,17 +79,20 @@ class Concept:
 class ParsedWords:
     concepts: list[Concept] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    general: list[str] = field(default_factory=list)  # known, but covering too many classes
     suggestions: list[str] = field(default_factory=list)
 
     @property
     def notice(self) -> str:
         """What was left out, in a user's words ('' when every word counted)."""
-        if not self.unknown:
-            return ""
-        text = "Not known, left out: " + ", ".join(self.unknown) + "."
+        parts = []
+        if self.unknown:
+            parts.append("Not known, left out: " + ", ".join(self.unknown) + ".")
+        if self.general:
+            parts.append("Too general, left out: " + ", ".join(self.general) + ".")
         if self.suggestions:
-            text += " Close known words: " + ", ".join(self.suggestions) + "."
-        return text
+            parts.append("Close known words: " + ", ".join(self.suggestions) + ".")
+        return " ".join(parts)
 
 
 class Vocabulary:
@@ -123,7 +128,7 @@ class Vocabulary:
         return None
 
     def close(self, word: str, n: int = 5) -> list[str]:
-        return difflib.get_close_matches(_normal(word), self.words(), n=n, cutoff=0.75)
+        return difflib.get_close_matches(_normal(word), self.words(), n=n, cutoff=0.6)
 
     def parse(self, text: str) -> ParsedWords:
         """Concepts in ``text``: names of up to four words are looked up whole first; small
@@ -146,7 +151,7 @@ class Vocabulary:
             if found is None or (size == 1 and words in STOP_WORDS):
                 continue
             if len(found) > MAX_CLASSES:
-                parsed.unknown.append(f"{words} (too general)")
+                parsed.general.append(words)
             else:
                 parsed.concepts.append(Concept(words, found, sign))
             return size
@@ -161,9 +166,17 @@ class Vocabulary:
         if not text.strip():
             raise UnknownWordsError([], [], "Type a word to search for, such as “dog”.")
         parsed = self.parse(text)
-        if not any(c.sign > 0 for c in parsed.concepts):
-            raise UnknownWordsError(parsed.unknown or [text.strip()], parsed.suggestions)
-        return parsed
+        if any(c.sign > 0 for c in parsed.concepts):
+            return parsed
+        if parsed.general and not parsed.unknown:
+            quoted = ", ".join(f"“{w}”" for w in parsed.general)
+            raise UnknownWordsError(
+                parsed.general,
+                [],
+                f"{quoted}: too general to search by; try a more specific word (dog, car, "
+                "flower…).",
+            )
+        raise UnknownWordsError(parsed.unknown or [text.strip()], parsed.suggestions)
 
 
 def _normal(word: str) -> str:
@@ -268,13 +281,35 @@ def keep_head(library: Library, extractor: Extractor) -> Head | None:
     if found is None:
         return None
     weight, bias = found
-    scale = extractor.mean_feature_norm()
+    scale = extractor.mean_feature_norm() or _measure_norm(library, extractor)
     if scale is None:
         return None
     head = Head(model, weight, bias, scale)
     head.save(library.folder)
     log.info("kept the %s head (feature length %.2f) with the library", model, scale)
     return head
+
+
+def _measure_norm(library: Library, extractor: Extractor, n: int = 8) -> float | None:
+    """The features' mean length, from a few of the library's pictures (a library of an
+    earlier version, searched by words before anything was embedded this session)."""
+    from image_finder.core.errors import ImageLoadError
+
+    paths = []
+    for folder in library.folders():
+        for row in library.folder_rows(folder.id):
+            if os.path.exists(row.path):
+                paths.append(row.path)
+            if len(paths) >= n:
+                break
+        if len(paths) >= n:
+            break
+    for path in paths:
+        try:
+            extractor.embed_images([path])
+        except ImageLoadError:
+            continue
+    return extractor.mean_feature_norm()
 
 
 @dataclass

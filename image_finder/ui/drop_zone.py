@@ -102,7 +102,7 @@ class DropZone(QFrame):
             )
             self.thumbnail.setPixmap(pixmap)
             self.thumbnail.show()
-        elif not label:
+        else:  # words, or a file that cannot be shown
             self.thumbnail.hide()
         self.title.setText(
             f"<b>{label}</b><br><small>Drop, paste or click for another image</small>"

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QBuffer, QIODevice, QModelIndex, QPoint, Qt, Signal
+from PySide6.QtCore import QBuffer, QIODevice, QModelIndex, QPoint, QStringListModel, Qt, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QImage
 from PySide6.QtWidgets import (
+    QCompleter,
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMenu,
     QPushButton,
     QSlider,
@@ -54,6 +56,7 @@ class SearchPanel(QWidget):
         self.drop_zone = DropZone()
         self.drop_zone.file_chosen.connect(self.search_file)
         self.drop_zone.image_pasted.connect(self.search_image)
+        self._build_words_field()
         self._build_options()
         self._build_results(thumbnail_size)
         layout = QVBoxLayout(self)
@@ -62,6 +65,7 @@ class SearchPanel(QWidget):
         self.weak_label.setObjectName("weakMatches")
         self.weak_label.hide()
         layout.addWidget(self.drop_zone)
+        layout.addWidget(self.words)
         layout.addLayout(self._options_row)
         layout.addWidget(self.weak_label)
         layout.addWidget(self.stack, 1)
@@ -81,6 +85,43 @@ class SearchPanel(QWidget):
         controller.add_busy_check(lambda: self.results_model.thumbnails_pending() > 0)
         self.results_model.dataChanged.connect(controller.check_settled)
         self._update_empty_state()
+
+    def _build_words_field(self) -> None:
+        self.words = QLineEdit()
+        self.words.setPlaceholderText(
+            "Find pictures of…  (for example: dog, sports car, bird -parrot)"
+        )
+        self.words.setAccessibleName("Find pictures of")
+        self.words.setClearButtonEnabled(True)
+        self.words.setToolTip(
+            "Search by words: the things ImageNet's 1,000 classes name, and the groups above "
+            "them (dog, bird, vehicle, flower…). Put - before a word to leave it out."
+        )
+        self.words.returnPressed.connect(self.search_words)
+        self.words.textEdited.connect(self._complete_words)
+        self._completer: QCompleter | None = None
+
+    def _complete_words(self, typed: str) -> None:
+        """The known words, as completions (loaded the first time something is typed)."""
+        if self._completer is not None:
+            return
+        from image_finder.core.words import Vocabulary
+
+        completer = QCompleter(QStringListModel(Vocabulary.imagenet().words(), self), self)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchStartsWith)
+        completer.setMaxVisibleItems(12)
+        self.words.setCompleter(completer)
+        self._completer = completer
+        completer.setCompletionPrefix(typed)
+        completer.complete()
+
+    def search_words(self) -> None:
+        typed = self.words.text().strip()
+        if not typed:
+            self.drop_zone.show_message("Type what the pictures should show, such as “dog”.")
+            return
+        self.controller.search(Query.words(typed))
 
     def _build_options(self) -> None:
         options = self.controller.options
@@ -180,6 +221,11 @@ class SearchPanel(QWidget):
         if query is None:
             self.drop_zone.show_query(None, "")
             return
+        if query.kind is QueryKind.TEXT:
+            if self.words.text() != query.text:
+                self.words.setText(query.text)
+            self.drop_zone.show_query(None, query.label)
+            return
         try:
             if query.kind is QueryKind.IMAGE:
                 image: QImage | None = QImage.fromData(query.data)
@@ -194,6 +240,13 @@ class SearchPanel(QWidget):
 
     def _on_controller_results_ready(self, outcome: SearchOutcome) -> None:
         self.drop_zone.clear_message()
+        if outcome.notice:
+            self.drop_zone.show_message(outcome.notice)
+        self.weak_label.setText(
+            "No picture clearly shows that; the closest are:"
+            if self.controller.shown_query and self.controller.shown_query.kind is QueryKind.TEXT
+            else "No close matches; the closest are:"
+        )
         self.weak_label.setVisible(not outcome.close_matches)
         self.results_model.set_results(outcome.results)
         self.results_view.scrollToTop()
@@ -251,6 +304,9 @@ class SearchPanel(QWidget):
             title, hint = "Searching…", ""
         elif controller.shown_query is None:
             title, hint = NO_QUERY_TEXT, ""
+        elif controller.shown_query.kind is QueryKind.TEXT:
+            title = f"No pictures of {controller.shown_query.label} found"
+            hint = "Try another word, or add more folders."
         else:
             title = "No similar images found"
             hint = (
