@@ -771,3 +771,36 @@ def test_a_photo_copied_into_a_watched_folder_appears_without_rescan(
     again.apply_settings(dialog.settings())
     qtbot.waitUntil(lambda: "watched" not in again.library_panel.folder_list.item(0).text())
     assert Settings.load().watch_folders is False
+
+
+def test_type_a_word_see_its_pictures_then_back_to_the_image(qtbot, make_window, photos):
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    panel = window.search_panel
+    window.search_file(str(photos / "coffee.jpg"))
+    wait_results(qtbot, window)
+    image_results = results(window)
+
+    qtbot.keyClicks(panel.words, "ca")
+    completions = panel.words.completer().completionModel()
+    shown = {completions.index(r, 0).data() for r in range(completions.rowCount())}
+    assert "cat" in shown and "car" in shown  # the words that work are offered
+    panel.words.clear()
+    qtbot.keyClicks(panel.words, "cat")
+    qtbot.keyClick(panel.words, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: results(window) and results(window)[0][0] == "chelsea.jpg")
+    assert "cat" in panel.drop_zone.title.text() and not panel.drop_zone.thumbnail.isVisible()
+    assert not panel.weak_label.isVisible()
+
+    panel.words.setText("dgo")
+    qtbot.keyClick(panel.words, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: panel.drop_zone.message.isVisible(), timeout=30_000)
+    assert "not a word this model knows" in panel.drop_zone.message.text()
+    assert "dog" in panel.drop_zone.message.text()
+    assert results(window)[0][0] == "chelsea.jpg"  # the last good results stay
+
+    window.back_action.trigger()
+    qtbot.waitUntil(lambda: results(window) == image_results, timeout=30_000)
+    window.forward_action.trigger()
+    qtbot.waitUntil(lambda: results(window)[0][0] == "chelsea.jpg", timeout=30_000)
+    assert panel.words.text() == "cat"

@@ -1,0 +1,137 @@
+"""Search by words with the library's ImageNet head: word -> classes, scoring, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from image_finder.core import words
+from image_finder.core.errors import ImageFinderError
+from image_finder.core.indexing import index_folders
+from image_finder.core.library import Library
+from image_finder.core.records import FileFacts, NewImage
+from image_finder.core.search import Query, Searcher, SearchOptions
+
+VOCABULARY = words.Vocabulary.imagenet()
+
+
+def classes_named(name: str) -> set[int]:
+    return {i for i, n in enumerate(VOCABULARY.class_names) if n == name}
+
+
+def test_a_word_reaches_its_class_its_synonyms_and_every_class_below_it():
+    dog = VOCABULARY.lookup("dog")
+    assert dog is not None and len(dog) == 118  # every breed, through WordNet's hypernyms
+    assert classes_named("golden retriever") <= set(dog)
+    assert VOCABULARY.lookup("Domestic dog") == dog  # a synonym, any case
+    assert VOCABULARY.lookup("dogs") == dog  # a plural
+    assert VOCABULARY.lookup("butterflies") == VOCABULARY.lookup("butterfly")
+    bird = set(VOCABULARY.lookup("bird") or ())
+    assert len(bird) == 59 and not bird & set(dog)
+    assert classes_named("tabby") <= set(VOCABULARY.lookup("cat") or ())
+    assert VOCABULARY.lookup("xyzzy") is None
+
+
+def test_phrases_plus_and_minus_terms_and_unknown_words():
+    parsed = VOCABULARY.parse('a golden retriever on the seashore -"tennis ball" +grass')
+    assert [(c.text, c.sign) for c in parsed.concepts] == [
+        ("golden retriever", 1),
+        ("seashore", 1),
+        ("tennis ball", -1),
+    ]
+    assert parsed.unknown == ["grass"] and parsed.notice.startswith("Not known, left out: grass")
+
+    with pytest.raises(words.UnknownWordsError) as caught:
+        VOCABULARY.require("dgo")
+    assert "dog" in caught.value.suggestions and "Close known words" in str(caught.value)
+    with pytest.raises(words.UnknownWordsError, match="too general"):
+        VOCABULARY.require("object")
+    with pytest.raises(words.UnknownWordsError, match="Type a word"):
+        VOCABULARY.require("   ")
+    with pytest.raises(words.UnknownWordsError):  # only a word against: nothing to rank by
+        VOCABULARY.require("-dog")
+    assert "dog" in VOCABULARY.words() and "entity" not in VOCABULARY.words()
+
+
+def test_scoring_on_hand_made_vectors_follows_the_head():
+    """Three images, a head of three classes made by hand: each word finds its image first,
+    a group word finds both of its classes, and a minus term pushes one down."""
+    eye = np.eye(4, dtype=np.float32)
+    head = words.Head("m", weight=eye[:3] * 4, bias=np.zeros(3, np.float32), scale=1.0)
+    vectors = eye[:3]  # image i is class i's direction
+    cat = head.log_probs(vectors, [0])
+    assert np.argmax(cat) == 0 and np.exp(cat[0]) == pytest.approx(np.e**4 / (np.e**4 + 2))
+    group = head.log_probs(vectors, [0, 1])
+    assert group[0] == pytest.approx(group[1]) and group[2] < group[0]
+    scale = words.Head("m", eye[:3] * 4, np.zeros(3, np.float32), scale=3.0)
+    assert np.exp(scale.log_probs(vectors, [0])[0]) > np.exp(cat[0])  # longer features: surer
+
+
+def _library_with_head(tmp_path, vectors, head) -> Library:
+    library = Library(tmp_path / "lib")
+    folder = tmp_path / "files"
+    folder.mkdir()
+    with library.writing():
+        info = library.add_folder(folder)
+        rows = [
+            NewImage(info.id, str(folder / f"{i}.jpg"), FileFacts(1, 1, f"h{i}"))
+            for i in range(len(vectors))
+        ]
+        library.apply_changes(model=head.model, added=rows, added_vectors=vectors)
+    head.save(library.folder)
+    return library
+
+
+def test_rank_uses_stored_vectors_only(tmp_path):
+    rng = np.random.default_rng(0)
+    dim = 16
+    weight = rng.normal(size=(1000, dim)).astype(np.float32)
+    vectors = rng.normal(size=(300, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    head = words.Head("efficientnet_lite0", weight, np.zeros(1000, np.float32), scale=5.0)
+    dog = VOCABULARY.lookup("dog")
+    assert dog is not None
+    expected = np.argsort(-head.log_probs(vectors, dog))[:5] + 1  # ids start at 1
+    with _library_with_head(tmp_path, vectors, head) as library:
+        parsed = VOCABULARY.require("dog")
+        found = words.rank(library, head, parsed, 5)
+        assert found.ids == list(expected)
+        assert all(0 < s <= 1 for s in found.scores) and found.scores == sorted(found.scores)[::-1]
+        against = words.rank(library, head, VOCABULARY.require("dog -bird"), 5)
+        assert against.ids != found.ids or against.scores != found.scores
+
+
+def test_a_real_library_finds_the_cat_by_word(photos, tmp_path, lite0):
+    with Library(tmp_path / "lib") as library:
+        index_folders([photos], library, lite0)
+        assert (library.folder / words.HEAD_FILE).exists()  # kept with the library's model
+        searcher = Searcher(library, lite0)
+        outcome = searcher.search(Query.words("cat"), SearchOptions(top_k=3))
+        assert outcome.results[0].path.endswith("chelsea.jpg") and outcome.close_matches
+        assert outcome.query == "“cat”" and outcome.results[0].score > 0.5
+        horse = searcher.search(Query.words("horses"), SearchOptions(top_k=1)).results[0]
+        assert horse.path.endswith("horse.jpg")
+        with pytest.raises(ImageFinderError, match="Close known words"):
+            searcher.search(Query.words("dgo"))
+
+
+def test_cli_search_by_words(photos, tmp_path, capsys):
+    from image_finder.cli import main
+
+    data = str(tmp_path / "lib")
+    assert main(["--data-dir", data, "index", str(photos), "--model", "efficientnet_lite0"]) == 0
+    capsys.readouterr()
+    assert main(["--data-dir", data, "search", "--text", "cat", "-k", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["query"] == "“cat”" and out["results"][0]["filename"] == "chelsea.jpg"
+    assert set(out["results"][0]) >= {"rank", "score", "path", "indexed_at"}
+    assert main(["--data-dir", data, "search", "--text", "cat dgo", "-k", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "Not known, left out: dgo" in text and "chelsea.jpg" in text
+    code = main(["--data-dir", data, "search", "--text", "xyzzy"])
+    assert code == 1 and "not a word this model knows" in capsys.readouterr().err
+    code = main(["--data-dir", data, "search", str(photos / "coffee.jpg"), "--text", "at night"])
+    err = capsys.readouterr().err
+    assert code == 1 and "needs a CLIP model" in err and "EfficientNet-Lite0" in err
