@@ -250,23 +250,38 @@ def run_check(
         vectors = extractor.embed_tensors(tensors, precision=FP32)
         return PrecisionCheck(FP32, "this computer has no faster precision", 0, machine), vectors
 
-    def timed(precision: str) -> tuple[np.ndarray, float]:
-        extractor.embed_tensors(tensors[:2], precision=precision)  # warm up kernels
-        started = time.perf_counter()
-        vectors = extractor.embed_tensors(tensors, precision=precision)
-        return vectors, len(tensors) / max(time.perf_counter() - started, 1e-9)
-
-    reference, base_rate = timed(FP32)
+    # Each precision runs on the two halves of the photos in turn (fp32, the candidates, then
+    # again), so that a load that comes or goes during the check weighs on all of them alike.
+    kinds = [FP32, *found]
+    halves = [tensors[: len(tensors) // 2], tensors[len(tensors) // 2 :]]
+    parts: dict[str, list[np.ndarray]] = {kind: [] for kind in kinds}
+    seconds = dict.fromkeys(kinds, 0.0)
+    failed: dict[str, str] = {}
+    for half in [None, *halves]:  # None: warm up each precision's kernels on two photos
+        for kind in kinds:
+            if kind in failed:
+                continue
+            try:
+                started = time.perf_counter()
+                vectors = extractor.embed_tensors(half or tensors[:2], precision=kind)
+            except Exception as exc:  # a kernel missing on this machine: keep fp32
+                if kind == FP32:
+                    raise
+                log.exception("running the model in %s failed", kind)
+                failed[kind] = f"failed: {exc}"
+                continue
+            if half is not None:
+                seconds[kind] += time.perf_counter() - started
+                parts[kind].append(vectors)
+    embedded = {kind: np.concatenate(parts[kind]) for kind in kinds if kind not in failed}
+    rates = {kind: len(tensors) / max(seconds[kind], 1e-9) for kind in embedded}
+    reference, base_rate = embedded[FP32], rates[FP32]
     trials = [Trial(FP32, round(base_rate, 2))]
-    embedded = {FP32: reference}
-    for precision in found:
-        try:
-            embedded[precision], rate = timed(precision)
-        except Exception as exc:  # a kernel missing on this machine: keep fp32
-            log.exception("running the model in %s failed", precision)
-            trials.append(Trial(precision, 0.0, 0.0, 0.0, False, f"failed: {exc}"))
-            continue
-        trials.append(judge(precision, reference, embedded[precision], rate, base_rate))
+    for kind in found:
+        if kind in failed:
+            trials.append(Trial(kind, 0.0, 0.0, 0.0, False, failed[kind]))
+        else:
+            trials.append(judge(kind, reference, embedded[kind], rates[kind], base_rate))
     outcome = decide(trials, len(tensors), machine)
     return outcome, embedded[outcome.chosen]
 

@@ -8,7 +8,8 @@ class below it ("dog": 118 breeds; "vehicle": 67 classes).
 
 An image's score for a concept is the log-probability the head gives the concept's classes
 (log-sum-exp of the log-softmax over them); words joined in a phrase all count (their scores
-add up), and ``-word`` counts against. Only stored vectors are used: nothing is embedded again.
+add up), and ``-word`` adds the log-probability that the image does *not* show that word.
+Only stored vectors are used: nothing is embedded again.
 The head needs the features' length, which the stored unit vectors lost: the library keeps the
 mean length of its features with the head (``head.npz``), and scoring uses it.
 
@@ -343,7 +344,9 @@ def rank(
     vectors = library.vectors(list(candidates))
     total = np.zeros(len(candidates), np.float64)
     for concept in parsed.concepts:
-        total += concept.sign * head.log_probs(vectors, concept.classes)
+        log_p = head.log_probs(vectors, concept.classes)
+        # for: it shows the concept; against: it does not (log of 1 - p)
+        total += log_p if concept.sign > 0 else np.log1p(-np.exp(np.minimum(log_p, -1e-7)))
     order = np.argsort(-total)[:top_k]
     return WordResults(
         [int(candidates[i]) for i in order],
