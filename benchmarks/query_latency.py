@@ -100,7 +100,7 @@ def main() -> None:
         if args.precision == "auto":  # what the first indexing run of these photos would do
             checker = Extractor.load(args.model, weights=weights or None, device=args.device)
             tensors = [checker.load_and_preprocess(p) for p in photos[: precision.CHECK_IMAGES]]
-            with Library(root / "library") as library:
+            with Library(root / "library") as library, library.writing():
                 precision.check_and_record(checker, library, tensors)
             print(f"precision check: {checker.precision} ({checker.precision_reason})")
             del checker, tensors
@@ -122,12 +122,15 @@ def main() -> None:
         extractor = controller.extractor
         queries = [photos[(i * 37) % len(photos)] for i in range(args.queries + 1)]
 
-        # baseline: the query's own embedding (decode + preprocess + model), same process
-        baseline = []
+        # baseline: the query's own embedding (decode + preprocess + model), same process, at
+        # the precision searches run in (the library's), and in fp32
+        precision.follow_library(extractor, library)
+        baseline, baseline_fp32 = [], []
         for q in queries[1:]:
-            t = time.perf_counter()
-            extractor.embed_images([q])
-            baseline.append(time.perf_counter() - t)
+            for kind, times in ((extractor.precision, baseline), ("fp32", baseline_fp32)):
+                t = time.perf_counter()
+                extractor.embed_tensors([extractor.load_and_preprocess(q)], precision=kind)
+                times.append(time.perf_counter() - t)
 
         def drops(repeat: int = 0) -> tuple[list[float], list[float]]:
             latencies, fill = [], []
@@ -178,6 +181,7 @@ def main() -> None:
         "drop_to_grid_ms_max": round(max(latencies) * 1000, 1),
         "thumbnails_filled_ms_p50": round(statistics.median(fill) * 1000, 1),
         "baseline_embed_only_ms_p50": round(statistics.median(baseline) * 1000, 1),
+        "baseline_embed_only_fp32_ms_p50": round(statistics.median(baseline_fp32) * 1000, 1),
         "ratio_drop_to_grid_vs_embed_only": round(p50 / statistics.median(baseline), 3),
         "rotations_ms_p50": round(variants["rotations"] * 1000, 1),
         "rotations_ratio_to_plain": round(variants["rotations"] / p50, 2),

@@ -49,6 +49,8 @@ def progress_line(progress: IndexProgress) -> str:
             f"Indexing · {progress.images_per_second:.1f} images/s · "
             f"{duration(progress.eta_seconds)} left"
         )
+    if phase is IndexPhase.TEXT:
+        return "Indexing for searching by words…"
     if phase is IndexPhase.CHECKING:
         return f"Finding the fastest precision on {count(progress.total, 'photo')}…"
     if phase is IndexPhase.LAYOUTS:

@@ -19,7 +19,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from image_finder import __version__
-from image_finder.cli import duplicates, watch
+from image_finder.cli import duplicates, watch, words
 from image_finder.cli.output import ProgressLine, iso_or_none, print_outcome, print_status
 from image_finder.core import paths, precision
 from image_finder.core.backup import LibraryIntactError, recovery_facts, restore_backup
@@ -108,6 +108,7 @@ def build_parser() -> _Parser:
         "--rebuild", action="store_true", help="re-embed every image (after changing the model)"
     )
     p.add_argument("--batch-size", type=int, metavar="N", help="images per model batch")
+    words.add_text_options(p)
     _common(p, suppress=True)
 
     p = sub.add_parser(
@@ -117,8 +118,10 @@ def build_parser() -> _Parser:
     p.add_argument(
         "--text",
         metavar="WORDS",
-        help='find pictures of WORDS ("dog", "sports car", "bird -parrot")',
+        help='find pictures of WORDS ("dog", "sports car", "bird -parrot"); with an IMAGE '
+        "and a CLIP vector set, the image changed by the words",
     )
+    words.add_text_options(p)
     p.add_argument("-k", "--top-k", type=int, metavar="N", help="results per query")
     p.add_argument("--min-score", type=float, metavar="S", help="hide results below this score")
     p.add_argument("--folder", metavar="DIR", help="only results inside this folder")
@@ -233,12 +236,13 @@ def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) ->
             rebuild=args.rebuild,
             batch_size=args.batch_size,
         )
-    if progress:
-        progress.finish()
+        if progress:
+            progress.finish()
+        text = words.index_text(args, settings, library, interrupt)
     for notice in library.notices:
         print(notice, file=sys.stderr)
     if args.json:
-        print(json.dumps(report.to_json()))
+        print(json.dumps({**report.to_json(), "text": text}))
         return 0
     for skipped in report.skipped:
         print(f"skipped {display_name(skipped.path)}: {skipped.reason}", file=sys.stderr)
@@ -285,25 +289,25 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
 
 
 def _search_words(args: argparse.Namespace, settings: Settings, library: Library) -> int:
-    from image_finder.core.models import MODELS
-    from image_finder.core.search import Query, Searcher
-
-    if args.queries:
-        model = MODELS.get(library.model or "")
-        raise ImageFinderError(
-            "searching with an image and words together needs a CLIP model, and this library "
-            f"is built with {model.title if model else library.model}, which knows the words "
-            "of ImageNet's 1,000 classes only: search with the image, or with --text alone"
-        )
     options = _search_options(args, settings, library)
-    outcome = Searcher(library, _load_extractor(args, settings, library)).search(
-        Query.words(args.text), options
+    searcher, queries = words.search_words(
+        args, settings, library, _load_extractor(args, settings, library)
     )
-    if args.json:
-        print(json.dumps(outcome.to_json()), flush=True)
-    else:
+    failed = 0
+    for n, query in enumerate(queries):
+        try:
+            outcome = searcher.search(query, options)
+        except ImageLoadError as exc:
+            failed += 1
+            print(f"{query.label}: {exc.reason}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps(outcome.to_json()), flush=True)
+            continue
+        if n:
+            print()
         print_outcome(outcome, options)
-    return 0
+    return 1 if failed else 0
 
 
 def _search_options(args: argparse.Namespace, settings: Settings, library: Library) -> Any:
@@ -363,6 +367,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -
         "device": device,
         "precision": in_use,
         "precision_reason": why,
+        "text_model": library.text_model,
+        "text_indexed": library.text_counts()[0],
         "index_type": info["index_type"],
         "n_regions": info["n_regions"],
         "nprobe": nprobe if info["n_regions"] else 0,

@@ -112,6 +112,10 @@ def print_status(
     print(f"Model:        {data['model']}" + ("" if library.model else " (nothing indexed yet)"))
     print(f"Device:       {device}")
     print(f"Precision:    {data['precision']} ({data['precision_reason']})")
+    if data["text_model"]:
+        print(f"Words:        {data['text_model']}, {data['text_indexed']:,} pictures indexed")
+    else:
+        print("Words:        ImageNet's classes (index --text-model clip_vit_b32 for any words)")
     index = data["index_type"]
     if data["n_regions"]:
         index += f", {data['n_regions']} regions, nprobe {data['nprobe']}"

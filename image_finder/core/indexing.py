@@ -69,6 +69,7 @@ class IndexPhase(enum.Enum):
     EMBEDDING = "embedding"
     LAYOUTS = "layouts"  # storing brightness layouts for entries of an earlier version
     SAVING = "saving"
+    TEXT = "text"  # the CLIP vectors for searching any words (core/clip.py)
 
 
 @dataclass(frozen=True)

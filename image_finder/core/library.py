@@ -48,6 +48,7 @@ from image_finder.core.records import (
     encode_path,
 )
 from image_finder.core.schema import open_database
+from image_finder.core.side_data import SideData
 from image_finder.core.vector_index import IVF_MIN_VECTORS, FaissIndex, VectorIndex
 from image_finder.core.writer_lock import WriterLock
 
@@ -61,7 +62,7 @@ _MODEL_KEYS = "('model', 'dim', 'precision_check')"
 _VECTOR_KEYS = "('model', 'dim', 'precision_check', 'ivf_trained_on')"
 
 
-class Library:
+class Library(SideData):
     """A library folder. Safe to share between threads: every operation takes one lock."""
 
     def __init__(
@@ -298,6 +299,7 @@ class Library:
             for record, vec in zip(added, added_rows, strict=True):
                 new_ids.append(self._insert(db, record, vec, model, now))
             for change, vec in zip(reembedded, re_rows, strict=True):
+                db.execute("DELETE FROM text_vectors WHERE image_id=?", (change.image_id,))
                 f = change.facts
                 db.execute(
                     "UPDATE images SET size=?, mtime_ns=?, content_hash=?, indexed_at=?, model=?,"
@@ -465,38 +467,6 @@ class Library:
                 "SELECT group_concat(id) FROM images GROUP BY content_hash HAVING COUNT(*) > 1"
             ).fetchall()
         return [[int(i) for i in str(r[0]).split(",")] for r in rows]
-
-    def missing_layouts(self, folder_ids: Sequence[int]) -> list[tuple[int, str]]:
-        """(id, path) of the images in those folders indexed before layouts were stored (an
-        empty layout marks one whose file could not be read for it: not listed)."""
-        marks = ",".join("?" * len(folder_ids))
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT id, path FROM images WHERE layout IS NULL AND folder_id IN ({marks})",
-                [int(f) for f in folder_ids],
-            ).fetchall()
-        return [(r[0], decode_path(r[1])) for r in rows]
-
-    def set_layouts(self, rows: Sequence[tuple[int, bytes]]) -> None:
-        """Store brightness layouts (id, layout) for images already indexed."""
-        with self._transaction() as db:
-            db.executemany("UPDATE images SET layout=? WHERE id=?", [(b, i) for i, b in rows])
-
-    def layouts(self, ids: Sequence[int]) -> dict[int, bytes]:
-        """The stored brightness layouts (core/layout.py) of those images that have one (not
-        those indexed before layouts were stored, nor those whose file could not be read)."""
-        out: dict[int, bytes] = {}
-        id_list = [int(i) for i in ids]
-        with self._lock:
-            for start in range(0, len(id_list), 500):
-                chunk = id_list[start : start + 500]
-                rows = self._db.execute(
-                    f"SELECT id, layout FROM images WHERE id IN ({','.join('?' * len(chunk))})"
-                    " AND length(layout) > 0",
-                    chunk,
-                ).fetchall()
-                out.update((r[0], bytes(r[1])) for r in rows)
-        return out
 
     def ids_under(self, folder: str) -> np.ndarray:
         prefix = encode_path(os.path.join(os.path.abspath(folder), ""))

@@ -11,10 +11,15 @@ from image_finder.core.errors import LibraryDamagedError, LibraryVersionError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Schema changes, each run in the same transaction as the version bump: version -> statements
 # that bring a library of that version to the next.
+_TEXT_VECTORS = """CREATE TABLE IF NOT EXISTS text_vectors (
+    image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+    vector BLOB NOT NULL
+)"""
+
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (  # 2: pixel size recorded at indexing, shown even when the drive is offline
         "ALTER TABLE images ADD COLUMN width INTEGER",
@@ -26,6 +31,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     3: (  # 4: whether the last indexing run of a folder finished, and how many files it found
         "ALTER TABLE folders ADD COLUMN complete INTEGER NOT NULL DEFAULT 1",
         "ALTER TABLE folders ADD COLUMN files_found INTEGER",
+    ),
+    4: (  # 5: a second vector set, of a text-image model (CLIP), for searching by words
+        _TEXT_VECTORS,
     ),
 }
 
@@ -57,6 +65,7 @@ CREATE TABLE IF NOT EXISTS images (
 CREATE INDEX IF NOT EXISTS images_folder ON images(folder_id);
 CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash);
 """
+SCHEMA += _TEXT_VECTORS + ";\n"
 
 
 def open_database(db_path: Path, backup: Path) -> sqlite3.Connection:

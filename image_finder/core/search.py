@@ -23,6 +23,9 @@ import numpy as np
 from PIL.Image import Image as PILImage
 
 from image_finder.core import layout, precision, words
+from image_finder.core.clip import CLOSE_SCORE as CLIP_CLOSE_SCORE
+from image_finder.core.clip import ClipExtractor, TextVectors
+from image_finder.core.clip import query_vector as clip_query_vector
 from image_finder.core.errors import EmptyLibraryError, ImageFinderError
 from image_finder.core.images import ImageSource, load_image
 from image_finder.core.library import Library
@@ -41,6 +44,11 @@ def iso_time(timestamp: float) -> str:
 
 
 EMPTY_LIBRARY = "The library is empty: add a folder of pictures to it first."
+NO_COMBINED = (
+    "Searching with an image and words together needs a CLIP model's vectors in the library "
+    "(image-finder-cli index --text-model clip_vit_b32); without them, search with the image, "
+    "or with the words alone (the words of ImageNet's classes)."
+)
 QUERY_CACHE_SIZE = 32  # queries whose features are kept (Back/Forward, changed options)
 
 
@@ -98,6 +106,11 @@ class Query:
     def words(cls, text: str) -> Query:
         text = " ".join(text.split())
         return cls(QueryKind.TEXT, f"“{text}”", text=text)
+
+    def with_words(self, text: str) -> Query:
+        """This image, with words that change what is searched for ("at night")."""
+        text = " ".join(text.split())
+        return dataclasses.replace(self, text=text, label=f"{self.label} + “{text}”")
 
     @property
     def key(self) -> tuple[QueryKind, str, int, int]:
@@ -270,9 +283,13 @@ class Searcher:
     """Searches one library with one loaded model; keep it alive to keep the model warm and
     the features of recent queries at hand."""
 
-    def __init__(self, library: Library, extractor: Extractor) -> None:
+    def __init__(
+        self, library: Library, extractor: Extractor, clip: ClipExtractor | None = None
+    ) -> None:
         self.library = library
         self.extractor = extractor
+        self.clip = clip  # a CLIP model, for the library's second (text) vector set
+        self._text_vectors = TextVectors()
         self._features: OrderedDict[tuple[Any, ...], QueryFeatures] = OrderedDict()
         self._head: words.Head | None = None
 
@@ -300,8 +317,13 @@ class Searcher:
         item that is gone."""
         started = time.perf_counter()
         self.check()
-        if query.kind is QueryKind.TEXT:
-            outcome = self._search_words(query, options)
+        if query.text:
+            if self.clip_ready:
+                outcome = self._search_clip(query, options)
+            elif query.kind is QueryKind.TEXT:
+                outcome = self._search_words(query, options)
+            else:
+                raise ImageFinderError(NO_COMBINED)
             outcome.seconds = time.perf_counter() - started
             return outcome
         features = self._query_features(query, options)
@@ -315,6 +337,32 @@ class Searcher:
         )
         outcome.seconds = time.perf_counter() - started
         return outcome
+
+    @property
+    def clip_ready(self) -> bool:
+        """A CLIP model is loaded and the library has its vectors."""
+        return self.clip is not None and self.library.text_model == self.clip.name
+
+    def _search_clip(self, query: Query, options: SearchOptions) -> SearchOutcome:
+        assert self.clip is not None
+        image = None
+        if query.kind is not QueryKind.TEXT:
+            image = self.clip.embed_images([query.source])[0]
+        vector = clip_query_vector(self.clip, query.text, image)
+        restrict = self.library.ids_under(options.folder) if options.folder else None
+        ids, scores = self._text_vectors.rank(self.library, vector, options.top_k, restrict)
+        items = self.library.items(ids)
+        ranked = [(i, s) for i, s in zip(ids, scores, strict=True) if i in items]
+        results = [SearchResult(rank, score, items[i]) for rank, (i, score) in enumerate(ranked, 1)]
+        done, total = self.library.text_counts()
+        notice = (
+            f"Searched {done:,} of {total:,} pictures: the others are not indexed for words yet."
+            if done < total
+            else ""
+        )
+        return SearchOutcome(
+            query.label, self.clip.name, results, notice=notice, close_score=CLIP_CLOSE_SCORE
+        )
 
     def _search_words(self, query: Query, options: SearchOptions) -> SearchOutcome:
         if self._head is None or self._head.model != self.library.model:

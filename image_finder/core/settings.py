@@ -34,6 +34,8 @@ class Settings:
     crops: bool = False  # also find the pictures a query was cropped from (slower queries)
     resume_interrupted: bool = True  # folders whose indexing was interrupted continue on start
     watch_folders: bool = True  # indexed folders are watched while the window is open
+    text_model: str = ""  # a CLIP model for searching any words ("": ImageNet's words only)
+    text_weights: str = ""  # a local weights file for it; empty: downloaded once
 
     def validated(self) -> Settings:
         """A copy with every out-of-range value replaced by its default."""

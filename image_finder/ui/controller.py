@@ -281,6 +281,8 @@ class Controller(QObject):
     def _on_search_worker_model_loaded(self, extractor: Extractor) -> None:
         self.extractor = extractor
         self._index_worker.extractor = extractor.for_thread()
+        clip = self._search_worker.clip
+        self._index_worker.clip = clip.for_thread() if clip is not None else None
         first_load, self._started = not self._started, True
         self._set_model_state(ModelState.READY)
         unfinished = [f.path for f in self.folders if not f.complete]
@@ -322,7 +324,7 @@ class Controller(QObject):
         )
         if new.watch_folders != old.watch_folders:
             self.start_watching() if new.watch_folders else self.stop_watching()
-        engine = ("model", "weights", "device", "precision")
+        engine = ("model", "weights", "device", "precision", "text_model", "text_weights")
         if any(getattr(new, f) != getattr(old, f) for f in engine):
             rebuild = bool(library_model) and new.model != library_model
             self._set_model_state(ModelState.LOADING)

@@ -224,7 +224,10 @@ class LibraryPanel(QWidget):
     def _on_controller_index_progress(self, progress: IndexProgress) -> None:
         if not self.cancel_button.isEnabled():
             return  # "Stopping…" stays until the job ends
-        counted = progress.phase in (IndexPhase.EMBEDDING, IndexPhase.LAYOUTS) and progress.total
+        counted = (
+            progress.phase in (IndexPhase.EMBEDDING, IndexPhase.LAYOUTS, IndexPhase.TEXT)
+            and progress.total
+        )
         if counted:
             self.progress_bar.setRange(0, progress.total)
             self.progress_bar.setValue(progress.done)

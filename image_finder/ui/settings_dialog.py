@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from image_finder.core.clip import DEFAULT_CLIP
 from image_finder.core.models import DEVICES, MODELS, PRECISIONS
 from image_finder.core.settings import Settings
 
@@ -62,6 +63,16 @@ class SettingsDialog(QDialog):
         self._build_model_fields(settings, fallback_reason)
         self._build_device_field(settings, unavailable or {})
         self._build_precision_field(settings, precision_in_use)
+        self.text_model = QComboBox()
+        self.text_model.addItem("ImageNet's 1,000 classes and the groups above them", "")
+        self.text_model.addItem(
+            "Any words: CLIP ViT-B/32 (downloads about 600 MB once)", DEFAULT_CLIP
+        )
+        self.text_model.setCurrentIndex(max(0, self.text_model.findData(settings.text_model)))
+        self.text_model.setToolTip(
+            "With CLIP, any phrase works (“a dog on a beach”), and an image can be changed "
+            "by words; the library's pictures are indexed once more for it."
+        )
         self._build_search_fields(settings)
 
         form = QFormLayout()
@@ -72,6 +83,7 @@ class SettingsDialog(QDialog):
         form.addRow("Device:", self.device)
         form.addRow("Precision:", self.precision)
         form.addRow("", self.precision_note)
+        form.addRow("Search by words with:", self.text_model)
         form.addRow("Search breadth (large libraries):", self.nprobe)
         form.addRow("Results per search:", self.top_k)
         form.addRow("Thumbnail size:", self.thumbnail_size)
@@ -208,6 +220,7 @@ class SettingsDialog(QDialog):
         self.weights.clear()
         self.device.setCurrentIndex(self.device.findData(default.device))
         self.precision.setCurrentIndex(self.precision.findData(default.precision))
+        self.text_model.setCurrentIndex(self.text_model.findData(default.text_model))
         self.nprobe.setValue(default.nprobe)
         self.top_k.setValue(default.top_k)
         self.thumbnail_size.setValue(default.thumbnail_size)
@@ -225,6 +238,7 @@ class SettingsDialog(QDialog):
             weights=self.weights.text().strip(),
             device=self.device.currentData(),
             precision=self.precision.currentData(),
+            text_model=self.text_model.currentData(),
             nprobe=self.nprobe.value(),
             top_k=self.top_k.value(),
             thumbnail_size=self.thumbnail_size.value(),

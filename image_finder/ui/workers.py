@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal, Slot
 
 from image_finder.core.errors import ImageFinderError, ImageLoadError
-from image_finder.core.indexing import IndexPhase
+from image_finder.core.indexing import IndexPhase, IndexProgress
 from image_finder.core.settings import Settings
 
 if TYPE_CHECKING:
+    from image_finder.core.clip import ClipExtractor
     from image_finder.core.extractor import Extractor
-    from image_finder.core.indexing import IndexProgress
     from image_finder.core.library import Library
     from image_finder.core.records import Item
     from image_finder.core.search import Query, Searcher, SearchOptions
@@ -45,6 +45,7 @@ class SearchWorker(QObject):
         super().__init__()
         self.library = library
         self.searcher: Searcher | None = None
+        self.clip: ClipExtractor | None = None  # set before model_loaded is emitted
         self._latest = 0
 
     def supersede(self, generation: int) -> None:
@@ -79,8 +80,28 @@ class SearchWorker(QObject):
             log.exception("loading the model failed")
             self.model_failed.emit(f"The model could not be loaded: {exc}")
             return
-        self.searcher = Searcher(self.library, extractor)
+        self.clip = self._load_clip(settings, extractor)
+        self.searcher = Searcher(self.library, extractor, self.clip)
         self.model_loaded.emit(extractor)
+
+    def _load_clip(self, settings: Settings, extractor: Extractor) -> ClipExtractor | None:
+        """The CLIP model the settings or the library's text vectors ask for; when it cannot
+        be had, words search ImageNet's classes and the model's notice says why."""
+        from image_finder.core.clip import ClipExtractor
+
+        name = settings.text_model or self.library.text_model
+        if not name:
+            return None
+        try:
+            return ClipExtractor.load_clip(
+                name, weights=settings.text_weights or None, device=settings.device
+            )
+        except ImageFinderError as exc:
+            log.warning("CLIP not loaded: %s", exc)
+            extractor.notice = " ".join(
+                filter(None, [extractor.notice, f"Words search ImageNet's classes only: {exc}."])
+            )
+            return None
 
     @Slot(int, object, object)
     def search(self, generation: int, query: Query, options: SearchOptions) -> None:
@@ -116,6 +137,7 @@ class IndexWorker(QObject):
         super().__init__()
         self.library = library
         self.extractor: Extractor | None = None
+        self.clip: ClipExtractor | None = None  # keeps the library's text vectors up to date
         self._cancel = threading.Event()
         self._last_progress = 0.0
 
@@ -160,8 +182,25 @@ class IndexWorker(QObject):
             self._emit_library()
             self.failed.emit(f"Indexing failed: {exc}", type(exc))
         else:
+            if self.clip is not None and not report.cancelled:
+                self._index_text()
             self._emit_library()  # first, so that the library is current when the job ends
             self.finished.emit(report)
+
+    def _index_text(self) -> None:
+        """Bring the CLIP vector set along (resumes where a cancelled run stopped)."""
+        from image_finder.core.clip import index_text_vectors
+
+        assert self.clip is not None
+        try:
+            index_text_vectors(
+                self.library,
+                self.clip,
+                lambda done, total: self._on_progress(IndexProgress(IndexPhase.TEXT, done, total)),
+                self._cancel.is_set,
+            )
+        except ImageFinderError as exc:
+            log.warning("indexing for words failed: %s", exc)
 
     @Slot(object, object, float)
     def find_pairs(self, folders: list[str], reference: list[str], threshold: float) -> None:

@@ -134,4 +134,4 @@ def test_cli_search_by_words(photos, tmp_path, capsys):
     assert code == 1 and "not a word this model knows" in capsys.readouterr().err
     code = main(["--data-dir", data, "search", str(photos / "coffee.jpg"), "--text", "at night"])
     err = capsys.readouterr().err
-    assert code == 1 and "needs a CLIP model" in err and "EfficientNet-Lite0" in err
+    assert code == 1 and "needs a CLIP model" in err and "--text-model" in err

@@ -1,0 +1,130 @@
+"""What a library keeps per image beside its main vector: the brightness layout
+(core/layout.py) and the vector of a text-image model (CLIP) for searching by words.
+
+A mixin of :class:`~image_finder.core.library.Library`, on its database connection and locks.
+The text vectors are a second set, of one model (``text_model`` in the meta table); an image
+that changes loses its text vector (the next text indexing run embeds it again), and one that
+is removed loses it with its row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from image_finder.core.errors import ModelMismatchError
+from image_finder.core.records import decode_path
+
+if TYPE_CHECKING:
+    from typing import Any
+
+
+class SideData:
+    _db: sqlite3.Connection
+    _lock: threading.RLock
+
+    if TYPE_CHECKING:
+
+        def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]: ...
+        def _meta(self, key: str, default: str | None = None) -> str | None: ...
+        def _set_meta(self, key: str, value: Any) -> None: ...
+
+    def missing_layouts(self, folder_ids: Sequence[int]) -> list[tuple[int, str]]:
+        """(id, path) of the images in those folders indexed before layouts were stored (an
+        empty layout marks one whose file could not be read for it: not listed)."""
+        marks = ",".join("?" * len(folder_ids))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id, path FROM images WHERE layout IS NULL AND folder_id IN ({marks})",
+                [int(f) for f in folder_ids],
+            ).fetchall()
+        return [(r[0], decode_path(r[1])) for r in rows]
+
+    def set_layouts(self, rows: Sequence[tuple[int, bytes]]) -> None:
+        """Store brightness layouts (id, layout) for images already indexed."""
+        with self._transaction() as db:
+            db.executemany("UPDATE images SET layout=? WHERE id=?", [(b, i) for i, b in rows])
+
+    def layouts(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """The stored brightness layouts (core/layout.py) of those images that have one (not
+        those indexed before layouts were stored, nor those whose file could not be read)."""
+        out: dict[int, bytes] = {}
+        id_list = [int(i) for i in ids]
+        with self._lock:
+            for start in range(0, len(id_list), 500):
+                chunk = id_list[start : start + 500]
+                rows = self._db.execute(
+                    f"SELECT id, layout FROM images WHERE id IN ({','.join('?' * len(chunk))})"
+                    " AND length(layout) > 0",
+                    chunk,
+                ).fetchall()
+                out.update((r[0], bytes(r[1])) for r in rows)
+        return out
+
+    # -- text vectors -------------------------------------------------------------------------
+
+    @property
+    def text_model(self) -> str | None:
+        """The model of the library's text vectors, if it has any."""
+        with self._lock:
+            return self._meta("text_model")
+
+    def text_gaps(self, limit: int, after: int = 0) -> list[tuple[int, str]]:
+        """(id, path) of images without a text vector, in id order, after id ``after``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT images.id, images.path FROM images LEFT JOIN text_vectors"
+                " ON text_vectors.image_id = images.id WHERE text_vectors.image_id IS NULL"
+                " AND images.id > ? ORDER BY images.id LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        return [(int(r[0]), decode_path(r[1])) for r in rows]
+
+    def text_counts(self) -> tuple[int, int]:
+        """(images with a text vector, images in all)."""
+        with self._lock:
+            done = self._db.execute("SELECT COUNT(*) FROM text_vectors").fetchone()[0]
+            total = self._db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+        return int(done), int(total)
+
+    def set_text_vectors(self, model: str, ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Store one batch of text vectors atomically (images removed meanwhile are skipped)."""
+        with self._transaction() as db:
+            current = self._meta("text_model")
+            if current is None:
+                self._set_meta("text_model", model)
+            elif current != model:
+                raise ModelMismatchError(
+                    f"This library's text vectors are of {current}, not {model}."
+                )
+            db.executemany(
+                "INSERT OR REPLACE INTO text_vectors (image_id, vector)"
+                " SELECT ?, ? WHERE EXISTS (SELECT 1 FROM images WHERE id=?)",
+                [
+                    (int(i), np.ascontiguousarray(v, np.float32).tobytes(), int(i))
+                    for i, v in zip(ids, vectors, strict=True)
+                ],
+            )
+            self._set_meta("text_generation", int(self._meta("text_generation", "0") or 0) + 1)
+
+    def drop_text_vectors(self) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM text_vectors")
+            db.execute("DELETE FROM meta WHERE key IN ('text_model', 'text_generation')")
+
+    def text_vectors(self) -> tuple[tuple[str, str], np.ndarray, np.ndarray]:
+        """(version, ids, vectors) of every text vector; the version changes with them."""
+        with self._lock:
+            version = (
+                self._meta("generation", "0") or "0",
+                self._meta("text_generation", "0") or "0",
+            )
+            rows = self._db.execute("SELECT image_id, vector FROM text_vectors").fetchall()
+        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
+        return version, ids, vectors
