@@ -29,7 +29,11 @@ def _no_dangling_qthreads(monkeypatch):
 def settings():
     from image_finder.core.settings import Settings
 
-    s = Settings(model="efficientnet_lite0", device="cpu", top_k=5, thumbnail_size=96)
+    # fp32: each window's first indexing run would otherwise time the precisions first
+    # (test_the_precision_check_shows_in_progress_and_settings does that once)
+    s = Settings(
+        model="efficientnet_lite0", device="cpu", precision="fp32", top_k=5, thumbnail_size=96
+    )
     s.save()
     return s
 

@@ -804,3 +804,30 @@ def test_type_a_word_see_its_pictures_then_back_to_the_image(qtbot, make_window,
     window.forward_action.trigger()
     qtbot.waitUntil(lambda: results(window)[0][0] == "chelsea.jpg", timeout=30_000)
     assert panel.words.text() == "cat"
+
+
+def test_the_precision_check_shows_in_progress_and_settings(qtbot, make_window, photos, settings):
+    """With precision auto (the default), the first indexing run tries the faster precisions
+    on the photos, the window says so while it does, and Settings shows the outcome."""
+    import dataclasses
+
+    from image_finder.core import precision
+
+    dataclasses.replace(settings, precision="auto").save()
+    window = make_window()
+    window.apply_settings(dataclasses.replace(settings, precision="auto"))
+    qtbot.waitUntil(lambda: window.controller.model_state is ModelState.READY, timeout=60_000)
+    phases = []
+    window.controller.index_progress.connect(lambda p: phases.append(p.phase))
+    index_and_wait(qtbot, window, photos)
+    extractor = window.controller.extractor
+    if precision.candidates("cpu"):
+        assert IndexPhase.CHECKING in phases
+        assert extractor.precision_reason.startswith("auto:")
+        assert precision.recorded(window.library) is not None
+    dialog = window.settings_dialog()
+    qtbot.addWidget(dialog)
+    assert dialog.precision.currentData() == "auto"
+    assert dialog.precision_note.text() == (
+        f"In use: {extractor.precision} ({extractor.precision_reason})."
+    )
