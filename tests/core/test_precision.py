@@ -169,3 +169,20 @@ def test_status_and_the_option_say_which_precision(photos, tmp_path, capsys, mon
     assert "Precision:    int8 (auto:" in capsys.readouterr().out
     code = main(["--data-dir", data, "search", str(photos / "coffee.jpg"), "--precision", "fp8"])
     assert code == 1 and "unknown precision 'fp8'" in capsys.readouterr().err
+
+
+def test_a_bad_file_among_the_checked_photos_is_reported_and_the_rest_indexed(
+    photos, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(precision, "candidates", lambda device: ["int8"])
+    monkeypatch.setattr(precision, "MIN_SPEEDUP", 0.0)
+    folder = tmp_path / "some"
+    folder.mkdir()
+    for path in sorted(photos.iterdir())[:13]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    with Library(tmp_path / "lib") as library:
+        report = index_folders([folder], library, _auto_lite0())
+        assert precision.recorded(library) is not None  # the check ran on these photos
+        assert report.added == 13 and library.count() == 13
+        assert [s.path for s in report.skipped] == [str(folder / "broken.jpg")]
