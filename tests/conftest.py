@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -94,3 +95,41 @@ def xdg_trash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(plat_other, "HOMETRASH_B", os.fsencode(data / "Trash"))
     monkeypatch.setattr(plat_other, "HOMETRASH", str(data / "Trash"))
     return data / "Trash"
+
+
+def _tiny_clip_spec():
+    from image_finder.core.clip import ClipSpec
+
+    return ClipSpec("clip_tiny_test", "tiny-test-clip", "", 32, "Tiny test CLIP")
+
+
+TINY_CLIP = _tiny_clip_spec()
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_weights(tmp_path_factory) -> str:
+    open_clip = pytest.importorskip("open_clip")
+    import torch
+
+    folder = tmp_path_factory.mktemp("clip")
+    config = {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2,
+                     "layers": 2},
+    }  # fmt: skip
+    (folder / "tiny-test-clip.json").write_text(json.dumps(config))
+    open_clip.add_model_config(folder / "tiny-test-clip.json")
+    torch.manual_seed(0)
+    weights = folder / "tiny-test-clip.pt"
+    torch.save(open_clip.create_model("tiny-test-clip").state_dict(), weights)
+    return str(weights)
+
+
+@pytest.fixture
+def tiny_clip(tiny_clip_weights, monkeypatch):
+    """A tiny randomly initialised open_clip model, known to the app by TINY_CLIP's name."""
+    from image_finder.core import clip
+
+    monkeypatch.setitem(clip.CLIP_MODELS, TINY_CLIP.name, TINY_CLIP)
+    return clip.ClipExtractor.load_clip(TINY_CLIP.name, weights=tiny_clip_weights, device="cpu")

@@ -110,7 +110,8 @@ class Query:
     def with_words(self, text: str) -> Query:
         """This image, with words that change what is searched for ("at night")."""
         text = " ".join(text.split())
-        return dataclasses.replace(self, text=text, label=f"{self.label} + “{text}”")
+        base = self.label.rsplit(" + “", 1)[0] if self.text else self.label
+        return dataclasses.replace(self, text=text, label=f"{base} + “{text}”")
 
     @property
     def key(self) -> tuple[QueryKind, str, int, int]:

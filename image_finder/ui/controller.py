@@ -242,6 +242,12 @@ class Controller(QObject):
         return self._indexing or bool(self._jobs)
 
     @property
+    def clip_ready(self) -> bool:
+        """Words search with CLIP (any phrase, and an image with words), not ImageNet's words."""
+        searcher = self._search_worker.searcher
+        return searcher is not None and searcher.clip_ready
+
+    @property
     def searching(self) -> bool:
         return self._request is not None
 

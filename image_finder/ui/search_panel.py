@@ -8,6 +8,7 @@ import os
 from PySide6.QtCore import QBuffer, QIODevice, QModelIndex, QPoint, QStringListModel, Qt, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QImage
 from PySide6.QtWidgets import (
+    QCheckBox,
     QCompleter,
     QDoubleSpinBox,
     QHBoxLayout,
@@ -65,7 +66,10 @@ class SearchPanel(QWidget):
         self.weak_label.setObjectName("weakMatches")
         self.weak_label.hide()
         layout.addWidget(self.drop_zone)
-        layout.addWidget(self.words)
+        words_row = QHBoxLayout()
+        words_row.addWidget(self.words, 1)
+        words_row.addWidget(self.with_image)
+        layout.addLayout(words_row)
         layout.addLayout(self._options_row)
         layout.addWidget(self.weak_label)
         layout.addWidget(self.stack, 1)
@@ -73,6 +77,9 @@ class SearchPanel(QWidget):
         controller.query_changed.connect(self._on_controller_query_changed)
         controller.query_waiting.connect(self.drop_zone.show_message)
         controller.results_ready.connect(self._on_controller_results_ready)
+        controller.results_ready.connect(self._update_words_mode)
+        controller.index_finished.connect(self._update_words_mode)
+        controller.model_state_changed.connect(self._update_words_mode)
         controller.search_failed.connect(self._on_controller_search_failed)
         for signal in (
             controller.library_changed,
@@ -100,10 +107,30 @@ class SearchPanel(QWidget):
         self.words.returnPressed.connect(self.search_words)
         self.words.textEdited.connect(self._complete_words)
         self._completer: QCompleter | None = None
+        self.with_image = QCheckBox("With the image above")
+        self.with_image.setToolTip(
+            "Search with the image shown above, changed by the words (“at night”, “in winter”)"
+        )
+        self.with_image.hide()
+
+    def _update_words_mode(self, *args: object) -> None:
+        """ImageNet's words (completed as typed), or any words with CLIP, which can also
+        change the image shown."""
+        clip = self.controller.clip_ready
+        shown = self.controller.shown_query
+        self.with_image.setVisible(clip and shown is not None and shown.kind is not QueryKind.TEXT)
+        self.words.setPlaceholderText(
+            "Find pictures of…  (any words: a dog on a beach at sunset, -people)"
+            if clip
+            else "Find pictures of…  (for example: dog, sports car, bird -parrot)"
+        )
+        if clip and self._completer is not None:
+            self.words.setCompleter(None)  # type: ignore[arg-type]  # Qt takes no completer
+            self._completer = None
 
     def _complete_words(self, typed: str) -> None:
         """The known words, as completions (loaded the first time something is typed)."""
-        if self._completer is not None:
+        if self._completer is not None or self.controller.clip_ready:
             return
         from image_finder.core.words import Vocabulary
 
@@ -121,7 +148,11 @@ class SearchPanel(QWidget):
         if not typed:
             self.drop_zone.show_message("Type what the pictures should show, such as “dog”.")
             return
-        self.controller.search(Query.words(typed))
+        shown = self.controller.shown_query
+        if self.with_image.isVisible() and self.with_image.isChecked() and shown is not None:
+            self.controller.search(shown.with_words(typed))
+        else:
+            self.controller.search(Query.words(typed))
 
     def _build_options(self) -> None:
         options = self.controller.options

@@ -15,34 +15,7 @@ from image_finder.core.indexing import index_folders
 from image_finder.core.library import Library
 from image_finder.core.models import ModelLoadError
 from image_finder.core.search import NO_COMBINED, Query, Searcher, SearchOptions
-
-TINY = clip.ClipSpec("clip_tiny_test", "tiny-test-clip", "", 32, "Tiny test CLIP")
-
-
-@pytest.fixture(scope="session")
-def tiny_clip_weights(tmp_path_factory) -> str:
-    open_clip = pytest.importorskip("open_clip")
-    import torch
-
-    folder = tmp_path_factory.mktemp("clip")
-    config = {
-        "embed_dim": 32,
-        "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2,
-                     "layers": 2},
-    }  # fmt: skip
-    (folder / "tiny-test-clip.json").write_text(json.dumps(config))
-    open_clip.add_model_config(folder / "tiny-test-clip.json")
-    torch.manual_seed(0)
-    weights = folder / "tiny-test-clip.pt"
-    torch.save(open_clip.create_model("tiny-test-clip").state_dict(), weights)
-    return str(weights)
-
-
-@pytest.fixture
-def tiny_clip(tiny_clip_weights, monkeypatch) -> clip.ClipExtractor:
-    monkeypatch.setitem(clip.CLIP_MODELS, TINY.name, TINY)
-    return clip.ClipExtractor.load_clip(TINY.name, weights=tiny_clip_weights, device="cpu")
+from tests.conftest import TINY_CLIP as TINY
 
 
 def test_the_model_loads_from_a_file_and_embeds_words(tiny_clip):

@@ -831,3 +831,48 @@ def test_the_precision_check_shows_in_progress_and_settings(qtbot, make_window, 
     assert dialog.precision_note.text() == (
         f"In use: {extractor.precision} ({extractor.precision_reason})."
     )
+
+
+def test_with_clip_any_words_and_an_image_changed_by_words(
+    qtbot, make_window, photos, settings, tiny_clip
+):
+    """CLIP chosen in Settings: the window loads it, indexes the pictures for words after the
+    folder, and then searches any phrase, or the image shown with words."""
+    import dataclasses
+
+    from tests.conftest import TINY_CLIP
+
+    window = make_window()
+    chosen = dataclasses.replace(
+        settings, text_model=TINY_CLIP.name, text_weights=tiny_clip.weights_source
+    )
+    window.apply_settings(chosen)
+    qtbot.waitUntil(lambda: window.controller.model_state is ModelState.READY, timeout=60_000)
+    phases = []
+    window.controller.index_progress.connect(lambda p: phases.append(p.phase))
+    index_and_wait(qtbot, window, photos)
+    assert IndexPhase.TEXT in phases and window.controller.clip_ready
+    n = len(list(photos.iterdir()))
+    assert window.library.text_counts() == (n, n)
+
+    panel = window.search_panel
+    panel.words.setText("a dog on a beach at sunset")
+    qtbot.keyClick(panel.words, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.controller.last_outcome is not None, timeout=30_000)
+    wait_results(qtbot, window)
+    assert window.controller.last_outcome.model == TINY_CLIP.name
+    assert panel.words.completer() is None  # any words work: no list of known ones
+
+    window.search_file(str(photos / "coffee.jpg"))
+    wait_results(qtbot, window)
+    qtbot.waitUntil(lambda: panel.with_image.isVisible())
+    panel.with_image.setChecked(True)
+    panel.words.setText("at night")
+    qtbot.keyClick(panel.words, Qt.Key.Key_Return)
+    qtbot.waitUntil(
+        lambda: window.controller.shown_query is not None
+        and window.controller.shown_query.text == "at night",
+        timeout=30_000,
+    )
+    assert "coffee.jpg + “at night”" in panel.drop_zone.title.text()
+    assert window.controller.last_outcome.model == TINY_CLIP.name
