@@ -420,20 +420,40 @@ def _check_precision(
     checked photos as a batch embedded in the chosen precision (``None`` if no check ran)."""
     from image_finder.core.extractor import EmbeddedBatch, Failure
 
-    if work.new_count + len(work.changed) < precision.MIN_CHECK_IMAGES:
+    if work.new_count + len(work.changed) + library.count() < precision.MIN_CHECK_IMAGES:
         return jobs, None  # too few photos to judge by: fp32 now, the check on a later run
     taken = list(itertools.islice(jobs, precision.CHECK_IMAGES))
-    notify(IndexProgress(IndexPhase.CHECKING, 0, len(taken)))
+    notify(IndexProgress(IndexPhase.CHECKING, 0, precision.CHECK_IMAGES))
     with ThreadPoolExecutor(max(2, min(8, os.cpu_count() or 2))) as pool:
         prepared = list(pool.map(lambda job: _try_prepare(job, extractor), taken))
     ready = [(job, p) for job, p in zip(taken, prepared, strict=True) if not isinstance(p, str)]
-    if len(ready) < precision.MIN_CHECK_IMAGES:
+    # a few new photos in a library indexed before: its own photos make up the check
+    indexed = _indexed_photos(library, extractor, precision.CHECK_IMAGES - len(ready))
+    if len(ready) + len(indexed) < precision.MIN_CHECK_IMAGES:
         return itertools.chain(taken, jobs), None
-    vectors = precision.check_and_record(extractor, library, [p[0] for _, p in ready])
+    vectors = precision.check_and_record(extractor, library, [p[0] for _, p in ready] + indexed)
     failures = [
         Failure(job, p) for job, p in zip(taken, prepared, strict=True) if isinstance(p, str)
     ]
-    return jobs, EmbeddedBatch([j for j, _ in ready], [p[1] for _, p in ready], vectors, failures)
+    batch = EmbeddedBatch([j for j, _ in ready], [p[1] for _, p in ready], vectors[: len(ready)])
+    batch.failures = failures
+    return jobs, batch
+
+
+def _indexed_photos(library: Library, extractor: Extractor, n: int) -> list[torch.Tensor]:
+    """Up to ``n`` of the library's photos, read from disk and prepared for the model."""
+    out: list[torch.Tensor] = []
+    for folder in library.folders() if n > 0 else []:
+        if not folder.online:
+            continue
+        for row in library.folder_rows(folder.id):
+            if len(out) >= n:
+                return out
+            try:
+                out.append(extractor.load_and_preprocess(row.path))
+            except (ImageLoadError, OSError):
+                continue
+    return out
 
 
 def _try_prepare(job: _Job, extractor: Extractor) -> tuple[torch.Tensor, FileFacts] | str:

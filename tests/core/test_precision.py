@@ -186,3 +186,25 @@ def test_a_bad_file_among_the_checked_photos_is_reported_and_the_rest_indexed(
         assert precision.recorded(library) is not None  # the check ran on these photos
         assert report.added == 13 and library.count() == 13
         assert [s.path for s in report.skipped] == [str(folder / "broken.jpg")]
+
+
+def test_one_new_photo_in_an_older_library_is_checked_with_the_library_s_photos(
+    photos, tmp_path, monkeypatch, lite0
+):
+    """A library indexed before precisions were checked (fp32, no record) that grows a photo
+    at a time still gets its check: its own photos make up the batch."""
+    monkeypatch.setattr(precision, "candidates", lambda device: ["int8"])
+    monkeypatch.setattr(precision, "MIN_SPEEDUP", 0.0)
+    with Library(tmp_path / "lib") as library:
+        index_folders([photos], library, lite0)  # fp32, as asked: no check, no record
+        assert precision.recorded(library) is None
+        from PIL import Image, ImageOps
+
+        ImageOps.mirror(Image.open(photos / "coffee.jpg")).save(photos / "new.jpg")
+        extractor = _auto_lite0()
+        phases = []
+        report = index_folders([photos], library, extractor, lambda p: phases.append(p.phase))
+        assert IndexPhase.CHECKING in phases and report.added == 1
+        record = precision.recorded(library)
+        assert record is not None and record.images == precision.CHECK_IMAGES
+        assert library.item_by_path(photos / "new.jpg") is not None

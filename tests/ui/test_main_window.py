@@ -870,8 +870,10 @@ def test_with_clip_any_words_and_an_image_changed_by_words(
     panel.words.setText("at night")
     qtbot.keyClick(panel.words, Qt.Key.Key_Return)
     qtbot.waitUntil(
-        lambda: window.controller.shown_query is not None
-        and window.controller.shown_query.text == "at night",
+        lambda: (
+            window.controller.shown_query is not None
+            and window.controller.shown_query.text == "at night"
+        ),
         timeout=30_000,
     )
     assert "coffee.jpg + “at night”" in panel.drop_zone.title.text()
