@@ -261,45 +261,25 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
 
     if library.count() == 0:  # before loading a model
         raise ImageFinderError(EMPTY_LIBRARY + " (image-finder-cli index FOLDER)")
-    if args.text is not None:
-        return _search_words(args, settings, library)
-    if not args.queries:
+    if not args.queries and args.text is None:
         raise ImageFinderError("give an IMAGE to search with, or --text WORDS")
     missing = [q for q in args.queries if not os.path.exists(q)]
-    if len(missing) == len(args.queries):
+    if args.queries and len(missing) == len(args.queries):
         raise ImageFinderError(f"file not found: {missing[0]}")
     options = _search_options(args, settings, library)  # refused before the model loads
-    searcher = Searcher(library, _load_extractor(args, settings, library))
-    failed = 0
-    for n, query in enumerate(args.queries):
-        try:
-            outcome = searcher.search(Query.file(query), options)
-        except ImageLoadError as exc:
-            failed += 1
-            reason = "file not found" if not os.path.exists(query) else exc.reason
-            print(f"{display_name(query)}: {reason}", file=sys.stderr)
-            continue
-        if args.json:
-            print(json.dumps(outcome.to_json()), flush=True)
-            continue
-        if n:
-            print()
-        print_outcome(outcome, options)
-    return 1 if failed else 0
-
-
-def _search_words(args: argparse.Namespace, settings: Settings, library: Library) -> int:
-    options = _search_options(args, settings, library)
-    searcher, queries = words.search_words(
-        args, settings, library, _load_extractor(args, settings, library)
-    )
+    extractor = _load_extractor(args, settings, library)
+    if args.text is not None:
+        searcher, queries = words.search_words(args, settings, library, extractor)
+    else:
+        searcher, queries = Searcher(library, extractor), [Query.file(q) for q in args.queries]
     failed = 0
     for n, query in enumerate(queries):
         try:
             outcome = searcher.search(query, options)
         except ImageLoadError as exc:
             failed += 1
-            print(f"{query.label}: {exc.reason}", file=sys.stderr)
+            reason = "file not found" if not os.path.exists(query.path) else exc.reason
+            print(f"{display_name(query.path)}: {reason}", file=sys.stderr)
             continue
         if args.json:
             print(json.dumps(outcome.to_json()), flush=True)
