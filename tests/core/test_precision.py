@@ -40,6 +40,11 @@ def test_only_a_faster_precision_that_keeps_the_rankings_is_chosen():
     base = precision.Trial("fp32", 10.0)
     broken = precision.judge("bf16", reference, far, rate=40.0, base_rate=10.0)
     assert not broken.kept and "cosine" in broken.why
+    one_off = close.copy()
+    one_off[0] = unit((reference[0] + 0.33 * unit(rng.normal(size=(1, 64)))[0])[None, :])[0]
+    drifting = precision.judge("bf16", reference, one_off, rate=40.0, base_rate=10.0)
+    assert drifting.mean_cosine >= precision.MIN_MEAN_COSINE
+    assert not drifting.kept and "one photo's cosine" in drifting.why
     slow = precision.judge("int8", reference, close, rate=11.0, base_rate=10.0)
     assert not slow.kept and "as fast" in slow.why
     outcome = precision.decide([base, broken, slow], 24, "cpu:bf16+int8")
