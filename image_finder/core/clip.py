@@ -248,9 +248,8 @@ class TextVectors:
         top_k: int,
         restrict_to: np.ndarray | None = None,
     ) -> tuple[list[int], list[float]]:
-        version, ids, vectors = library.text_vectors()
-        if version != self._version:
-            self._version, self._ids, self._vectors = version, ids, vectors
+        if library.text_version() != self._version:
+            self._version, self._ids, self._vectors = library.text_vectors()
         if not len(self._ids):
             return [], []
         scores = self._vectors @ query

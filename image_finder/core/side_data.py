@@ -117,13 +117,15 @@ class SideData:
             db.execute("DELETE FROM text_vectors")
             db.execute("DELETE FROM meta WHERE key IN ('text_model', 'text_generation')")
 
+    def text_version(self) -> tuple[str, str]:
+        """Changes whenever the images or their text vectors change (cheap to ask)."""
+        with self._lock:
+            return (self._meta("generation", "0") or "0", self._meta("text_generation", "0") or "0")
+
     def text_vectors(self) -> tuple[tuple[str, str], np.ndarray, np.ndarray]:
         """(version, ids, vectors) of every text vector; the version changes with them."""
         with self._lock:
-            version = (
-                self._meta("generation", "0") or "0",
-                self._meta("text_generation", "0") or "0",
-            )
+            version = self.text_version()
             rows = self._db.execute("SELECT image_id, vector FROM text_vectors").fetchall()
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
