@@ -29,6 +29,7 @@ torch is imported lazily.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -78,6 +79,7 @@ _ONEDNN_BF16_ISAS = {
 # What the machine has
 
 
+@functools.cache
 def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags (``/proc/cpuinfo`` on Linux; empty where it can't be read)."""
     if sys.platform.startswith("linux"):
@@ -103,6 +105,7 @@ def native_bf16() -> bool:
     return sys.platform == "darwin" and platform.machine() == "arm64" and "bf16" in flags
 
 
+@functools.cache
 def int8_engine() -> str | None:
     """torch's quantized engine for int8 linear layers on this CPU, if it has one."""
     import torch
