@@ -339,6 +339,12 @@ class Searcher:
         outcome.seconds = time.perf_counter() - started
         return outcome
 
+    def _results(self, ids: Sequence[int], scores: Sequence[float]) -> list[SearchResult]:
+        """Ranked results of those ids still in the library (one may go meanwhile)."""
+        items = self.library.items(ids)
+        ranked = [(i, s) for i, s in zip(ids, scores, strict=True) if i in items]
+        return [SearchResult(rank, s, items[i]) for rank, (i, s) in enumerate(ranked, start=1)]
+
     @property
     def clip_ready(self) -> bool:
         """A CLIP model is loaded and the library has its vectors."""
@@ -352,9 +358,7 @@ class Searcher:
         vector = clip_query_vector(self.clip, query.text, image)
         restrict = self.library.ids_under(options.folder) if options.folder else None
         ids, scores = self._text_vectors.rank(self.library, vector, options.top_k, restrict)
-        items = self.library.items(ids)
-        ranked = [(i, s) for i, s in zip(ids, scores, strict=True) if i in items]
-        results = [SearchResult(rank, score, items[i]) for rank, (i, score) in enumerate(ranked, 1)]
+        results = self._results(ids, scores)
         done, total = self.library.text_counts()
         notice = (
             f"Searched {done:,} of {total:,} pictures: the others are not indexed for words yet."
@@ -382,16 +386,10 @@ class Searcher:
             nprobe=options.nprobe,
             restrict_to=restrict,
         )
-        items = self.library.items(found.ids)
-        ranked = [(i, s) for i, s in zip(found.ids, found.scores, strict=True) if i in items]
-        results = [
-            SearchResult(rank, score, items[image_id])
-            for rank, (image_id, score) in enumerate(ranked, start=1)
-        ]
         return SearchOutcome(
             query.label,
             self.extractor.name,
-            results,
+            self._results(found.ids, found.scores),
             notice=found.notice,
             close_score=words.CLOSE_PROBABILITY,
         )
