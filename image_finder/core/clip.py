@@ -289,13 +289,7 @@ def index_text_vectors(
     started = time.perf_counter()
     report = TextIndexReport()
     is_cancelled = cancelled or (lambda: False)
-    done, total = library.text_counts()
     notify = progress or (lambda d, t: None)
-    notify(done, total)
-    current = library.text_model
-    if current is not None and current != extractor.name:
-        library.drop_text_vectors()  # another text model: its vectors cannot be compared
-        done = 0
 
     def gaps() -> Any:
         after = 0
@@ -312,6 +306,11 @@ def index_text_vectors(
         return extractor.preprocess(image), None
 
     with library.writing():
+        current = library.text_model
+        if current is not None and current != extractor.name:
+            library.drop_text_vectors()  # another text model: its vectors cannot be compared
+        done, total = library.text_counts()
+        notify(done, total)
         for batch in extractor.iter_embeddings(gaps(), prepare, cancelled=is_cancelled):
             if batch.items:
                 library.set_text_vectors(extractor.name, [i for i, _ in batch.items], batch.vectors)

@@ -119,3 +119,21 @@ def test_cli_index_text_model_then_search_any_words(photos, tmp_path, capsys, ti
     assert main(["--data-dir", data, "status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["text_model"] == TINY.name and status["text_indexed"] == n
+
+
+def test_another_text_model_replaces_the_set(photos, tmp_path, lite0, tiny_clip, monkeypatch):
+    import dataclasses
+
+    other = dataclasses.replace(TINY, name="clip_tiny_other")
+    monkeypatch.setitem(clip.CLIP_MODELS, other.name, other)
+    second = clip.ClipExtractor.load_clip(
+        other.name, weights=tiny_clip.weights_source, device="cpu"
+    )
+    with Library(tmp_path / "lib") as library:
+        index_folders([photos], library, lite0)
+        clip.index_text_vectors(library, tiny_clip)
+        total = library.count()
+        report = clip.index_text_vectors(library, second)
+        assert library.text_model == other.name and report.embedded == total
+        assert library.text_counts() == (total, total)
+        assert not Searcher(library, lite0, tiny_clip).clip_ready  # not its vectors any more
