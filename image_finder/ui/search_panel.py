@@ -77,9 +77,12 @@ class SearchPanel(QWidget):
         controller.query_changed.connect(self._on_controller_query_changed)
         controller.query_waiting.connect(self.drop_zone.show_message)
         controller.results_ready.connect(self._on_controller_results_ready)
-        controller.results_ready.connect(self._update_words_mode)
-        controller.index_finished.connect(self._update_words_mode)
-        controller.model_state_changed.connect(self._update_words_mode)
+        for signal in (
+            controller.results_ready,
+            controller.index_finished,
+            controller.model_state_changed,
+        ):
+            signal.connect(self._update_words_mode)
         controller.search_failed.connect(self._on_controller_search_failed)
         for signal in (
             controller.library_changed,
