@@ -536,9 +536,10 @@ def _fill_layouts(
     notify: ProgressCallback,
     is_cancelled: CancelCallback,
 ) -> None:
-    """Pictures indexed by an earlier version have no brightness layout (core/layout.py): read
-    them once more, without the model. A file that cannot be read now gets an empty layout, so
-    that it is not tried on every run (it gets a real one when it changes and is re-indexed)."""
+    """Pictures indexed by an earlier version have no layout, or one without colours
+    (core/layout.py): read them once more, without the model. A file that cannot be read now
+    gets an empty layout, so that it is not tried on every run (it gets a real one when it
+    changes and is re-indexed)."""
     todo = library.missing_layouts(folder_ids)
     if not todo:
         return

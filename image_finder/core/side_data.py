@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from image_finder.core.errors import ModelMismatchError
+from image_finder.core.layout import SIGNATURE_BYTES
 from image_finder.core.records import decode_path
 
 if TYPE_CHECKING:
@@ -35,13 +36,15 @@ class SideData:
         def _set_meta(self, key: str, value: Any) -> None: ...
 
     def missing_layouts(self, folder_ids: Sequence[int]) -> list[tuple[int, str]]:
-        """(id, path) of the images in those folders indexed before layouts were stored (an
-        empty layout marks one whose file could not be read for it: not listed)."""
+        """(id, path) of the images in those folders indexed before layouts were stored, or
+        before they held colours (an empty layout marks one whose file could not be read for
+        it: not listed)."""
         marks = ",".join("?" * len(folder_ids))
         with self._lock:
             rows = self._db.execute(
-                f"SELECT id, path FROM images WHERE layout IS NULL AND folder_id IN ({marks})",
-                [int(f) for f in folder_ids],
+                "SELECT id, path FROM images WHERE (layout IS NULL OR length(layout) = ?)"
+                f" AND folder_id IN ({marks})",
+                [SIGNATURE_BYTES, *(int(f) for f in folder_ids)],
             ).fetchall()
         return [(r[0], decode_path(r[1])) for r in rows]
 

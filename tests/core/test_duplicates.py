@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
@@ -27,7 +28,8 @@ from image_finder.core.records import Item
 @pytest.fixture
 def planted(photos, tmp_path):
     """The photos plus: a byte copy of coffee, a half-size JPEG of it, a mirrored rocket (a
-    similar picture, not the same), and crops of chelsea (other views of one photo)."""
+    similar picture, not the same), a crop of chelsea (another view of one photo) and the
+    astronaut in warmer colours (an edit: the same brightness pattern, other colours)."""
     shutil.copy(photos / "coffee.jpg", photos / "coffee copy.jpg")
     coffee = Image.open(photos / "coffee.jpg")
     coffee.resize((coffee.width // 2, coffee.height // 2)).save(
@@ -37,6 +39,8 @@ def planted(photos, tmp_path):
     chelsea = Image.open(photos / "chelsea.jpg")
     w, h = chelsea.size
     chelsea.crop((0, 0, w * 3 // 4, h * 3 // 4)).save(photos / "chelsea crop.jpg")
+    warm = np.asarray(Image.open(photos / "astronaut.jpg").convert("RGB")) * [1.15, 1.0, 0.8]
+    Image.fromarray(warm.clip(0, 255).astype(np.uint8)).save(photos / "astronaut warm.jpg")
     return photos
 
 
@@ -58,6 +62,8 @@ def test_tiers_come_from_content_score_and_layout(planted, library, lite0):
     same = find_duplicates(library, min_tier=Tier.SAME)
     assert all("chelsea crop.jpg" not in names(g) for g in same)  # another view, not a copy
     assert not any("rocket mirrored.jpg" in names(g) for g in same)
+    warm = by_names.get(frozenset({"astronaut.jpg", "astronaut warm.jpg"}))
+    assert warm is not None and warm.tier is Tier.SIMILAR  # recoloured: an edit, not a copy
     # the groups come from the stored vectors: the files are not needed (an unplugged drive)
     planted.rename(planted.with_name("unplugged"))
     again = find_duplicates(library, threshold=0.9)

@@ -11,6 +11,7 @@ from PIL import Image
 
 from image_finder.core.errors import ModelMismatchError
 from image_finder.core.indexing import IndexPhase, index_folders
+from image_finder.core.layout import has_colours
 from image_finder.core.library import Library
 from image_finder.core.scanning import scan_folder
 from image_finder.core.search import Query, Searcher, SearchOptions
@@ -190,8 +191,11 @@ def test_entries_from_an_earlier_version_get_their_layouts_without_the_model(
     stored = library.layouts(ids)
     assert len(stored) == len(ids)
     with library.writing(), sqlite3.connect(library.db_path) as db:
-        db.execute("UPDATE images SET layout=NULL")  # as a library from before layouts were stored
-    assert library.layouts(ids) == {}
+        # as a library from before layouts were stored, or before they held colours
+        db.execute("UPDATE images SET layout=NULL WHERE id % 2 = 0")
+        db.execute("UPDATE images SET layout=substr(layout, 1, 256) WHERE id % 2 = 1")
+    assert set(library.layouts(ids)) == {i for i in ids if i % 2}
+    assert not any(has_colours(b) for b in library.layouts(ids).values())
 
     def no_model(*args, **kwargs):
         raise AssertionError("the model was run")
@@ -208,6 +212,7 @@ def test_entries_from_an_earlier_version_get_their_layouts_without_the_model(
     assert report.embedded == 0 and report.unchanged == len(ids)
     assert IndexPhase.LAYOUTS in phases
     assert library.layouts(ids) == {i: b for i, b in stored.items() if i != damaged_id}
+    assert all(has_colours(b) for b in library.layouts(ids).values())
     # the damaged file is not tried again on the next run
     phases.clear()
     index_folders([photos], library, lite0, progress=lambda p: phases.append(p.phase))

@@ -6,7 +6,14 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from image_finder.core.images import load_image
-from image_finder.core.layout import MATCH, correlations, is_greyscale, signature
+from image_finder.core.layout import (
+    LAYOUT_BYTES,
+    MATCH,
+    correlations,
+    is_greyscale,
+    same_colours,
+    signature,
+)
 
 COLOUR = ("astronaut", "coffee", "chelsea", "rocket", "retina", "immunohistochemistry")
 GREY = ("camera", "coins", "moon", "page", "horse", "clock")
@@ -37,7 +44,7 @@ def test_pictures_without_colour_are_told_from_colour_ones(photos):
 def test_a_greyscale_copy_has_the_layout_of_its_original_and_no_other(photos):
     originals = [load_image(photos / f"{name}.jpg") for name in COLOUR + GREY]
     stored = [signature(image) for image in originals]
-    assert all(len(s) == 256 for s in stored)
+    assert all(len(s) == LAYOUT_BYTES for s in stored)
     for n, image in enumerate(originals[: len(COLOUR)]):
         half = (image.width // 2, image.height // 2)
         for grey in (ImageOps.grayscale(image), jpeg(rec709(image).resize(half), 50)):
@@ -52,3 +59,17 @@ def test_a_flat_picture_matches_nothing():
     assert correlations([flat], [flat, ramp]).tolist() == [0.0, 0.0]
     assert correlations([ramp], [ramp])[0] > 0.999
     assert len(correlations([ramp], [])) == 0
+
+
+def test_copies_keep_their_colours_and_a_recoloured_variant_does_not(photos):
+    image = load_image(photos / "astronaut.jpg")
+    original = signature(image)
+    half = image.resize((image.width // 2, image.height // 2))
+    for copy in (jpeg(image, 50), jpeg(half, 75), half.convert("P").convert("RGB")):
+        assert same_colours(original, signature(copy))
+    r, g, b = image.split()
+    recoloured = signature(Image.merge("RGB", (b, g, r)))  # red and blue swapped
+    assert correlations([original], [recoloured])[0] > 0.9  # much the same brightness...
+    assert not same_colours(original, recoloured)  # ...but not the same picture
+    assert not same_colours(original, signature(ImageOps.grayscale(image).convert("RGB")))
+    assert not same_colours(original, original[:256])  # a layout of an earlier version
