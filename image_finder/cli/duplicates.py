@@ -73,7 +73,7 @@ def _print_groups(groups: list[Any]) -> None:
     print(f"{count(len(groups), 'group')}; removing the extra copies frees {byte_size(total)}.")
     for n, group in enumerate(groups, start=1):
         print(
-            f"\n{n}. {group.tier.label} · {count(len(group.items), 'image')} · "
+            f"\n{n}. {group.tier.title} · {count(len(group.items), 'image')} · "
             f"score {group.score:.3f} · {byte_size(group.reclaimable)} to free"
         )
         for item in group.items:

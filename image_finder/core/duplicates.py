@@ -66,7 +66,15 @@ class Tier(enum.IntEnum):
 
     @property
     def label(self) -> str:
+        """The tier's name in options and JSON."""
         return {Tier.SIMILAR: "similar", Tier.SAME: "same", Tier.IDENTICAL: "identical"}[self]
+
+    @property
+    def title(self) -> str:
+        """The tier in words, as people read it."""
+        return {Tier.SIMILAR: "similar", Tier.SAME: "same picture", Tier.IDENTICAL: "identical"}[
+            self
+        ]
 
     @classmethod
     def named(cls, name: str) -> Tier:

@@ -171,6 +171,8 @@ class DuplicatesWindow(QDialog):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(THUMB + 8)
+        self.table.setWordWrap(False)  # a long folder is elided in its middle, whole in its tip
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.horizontalHeader().setSectionResizeMode(
             len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch
         )
@@ -266,7 +268,7 @@ class DuplicatesWindow(QDialog):
         self.group_list.clear()
         for group in self.groups:
             self.group_list.addItem(
-                f"{text.count(len(group.items), 'image')} · {group.tier.label}\n"
+                f"{text.count(len(group.items), 'image')} · {group.tier.title}\n"
                 f"{text.byte_size(group.reclaimable)} to free · "
                 f"{display_name(os.path.basename(group.keep.path))}"
             )
@@ -306,7 +308,8 @@ class DuplicatesWindow(QDialog):
                 self._fill_row(n, item, group)
                 self.thumbnails.request(row, item.path, THUMB)
         self.table.resizeColumnsToContents()
-        self.table.setColumnWidth(1, max(self.table.columnWidth(1), THUMB + 220))
+        # the file name beside its thumbnail, within bounds: the folder needs room too
+        self.table.setColumnWidth(1, min(max(self.table.columnWidth(1), THUMB + 120), THUMB + 220))
         self.table.blockSignals(False)
 
     def _fill_row(self, n: int, item: Item, group: DuplicateGroup) -> None:
@@ -333,6 +336,7 @@ class DuplicatesWindow(QDialog):
             QTableWidgetItem(taken_or_modified(item)),
             QTableWidgetItem(display_name(os.path.dirname(item.path))),
         ]
+        cells[-1].setToolTip(cells[-1].text())
         for column, cell in enumerate(cells):
             if keeper:
                 font = QFont(cell.font())

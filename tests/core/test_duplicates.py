@@ -172,6 +172,8 @@ def test_cli_lists_groups_as_json_and_trashes_the_others(planted, tmp_path, caps
     assert set(item) >= {"path", "bytes", "width", "height", "modified"}
     keep = groups[0]["keep"]
     # asks before moving anything; without a terminal it needs --yes
+    assert main(["--data-dir", data, "duplicates", "--tier", "same"]) == 0
+    assert "\n1. same picture · 3 images · score" in capsys.readouterr().out  # words, not codes
     assert main(["--data-dir", data, "duplicates", "--tier", "same", "--trash-others"]) == 1
     assert "--yes" in capsys.readouterr().err
     code = main(["--data-dir", data, "duplicates", "--tier", "same", "--trash-others", "--yes"])
