@@ -47,6 +47,7 @@ class NoticeKind(enum.Enum):
 
 
 LIBRARY_POLL_MS = 2000  # how often the window looks for changes made by other processes
+INDEXING_WAIT = "Indexing… the search starts as soon as it has finished."
 
 
 class ModelState(enum.Enum):
@@ -392,6 +393,8 @@ class Controller(QObject):
         job = self._jobs.pop(0)
         self._indexing = True
         self.indexing_changed.emit(True)
+        if self._retry is not None and self._pending is None:  # a query the empty library failed
+            self.query_waiting.emit(INDEXING_WAIT)
         self._index_requested.emit(list(job.folders), job.rebuild)
 
     def _on_index_worker_finished(self, report: IndexReport) -> None:
@@ -543,7 +546,7 @@ class Controller(QObject):
         if self.count == 0 and self.indexing:
             self._pending = query
             self._pending_record = record
-            self.query_waiting.emit("Indexing… the search starts as soon as it has finished.")
+            self.query_waiting.emit(INDEXING_WAIT)
             return
         self._generation += 1
         self._request = _Request(self._generation, query, record, time.perf_counter())
@@ -588,7 +591,7 @@ class Controller(QObject):
         if error is EmptyLibraryError and self.indexing:
             self._pending = request.query  # runs again once indexing has finished
             self._pending_record = request.record
-            self.query_waiting.emit("Indexing… the search starts as soon as it has finished.")
+            self.query_waiting.emit(INDEXING_WAIT)
             return
         if error is EmptyLibraryError:
             self._retry = request.query  # runs once a folder has been indexed

@@ -68,7 +68,6 @@ class DropZone(QFrame):
         self.message = QLabel()
         self.message.setObjectName("dropZoneMessage")
         self.message.setWordWrap(True)
-        self.message.setStyleSheet("color: #c0392b;")
         self.message.hide()
 
         text = QVBoxLayout()
@@ -110,7 +109,9 @@ class DropZone(QFrame):
             else EMPTY_TEXT
         )
 
-    def show_message(self, text: str) -> None:
+    def show_message(self, text: str, *, error: bool = True) -> None:
+        """A line under the query: an error in red, or a note (why the query waits)."""
+        self.message.setStyleSheet("color: #c0392b;" if error else "font-style: italic;")
         self.message.setText(text)
         self.message.show()
 

@@ -75,7 +75,7 @@ class SearchPanel(QWidget):
         layout.addWidget(self.stack, 1)
 
         controller.query_changed.connect(self._on_controller_query_changed)
-        controller.query_waiting.connect(self.drop_zone.show_message)
+        controller.query_waiting.connect(self._on_controller_query_waiting)
         controller.results_ready.connect(self._on_controller_results_ready)
         for signal in (
             controller.results_ready,
@@ -285,6 +285,9 @@ class SearchPanel(QWidget):
         self.results_model.set_results(outcome.results)
         self.results_view.scrollToTop()
         self._update_empty_state()
+
+    def _on_controller_query_waiting(self, why: str) -> None:
+        self.drop_zone.show_message(why, error=False)
 
     def _on_controller_search_failed(self, message: str, query: Query | None) -> None:
         # The last good query and its results stay; only the error is new. With none yet,

@@ -718,7 +718,12 @@ def test_a_query_pasted_into_an_empty_library_runs_once_a_folder_is_indexed(
     window.paste_action.trigger()
     qtbot.waitUntil(lambda: panel.drop_zone.message.isVisible(), timeout=30_000)
     assert "library is empty" in panel.drop_zone.message.text()
-    index_and_wait(qtbot, window, photos)
+    with qtbot.waitSignal(window.controller.index_finished, timeout=120_000):
+        window.add_folders([str(photos)])
+        # while the folder is indexed, the query says it waits (not that the library is empty)
+        qtbot.waitUntil(lambda: window.controller.indexing)
+        assert panel.drop_zone.message.text().startswith("Indexing…")
+    qtbot.waitUntil(lambda: not window.controller.indexing)
     wait_results(qtbot, window)
     assert results(window)[0][0] == "rocket.jpg"
     assert not panel.drop_zone.message.isVisible()
