@@ -140,6 +140,7 @@ class IndexWorker(QObject):
         self.clip: ClipExtractor | None = None  # keeps the library's text vectors up to date
         self._cancel = threading.Event()
         self._last_progress = 0.0
+        self._last_phase: IndexPhase | None = None
 
     def cancel(self) -> None:
         """Thread-safe: the running job stops after its current batch."""
@@ -148,11 +149,15 @@ class IndexWorker(QObject):
     def _on_progress(self, progress: IndexProgress) -> None:
         now = time.monotonic()
         final = progress.total and progress.done >= progress.total
-        if now - self._last_progress >= PROGRESS_INTERVAL or final:
+        new_phase = progress.phase is not self._last_phase
+        if new_phase:  # a folder just added is listed from the start
+            self._emit_library()
+        if now - self._last_progress >= PROGRESS_INTERVAL or final or new_phase:
             self._last_progress = now
             self.progress.emit(progress)
-            if progress.phase is IndexPhase.EMBEDDING:
+            if progress.phase is IndexPhase.EMBEDDING:  # the counts follow the embedding
                 self._emit_library()
+        self._last_phase = progress.phase
 
     def _emit_library(self) -> None:
         self.library_changed.emit(self.library.folders(), self.library.count())
@@ -162,6 +167,7 @@ class IndexWorker(QObject):
         from image_finder.core.indexing import index_folders
 
         self._cancel.clear()
+        self._last_phase = None
         if self.extractor is None:
             self.failed.emit("The model is not loaded.", ImageFinderError)
             return

@@ -71,8 +71,18 @@ def test_empty_library_teaches_what_to_do(make_window):
 
 
 def test_add_folder_indexes_and_shows_the_count(qtbot, make_window, photos):
+    from image_finder.core.indexing import IndexPhase
+
     window = make_window()
+    listed_when_embedding_started = []
+
+    def seen(progress):
+        if progress.phase is IndexPhase.EMBEDDING and not listed_when_embedding_started:
+            listed_when_embedding_started.append(window.library_panel.folder_list.count())
+
+    window.controller.index_progress.connect(seen)
     index_and_wait(qtbot, window, photos)
+    assert listed_when_embedding_started == [1]  # the new folder is listed from the start
     n = len(list(photos.iterdir()))
     assert window.library_panel.folder_list.count() == 1
     assert f"{n:,} images" in window.library_panel.folder_list.item(0).text()
