@@ -38,6 +38,7 @@ except ImportError:  # pragma: no cover - the plugin is a declared dependency
 # Camera RAW files, decoded with rawpy (LibRaw): the embedded preview where the camera wrote one
 # (a full-size JPEG on most cameras: fast, and the colours the camera chose), else a half-size
 # demosaic.
+PREVIEW_MIN_SIDE = 1000  # px: a preview this large (or half the sensor's size) is used
 RAW_EXTENSIONS = (".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".orf", ".rw2", ".raf", ".pef")
 
 IMAGE_EXTENSIONS = frozenset(
@@ -155,8 +156,9 @@ def _raw_preview(raw: object) -> Image.Image | None:
         image.load()
     else:
         image = Image.fromarray(thumb.data)
-    if max(image.size) < 1000:
-        return None  # a tiny thumbnail would lose too much: demosaic instead
+    sensor = max(raw.sizes.width, raw.sizes.height)  # type: ignore[attr-defined]
+    if max(image.size) < min(PREVIEW_MIN_SIDE, sensor // 2):
+        return None  # smaller than the half-size demosaic would be: demosaic instead
     flip = _RAW_FLIPS.get(raw.sizes.flip)  # type: ignore[attr-defined]
     return image.transpose(flip) if flip is not None else image
 

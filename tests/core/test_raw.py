@@ -67,6 +67,54 @@ def test_a_dng_decodes_to_its_picture(tmp_path):
     assert error < 25  # the same picture, within demosaicing and rounding
 
 
+def write_dng_with_preview(picture: Image.Image, preview: Image.Image, path) -> None:
+    """A DNG laid out as cameras and converters write them: the preview in the first IFD, the
+    Bayer mosaic (of ``picture``) in its SubIFD. Written with tifffile."""
+    import tifffile
+
+    srgb = np.asarray(picture.convert("RGB"), np.float64) / 255
+    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4) * 4095
+    h, w = (linear.shape[0] // 2) * 2, (linear.shape[1] // 2) * 2
+    mosaic = np.zeros((h, w), np.uint16)
+    mosaic[0::2, 0::2] = linear[0:h:2, 0:w:2, 0]
+    mosaic[0::2, 1::2] = linear[0:h:2, 1:w:2, 1]
+    mosaic[1::2, 0::2] = linear[1:h:2, 0:w:2, 1]
+    mosaic[1::2, 1::2] = linear[1:h:2, 1:w:2, 2]
+    matrix = [n for pair in XYZ_TO_SRGB for n in pair]
+    first = [
+        (50706, "B", 4, (1, 4, 0, 0), True),  # DNGVersion
+        (50707, "B", 4, (1, 2, 0, 0), True),  # DNGBackwardVersion
+        (271, "s", 0, "Image Finder", True),  # Make
+        (272, "s", 0, "Preview test", True),  # Model
+        (50708, "s", 0, "Image Finder Preview test", True),  # UniqueCameraModel
+        (50721, "2i", 9, matrix, True),  # ColorMatrix1
+        (50778, "H", 1, 21, True),  # CalibrationIlluminant1: D65
+        (50728, "2I", 3, [1, 1, 1, 1, 1, 1], True),  # AsShotNeutral
+    ]
+    mosaic_tags = [
+        (33421, "H", 2, (2, 2), True),  # CFARepeatPatternDim
+        (33422, "B", 4, (0, 1, 1, 2), True),  # CFAPattern: RGGB
+        (50714, "H", 1, 0, True),  # BlackLevel
+        (50717, "H", 1, 4095, True),  # WhiteLevel
+    ]
+    with tifffile.TiffWriter(path) as tiff:
+        tiff.write(np.asarray(preview.convert("RGB")), photometric="rgb", subfiletype=1,
+                   subifds=1, extratags=first)  # fmt: skip
+        tiff.write(mosaic, photometric=32803, subfiletype=0, extratags=mosaic_tags)  # CFA
+
+
+def test_the_camera_preview_is_used_where_the_file_has_one(tmp_path):
+    picture = skimage_photo("chelsea")
+    # a preview the camera rendered in its own colours: warmer than the raw data
+    warm = np.asarray(picture, np.float64) * [1.0, 0.9, 0.7]
+    preview = Image.fromarray(warm.astype(np.uint8))
+    write_dng_with_preview(picture, preview, tmp_path / "chelsea.dng")
+    decoded = load_image(tmp_path / "chelsea.dng")
+    assert decoded.size == picture.size  # the full-size preview, not a half-size demosaic
+    error = np.abs(np.asarray(decoded, np.float64) - np.asarray(preview, np.float64)).mean()
+    assert error < 1  # its pixels, as the camera wrote them
+
+
 def test_a_damaged_raw_file_is_skipped_with_a_reason(tmp_path):
     from image_finder.core.errors import ImageLoadError
 
