@@ -15,13 +15,14 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from image_finder.core.errors import EmptyLibraryError, LibraryBusyError
 from image_finder.core.search import Query, SearchOptions, SearchOutcome
 from image_finder.core.settings import Settings
+from image_finder.ui.history import History
 from image_finder.ui.workers import IndexWorker, SearchWorker
 
 if TYPE_CHECKING:
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from image_finder.core.watch import FolderWatcher, WatchBatch, WatchMode
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 
 class NoticeKind(enum.Enum):
@@ -54,47 +53,6 @@ class ModelState(enum.Enum):
     LOADING = "loading"
     READY = "ready"
     FAILED = "failed"
-
-
-class History(Generic[T]):
-    """Back/Forward over the searches made: a list and a position in it."""
-
-    def __init__(self) -> None:
-        self._items: list[T] = []
-        self._pos = -1
-
-    def push(self, item: T) -> None:
-        """A new search: what was ahead of the current one is dropped."""
-        del self._items[self._pos + 1 :]
-        self._items.append(item)
-        self._pos = len(self._items) - 1
-
-    @property
-    def current(self) -> T | None:
-        return self._items[self._pos] if self._pos >= 0 else None
-
-    @property
-    def can_go_back(self) -> bool:
-        return self._pos > 0
-
-    @property
-    def can_go_forward(self) -> bool:
-        return self._pos < len(self._items) - 1
-
-    def back(self) -> T | None:
-        if not self.can_go_back:
-            return None
-        self._pos -= 1
-        return self._items[self._pos]
-
-    def forward(self) -> T | None:
-        if not self.can_go_forward:
-            return None
-        self._pos += 1
-        return self._items[self._pos]
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 @dataclass(frozen=True)

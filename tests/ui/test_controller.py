@@ -10,7 +10,8 @@ from PIL import Image
 
 from image_finder.core.indexing import index_folders
 from image_finder.core.search import EMPTY_LIBRARY, Query
-from image_finder.ui.controller import Controller, History, ModelState
+from image_finder.ui.controller import Controller, ModelState
+from image_finder.ui.history import History
 
 
 def test_history_goes_back_and_forward_and_a_new_step_drops_what_was_ahead():
