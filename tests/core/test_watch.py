@@ -165,6 +165,39 @@ def test_polling_is_the_fallback(tmp_path, library):
         watching.watcher.stop()
 
 
+@pytest.mark.parametrize("cause", ["network drive", "watch limit"])
+def test_network_drives_and_the_watch_limit_fall_back_to_polling(tmp_path, library, cause,
+                                                                 monkeypatch):  # fmt: skip
+    import errno
+
+    from image_finder.core import watch
+
+    folder = tmp_path / "share"
+    folder.mkdir()
+    index_folders([folder], library, PixelExtractor())
+    if cause == "network drive":
+        monkeypatch.setattr(watch, "_mount_type", lambda path: "nfs4")
+    else:
+        from watchdog.observers import Observer
+
+        def full(self, *args, **kwargs):
+            raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+        monkeypatch.setattr(Observer, "schedule", full)
+    watching = Watching(library, folder)
+    watching.folder = str(folder)
+    watching.watcher.start()
+    try:
+        assert watching.watcher.modes[str(folder)] is WatchMode.POLLING
+        assert len(watching.notices) == 1
+        assert ("network drive" if cause == "network drive" else "limit") in watching.notices[0]
+        picture(41).save(folder / "b.png")
+        watching.apply()
+        assert watching.paths() == {"b.png"}
+    finally:
+        watching.watcher.stop()
+
+
 def test_cli_watch_applies_batches_until_sigterm(photos, tmp_path):
     """The headless face: index, then one JSON line per committed batch; another process can
     read the library meanwhile; SIGTERM ends it with 0."""
