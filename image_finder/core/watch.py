@@ -7,10 +7,14 @@ other computers, and a reached OS watch limit. It says which with a notice.
 Events are only hints. A changed image counts once its size and modification time have stayed
 the same for ``settle`` seconds (editors' safe-saves, copies still being written: a file
 written for minutes is picked up once it stops changing). Changes are batched: a batch is
-reported once nothing has moved for ``settle`` seconds (or every ``MAX_BATCH_WAIT`` seconds
-during a long copy), as the smallest set of folders that holds them. Applying a batch is the
-ordinary incremental index of those folders (:func:`~image_finder.core.indexing.index_folders`),
-so moved files keep their vectors and the one-writer rule holds.
+reported once nothing has moved for ``settle`` seconds, as the smallest set of folders that
+holds them. While changes go on for longer than ``MAX_BATCH_WAIT`` seconds (a long copy, a
+download written for minutes), the folders whose files have settled go in a batch of their
+own, so that a slow file does not hold back a photo added elsewhere; a folder with a file
+still being written waits for it, as the scan would read the half-written file. Applying a
+batch is the ordinary incremental index of those folders
+(:func:`~image_finder.core.indexing.index_folders`), so moved files keep their vectors and the
+one-writer rule holds.
 
 A watched folder that disappears (deleted, or its drive unplugged) is reported once as missing
 and watched again when it comes back, with a batch for it to catch up.
@@ -73,6 +77,11 @@ def _mount_type(path: str) -> str:
     except OSError:
         return ""
     return kind
+
+
+def _within(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or lies inside it."""
+    return path == folder or path.startswith(os.path.join(folder, ""))
 
 
 def _minimal(folders: Iterable[str]) -> list[str]:
@@ -244,9 +253,9 @@ class FolderWatcher:
                 last_check = time.monotonic()
                 self._check_folders()
 
-    def _settled(self, now: float) -> bool:
-        """Update what is known of each pending file; True when all have settled."""
-        done = True
+    def _unsettled(self, now: float) -> set[str]:
+        """Update what is known of each pending file; the folders of those not yet settled."""
+        busy = set()
         for path, (size, mtime, since) in list(self._pending.items()):
             try:
                 st = os.stat(path)
@@ -255,26 +264,39 @@ class FolderWatcher:
                 continue
             if (st.st_size, st.st_mtime_ns) != (size, mtime):
                 self._pending[path] = (st.st_size, st.st_mtime_ns, now)
-                done = False
+                busy.add(os.path.dirname(path))
             elif now - since < self.settle:
-                done = False
-        return done
+                busy.add(os.path.dirname(path))
+        return busy
 
     def _take_batch(self, now: float) -> WatchBatch | None:
         with self._lock:
             if not self._dirs:
                 return None
-            settled = self._settled(now)
-            quiet = now - self._last_event >= self.settle
-            overdue = now - self._first_event >= MAX_BATCH_WAIT
-            if not ((settled and quiet) or (overdue and settled)):
+            busy = self._unsettled(now)
+            if not busy and now - self._last_event >= self.settle:
+                taken = set(self._dirs)  # all quiet: everything
+            elif now - self._first_event >= MAX_BATCH_WAIT:
+                # a long copy, or a file written for minutes: what has settled goes now,
+                # unless a file still being written lies in a folder the scan would read
+                taken = {
+                    d for d in self._dirs
+                    if not any(_within(b, root) for root in self._roots([d]) for b in busy)
+                }  # fmt: skip
+            else:
                 return None
-            roots = self._roots(self._dirs)
-            batch = WatchBatch(tuple(roots), len(self._changed))
-            self._dirs.clear()
-            self._pending.clear()
-            self._changed.clear()
-            self._first_event = 0.0
+            if not taken:
+                return None
+            roots = self._roots(taken)
+            changed = {p for p in self._changed if any(_within(os.path.dirname(p), d)
+                                                       for d in taken)}  # fmt: skip
+            batch = WatchBatch(tuple(roots), len(changed))
+            self._dirs -= taken
+            self._changed -= changed
+            for path in [p for p in self._pending
+                         if any(_within(os.path.dirname(p), d) for d in taken)]:  # fmt: skip
+                del self._pending[path]
+            self._first_event = now if self._dirs else 0.0
         return batch if roots else None
 
     def _roots(self, dirs: Iterable[str]) -> list[str]:

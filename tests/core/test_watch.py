@@ -114,6 +114,32 @@ def test_a_file_still_being_written_is_applied_once_it_settles(watched):
     assert {"part.png", "slow.png"} <= watching.paths()
 
 
+def test_a_slow_download_does_not_hold_back_a_photo_added_elsewhere(watched, monkeypatch):
+    from image_finder.core import watch
+
+    watching, folder = watched
+    monkeypatch.setattr(watch, "MAX_BATCH_WAIT", 1.5)
+    (folder / "downloads").mkdir()
+    picture(50).save(folder / "whole.png")
+    full = (folder / "whole.png").read_bytes()
+    started = time.monotonic()
+    with open(folder / "downloads" / "big.png", "wb") as f:  # written for ~4 s
+        step = max(1, len(full) // 16)
+        for n, start in enumerate(range(0, len(full), step)):
+            f.write(full[start : start + step])
+            f.flush()
+            if n == 2:
+                picture(51).save(folder / "trip" / "from the phone.png")
+            time.sleep(0.25)
+    first = watching.apply()
+    assert time.monotonic() - started < 4.5  # did not wait for the download to end
+    assert str(folder / "downloads") not in first.roots
+    assert "trip/from the phone.png" in watching.paths()
+    assert "downloads/big.png" not in watching.paths()
+    watching.apply()  # the download, once it has settled
+    assert "downloads/big.png" in watching.paths() and not watching.reports[-1].skipped
+
+
 def test_many_files_copied_in_are_one_batch(watched, tmp_path):
     watching, folder = watched
     source = tmp_path / "card"
