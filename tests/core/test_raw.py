@@ -16,6 +16,19 @@ from tests.conftest import skimage_photo
 XYZ_TO_SRGB = [[n, 10_000] for n in (32406, -15372, -4986, -9689, 18758, 415, 557, -2040, 10570)]
 
 
+def bayer_mosaic(picture: Image.Image) -> np.ndarray:
+    """``picture`` as a sensor records it: linear light, an RGGB Bayer mosaic, 12 bits."""
+    srgb = np.asarray(picture.convert("RGB"), np.float64) / 255
+    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4) * 4095
+    h, w = (linear.shape[0] // 2) * 2, (linear.shape[1] // 2) * 2
+    mosaic = np.zeros((h, w), np.uint16)
+    mosaic[0::2, 0::2] = linear[0:h:2, 0:w:2, 0]
+    mosaic[0::2, 1::2] = linear[0:h:2, 1:w:2, 1]
+    mosaic[1::2, 0::2] = linear[1:h:2, 0:w:2, 1]
+    mosaic[1::2, 1::2] = linear[1:h:2, 1:w:2, 2]
+    return mosaic
+
+
 def write_dng(picture: Image.Image, path) -> None:
     """``picture`` as a camera would record it: linear light, an RGGB Bayer mosaic, 12 bits."""
     from pidng.core import RAW2DNG, DNGTags, Tag
@@ -28,14 +41,8 @@ def write_dng(picture: Image.Image, path) -> None:
         PreviewColorSpace,
     )
 
-    srgb = np.asarray(picture.convert("RGB"), np.float64) / 255
-    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4) * 4095
-    h, w = (linear.shape[0] // 2) * 2, (linear.shape[1] // 2) * 2
-    mosaic = np.zeros((h, w), np.uint16)
-    mosaic[0::2, 0::2] = linear[0:h:2, 0:w:2, 0]
-    mosaic[0::2, 1::2] = linear[0:h:2, 1:w:2, 1]
-    mosaic[1::2, 0::2] = linear[1:h:2, 0:w:2, 1]
-    mosaic[1::2, 1::2] = linear[1:h:2, 1:w:2, 2]
+    mosaic = bayer_mosaic(picture)
+    h, w = mosaic.shape
     tags = DNGTags()
     for tag, value in (
         (Tag.ImageWidth, w), (Tag.ImageLength, h), (Tag.TileWidth, w), (Tag.TileLength, h),
@@ -72,14 +79,7 @@ def write_dng_with_preview(picture: Image.Image, preview: Image.Image, path) -> 
     Bayer mosaic (of ``picture``) in its SubIFD. Written with tifffile."""
     import tifffile
 
-    srgb = np.asarray(picture.convert("RGB"), np.float64) / 255
-    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4) * 4095
-    h, w = (linear.shape[0] // 2) * 2, (linear.shape[1] // 2) * 2
-    mosaic = np.zeros((h, w), np.uint16)
-    mosaic[0::2, 0::2] = linear[0:h:2, 0:w:2, 0]
-    mosaic[0::2, 1::2] = linear[0:h:2, 1:w:2, 1]
-    mosaic[1::2, 0::2] = linear[1:h:2, 0:w:2, 1]
-    mosaic[1::2, 1::2] = linear[1:h:2, 1:w:2, 2]
+    mosaic = bayer_mosaic(picture)
     matrix = [n for pair in XYZ_TO_SRGB for n in pair]
     first = [
         (50706, "B", 4, (1, 4, 0, 0), True),  # DNGVersion
