@@ -212,7 +212,9 @@ class Controller(QObject):
 
     @property
     def waiting_query(self) -> Query | None:
-        return self._pending
+        """The query that runs once the model is ready or indexing is done (also one the empty
+        library refused, while a folder is being indexed)."""
+        return self._pending or (self._retry if self._indexing else None)
 
     def add_busy_check(self, busy: Callable[[], bool]) -> None:
         """Work of a view (thumbnails loading, say) that also keeps the app from settling."""

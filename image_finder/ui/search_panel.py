@@ -331,14 +331,17 @@ class SearchPanel(QWidget):
         self.empty_button.setVisible(not controller.folders and not controller.indexing)
         if not controller.folders and not controller.indexing:
             title, hint = NO_LIBRARY_TEXT, NO_LIBRARY_HINT
+        elif controller.waiting_query is not None and controller.indexing:
+            title = "The search runs when indexing has finished"
+            hint = f"{text.count(controller.count, 'image')} indexed so far."
+        elif controller.searching or controller.waiting_query is not None:
+            title, hint = "Searching…", ""
         elif controller.current_query is None and controller.shown_query is None:
             title = NO_QUERY_TEXT
             hint = (
                 f"{text.count(controller.count, 'image')} indexed. Right-click a result to find "
                 "images similar to it."
             )
-        elif controller.searching or controller.waiting_query is not None:
-            title, hint = "Searching…", ""
         elif controller.shown_query is None:
             title, hint = NO_QUERY_TEXT, ""
         elif controller.shown_query.kind is QueryKind.TEXT:

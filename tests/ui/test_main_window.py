@@ -733,6 +733,7 @@ def test_a_query_pasted_into_an_empty_library_runs_once_a_folder_is_indexed(
         # while the folder is indexed, the query says it waits (not that the library is empty)
         qtbot.waitUntil(lambda: window.controller.indexing)
         assert panel.drop_zone.message.text().startswith("Indexing…")
+        assert panel.empty_title.text() == "The search runs when indexing has finished"
     qtbot.waitUntil(lambda: not window.controller.indexing)
     wait_results(qtbot, window)
     assert results(window)[0][0] == "rocket.jpg"
