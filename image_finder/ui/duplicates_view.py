@@ -48,6 +48,8 @@ from image_finder.ui.thumbnails import ThumbnailLoader
 
 FLOOR = 0.80  # the lowest "similar" threshold the slider offers; pairs are found down to it
 THUMB = 96
+PREVIEW = 280  # px: the selected copy, large enough to compare copies by eye
+PREVIEW_TOKEN = -1  # thumbnails asked for the preview, not for a group's rows
 COLUMNS = ("", "Picture", "Resolution", "File size", "Format", "Taken or modified", "Folder")
 TIERS = (
     ("Identical files only", Tier.IDENTICAL),
@@ -93,11 +95,13 @@ class DuplicatesWindow(QDialog):
         self.scope: list[str] = []  # folders to look in; empty: the whole library
         self.thumbnails = ThumbnailLoader(self)
         self.thumbnails.ready.connect(self._on_thumbnails_ready)
+        self.thumbnails.failed.connect(self._on_thumbnails_failed)
+        self._preview_path: str | None = None
         self._build()
         controller.duplicates_ready.connect(self._on_controller_duplicates_ready)
         controller.duplicates_progress.connect(self._on_controller_duplicates_progress)
         controller.cleanup_done.connect(self._on_controller_cleanup_done)
-        self.resize(1000, 620)
+        self.resize(1300, 640)
         self.search()
 
     # -- construction -------------------------------------------------------------------------
@@ -163,6 +167,8 @@ class DuplicatesWindow(QDialog):
     def _build_lists(self) -> QSplitter:
         self.group_list = QListWidget()
         self.group_list.setAccessibleName("Duplicate groups")
+        self.group_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.group_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.group_list.currentRowChanged.connect(self._show_group)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -178,10 +184,17 @@ class DuplicatesWindow(QDialog):
         )
         self.table.setIconSize(QPixmap(THUMB, THUMB).size())
         self.table.itemChanged.connect(self._on_table_item_changed)
+        self.table.itemSelectionChanged.connect(self._show_preview)
+        self.preview = QLabel()
+        self.preview.setAccessibleName("The selected copy, larger")
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setWordWrap(True)
+        self.preview.setMinimumWidth(160)
         split = QSplitter()
         split.addWidget(self.group_list)
         split.addWidget(self.table)
-        split.setSizes([260, 740])
+        split.addWidget(self.preview)
+        split.setSizes([200, 780, PREVIEW + 20])
         return split
 
     def _build_buttons(self) -> QHBoxLayout:
@@ -311,6 +324,17 @@ class DuplicatesWindow(QDialog):
         # the file name beside its thumbnail, within bounds: the folder needs room too
         self.table.setColumnWidth(1, min(max(self.table.columnWidth(1), THUMB + 120), THUMB + 220))
         self.table.blockSignals(False)
+        self._show_preview()
+
+    def _show_preview(self) -> None:
+        """The selected copy (else the group's first) large, beside the table."""
+        item = self._selected_item()
+        self._preview_path = item.path if item is not None else None
+        self.preview.clear()
+        self.preview.setToolTip(display_name(item.path) if item is not None else "")
+        if item is not None:
+            self.preview.setText("Loading…")
+            self.thumbnails.request(PREVIEW_TOKEN, item.path, PREVIEW)
 
     def _fill_row(self, n: int, item: Item, group: DuplicateGroup) -> None:
         check = QTableWidgetItem()
@@ -345,12 +369,20 @@ class DuplicatesWindow(QDialog):
             self.table.setItem(n, column, cell)
 
     def _on_thumbnails_ready(self, row: int, path: str, image: QImage) -> None:
+        if row == PREVIEW_TOKEN:
+            if path == self._preview_path:
+                self.preview.setPixmap(QPixmap.fromImage(image))
+            return
         if row != self.group_list.currentRow() or not 0 <= row < len(self.groups):
             return
         for n, item in enumerate(self.groups[row].items):
             cell = self.table.item(n, 1)
             if item.path == path and cell is not None:
                 cell.setIcon(QIcon(QPixmap.fromImage(image)))
+
+    def _on_thumbnails_failed(self, row: int, path: str, reason: str) -> None:
+        if row == PREVIEW_TOKEN and path == self._preview_path:
+            self.preview.setText(f"{display_name(os.path.basename(path))}: {reason}")
 
     def _on_table_item_changed(self, cell: QTableWidgetItem) -> None:
         if cell.column() != 0:

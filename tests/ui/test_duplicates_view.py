@@ -39,6 +39,18 @@ def test_review_trash_and_undo(qtbot, make_window, photos, xdg_trash):
     assert table.item(keep_rows[0], 1).text() == "coffee.jpg"
     assert {table.item(r, 4).text() for r in range(3)} == {"JPG"}
     assert "2 copies checked" in view.summary.text()
+    assert "3 images · same picture" in view.group_list.item(0).text()
+
+    # the selected copy is shown large beside the table, to compare by eye
+    def preview_of(row):
+        table.selectRow(row)
+        qtbot.waitUntil(lambda: not view.preview.pixmap().isNull())
+        return os.path.basename(view.preview.toolTip()), view.preview.pixmap().size()
+
+    half = next(r for r in range(3) if table.item(r, 1).text() == "coffee half.jpg")
+    name, size = preview_of(half)
+    assert name == "coffee half.jpg" and size.width() == 280  # 300 x 200, fitted to the pane
+    assert preview_of(keep_rows[0])[0] == "coffee.jpg"
 
     # leave one copy unchecked: only the other goes
     other = next(r for r in range(3) if r not in keep_rows)
