@@ -79,16 +79,16 @@ def _mount_type(path: str) -> str:
     return kind
 
 
-def _within(path: str, folder: str) -> bool:
-    """Whether ``path`` is ``folder`` or lies inside it."""
-    return path == folder or path.startswith(os.path.join(folder, ""))
+def _within(path: str, *folders: str) -> bool:
+    """Whether ``path`` is one of ``folders`` or lies inside one."""
+    return any(path == f or path.startswith(os.path.join(f, "")) for f in folders)
 
 
 def _minimal(folders: Iterable[str]) -> list[str]:
     """The folders, without those inside another of them."""
     kept: list[str] = []
     for folder in sorted(set(folders)):
-        if not any(folder == k or folder.startswith(os.path.join(k, "")) for k in kept):
+        if not _within(folder, *kept):
             kept.append(folder)
     return kept
 
@@ -280,21 +280,18 @@ class FolderWatcher:
                 # a long copy, or a file written for minutes: what has settled goes now,
                 # unless a file still being written lies in a folder the scan would read
                 taken = {
-                    d for d in self._dirs
-                    if not any(_within(b, root) for root in self._roots([d]) for b in busy)
-                }  # fmt: skip
+                    d for d in self._dirs if not any(_within(b, *self._roots([d])) for b in busy)
+                }
             else:
                 return None
             if not taken:
                 return None
             roots = self._roots(taken)
-            changed = {p for p in self._changed if any(_within(os.path.dirname(p), d)
-                                                       for d in taken)}  # fmt: skip
+            changed = {p for p in self._changed if _within(os.path.dirname(p), *taken)}
             batch = WatchBatch(tuple(roots), len(changed))
             self._dirs -= taken
             self._changed -= changed
-            for path in [p for p in self._pending
-                         if any(_within(os.path.dirname(p), d) for d in taken)]:  # fmt: skip
+            for path in [p for p in self._pending if _within(os.path.dirname(p), *taken)]:
                 del self._pending[path]
             self._first_event = now if self._dirs else 0.0
         return batch if roots else None
@@ -303,10 +300,7 @@ class FolderWatcher:
         """The nearest existing folder of each changed one, inside its watched folder."""
         found = []
         for folder in dirs:
-            top = next(
-                (f for f in self._folders if folder == f or folder.startswith(os.path.join(f, ""))),
-                None,
-            )
+            top = next((f for f in self._folders if _within(folder, f)), None)
             if top is None:
                 continue
             while folder != top and not os.path.isdir(folder):
