@@ -23,15 +23,17 @@ from image_finder.cli import duplicates, watch, words
 from image_finder.cli.output import ProgressLine, iso_or_none, print_outcome, print_status
 from image_finder.core import paths, precision
 from image_finder.core.backup import LibraryIntactError, recovery_facts, restore_backup
+from image_finder.core.dberrors import DbTrouble, is_disk_full, trouble
 from image_finder.core.errors import (
+    DISK_FULL,
     ImageFinderError,
     ImageLoadError,
     LibraryDamagedError,
     ModelMismatchError,
 )
-from image_finder.core.library import Library
+from image_finder.core.library import READ_ONLY_NOTICE, Library
 from image_finder.core.logsetup import log_file, setup_logging
-from image_finder.core.records import display_name
+from image_finder.core.records import display_name, path_json
 from image_finder.core.settings import Settings
 from image_finder.text import count, index_summary
 
@@ -79,7 +81,7 @@ class _Parser(argparse.ArgumentParser):
     commands: dict[str, argparse.ArgumentParser]
 
     def parse_with_suggestions(self, argv: Sequence[str] | None) -> argparse.Namespace:
-        args, extra = self.parse_known_args(argv)
+        args, extra = self.parse_known_args(_words_as_values(argv))
         if extra:
             command = self.commands.get(getattr(args, "command", ""), self)
             options = [o for a in command._actions for o in a.option_strings]
@@ -88,6 +90,25 @@ class _Parser(argparse.ArgumentParser):
             hint = f"; did you mean {close[0]}?" if close else ""
             command.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
         return args
+
+
+# options whose value is words that may start with '-' ("-dog" leaves dogs out)
+_WORD_OPTIONS = ("--text",)
+
+
+def _words_as_values(argv: Sequence[str] | None) -> list[str]:
+    """``--text -dog`` as ``--text=-dog``: argparse would take ``-dog`` for an option."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        if args[i] in _WORD_OPTIONS and i + 1 < len(args) and args[i + 1].startswith("-"):
+            out.append(f"{args[i]}={args[i + 1]}")
+            i += 2
+            continue
+        out.append(args[i])
+        i += 1
+    return out
 
 
 def build_parser() -> _Parser:
@@ -263,6 +284,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
         raise ImageFinderError(EMPTY_LIBRARY + " (image-finder-cli index FOLDER)")
     if not args.queries and args.text is None:
         raise ImageFinderError("give an IMAGE to search with, or --text WORDS")
+    if args.text is not None and not args.text.strip():
+        raise ImageFinderError('--text needs words to search for (--text "dog")')
     missing = [q for q in args.queries if not os.path.exists(q)]
     if args.queries and len(missing) == len(args.queries):
         raise ImageFinderError(f"file not found: {missing[0]}")
@@ -322,19 +345,19 @@ def _search_options(args: argparse.Namespace, settings: Settings, library: Libra
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -> int:
-    from image_finder.core.extractor import resolve_device
+    from image_finder.core.extractor import device_hint
 
     folders = library.folders()
     info = library.vector_index.info()
-    device, _ = resolve_device(settings.device)
-    in_use, why = precision.planned(library, settings.precision, device)
+    device = device_hint(settings.device)  # status imports no torch: scripts poll it
+    in_use, why = precision.recorded_plan(library, settings.precision, device)
     nprobe = settings.nprobe or info["nprobe"]
     data: dict[str, Any] = {
         "library": str(library.folder),
         "images": library.count(),
         "folders": [
             {
-                "path": display_name(f.path),
+                **path_json(f.path),
                 "images": f.images,
                 "online": f.online,
                 "complete": f.complete,
@@ -353,6 +376,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -
         "n_regions": info["n_regions"],
         "nprobe": nprobe if info["n_regions"] else 0,
         "bytes_on_disk": library.bytes_on_disk(),
+        "read_only": library.read_only,
         "last_indexed": iso_or_none(library.last_indexed()),
     }
     if args.json:
@@ -363,16 +387,16 @@ def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings, library: Library) -> int:
+    if any(not folder.strip() for folder in args.folders):
+        raise ImageFinderError("remove: an empty folder name was given; name the folder")
     removed = library.remove_folders(args.folders)
-    results = [
-        {"path": os.path.abspath(folder), "removed": n}
-        for folder, n in zip(args.folders, removed, strict=True)
-    ]
+    pairs = [(os.path.abspath(f), n) for f, n in zip(args.folders, removed, strict=True)]
     if args.json:
+        results = [{**path_json(folder), "removed": n} for folder, n in pairs]
         print(json.dumps({"folders": results, "images": library.count()}))
     else:
-        for r in results:
-            print(f"Removed {r['path']} ({r['removed']:,} images)")
+        for folder, n in pairs:
+            print(f"Removed {display_name(folder)} ({n:,} images)")
     return 0
 
 
@@ -413,15 +437,20 @@ def _folders(folders: list[str], library: Library) -> list[str]:
     if not folders:
         raise ImageFinderError("The library has no folders yet: image-finder-cli index FOLDER")
     for folder in folders:
+        if not folder.strip():
+            raise ImageFinderError("an empty folder name was given; name the folder")
+        if os.path.isfile(folder):
+            raise ImageFinderError(
+                f"{display_name(folder)} is a file, not a folder: give the folder it is in "
+                f"({display_name(os.path.dirname(os.path.abspath(folder)))})"
+            )
         if not os.path.isdir(folder) and library.folder_info(folder) is None:
-            raise ImageFinderError(f"folder not found: {folder}")
+            raise ImageFinderError(f"folder not found: {display_name(folder)}")
     return folders
 
 
 def cmd_watch(args: argparse.Namespace, settings: Settings, library: Library) -> int:
     args.folders = _folders(args.folders, library)
-    library.begin_writing()  # fail fast if another process indexes
-    library.end_writing()
     return watch.cmd_watch(args, settings, library, _load_extractor(args, settings, library))
 
 
@@ -434,6 +463,23 @@ def _how(exc: ImageFinderError) -> str:
     if isinstance(exc, LibraryIntactError):
         return "\nTo restore the backup anyway: image-finder-cli recover --force"
     return ""
+
+
+def _database_failed(exc: sqlite3.DatabaseError) -> str:
+    """Busy, full and read-only in their own words; only damage points at check and recover."""
+    kind = trouble(exc)
+    if kind is DbTrouble.FULL:
+        return f"writing the library failed: {DISK_FULL}"
+    if kind is DbTrouble.BUSY:
+        return "the library is busy (another process holds it); nothing was lost: try again."
+    if kind is DbTrouble.READ_ONLY:
+        return f"the library cannot be written ({exc}); it was not changed."
+    if kind is DbTrouble.DAMAGED:
+        return (
+            f"the library database is damaged ({exc}). Run 'image-finder-cli check'; "
+            "'image-finder-cli recover' restores the last backup."
+        )
+    return f"the library database failed ({exc}). Run 'image-finder-cli check' to verify it."
 
 
 COMMANDS = {
@@ -454,10 +500,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "image-finder-cli %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv)
     )
     try:
+        if args.data_dir is not None and not args.data_dir.strip():
+            raise ImageFinderError("--data-dir is empty: name the library folder")
         if args.command == "recover":
             return cmd_recover(args)
         settings = Settings.load()
         with Library(paths.data_dir(args.data_dir)) as library:
+            if library.read_only and not args.json:
+                print(f"image-finder-cli: {READ_ONLY_NOTICE}", file=sys.stderr)
             return COMMANDS[args.command](args, settings, library)
     except ImageFinderError as exc:
         log.info("user error: %s", exc)
@@ -469,19 +519,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like, which stopped reading
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except sqlite3.DatabaseError as exc:  # damage found after the library opened
+    except sqlite3.DatabaseError as exc:  # found after the library opened
         log.exception("database error")
-        print(
-            f"image-finder-cli: the library database failed: {exc}. Run "
-            "'image-finder-cli check'; 'image-finder-cli recover' restores the last backup.",
-            file=sys.stderr,
-        )
+        print(f"image-finder-cli: {_database_failed(exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if not is_disk_full(exc):
+            return _internal_error(exc)
+        log.exception("disk full")
+        print(f"image-finder-cli: {DISK_FULL}", file=sys.stderr)
         return 1
     except Exception as exc:
-        log.exception("internal error")
-        print(
-            f"image-finder-cli: internal error: {type(exc).__name__}: {exc} "
-            f"(details in {log_file()})",
-            file=sys.stderr,
-        )
-        return 2
+        return _internal_error(exc)
+
+
+def _internal_error(exc: Exception) -> int:
+    log.exception("internal error")
+    print(
+        f"image-finder-cli: internal error: {type(exc).__name__}: {exc} (details in {log_file()})",
+        file=sys.stderr,
+    )
+    return 2

@@ -11,7 +11,7 @@ from typing import Any
 
 from image_finder.core.errors import ImageFinderError
 from image_finder.core.library import Library
-from image_finder.core.records import display_name
+from image_finder.core.records import display_name, path_json
 from image_finder.core.settings import Settings
 from image_finder.text import byte_size, count
 
@@ -39,6 +39,13 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser, bool], None]
         help="move every copy but the one to keep of each group to the trash",
     )
     p.add_argument("--yes", action="store_true", help="do not ask before moving to the trash")
+    p.add_argument(
+        "--confirm-count",
+        type=int,
+        metavar="N",
+        help="below the similar range (--threshold under 0.80), trash only if exactly N files "
+        "would go: the number the listing shows",
+    )
     common(p, True)
 
 
@@ -84,17 +91,32 @@ def _print_groups(groups: list[Any]) -> None:
                 if item.id in group.reference_ids
                 else "    "
             )
+            tier, score = group.relation(item)
+            relation = "" if item.id == group.keep.id else f"{tier.title} {score:.2f}"
             size = f"{item.width}×{item.height}" if item.width and item.height else "?"
-            print(f"  {mark:4} {size:>11} {byte_size(item.size):>9}  {display_name(item.path)}")
+            print(
+                f"  {mark:4} {relation:>17} {size:>11} {byte_size(item.size):>9}  "
+                f"{display_name(item.path)}"
+            )
 
 
 def _trash_others(args: argparse.Namespace, library: Library, groups: list[Any]) -> int:
     from image_finder.core.cleanup import trash_images
+    from image_finder.core.duplicates import DEFAULT_THRESHOLD, SIMILAR_FLOOR
 
     extra = [item for group in groups for item in group.removable]
     if not extra:
         print("Nothing to move.", file=sys.stderr)
         return 0
+    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    if threshold < SIMILAR_FLOOR and args.confirm_count != len(extra):
+        raise ImageFinderError(
+            f"--threshold {threshold:g} is below the similar range (from {SIMILAR_FLOOR:.2f}): "
+            f"such groups hold different pictures. {count(len(extra), 'file')} would go; "
+            "review them (without --trash-others), then add --confirm-count "
+            f"{len(extra)} to move exactly these"
+            + (f" (--confirm-count {args.confirm_count} was given)" if args.confirm_count else "")
+        )
     if not args.yes:
         if not sys.stdin.isatty():
             raise ImageFinderError("--trash-others asks before moving files: add --yes to confirm")
@@ -106,7 +128,8 @@ def _trash_others(args: argparse.Namespace, library: Library, groups: list[Any])
     if args.json:
         print(json.dumps({
             "groups": [g.to_json() for g in groups],
-            "trashed": [display_name(i.path) for i in report.done],
+            "trashed": [path_json(i.path)["path"] for i in report.done],
+            "trashed_items": [path_json(i.path) for i in report.done],
             "skipped": [s.to_json() for s in report.skipped],
         }))  # fmt: skip
     else:
@@ -114,4 +137,6 @@ def _trash_others(args: argparse.Namespace, library: Library, groups: list[Any])
             print(f"moved to the trash: {display_name(item.path)}")
         for skipped in report.skipped:
             print(f"not moved: {display_name(skipped.path)}: {skipped.reason}", file=sys.stderr)
+    if report.error:
+        print(f"image-finder-cli: {report.error}", file=sys.stderr)
     return 1 if report.skipped else 0

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import queue
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-from image_finder.core.errors import ImageFinderError
+from image_finder.core.errors import ImageFinderError, LibraryBusyError
 from image_finder.core.library import Library
 from image_finder.core.settings import Settings
 
@@ -29,18 +32,23 @@ def add_parser(
     return p
 
 
+BACKUP_EVERY_SECONDS = 300.0
+
+
 def cmd_watch(
     args: argparse.Namespace, settings: Settings, library: Library, extractor: Any
 ) -> int:
     """Index ``args.folders`` once, then apply each batch of changes and print one line per
-    batch (one JSON object with --json) once it is committed."""
+    batch (one JSON object with --json) once it is committed. While another process writes to
+    the library, batches wait for it and are then applied; a folder another process took out
+    of the library is no longer watched."""
     from image_finder.core.indexing import index_folders
-    from image_finder.core.watch import FolderWatcher
+    from image_finder.core.watch import FolderWatcher, WatchBatch
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    batches: queue.Queue[Any] = queue.Queue()
+    batches: queue.Queue[WatchBatch] = queue.Queue()
 
     def notice(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -50,27 +58,93 @@ def cmd_watch(
         args.folders, batches.put, notice=notice, polling=True if args.polling else None
     )
     watcher.start()
-    report = index_folders(args.folders, library, extractor, cancelled=stop.is_set)
-    _say(args, {"event": "indexed", **_counts(report)}, f"Indexed: {_words(report)}.")
-    if not args.json:
-        print("Watching; Ctrl-C stops.", file=sys.stderr, flush=True)
     try:
-        while not stop.is_set() or not batches.empty():
-            try:
-                batch = batches.get(timeout=0.25)
-            except queue.Empty:
-                continue
-            try:
-                report = index_folders(list(batch.roots), library, extractor)
-            except ImageFinderError as exc:  # busy, disk full: said, and watching goes on
-                notice(f"image-finder-cli: {exc}")
-                continue
-            _say(args, {"event": "batch", **_counts(report)}, f"Applied: {_words(report)}.")
-            if stop.is_set():
-                break
+        if not _wait_for_lock(library, stop, notice):
+            return 0
+        try:
+            report = index_folders(args.folders, library, extractor, cancelled=stop.is_set)
+        finally:
+            library.end_writing()
+        _say(args, {"event": "indexed", **_counts(report)}, f"Indexed: {_words(report)}.")
+        if not args.json:
+            print("Watching; Ctrl-C stops.", file=sys.stderr, flush=True)
+        _apply_batches(args, library, extractor, watcher, batches, stop, notice)
+        # the backup, unless another process writes (the next run writes it then)
+        with contextlib.suppress(LibraryBusyError), library.writing():
+            library.backup_if_stale()
     finally:
         watcher.stop()
     return 0
+
+
+def _apply_batches(
+    args: argparse.Namespace,
+    library: Library,
+    extractor: Any,
+    watcher: Any,
+    batches: queue.Queue[Any],
+    stop: threading.Event,
+    notice: Callable[[str], None],
+) -> None:
+    """Until stopped: the batches that came meanwhile, merged, each applied once the writer
+    lock is ours."""
+    from image_finder.core.indexing import index_folders
+    from image_finder.core.watch import merge_batches
+
+    last_backup = time.monotonic()
+    while not stop.is_set() or not batches.empty():
+        try:
+            taken = [batches.get(timeout=0.25)]
+        except queue.Empty:
+            continue
+        while not batches.empty():
+            taken.append(batches.get_nowait())
+        batch = _in_library(merge_batches(taken), library, watcher)
+        if not batch.roots or not _wait_for_lock(library, stop, notice):
+            continue
+        try:
+            report = index_folders(
+                list(batch.roots), library, extractor, unsettled=batch.unsettled, backup=False
+            )
+            if time.monotonic() - last_backup > BACKUP_EVERY_SECONDS:
+                library.backup_if_stale()
+                last_backup = time.monotonic()
+        except LibraryBusyError:  # taken between our wait and the run: again, later
+            batches.put(batch)
+            time.sleep(0.5)
+            continue
+        except ImageFinderError as exc:  # disk full: said, and watching goes on
+            notice(f"image-finder-cli: {exc}")
+            continue
+        finally:
+            library.end_writing()
+        _say(args, {"event": "batch", **_counts(report)}, f"Applied: {_words(report)}.")
+
+
+def _wait_for_lock(library: Library, stop: threading.Event, notice: Callable[[str], None]) -> bool:
+    """Take the writer lock, waiting (with one notice) while another process holds it."""
+    try:
+        library.begin_writing()
+        return True
+    except LibraryBusyError:
+        notice("The library is busy (another process is indexing it): changes wait for it.")
+    return library.wait_for_writing(stop.is_set)
+
+
+def _in_library(batch: Any, library: Library, watcher: Any) -> Any:
+    """The batch without the folders another process took out of the library meanwhile
+    (which are no longer watched)."""
+    from image_finder.core.watch import WatchBatch
+
+    folders = [f.path for f in library.folders()]
+    kept = tuple(r for r in batch.roots if any(_inside(r, f) for f in folders))
+    if len(kept) < len(batch.roots):
+        watcher.set_folders([f for f in watcher.folders if f in folders])
+    return WatchBatch(kept, batch.paths, batch.unsettled, batch.changed)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(os.path.join(folder, ""))
 
 
 def _counts(report: Any) -> dict[str, Any]:

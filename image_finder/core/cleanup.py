@@ -8,11 +8,13 @@ import errno
 import logging
 import os
 import shutil
+import sqlite3
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from image_finder.core.errors import ImageFinderError
 from image_finder.core.library import Library
 from image_finder.core.records import Item, display_name
 from image_finder.core.scanning import Skipped, file_hash
@@ -25,6 +27,7 @@ class CleanupReport:
     done: list[Item] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     target: str = ""  # the folder files were moved into, or "" for the trash
+    error: str = ""  # why it stopped before the end (a full disk): the rest was not moved
 
 
 def _unchanged(item: Item) -> str | None:
@@ -52,33 +55,30 @@ def _why(exc: OSError) -> str:
 
 
 def trash_images(library: Library, items: Sequence[Item]) -> CleanupReport:
-    """Send the files of ``items`` to the system trash and take them out of the library."""
+    """Send the files of ``items`` to the system trash and take them out of the library.
+
+    The writer lock is taken before anything moves (LibraryBusyError, nothing moved, while
+    another process writes); each file leaves the library in the same step as it goes to the
+    trash, so a kill at any moment leaves no entry for a trashed file that the next indexing
+    run does not put right, and every file moved is in the report."""
     from send2trash import send2trash
     from send2trash.exceptions import TrashPermissionError
 
-    report = CleanupReport()
-    for item in items:
-        reason = _unchanged(item)
-        if reason is None:
-            try:
-                send2trash(item.path)
-            except TrashPermissionError as exc:
-                reason = f"the trash cannot take it ({exc})"
-            except OSError as exc:
-                reason = _why(exc)
-        if reason is None:
-            log.info("moved to the trash: %s", display_name(item.path))
-            report.done.append(item)
-        else:
-            log.warning("not moved to the trash: %s: %s", display_name(item.path), reason)
-            report.skipped.append(Skipped(item.path, reason))
-    _forget(library, report.done)
-    return report
+    def trash(item: Item) -> None:
+        try:
+            send2trash(item.path)
+        except TrashPermissionError as exc:
+            raise _NotMoved(f"the trash cannot take it ({exc})") from exc
+        except OSError as exc:
+            raise _NotMoved(_why(exc)) from exc
+        log.info("moved to the trash: %s", display_name(item.path))
+
+    return _each(library, items, trash, CleanupReport())
 
 
 def move_images(library: Library, items: Sequence[Item], folder: str) -> CleanupReport:
     """Move the files of ``items`` into ``folder`` (names made unique, nothing overwritten) and
-    take them out of the library."""
+    take them out of the library, each in one step as :func:`trash_images` does."""
     target = Path(folder)
     report = CleanupReport(target=str(target))
     try:
@@ -86,21 +86,44 @@ def move_images(library: Library, items: Sequence[Item], folder: str) -> Cleanup
     except OSError as exc:
         report.skipped = [Skipped(i.path, _why(exc)) for i in items]
         return report
-    for item in items:
-        reason = _unchanged(item)
-        if reason is None:
-            destination = _free_name(target / os.path.basename(item.path))
-            try:
-                shutil.move(item.path, destination)
-            except OSError as exc:
-                reason = _why(exc)
-            else:
-                log.info("moved %s to %s", display_name(item.path), display_name(str(destination)))
-                report.done.append(item)
-        if reason is not None:
+
+    def move(item: Item) -> None:
+        destination = _free_name(target / os.path.basename(item.path))
+        try:
+            shutil.move(item.path, destination)
+        except OSError as exc:
+            raise _NotMoved(_why(exc)) from exc
+        log.info("moved %s to %s", display_name(item.path), display_name(str(destination)))
+
+    return _each(library, items, move, report)
+
+
+class _NotMoved(Exception):
+    """A file was not moved, for the reason given."""
+
+
+def _each(
+    library: Library, items: Sequence[Item], action: Callable[[Item], None], report: CleanupReport
+) -> CleanupReport:
+    with library.writing():
+        for n, item in enumerate(items):
+            reason = _unchanged(item)
+            if reason is None:
+                try:
+                    with library.removing(item.id):
+                        action(item)
+                except _NotMoved as exc:
+                    reason = str(exc)
+                except (ImageFinderError, sqlite3.Error, OSError) as exc:  # the library failed
+                    log.exception("stopped moving files")
+                    report.error = f"stopped: the library could not be updated ({exc})"
+                    report.skipped += [Skipped(i.path, "not moved: stopped") for i in items[n:]]
+                    break
+                else:
+                    report.done.append(item)
+                    continue
             log.warning("not moved: %s: %s", display_name(item.path), reason)
             report.skipped.append(Skipped(item.path, reason))
-    _forget(library, report.done)
     return report
 
 
@@ -110,12 +133,6 @@ def _free_name(path: Path) -> Path:
         candidate = path.with_name(f"{path.stem} ({n}){path.suffix}")
         n += 1
     return candidate
-
-
-def _forget(library: Library, items: Sequence[Item]) -> None:
-    if items:
-        with library.writing():
-            library.apply_changes(model=library.model or "", removed=[i.id for i in items])
 
 
 def trash_folder() -> Path:

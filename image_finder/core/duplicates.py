@@ -33,8 +33,9 @@ import numpy as np
 
 from image_finder.core import layout
 from image_finder.core.errors import ImageFinderError
+from image_finder.core.images import RAW_EXTENSIONS
 from image_finder.core.library import Library
-from image_finder.core.records import Item, display_name
+from image_finder.core.records import Item, display_name, path_json
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +89,29 @@ class KeepRule(enum.Enum):
     """What makes the copy to keep. Combined in order: the first rule that tells wins."""
 
     REFERENCE = "in a reference folder"
+    ORIGINAL_FORMAT = "original format (camera RAW, then JPEG/HEIC, before re-saves)"
     RESOLUTION = "highest resolution"
     FILE_SIZE = "largest file"
     OLDEST = "oldest"
 
 
-DEFAULT_RULES = (KeepRule.REFERENCE, KeepRule.RESOLUTION, KeepRule.FILE_SIZE, KeepRule.OLDEST)
+# "Largest file" rewards re-encoding (a PNG made from a JPEG is larger): by default the copy in
+# the format a camera writes is kept, then the largest picture, then the oldest file.
+DEFAULT_RULES = (KeepRule.REFERENCE, KeepRule.ORIGINAL_FORMAT, KeepRule.RESOLUTION, KeepRule.OLDEST)
+SIMILAR_FLOOR = 0.80  # the lowest "similar" threshold offered: below it, pictures differ
+
+# Formats cameras and phones write come first; formats pictures are re-saved or converted in
+# come after. A lower rank is more likely the original.
+_FORMAT_RANK = {
+    **dict.fromkeys(RAW_EXTENSIONS, 0),
+    **dict.fromkeys((".jpg", ".jpeg", ".heic", ".heif", ".avif"), 1),
+}
+_OTHER_FORMAT = 2
+
+
+def format_rank(path: str) -> int:
+    """0 for camera RAW, 1 for the formats cameras and phones write, 2 for the rest."""
+    return _FORMAT_RANK.get(os.path.splitext(path)[1].lower(), _OTHER_FORMAT)
 
 
 @dataclass
@@ -103,11 +121,27 @@ class DuplicateGroup:
     items: list[Item]
     keep: Item  # the suggested keeper
     reference_ids: frozenset[int] = frozenset()
+    # each other copy's relation to the keeper: (tier, score)
+    relations: dict[int, tuple[Tier, float]] = field(default_factory=dict)
+
+    def relation(self, item: Item) -> tuple[Tier, float]:
+        """How ``item`` relates to the keeper (the keeper itself is identical, 1.0)."""
+        if item.id == self.keep.id:
+            return Tier.IDENTICAL, 1.0
+        return self.relations.get(item.id, (self.tier, self.score))
 
     @property
     def removable(self) -> list[Item]:
-        """What removal would take: every copy but the keeper and the reference images."""
-        return [i for i in self.items if i.id != self.keep.id and i.id not in self.reference_ids]
+        """What removal would take by default: the copies of the keeper (identical or the same
+        picture), not the reference images, and not those only *similar* to it (bursts and
+        crops are different pictures)."""
+        return [
+            i
+            for i in self.items
+            if i.id != self.keep.id
+            and i.id not in self.reference_ids
+            and self.relation(i)[0] > Tier.SIMILAR
+        ]
 
     @property
     def reclaimable(self) -> int:
@@ -122,12 +156,14 @@ class DuplicateGroup:
             "keep": display_name(self.keep.path),
             "items": [
                 {
-                    "path": display_name(i.path),
+                    **path_json(i.path),
                     "bytes": i.size,
                     "width": i.width,
                     "height": i.height,
                     "modified": iso_time(i.mtime_ns / 1e9),
                     "reference": i.id in self.reference_ids,
+                    "match": "keep" if i.id == self.keep.id else self.relation(i)[0].label,
+                    "score": round(self.relation(i)[1], 4),
                 }
                 for i in self.items
             ],
@@ -301,9 +337,37 @@ def group_pairs(
             continue
         tier, score = weakest[r]
         keep = choose_keeper(present, rules, reference_ids)
-        groups.append(DuplicateGroup(tier, score, present, keep, reference_ids))
+        relations = _relations(library, pairs, keep, present)
+        groups.append(DuplicateGroup(tier, score, present, keep, reference_ids, relations))
     groups.sort(key=lambda g: (-g.reclaimable, -len(g.items), g.keep.path))
     return groups
+
+
+def _relations(
+    library: Library, pairs: Pairs, keep: Item, items: Sequence[Item]
+) -> dict[int, tuple[Tier, float]]:
+    """Each copy's relation to the keeper: the pair found between them, else (joined through
+    another member) identical for the same bytes, or similar at their vectors' score."""
+    others = [i for i in items if i.id != keep.id]
+    unpaired = [i for i in others if _key(i.id, keep.id) not in pairs.found]
+    scores: dict[int, float] = {}
+    if unpaired:
+        vectors = library.vectors([keep.id, *(i.id for i in unpaired)])
+        scores = {i.id: float(vectors[0] @ v) for i, v in zip(unpaired, vectors[1:], strict=True)}
+    out = {}
+    for item in others:
+        found = pairs.found.get(_key(item.id, keep.id))
+        if found is not None:
+            out[item.id] = found
+        elif item.content_hash == keep.content_hash:
+            out[item.id] = (Tier.IDENTICAL, 1.0)
+        else:
+            out[item.id] = (Tier.SIMILAR, scores[item.id])
+    return out
+
+
+def _key(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
 
 
 def choose_keeper(
@@ -317,6 +381,8 @@ def choose_keeper(
         for rule in rules:
             if rule is KeepRule.REFERENCE:
                 parts.append(0 if item.id in refs else 1)
+            elif rule is KeepRule.ORIGINAL_FORMAT:
+                parts.append(format_rank(item.path))
             elif rule is KeepRule.RESOLUTION:
                 parts.append(-((item.width or 0) * (item.height or 0)))
             elif rule is KeepRule.FILE_SIZE:

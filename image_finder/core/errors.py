@@ -42,3 +42,18 @@ class LibraryVersionError(ImageFinderError):
 
 class EmptyLibraryError(ImageFinderError):
     """A search was asked of a library that holds no images."""
+
+
+class LibraryReadOnlyError(ImageFinderError):
+    """The library lies on a read-only medium (or in a folder not ours to write): it can be
+    searched, not changed."""
+
+
+class NotALibraryError(ImageFinderError):
+    """The folder named as the library holds no library and cannot hold one."""
+
+
+DISK_FULL = (
+    "the disk is full (or a file size limit was reached). Everything committed before is kept. "
+    "Free some space, then try again."
+)

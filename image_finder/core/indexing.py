@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from image_finder.core import precision, words
+from image_finder.core.dberrors import FULL_ERRNOS, is_busy, is_disk_full
 from image_finder.core.errors import (
     ImageFinderError,
     ImageLoadError,
@@ -120,6 +121,14 @@ ProgressCallback = Callable[[IndexProgress], None]
 CancelCallback = Callable[[], bool]
 
 
+@dataclass(frozen=True)
+class _Run:
+    rebuild: bool
+    batch_size: int | None
+    unsettled: frozenset[str]
+    backup: bool
+
+
 @dataclass
 class _Work:
     """What one run has to do, learnt from a first pass over the folders. New files are not
@@ -134,6 +143,7 @@ class _Work:
     move_candidates: list[tuple[int, ScanEntry]] = field(default_factory=list)
     changed: list[tuple[int, ScanEntry, str]] = field(default_factory=list)  # (id, entry, hash)
     missing: dict[str, StoredFile] = field(default_factory=dict)
+    skip: frozenset[str] = frozenset()  # files still being written: left as they are
 
 
 def index_folders(
@@ -145,30 +155,48 @@ def index_folders(
     *,
     rebuild: bool = False,
     batch_size: int | None = None,
+    unsettled: frozenset[str] = frozenset(),
+    backup: bool = True,
 ) -> IndexReport:
     """Index ``roots`` (added to the library if new) into ``library``.
 
     ``rebuild``: drop every stored vector first and embed everything again (after a model
-    change). Raises LibraryBusyError if another process is writing, ModelMismatchError if the
-    library was built with another model and ``rebuild`` is false.
+    change). ``unsettled``: files still being written, left as they are (a watch batch).
+    ``backup``: refresh the backup if it is older than the library (a watcher refreshes it
+    less often than every batch). Raises LibraryBusyError if another process is writing,
+    ModelMismatchError if the library was built with another model and ``rebuild`` is false.
     """
     try:
-        return _index_folders(roots, library, extractor, progress, cancelled, rebuild, batch_size)
+        return _index_folders(
+            roots,
+            library,
+            extractor,
+            progress,
+            cancelled,
+            _Run(rebuild, batch_size, unsettled, backup),
+        )
     except sqlite3.OperationalError as exc:
-        if "locked" in str(exc):
+        if is_busy(exc):
             raise LibraryBusyError(f"The library is busy ({exc}); try again.") from exc
         raise _write_failed(exc) from exc
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO):
+        if exc.errno in (*FULL_ERRNOS, errno.EIO):
             raise _write_failed(exc) from exc
         raise
 
 
 def _write_failed(exc: Exception) -> LibraryWriteError:
     log.error("writing the library failed: %s", exc)
+    if is_disk_full(exc):
+        return LibraryWriteError(
+            "Writing the library failed: the disk is full (or a file size limit was reached). "
+            "Everything indexed before this batch is kept. Free some space, then index again "
+            "to continue."
+        )
     return LibraryWriteError(
-        f"Writing the library failed ({exc}); the disk may be full. Everything indexed before "
-        "this batch is kept. Free some space, then index again to continue."
+        f"Writing the library failed ({exc}); the disk may be full, or the drive failing. "
+        "Everything indexed before this batch is kept. Free some space, then index again to "
+        "continue."
     )
 
 
@@ -178,21 +206,20 @@ def _index_folders(
     extractor: Extractor,
     progress: ProgressCallback | None,
     cancelled: CancelCallback | None,
-    rebuild: bool,
-    batch_size: int | None,
+    run: _Run,
 ) -> IndexReport:
     started = time.perf_counter()
     report = IndexReport()
     is_cancelled = cancelled or (lambda: False)
     notify = progress or (lambda p: None)
     with library.writing():
-        if rebuild:
+        if run.rebuild:
             library.clear_vectors()
         library.check_model(extractor.name, extractor.dim)
         precision_checked = precision.follow_library(extractor, library)
         library.vector_index.ensure()  # load now so batches update it in place
 
-        work = _Work()
+        work = _Work(skip=run.unsettled)
         folder_ids = _scan_roots(roots, work, library, report, notify, is_cancelled)
 
         if not is_cancelled():
@@ -202,12 +229,13 @@ def _index_folders(
             if not precision_checked:
                 jobs, checked = _check_precision(jobs, work, library, extractor, notify)
             _embed(
-                jobs, checked, work, library, extractor, report, notify, is_cancelled, batch_size
-            )
+                jobs, checked, work, library, extractor, report, notify, is_cancelled,
+                run.batch_size,
+            )  # fmt: skip
         if not is_cancelled():
             _fill_layouts(library, folder_ids, extractor.min_decode_size, notify, is_cancelled)
 
-        if report.embedded and not (library.folder / words.HEAD_FILE).exists():
+        if library.count() and not (library.folder / words.HEAD_FILE).exists():
             words.keep_head(library, extractor)  # for searching by words
         report.cancelled = is_cancelled()
         if report.cancelled:
@@ -218,10 +246,10 @@ def _index_folders(
                 library.set_folder_indexed(folder_id)
             checkpoint("folders_marked")
             library.vector_index.optimize()
-            if report.added or report.updated or report.moved or report.removed:
-                library.backup()
         else:
             library.vector_index.save()
+        if run.backup:
+            library.backup_if_stale()
     report.seconds = time.perf_counter() - started
     log.info(
         "indexed %s: +%d ~%d -%d moved %d skipped %d in %.1f s%s",
@@ -306,6 +334,10 @@ def _scan_into(
             report.skipped.append(found)
             continue
         seen += 1
+        if found.path in work.skip:
+            if known.pop(found.path, None) is not None:
+                report.unchanged += 1  # kept as indexed until it has settled
+            continue
         checkpoint("scan")
         if seen % 500 == 0:
             notify(IndexProgress(IndexPhase.SCANNING, seen, 0, current=found.path))
@@ -328,7 +360,11 @@ def _new_files(work: _Work) -> Iterator[tuple[int, ScanEntry]]:
     """Second pass: the files that are not in the library, as they are found."""
     for folder_id, root in work.roots:
         for found in scan_folder(root):
-            if isinstance(found, ScanEntry) and found.path not in work.known_paths:
+            if (
+                isinstance(found, ScanEntry)
+                and found.path not in work.known_paths
+                and found.path not in work.skip
+            ):
                 yield folder_id, found
 
 

@@ -24,15 +24,21 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from image_finder.core.dberrors import is_disk_full
 from image_finder.core.errors import (
+    DISK_FULL,
     ImageFinderError,
+    LibraryBusyError,
+    LibraryReadOnlyError,
+    LibraryWriteError,
     ModelMismatchError,
+    NotALibraryError,
 )
 from image_finder.core.faults import checkpoint
 from image_finder.core.records import (
@@ -49,7 +55,7 @@ from image_finder.core.records import (
 )
 from image_finder.core.schema import open_database
 from image_finder.core.side_data import SideData
-from image_finder.core.vector_index import IVF_MIN_VECTORS, FaissIndex, VectorIndex
+from image_finder.core.vector_index import IVF_MIN_VECTORS, FaissIndex, VectorIndex, fsync_dir
 from image_finder.core.writer_lock import WriterLock
 
 log = logging.getLogger(__name__)
@@ -70,16 +76,18 @@ class Library(SideData):
     ) -> None:
         self.folder = Path(folder)
         self.ivf_min_vectors = ivf_min_vectors
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_library_folder(self.folder)
         self.db_path = self.folder / DB_NAME
         self._lock = threading.RLock()
         self._writer = WriterLock(self.folder / LOCK_NAME)
-        self._db = open_database(self.db_path, self.folder / BACKUP_NAME)
+        self._db, self.read_only = open_database(self.db_path, self.folder / BACKUP_NAME)
         self.vector_index: VectorIndex = FaissIndex(self, ivf_min_vectors=ivf_min_vectors)
 
     @property
     def notices(self) -> list[str]:
         """Things worth telling the user about this library (a rebuilt index file, say)."""
+        if self.read_only:
+            return [READ_ONLY_NOTICE, *self.vector_index.notices]
         return self.vector_index.notices
 
     # -- opening ------------------------------------------------------------------------------
@@ -156,10 +164,29 @@ class Library(SideData):
         return self._writer.taken_elsewhere()
 
     def begin_writing(self) -> None:
-        """Take the library's writer lock (raises LibraryBusyError if another process has it)."""
+        """Take the library's writer lock (raises LibraryBusyError if another process has it,
+        LibraryReadOnlyError if the library cannot be written). Temporary files a failed or
+        killed writer left behind are removed."""
         with self._lock:
+            if self.read_only:
+                raise LibraryReadOnlyError(READ_ONLY_NOTICE)
             if not self._writer.held:
                 self._writer.acquire()
+                remove_leftovers(self.folder)
+
+    def wait_for_writing(
+        self, cancelled: Callable[[], bool] | None = None, poll: float = 0.5
+    ) -> bool:
+        """Take the writer lock, waiting while another process holds it. Returns False if
+        ``cancelled`` said stop first."""
+        while True:
+            try:
+                self.begin_writing()
+                return True
+            except LibraryBusyError:
+                if cancelled is not None and cancelled():
+                    return False
+                time.sleep(poll)
 
     def end_writing(self) -> None:
         """Save the index if the database moved past it, then let other writers in."""
@@ -235,7 +262,7 @@ class Library(SideData):
             raise ImageFinderError(f"{display_name(os.fspath(path))} is not in the library")
         ids = [row[0] for row in self.folder_rows(info.id)]
         if ids:
-            self.apply_changes(model=self.model or "", removed=ids)
+            self.apply_changes(model=self.model or "", removed=ids, on_request=True)
         with self._transaction() as db:
             db.execute("DELETE FROM folders WHERE id=?", (info.id,))
         return len(ids)
@@ -247,6 +274,9 @@ class Library(SideData):
             removed = [self.remove_folder(path) for path in paths]
             self.backup()
         return removed
+
+    def _count_removed(self, n: int) -> None:
+        self._set_meta("removed_on_request", int(self._meta("removed_on_request", "0") or 0) + n)
 
     def _forget_model_if_empty(self, db: sqlite3.Connection) -> None:
         if db.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 0:
@@ -280,10 +310,12 @@ class Library(SideData):
         moved: Sequence[Moved] = (),
         touched: Sequence[Touched] = (),
         removed: Sequence[int] = (),
+        on_request: bool = False,
     ) -> list[int]:
         """Commit one batch of indexing work atomically, then bring the vector index along.
         ``added_vectors`` and ``reembedded_vectors`` have one row per record. Returns the ids
-        of the added images."""
+        of the added images. ``on_request``: the removals are the user's (remove, trash), which
+        the backup's shrink guard allows for."""
         vectors_change = bool(added or reembedded or removed)
         added_rows = _rows(added_vectors, len(added))
         re_rows = _rows(reembedded_vectors, len(reembedded))
@@ -322,6 +354,8 @@ class Library(SideData):
             if removed:
                 db.executemany("DELETE FROM images WHERE id=?", [(i,) for i in removed])
                 self._forget_model_if_empty(db)
+                if on_request:
+                    self._count_removed(len(removed))
             generation = self._bump_generation(db) if vectors_change else None
         if generation is not None:
             changed = np.asarray([r.image_id for r in reembedded], dtype=np.int64)
@@ -346,11 +380,26 @@ class Library(SideData):
         )  # fmt: skip
         return int(cur.lastrowid or 0)
 
+    @contextlib.contextmanager
+    def removing(self, image_id: int) -> Iterator[None]:
+        """Take one image out of the library in the same step as the caller's action on its
+        file (a move to the trash): the entry is deleted in a transaction that commits only
+        if the action succeeds, and is rolled back if it raises. Writer only."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM images WHERE id=?", (image_id,))
+            self._forget_model_if_empty(db)
+            self._count_removed(1)
+            generation = self._bump_generation(db)
+            yield
+            checkpoint("file_moved")
+        self.vector_index.apply(generation, np.asarray([image_id], np.int64), [])
+
     def clear_vectors(self) -> int:
         """Drop every image (folders stay) so that the library can be re-indexed with another
         model. Returns how many were dropped."""
         with self._transaction() as db:
             n = int(db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
+            self._count_removed(n)
             db.execute("DELETE FROM images")
             db.execute(f"DELETE FROM meta WHERE key IN {_VECTOR_KEYS}")
             db.execute("UPDATE folders SET last_indexed=NULL")
@@ -361,19 +410,70 @@ class Library(SideData):
 
     def backup(self) -> Path:
         """Copy the database to ``library.sqlite3.backup`` (temp file + rename), the recovery
-        point if the database is ever damaged. Vectors are about 0.1% of the photos' size."""
+        point if the database is ever damaged. Vectors are about 0.1% of the photos' size.
+
+        A backup of a library with many more images than this one has (more than half lost,
+        without a ``remove`` or a trash move), or of another library, is kept aside as
+        ``library.sqlite3.backup-kept-<time>`` rather than replaced."""
         target = self.folder / BACKUP_NAME
         tmp = target.with_name(target.name + ".tmp")
-        with self._lock:
-            copy = sqlite3.connect(tmp)
-            try:
-                self._db.backup(copy)
-            finally:
-                copy.close()
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        try:
+            with self._lock:
+                self._keep_shrunk_backup(target)
+                copy = sqlite3.connect(tmp)
+                try:
+                    self._db.backup(copy)
+                finally:
+                    copy.close()
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            checkpoint("backup_copied")
+            os.replace(tmp, target)
+            fsync_dir(self.folder)
+        except (OSError, sqlite3.Error) as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if is_disk_full(exc):
+                raise LibraryWriteError(f"The backup could not be written: {DISK_FULL}") from exc
+            raise
+        if self._writer.held:
+            with self._transaction():
+                self._set_meta("removed_on_request", 0)
         return target
+
+    def backup_if_stale(self) -> Path | None:
+        """Write a backup when the last one is older than the library's generation (a run
+        killed after its last commit, a full disk, a backup of another library)."""
+        generation = self.generation
+        theirs = _backup_stamp(self.folder / BACKUP_NAME)
+        if theirs is None and generation == 0:
+            return None  # nothing indexed yet: nothing to keep
+        if theirs == (self.meta_value("created_at"), generation):
+            return None
+        return self.backup()
+
+    def _keep_shrunk_backup(self, target: Path) -> None:
+        if not target.exists():
+            return
+        theirs = _backup_stamp(target)
+        their_count = _backup_count(target)
+        removed = int(self._meta("removed_on_request", "0") or 0)
+        other = theirs is not None and theirs[0] != self._meta("created_at")
+        shrunk = (
+            their_count is not None
+            and their_count >= 10
+            and (self.count() + removed < their_count / 2)
+        )
+        if not (other or shrunk):
+            return
+        kept = target.with_name(f"{target.name}-kept-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(target, kept)
+        reason = "another library" if other else f"{their_count:,} images"
+        log.warning("the backup (%s) was kept aside as %s", reason, kept.name)
+        self.vector_index.notices.append(
+            f"The last backup held {reason}; this library has {self.count():,}. It was kept as "
+            f"{kept} rather than replaced."
+        )
 
     def check(self) -> list[str]:
         """Problems found by SQLite's integrity check and by comparing index and database."""
@@ -480,7 +580,7 @@ class Library(SideData):
     def snapshot(self) -> Iterator[_Snapshot]:
         """The stored vectors as they are now, read on a connection of its own: a consistent
         view that holds none of this object's locks, whatever commits meanwhile."""
-        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        db = self._reader_connection()
         try:
             db.execute("BEGIN")
             row = db.execute("SELECT value FROM meta WHERE key='dim'").fetchone()
@@ -491,6 +591,13 @@ class Library(SideData):
             with contextlib.suppress(sqlite3.Error):
                 db.execute("COMMIT")
             db.close()
+
+    def _reader_connection(self) -> sqlite3.Connection:
+        if self.read_only:
+            immutable = "" if os.access(self.folder, os.W_OK) else "&immutable=1"
+            uri = f"{self.db_path.resolve().as_uri()}?mode=ro{immutable}"
+            return sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+        return sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
 
     def bytes_on_disk(self) -> int:
         total = 0
@@ -539,6 +646,69 @@ class _Snapshot:
         kept = [r for r in rows if r[0] not in skip][:n]
         ids, vecs = self._decode(kept)
         return ids, vecs.copy()
+
+
+READ_ONLY_NOTICE = (
+    "This library lies on a read-only medium (or in a folder you cannot write): it opened "
+    "read-only. Searching works; indexing, removing and cleaning up do not."
+)
+_LEFTOVER_PATTERNS = ("*.tmp", "*.tmp.npz", f"{BACKUP_NAME}.tmp", f"{DB_NAME}.restoring")
+
+
+def make_library_folder(folder: Path) -> None:
+    """Create the library folder if needed; a clear error when the path cannot be one."""
+    if not str(folder):
+        raise NotALibraryError("The library folder is empty: name a folder (--data-dir DIR).")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise NotALibraryError(f"{folder} is a file, not a library folder.") from None
+    except NotADirectoryError:
+        raise NotALibraryError(
+            f"{folder} cannot be a library folder: a part of its path is a file."
+        ) from None
+    except OSError as exc:
+        if folder.is_dir():
+            return  # a read-only medium with the library on it
+        raise NotALibraryError(
+            f"The library folder {folder} cannot be created ({exc.strerror or exc})."
+        ) from None
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Temporary files of a write that failed (a full disk) or was killed: only the writer,
+    holding the lock, may remove them."""
+    for pattern in _LEFTOVER_PATTERNS:
+        for leftover in folder.glob(pattern):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+                log.info("removed the leftover %s", leftover.name)
+
+
+def _backup_stamp(path: Path) -> tuple[str | None, int] | None:
+    """(created_at, generation) of a backup, or None when there is none or it is unreadable."""
+    row = _read_backup(path, "SELECT (SELECT value FROM meta WHERE key='created_at'),"
+                             " (SELECT value FROM meta WHERE key='generation')")  # fmt: skip
+    return (None if row[0] is None else str(row[0]), int(row[1] or 0)) if row else None
+
+
+def _backup_count(path: Path) -> int | None:
+    row = _read_backup(path, "SELECT COUNT(*) FROM images")
+    return int(row[0]) if row else None
+
+
+def _read_backup(path: Path, sql: str) -> tuple[Any, ...] | None:
+    if not path.exists():
+        return None
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            row = db.execute(sql).fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return tuple(row) if row else None
 
 
 def _rows(vectors: np.ndarray | None, n: int) -> np.ndarray:

@@ -338,6 +338,20 @@ def check_and_record(
     return vectors
 
 
+def recorded_plan(library: Library, requested: str, device: str) -> tuple[str, str]:
+    """The precision the library runs in, and why, read from the settings and the library's
+    recorded check only (``status``: no torch is imported; :func:`planned` says which
+    precision a model loaded now would choose)."""
+    requested = (requested or "auto").lower()
+    if requested != "auto":
+        return requested, "chosen in the settings"
+    record = recorded(library)
+    if record is None:
+        return FP32, "auto: fp32 until the first indexing run checks faster precisions"
+    where = record.machine.split(":", 1)[0] or device
+    return record.chosen, f"auto: {record.reason} (checked on the {where})"
+
+
 def planned(library: Library, requested: str, device: str) -> tuple[str, str]:
     """The precision a model loaded now would run in for ``library``, and why (for ``status``
     and the Settings dialog, without loading the model)."""

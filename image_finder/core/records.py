@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -19,6 +20,16 @@ def decode_path(raw: bytes) -> str:
 def display_name(path: str) -> str:
     """A printable form of a path whose bytes may not be valid UTF-8."""
     return os.fsencode(path).decode("utf-8", "replace")
+
+
+def path_json(path: str, key: str = "path") -> dict[str, str]:
+    """A path for JSON output, losslessly: ``{key: text}``, plus ``{key}_bytes`` (the path's
+    bytes in base64) when the name is not valid UTF-8, so that the text alone names no file."""
+    raw = os.fsencode(path)
+    text = raw.decode("utf-8", "replace")
+    if text.encode("utf-8") == raw:
+        return {key: text}
+    return {key: text, f"{key}_bytes": base64.b64encode(raw).decode("ascii")}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from image_finder.core.images import is_image_name
-from image_finder.core.records import display_name
+from image_finder.core.records import path_json
 
 _HIDDEN_ATTRIBUTE = 0x2  # FILE_ATTRIBUTE_HIDDEN on Windows
 
@@ -27,7 +27,7 @@ class Skipped:
     reason: str
 
     def to_json(self) -> dict[str, str]:
-        return {"path": display_name(self.path), "reason": self.reason}
+        return {**path_json(self.path), "reason": self.reason}
 
 
 def _hidden(entry: os.DirEntry[str]) -> bool:

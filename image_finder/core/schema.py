@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from pathlib import Path
 
-from image_finder.core.errors import LibraryDamagedError, LibraryVersionError
+from image_finder.core.dberrors import DbTrouble, trouble
+from image_finder.core.errors import (
+    DISK_FULL,
+    ImageFinderError,
+    LibraryBusyError,
+    LibraryDamagedError,
+    LibraryReadOnlyError,
+    LibraryVersionError,
+    LibraryWriteError,
+    NotALibraryError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,31 +79,134 @@ CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash);
 SCHEMA += _TEXT_VECTORS + ";\n"
 
 
-def open_database(db_path: Path, backup: Path) -> sqlite3.Connection:
-    """Open (create, or migrate) the library database; LibraryDamagedError if unreadable."""
+BUSY_RETRY_SECONDS = 30.0
+
+
+def open_database(db_path: Path, backup: Path) -> tuple[sqlite3.Connection, bool]:
+    """Open (create, or migrate) the library database. Returns the connection and whether it
+    is read-only (a library on a read-only medium opens for searching).
+
+    Busy is never damage: while another process creates or writes the database, opening waits
+    and retries (up to ``BUSY_RETRY_SECONDS``), then says the library is busy. Only corruption
+    (SQLite's CORRUPT and NOTADB, a failed read of the tables) is reported as damage, and so
+    is an empty database file beside a backup: that is a library that lost its contents, not
+    a new one."""
+    _refuse_emptied(db_path, backup)
+    folder = db_path.parent
+    if not os.access(folder, os.W_OK) or (db_path.exists() and not os.access(db_path, os.W_OK)):
+        return _open_read_only(db_path, backup), True
+    deadline = time.monotonic() + BUSY_RETRY_SECONDS
+    pause = 0.005
+    while True:
+        try:
+            return _open_writable(db_path), False
+        except (LibraryVersionError, LibraryWriteError):
+            raise
+        except sqlite3.DatabaseError as exc:
+            kind = trouble(exc)
+            if kind is DbTrouble.BUSY and time.monotonic() < deadline:
+                time.sleep(pause)
+                pause = min(pause * 2, 0.2)
+                continue
+            raise _open_error(db_path, backup, exc, kind) from exc
+
+
+def _open_writable(db_path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(db_path, timeout=30, check_same_thread=False, isolation_level=None)
     try:
-        db = sqlite3.connect(db_path, timeout=30, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
+        # Changing the journal mode answers SQLITE_BUSY at once, without the busy timeout,
+        # while another connection creates the database: the caller retries.
+        if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+            db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
-        version = _schema_version(db)
-        if version > SCHEMA_VERSION:
-            db.close()
-            raise LibraryVersionError(
-                f"This library was written by a newer version of Image Finder (schema "
-                f"{version}; this version reads up to {SCHEMA_VERSION}). It has not been "
-                "changed: update Image Finder to use it."
-            )
+        version = _check_version(db)
         if version < SCHEMA_VERSION:  # new or older: the one write a reader may make
             _create_or_migrate(db, version, db_path)
         db.execute("SELECT COUNT(*) FROM images").fetchone()  # reads the tables' pages
-    except LibraryVersionError:
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _open_read_only(db_path: Path, backup: Path) -> sqlite3.Connection:
+    """A library on a read-only medium: opened as it is, never written (``immutable``: no
+    other process can change a file on a read-only medium, so SQLite needs no -shm file)."""
+    if not db_path.exists():
+        raise NotALibraryError(
+            f"{db_path.parent} holds no Image Finder library, and none can be created there: "
+            "the folder is read-only. Choose another folder with --data-dir."
+        )
+    immutable = "&immutable=1" if not os.access(db_path.parent, os.W_OK) else ""
+    uri = f"{db_path.resolve().as_uri()}?mode=ro{immutable}"
+    try:
+        db = sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False,
+                             isolation_level=None)  # fmt: skip
+        try:
+            version = _check_version(db)
+            if version < SCHEMA_VERSION:
+                raise LibraryReadOnlyError(
+                    f"This library was written by an older version of Image Finder (schema "
+                    f"{version}) and lies on a read-only medium, so it cannot be brought up to "
+                    "date here: open it once where it can be written."
+                )
+            db.execute("SELECT COUNT(*) FROM images").fetchone()
+        except BaseException:
+            db.close()
+            raise
+    except (LibraryVersionError, LibraryReadOnlyError):
         raise
     except sqlite3.DatabaseError as exc:
-        raise LibraryDamagedError(
-            _damage_message(db_path, backup, exc), backup_exists=backup.exists()
-        ) from exc
+        raise _open_error(db_path, backup, exc, trouble(exc)) from exc
     return db
+
+
+def _check_version(db: sqlite3.Connection) -> int:
+    version = _schema_version(db)
+    if version > SCHEMA_VERSION:
+        raise LibraryVersionError(
+            f"This library was written by a newer version of Image Finder (schema "
+            f"{version}; this version reads up to {SCHEMA_VERSION}). It has not been "
+            "changed: update Image Finder to use it."
+        )
+    return version
+
+
+def _refuse_emptied(db_path: Path, backup: Path) -> None:
+    """A database file that exists but holds nothing, while a backup exists, is a library that
+    lost its contents (a crash, a full disk, a careless copy): never a fresh start."""
+    try:
+        empty = db_path.stat().st_size == 0
+    except FileNotFoundError:
+        return
+    if empty and backup.exists():
+        raise LibraryDamagedError(
+            _damage_message(db_path, backup, "the file is empty (0 bytes)"), backup_exists=True
+        )
+
+
+def _open_error(
+    db_path: Path, backup: Path, exc: sqlite3.DatabaseError, kind: DbTrouble
+) -> ImageFinderError:
+    if kind is DbTrouble.DAMAGED:
+        return LibraryDamagedError(
+            _damage_message(db_path, backup, str(exc)), backup_exists=backup.exists()
+        )
+    if kind is DbTrouble.BUSY:
+        return LibraryBusyError(
+            f"The library {db_path.parent} is busy: another Image Finder process kept it locked "
+            f"for {BUSY_RETRY_SECONDS:.0f} s ({exc}). Nothing was changed; try again."
+        )
+    if kind is DbTrouble.FULL:
+        return LibraryWriteError(f"Opening the library {db_path.parent} failed: {DISK_FULL}")
+    if kind is DbTrouble.READ_ONLY:
+        return LibraryReadOnlyError(
+            f"The library {db_path.parent} cannot be written ({exc}); it was not changed."
+        )
+    return ImageFinderError(
+        f"The library database {db_path} could not be opened ({exc}). It has not been changed."
+    )
 
 
 def _create_or_migrate(db: sqlite3.Connection, version: int, db_path: Path) -> None:
@@ -113,7 +227,7 @@ def _create_or_migrate(db: sqlite3.Connection, version: int, db_path: Path) -> N
             db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(old + 1),))
 
 
-def _damage_message(db_path: Path, backup: Path, exc: Exception) -> str:
+def _damage_message(db_path: Path, backup: Path, exc: object) -> str:
     if backup.exists():
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(backup.stat().st_mtime))
         remedy = (

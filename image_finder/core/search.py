@@ -29,7 +29,7 @@ from image_finder.core.clip import query_vector as clip_query_vector
 from image_finder.core.errors import EmptyLibraryError, ImageFinderError
 from image_finder.core.images import ImageSource, load_image
 from image_finder.core.library import Library
-from image_finder.core.records import Item, display_name
+from image_finder.core.records import Item, display_name, path_json
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -166,7 +166,7 @@ class SearchResult:
         return {
             "rank": self.rank,
             "score": round(self.score, 4),
-            "path": display_name(self.item.path),
+            **path_json(self.item.path),
             "filename": self.item.filename,
             "indexed_at": iso_time(self.item.indexed_at),
             "grey_match": self.grey_match,

@@ -48,7 +48,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from image_finder.core.errors import LibraryWriteError
+from image_finder.core.dberrors import is_disk_full
+from image_finder.core.errors import DISK_FULL, LibraryWriteError
 from image_finder.core.faults import checkpoint
 
 log = logging.getLogger(__name__)
@@ -431,7 +432,13 @@ class FaissIndex(VectorIndex):
                         os.fsync(f.fileno())
                 except (RuntimeError, OSError) as exc:  # faiss reports write errors as RuntimeError
                     tmp.unlink(missing_ok=True)
-                    raise LibraryWriteError(f"cannot write the search index: {exc}") from exc
+                    if is_disk_full(exc) or isinstance(exc, RuntimeError):
+                        raise LibraryWriteError(
+                            f"The search index could not be written: {DISK_FULL}"
+                        ) from exc
+                    raise LibraryWriteError(
+                        f"The search index could not be written ({exc})."
+                    ) from exc
                 checkpoint("index_written")
                 os.replace(tmp, target)
                 fsync_dir(self.folder)

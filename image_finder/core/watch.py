@@ -8,11 +8,12 @@ Events are only hints. A changed image counts once its size and modification tim
 the same for ``settle`` seconds (editors' safe-saves, copies still being written: a file
 written for minutes is picked up once it stops changing). Changes are batched: a batch is
 reported once nothing has moved for ``settle`` seconds, as the smallest set of folders that
-holds them. While changes go on for longer than ``MAX_BATCH_WAIT`` seconds (a long copy, a
-download written for minutes), the folders whose files have settled go in a batch of their
-own, so that a slow file does not hold back a photo added elsewhere; a folder with a file
-still being written waits for it, as the scan would read the half-written file. Applying a
-batch is the ordinary incremental index of those folders
+holds them. While changes go on (a long copy, a live stream of photos, a download written for
+minutes), the files that have settled are committed in small batches every
+``STREAM_INTERVAL`` seconds or so, each batch naming the files under its folders that are still
+being written so that indexing leaves them for a later batch: a settled photo is searchable
+within about ``settle`` + 1 seconds however long the stream goes on. Applying a batch is
+the ordinary incremental index of those folders
 (:func:`~image_finder.core.indexing.index_folders`), so moved files keep their vectors and the
 one-writer rule holds.
 
@@ -39,7 +40,9 @@ from image_finder.core.images import is_image_name
 log = logging.getLogger(__name__)
 
 SETTLE_SECONDS = 1.0
-MAX_BATCH_WAIT = 20.0  # a long copy is applied in parts of this length at the most
+# While changes go on, what has settled is committed at least this often (a live stream: a
+# tethered camera, a sync client), files still being written left for a later batch.
+STREAM_INTERVAL = 0.5
 CHECK_INTERVAL = 0.2
 # Reading a file (as indexing does) is no change.
 IGNORED_EVENTS = frozenset({"opened", "closed_no_write"})
@@ -59,6 +62,22 @@ class WatchMode(enum.Enum):
 class WatchBatch:
     roots: tuple[str, ...]  # folders to index again, none inside another
     paths: int  # image files changed
+    # files under the roots still being written: indexing leaves them as they are, and a
+    # later batch takes them once they have settled
+    unsettled: frozenset[str] = frozenset()
+    changed: frozenset[str] = frozenset()  # the settled image files it takes
+
+
+def merge_batches(batches: Sequence[WatchBatch]) -> WatchBatch:
+    """Batches that waited for one indexing run, as one: a file left unsettled by one batch
+    and taken by a later one is not left out."""
+    unsettled: set[str] = set()
+    for n, batch in enumerate(batches):
+        later = set().union(*(b.changed for b in batches[n + 1 :]))
+        unsettled |= batch.unsettled - later
+    changed = frozenset().union(*(b.changed for b in batches))
+    roots = _minimal(r for b in batches for r in b.roots)
+    return WatchBatch(tuple(roots), len(changed), frozenset(unsettled), changed)
 
 
 def _mount_type(path: str) -> str:
@@ -138,6 +157,7 @@ class FolderWatcher:
         self._changed: set[str] = set()  # image files changed in the batch being gathered
         self._last_event = 0.0
         self._first_event = 0.0
+        self._last_batch = 0.0
         self._observers: dict[str, Any] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -159,6 +179,10 @@ class FolderWatcher:
         for observer in self._observers.values():
             observer.join(timeout=5)
         self._observers.clear()
+
+    @property
+    def folders(self) -> list[str]:
+        return list(self._folders)
 
     def set_folders(self, folders: Sequence[str]) -> None:
         """Watch these folders from now on (added ones start, removed ones stop)."""
@@ -254,7 +278,7 @@ class FolderWatcher:
                 self._check_folders()
 
     def _unsettled(self, now: float) -> set[str]:
-        """Update what is known of each pending file; the folders of those not yet settled."""
+        """Update what is known of each pending file; the files not yet settled."""
         busy = set()
         for path, (size, mtime, since) in list(self._pending.items()):
             try:
@@ -264,37 +288,44 @@ class FolderWatcher:
                 continue
             if (st.st_size, st.st_mtime_ns) != (size, mtime):
                 self._pending[path] = (st.st_size, st.st_mtime_ns, now)
-                busy.add(os.path.dirname(path))
+                busy.add(path)
             elif now - since < self.settle:
-                busy.add(os.path.dirname(path))
+                busy.add(path)
         return busy
 
     def _take_batch(self, now: float) -> WatchBatch | None:
         with self._lock:
             if not self._dirs:
                 return None
-            busy = self._unsettled(now)
-            if not busy and now - self._last_event >= self.settle:
+            unsettled = self._unsettled(now)
+            if not unsettled and now - self._last_event >= self.settle:
                 taken = set(self._dirs)  # all quiet: everything
-            elif now - self._first_event >= MAX_BATCH_WAIT:
-                # a long copy, or a file written for minutes: what has settled goes now,
-                # unless a file still being written lies in a folder the scan would read
-                taken = {
-                    d for d in self._dirs if not any(_within(b, *self._roots([d])) for b in busy)
-                }
+            elif now - self._last_batch >= STREAM_INTERVAL:
+                # changes go on: what has settled goes now, the rest waits
+                busy_dirs = {os.path.dirname(p) for p in unsettled}
+                settled = {os.path.dirname(p) for p in self._changed if p not in unsettled}
+                taken = settled | {d for d in self._dirs - busy_dirs if d not in self._file_dirs()}
             else:
                 return None
             if not taken:
                 return None
             roots = self._roots(taken)
-            changed = {p for p in self._changed if _within(os.path.dirname(p), *taken)}
-            batch = WatchBatch(tuple(roots), len(changed))
+            waiting = frozenset(p for p in unsettled if _within(p, *roots))
+            changed = {
+                p for p in self._changed if _within(os.path.dirname(p), *roots) and p not in waiting
+            }
+            batch = WatchBatch(tuple(roots), len(changed), waiting, frozenset(changed))
             self._dirs -= taken
+            self._dirs |= {os.path.dirname(p) for p in waiting}
             self._changed -= changed
-            for path in [p for p in self._pending if _within(os.path.dirname(p), *taken)]:
+            for path in [p for p in self._pending if p in changed]:
                 del self._pending[path]
             self._first_event = now if self._dirs else 0.0
+            self._last_batch = now
         return batch if roots else None
+
+    def _file_dirs(self) -> set[str]:
+        return {os.path.dirname(p) for p in self._changed}
 
     def _roots(self, dirs: Iterable[str]) -> list[str]:
         """The nearest existing folder of each changed one, inside its watched folder."""

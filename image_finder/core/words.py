@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from image_finder.core.errors import ImageFinderError
+from image_finder.core.dberrors import is_disk_full
+from image_finder.core.errors import DISK_FULL, ImageFinderError, LibraryWriteError
 
 if TYPE_CHECKING:
     from image_finder.core.extractor import Extractor
@@ -243,14 +244,20 @@ class Head:
         """Atomically, beside the library's database."""
         target = folder / HEAD_FILE
         tmp = target.with_name(target.name + ".tmp.npz")
-        np.savez(
-            tmp,
-            model=np.array(self.model),
-            weight=self.weight,
-            bias=self.bias,
-            scale=np.array(self.scale),
-        )
-        os.replace(tmp, target)
+        try:
+            np.savez(
+                tmp,
+                model=np.array(self.model),
+                weight=self.weight,
+                bias=self.bias,
+                scale=np.array(self.scale),
+            )
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if is_disk_full(exc):
+                raise LibraryWriteError(f"The words head could not be saved: {DISK_FULL}") from exc
+            raise
 
     @classmethod
     def load(cls, folder: Path, model: str) -> Head | None:
@@ -286,8 +293,9 @@ def keep_head(library: Library, extractor: Extractor) -> Head | None:
     if scale is None:
         return None
     head = Head(model, weight, bias, scale)
-    head.save(library.folder)
-    log.info("kept the %s head (feature length %.2f) with the library", model, scale)
+    if library.writer_held:  # a search only reads: the next indexing run keeps the head
+        head.save(library.folder)
+        log.info("kept the %s head (feature length %.2f) with the library", model, scale)
     return head
 
 

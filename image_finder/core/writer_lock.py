@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
 
-from image_finder.core.errors import LibraryBusyError
+from image_finder.core.errors import LibraryBusyError, LibraryReadOnlyError
 
 
 class WriterLock:
@@ -17,7 +18,15 @@ class WriterLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise LibraryReadOnlyError(
+                    f"The library {self.path.parent} cannot be written "
+                    f"({exc.strerror or exc}): it can be searched, not changed."
+                ) from None
+            raise
         try:
             if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
                 import msvcrt
@@ -53,5 +62,7 @@ class WriterLock:
             probe.acquire()
         except LibraryBusyError:
             return True
+        except LibraryReadOnlyError:
+            return False  # nobody can write it
         probe.release()
         return False
