@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import queue
 import signal
 import sys
@@ -134,17 +133,13 @@ def _wait_for_lock(library: Library, stop: threading.Event, notice: Callable[[st
 def _in_library(batch: Any, library: Library, watcher: Any) -> Any:
     """The batch without the folders another process took out of the library meanwhile
     (which are no longer watched)."""
-    from image_finder.core.watch import WatchBatch
+    from image_finder.core.watch import in_folders
 
     folders = [f.path for f in library.folders()]
-    kept = tuple(r for r in batch.roots if any(_inside(r, f) for f in folders))
-    if len(kept) < len(batch.roots):
+    kept = in_folders(batch, folders)
+    if len(kept.roots) < len(batch.roots):
         watcher.set_folders([f for f in watcher.folders if f in folders])
-    return WatchBatch(kept, batch.paths, batch.unsettled, batch.changed)
-
-
-def _inside(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(os.path.join(folder, ""))
+    return kept
 
 
 def _counts(report: Any) -> dict[str, Any]:

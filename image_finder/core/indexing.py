@@ -352,6 +352,8 @@ def _scan_into(
             report.unchanged += 1
         else:
             work.changed.append((row.id, found, row.content_hash))
+    for path in work.skip:  # moved away but not yet settled where it went: kept for now
+        known.pop(path, None)
     work.missing.update(known)
     return seen
 

@@ -68,6 +68,13 @@ class WatchBatch:
     changed: frozenset[str] = frozenset()  # the settled image files it takes
 
 
+def in_folders(batch: WatchBatch, folders: Sequence[str]) -> WatchBatch:
+    """The batch without the roots outside ``folders`` (the library's folders now): a folder
+    taken out of the library meanwhile is not indexed again by a change seen before."""
+    kept = tuple(r for r in batch.roots if _within(r, *folders))
+    return WatchBatch(kept, batch.paths, batch.unsettled, batch.changed)
+
+
 def merge_batches(batches: Sequence[WatchBatch]) -> WatchBatch:
     """Batches that waited for one indexing run, as one: a file left unsettled by one batch
     and taken by a later one is not left out."""
@@ -158,6 +165,7 @@ class FolderWatcher:
         self._last_event = 0.0
         self._first_event = 0.0
         self._last_batch = 0.0
+        self._move_sources: dict[str, str] = {}  # moved file -> where it was
         self._observers: dict[str, Any] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -260,6 +268,8 @@ class FolderWatcher:
                     self._pending[path] = (-1, -1, now)
                 if not is_directory:
                     self._changed.add(path)
+            if kind == "moved" and not is_directory and len(paths) == 2:
+                self._move_sources[paths[1]] = paths[0]  # kept until the file has settled
                 if not self._first_event:
                     self._first_event = now
                 self._last_event = now
@@ -298,19 +308,24 @@ class FolderWatcher:
             if not self._dirs:
                 return None
             unsettled = self._unsettled(now)
+            # a file moved but not settled keeps its old entry too, so that its vector moves
+            held = {src for dest, src in self._move_sources.items() if dest in unsettled}
+            if unsettled:  # a file gone may be the first half of a move still being seen
+                held |= {p for p in self._changed if not os.path.lexists(p)}
             if not unsettled and now - self._last_event >= self.settle:
                 taken = set(self._dirs)  # all quiet: everything
-            elif now - self._last_batch >= STREAM_INTERVAL:
-                # changes go on: what has settled goes now, the rest waits
-                busy_dirs = {os.path.dirname(p) for p in unsettled}
-                settled = {os.path.dirname(p) for p in self._changed if p not in unsettled}
-                taken = settled | {d for d in self._dirs - busy_dirs if d not in self._file_dirs()}
+            elif (
+                now - self._first_event >= self.settle and now - self._last_batch >= STREAM_INTERVAL
+            ):
+                # changes have gone on for a while: what has settled goes now, the rest waits
+                # (a quick burst of changes stays one batch)
+                taken = {os.path.dirname(p) for p in self._changed if p not in unsettled | held}
             else:
                 return None
             if not taken:
                 return None
             roots = self._roots(taken)
-            waiting = frozenset(p for p in unsettled if _within(p, *roots))
+            waiting = frozenset(p for p in unsettled | held if _within(p, *roots))
             changed = {
                 p for p in self._changed if _within(os.path.dirname(p), *roots) and p not in waiting
             }
@@ -320,12 +335,12 @@ class FolderWatcher:
             self._changed -= changed
             for path in [p for p in self._pending if p in changed]:
                 del self._pending[path]
-            self._first_event = now if self._dirs else 0.0
+            for dest in [d for d in self._move_sources if d in changed]:
+                del self._move_sources[dest]
+            if not self._dirs:
+                self._first_event = 0.0  # else the stream goes on since it began
             self._last_batch = now
         return batch if roots else None
-
-    def _file_dirs(self) -> set[str]:
-        return {os.path.dirname(p) for p in self._changed}
 
     def _roots(self, dirs: Iterable[str]) -> list[str]:
         """The nearest existing folder of each changed one, inside its watched folder."""

@@ -27,10 +27,12 @@ from image_finder.ui.workers import IndexWorker, SearchWorker
 
 if TYPE_CHECKING:
     from image_finder.core.extractor import Extractor
-    from image_finder.core.indexing import IndexReport
+    from image_finder.core.indexing import IndexProgress, IndexReport
     from image_finder.core.library import Library
     from image_finder.core.records import FolderInfo, Item
     from image_finder.core.watch import FolderWatcher, WatchBatch, WatchMode
+
+WATCH_RETRY_MS = 2000  # a watch batch refused while another process writes: tried again
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class ModelState(enum.Enum):
 class IndexJob:
     folders: tuple[str, ...]
     rebuild: bool = False
+    watch: WatchBatch | None = None  # the changes a watched folder saw
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class Controller(QObject):
     # requests to the workers (queued across threads)
     _load_model_requested = Signal(object, bool)  # settings, model replaces the library's
     _search_requested = Signal(int, object, object)  # generation, Query, SearchOptions
-    _index_requested = Signal(list, bool)
+    _index_requested = Signal(list, bool, object)  # roots, rebuild, files still being written
     _remove_requested = Signal(str)
     _pairs_requested = Signal(object, object, float)  # folders, reference folders, threshold
     _cleanup_requested = Signal(object, str)  # items, folder ("" for the trash)
@@ -140,6 +143,9 @@ class Controller(QObject):
         self._poll.start()
         self._watcher: FolderWatcher | None = None
         self._watch_job: IndexJob | None = None  # queued, not started: later batches join it
+        self._job: IndexJob | None = None  # the job running
+        self._watch_base = 0  # images of the watch jobs before, shown as one job
+        self._last_total = 0
         self._watch_batch.connect(self._on_watcher_batch)
         self._watch_notice.connect(lambda text: self.notice.emit(NoticeKind.WATCH, text))
         self._started = False  # the first model load catches up and starts watching
@@ -171,7 +177,7 @@ class Controller(QObject):
         self._index_worker.pairs_ready.connect(self.duplicates_ready)
         self._index_worker.pairs_progress.connect(self.duplicates_progress)
         self._index_worker.cleanup_done.connect(self._on_index_worker_cleanup_done)
-        self._index_worker.progress.connect(self.index_progress)
+        self._index_worker.progress.connect(self._on_index_worker_progress)
         self._index_worker.finished.connect(self._on_index_worker_finished)
         self._index_worker.failed.connect(self._on_index_worker_failed)
         self._index_worker.remove_failed.connect(lambda m: self.notice.emit(NoticeKind.ERROR, m))
@@ -355,7 +361,34 @@ class Controller(QObject):
         self.indexing_changed.emit(True)
         if self._retry is not None and self._pending is None:  # a query the empty library failed
             self.query_waiting.emit(INDEXING_WAIT)
-        self._index_requested.emit(list(job.folders), job.rebuild)
+        if job.watch is not None:  # a folder removed meanwhile is not indexed again
+            from image_finder.core.watch import in_folders
+
+            batch = in_folders(job.watch, [f.path for f in self.folders])
+            if not batch.roots:
+                self._indexing = False
+                self._job_done(changed=False)
+                return
+            job = IndexJob(batch.roots, watch=batch)
+        self._job = job
+        self._index_requested.emit(
+            list(job.folders), job.rebuild, job.watch.unsettled if job.watch else frozenset()
+        )
+
+    def _on_index_worker_progress(self, progress: IndexProgress) -> None:
+        """Relayed; consecutive watch jobs (a long copy seen in parts) count on from the one
+        before, so that the progress shown is one job."""
+        from image_finder.core.indexing import IndexPhase
+
+        if progress.phase is IndexPhase.EMBEDDING:
+            self._last_total = progress.total
+            if self._watch_base:
+                progress = dataclasses.replace(
+                    progress,
+                    done=progress.done + self._watch_base,
+                    total=progress.total + self._watch_base,
+                )
+        self.index_progress.emit(progress)
 
     def _on_index_worker_finished(self, report: IndexReport) -> None:
         self.last_report = report
@@ -377,6 +410,11 @@ class Controller(QObject):
         self.index_finished.emit(report)
 
     def _on_index_worker_failed(self, message: str, error: type) -> None:
+        job = self._job
+        if error is LibraryBusyError and job is not None and job.watch is not None:
+            # another process writes: the changes wait for it, then are applied
+            batch = job.watch
+            QTimer.singleShot(WATCH_RETRY_MS, self, lambda: self._on_watcher_batch(batch))
         kind = NoticeKind.BUSY if error is LibraryBusyError else NoticeKind.ERROR
         self._shown.add(kind)
         self.notice.emit(kind, message)
@@ -384,6 +422,13 @@ class Controller(QObject):
 
     def _job_done(self, changed: bool) -> None:
         self._indexing = False
+        finished, self._job = self._job, None
+        next_is_watch = bool(self._jobs) and self._jobs[0].watch is not None
+        if finished is not None and finished.watch is not None and next_is_watch:
+            self._watch_base += self._last_total
+        else:
+            self._watch_base = 0
+        self._last_total = 0
         self._run_next_job()
         if not self.indexing:
             self.indexing_changed.emit(False)
@@ -400,6 +445,10 @@ class Controller(QObject):
             f.path for f in self.folders
         ]:
             self._watcher.set_folders([f.path for f in folders])
+        elif self._watcher is None and folders and self._started and self.settings.watch_folders:
+            # the first folder of a library (the first session): watched from now on
+            self.folders = folders
+            self.start_watching()
         self.folders = folders
         self.count = count
         self._seen_generation = self.library.generation
@@ -434,12 +483,16 @@ class Controller(QObject):
     def _on_watcher_batch(self, batch: WatchBatch) -> None:
         """One index job for a batch; a batch that comes while a watch job waits joins it, so
         that copying thousands of files is a few jobs."""
+        from image_finder.core.watch import merge_batches
+
         if self._watch_job is not None and self._watch_job in self._jobs:
-            merged = IndexJob(tuple(sorted({*self._watch_job.folders, *batch.roots})))
+            assert self._watch_job.watch is not None
+            joined = merge_batches([self._watch_job.watch, batch])
+            merged = IndexJob(joined.roots, watch=joined)
             self._jobs[self._jobs.index(self._watch_job)] = merged
             self._watch_job = merged
             return
-        self._watch_job = IndexJob(batch.roots)
+        self._watch_job = IndexJob(batch.roots, watch=batch)
         self._jobs.append(self._watch_job)
         self._run_next_job()
 

@@ -162,8 +162,10 @@ class IndexWorker(QObject):
     def _emit_library(self) -> None:
         self.library_changed.emit(self.library.folders(), self.library.count())
 
-    @Slot(list, bool)
-    def index(self, roots: list[str], rebuild: bool) -> None:
+    @Slot(list, bool, object)
+    def index(
+        self, roots: list[str], rebuild: bool, unsettled: frozenset[str] = frozenset()
+    ) -> None:
         from image_finder.core.indexing import index_folders
 
         self._cancel.clear()
@@ -179,6 +181,7 @@ class IndexWorker(QObject):
                 progress=self._on_progress,
                 cancelled=self._cancel.is_set,
                 rebuild=rebuild,
+                unsettled=unsettled,
             )
         except ImageFinderError as exc:
             self._emit_library()
