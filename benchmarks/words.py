@@ -65,6 +65,14 @@ CLIPART_WORDS = {  # top folder -> the word typed for it
     "tools": "tool",
     "transportation": "vehicle",
 }
+# "-word" on labelled photos: (words for, word against, the Fashion-MNIST kind it names)
+LEAVE_OUT_CASES = [
+    ("footwear", "sandal", 5),
+    ("footwear", "boot", 9),
+    ("footwear", "running shoe", 7),
+    ("clothing", "dress", 3),
+]
+LEAVE_OUT_BOUNDS = (0.05, 0.1, 0.2, 0.3, 0.5)
 LATENCY_WORDS = ["dog", "car", "flower", "bird -parrot", "sports car", "food", "boat", "cat"]
 
 
@@ -121,13 +129,59 @@ def fashion_quality(extractor, per_kind: int) -> dict:
                 continue
             hits = [labels[Path(r.path).name] == kind for r in outcome.results]
             rows[word] = {"known": True, "P@10": precision_at_10(hits)}
+        leaving = leaving_out(
+            library,
+            [
+                (pos, neg, lambda path, kind=kind: labels[Path(path).name] == kind)
+                for pos, neg, kind in LEAVE_OUT_CASES
+            ],
+        )
     known = [r["P@10"] for r in rows.values() if r["known"]]
     return {
         "images": len(labels),
         "random_P@10": 0.1,
         "mean_P@10_known_words": round(float(np.mean(known)), 3) if known else None,
         "words": rows,
+        "leaving_out": leaving,
     }
+
+
+def leaving_out(library, cases) -> dict:
+    """What ``-word`` leaves out, per probability bound: of the pictures the words alone list,
+    the share of the named kind no longer listed (it should be 1) and the share of the other
+    kinds no longer listed (it should be 0), and how much the scores of the others move."""
+    from image_finder.core import words
+
+    head = words.Head.load(library.folder, library.model or "")
+    vocabulary = words.Vocabulary.imagenet()
+    kept_bound = words.LEAVE_OUT_PROBABILITY
+    table = {}
+    everything = library.count()
+    for positive, negative, is_named in cases:
+        alone = words.rank(library, head, vocabulary.require(positive), everything)
+        listed = {i: s for i, s in zip(alone.ids, alone.scores, strict=True)}
+        items = library.items(listed)
+        named = {i for i in listed if is_named(items[i].path)}
+        others = set(listed) - named
+        rows = {}
+        for bound in LEAVE_OUT_BOUNDS:
+            words.LEAVE_OUT_PROBABILITY = bound
+            query = vocabulary.require(f"{positive} -{negative}")
+            found = words.rank(library, head, query, everything)
+            after = dict(zip(found.ids, found.scores, strict=True))
+            moved = [abs(after[i] - listed[i]) for i in others if i in after]
+            rows[str(bound)] = {
+                "named_left_out": round(len(named - set(after)) / max(1, len(named)), 3),
+                "others_left_out": round(len(others - set(after)) / max(1, len(others)), 3),
+                "others_median_score_change": round(float(np.median(moved)), 4) if moved else 0,
+            }
+        words.LEAVE_OUT_PROBABILITY = kept_bound
+        table[f"{positive} -{negative}"] = {
+            "listed_by_the_words_alone": len(listed),
+            "of_the_named_kind": len(named),
+            "bounds": rows,
+        }
+    return table
 
 
 def clipart_quality(folder: Path) -> dict:
@@ -170,6 +224,23 @@ def clipart_quality(folder: Path) -> dict:
         "mean_P@10": round(float(np.mean([r["P@10"] for r in known])), 3),
         "categories": rows,
     }
+
+
+CLIPART_LEAVE_OUT = [("animal", "bird", "birds"), ("animal", "fish", "fish"),
+                     ("vehicle", "car", "cars")]  # fmt: skip
+
+
+def clipart_leaving_out(folder: Path) -> dict:
+    """``-word`` on openclipart: the subfolder named by the word is what should go."""
+    from image_finder.core.library import Library
+
+    with Library(folder) as library:
+        root = library.folders()[0].path
+        cases = [
+            (pos, neg, lambda path, sub=sub: f"/{sub}/" in path[len(root) :])
+            for pos, neg, sub in CLIPART_LEAVE_OUT
+        ]
+        return leaving_out(library, cases)
 
 
 def latency(extractor, folder: Path, size: int) -> dict:
@@ -238,6 +309,7 @@ def main() -> None:
         result["fashion_mnist"] = "not installed: apt-get install dataset-fashion-mnist"
     folder = clipart.build(args.model, args.quick, extractor)
     result["openclipart"] = clipart_quality(folder)
+    result["openclipart_leaving_out"] = clipart_leaving_out(folder)
     result["latency"] = latency(extractor, folder, 5_000 if args.quick else args.size)
     publish(result, "words-quick.json" if args.quick else "words.json")
 

@@ -48,6 +48,16 @@ MAX_WORDS_PER_CONCEPT = 4  # the longest name looked up as one ("great white sha
 CANDIDATES_PER_CLASS = 200
 # Below this probability the best picture is not said to show the words (the closest there is)
 CLOSE_PROBABILITY = 0.2
+# Below this probability a picture is no result at all: it shows none of the words (a teddy
+# bear for "golden retriever"), however few pictures are left; unless even the best is below
+# it, when the pictures within a factor WEAK_SPAN of the best are listed as the closest there
+# are (marked so: no close matches), and no others.
+MIN_PROBABILITY = 0.02
+WEAK_SPAN = 4.0
+# "-word": the pictures the model gives at least this probability of showing the word are left
+# out, and the word's classes are taken out of the other words ("flowers -daisy": the other
+# flowers keep their scores). Measured in benchmarks/words.py (the leaving-out table).
+LEAVE_OUT_PROBABILITY = 0.2
 STOP_WORDS = frozenset(
     {
         *("a", "an", "the", "of", "on", "in", "at", "by", "with", "and", "or", "to", "for"),
@@ -338,7 +348,16 @@ def rank(
     restrict_to: np.ndarray | None = None,
 ) -> WordResults:
     """The ``top_k`` library images most probably showing every concept of ``parsed``."""
-    positive = [c for c in parsed.concepts if c.sign > 0]
+    against = [c for c in parsed.concepts if c.sign < 0]
+    left_out = {k for c in against for k in c.classes}
+    positive = [
+        Concept(c.text, tuple(k for k in c.classes if k not in left_out), 1)
+        for c in parsed.concepts
+        if c.sign > 0
+    ]
+    if any(not c.classes for c in positive):
+        empty = next(c.text for c in positive if not c.classes)
+        raise ImageFinderError(f"“{empty}” leaves nothing once the words after - are left out.")
     # candidates: the images nearest to the class rows of the most specific concept
     seed = min(positive, key=lambda c: len(c.classes))
     per_class = max(CANDIDATES_PER_CLASS, 4 * top_k // max(1, len(seed.classes)))
@@ -351,10 +370,15 @@ def rank(
         return WordResults([], [], parsed.notice)
     vectors = library.vectors(list(candidates))
     total = np.zeros(len(candidates), np.float64)
-    for concept in parsed.concepts:
-        log_p = head.log_probs(vectors, concept.classes)
-        # for: it shows the concept; against: it does not (log of 1 - p)
-        total += log_p if concept.sign > 0 else np.log1p(-np.exp(np.minimum(log_p, -1e-7)))
+    for concept in positive:
+        total += head.log_probs(vectors, concept.classes)
+    keep = np.ones(len(candidates), bool)
+    for concept in against:  # pictures that show it are not listed
+        keep &= head.log_probs(vectors, concept.classes) < np.log(LEAVE_OUT_PROBABILITY)
+    if keep.any():
+        floor = min(np.log(MIN_PROBABILITY), total[keep].max() - np.log(WEAK_SPAN))
+        keep &= total >= floor
+    candidates, total = candidates[keep], total[keep]
     order = np.argsort(-total)[:top_k]
     return WordResults(
         [int(candidates[i]) for i in order],

@@ -251,13 +251,15 @@ class SearchPanel(QWidget):
             return
         self.drop_zone.accept_mime(mime)
 
-    def _show_query(self, query: Query | None) -> None:
+    def _show_query(self, query: Query | None, keep_words: bool = False) -> None:
+        """Show ``query`` above the results; the words field follows it unless
+        ``keep_words`` (a refused query: what was typed stays, to be corrected)."""
         if query is None:
             self.drop_zone.show_query(None, "")
             return
+        if not keep_words and self.words.text() != (query.text or ""):
+            self.words.setText(query.text or "")  # an image search clears the words
         if query.kind is QueryKind.TEXT:
-            if self.words.text() != query.text:
-                self.words.setText(query.text)
             self.drop_zone.show_query(None, query.label)
             return
         try:
@@ -270,7 +272,10 @@ class SearchPanel(QWidget):
         self.drop_zone.show_query(image, query.label)
 
     def _on_controller_query_changed(self, query: Query) -> None:
-        self._show_query(query)
+        again = query == self.controller.shown_query  # the same search, repeated
+        if not again:
+            self.drop_zone.clear_message()  # an old error goes when the next search starts
+        self._show_query(query, keep_words=again)
 
     def _on_controller_results_ready(self, outcome: SearchOutcome) -> None:
         self.drop_zone.clear_message()
@@ -292,7 +297,8 @@ class SearchPanel(QWidget):
     def _on_controller_search_failed(self, message: str, query: Query | None) -> None:
         # The last good query and its results stay; only the error is new. With none yet,
         # the query that could not run is shown (it runs once the library has images).
-        self._show_query(self.controller.shown_query or query)
+        refused_words = query is not None and query.kind is QueryKind.TEXT
+        self._show_query(self.controller.shown_query or query, keep_words=refused_words)
         self.drop_zone.show_message(message)
         self._update_empty_state()
 

@@ -19,7 +19,6 @@ from PIL import Image
 
 from image_finder.cli import main
 from image_finder.core.errors import (
-    ImageFinderError,
     LibraryBusyError,
     LibraryDamagedError,
     LibraryReadOnlyError,

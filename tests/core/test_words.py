@@ -99,8 +99,13 @@ def test_rank_uses_stored_vectors_only(tmp_path):
         found = words.rank(library, head, parsed, 5)
         assert found.ids == list(expected)
         assert all(0 < s <= 1 for s in found.scores) and found.scores == sorted(found.scores)[::-1]
-        against = words.rank(library, head, VOCABULARY.require("dog -bird"), 5)
-        assert against.ids != found.ids or against.scores != found.scores
+        bird = VOCABULARY.lookup("bird")
+        assert bird is not None
+        against = words.rank(library, head, VOCABULARY.require("dog -bird"), 300)
+        shows_bird = np.exp(head.log_probs(vectors, bird)) >= words.LEAVE_OUT_PROBABILITY
+        assert shows_bird.any()
+        assert not any(shows_bird[i - 1] for i in against.ids)  # left out
+        assert against.ids[:5] == found.ids  # the dogs without birds keep their scores
 
 
 def test_a_real_library_finds_the_cat_by_word(photos, tmp_path, lite0):
@@ -135,3 +140,51 @@ def test_cli_search_by_words(photos, tmp_path, capsys):
     code = main(["--data-dir", data, "search", str(photos / "coffee.jpg"), "--text", "at night"])
     err = capsys.readouterr().err
     assert code == 1 and "needs a CLIP model" in err and "--text-model" in err
+
+
+def _class_library(tmp_path, picks: dict[str, list[int]]):
+    """A head of 1,000 orthogonal-ish class rows and one picture per entry of ``picks``: a
+    picture made of the rows of its classes (it shows those classes, nothing else)."""
+    rng = np.random.default_rng(4)
+    dim = 1024
+    weight = np.linalg.qr(rng.normal(size=(dim, dim)))[0][:1000].astype(np.float32) * 12
+    head = words.Head("m", weight, np.zeros(1000, np.float32), scale=1.0)
+    vectors = []
+    for classes in picks.values():
+        v = weight[classes].sum(axis=0)
+        vectors.append(v / np.linalg.norm(v))
+    return _library_with_head(tmp_path, np.asarray(vectors, np.float32), head), head
+
+
+def test_minus_leaves_out_what_shows_the_word_and_keeps_the_other_scores(tmp_path):
+    daisy = VOCABULARY.lookup("daisy")
+    flower = VOCABULARY.lookup("flower")
+    assert daisy and flower and set(daisy) < set(flower)
+    sunflower = next(c for c in flower if c not in daisy)
+    picks = {"daisy": [daisy[0]], "sunflower": [sunflower], "both": [daisy[0], sunflower]}
+    library, head = _class_library(tmp_path, picks)
+    with library:
+        plain = words.rank(library, head, VOCABULARY.require("flowers"), 10)
+        minus = words.rank(library, head, VOCABULARY.require("flowers -daisy"), 10)
+    names = dict(zip(range(1, 4), picks, strict=True))
+    assert {names[i] for i in plain.ids} == {"daisy", "sunflower", "both"}
+    assert [names[i] for i in minus.ids] == ["sunflower"]  # pictures with a daisy: not listed
+    before = plain.scores[plain.ids.index(2)]
+    assert minus.scores[0] == pytest.approx(before, abs=1e-3)  # the sunflower keeps its score
+
+
+def test_pictures_that_show_none_of_the_words_are_no_results(tmp_path):
+    retriever = VOCABULARY.lookup("golden retriever")
+    bear = VOCABULARY.lookup("teddy bear")
+    assert retriever and bear
+    library, head = _class_library(
+        tmp_path, {"dog": [retriever[0]], "bear": [bear[0]], "plane": [404]}
+    )
+    with library:
+        found = words.rank(library, head, VOCABULARY.require("golden retriever"), 24)
+    assert found.ids == [1]  # not a teddy bear and a plane at 0.00 after it
+    assert all(s >= words.MIN_PROBABILITY for s in found.scores)
+    library, head = _class_library(tmp_path / "weak", {"bear": [bear[0]], "plane": [404]})
+    with library:
+        found = words.rank(library, head, VOCABULARY.require("golden retriever"), 24)
+    assert len(found.ids) <= 2 and all(s < words.MIN_PROBABILITY for s in found.scores)

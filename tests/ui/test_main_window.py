@@ -814,12 +814,50 @@ def test_type_a_word_see_its_pictures_then_back_to_the_image(qtbot, make_window,
     assert "not a word this model knows" in panel.drop_zone.message.text()
     assert "dog" in panel.drop_zone.message.text()
     assert results(window)[0][0] == "chelsea.jpg"  # the last good results stay
+    assert panel.words.text() == "dgo"  # what was typed stays, to be corrected
+    panel.words.setText("dog")
+    qtbot.keyClick(panel.words, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not panel.drop_zone.message.isVisible(), timeout=30_000)
 
     window.back_action.trigger()
     qtbot.waitUntil(lambda: results(window) == image_results, timeout=30_000)
+    window.back_action.trigger()
+    qtbot.waitUntil(lambda: results(window) == image_results, timeout=30_000)
+    assert panel.words.text() == ""  # an image search shows no words
     window.forward_action.trigger()
     qtbot.waitUntil(lambda: results(window)[0][0] == "chelsea.jpg", timeout=30_000)
     assert panel.words.text() == "cat"
+
+
+def test_a_folder_added_in_the_first_session_is_watched_at_once(
+    qtbot, make_window, photos, tmp_path
+):
+    import shutil
+
+    window = make_window()  # an empty library: nothing to watch yet
+    assert window.controller.watch_mode(str(photos)) is None
+    index_and_wait(qtbot, window, photos)
+    qtbot.waitUntil(lambda: "watched" in window.library_panel.folder_list.item(0).text())
+    shutil.copy(photos / "coffee.jpg", photos / "coffee from the camera.jpg")
+    n = len(list(photos.iterdir()))
+    qtbot.waitUntil(
+        lambda: f"{n:,} images" in window.library_panel.folder_list.item(0).text(),
+        timeout=20_000,
+    )
+
+
+def test_an_old_error_goes_when_the_next_search_starts(qtbot, make_window, photos, tmp_path):
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a picture")
+    window.search_file(str(broken))
+    panel = window.search_panel
+    qtbot.waitUntil(lambda: panel.drop_zone.message.isVisible(), timeout=30_000)
+    assert "broken.jpg" in panel.drop_zone.message.text()
+    window.search_file(str(photos / "coffee.jpg"))
+    wait_results(qtbot, window)
+    assert not panel.drop_zone.message.isVisible()
 
 
 def test_the_precision_check_shows_in_progress_and_settings(qtbot, make_window, photos, settings):
