@@ -87,7 +87,7 @@ def main() -> None:
     from image_finder.core.search import Query, Searcher, SearchOptions
 
     folder = args.images or DATA / f"photos-{args.count}"
-    paths = sorted(folder.glob("*.jpg")) if args.images else photo_set.build(folder, args.count)
+    paths = photo_set.image_files(folder) if args.images else photo_set.build(folder, args.count)
     weights = args.weights
     if args.model == "vit_base_patch16_224" and not weights:
         weights = random_vit_weights()

@@ -29,6 +29,17 @@ SKIMAGE = (
 MIN_SIDE = 400
 
 
+def image_files(folder: Path) -> list[Path]:
+    """The pictures in ``folder`` (and below) by the product's own rule: every extension it
+    indexes, in any case (``IMG_0001.JPEG``, ``photo.heic``), hidden files left out."""
+    from image_finder.core.scanning import ScanEntry, scan_folder
+
+    found = [Path(e.path) for e in scan_folder(str(folder)) if isinstance(e, ScanEntry)]
+    if not found:
+        raise SystemExit(f"no pictures in {folder} (the formats Image Finder indexes)")
+    return sorted(found)
+
+
 def wallpaper_files() -> list[tuple[str, Path]]:
     """(name, path) of each wallpaper once: Plasma ships one picture in several resolutions
     (``Name/contents/images/WxH.jpg``), sway in several sizes and orientations

@@ -81,11 +81,11 @@ def index_summary(report: IndexReport) -> str:
 def folder_summary(folder: FolderInfo, indexing: bool = False) -> str:
     """The second line of a folder in the library panel (``indexing``: a run is under way,
     so an unfinished folder is not offered for resuming)."""
-    resume = "" if indexing else " – Resume"
+    resume = "" if indexing else "Resume · "  # first, so that a narrow panel keeps the cue
     if folder.complete:
         summary = count(folder.images, "image")
     elif folder.files_found:
-        summary = f"{folder.images:,} of {folder.files_found:,} indexed{resume}"
+        summary = f"{resume}{folder.images:,} of {folder.files_found:,} indexed"
     else:
-        summary = f"{folder.images:,} indexed, unfinished{resume}"
+        summary = f"{resume}{folder.images:,} indexed, unfinished"
     return summary + ("" if folder.online else " · offline")

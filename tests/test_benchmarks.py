@@ -55,3 +55,16 @@ def test_benchmark_runs_in_quick_mode(script):
     data = json.loads(out.read_text())
     assert keys <= set(data)
     assert result.stdout.strip()  # a table was printed
+
+
+def test_benchmark_photo_lists_follow_the_products_image_rule(tmp_path):
+    from PIL import Image
+
+    from benchmarks.photos import image_files
+
+    for name in ("IMG_0001.JPEG", "b.png", "c.Jpg", ".hidden.jpg"):
+        Image.new("RGB", (8, 8)).save(tmp_path / name, format="PNG" if "png" in name else "JPEG")
+    (tmp_path / "notes.txt").write_text("no picture")
+    assert [p.name for p in image_files(tmp_path)] == ["IMG_0001.JPEG", "b.png", "c.Jpg"]
+    with pytest.raises(SystemExit, match="no pictures"):
+        image_files(tmp_path / "empty")

@@ -203,6 +203,12 @@ class SearchOutcome:
         return data
 
 
+def shown_score(score: float) -> float:
+    """A score as every face shows it: two decimals. Minimum similarity compares this, so
+    that a result shown as 0.30 stays at minimum 0.30."""
+    return round(score + 1e-9, 2)
+
+
 @dataclass(frozen=True)
 class SearchOptions:
     top_k: int = 12
@@ -469,8 +475,10 @@ class Searcher:
             best.items(),
             key=lambda kv: (0, -matched[kv[0]]) if kv[0] in matched else (1, -kv[1]),
         )[: options.top_k]
-        if options.min_score is not None:
-            ranked = [(i, s) for i, s in ranked if s >= options.min_score or i in matched]
+        if options.min_score is not None:  # on the score as shown (two decimals)
+            ranked = [
+                (i, s) for i, s in ranked if shown_score(s) >= options.min_score or i in matched
+            ]
         items = self.library.items(i for i, _ in ranked)
         results = [
             SearchResult(rank, min(1.0, max(-1.0, score)), items[image_id], image_id in matched)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QListWidget,
+    QListWidgetItem,
     QMenu,
     QPushButton,
     QSlider,
@@ -34,7 +35,9 @@ from PySide6.QtWidgets import (
 from image_finder import text
 from image_finder.core.cleanup import CleanupReport, restore_from_trash
 from image_finder.core.duplicates import (
+    DEFAULT_RULES,
     DEFAULT_THRESHOLD,
+    SIMILAR_FLOOR,
     DuplicateGroup,
     KeepRule,
     Pairs,
@@ -46,11 +49,14 @@ from image_finder.ui.controller import Controller
 from image_finder.ui.desktop import DesktopActions
 from image_finder.ui.thumbnails import ThumbnailLoader
 
-FLOOR = 0.80  # the lowest "similar" threshold the slider offers; pairs are found down to it
+FLOOR = SIMILAR_FLOOR  # the lowest "similar" threshold the slider offers: pairs are found to it
 THUMB = 96
 PREVIEW = 280  # px: the selected copy, large enough to compare copies by eye
 PREVIEW_TOKEN = -1  # thumbnails asked for the preview, not for a group's rows
-COLUMNS = ("", "Picture", "Resolution", "File size", "Format", "Taken or modified", "Folder")
+COLUMNS = (
+    "", "Picture", "Match", "Resolution", "File size", "Format", "Taken or modified", "Folder"
+)  # fmt: skip
+PICTURE_COLUMN, FOLDER_COLUMN = 1, len(COLUMNS) - 1
 TIERS = (
     ("Identical files only", Tier.IDENTICAL),
     ("The same picture (resized, re-saved…)", Tier.SAME),
@@ -89,7 +95,7 @@ class DuplicatesWindow(QDialog):
         self.qsettings = qsettings
         self.pairs = Pairs()
         self.groups: list[DuplicateGroup] = []
-        self.unchecked: set[int] = set()  # copies the user chose to keep too
+        self.choices: dict[int, bool] = {}  # copies the user checked (True) or unchecked
         self.last_trashed: list[str] = []
         self.reference: list[str] = []
         self.scope: list[str] = []  # folders to look in; empty: the whole library
@@ -121,6 +127,7 @@ class DuplicatesWindow(QDialog):
             self.tier.addItem(label, tier)
         self.tier.setCurrentIndex(2)
         self.tier.currentIndexChanged.connect(self.regroup)
+        self.tier.currentIndexChanged.connect(self._update_threshold_enabled)
         self.threshold = QSlider(Qt.Orientation.Horizontal)
         self.threshold.setRange(round(FLOOR * 100), 100)
         self.threshold.setValue(round(DEFAULT_THRESHOLD * 100))
@@ -153,16 +160,29 @@ class DuplicatesWindow(QDialog):
         return top
 
     def _build_rules(self) -> QHBoxLayout:
-        order = (KeepRule.REFERENCE, KeepRule.RESOLUTION, KeepRule.FILE_SIZE, KeepRule.OLDEST)
-        self.rules = {rule: QCheckBox(rule.value) for rule in order}
+        """The keeper rules, numbered in the order they apply; the default ones checked."""
+        order = [*DEFAULT_RULES, *(r for r in KeepRule if r not in DEFAULT_RULES)]
+        self.rules = {
+            rule: QCheckBox(f"{n}. {rule.value}") for n, rule in enumerate(order, start=1)
+        }
         keep = QHBoxLayout()
-        keep.addWidget(QLabel("Suggest keeping the copy:"))
-        for box in self.rules.values():
-            box.setChecked(True)
+        label = QLabel("Keep the copy by, in order:")
+        label.setToolTip(
+            "The first rule that tells copies apart chooses the one to keep. “Largest file” is "
+            "off by default: a re-saved copy (a PNG made from a JPEG) is often larger."
+        )
+        keep.addWidget(label)
+        for rule, box in self.rules.items():
+            box.setChecked(rule in DEFAULT_RULES)
             box.toggled.connect(self.regroup)
             keep.addWidget(box)
         keep.addStretch()
         return keep
+
+    def _update_threshold_enabled(self, *args: object) -> None:
+        similar = self.tier.currentData() is Tier.SIMILAR
+        self.threshold.setEnabled(similar)
+        self.threshold_value.setEnabled(similar)
 
     def _build_lists(self) -> QSplitter:
         self.group_list = QListWidget()
@@ -179,9 +199,16 @@ class DuplicatesWindow(QDialog):
         self.table.verticalHeader().setDefaultSectionSize(THUMB + 8)
         self.table.setWordWrap(False)  # a long folder is elided in its middle, whole in its tip
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.table.horizontalHeader().setSectionResizeMode(
-            len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch
-        )
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        header = self.table.horizontalHeader()
+        for column in range(len(COLUMNS)):  # names and folders share what the others leave
+            stretch = column in (PICTURE_COLUMN, FOLDER_COLUMN)
+            header.setSectionResizeMode(
+                column,
+                QHeaderView.ResizeMode.Stretch
+                if stretch
+                else QHeaderView.ResizeMode.ResizeToContents,
+            )
         self.table.setIconSize(QPixmap(THUMB, THUMB).size())
         self.table.itemChanged.connect(self._on_table_item_changed)
         self.table.itemSelectionChanged.connect(self._show_preview)
@@ -280,20 +307,29 @@ class DuplicatesWindow(QDialog):
         row = max(0, self.group_list.currentRow())
         self.group_list.clear()
         for group in self.groups:
-            self.group_list.addItem(
+            name = display_name(os.path.basename(group.keep.path))
+            entry = QListWidgetItem(
                 f"{text.count(len(group.items), 'image')} · {group.tier.title}\n"
-                f"{text.byte_size(group.reclaimable)} to free · "
-                f"{display_name(os.path.basename(group.keep.path))}"
+                f"{text.byte_size(group.reclaimable)} to free\n{name}"
             )
+            entry.setToolTip(f"Keep: {display_name(group.keep.path)}")
+            self.group_list.addItem(entry)
         self._update_summary()
         if self.groups:
             self.group_list.setCurrentRow(min(row, len(self.groups) - 1))
         else:
             self._show_group(-1)
 
+    def is_checked(self, group: DuplicateGroup, item: Item) -> bool:
+        """Checked for removal: the copies of the keeper unless unchecked; a picture only
+        *similar* to it (a burst, a crop) only when the user checks it."""
+        if item.id == group.keep.id or item.id in group.reference_ids:
+            return False
+        return self.choices.get(item.id, item in group.removable)
+
     def checked_items(self) -> list[Item]:
         """Every copy checked for removal, in every group (keepers and references never)."""
-        return [i for g in self.groups for i in g.removable if i.id not in self.unchecked]
+        return [i for g in self.groups for i in g.items if self.is_checked(g, i)]
 
     def _update_summary(self) -> None:
         checked = self.checked_items()
@@ -320,9 +356,6 @@ class DuplicatesWindow(QDialog):
             for n, item in enumerate(group.items):
                 self._fill_row(n, item, group)
                 self.thumbnails.request(row, item.path, THUMB)
-        self.table.resizeColumnsToContents()
-        # the file name beside its thumbnail, within bounds: the folder needs room too
-        self.table.setColumnWidth(1, min(max(self.table.columnWidth(1), THUMB + 120), THUMB + 220))
         self.table.blockSignals(False)
         self._show_preview()
 
@@ -346,14 +379,22 @@ class DuplicatesWindow(QDialog):
             check.setText("Keep" if keeper else "Reference")
         else:
             check.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
-            state = Qt.CheckState.Unchecked if item.id in self.unchecked else Qt.CheckState.Checked
-            check.setCheckState(state)
+            checked = self.is_checked(group, item)
+            check.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
         picture = QTableWidgetItem(display_name(os.path.basename(item.path)))
         picture.setToolTip(display_name(item.path))
         size = f"{item.width} × {item.height}" if item.width and item.height else "unknown"
+        tier, score = group.relation(item)
+        match = QTableWidgetItem("the copy kept" if keeper else f"{tier.title} · {score:.2f}")
+        match.setToolTip(
+            "The copy suggested to keep"
+            if keeper
+            else f"{tier.title.capitalize()} to the copy kept (score {score:.3f})"
+        )
         cells = [
             check,
             picture,
+            match,
             QTableWidgetItem(size),
             QTableWidgetItem(text.byte_size(item.size)),
             QTableWidgetItem(os.path.splitext(item.path)[1].lstrip(".").upper()),
@@ -388,10 +429,7 @@ class DuplicatesWindow(QDialog):
         if cell.column() != 0:
             return
         item_id = int(cell.data(Qt.ItemDataRole.UserRole))
-        if cell.checkState() == Qt.CheckState.Checked:
-            self.unchecked.discard(item_id)
-        else:
-            self.unchecked.add(item_id)
+        self.choices[item_id] = cell.checkState() == Qt.CheckState.Checked
         self._update_summary()
 
     def set_checked(self, row: int, checked: bool) -> None:

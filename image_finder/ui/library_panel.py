@@ -106,8 +106,13 @@ class LibraryPanel(QWidget):
             item = QListWidgetItem(icon, f"{display_name(folder.path)}\n{summary}")
             item.setData(Qt.ItemDataRole.UserRole, folder.path)
             item.setToolTip(
-                f"{display_name(folder.path)}\n{text.count(folder.images, 'image')}"
+                f"{display_name(folder.path)}\n{summary}"
                 + ("\nThe folder is offline; its images are kept." if not folder.online else "")
+                + (
+                    "\nIndexing did not finish: double-click to resume it."
+                    if not folder.complete and not self.controller.indexing
+                    else ""
+                )
             )
             if not folder.online:
                 item.setForeground(self.palette().placeholderText())

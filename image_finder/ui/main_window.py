@@ -377,6 +377,7 @@ class MainWindow(QMainWindow):
             precision_in_use=(extractor.precision, extractor.precision_reason)
             if extractor
             else None,
+            device_in_use=extractor.device if extractor else None,
         )
 
     def open_settings(self) -> None:

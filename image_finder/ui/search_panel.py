@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import QBuffer, QIODevice, QModelIndex, QPoint, QStringListModel, Qt, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QImage
+from PySide6.QtGui import QAction, QGuiApplication, QImage, QMouseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QCompleter,
@@ -38,6 +38,25 @@ NO_QUERY_TEXT = "Drop an image here, paste one, or click to browse"
 
 
 THUMBNAIL_SIZES = (64, 512, 16)  # smallest, largest, step of the thumbnail zoom
+
+
+class _EmptyState(QWidget):
+    """The grid's place while it has no results; a click chooses a file when it says so."""
+
+    clicked = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.browses = False
+
+    def set_browses(self, browses: bool) -> None:
+        self.browses = browses
+        self.setCursor(Qt.CursorShape.PointingHandCursor if browses else Qt.CursorShape.ArrowCursor)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self.browses and event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit()
+        super().mouseReleaseEvent(event)
 
 
 class SearchPanel(QWidget):
@@ -211,7 +230,9 @@ class SearchPanel(QWidget):
         self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_hint.setWordWrap(True)
         self.empty_button = QPushButton("Add folder…")
-        empty = QWidget()
+        empty = _EmptyState()
+        empty.clicked.connect(self.drop_zone.browse)
+        self.empty_state = empty
         empty_layout = QVBoxLayout(empty)
         empty_layout.addStretch()
         empty_layout.addWidget(self.empty_title)
@@ -362,6 +383,7 @@ class SearchPanel(QWidget):
             )
         self.empty_title.setText(title)
         self.empty_hint.setText(hint)
+        self.empty_state.set_browses(title == NO_QUERY_TEXT)  # what it says, it does
 
     # -- result actions -----------------------------------------------------------------------
 

@@ -28,16 +28,17 @@ from image_finder.core.models import DEVICES, MODELS, PRECISIONS
 from image_finder.core.settings import Settings
 
 DEVICE_LABELS = {
-    "auto": "Automatic (GPU when available)",
+    "auto": "Automatic (GPU when available, else the CPU)",
     "cpu": "CPU",
     "cuda": "NVIDIA GPU (CUDA)",
     "mps": "Apple GPU (MPS)",
 }
+DEVICE_NAMES = {"cpu": "the CPU", "cuda": "the NVIDIA GPU (CUDA)", "mps": "the Apple GPU (MPS)"}
 PRECISION_LABELS = {
     "auto": "Automatic (fastest that keeps the rankings, checked on your photos)",
     "fp32": "fp32 (full precision)",
-    "bf16": "bf16 (fast on recent CPUs and GPUs)",
-    "int8": "int8 (fast on most CPUs)",
+    "bf16": "bf16 (16-bit; faster only where the processor has bf16 instructions)",
+    "int8": "int8 (8-bit, CPU only; faster on some processors, slower on others)",
 }
 
 
@@ -55,6 +56,7 @@ class SettingsDialog(QDialog):
         fallback_reason: str = "",
         unavailable: Mapping[str, str] | None = None,
         precision_in_use: tuple[str, str] | None = None,
+        device_in_use: str | None = None,
     ):
         super().__init__(parent)
         self.setWindowTitle("Settings")
@@ -62,6 +64,10 @@ class SettingsDialog(QDialog):
         self._original = settings
         self._build_model_fields(settings, fallback_reason)
         self._build_device_field(settings, unavailable or {})
+        self.device_note = QLabel(
+            f"In use: {DEVICE_NAMES.get(device_in_use, device_in_use)}." if device_in_use else ""
+        )
+        self.device_note.setVisible(bool(device_in_use))
         self._build_precision_field(settings, precision_in_use)
         self.text_model = QComboBox()
         self.text_model.addItem("ImageNet's 1,000 classes and the groups above them", "")
@@ -81,6 +87,7 @@ class SettingsDialog(QDialog):
         form.addRow("", self.model_warning)
         form.addRow("Weights file:", self._weights_row)
         form.addRow("Device:", self.device)
+        form.addRow("", self.device_note)
         form.addRow("Precision:", self.precision)
         form.addRow("", self.precision_note)
         form.addRow("Search by words with:", self.text_model)
@@ -114,11 +121,22 @@ class SettingsDialog(QDialog):
         self.model_note = QLabel()
         self.model_note.setWordWrap(True)
         wanted = MODELS.get(settings.model)
+        in_use = MODELS.get(self._in_use or "")
         if fallback_reason and wanted is not None and settings.model != self._in_use:
             self.model_note.setText(
                 f"In use: {MODELS[self._in_use].title}, because {fallback_reason}. To use "
                 f"{wanted.title}, connect to the internet once (its weights are then kept), or "
                 f"select {wanted.title} above, then its weights file below."
+            )
+        elif in_use is not None and in_use.name != settings.model:
+            self.model_note.setText(
+                f"In use: {in_use.title}, the model this library was indexed with (vectors of "
+                "two models cannot be compared)."
+            )
+        elif in_use is not None and in_use.bundled_weights:
+            self.model_note.setText(
+                f"In use: {in_use.title}, as chosen here; its weights come with Image Finder, "
+                "so it works without a download."
             )
         else:
             self.model_note.hide()
@@ -204,6 +222,11 @@ class SettingsDialog(QDialog):
         for widget in (self.weights, self.browse):
             widget.setEnabled(not bundled)
             widget.setToolTip("This model's weights come with Image Finder." if bundled else "")
+        self.weights.setPlaceholderText(
+            "Comes with Image Finder (nothing to download)"
+            if bundled
+            else "Automatic (download once, then kept)"
+        )
         if self.model_changed():
             self.model_warning.setText(
                 "Vectors of two models cannot be compared: choosing this model indexes every "

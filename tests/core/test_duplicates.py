@@ -119,6 +119,11 @@ def test_keeper_rules_combine_in_order():
     assert choose_keeper(both, [KeepRule.OLDEST]).id == 1
     assert choose_keeper(both, [KeepRule.FILE_SIZE]).id == 3
     assert choose_keeper(both, [KeepRule.REFERENCE, KeepRule.OLDEST], reference_ids={2}).id == 2
+    raw = item(4, 100, 1_000, 9, "/f/d.dng")
+    png = item(5, 400, 9_000, 1, "/f/e.png")
+    formats = [png, raw, small_old]
+    assert choose_keeper(formats, [KeepRule.ORIGINAL_FORMAT, KeepRule.RESOLUTION]).id == 4
+    assert choose_keeper([png, small_old], [KeepRule.ORIGINAL_FORMAT]).id == 1
 
 
 def test_trash_keeps_the_library_in_step_and_checks_each_file(planted, library, lite0, xdg_trash):
@@ -182,3 +187,33 @@ def test_cli_lists_groups_as_json_and_trashes_the_others(planted, tmp_path, caps
     assert os.path.exists(keep)
     assert main(["--data-dir", data, "duplicates", "--threshold", "2"]) == 1
     assert main(["--data-dir", data, "duplicates", "/not/in/library"]) == 1
+
+
+def test_the_default_keeper_is_the_original_not_a_larger_re_save(photos, tmp_path, lite0):
+    """Planted re-saves: a PNG of a camera JPEG (larger file), a WebP and a byte copy made
+    later. The original JPEG is kept; each copy says how it relates to it, in the JSON too."""
+    from image_finder.core.library import Library
+
+    originals = ["coffee", "chelsea", "astronaut", "rocket"]
+    for name in originals:
+        jpeg = photos / f"{name}.jpg"
+        Image.open(jpeg).save(photos / f"{name} resave.png")
+        Image.open(jpeg).save(photos / f"{name} resave.webp", quality=95)
+        shutil.copy(jpeg, photos / f"{name} copy.jpg")
+        os.utime(photos / f"{name} copy.jpg", (2e9, 2e9))  # copied later
+        assert (photos / f"{name} resave.png").stat().st_size > jpeg.stat().st_size
+    with Library(tmp_path / "lib") as library:
+        index_folders([photos], library, lite0)
+        groups = find_duplicates(library, min_tier=Tier.SAME)
+        kept = {os.path.basename(g.keep.path) for g in groups}
+        assert kept == {f"{name}.jpg" for name in originals}
+        for group in groups:
+            relations = {os.path.basename(i.path): group.relation(i)[0] for i in group.items}
+            name = os.path.basename(group.keep.path)[:-4]
+            assert relations[f"{name} copy.jpg"] is Tier.IDENTICAL
+            assert relations[f"{name} resave.png"] is Tier.SAME
+            assert all(i in group.removable for i in group.items if i.id != group.keep.id)
+        data = groups[0].to_json()
+        matches = {os.path.basename(i["path"]): (i["match"], i["score"]) for i in data["items"]}
+        assert sorted(m for m, _ in matches.values()) == ["identical", "keep", "same", "same"]
+        assert all(0.7 <= s <= 1.0 for _, s in matches.values())

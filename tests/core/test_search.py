@@ -202,3 +202,20 @@ def test_results_say_what_they_are_to_the_query(photos, library, lite0, tmp_path
     weak = searcher.search(Query.file(noise), SearchOptions(top_k=3))
     assert len(weak.results) == 3 and not weak.close_matches
     assert weak.to_json()["close_matches"] is False
+
+
+def test_minimum_similarity_filters_the_score_as_shown(library, tmp_path):
+    """A result shown as 0.30 (0.2954) stays at minimum 0.30; one shown as 0.29 goes."""
+    angles = [np.arccos(0.2954), np.arccos(0.2949)]
+    vectors = np.array([[np.cos(a), np.sin(a), 0.0] for a in angles], np.float32)
+    with library.writing():
+        folder = library.add_folder(tmp_path)
+        rows = [
+            NewImage(folder.id, str(tmp_path / f"{n}.png"), FileFacts(1, 1, str(n))) for n in (0, 1)
+        ]
+        ids = library.apply_changes(model="m", added=rows, added_vectors=vectors)
+    searcher = Searcher(library, SimpleNamespace(name="m"))  # type: ignore[arg-type]
+    query = np.array([[1.0, 0.0, 0.0]], np.float32)
+    found = searcher.search_vectors(query, SearchOptions(top_k=3, min_score=0.30)).results
+    assert [r.item.id for r in found] == [ids[0]]
+    assert f"{found[0].score:.2f}" == "0.30"

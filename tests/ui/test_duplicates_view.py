@@ -35,9 +35,21 @@ def test_review_trash_and_undo(qtbot, make_window, photos, xdg_trash):
     table = view.table
     assert table.rowCount() == 3
     keep_rows = [r for r in range(3) if table.item(r, 0).text() == "Keep"]
-    assert len(keep_rows) == 1 and table.item(keep_rows[0], 2).text() == "600 × 400"
+    assert len(keep_rows) == 1 and table.item(keep_rows[0], 3).text() == "600 × 400"
     assert table.item(keep_rows[0], 1).text() == "coffee.jpg"
-    assert {table.item(r, 4).text() for r in range(3)} == {"JPG"}
+    assert {table.item(r, 5).text() for r in range(3)} == {"JPG"}
+    # each copy's relation to the one kept, with its score
+    relation = {table.item(r, 1).text(): table.item(r, 2).text() for r in range(3)}
+    assert relation["coffee copy.jpg"] == "identical · 1.00"
+    assert relation["coffee half.jpg"].startswith("same picture · 0.9")
+    assert relation["coffee.jpg"] == "the copy kept"
+    assert [b.text() for b in view.rules.values()][:2] == [
+        "1. in a reference folder",
+        "2. original format (camera RAW, then JPEG/HEIC, before re-saves)",
+    ]
+    view.tier.setCurrentIndex(view.tier.findData(Tier.IDENTICAL))
+    assert not view.threshold.isEnabled()  # the slider tells nothing there
+    view.tier.setCurrentIndex(view.tier.findData(Tier.SAME))
     assert "2 copies checked" in view.summary.text()
     assert "3 images · same picture" in view.group_list.item(0).text()
 
@@ -78,6 +90,29 @@ def test_review_trash_and_undo(qtbot, make_window, photos, xdg_trash):
     view.threshold.setValue(100)
     assert view.group_list.count() <= loose
     assert all(g.tier is not Tier.SIMILAR or g.score >= 1.0 for g in view.groups)
+    view.close()
+
+
+def test_a_crop_joins_as_similar_and_is_not_checked(qtbot, make_window, photos, xdg_trash):
+    astronaut = Image.open(photos / "astronaut.jpg")
+    w, h = astronaut.size
+    astronaut.crop((0, 0, int(w * 0.8), int(h * 0.8))).save(photos / "astronaut crop.jpg")
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    with qtbot.waitSignal(window.controller.duplicates_ready, timeout=60_000):
+        window.duplicates_action.trigger()
+    view = window.duplicates_window
+    qtbot.addWidget(view)
+    view.threshold.setValue(80)
+    group = next(g for g in view.groups if any("crop" in i.path for i in g.items))
+    view.group_list.setCurrentRow(view.groups.index(group))
+    crop = next(i for i in group.items if "crop" in i.path)
+    assert group.relation(crop)[0] is Tier.SIMILAR
+    assert crop not in view.checked_items()  # bursts and crops are other pictures
+    row = group.items.index(crop)
+    assert view.table.item(row, 0).checkState() == Qt.CheckState.Unchecked
+    view.set_checked(row, True)  # the user may still choose it
+    assert crop in view.checked_items()
     view.close()
 
 

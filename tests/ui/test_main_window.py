@@ -433,7 +433,8 @@ def test_an_interrupted_folder_says_so_and_resumes_on_start(qtbot, make_window, 
     finished = []
     again = make_window(wait_for_model=False)
     again.controller.index_finished.connect(finished.append)
-    assert f"4 of {n:,} indexed – Resume" in again.library_panel.folder_list.item(0).text()
+    assert f"Resume · 4 of {n:,} indexed" in again.library_panel.folder_list.item(0).text()
+    assert "resume" in again.library_panel.folder_list.item(0).toolTip()
     qtbot.waitUntil(lambda: bool(finished) and not again.controller.indexing, timeout=120_000)
     assert f"{n:,} images" in again.library_panel.folder_list.item(0).text()
     assert "Resume" not in again.library_panel.folder_list.item(0).text()
@@ -473,8 +474,13 @@ def test_settings_tell_the_truth_about_the_model_in_use(qtbot, tmp_path, photos,
     note = dialog.model_note.text()
     assert "In use: EfficientNet-Lite0" in note and "weights file" in note and "--" not in note
     assert not dialog.weights.isEnabled()  # the bundled model needs none
+    assert "Comes with Image Finder" in dialog.weights.placeholderText()
+    assert "download" not in dialog.weights.placeholderText().replace("nothing to download", "")
     cuda = dialog.device.model().item(dialog.device.findData("cuda"))
     assert not cuda.isEnabled() and "no NVIDIA GPU" in cuda.text()
+    assert dialog.device_note.text() == "In use: the CPU."
+    int8 = dialog.precision.itemText(dialog.precision.findData("int8"))
+    assert "fast on most" not in int8 and "slower on others" in int8
     dialog.top_k.setValue(9)
     assert not dialog.model_changed()
     window.apply_settings(dialog.settings())
@@ -932,3 +938,19 @@ def test_with_clip_any_words_and_an_image_changed_by_words(
     )
     assert "coffee.jpg + “at night”" in panel.drop_zone.title.text()
     assert window.controller.last_outcome.model == TINY_CLIP.name
+
+
+def test_five_results_lie_in_one_row_where_five_fit(qtbot, make_window, photos):
+    window = make_window()  # the settings ask for 5 results
+    window.resize(1300, 800)
+    index_and_wait(qtbot, window, photos)
+    view = window.search_panel.results_view
+    for query in ("coffee.jpg", "rocket.jpg"):
+        window.search_file(str(photos / query))
+        wait_results(qtbot, window)
+        qtbot.wait(50)
+        model = window.search_panel.results_model
+        assert model.rowCount() == 5
+        tops = {view.visualRect(model.index(r)).top() for r in range(5)}
+        fits = view.viewport().width() // view.gridSize().width()
+        assert fits >= 5 and len(tops) == 1, (fits, tops)
