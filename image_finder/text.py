@@ -6,6 +6,7 @@ The window and the command line say the same thing the same way; only their layo
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from image_finder.core.indexing import IndexPhase
@@ -13,6 +14,17 @@ from image_finder.core.indexing import IndexPhase
 if TYPE_CHECKING:
     from image_finder.core.indexing import IndexProgress, IndexReport
     from image_finder.core.records import FolderInfo
+
+
+def home_path(path: str) -> str:
+    """A folder as people read it: under the home folder as ``~/Pictures`` (shorter, and
+    the same on every machine); elsewhere whole. Printable whatever its bytes."""
+    from image_finder.core.records import display_name
+
+    home = os.path.expanduser("~")
+    if home not in ("", "/") and (path == home or path.startswith(os.path.join(home, ""))):
+        path = "~" + path[len(home) :]
+    return display_name(path)
 
 
 def duration(seconds: float | None) -> str:

@@ -9,6 +9,12 @@ photos=${1:-benchmarks/.data/photos-300}
 out=resources/screenshots
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# The photos as a user keeps them: ~/Pictures of a home of its own (the panel shows
+# "~/Pictures", not a path of the machine the shots were taken on).
+mkdir -p "$work/home/Pictures"
+cp -r "$photos"/. "$work/home/Pictures/"
+photos=$work/home/Pictures
+export HOME=$work/home
 export IMAGE_FINDER_CONFIG_DIR=$work/config IMAGE_FINDER_CACHE_DIR=$work/cache \
     IMAGE_FINDER_LOG_DIR=$work/log XDG_CONFIG_HOME=$work/xdg
 mkdir -p "$IMAGE_FINDER_CONFIG_DIR"
@@ -23,7 +29,7 @@ run .venv/bin/image-finder "$photos" --data-dir "$work/lib" --query "$query" \
     --screenshot "$out/results.png"
 
 # Indexing in progress: a real window on the virtual screen, photographed mid-run.
-.venv/bin/python - "$photos" "$work/more" <<'PY'
+.venv/bin/python - "$photos" "$HOME/More pictures" <<'PY'
 import sys
 from pathlib import Path
 from PIL import Image
@@ -34,7 +40,7 @@ for i, p in enumerate(sorted(src.glob("*.jpg"))):
         im.convert("RGB").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(dst / f"mirrored-{i:04d}.jpg")
 PY
 xvfb-run -a -s "-screen 0 1100x720x24" bash -c "
-    .venv/bin/image-finder '$work/more' --data-dir '$work/lib' & app=\$!
+    .venv/bin/image-finder '$HOME/More pictures' --data-dir '$work/lib' & app=\$!
     sleep 14
     import -window root '$out/indexing.png'
     kill \$app; wait \$app || true

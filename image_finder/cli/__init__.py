@@ -345,7 +345,7 @@ def _search_options(args: argparse.Namespace, settings: Settings, library: Libra
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -> int:
-    from image_finder.core.extractor import device_hint
+    from image_finder.core.models import device_hint
 
     folders = library.folders()
     info = library.vector_index.info()

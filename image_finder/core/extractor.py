@@ -70,26 +70,6 @@ def resolve_device(requested: str = "auto") -> tuple[str, str | None]:
     return requested, None
 
 
-def device_hint(requested: str = "auto") -> str:
-    """The device a model loaded now would most likely use, told without importing torch
-    (``status`` stays fast): torch's own answer if it is loaded already, else whether the
-    system has an NVIDIA driver or an Apple GPU."""
-    import sys
-
-    requested = (requested or "auto").lower()
-    if "torch" in sys.modules:
-        return resolve_device(requested)[0]
-    import platform
-
-    cuda = os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidia0")
-    mps = sys.platform == "darwin" and platform.machine() == "arm64"
-    if requested == "auto":
-        return "cuda" if cuda else "mps" if mps else "cpu"
-    if (requested == "cuda" and not cuda) or (requested == "mps" and not mps):
-        return "cpu"
-    return requested
-
-
 def unavailable_devices() -> dict[str, str]:
     """Devices this computer does not have, with the reason in a user's words."""
     import torch

@@ -16,7 +16,6 @@ Bad files are skipped and reported with a reason; the rest of the work goes on.
 
 from __future__ import annotations
 
-import enum
 import errno
 import hashlib
 import itertools
@@ -25,10 +24,10 @@ import os
 import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from image_finder.core import precision, words
 from image_finder.core.dberrors import FULL_ERRNOS, is_busy, is_disk_full
@@ -42,6 +41,13 @@ from image_finder.core.faults import checkpoint
 from image_finder.core.images import image_size, is_raw_name, load_image
 from image_finder.core.layout import signature
 from image_finder.core.library import Library
+from image_finder.core.progress import (
+    CancelCallback,
+    IndexPhase,
+    IndexProgress,
+    IndexReport,
+    ProgressCallback,
+)
 from image_finder.core.records import (
     FileFacts,
     Moved,
@@ -58,67 +64,20 @@ if TYPE_CHECKING:
 
     from image_finder.core.extractor import EmbeddedBatch, Extractor
 
+__all__ = [  # the run's reports come from core/progress.py, and are named here too
+    "CancelCallback",
+    "IndexPhase",
+    "IndexProgress",
+    "IndexReport",
+    "ProgressCallback",
+    "index_folders",
+    "read_file",
+]
+
 log = logging.getLogger(__name__)
 
 SAVE_INDEX_EVERY_SECONDS = 300.0
 LAYOUT_BATCH = 256  # images read per write when storing layouts for older entries
-
-
-class IndexPhase(enum.Enum):
-    SCANNING = "scanning"
-    CHECKING = "checking"  # trying faster precisions on a few photos (first run only)
-    EMBEDDING = "embedding"
-    LAYOUTS = "layouts"  # storing brightness layouts for entries of an earlier version
-    SAVING = "saving"
-    TEXT = "text"  # the CLIP vectors for searching any words (core/clip.py)
-
-
-@dataclass(frozen=True)
-class IndexProgress:
-    phase: IndexPhase
-    done: int
-    total: int
-    images_per_second: float = 0.0
-    eta_seconds: float | None = None
-    current: str = ""
-
-
-@dataclass
-class IndexReport:
-    added: int = 0
-    updated: int = 0
-    removed: int = 0
-    moved: int = 0
-    unchanged: int = 0
-    skipped: list[Skipped] = field(default_factory=list)
-    offline_folders: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    embedded: int = 0
-    cancelled: bool = False
-    remaining: int = 0  # new or changed files left for the next run when cancelled
-
-    @property
-    def images_per_second(self) -> float:
-        return self.embedded / self.seconds if self.seconds > 0 else 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "added": self.added,
-            "updated": self.updated,
-            "removed": self.removed,
-            "moved": self.moved,
-            "unchanged": self.unchanged,
-            "skipped": [s.to_json() for s in self.skipped],
-            "offline_folders": [display_name(f) for f in self.offline_folders],
-            "cancelled": self.cancelled,
-            "remaining": self.remaining,
-            "seconds": round(self.seconds, 3),
-            "images_per_second": round(self.images_per_second, 2),
-        }
-
-
-ProgressCallback = Callable[[IndexProgress], None]
-CancelCallback = Callable[[], bool]
 
 
 @dataclass(frozen=True)

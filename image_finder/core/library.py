@@ -26,21 +26,29 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from image_finder.core.dberrors import is_disk_full
 from image_finder.core.errors import (
-    DISK_FULL,
     ImageFinderError,
     LibraryBusyError,
     LibraryReadOnlyError,
-    LibraryWriteError,
     ModelMismatchError,
-    NotALibraryError,
 )
 from image_finder.core.faults import checkpoint
+from image_finder.core.library_files import (
+    BACKUP_NAME,
+    DB_NAME,
+    LOCK_NAME,
+    READ_ONLY_NOTICE,
+    Snapshot,
+    backup_stamp,
+    keep_shrunk_backup,
+    make_library_folder,
+    reader_connection,
+    remove_leftovers,
+    write_backup,
+)
 from image_finder.core.records import (
     FolderInfo,
     Item,
@@ -55,14 +63,12 @@ from image_finder.core.records import (
 )
 from image_finder.core.schema import open_database
 from image_finder.core.side_data import SideData
-from image_finder.core.vector_index import IVF_MIN_VECTORS, FaissIndex, VectorIndex, fsync_dir
+from image_finder.core.vector_index import IVF_MIN_VECTORS, FaissIndex, VectorIndex
 from image_finder.core.writer_lock import WriterLock
 
 log = logging.getLogger(__name__)
 
-DB_NAME = "library.sqlite3"
-BACKUP_NAME = "library.sqlite3.backup"
-LOCK_NAME = "writer.lock"
+__all__ = ["BACKUP_NAME", "DB_NAME", "LOCK_NAME", "READ_ONLY_NOTICE", "Library"]
 # what the vectors' model fixes, forgotten with the last vector
 _MODEL_KEYS = "('model', 'dim', 'precision_check')"
 _VECTOR_KEYS = "('model', 'dim', 'precision_check', 'ivf_trained_on')"
@@ -174,9 +180,7 @@ class Library(SideData):
                 self._writer.acquire()
                 remove_leftovers(self.folder)
 
-    def wait_for_writing(
-        self, cancelled: Callable[[], bool] | None = None, poll: float = 0.5
-    ) -> bool:
+    def wait_for_writing(self, cancelled: Callable[[], bool], poll: float = 0.5) -> bool:
         """Take the writer lock, waiting while another process holds it. Returns False if
         ``cancelled`` said stop first."""
         while True:
@@ -184,7 +188,7 @@ class Library(SideData):
                 self.begin_writing()
                 return True
             except LibraryBusyError:
-                if cancelled is not None and cancelled():
+                if cancelled():
                     return False
                 time.sleep(poll)
 
@@ -416,26 +420,16 @@ class Library(SideData):
         without a ``remove`` or a trash move), or of another library, is kept aside as
         ``library.sqlite3.backup-kept-<time>`` rather than replaced."""
         target = self.folder / BACKUP_NAME
-        tmp = target.with_name(target.name + ".tmp")
-        try:
-            with self._lock:
-                self._keep_shrunk_backup(target)
-                copy = sqlite3.connect(tmp)
-                try:
-                    self._db.backup(copy)
-                finally:
-                    copy.close()
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-            checkpoint("backup_copied")
-            os.replace(tmp, target)
-            fsync_dir(self.folder)
-        except (OSError, sqlite3.Error) as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            if is_disk_full(exc):
-                raise LibraryWriteError(f"The backup could not be written: {DISK_FULL}") from exc
-            raise
+        with self._lock:
+            notice = keep_shrunk_backup(
+                target,
+                self.count(),
+                int(self._meta("removed_on_request", "0") or 0),
+                self._meta("created_at"),
+            )
+            if notice:
+                self.vector_index.notices.append(notice)
+            write_backup(self._db, target)
         if self._writer.held:
             with self._transaction():
                 self._set_meta("removed_on_request", 0)
@@ -445,35 +439,12 @@ class Library(SideData):
         """Write a backup when the last one is older than the library's generation (a run
         killed after its last commit, a full disk, a backup of another library)."""
         generation = self.generation
-        theirs = _backup_stamp(self.folder / BACKUP_NAME)
+        theirs = backup_stamp(self.folder / BACKUP_NAME)
         if theirs is None and generation == 0:
             return None  # nothing indexed yet: nothing to keep
         if theirs == (self.meta_value("created_at"), generation):
             return None
         return self.backup()
-
-    def _keep_shrunk_backup(self, target: Path) -> None:
-        if not target.exists():
-            return
-        theirs = _backup_stamp(target)
-        their_count = _backup_count(target)
-        removed = int(self._meta("removed_on_request", "0") or 0)
-        other = theirs is not None and theirs[0] != self._meta("created_at")
-        shrunk = (
-            their_count is not None
-            and their_count >= 10
-            and (self.count() + removed < their_count / 2)
-        )
-        if not (other or shrunk):
-            return
-        kept = target.with_name(f"{target.name}-kept-{time.strftime('%Y%m%d-%H%M%S')}")
-        os.replace(target, kept)
-        reason = "another library" if other else f"{their_count:,} images"
-        log.warning("the backup (%s) was kept aside as %s", reason, kept.name)
-        self.vector_index.notices.append(
-            f"The last backup held {reason}; this library has {self.count():,}. It was kept as "
-            f"{kept} rather than replaced."
-        )
 
     def check(self) -> list[str]:
         """Problems found by SQLite's integrity check and by comparing index and database."""
@@ -577,7 +548,7 @@ class Library(SideData):
         return np.asarray([r[0] for r in rows], dtype=np.int64)
 
     @contextlib.contextmanager
-    def snapshot(self) -> Iterator[_Snapshot]:
+    def snapshot(self) -> Iterator[Snapshot]:
         """The stored vectors as they are now, read on a connection of its own: a consistent
         view that holds none of this object's locks, whatever commits meanwhile."""
         db = self._reader_connection()
@@ -586,18 +557,14 @@ class Library(SideData):
             row = db.execute("SELECT value FROM meta WHERE key='dim'").fetchone()
             generation = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
             count = db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
-            yield _Snapshot(db, int(generation[0]), int(row[0]) if row else 0, int(count))
+            yield Snapshot(db, int(generation[0]), int(row[0]) if row else 0, int(count))
         finally:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("COMMIT")
             db.close()
 
     def _reader_connection(self) -> sqlite3.Connection:
-        if self.read_only:
-            immutable = "" if os.access(self.folder, os.W_OK) else "&immutable=1"
-            uri = f"{self.db_path.resolve().as_uri()}?mode=ro{immutable}"
-            return sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
-        return sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        return reader_connection(self.db_path, self.read_only)
 
     def bytes_on_disk(self) -> int:
         total = 0
@@ -610,105 +577,6 @@ class Library(SideData):
         with self._lock:
             row = self._db.execute("SELECT MAX(last_indexed) FROM folders").fetchone()
         return float(row[0]) if row and row[0] is not None else None
-
-
-class _Snapshot:
-    """The vectors of one read transaction (a :class:`~vector_index.VectorSource`)."""
-
-    def __init__(self, db: sqlite3.Connection, generation: int, dim: int, count: int) -> None:
-        self._db = db
-        self.generation = generation
-        self.dim = dim
-        self.count = count
-
-    def _decode(self, rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-        vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
-        return ids, vecs.reshape(len(rows), self.dim or vecs.shape[1])
-
-    def chunks(self, size: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        last = -1
-        while True:
-            rows = self._db.execute(
-                "SELECT id, vector FROM images WHERE id > ? ORDER BY id LIMIT ?", (last, size)
-            ).fetchall()
-            if not rows:
-                return
-            ids, vecs = self._decode(rows)
-            last = int(ids[-1])
-            yield ids, vecs
-
-    def sample(self, n: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        skip = set(exclude.tolist()) if exclude is not None else set()
-        rows = self._db.execute(
-            "SELECT id, vector FROM images ORDER BY random() LIMIT ?", (n + len(skip),)
-        ).fetchall()
-        kept = [r for r in rows if r[0] not in skip][:n]
-        ids, vecs = self._decode(kept)
-        return ids, vecs.copy()
-
-
-READ_ONLY_NOTICE = (
-    "This library lies on a read-only medium (or in a folder you cannot write): it opened "
-    "read-only. Searching works; indexing, removing and cleaning up do not."
-)
-_LEFTOVER_PATTERNS = ("*.tmp", "*.tmp.npz", f"{BACKUP_NAME}.tmp", f"{DB_NAME}.restoring")
-
-
-def make_library_folder(folder: Path) -> None:
-    """Create the library folder if needed; a clear error when the path cannot be one."""
-    if not str(folder):
-        raise NotALibraryError("The library folder is empty: name a folder (--data-dir DIR).")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise NotALibraryError(f"{folder} is a file, not a library folder.") from None
-    except NotADirectoryError:
-        raise NotALibraryError(
-            f"{folder} cannot be a library folder: a part of its path is a file."
-        ) from None
-    except OSError as exc:
-        if folder.is_dir():
-            return  # a read-only medium with the library on it
-        raise NotALibraryError(
-            f"The library folder {folder} cannot be created ({exc.strerror or exc})."
-        ) from None
-
-
-def remove_leftovers(folder: Path) -> None:
-    """Temporary files of a write that failed (a full disk) or was killed: only the writer,
-    holding the lock, may remove them."""
-    for pattern in _LEFTOVER_PATTERNS:
-        for leftover in folder.glob(pattern):
-            with contextlib.suppress(OSError):
-                leftover.unlink()
-                log.info("removed the leftover %s", leftover.name)
-
-
-def _backup_stamp(path: Path) -> tuple[str | None, int] | None:
-    """(created_at, generation) of a backup, or None when there is none or it is unreadable."""
-    row = _read_backup(path, "SELECT (SELECT value FROM meta WHERE key='created_at'),"
-                             " (SELECT value FROM meta WHERE key='generation')")  # fmt: skip
-    return (None if row[0] is None else str(row[0]), int(row[1] or 0)) if row else None
-
-
-def _backup_count(path: Path) -> int | None:
-    row = _read_backup(path, "SELECT COUNT(*) FROM images")
-    return int(row[0]) if row else None
-
-
-def _read_backup(path: Path, sql: str) -> tuple[Any, ...] | None:
-    if not path.exists():
-        return None
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-        try:
-            row = db.execute(sql).fetchone()
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return None
-    return tuple(row) if row else None
 
 
 def _rows(vectors: np.ndarray | None, n: int) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from image_finder.core.errors import ImageFinderError
@@ -79,3 +80,25 @@ def choose_model(
     chosen_weights = weights or (settings_weights if name == settings_model else "") or None
     allow_fallback = library is None and requested is None and not replace_library_model
     return ModelChoice(name, chosen_weights, allow_fallback)
+
+
+def device_hint(requested: str = "auto") -> str:
+    """The device a model loaded now would most likely use, told without importing torch
+    (``status`` stays fast): torch's own answer if it is loaded already, else whether the
+    system has an NVIDIA driver or an Apple GPU."""
+    import sys
+
+    requested = (requested or "auto").lower()
+    if "torch" in sys.modules:
+        from image_finder.core.extractor import resolve_device
+
+        return resolve_device(requested)[0]
+    import platform
+
+    cuda = os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidia0")
+    mps = sys.platform == "darwin" and platform.machine() == "arm64"
+    if requested == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if (requested == "cuda" and not cuda) or (requested == "mps" and not mps):
+        return "cpu"
+    return requested

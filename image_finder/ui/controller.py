@@ -23,11 +23,12 @@ from image_finder.core.errors import EmptyLibraryError, LibraryBusyError
 from image_finder.core.search import Query, SearchOptions, SearchOutcome
 from image_finder.core.settings import Settings
 from image_finder.ui.history import History
+from image_finder.ui.jobs import IndexJob, JoinedProgress
 from image_finder.ui.workers import IndexWorker, SearchWorker
 
 if TYPE_CHECKING:
     from image_finder.core.extractor import Extractor
-    from image_finder.core.indexing import IndexProgress, IndexReport
+    from image_finder.core.indexing import IndexReport
     from image_finder.core.library import Library
     from image_finder.core.records import FolderInfo, Item
     from image_finder.core.watch import FolderWatcher, WatchBatch, WatchMode
@@ -55,13 +56,6 @@ class ModelState(enum.Enum):
     LOADING = "loading"
     READY = "ready"
     FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class IndexJob:
-    folders: tuple[str, ...]
-    rebuild: bool = False
-    watch: WatchBatch | None = None  # the changes a watched folder saw
 
 
 @dataclass(frozen=True)
@@ -144,8 +138,7 @@ class Controller(QObject):
         self._watcher: FolderWatcher | None = None
         self._watch_job: IndexJob | None = None  # queued, not started: later batches join it
         self._job: IndexJob | None = None  # the job running
-        self._watch_base = 0  # images of the watch jobs before, shown as one job
-        self._last_total = 0
+        self._joined = JoinedProgress()
         self._watch_batch.connect(self._on_watcher_batch)
         self._watch_notice.connect(lambda text: self.notice.emit(NoticeKind.WATCH, text))
         self._started = False  # the first model load catches up and starts watching
@@ -177,7 +170,9 @@ class Controller(QObject):
         self._index_worker.pairs_ready.connect(self.duplicates_ready)
         self._index_worker.pairs_progress.connect(self.duplicates_progress)
         self._index_worker.cleanup_done.connect(self._on_index_worker_cleanup_done)
-        self._index_worker.progress.connect(self._on_index_worker_progress)
+        self._index_worker.progress.connect(
+            lambda progress: self.index_progress.emit(self._joined.relay(progress))
+        )
         self._index_worker.finished.connect(self._on_index_worker_finished)
         self._index_worker.failed.connect(self._on_index_worker_failed)
         self._index_worker.remove_failed.connect(lambda m: self.notice.emit(NoticeKind.ERROR, m))
@@ -375,21 +370,6 @@ class Controller(QObject):
             list(job.folders), job.rebuild, job.watch.unsettled if job.watch else frozenset()
         )
 
-    def _on_index_worker_progress(self, progress: IndexProgress) -> None:
-        """Relayed; consecutive watch jobs (a long copy seen in parts) count on from the one
-        before, so that the progress shown is one job."""
-        from image_finder.core.indexing import IndexPhase
-
-        if progress.phase is IndexPhase.EMBEDDING:
-            self._last_total = progress.total
-            if self._watch_base:
-                progress = dataclasses.replace(
-                    progress,
-                    done=progress.done + self._watch_base,
-                    total=progress.total + self._watch_base,
-                )
-        self.index_progress.emit(progress)
-
     def _on_index_worker_finished(self, report: IndexReport) -> None:
         self.last_report = report
         if NoticeKind.BUSY in self._shown:
@@ -423,12 +403,7 @@ class Controller(QObject):
     def _job_done(self, changed: bool) -> None:
         self._indexing = False
         finished, self._job = self._job, None
-        next_is_watch = bool(self._jobs) and self._jobs[0].watch is not None
-        if finished is not None and finished.watch is not None and next_is_watch:
-            self._watch_base += self._last_total
-        else:
-            self._watch_base = 0
-        self._last_total = 0
+        self._joined.job_done(finished, self._jobs[0] if self._jobs else None)
         self._run_next_job()
         if not self.indexing:
             self.indexing_changed.emit(False)

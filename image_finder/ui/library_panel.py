@@ -103,7 +103,7 @@ class LibraryPanel(QWidget):
             mode = self.controller.watch_mode(folder.path)
             if mode is not None and folder.online:
                 summary += f" · {mode.value}"
-            item = QListWidgetItem(icon, f"{display_name(folder.path)}\n{summary}")
+            item = QListWidgetItem(icon, f"{text.home_path(folder.path)}\n{summary}")
             item.setData(Qt.ItemDataRole.UserRole, folder.path)
             item.setToolTip(
                 f"{display_name(folder.path)}\n{summary}"

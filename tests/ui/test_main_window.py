@@ -954,3 +954,12 @@ def test_five_results_lie_in_one_row_where_five_fit(qtbot, make_window, photos):
         tops = {view.visualRect(model.index(r)).top() for r in range(5)}
         fits = view.viewport().width() // view.gridSize().width()
         assert fits >= 5 and len(tops) == 1, (fits, tops)
+
+
+def test_folders_under_home_read_as_tilde(qtbot, make_window, photos, monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(photos.parent))
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    item = window.library_panel.folder_list.item(0)
+    assert item.text().startswith(f"~/{photos.name}\n")
+    assert str(photos) in item.toolTip()  # the whole path, where there is room
