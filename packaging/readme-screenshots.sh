@@ -35,13 +35,16 @@ from pathlib import Path
 from PIL import Image
 src, dst = Path(sys.argv[1]), Path(sys.argv[2])
 dst.mkdir()
-for i, p in enumerate(sorted(src.glob("*.jpg"))):
+turns = (Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.ROTATE_90,
+         Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270)
+for i, p in enumerate(sorted(src.glob("*.jpg"))):  # enough to photograph the run mid-way
     with Image.open(p) as im:
-        im.convert("RGB").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(dst / f"mirrored-{i:04d}.jpg")
+        for n, turn in enumerate(turns):
+            im.convert("RGB").transpose(turn).save(dst / f"variant-{i:04d}-{n}.jpg")
 PY
 xvfb-run -a -s "-screen 0 1100x720x24" bash -c "
     .venv/bin/image-finder '$HOME/More pictures' --data-dir '$work/lib' & app=\$!
-    sleep 14
+    sleep 9
     import -window root '$out/indexing.png'
     kill \$app; wait \$app || true
 "

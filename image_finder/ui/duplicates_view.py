@@ -50,13 +50,19 @@ from image_finder.ui.desktop import DesktopActions
 from image_finder.ui.thumbnails import ThumbnailLoader
 
 FLOOR = SIMILAR_FLOOR  # the lowest "similar" threshold the slider offers: pairs are found to it
-THUMB = 96
+THUMB = 72  # beside the name; the selected copy is shown large too
 PREVIEW = 280  # px: the selected copy, large enough to compare copies by eye
 PREVIEW_TOKEN = -1  # thumbnails asked for the preview, not for a group's rows
 COLUMNS = (
-    "", "Picture", "Match", "Resolution", "File size", "Format", "Taken or modified", "Folder"
-)  # fmt: skip
-PICTURE_COLUMN, FOLDER_COLUMN = 1, len(COLUMNS) - 1
+    "",
+    "Picture and folder",
+    "Match",
+    "Resolution",
+    "File size",
+    "Format",
+    "Taken or modified",
+)
+PICTURE_COLUMN = 1
 TIERS = (
     ("Identical files only", Tier.IDENTICAL),
     ("The same picture (resized, re-saved…)", Tier.SAME),
@@ -201,14 +207,9 @@ class DuplicatesWindow(QDialog):
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         header = self.table.horizontalHeader()
-        for column in range(len(COLUMNS)):  # names and folders share what the others leave
-            stretch = column in (PICTURE_COLUMN, FOLDER_COLUMN)
-            header.setSectionResizeMode(
-                column,
-                QHeaderView.ResizeMode.Stretch
-                if stretch
-                else QHeaderView.ResizeMode.ResizeToContents,
-            )
+        for column in range(len(COLUMNS)):  # the name and its folder take what is left
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(PICTURE_COLUMN, QHeaderView.ResizeMode.Stretch)
         self.table.setIconSize(QPixmap(THUMB, THUMB).size())
         self.table.itemChanged.connect(self._on_table_item_changed)
         self.table.itemSelectionChanged.connect(self._show_preview)
@@ -381,7 +382,12 @@ class DuplicatesWindow(QDialog):
             check.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
             checked = self.is_checked(group, item)
             check.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
-        picture = QTableWidgetItem(display_name(os.path.basename(item.path)))
+        # the name on its first line, whole; the folder below it, elided in its middle
+        picture = QTableWidgetItem(
+            f"{display_name(os.path.basename(item.path))}\n"
+            f"{text.home_path(os.path.dirname(item.path))}"
+        )
+        picture.setData(Qt.ItemDataRole.UserRole, display_name(os.path.basename(item.path)))
         picture.setToolTip(display_name(item.path))
         size = f"{item.width} × {item.height}" if item.width and item.height else "unknown"
         tier, score = group.relation(item)
@@ -399,9 +405,7 @@ class DuplicatesWindow(QDialog):
             QTableWidgetItem(text.byte_size(item.size)),
             QTableWidgetItem(os.path.splitext(item.path)[1].lstrip(".").upper()),
             QTableWidgetItem(taken_or_modified(item)),
-            QTableWidgetItem(display_name(os.path.dirname(item.path))),
         ]
-        cells[-1].setToolTip(cells[-1].text())
         for column, cell in enumerate(cells):
             if keeper:
                 font = QFont(cell.font())

@@ -346,7 +346,12 @@ class ResultsView(QListView):
         if not isinstance(delegate, ResultDelegate):
             return
         tile = delegate.sizeHint(self.viewOptions(), QModelIndex())
-        width = self.viewport().width() - 2 * self.spacing()
+        # Qt lays a left-to-right grid out in the viewport's largest width less a vertical
+        # scroll bar (shown or not) and one spacing: what does not fit there wraps
+        bar = self.style().pixelMetric(
+            QStyle.PixelMetric.PM_ScrollBarExtent, None, self.verticalScrollBar()
+        )
+        width = self.maximumViewportSize().width() - bar - 2 * self.spacing()
         columns = max(1, width // (tile.width() + 2 * self.spacing()))
         cell = QSize(width // columns, tile.height() + 2 * self.spacing())
         if cell != self.gridSize():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -118,6 +119,13 @@ def test_a_real_library_finds_the_cat_by_word(photos, tmp_path, lite0):
         assert outcome.query == "“cat”" and outcome.results[0].score > 0.5
         horse = searcher.search(Query.words("horses"), SearchOptions(top_k=1)).results[0]
         assert horse.path.endswith("horse.jpg")
+        animals = searcher.search(Query.words("animal"), SearchOptions(top_k=8)).results
+        no_cat = searcher.search(Query.words("animal -cat"), SearchOptions(top_k=8)).results
+        assert "chelsea.jpg" in [os.path.basename(r.path) for r in animals]
+        assert "chelsea.jpg" not in [os.path.basename(r.path) for r in no_cat]
+        score = {os.path.basename(r.path): r.score for r in animals}
+        assert no_cat[0].path.endswith("horse.jpg")
+        assert no_cat[0].score == pytest.approx(score["horse.jpg"], abs=0.03)
         with pytest.raises(ImageFinderError, match="Close known words"):
             searcher.search(Query.words("dgo"))
 
