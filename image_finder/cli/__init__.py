@@ -470,6 +470,11 @@ def _database_failed(exc: sqlite3.DatabaseError) -> str:
     kind = trouble(exc)
     if kind is DbTrouble.FULL:
         return f"writing the library failed: {DISK_FULL}"
+    if kind is DbTrouble.IO:
+        return (
+            f"writing the library failed ({exc}): the disk may be full, or the drive failing. "
+            "Everything committed before is kept; free some space, then try again."
+        )
     if kind is DbTrouble.BUSY:
         return "the library is busy (another process holds it); nothing was lost: try again."
     if kind is DbTrouble.READ_ONLY:

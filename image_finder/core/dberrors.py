@@ -18,6 +18,7 @@ class DbTrouble(enum.Enum):
     READ_ONLY = "read-only"
     DAMAGED = "damaged"
     CANNOT_OPEN = "cannot-open"
+    IO = "io"  # a write the system refused: a full disk, a size limit, a failing drive
     OTHER = "other"
 
 
@@ -29,6 +30,7 @@ _BY_NAME = (  # SQLite's primary result codes (extended ones carry them as a pre
     ("SQLITE_CORRUPT", DbTrouble.DAMAGED),
     ("SQLITE_NOTADB", DbTrouble.DAMAGED),
     ("SQLITE_CANTOPEN", DbTrouble.CANNOT_OPEN),
+    ("SQLITE_IOERR", DbTrouble.IO),
 )
 _BY_TEXT = (  # Python before 3.11 gives only the message
     ("locked", DbTrouble.BUSY),
@@ -39,6 +41,7 @@ _BY_TEXT = (  # Python before 3.11 gives only the message
     ("malformed", DbTrouble.DAMAGED),
     ("not a database", DbTrouble.DAMAGED),
     ("unable to open", DbTrouble.CANNOT_OPEN),
+    ("disk i/o error", DbTrouble.IO),
 )
 
 FULL_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)

@@ -200,6 +200,11 @@ def _open_error(
         )
     if kind is DbTrouble.FULL:
         return LibraryWriteError(f"Opening the library {db_path.parent} failed: {DISK_FULL}")
+    if kind is DbTrouble.IO:
+        return LibraryWriteError(
+            f"Opening the library {db_path.parent} failed ({exc}): the disk may be full, or the "
+            "drive failing. It has not been changed."
+        )
     if kind is DbTrouble.READ_ONLY:
         return LibraryReadOnlyError(
             f"The library {db_path.parent} cannot be written ({exc}); it was not changed."

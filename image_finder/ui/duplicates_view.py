@@ -53,15 +53,7 @@ FLOOR = SIMILAR_FLOOR  # the lowest "similar" threshold the slider offers: pairs
 THUMB = 72  # beside the name; the selected copy is shown large too
 PREVIEW = 280  # px: the selected copy, large enough to compare copies by eye
 PREVIEW_TOKEN = -1  # thumbnails asked for the preview, not for a group's rows
-COLUMNS = (
-    "",
-    "Picture and folder",
-    "Match",
-    "Resolution",
-    "File size",
-    "Format",
-    "Taken or modified",
-)
+COLUMNS = ("", "Picture and folder", "Match", "Size and format", "Taken or modified")
 PICTURE_COLUMN = 1
 TIERS = (
     ("Identical files only", Tier.IDENTICAL),
@@ -222,7 +214,7 @@ class DuplicatesWindow(QDialog):
         split.addWidget(self.group_list)
         split.addWidget(self.table)
         split.addWidget(self.preview)
-        split.setSizes([200, 780, PREVIEW + 20])
+        split.setSizes([190, 800, PREVIEW])
         return split
 
     def _build_buttons(self) -> QHBoxLayout:
@@ -401,9 +393,10 @@ class DuplicatesWindow(QDialog):
             check,
             picture,
             match,
-            QTableWidgetItem(size),
-            QTableWidgetItem(text.byte_size(item.size)),
-            QTableWidgetItem(os.path.splitext(item.path)[1].lstrip(".").upper()),
+            QTableWidgetItem(  # two short lines: the names need the width
+                f"{size}\n{text.byte_size(item.size)} · "
+                f"{os.path.splitext(item.path)[1].lstrip('.').upper()}"
+            ),
             QTableWidgetItem(taken_or_modified(item)),
         ]
         for column, cell in enumerate(cells):

@@ -406,3 +406,29 @@ def test_a_read_only_search_writes_nothing(tmp_path):
     after = {p.name: p.stat().st_mtime_ns for p in lib_dir.iterdir() if "-shm" not in p.name}
     assert words.HEAD_FILE not in after
     assert {k: v for k, v in after.items() if k in before} == before
+
+
+def test_remove_on_a_full_disk_says_so_and_keeps_the_library(tmp_path):
+    """RLIMIT_FSIZE makes every write past a size fail, as a full disk does: `remove` says the
+    disk is full (not "run check; recover"), and the library is as it was."""
+    lib_dir, images = tmp_path / "lib", tmp_path / "img"
+    small_library(lib_dir, images, n=12)
+    for extra in ("-wal", "-shm"):
+        (lib_dir / (DB_NAME + extra)).unlink(missing_ok=True)
+    limit = 36_000  # the library opens (its -shm is 32 kB); the removal cannot be written
+    code = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
+        "from image_finder.cli import main\n"
+        f"sys.exit(main(['--data-dir', {str(lib_dir)!r}, 'remove', {str(images)!r}]))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 1, run.stderr
+    assert "writing the library failed" in run.stderr  # the removal, not the opening
+    assert "disk may be full" in run.stderr or "disk is full" in run.stderr
+    assert "recover" not in run.stderr and "internal error" not in run.stderr
+    with Library(lib_dir) as library:
+        assert library.count() == 12 and library.check() == []

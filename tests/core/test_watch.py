@@ -309,3 +309,53 @@ def test_cli_watch_applies_batches_until_sigterm(photos, tmp_path):
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
     assert code == 0, proc.stderr.read()
+
+
+def test_cli_watch_waits_for_another_writer_and_forgets_a_removed_folder(photos, tmp_path):
+    """While another process holds the writer lock, changes wait and are then applied (none
+    is dropped); a folder another process removes is not indexed again by later changes."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from image_finder.cli import main
+    from image_finder.core.library import Library
+
+    data = str(tmp_path / "lib")
+    cli = [sys.executable, "-m", "image_finder.cli", "--data-dir", data]
+    proc = subprocess.Popen(
+        [*cli, "watch", str(photos), "--json", "--model", "efficientnet_lite0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert json.loads(proc.stdout.readline())["event"] == "indexed"
+        holder = Library(data)
+        holder.begin_writing()  # as an `index` run in another terminal
+        try:
+            for n in range(3):
+                shutil.copy(photos / "coffee.jpg", photos / f"coffee {n}.jpg")
+            time.sleep(4)  # settled, and waiting for the lock
+            assert proc.poll() is None
+            assert holder.item_by_path(photos / "coffee 0.jpg") is None
+        finally:
+            holder.close()
+        applied = 0
+        while applied < 3:  # then applied, in one or more batches
+            line = json.loads(proc.stdout.readline())
+            assert line["event"] == "batch"
+            applied += line["added"]
+        with Library(data) as library:
+            assert all(library.item_by_path(photos / f"coffee {n}.jpg") for n in range(3))
+
+        assert main(["--data-dir", data, "remove", str(photos)]) == 0
+        shutil.copy(photos / "rocket.jpg", photos / "rocket again.jpg")
+        time.sleep(4)
+        with Library(data) as library:
+            assert library.folders() == [] and library.count() == 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 0, proc.stderr.read()

@@ -35,10 +35,10 @@ def test_review_trash_and_undo(qtbot, make_window, photos, xdg_trash):
     table = view.table
     assert table.rowCount() == 3
     keep_rows = [r for r in range(3) if table.item(r, 0).text() == "Keep"]
-    assert len(keep_rows) == 1 and table.item(keep_rows[0], 3).text() == "600 × 400"
+    assert len(keep_rows) == 1 and table.item(keep_rows[0], 3).text().startswith("600 × 400\n")
     assert table.item(keep_rows[0], 1).text().split("\n")[0] == "coffee.jpg"
     assert table.item(keep_rows[0], 1).text().split("\n")[1] == str(photos)  # its folder
-    assert {table.item(r, 5).text() for r in range(3)} == {"JPG"}
+    assert {table.item(r, 3).text().split(" · ")[-1] for r in range(3)} == {"JPG"}
     # each copy's relation to the one kept, with its score
     relation = {table.item(r, 1).text().split("\n")[0]: table.item(r, 2).text() for r in range(3)}
     assert relation["coffee copy.jpg"] == "identical · 1.00"
@@ -95,9 +95,9 @@ def test_review_trash_and_undo(qtbot, make_window, photos, xdg_trash):
 
 
 def test_a_crop_joins_as_similar_and_is_not_checked(qtbot, make_window, photos, xdg_trash):
-    astronaut = Image.open(photos / "astronaut.jpg")
-    w, h = astronaut.size
-    astronaut.crop((0, 0, int(w * 0.8), int(h * 0.8))).save(photos / "astronaut crop.jpg")
+    coffee = Image.open(photos / "coffee.jpg")
+    w, h = coffee.size
+    coffee.crop((0, 0, int(w * 0.8), int(h * 0.8))).save(photos / "coffee crop.jpg")
     window = make_window()
     index_and_wait(qtbot, window, photos)
     with qtbot.waitSignal(window.controller.duplicates_ready, timeout=60_000):
@@ -108,6 +108,7 @@ def test_a_crop_joins_as_similar_and_is_not_checked(qtbot, make_window, photos, 
     group = next(g for g in view.groups if any("crop" in i.path for i in g.items))
     view.group_list.setCurrentRow(view.groups.index(group))
     crop = next(i for i in group.items if "crop" in i.path)
+    assert group.keep.path == str(photos / "coffee.jpg")
     assert group.relation(crop)[0] is Tier.SIMILAR
     assert crop not in view.checked_items()  # bursts and crops are other pictures
     row = group.items.index(crop)
@@ -162,4 +163,30 @@ def test_looking_in_chosen_folders_only(qtbot, make_window, photos, tmp_path):
         view.set_scope(str(second), False)
     assert view.group_list.count() == 1 and "2 images" in view.group_list.item(0).text()
     assert {os.path.dirname(i.path) for i in view.groups[0].items} == {str(first)}
+    view.close()
+
+
+def test_the_table_fits_the_window_and_names_stay_whole(qtbot, make_window, photos):
+    long_name = "n11939491_daisy_from_the_garden_12345.JPEG"  # ImageNet-style
+    Image.open(photos / "coffee.jpg").save(photos / long_name, "JPEG")
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    with qtbot.waitSignal(window.controller.duplicates_ready, timeout=60_000):
+        window.duplicates_action.trigger()
+    view = window.duplicates_window
+    qtbot.addWidget(view)
+    view.resize(1300, 640)
+    view.show()
+    qtbot.waitExposed(view)
+    view.tier.setCurrentIndex(view.tier.findData(Tier.SAME))
+    qtbot.wait(50)
+    assert view.table.horizontalScrollBar().maximum() == 0  # nothing to scroll sideways to
+    group = next(g for g in view.groups if any(long_name in i.path for i in g.items))
+    view.group_list.setCurrentRow(view.groups.index(group))
+    qtbot.wait(50)
+    assert any(
+        view.table.item(r, 1).text().startswith(long_name) for r in range(view.table.rowCount())
+    )
+    column = view.table.columnWidth(1) - view.table.iconSize().width()
+    assert view.table.fontMetrics().horizontalAdvance(long_name) < column  # room for it
     view.close()

@@ -979,3 +979,27 @@ def test_folders_under_home_read_as_tilde(qtbot, make_window, photos, monkeypatc
     item = window.library_panel.folder_list.item(0)
     assert item.text().startswith(f"~/{photos.name}\n")
     assert str(photos) in item.toolTip()  # the whole path, where there is room
+
+
+def test_the_empty_grid_does_what_it_says(qtbot, make_window, photos, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    panel = window.search_panel
+    assert panel.empty_title.text() == NO_QUERY_TEXT and "click to browse" in NO_QUERY_TEXT
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileName", lambda *a, **k: (str(photos / "coffee.jpg"), "")
+    )
+    qtbot.mouseClick(panel.empty_state, Qt.MouseButton.LeftButton)
+    wait_results(qtbot, window)
+    assert results(window)[0][0] == "coffee.jpg"
+
+
+def test_settings_say_why_the_bundled_model_is_in_use(qtbot, make_window):
+    window = make_window()  # the settings choose EfficientNet-Lite0
+    dialog = window.settings_dialog()
+    qtbot.addWidget(dialog)
+    assert dialog.model_note.isVisibleTo(dialog)
+    assert "as chosen here" in dialog.model_note.text()
+    assert "without a download" in dialog.model_note.text()
