@@ -92,15 +92,13 @@ class Library(SideData):
     @property
     def notices(self) -> list[str]:
         """Things worth telling the user about this library (a rebuilt index file, say)."""
-        if self.read_only:
-            return [READ_ONLY_NOTICE, *self.vector_index.notices]
-        return self.vector_index.notices
+        return [READ_ONLY_NOTICE] * self.read_only + self.vector_index.notices
 
     # -- opening ------------------------------------------------------------------------------
 
     def close(self) -> None:
+        self.end_writing()
         with self._lock:
-            self.end_writing()
             self._db.close()
         self.vector_index.reset()
 
@@ -193,15 +191,17 @@ class Library(SideData):
                 time.sleep(poll)
 
     def end_writing(self) -> None:
-        """Save the index if the database moved past it, then let other writers in."""
-        with self._lock:
-            if self._writer.held:
-                try:
-                    self.vector_index.save(if_loaded=True)
-                except Exception:  # the next open rebuilds it from the stored vectors
-                    log.warning("could not save the index of %s", self.folder, exc_info=True)
-                finally:
-                    self._writer.release()
+        """Save the index if the database moved past it, then let other writers in (without
+        the store's lock: a search takes the index's lock, then the store's, never after)."""
+        if not self._writer.held:
+            return
+        try:
+            self.vector_index.save(if_loaded=True)
+        except Exception:  # the next open rebuilds it from the stored vectors
+            log.warning("could not save the index of %s", self.folder, exc_info=True)
+        finally:
+            with self._lock:
+                self._writer.release()
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[Library]:
@@ -387,8 +387,7 @@ class Library(SideData):
     @contextlib.contextmanager
     def removing(self, image_id: int) -> Iterator[None]:
         """Take one image out of the library in the same step as the caller's action on its
-        file (a move to the trash): the entry is deleted in a transaction that commits only
-        if the action succeeds, and is rolled back if it raises. Writer only."""
+        file (a move to the trash): committed if the action succeeds, rolled back if not."""
         with self._transaction() as db:
             db.execute("DELETE FROM images WHERE id=?", (image_id,))
             self._forget_model_if_empty(db)

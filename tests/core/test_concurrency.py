@@ -74,3 +74,59 @@ def test_readers_keep_searching_while_another_process_indexes(tmp_path):
     with Library(lib_dir) as lib:
         assert lib.count() == 400 == lib.vector_index.info()["vectors"]
         assert lib.check() == []
+
+
+def test_searching_while_a_writer_finishes_its_batches_never_deadlocks(tmp_path):
+    """A search takes the index's lock and then the store's; a writer ending a batch saves the
+    index: it must not hold the store's lock meanwhile (the two would wait for each other)."""
+    import threading
+
+    from image_finder.core.records import FileFacts, NewImage
+
+    rng = np.random.default_rng(2)
+    folder = tmp_path / "img"
+    folder.mkdir()
+    library = Library(tmp_path / "lib")
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            info = None
+            for n in range(400):
+                with library.writing():
+                    info = info or library.add_folder(folder)
+                    vectors = rng.normal(size=(5, 8)).astype(np.float32)
+                    rows = [
+                        NewImage(info.id, str(folder / f"{n}-{i}.png"), FileFacts(1, 1, f"{n}{i}"))
+                        for i in range(5)
+                    ]
+                    library.apply_changes(model="m", added=rows, added_vectors=vectors)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            stop.set()
+
+    def search() -> None:
+        query = np.ones((1, 8), np.float32)
+        while not stop.is_set():
+            if library.count():
+                library.vector_index.search(query, 3)
+
+    threads = [threading.Thread(target=write, daemon=True)]  # daemons: a deadlock fails the test
+    threads += [threading.Thread(target=search, daemon=True) for _ in range(3)]
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns often: every interleaving gets its chance
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 60
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    sys.setswitchinterval(switch)
+    try:
+        assert not any(t.is_alive() for t in threads), "the writer and the search wait forever"
+        assert errors == [] and library.count() == 2000
+    finally:
+        stop.set()
+        if not any(t.is_alive() for t in threads):
+            library.close()
