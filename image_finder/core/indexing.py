@@ -102,6 +102,9 @@ class _Work:
     move_candidates: list[tuple[int, ScanEntry]] = field(default_factory=list)
     changed: list[tuple[int, ScanEntry, str]] = field(default_factory=list)  # (id, entry, hash)
     missing: dict[str, StoredFile] = field(default_factory=dict)
+    # gone, but their change is not settled (the first half of a move): kept unless a new
+    # file turns out to be where they went
+    held: dict[str, StoredFile] = field(default_factory=dict)
     skip: frozenset[str] = frozenset()  # files still being written: left as they are
 
 
@@ -312,7 +315,8 @@ def _scan_into(
         else:
             work.changed.append((row.id, found, row.content_hash))
     for path in work.skip:  # moved away but not yet settled where it went: kept for now
-        known.pop(path, None)
+        if path in known:
+            work.held[path] = known.pop(path)
     work.missing.update(known)
     return seen
 
@@ -340,17 +344,20 @@ def _apply_moves_and_removals(
     vectors; files whose content did not change get their new mtime; the rest of the missing
     entries are removed."""
     by_size: dict[int, list[str]] = defaultdict(list)
-    for path, row in work.missing.items():
+    gone = {**work.held, **work.missing}  # a held file can still be matched by a move
+    for path, row in gone.items():
         by_size[row.size].append(path)
     moved: list[Moved] = []
     for folder_id, entry in work.move_candidates:
         candidates = by_size.get(entry.size)
         digest = _safe_hash(entry.path) if candidates else None
-        match = next((p for p in candidates or () if work.missing[p].content_hash == digest), None)
+        match = next((p for p in candidates or () if gone[p].content_hash == digest), None)
         if match is None:
             continue
         candidates.remove(match)  # type: ignore[union-attr]
-        image_id = work.missing.pop(match).id
+        image_id = gone[match].id
+        work.missing.pop(match, None)
+        work.held.pop(match, None)
         moved.append(Moved(image_id, folder_id, entry.path, entry.size, entry.mtime_ns))
         work.known_paths.add(entry.path)  # no longer new
         work.new_count -= 1

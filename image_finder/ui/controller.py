@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from image_finder.core.errors import EmptyLibraryError, LibraryBusyError
+from image_finder.core.library_files import READ_ONLY_NOTICE as READ_ONLY
 from image_finder.core.search import Query, SearchOptions, SearchOutcome
 from image_finder.core.settings import Settings
 from image_finder.ui.history import History
@@ -142,6 +143,8 @@ class Controller(QObject):
         self._watch_batch.connect(self._on_watcher_batch)
         self._watch_notice.connect(lambda text: self.notice.emit(NoticeKind.WATCH, text))
         self._started = False  # the first model load catches up and starts watching
+        if library.read_only:  # searching works; nothing to catch up with or watch
+            QTimer.singleShot(0, self, lambda: self.notice.emit(NoticeKind.ERROR, READ_ONLY))
         self._start_workers()
 
     # -- threads ------------------------------------------------------------------------------
@@ -254,7 +257,8 @@ class Controller(QObject):
         first_load, self._started = not self._started, True
         self._set_model_state(ModelState.READY)
         unfinished = [f.path for f in self.folders if not f.complete]
-        if first_load and self.settings.watch_folders and self.folders:
+        writable = not self.library.read_only
+        if first_load and self.settings.watch_folders and self.folders and writable:
             # catch up with what changed while the app was closed, then keep up
             self._jobs.insert(0, IndexJob(tuple(f.path for f in self.folders)))
             self.start_watching()
@@ -291,7 +295,7 @@ class Controller(QObject):
             crops=new.crops,
         )
         if new.watch_folders != old.watch_folders:
-            self.start_watching() if new.watch_folders else self.stop_watching()
+            self.start_watching() if self._watches() else self.stop_watching()
         engine = ("model", "weights", "device", "precision", "text_model", "text_weights")
         if any(getattr(new, f) != getattr(old, f) for f in engine):
             rebuild = bool(library_model) and new.model != library_model
@@ -420,7 +424,7 @@ class Controller(QObject):
             f.path for f in self.folders
         ]:
             self._watcher.set_folders([f.path for f in folders])
-        elif self._watcher is None and folders and self._started and self.settings.watch_folders:
+        elif self._watcher is None and folders and self._started and self._watches():
             # the first folder of a library (the first session): watched from now on
             self.folders = folders
             self.start_watching()
@@ -431,6 +435,9 @@ class Controller(QObject):
         self.library_changed.emit()
 
     # -- watching -----------------------------------------------------------------------------
+
+    def _watches(self) -> bool:
+        return self.settings.watch_folders and not self.library.read_only
 
     def start_watching(self) -> None:
         """Watch every folder of the library: changes are indexed as they settle."""

@@ -359,3 +359,22 @@ def test_cli_watch_waits_for_another_writer_and_forgets_a_removed_folder(photos,
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
     assert code == 0, proc.stderr.read()
+
+
+def test_a_file_held_back_as_unsettled_still_moves_with_its_vector(tmp_path, library):
+    """A stream batch may hold back where a file was (its move not yet seen whole) while its
+    new place is taken: the new place is matched to it, and nothing is embedded again."""
+    folder = tmp_path / "Pictures"
+    (folder / "card").mkdir(parents=True)
+    picture(900).save(folder / "card" / "a.png")
+    picture(901).save(folder / "card" / "b.png")
+    index_folders([folder], library, PixelExtractor())
+    os.rename(folder / "card", folder / "card 2026")
+    held = frozenset({str(folder / "card" / "a.png"), str(folder / "card" / "b.png")})
+    report = index_folders([folder], library, PixelExtractor(), unsettled=held)
+    assert (report.moved, report.embedded, report.removed) == (2, 0, 0)
+    assert {os.path.basename(os.path.dirname(r.path)) for f in library.folders()
+            for r in library.folder_rows(f.id)} == {"card 2026"}  # fmt: skip
+    os.rename(folder / "card 2026" / "b.png", folder / "b gone.txt")  # b is gone for good
+    report = index_folders([folder], library, PixelExtractor(), unsettled=held)
+    assert report.removed == 1 and library.count() == 1  # held paths no longer named it

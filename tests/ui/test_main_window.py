@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import urllib.parse
 
+import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
@@ -1003,3 +1004,42 @@ def test_settings_say_why_the_bundled_model_is_in_use(qtbot, make_window):
     assert dialog.model_note.isVisibleTo(dialog)
     assert "as chosen here" in dialog.model_note.text()
     assert "without a download" in dialog.model_note.text()
+
+
+def test_a_library_on_a_read_only_medium_opens_for_searching(qtbot, tmp_path, photos, settings):
+    import subprocess
+
+    from PySide6.QtCore import QSettings
+
+    from image_finder.core.indexing import index_folders
+    from image_finder.core.library import Library
+    from image_finder.ui.main_window import MainWindow
+
+    source = tmp_path / "library"
+    with Library(source) as library:
+        from image_finder.core.extractor import Extractor
+
+        index_folders([photos], library, Extractor.load("efficientnet_lite0", device="cpu"))
+    mounted = tmp_path / "ro"
+    mounted.mkdir()
+    bind = subprocess.run(["mount", "--bind", str(source), str(mounted)], capture_output=True)
+    if bind.returncode != 0:
+        pytest.skip(f"cannot mount here: {bind.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(mounted)], check=True)
+        library = Library(mounted)
+        window = MainWindow(
+            library, settings, QSettings(str(tmp_path / "q.ini"), QSettings.Format.IniFormat)
+        )
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitUntil(lambda: window.controller.model_state is ModelState.READY, timeout=60_000)
+        qtbot.waitUntil(lambda: "read-only" in window.notice_bar.label.text())
+        assert "watched" not in window.library_panel.folder_list.item(0).text()
+        window.search_file(str(photos / "coffee.jpg"))
+        wait_results(qtbot, window)
+        assert results(window)[0][0] == "coffee.jpg"
+        window.shutdown()
+        library.close()
+    finally:
+        subprocess.run(["umount", str(mounted)], check=False)
