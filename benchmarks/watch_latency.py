@@ -100,6 +100,7 @@ class Pipeline:
                     self.library,
                     self.extractor,
                     unsettled=batch.unsettled,
+                    settle=batch.settle,
                     backup=False,
                 )
             )

@@ -103,7 +103,12 @@ def _apply_batches(
             continue
         try:
             report = index_folders(
-                list(batch.roots), library, extractor, unsettled=batch.unsettled, backup=False
+                list(batch.roots),
+                library,
+                extractor,
+                unsettled=batch.unsettled,
+                settle=batch.settle,
+                backup=False,
             )
             if time.monotonic() - last_backup > BACKUP_EVERY_SECONDS:
                 library.backup_if_stale()

@@ -85,6 +85,7 @@ class _Run:
     rebuild: bool
     batch_size: int | None
     unsettled: frozenset[str]
+    settle: float
     backup: bool
 
 
@@ -106,6 +107,7 @@ class _Work:
     # file turns out to be where they went
     held: dict[str, StoredFile] = field(default_factory=dict)
     skip: frozenset[str] = frozenset()  # files still being written: left as they are
+    fresh_after_ns: int | None = None  # files changed after this: left as they are too
 
 
 def index_folders(
@@ -118,12 +120,15 @@ def index_folders(
     rebuild: bool = False,
     batch_size: int | None = None,
     unsettled: frozenset[str] = frozenset(),
+    settle: float = 0.0,
     backup: bool = True,
 ) -> IndexReport:
     """Index ``roots`` (added to the library if new) into ``library``.
 
     ``rebuild``: drop every stored vector first and embed everything again (after a model
-    change). ``unsettled``: files still being written, left as they are (a watch batch).
+    change). ``unsettled``: files still being written, left as they are (a watch batch);
+    ``settle``: files changed less than this many seconds ago are left too (written since
+    the watcher took its batch).
     ``backup``: refresh the backup if it is older than the library (a watcher refreshes it
     less often than every batch). Raises LibraryBusyError if another process is writing,
     ModelMismatchError if the library was built with another model and ``rebuild`` is false.
@@ -135,7 +140,7 @@ def index_folders(
             extractor,
             progress,
             cancelled,
-            _Run(rebuild, batch_size, unsettled, backup),
+            _Run(rebuild, batch_size, unsettled, settle, backup),
         )
     except sqlite3.OperationalError as exc:
         if is_busy(exc):
@@ -181,7 +186,8 @@ def _index_folders(
         precision_checked = precision.follow_library(extractor, library)
         library.vector_index.ensure()  # load now so batches update it in place
 
-        work = _Work(skip=run.unsettled)
+        fresh = time.time_ns() - int(run.settle * 1e9) if run.settle else None
+        work = _Work(skip=run.unsettled, fresh_after_ns=fresh)
         folder_ids = _scan_roots(roots, work, library, report, notify, is_cancelled)
 
         if not is_cancelled():
@@ -291,12 +297,15 @@ def _scan_into(
     work.roots.append((folder_id, scan_root))
     work.known_paths.update(known)
     seen = 0
+    fresh_seen = False
     for found in scan_folder(scan_root):
         if isinstance(found, Skipped):
             report.skipped.append(found)
             continue
         seen += 1
-        if found.path in work.skip:
+        fresh = work.fresh_after_ns is not None and found.ctime_ns > work.fresh_after_ns
+        if fresh or found.path in work.skip:
+            fresh_seen = fresh_seen or fresh
             if known.pop(found.path, None) is not None:
                 report.unchanged += 1  # kept as indexed until it has settled
             continue
@@ -317,7 +326,9 @@ def _scan_into(
     for path in work.skip:  # moved away but not yet settled where it went: kept for now
         if path in known:
             work.held[path] = known.pop(path)
-    work.missing.update(known)
+    # a file changed since the batch was taken may be where a missing one went: none is
+    # removed this time (the watcher's next batch settles it)
+    (work.held if fresh_seen else work.missing).update(known)
     return seen
 
 
@@ -329,6 +340,7 @@ def _new_files(work: _Work) -> Iterator[tuple[int, ScanEntry]]:
                 isinstance(found, ScanEntry)
                 and found.path not in work.known_paths
                 and found.path not in work.skip
+                and (work.fresh_after_ns is None or found.ctime_ns <= work.fresh_after_ns)
             ):
                 yield folder_id, found
 

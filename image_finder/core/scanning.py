@@ -19,6 +19,7 @@ class ScanEntry:
     path: str
     size: int
     mtime_ns: int
+    ctime_ns: int = 0  # when the system last changed the file (its own clock, unlike mtime)
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def _look_at(
         return Skipped(entry.path, "broken symbolic link")
     info = entry.stat(follow_symlinks=True)
     return (
-        ScanEntry(entry.path, info.st_size, info.st_mtime_ns)
+        ScanEntry(entry.path, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
         if stat.S_ISREG(info.st_mode)
         else None
     )

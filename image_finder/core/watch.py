@@ -23,6 +23,7 @@ and watched again when it comes back, with a batch for it to catch up.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import errno
 import logging
@@ -66,13 +67,14 @@ class WatchBatch:
     # later batch takes them once they have settled
     unsettled: frozenset[str] = frozenset()
     changed: frozenset[str] = frozenset()  # the settled image files it takes
+    settle: float = 0.0  # what settled means: files changed more recently are left too
 
 
 def in_folders(batch: WatchBatch, folders: Sequence[str]) -> WatchBatch:
     """The batch without the roots outside ``folders`` (the library's folders now): a folder
     taken out of the library meanwhile is not indexed again by a change seen before."""
     kept = tuple(r for r in batch.roots if _within(r, *folders))
-    return WatchBatch(kept, batch.paths, batch.unsettled, batch.changed)
+    return dataclasses.replace(batch, roots=kept)
 
 
 def merge_batches(batches: Sequence[WatchBatch]) -> WatchBatch:
@@ -84,7 +86,8 @@ def merge_batches(batches: Sequence[WatchBatch]) -> WatchBatch:
         unsettled |= batch.unsettled - later
     changed = frozenset().union(*(b.changed for b in batches))
     roots = _minimal(r for b in batches for r in b.roots)
-    return WatchBatch(tuple(roots), len(changed), frozenset(unsettled), changed)
+    settle = max(b.settle for b in batches)
+    return WatchBatch(tuple(roots), len(changed), frozenset(unsettled), changed, settle)
 
 
 def _mount_type(path: str) -> str:
@@ -329,7 +332,7 @@ class FolderWatcher:
             changed = {
                 p for p in self._changed if _within(os.path.dirname(p), *roots) and p not in waiting
             }
-            batch = WatchBatch(tuple(roots), len(changed), waiting, frozenset(changed))
+            batch = WatchBatch(tuple(roots), len(changed), waiting, frozenset(changed), self.settle)
             self._dirs -= taken
             self._dirs |= {os.path.dirname(p) for p in waiting}
             self._changed -= changed

@@ -75,7 +75,7 @@ class Controller(QObject):
     # requests to the workers (queued across threads)
     _load_model_requested = Signal(object, bool)  # settings, model replaces the library's
     _search_requested = Signal(int, object, object)  # generation, Query, SearchOptions
-    _index_requested = Signal(list, bool, object)  # roots, rebuild, files still being written
+    _index_requested = Signal(list, bool, object)  # roots, rebuild, WatchBatch or None
     _remove_requested = Signal(str)
     _pairs_requested = Signal(object, object, float)  # folders, reference folders, threshold
     _cleanup_requested = Signal(object, str)  # items, folder ("" for the trash)
@@ -370,9 +370,7 @@ class Controller(QObject):
                 return
             job = IndexJob(batch.roots, watch=batch)
         self._job = job
-        self._index_requested.emit(
-            list(job.folders), job.rebuild, job.watch.unsettled if job.watch else frozenset()
-        )
+        self._index_requested.emit(list(job.folders), job.rebuild, job.watch)
 
     def _on_index_worker_finished(self, report: IndexReport) -> None:
         self.last_report = report

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from image_finder.core.library import Library
     from image_finder.core.records import Item
     from image_finder.core.search import Query, Searcher, SearchOptions
+    from image_finder.core.watch import WatchBatch
 
 log = logging.getLogger(__name__)
 
@@ -163,9 +164,9 @@ class IndexWorker(QObject):
         self.library_changed.emit(self.library.folders(), self.library.count())
 
     @Slot(list, bool, object)
-    def index(
-        self, roots: list[str], rebuild: bool, unsettled: frozenset[str] = frozenset()
-    ) -> None:
+    def index(self, roots: list[str], rebuild: bool, batch: WatchBatch | None = None) -> None:
+        """Index ``roots``; for a watched folder's ``batch``, what it saw still being written
+        is left for a later batch."""
         from image_finder.core.indexing import index_folders
 
         self._cancel.clear()
@@ -181,7 +182,8 @@ class IndexWorker(QObject):
                 progress=self._on_progress,
                 cancelled=self._cancel.is_set,
                 rebuild=rebuild,
-                unsettled=unsettled,
+                unsettled=batch.unsettled if batch else frozenset(),
+                settle=batch.settle if batch else 0.0,
             )
         except ImageFinderError as exc:
             self._emit_library()

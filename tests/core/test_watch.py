@@ -40,7 +40,11 @@ class Watching:
         batch = self.batches.get(timeout=timeout)
         self.reports.append(
             index_folders(
-                list(batch.roots), self.library, self.extractor, unsettled=batch.unsettled
+                list(batch.roots),
+                self.library,
+                self.extractor,
+                unsettled=batch.unsettled,
+                settle=batch.settle,
             )
         )
         return batch
@@ -378,3 +382,19 @@ def test_a_file_held_back_as_unsettled_still_moves_with_its_vector(tmp_path, lib
     os.rename(folder / "card 2026" / "b.png", folder / "b gone.txt")  # b is gone for good
     report = index_folders([folder], library, PixelExtractor(), unsettled=held)
     assert report.removed == 1 and library.count() == 1  # held paths no longer named it
+
+
+def test_a_file_changed_after_the_batch_was_taken_waits_for_the_next(tmp_path, library):
+    """Written (or moved in) since the watcher took its batch: it is left, and the entry it
+    may have come from is kept, until the next batch sees it settled."""
+    folder = tmp_path / "Pictures"
+    folder.mkdir()
+    picture(950).save(folder / "a.png")
+    index_folders([folder], library, PixelExtractor())
+    os.rename(folder / "a.png", folder / "b.png")  # a rename changes the file's ctime
+    picture(951).save(folder / "c.png")
+    report = index_folders([folder], library, PixelExtractor(), settle=30.0)
+    assert (report.added, report.removed, report.embedded) == (0, 0, 0)
+    assert library.item_by_path(folder / "a.png") is not None  # kept: it may have moved
+    report = index_folders([folder], library, PixelExtractor())  # the next batch, settled
+    assert (report.moved, report.added, report.removed) == (1, 1, 0)
