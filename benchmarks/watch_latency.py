@@ -160,6 +160,11 @@ def stream(library, photos: list[Path], folder: Path, rate: float, count: int) -
     }
 
 
+def _indexed_at(library) -> dict[str, float]:
+    ids = [r.id for f in library.folders() for r in library.folder_rows(f.id)]
+    return {item.path: item.indexed_at for item in library.items(ids).values()}
+
+
 def wait_for(condition, timeout: float = 300.0) -> None:
     deadline = time.perf_counter() + timeout
     while not condition():
@@ -243,10 +248,21 @@ def main() -> None:
             ]  # fmt: skip
 
             reports_before = len(pipeline.reports)
+            before = _indexed_at(library)
+            rename_started = time.time()
             os.rename(root / "archive" / "card", root / "archive" / "card 2026")
             wait_for(lambda: library.item_by_path(root / "archive" / "card 2026" / "DSC_00000.jpg"))
             time.sleep(2)
             renamed = pipeline.reports[reports_before:]
+            after = _indexed_at(library)
+            again = sorted(
+                os.path.relpath(p, root) for p, t in after.items() if before.get(p, t) != t
+            )
+            again += sorted(  # re-embedded where it went: a move not seen as one
+                os.path.relpath(p, root)
+                for p, t in after.items()
+                if p not in before and "card 2026" in p and t > rename_started
+            )
         library.close()
 
     result.update(
@@ -260,6 +276,7 @@ def main() -> None:
             "rename_jobs": len(renamed),
             "rename_embedded": sum(r.embedded for r in renamed),
             "rename_moved": sum(r.moved for r in renamed),
+            "rename_embedded_files": again[:10],
             "streams": streams,
             "meets_targets": bool(
                 statistics.median(latencies) <= 2
