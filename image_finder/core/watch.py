@@ -323,6 +323,8 @@ class FolderWatcher:
                 # changes have gone on for a while: what has settled goes now, the rest waits
                 # (a quick burst of changes stays one batch)
                 taken = {os.path.dirname(p) for p in self._changed if p not in unsettled | held}
+                if taken:  # where held files were is scanned too: a move there is matched
+                    taken |= {os.path.dirname(p) for p in held}
             else:
                 return None
             if not taken:
