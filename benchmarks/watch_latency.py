@@ -78,6 +78,8 @@ class Pipeline:
         self.library, self.extractor = library, extractor
         self.batches: queue.Queue = queue.Queue()
         self.reports: list = []
+        self.roots: list = []  # the roots of each report's batch
+        self.applying = False  # a batch is being indexed (its report comes when it ends)
         self.stop = threading.Event()
         self.watcher = FolderWatcher(folders, self.batches.put)
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -94,6 +96,8 @@ class Pipeline:
             while not self.batches.empty():  # what came meanwhile: one run, as the CLI does
                 taken.append(self.batches.get_nowait())
             batch = merge_batches(taken)
+            self.applying = True
+            self.roots.append(batch.roots)
             self.reports.append(
                 index_folders(
                     list(batch.roots),
@@ -104,6 +108,7 @@ class Pipeline:
                     backup=False,
                 )
             )
+            self.applying = False
 
     def __enter__(self) -> Pipeline:
         self.watcher.start()
@@ -247,13 +252,20 @@ def main() -> None:
                 for rate in (1.0, 5.0)
             ]  # fmt: skip
 
+            # the streams' last batch reports when it ends: the rename's jobs come after it
+            wait_for(lambda: pipeline.batches.empty() and not pipeline.applying)
+            time.sleep(2)
             reports_before = len(pipeline.reports)
             before = _indexed_at(library)
             rename_started = time.time()
             os.rename(root / "archive" / "card", root / "archive" / "card 2026")
             wait_for(lambda: library.item_by_path(root / "archive" / "card 2026" / "DSC_00000.jpg"))
             time.sleep(2)
-            renamed = pipeline.reports[reports_before:]
+            renamed = list(
+                zip(
+                    pipeline.reports[reports_before:], pipeline.roots[reports_before:], strict=False
+                )  # one in flight has no report yet
+            )
             after = _indexed_at(library)
             again = sorted(
                 os.path.relpath(p, root) for p, t in after.items() if before.get(p, t) != t
@@ -274,15 +286,25 @@ def main() -> None:
             "bulk_jobs": bulk_jobs,
             "bulk_seconds": round(bulk_seconds, 1),
             "rename_jobs": len(renamed),
-            "rename_embedded": sum(r.embedded for r in renamed),
-            "rename_moved": sum(r.moved for r in renamed),
+            "rename_embedded": sum(r.embedded for r, _ in renamed),
+            "rename_moved": sum(r.moved for r, _ in renamed),
             "rename_embedded_files": again[:10],
+            "rename_reports": [
+                {
+                    "roots": [os.path.basename(r) for r in roots],
+                    "added": r.added,
+                    "updated": r.updated,
+                    "moved": r.moved,
+                    "removed": r.removed,
+                }
+                for r, roots in renamed
+            ],
             "streams": streams,
             "meets_targets": bool(
                 statistics.median(latencies) <= 2
                 and max(latencies) <= 5
                 and bulk_jobs <= 5
-                and sum(r.embedded for r in renamed) == 0
+                and sum(r.embedded for r, _ in renamed) == 0
                 and all(s["p50_s"] <= 2.5 and not s["missing"] for s in streams)
             ),
         }

@@ -158,3 +158,21 @@ def test_results_follow_a_rescan_that_removed_images(qtbot, make_controller, lib
         controller.rescan()
     assert gone not in results_of(again)
     assert controller.history.current == query and len(controller.history) == 1
+
+
+def test_consecutive_watch_jobs_show_as_one_progress():
+    """A long copy seen in parts: each watch job counts on from the one before, so the bar
+    runs once from 0 to the whole copy; a job of another kind starts afresh."""
+    from image_finder.core.indexing import IndexPhase, IndexProgress
+    from image_finder.core.watch import WatchBatch
+    from image_finder.ui.jobs import IndexJob, JoinedProgress
+
+    joined = JoinedProgress()
+    first = IndexJob(("/p",), watch=WatchBatch(("/p",), 40))
+    second = IndexJob(("/p",), watch=WatchBatch(("/p",), 960))
+    shown = [joined.relay(IndexProgress(IndexPhase.EMBEDDING, n, 40)) for n in (0, 40)]
+    joined.job_done(first, second)
+    shown += [joined.relay(IndexProgress(IndexPhase.EMBEDDING, n, 960)) for n in (0, 960)]
+    assert [(p.done, p.total) for p in shown] == [(0, 40), (40, 40), (40, 1000), (1000, 1000)]
+    joined.job_done(second, IndexJob(("/q",)))  # a folder added: its own progress
+    assert joined.relay(IndexProgress(IndexPhase.EMBEDDING, 5, 10)).total == 10
