@@ -109,15 +109,21 @@ def _each(
         for n, item in enumerate(items):
             reason = _unchanged(item)
             if reason is None:
+                moved: list[Item] = []
                 try:
                     with library.removing(item.id):
                         action(item)
+                        moved.append(item)
                 except _NotMoved as exc:
                     reason = str(exc)
                 except (ImageFinderError, sqlite3.Error, OSError) as exc:  # the library failed
                     log.exception("stopped moving files")
+                    # a file moved before its entry could go is listed: the next indexing run
+                    # takes the entry out
+                    report.done += moved
                     report.error = f"stopped: the library could not be updated ({exc})"
-                    report.skipped += [Skipped(i.path, "not moved: stopped") for i in items[n:]]
+                    left = items[n + len(moved) :]
+                    report.skipped += [Skipped(i.path, "not moved: stopped") for i in left]
                     break
                 else:
                     report.done.append(item)

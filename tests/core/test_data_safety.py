@@ -432,3 +432,34 @@ def test_remove_on_a_full_disk_says_so_and_keeps_the_library(tmp_path):
     assert "recover" not in run.stderr and "internal error" not in run.stderr
     with Library(lib_dir) as library:
         assert library.count() == 12 and library.check() == []
+
+
+def test_a_failing_library_update_stops_the_trash_and_lists_what_moved(copies, xdg_trash):
+    """The library cannot be written after the 2nd file went to the trash: it stops there, and
+    the report names both files that moved (the next indexing run drops the stale entry)."""
+    import contextlib
+
+    from image_finder.core.cleanup import trash_images
+    from image_finder.core.duplicates import Tier, find_duplicates
+
+    lib_dir, images = copies
+    with Library(lib_dir) as library:
+        extra = [i for g in find_duplicates(library, min_tier=Tier.IDENTICAL) for i in g.removable]
+        removing = library.removing
+        calls = []
+
+        @contextlib.contextmanager
+        def failing(image_id):
+            calls.append(image_id)
+            with removing(image_id):
+                yield
+                if len(calls) == 2:
+                    raise sqlite3.OperationalError("disk I/O error")
+
+        library.removing = failing
+        report = trash_images(library, extra)
+    assert [i.id for i in report.done] == calls[:2]
+    assert "could not be updated" in report.error and len(report.skipped) == len(extra) - 2
+    assert not any(os.path.exists(i.path) for i in report.done)
+    small_library(lib_dir, images, n=0)
+    assert _entries(lib_dir) == _on_disk(images)
