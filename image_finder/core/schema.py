@@ -100,8 +100,6 @@ def open_database(db_path: Path, backup: Path) -> tuple[sqlite3.Connection, bool
     while True:
         try:
             return _open_writable(db_path), False
-        except (LibraryVersionError, LibraryWriteError):
-            raise
         except sqlite3.DatabaseError as exc:
             kind = trouble(exc)
             if kind is DbTrouble.BUSY and time.monotonic() < deadline:
@@ -155,8 +153,6 @@ def _open_read_only(db_path: Path, backup: Path) -> sqlite3.Connection:
         except BaseException:
             db.close()
             raise
-    except (LibraryVersionError, LibraryReadOnlyError):
-        raise
     except sqlite3.DatabaseError as exc:
         raise _open_error(db_path, backup, exc, trouble(exc)) from exc
     return db
