@@ -1043,3 +1043,27 @@ def test_a_library_on_a_read_only_medium_opens_for_searching(qtbot, tmp_path, ph
         library.close()
     finally:
         subprocess.run(["umount", str(mounted)], check=False)
+
+
+def test_a_watch_batch_refused_as_busy_is_applied_once_the_other_writer_ends(
+    qtbot, make_window, photos
+):
+    import shutil
+
+    from image_finder.core.library import Library
+
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    qtbot.waitUntil(lambda: "watched" in window.library_panel.folder_list.item(0).text())
+    other = Library(window.library.folder)
+    other.begin_writing()  # another process indexes meanwhile
+    try:
+        shutil.copy(photos / "coffee.jpg", photos / "coffee while busy.jpg")
+        qtbot.waitUntil(lambda: "busy" in window.notice_bar.label.text(), timeout=20_000)
+        assert window.library.item_by_path(photos / "coffee while busy.jpg") is None
+    finally:
+        other.close()
+    qtbot.waitUntil(
+        lambda: window.library.item_by_path(photos / "coffee while busy.jpg") is not None,
+        timeout=20_000,
+    )
