@@ -273,22 +273,26 @@ def test_network_drives_and_the_watch_limit_fall_back_to_polling(tmp_path, libra
         watching.watcher.stop()
 
 
+def start_cli_watch(data: str, folder):
+    """``image-finder-cli watch FOLDER --json`` on the library ``data``, in its own process."""
+    import subprocess
+    import sys
+
+    cli = [sys.executable, "-m", "image_finder.cli", "--data-dir", data]
+    watch = [*cli, "watch", str(folder), "--json", "--model", "efficientnet_lite0"]
+    proc = subprocess.Popen(watch, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return cli, proc
+
+
 def test_cli_watch_applies_batches_until_sigterm(photos, tmp_path):
     """The headless face: index, then one JSON line per committed batch; another process can
     read the library meanwhile; SIGTERM ends it with 0."""
     import json
     import signal
     import subprocess
-    import sys
 
     data = str(tmp_path / "lib")
-    cli = [sys.executable, "-m", "image_finder.cli", "--data-dir", data]
-    proc = subprocess.Popen(
-        [*cli, "watch", str(photos), "--json", "--model", "efficientnet_lite0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    cli, proc = start_cli_watch(data, photos)
     try:
         first = json.loads(proc.stdout.readline())
         assert first["event"] == "indexed" and first["added"] == len(list(photos.iterdir()))
@@ -320,20 +324,12 @@ def test_cli_watch_waits_for_another_writer_and_forgets_a_removed_folder(photos,
     is dropped); a folder another process removes is not indexed again by later changes."""
     import json
     import signal
-    import subprocess
-    import sys
 
     from image_finder.cli import main
     from image_finder.core.library import Library
 
     data = str(tmp_path / "lib")
-    cli = [sys.executable, "-m", "image_finder.cli", "--data-dir", data]
-    proc = subprocess.Popen(
-        [*cli, "watch", str(photos), "--json", "--model", "efficientnet_lite0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    _cli, proc = start_cli_watch(data, photos)
     try:
         assert json.loads(proc.stdout.readline())["event"] == "indexed"
         holder = Library(data)

@@ -18,17 +18,22 @@ def index_and_wait(qtbot, window, folder):
     qtbot.waitUntil(lambda: not window.controller.indexing)
 
 
+def open_duplicates(qtbot, make_window, photos):
+    """A window over ``photos``, indexed, with its Duplicates window open on what it found."""
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    with qtbot.waitSignal(window.controller.duplicates_ready, timeout=60_000):
+        window.duplicates_action.trigger()
+    qtbot.addWidget(window.duplicates_window)
+    return window, window.duplicates_window
+
+
 def test_review_trash_and_undo(qtbot, make_window, photos, xdg_trash):
     shutil.copy(photos / "coffee.jpg", photos / "coffee copy.jpg")
     coffee = Image.open(photos / "coffee.jpg")
     coffee.resize((coffee.width // 2, coffee.height // 2)).save(photos / "coffee half.jpg")
     ImageOps.mirror(Image.open(photos / "rocket.jpg")).save(photos / "rocket mirrored.jpg")
-    window = make_window()
-    index_and_wait(qtbot, window, photos)
-    with qtbot.waitSignal(window.controller.duplicates_ready, timeout=60_000):
-        window.duplicates_action.trigger()
-    view = window.duplicates_window
-    qtbot.addWidget(view)
+    window, view = open_duplicates(qtbot, make_window, photos)
     view.tier.setCurrentIndex(view.tier.findData(Tier.SAME))
     assert view.group_list.count() == 1
     assert "3 images" in view.group_list.item(0).text()
@@ -98,12 +103,7 @@ def test_a_crop_joins_as_similar_and_is_not_checked(qtbot, make_window, photos, 
     coffee = Image.open(photos / "coffee.jpg")
     w, h = coffee.size
     coffee.crop((0, 0, int(w * 0.8), int(h * 0.8))).save(photos / "coffee crop.jpg")
-    window = make_window()
-    index_and_wait(qtbot, window, photos)
-    with qtbot.waitSignal(window.controller.duplicates_ready, timeout=60_000):
-        window.duplicates_action.trigger()
-    view = window.duplicates_window
-    qtbot.addWidget(view)
+    _window, view = open_duplicates(qtbot, make_window, photos)
     view.threshold.setValue(80)
     group = next(g for g in view.groups if any("crop" in i.path for i in g.items))
     view.group_list.setCurrentRow(view.groups.index(group))
@@ -169,12 +169,7 @@ def test_looking_in_chosen_folders_only(qtbot, make_window, photos, tmp_path):
 def test_the_table_fits_the_window_and_names_stay_whole(qtbot, make_window, photos):
     long_name = "n11939491_daisy_from_the_garden_12345.JPEG"  # ImageNet-style
     Image.open(photos / "coffee.jpg").save(photos / long_name, "JPEG")
-    window = make_window()
-    index_and_wait(qtbot, window, photos)
-    with qtbot.waitSignal(window.controller.duplicates_ready, timeout=60_000):
-        window.duplicates_action.trigger()
-    view = window.duplicates_window
-    qtbot.addWidget(view)
+    _window, view = open_duplicates(qtbot, make_window, photos)
     view.resize(1300, 640)
     view.show()
     qtbot.waitExposed(view)
