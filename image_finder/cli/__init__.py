@@ -20,8 +20,8 @@ from typing import Any, TextIO
 
 from image_finder import __version__
 from image_finder.cli import duplicates, watch, words
-from image_finder.cli.output import ProgressLine, iso_or_none, print_outcome, print_status
-from image_finder.core import paths, precision
+from image_finder.cli.output import ProgressLine, print_outcome, print_status
+from image_finder.core import paths
 from image_finder.core.backup import LibraryIntactError, recovery_facts, restore_backup
 from image_finder.core.dberrors import DbTrouble, is_disk_full, trouble
 from image_finder.core.errors import (
@@ -345,44 +345,14 @@ def _search_options(args: argparse.Namespace, settings: Settings, library: Libra
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -> int:
-    from image_finder.core.models import device_hint
+    from image_finder.core.status import library_status
 
     folders = library.folders()
-    info = library.vector_index.info()
-    device = device_hint(settings.device)  # status imports no torch: scripts poll it
-    in_use, why = precision.recorded_plan(library, settings.precision, device)
-    nprobe = settings.nprobe or info["nprobe"]
-    data: dict[str, Any] = {
-        "library": str(library.folder),
-        "images": library.count(),
-        "folders": [
-            {
-                **path_json(f.path),
-                "images": f.images,
-                "online": f.online,
-                "complete": f.complete,
-                "files_found": f.files_found,
-                "last_indexed": iso_or_none(f.last_indexed),
-            }
-            for f in folders
-        ],
-        "model": library.model or settings.model,
-        "device": device,
-        "precision": in_use,
-        "precision_reason": why,
-        "text_model": library.text_model,
-        "text_indexed": library.text_counts()[0],
-        "index_type": info["index_type"],
-        "n_regions": info["n_regions"],
-        "nprobe": nprobe if info["n_regions"] else 0,
-        "bytes_on_disk": library.bytes_on_disk(),
-        "read_only": library.read_only,
-        "last_indexed": iso_or_none(library.last_indexed()),
-    }
+    data = library_status(library, settings, folders)
     if args.json:
         print(json.dumps(data))
         return 0
-    print_status(data, library, folders, device)
+    print_status(data, library, folders, data["device"])
     return 0
 
 

@@ -141,9 +141,3 @@ def _folder_state(folder: FolderInfo) -> str:
     else:
         state = "unfinished"
     return state + ("" if folder.online else ", offline")
-
-
-def iso_or_none(timestamp: float | None) -> str | None:
-    from image_finder.core.search import iso_time
-
-    return iso_time(timestamp) if timestamp else None

@@ -35,7 +35,7 @@ from image_finder.core import layout
 from image_finder.core.errors import ImageFinderError
 from image_finder.core.images import RAW_EXTENSIONS
 from image_finder.core.library import Library
-from image_finder.core.records import Item, display_name, path_json
+from image_finder.core.records import Item, display_name, item_json
 
 log = logging.getLogger(__name__)
 
@@ -148,19 +148,13 @@ class DuplicateGroup:
         return sum(i.size for i in self.removable)
 
     def to_json(self) -> dict[str, Any]:
-        from image_finder.core.search import iso_time
-
         return {
             "tier": self.tier.label,
             "score": round(self.score, 4),
             "keep": display_name(self.keep.path),
             "items": [
                 {
-                    **path_json(i.path),
-                    "bytes": i.size,
-                    "width": i.width,
-                    "height": i.height,
-                    "modified": iso_time(i.mtime_ns / 1e9),
+                    **item_json(i),
                     "reference": i.id in self.reference_ids,
                     "match": "keep" if i.id == self.keep.id else self.relation(i)[0].label,
                     "score": round(self.relation(i)[1], 4),

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # Pillow refuses images above twice this many pixels (DecompressionBombError). 179 megapixels
 # lets every camera photo through (100 MP medium format included) and stops decompression bombs.
 MAX_PIXELS = 2 * 89_478_485
+NOT_AN_IMAGE = "not an image, or a format that cannot be read"
 
 # HEIC/HEIF (phones) through pillow-heif; AVIF is decoded by Pillow itself (>= 11.2) or by the
 # same plugin. Without the plugin those files are skipped with a reason like any other.
@@ -184,7 +185,7 @@ def _decode_reason(exc: Exception, name: str) -> str:
     if isinstance(exc, Image.DecompressionBombError):
         return f"image too large to open safely ({exc})"
     if isinstance(exc, UnidentifiedImageError):
-        return "not an image, or a format that cannot be read"
+        return NOT_AN_IMAGE
     if isinstance(exc, OSError):
         return _os_reason(exc)
     if isinstance(exc, MemoryError):

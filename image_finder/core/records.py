@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import os
 from dataclasses import dataclass
-from typing import NamedTuple
+from datetime import datetime
+from typing import Any, NamedTuple
 
 
 def encode_path(path: str | os.PathLike[str]) -> bytes:
@@ -45,6 +46,24 @@ class Item:
     model: str
     width: int | None = None  # pixels, as displayed (EXIF orientation applied)
     height: int | None = None
+
+
+def iso_time(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")
+
+
+def item_json(item: Item) -> dict[str, Any]:
+    """A library item as every face's JSON shows it (search results, duplicates, the API)."""
+    return {
+        "id": item.id,
+        **path_json(item.path),
+        "filename": item.filename,
+        "width": item.width,
+        "height": item.height,
+        "bytes": item.size,
+        "modified": iso_time(item.mtime_ns / 1e9),
+        "indexed_at": iso_time(item.indexed_at),
+    }
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,9 +26,14 @@ from image_finder.core.clip import CLOSE_SCORE as CLIP_CLOSE_SCORE
 from image_finder.core.clip import ClipExtractor, TextVectors
 from image_finder.core.clip import query_vector as clip_query_vector
 from image_finder.core.errors import EmptyLibraryError, ImageFinderError
-from image_finder.core.images import ImageSource, load_image
+from image_finder.core.images import ImageSource
 from image_finder.core.library import Library
-from image_finder.core.records import Item, display_name, path_json
+from image_finder.core.query_images import (
+    QueryFeatures,
+    embed_prepared,
+    prepare_image,
+)
+from image_finder.core.records import Item, display_name, item_json
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -37,10 +41,6 @@ if TYPE_CHECKING:
     from image_finder.core.extractor import Extractor
 
 log = logging.getLogger(__name__)
-
-
-def iso_time(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")
 
 
 EMPTY_LIBRARY = "The library is empty: add a folder of pictures to it first."
@@ -163,12 +163,12 @@ class SearchResult:
         return self.item.path
 
     def to_json(self) -> dict[str, Any]:
+        item = item_json(self.item)
         return {
+            "id": item.pop("id"),
             "rank": self.rank,
             "score": round(self.score, 4),
-            **path_json(self.item.path),
-            "filename": self.item.filename,
-            "indexed_at": iso_time(self.item.indexed_at),
+            **item,
             "grey_match": self.grey_match,
             "match": self.match.value or None,
         }
@@ -196,6 +196,7 @@ class SearchOutcome:
             "query": display_name(self.query),
             "model": self.model,
             "close_matches": self.close_matches,
+            "seconds": round(self.seconds, 4),
             "results": [r.to_json() for r in self.results],
         }
         if self.notice:
@@ -228,64 +229,6 @@ class SearchOptions:
         return self.rotations or self.crops
 
 
-@dataclass(frozen=True)
-class QueryFeatures:
-    """What one query image is searched with."""
-
-    vectors: np.ndarray  # [n, dim]: one per variant of the query
-    # Brightness layouts of the variants when the query has no colour, else empty.
-    layouts: tuple[bytes, ...] = ()
-    signature: bytes = b""  # the query's own brightness layout, to tell the same picture
-    digest: str | None = None  # the query's content hash, to tell byte-identical copies
-
-
-def dihedral_variants(image: Image.Image) -> list[Image.Image]:
-    """The image under the 8 symmetries of a square: 4 rotations, each also mirrored."""
-    from PIL import Image as PILImage
-
-    rotations = [image] + [
-        image.transpose(t)
-        for t in (
-            PILImage.Transpose.ROTATE_90,
-            PILImage.Transpose.ROTATE_180,
-            PILImage.Transpose.ROTATE_270,
-        )
-    ]
-    return rotations + [r.transpose(PILImage.Transpose.FLIP_LEFT_RIGHT) for r in rotations]
-
-
-UNCROP_FACTOR = 1.4
-
-
-def uncropped(image: Image.Image) -> Image.Image:
-    """The image in the middle of a canvas 1.4 times its size, the border filled with the
-    image's own mirror reflection.
-
-    A crop seen by the model fills the whole frame, so its objects look larger than in the
-    picture it was cut from and its features drift away from that picture's. Shrunk back into
-    the middle of a plausible surrounding, it is seen at about the scale of the original:
-    measured on 114 real photos cut to the middle 50% of each side among 7,036 images, the
-    original is found first for 113 instead of 106, and crops to 70% are all still found first
-    (``python -m benchmarks.quality``)."""
-    from PIL import Image as PILImage
-
-    pixels = np.asarray(image.convert("RGB"))
-    height, width = pixels.shape[:2]
-    pad_y = round(height * (UNCROP_FACTOR - 1) / 2)
-    pad_x = round(width * (UNCROP_FACTOR - 1) / 2)
-    padded = np.pad(pixels, ((pad_y, pad_y), (pad_x, pad_x), (0, 0)), mode="symmetric")
-    return PILImage.fromarray(padded)
-
-
-def query_variants(image: Image.Image, options: SearchOptions) -> list[Image.Image]:
-    """The images a query is searched as: itself, plus its orientations and uncropped views as
-    the options ask."""
-    images = dihedral_variants(image) if options.rotations else [image]
-    if options.crops:
-        images += [uncropped(i) for i in images]
-    return images
-
-
 class Searcher:
     """Searches one library with one loaded model; keep it alive to keep the model warm and
     the features of recent queries at hand."""
@@ -312,16 +255,19 @@ class Searcher:
     ) -> QueryFeatures:
         """The query's vectors: one, or one per variant the options ask for (8 with rotations,
         twice as many with crops), and its layouts if it has no colour. Raises ImageLoadError."""
-        image = load_image(source, min_size=self.extractor.min_decode_size)
-        images = query_variants(image, options)
-        vectors = self.extractor.embed_tensors([self.extractor.preprocess(i) for i in images])
-        layouts = tuple(layout.signature(i) for i in images) if layout.is_greyscale(image) else ()
-        return QueryFeatures(vectors, layouts, layout.signature(image))
+        prepared = prepare_image(source, options, self.extractor)
+        return embed_prepared([prepared], self.extractor)[0]
 
-    def search(self, query: Query, options: SearchOptions = SearchOptions()) -> SearchOutcome:
+    def search(
+        self,
+        query: Query,
+        options: SearchOptions = SearchOptions(),
+        features: QueryFeatures | None = None,
+    ) -> SearchOutcome:
         """Rank the library against ``query``. Raises ImageLoadError for a query image that
         cannot be read, EmptyLibraryError, ModelMismatchError, or ImageFinderError for a library
-        item that is gone."""
+        item that is gone. ``features``: the query's, already embedded (several queries embedded
+        in one batch, core/batching.py)."""
         started = time.perf_counter()
         self.check()
         if query.text:
@@ -333,7 +279,8 @@ class Searcher:
                 raise ImageFinderError(NO_COMBINED)
             outcome.seconds = time.perf_counter() - started
             return outcome
-        features = self._query_features(query, options)
+        if features is None:
+            features = self._query_features(query, options)
         outcome = self.search_vectors(features.vectors, options, features.layouts)
         outcome.query = query.path or query.label
         if query.kind is not QueryKind.IMAGE:

@@ -9,14 +9,9 @@ import pytest
 from PIL import Image, ImageOps
 
 from image_finder.core.indexing import index_folders
+from image_finder.core.query_images import query_variants, uncropped
 from image_finder.core.records import FileFacts, NewImage
-from image_finder.core.search import (
-    Query,
-    Searcher,
-    SearchOptions,
-    query_variants,
-    uncropped,
-)
+from image_finder.core.search import Query, Searcher, SearchOptions
 
 
 def gradient(width: int, height: int) -> Image.Image:

@@ -1,0 +1,16 @@
+"""The API's routes, one module per area, all under ``/api/v1``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from image_finder.server.routes import duplicates, folders, items, jobs, search, status
+
+API_PREFIX = "/api/v1"
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    for area in (status, search, items, folders, jobs, duplicates):
+        router.include_router(area.router)
+    return router

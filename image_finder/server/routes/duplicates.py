@@ -1,0 +1,90 @@
+"""Duplicate groups, as ``image-finder-cli duplicates --json`` lists them, a page at a time;
+and moving chosen copies to the trash."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from image_finder.core.records import item_json
+from image_finder.server.config import MAX_PER_PAGE
+from image_finder.server.deps import ManageAccess, ServiceDep
+from image_finder.server.errors import ApiError
+from image_finder.server.service import Service
+
+router = APIRouter(prefix="/duplicates", tags=["duplicates"])
+
+TIERS = ("identical", "same", "similar")
+
+
+def _groups(service: Service, tier: str, threshold: float) -> list[Any]:
+    """The groups for this library generation, found once (pages are then cheap)."""
+    from image_finder.core.duplicates import Tier, find_duplicates
+
+    key = (service.library.generation, tier, threshold)
+    cache = service.duplicates_cache
+    if key not in cache:
+        cache.clear()
+        cache[key] = find_duplicates(
+            service.library, threshold=threshold, min_tier=Tier.named(tier)
+        )
+    return list(cache[key])
+
+
+@router.get("", summary="Groups of duplicate pictures, largest space to free first")
+async def list_duplicates(
+    service: ServiceDep,
+    tier: str = "similar",
+    threshold: float | None = None,
+    page: int = 1,
+    per_page: int = 20,
+    _: Any = ManageAccess,
+) -> dict[str, Any]:
+    from image_finder.core.duplicates import DEFAULT_THRESHOLD
+
+    if tier not in TIERS:
+        raise ApiError(422, "invalid", f"tier: one of {', '.join(TIERS)}")
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+    if not 0.0 < threshold <= 1.0:
+        raise ApiError(422, "invalid", "threshold: above 0 and at most 1")
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise ApiError(422, "invalid", f"page: 1 or more; per_page: 1 to {MAX_PER_PAGE}")
+    groups = await run_in_threadpool(_groups, service, tier, threshold)
+    start = (page - 1) * per_page
+    return {
+        "groups": [g.to_json() for g in groups[start : start + per_page]],
+        "page": page,
+        "per_page": per_page,
+        "total_groups": len(groups),
+        "pages": math.ceil(len(groups) / per_page),
+        "reclaimable_bytes": sum(g.reclaimable for g in groups),
+    }
+
+
+class TrashRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[int] = Field(min_length=1, max_length=10_000, description="library item ids")
+
+
+@router.post("/trash", summary="Move these library items' files to the system trash")
+def trash(body: TrashRequest, service: ServiceDep, _: Any = ManageAccess) -> dict[str, Any]:
+    from image_finder.core.cleanup import trash_images
+
+    if service.jobs.active:
+        raise ApiError(409, "busy", "An indexing job is running; wait for it to finish.")
+    found = service.library.items(body.ids)
+    missing = [i for i in body.ids if i not in found]
+    if missing:
+        raise ApiError(404, "not_found", f"No library items {missing[:10]}.")
+    report = trash_images(service.library, [found[i] for i in body.ids])
+    service.duplicates_cache.clear()
+    return {
+        "trashed": [item_json(i) for i in report.done],
+        "skipped": [s.to_json() for s in report.skipped],
+        "error": report.error or None,
+    }

@@ -1,0 +1,147 @@
+"""Library items by id: their facts, thumbnails, original files, and similar pictures.
+
+Files are found only through the library: a client names an item by its id, never by a path,
+and a file is read only if it lies inside one of the library's folders."""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, Response
+
+from image_finder.core.errors import ImageLoadError
+from image_finder.core.records import Item, item_json, path_json
+from image_finder.core.search import Query
+from image_finder.server.config import MAX_K
+from image_finder.server.deps import SearchAccess, ServiceDep
+from image_finder.server.errors import ApiError
+from image_finder.server.routes.search import ITEMS, SearchBody, run_search, search_options
+from image_finder.server.service import Service
+from image_finder.server.thumbnails import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
+
+router = APIRouter(prefix="/items", tags=["items"])
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(os.path.join(folder, ""))
+
+
+def find_item(service: Service, item_id: str) -> Item:
+    """The item ``item_id`` names (404 for anything else: a path, a negative number…)."""
+    if not item_id.isdigit() or len(item_id) > 18:
+        raise ApiError(404, "not_found", "No such library item.")
+    item = service.library.items([int(item_id)]).get(int(item_id))
+    if item is None:
+        raise ApiError(404, "not_found", f"No library item {item_id}.")
+    return item
+
+
+def library_file(service: Service, item: Item) -> str:
+    """The item's file, if it is a regular file inside one of the library's folders (its real
+    place too: a link out of the library is not followed)."""
+    folders = [f.path for f in service.library.folders()]
+    real = os.path.realpath(item.path)
+    inside = any(_inside(item.path, f) and _inside(real, os.path.realpath(f)) for f in folders)
+    if not inside or not os.path.isfile(real):
+        raise ApiError(404, "not_found", f"The file of item {item.id} is not in the library now.")
+    return real
+
+
+def item_body(item: Item) -> dict[str, Any]:
+    return {
+        **item_json(item),
+        **path_json(item.folder, "folder"),
+        "thumbnail": f"{ITEMS}/{item.id}/thumbnail",
+        "image": f"{ITEMS}/{item.id}/image",
+        "similar": f"{ITEMS}/{item.id}/similar",
+    }
+
+
+@router.get("/{item_id}", summary="A library item's facts")
+def get_item(item_id: str, service: ServiceDep, _: Any = SearchAccess) -> dict[str, Any]:
+    return item_body(find_item(service, item_id))
+
+
+def _thumbnail(service: Service, item_id: str, size: int, fmt: str) -> Any:
+    item = find_item(service, item_id)
+    library_file(service, item)
+    try:
+        return service.thumbnails.get(item, size, fmt)
+    except ImageLoadError as exc:
+        raise ApiError(422, "unreadable_image", f"Item {item.id}: {exc.reason}.") from exc
+
+
+@router.get(
+    "/{item_id}/thumbnail",
+    summary="A thumbnail (JPEG, or WebP when asked for or accepted), with an ETag",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}, "image/webp": {}}}, 304: {}},
+)
+async def get_thumbnail(
+    item_id: str,
+    request: Request,
+    service: ServiceDep,
+    size: int = DEFAULT_SIZE,
+    format: str | None = None,
+    _: Any = SearchAccess,
+) -> Response:
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise ApiError(422, "invalid", f"size: from {MIN_SIZE} to {MAX_SIZE} pixels")
+    if format not in (None, "jpeg", "webp"):
+        raise ApiError(422, "invalid", "format: jpeg or webp")
+    fmt = format or ("webp" if "image/webp" in request.headers.get("accept", "") else "jpeg")
+    thumbnail = await run_in_threadpool(_thumbnail, service, item_id, size, fmt)
+    headers = {"ETag": thumbnail.etag, "Cache-Control": "private, max-age=3600", "Vary": "Accept"}
+    if request.headers.get("if-none-match") == thumbnail.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(thumbnail.data, media_type=thumbnail.media_type, headers=headers)
+
+
+@router.get(
+    "/{item_id}/image",
+    summary="The original file's bytes",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/*": {}}}},
+)
+def get_image(item_id: str, service: ServiceDep, _: Any = SearchAccess) -> FileResponse:
+    item = find_item(service, item_id)
+    path = library_file(service, item)
+    media_type = mimetypes.guess_type(item.filename)[0] or "application/octet-stream"
+    if not media_type.startswith("image/") or media_type == "image/svg+xml":
+        media_type = "application/octet-stream"
+    name = quote(item.filename.encode("utf-8", "replace"))
+    return FileResponse(
+        path,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f"inline; filename*=UTF-8''{name}",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
+
+
+@router.get("/{item_id}/similar", summary="The pictures most similar to a library item")
+async def get_similar(
+    item_id: str,
+    service: ServiceDep,
+    k: int | None = None,
+    min_score: float | None = None,
+    folder: str | None = None,
+    _: Any = SearchAccess,
+) -> dict[str, Any]:
+    queue = service.queue
+    with queue.reserve():
+        item = await run_in_threadpool(find_item, service, item_id)
+        if k is not None and k < 1:
+            raise ApiError(422, "invalid", f"k: 1 or more (at most {MAX_K})")
+        if min_score is not None and not 0 <= min_score <= 1:
+            raise ApiError(422, "invalid", "min_score: from 0 to 1")
+        body = SearchBody(k=k, min_score=min_score, folder=folder)
+        options = await run_in_threadpool(search_options, service, body)
+        return await run_search(service, Query.item(item), options)

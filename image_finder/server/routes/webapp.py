@@ -1,0 +1,72 @@
+"""The web app: one page and its files, shipped in the package (it works offline). Opening
+the start-up URL (``/?token=…``) logs the browser in with an HttpOnly, SameSite=Strict cookie
+and takes the token out of the address bar."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from image_finder.server.deps import COOKIE, get_service
+
+router = APIRouter(include_in_schema=False)
+
+COOKIE_MAX_AGE = 30 * 24 * 3600
+
+
+def _page(name: str) -> str:
+    return resources.files("image_finder.server").joinpath("static", name).read_text("utf-8")
+
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request, token: str | None = None) -> Response:
+    if token is not None:
+        response = RedirectResponse("/", status_code=303)
+        service = get_service(request)
+        if service.tokens.scope_of(token) is not None:
+            response.set_cookie(
+                COOKIE,
+                token,
+                max_age=COOKIE_MAX_AGE,
+                httponly=True,
+                samesite="strict",
+                secure=request.url.scheme == "https",
+            )
+        return response
+    return HTMLResponse(_page("index.html"), headers=PAGE_HEADERS)
+
+
+@router.get("/icon.svg")
+def icon() -> Response:
+    svg = resources.files("image_finder.resources.icons").joinpath("image-finder.svg")
+    return Response(
+        svg.read_bytes(),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def docs() -> Response:
+    """The API's reference, read from its OpenAPI schema (no outside scripts)."""
+    return HTMLResponse(_page("docs.html"), headers=PAGE_HEADERS)
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response

@@ -1,0 +1,141 @@
+"""What a running server holds: the library, the model (loaded once, at start), the search
+queue, the index jobs and the thumbnail cache. One object, made by the app's lifespan and
+handed to routes through ``deps``; nothing lives in module globals."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from image_finder.core.batching import SearchQueue
+from image_finder.core.library import Library
+from image_finder.core.settings import Settings
+from image_finder.server.config import ServerConfig
+from image_finder.server.errors import RETRY_AFTER_SECONDS, ApiError
+from image_finder.server.jobs import JobManager
+from image_finder.server.thumbnails import ThumbnailCache
+from image_finder.server.tokens import TokenChecker, TokenStore
+
+if TYPE_CHECKING:
+    from image_finder.core.extractor import Extractor
+    from image_finder.core.search import Searcher
+
+log = logging.getLogger("image_finder.server")
+
+
+class ModelState(enum.Enum):
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class Service:
+    def __init__(
+        self,
+        config: ServerConfig,
+        library: Library,
+        *,
+        settings: Settings | None = None,
+        tokens: TokenStore | None = None,
+        extractor: Extractor | None = None,
+    ) -> None:
+        self.config = config
+        self.library = library
+        self.settings = settings or Settings.load()
+        self.tokens = TokenChecker(tokens or TokenStore())
+        self.thumbnails = ThumbnailCache(config.thumbnail_cache_mb * 1024 * 1024)
+        self.model_state = ModelState.LOADING
+        self.model_error = ""
+        self.model_ready = threading.Event()
+        self.searcher: Searcher | None = None
+        self._queue: SearchQueue | None = None
+        self._extractor = extractor
+        self.jobs = JobManager(library, self._job_extractor)
+        self.duplicates_cache: dict[tuple[Any, ...], Any] = {}
+
+    # -- the model ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the model in the background: the API answers meanwhile (503 for what needs
+        it)."""
+        if self._extractor is not None:
+            self._ready(self._extractor)
+            return
+        threading.Thread(target=self._load, name="model-loader", daemon=True).start()
+
+    def _load(self) -> None:
+        from image_finder.core.extractor import Extractor
+        from image_finder.core.models import choose_model
+
+        try:
+            choice = choose_model(
+                self.library.model,
+                self.settings.model,
+                self.settings.weights,
+                requested=self.config.model,
+                weights=self.config.weights,
+            )
+            extractor = Extractor.load(
+                choice.name,
+                weights=choice.weights,
+                device=self.config.device or self.settings.device,
+                precision=self.config.precision or self.settings.precision,
+                allow_fallback=choice.allow_fallback,
+            )
+        except Exception as exc:
+            log.exception("loading the model failed")
+            self.model_error = f"The model could not be loaded: {exc}"
+            self.model_state = ModelState.FAILED
+            self.model_ready.set()
+            return
+        if extractor.notice:
+            log.warning("%s", extractor.notice)
+        self._ready(extractor)
+
+    def _ready(self, extractor: Extractor) -> None:
+        from image_finder.core.search import Searcher
+
+        self._extractor = extractor
+        self.searcher = Searcher(self.library, extractor.for_thread())
+        self._queue = SearchQueue(
+            self.searcher, max_pending=self.config.max_pending, decoders=self.config.decoders
+        )
+        self.model_state = ModelState.READY
+        self.model_ready.set()
+        log.info("model %s ready on %s (%s)", extractor.name, extractor.device, extractor.precision)
+
+    def _not_ready(self) -> ApiError:
+        if self.model_state is ModelState.FAILED:
+            return ApiError(503, "model_failed", self.model_error)
+        return ApiError(
+            503,
+            "model_loading",
+            "The model is still loading; try again in a moment.",
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    @property
+    def queue(self) -> SearchQueue:
+        if self._queue is None:
+            raise self._not_ready()
+        return self._queue
+
+    def _job_extractor(self) -> Extractor:
+        if self._extractor is None:
+            raise self._not_ready()
+        return self._extractor.for_thread()
+
+    def require_model(self) -> None:
+        if self._extractor is None:
+            raise self._not_ready()
+
+    @property
+    def model_name(self) -> str | None:
+        return self._extractor.name if self._extractor is not None else None
+
+    def close(self) -> None:
+        self.jobs.close()
+        if self._queue is not None:
+            self._queue.close()
