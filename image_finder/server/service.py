@@ -127,9 +127,13 @@ class Service:
             raise self._not_ready()
         return self._extractor.for_thread()
 
-    def require_model(self) -> None:
+    def require_model(self, *, matching: bool = False) -> None:
+        """503 while the model loads; with ``matching``, ModelMismatchError (409) when the
+        library holds another model's vectors."""
         if self._extractor is None:
             raise self._not_ready()
+        if matching:
+            self.library.check_model(self._extractor.name, self._extractor.dim)
 
     @property
     def model_name(self) -> str | None:

@@ -59,7 +59,7 @@ def add_folder(body: AddFolder, service: ServiceDep, _: Any = ManageAccess) -> d
     if not os.path.isdir(path) and service.library.folder_info(path) is None:
         raise ApiError(404, "not_found", f"folder not found: {display_name(path)}")
     _writable(service)
-    service.require_model()
+    service.require_model(matching=not body.rebuild)
     job = service.jobs.start([path], rebuild=body.rebuild)
     return {**path_json(path), "job": job.to_json()}
 
