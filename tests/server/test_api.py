@@ -272,3 +272,42 @@ def test_trashing_duplicates_through_the_api(serve, token, photos, lite0, tmp_pa
         client.get("/api/v1/duplicates?tier=identical", headers=bearer(token)).json()["groups"]
         == []
     )
+
+
+def test_searches_go_on_while_another_process_indexes_the_library(serve, token, tmp_path):
+    import subprocess
+    import sys
+
+    from image_finder.core.extractor import PixelExtractor
+    from tests.core.test_concurrency import ROOT, make_images
+
+    lib_dir, folder = tmp_path / "shared", tmp_path / "img"
+    make_images(folder, 400)
+    client = serve(extractor=PixelExtractor(), folder=lib_dir)
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "tests.crash_harness", str(lib_dir), str(folder), "100000"],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    answered, counts, refused = 0, [], 0
+    try:
+        while writer.poll() is None:
+            found = client.post("/api/v1/search", json={"item": 1, "k": 3}, headers=bearer(token))
+            if found.status_code == 200:
+                assert found.json()["results"][0]["id"] == 1
+                answered += 1
+                counts.append(client.get("/api/v1/status", headers=bearer(token)).json()["images"])
+            else:  # before the first batch is committed
+                assert found.json()["error"]["code"] in ("not_found", "empty_library")
+                continue
+            # the writer holds the library from its first batch to its end
+            add = client.post("/api/v1/folders", json={"path": str(folder)}, headers=bearer(token))
+            if add.status_code == 409:
+                refused += 1
+            elif add.status_code == 202:  # the writer ended just now
+                break
+    finally:
+        writer.wait(timeout=120)
+    assert writer.returncode == 0, writer.stderr.read()
+    assert answered >= 3 and counts == sorted(counts) and refused >= 1

@@ -1,0 +1,189 @@
+"""The web app in a real browser: uvicorn on 127.0.0.1, Debian's chromium driven by Selenium
+(offline: SE_OFFLINE and the system's chromedriver, nothing is downloaded)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (CHROMIUM and CHROMEDRIVER),
+        reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(library_dir: Path, lite0) -> Iterator[str]:
+    import uvicorn
+
+    from image_finder.core.library import Library
+    from image_finder.server.app import create_app
+    from image_finder.server.config import ServerConfig
+
+    port = free_port()
+    with Library(library_dir) as library:
+        app = create_app(ServerConfig(port=port), library=library, extractor=lite0)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started, "uvicorn did not start"
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+
+
+@contextlib.contextmanager
+def browser(width: int, height: int, phone: bool = False) -> Iterator[object]:
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager downloads nothing
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    options.add_argument(f"--window-size={width},{height}")
+    if phone:
+        options.add_experimental_option(
+            "mobileEmulation",
+            {"deviceMetrics": {"width": width, "height": height, "pixelRatio": 2, "touch": True}},
+        )
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def shots_dir(tmp_path: Path) -> Path:
+    """Screenshots go to $IMAGE_FINDER_SCREENSHOTS when set (to look at them), else tmp."""
+    folder = Path(os.environ.get("IMAGE_FINDER_SCREENSHOTS") or tmp_path / "shots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def wait_for(driver, condition, timeout: float = 30):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def results(driver):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_elements(By.CSS_SELECTOR, "#results .result")
+
+
+def test_upload_a_photo_see_its_copy_first_open_it_and_go_back(
+    live_server, token, photo_source, tmp_path
+):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    shots = shots_dir(tmp_path)
+    query = tmp_path / "my photo.jpg"
+    shutil.copy(photo_source / "coffee.jpg", query)
+    with browser(1280, 800) as driver:
+        driver.get(f"{live_server}/?token={token}")
+        assert "token" not in driver.current_url  # taken out of the address bar
+        wait_for(driver, lambda d: "18 images" in d.find_element(By.ID, "library").text)
+        driver.find_element(By.ID, "file").send_keys(str(query))
+        wait_for(driver, lambda d: results(d))
+        first = results(driver)[0]
+        assert first.get_attribute("aria-label") == "coffee.jpg, score 1.00, Identical"
+        image = first.find_element(By.TAG_NAME, "img")
+        assert image.get_attribute("alt") == "coffee.jpg"
+        wait_for(driver, lambda d: d.execute_script("return arguments[0].naturalWidth", image) > 0)
+        assert "upload=1" in driver.current_url
+        driver.save_screenshot(str(shots / "desktop-results.png"))
+
+        first.click()
+        dialog = driver.find_element(By.ID, "detail")
+        wait_for(driver, lambda d: dialog.is_displayed())
+        assert driver.find_element(By.ID, "detail-name").text == "coffee.jpg"
+        assert "600 × 400 px" in driver.find_element(By.ID, "detail-facts").text
+        opened = driver.find_element(By.ID, "detail-open").get_attribute("href")
+        assert opened.endswith(f"/api/v1/items/{_item_id(first)}/image")
+        driver.save_screenshot(str(shots / "desktop-detail.png"))
+        driver.find_element(By.ID, "detail-similar").send_keys(Keys.ENTER)  # by keyboard
+        wait_for(driver, lambda d: "item=" in d.current_url)
+        wait_for(driver, lambda d: results(d) and "This image" in results(d)[0].text)
+
+        words = driver.find_element(By.ID, "words")
+        words.send_keys("cat", Keys.ENTER)
+        wait_for(driver, lambda d: "q=cat" in d.current_url)
+        wait_for(driver, lambda d: results(d) and "chelsea.jpg" in results(d)[0].text)
+        driver.back()
+        wait_for(driver, lambda d: "item=" in d.current_url)
+        driver.back()
+        wait_for(driver, lambda d: "upload=1" in d.current_url)
+        wait_for(driver, lambda d: results(d) and "coffee.jpg" in results(d)[0].text)
+        assert driver.get_log("browser") == []  # no script errors, no failed loads
+
+
+def _item_id(tile) -> str:
+    src = tile.find_element("tag name", "img").get_attribute("src")
+    return src.split("/items/")[1].split("/")[0]
+
+
+def test_at_phone_width_the_grid_fits_and_folders_index_live(
+    live_server, token, photo_source, photos, tmp_path
+):
+    from selenium.webdriver.common.by import By
+
+    shots = shots_dir(tmp_path)
+    new = tmp_path / "Holidays"
+    new.mkdir()
+    for name in ("rocket.jpg", "horse.jpg", "moon.jpg"):
+        shutil.copy(photos / name, new / name)
+    with browser(390, 844, phone=True) as driver:
+        driver.get(f"{live_server}/?token={token}")
+        wait_for(driver, lambda d: "18 images" in d.find_element(By.ID, "library").text)
+        assert driver.find_element(By.ID, "camera").get_attribute("capture") == "environment"
+        driver.find_element(By.ID, "file").send_keys(str(photo_source / "horse.jpg"))
+        wait_for(driver, lambda d: len(results(d)) > 2)
+        assert "horse.jpg" in results(driver)[0].text
+        width = driver.execute_script("return document.documentElement.clientWidth")
+        assert width == 390
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= width
+        tiles = results(driver)
+        assert tiles[0].location["y"] == tiles[1].location["y"] != tiles[2].location["y"]
+        driver.save_screenshot(str(shots / "phone-results.png"))
+
+        path = driver.find_element(By.ID, "folder-path")
+        driver.execute_script("arguments[0].scrollIntoView()", path)
+        path.send_keys(str(new))
+        driver.find_element(By.CSS_SELECTOR, "#folder-form button").click()
+        wait_for(driver, lambda d: "Indexing done" in d.find_element(By.ID, "message").text)
+        wait_for(driver, lambda d: "Holidays" in d.find_element(By.ID, "folders").text)
+        wait_for(driver, lambda d: "21 images" in d.find_element(By.ID, "library").text)
+        driver.save_screenshot(str(shots / "phone-folders.png"))
+        assert driver.get_log("browser") == []
