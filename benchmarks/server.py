@@ -161,6 +161,24 @@ def throughput(base: str, headers: dict[str, str], queries: list[tuple[str, byte
     }
 
 
+def model_cost(extractor, photos: list[Path]) -> dict[int, float]:
+    """The model's time per image (ms) in batches of 1 and of the queue's largest batch: what
+    no server can go below, whatever it batches."""
+    from image_finder.core.batching import MAX_BATCH_CPU, MAX_BATCH_GPU
+
+    largest = MAX_BATCH_CPU if extractor.device == "cpu" else MAX_BATCH_GPU
+    inputs = [extractor.load_and_preprocess(p) for p in photos[:largest]]
+    cost = {}
+    for size in (1, largest):
+        extractor.embed_tensors(inputs[:size])
+        rounds = max(3, 16 // size)
+        started = time.perf_counter()
+        for _ in range(rounds):
+            extractor.embed_tensors(inputs[:size])
+        cost[size] = (time.perf_counter() - started) / rounds / size * 1000
+    return cost
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=100_000)
@@ -215,6 +233,7 @@ def main() -> None:
                 searcher.search(Query.image(data, name + "-again"), options)
                 in_process.append(time.perf_counter() - t)
             used_precision = extractor.precision
+            model_ms = model_cost(extractor, photos)
         del searcher, extractor
         print(f"in-process p50 {statistics.median(in_process) * 1000:.1f} ms ({used_precision})")
 
@@ -284,6 +303,13 @@ def main() -> None:
         "clients_16_refused_429": steps[16]["refused_429"],
         "ratio_16_to_1": round(ratio, 2),
         "ratio_goal": 1.8,
+        "model_ms_per_image_batch_1": round(model_ms[1], 1),
+        f"model_ms_per_image_batch_{max(model_ms)}": round(model_ms[max(model_ms)], 1),
+        # the most queries/s the model allows, as a ratio to one client's: a bound on any
+        # batching, as the model is the one part that cannot run two at a time
+        "model_bound_ratio_16_to_1": round(
+            1000 / min(model_ms.values()) / steps[1]["queries_per_s"], 2
+        ),
         "upload_mb": round(len(big) / 1024 / 1024, 2),
         "uploads_at_once": 64,
         "answered_200": statuses.count(200),

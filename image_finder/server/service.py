@@ -19,6 +19,7 @@ from image_finder.server.thumbnails import ThumbnailCache
 from image_finder.server.tokens import TokenChecker, TokenStore
 
 if TYPE_CHECKING:
+    from image_finder.core.clip import ClipExtractor
     from image_finder.core.extractor import Extractor
     from image_finder.core.search import Searcher
 
@@ -92,13 +93,31 @@ class Service:
             return
         if extractor.notice:
             log.warning("%s", extractor.notice)
-        self._ready(extractor)
+        self._ready(extractor, self._load_clip())
 
-    def _ready(self, extractor: Extractor) -> None:
+    def _load_clip(self) -> ClipExtractor | None:
+        """The CLIP model of the library's text vectors, for searching any words; without it,
+        words search ImageNet's classes."""
+        from image_finder.core.clip import ClipExtractor
+
+        name = self.settings.text_model or self.library.text_model
+        if not name:
+            return None
+        try:
+            return ClipExtractor.load_clip(
+                name,
+                weights=self.settings.text_weights or None,
+                device=self.config.device or self.settings.device,
+            )
+        except Exception as exc:
+            log.warning("words search ImageNet's classes only: %s", exc)
+            return None
+
+    def _ready(self, extractor: Extractor, clip: ClipExtractor | None = None) -> None:
         from image_finder.core.search import Searcher
 
         self._extractor = extractor
-        self.searcher = Searcher(self.library, extractor.for_thread())
+        self.searcher = Searcher(self.library, extractor.for_thread(), clip)
         self._queue = SearchQueue(
             self.searcher, max_pending=self.config.max_pending, decoders=self.config.decoders
         )

@@ -296,6 +296,8 @@ function restore(state) {
 
 function wire() {
   const drop = $("drop");
+  $("choose").addEventListener("click", () => $("file").click());
+  $("take").addEventListener("click", () => $("camera").click());
   for (const input of [$("file"), $("camera")]) {
     input.addEventListener("change", () => { useFile(input.files[0]); input.value = ""; });
   }
