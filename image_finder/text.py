@@ -67,6 +67,8 @@ def progress_line(progress: IndexProgress) -> str:
         return f"Finding the fastest precision on {count(progress.total, 'photo')}…"
     if phase is IndexPhase.LAYOUTS:
         return "Updating entries from an earlier version…"
+    if phase is IndexPhase.FACTS:
+        return "Reading dates, sizes and cameras…"
     return "Saving the index…"
 
 

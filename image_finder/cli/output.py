@@ -29,7 +29,9 @@ class ProgressLine:
             return
         self._last = now
         text = progress_line(p)
-        if p.phase is IndexPhase.EMBEDDING or (p.phase is IndexPhase.LAYOUTS and p.total):
+        if p.phase is IndexPhase.EMBEDDING or (
+            p.phase in (IndexPhase.LAYOUTS, IndexPhase.FACTS) and p.total
+        ):
             width = 24
             filled = int(width * p.done / p.total) if p.total else 0
             text = f"[{'#' * filled}{'.' * (width - filled)}] {p.done:,}/{p.total:,}  {text}"

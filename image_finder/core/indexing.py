@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from image_finder.core import precision, words
+from image_finder.core.backfill import fill_facts, fill_layouts
 from image_finder.core.dberrors import FULL_ERRNOS, is_busy, is_disk_full
 from image_finder.core.errors import (
     ImageFinderError,
@@ -77,7 +78,6 @@ __all__ = [  # the run's reports come from core/progress.py, and are named here 
 log = logging.getLogger(__name__)
 
 SAVE_INDEX_EVERY_SECONDS = 300.0
-LAYOUT_BATCH = 256  # images read per write when storing layouts for older entries
 
 
 @dataclass(frozen=True)
@@ -201,7 +201,9 @@ def _index_folders(
                 run.batch_size,
             )  # fmt: skip
         if not is_cancelled():
-            _fill_layouts(library, folder_ids, extractor.min_decode_size, notify, is_cancelled)
+            fill_layouts(library, folder_ids, extractor.min_decode_size, notify, is_cancelled)
+        if not is_cancelled():
+            fill_facts(library, folder_ids, notify, is_cancelled)
 
         if library.count() and not (library.folder / words.HEAD_FILE).exists():
             words.keep_head(library, extractor)  # for searching by words
@@ -543,41 +545,6 @@ def _embed(
         if time.perf_counter() - last_save > SAVE_INDEX_EVERY_SECONDS:
             library.vector_index.save()
             last_save = time.perf_counter()
-
-
-def _fill_layouts(
-    library: Library,
-    folder_ids: Sequence[int],
-    min_size: int,
-    notify: ProgressCallback,
-    is_cancelled: CancelCallback,
-) -> None:
-    """Pictures indexed by an earlier version have no layout, or one without colours
-    (core/layout.py): read them once more, without the model. A file that cannot be read now
-    gets an empty layout, so that it is not tried on every run (it gets a real one when it
-    changes and is re-indexed)."""
-    todo = library.missing_layouts(folder_ids)
-    if not todo:
-        return
-    log.info("storing the brightness layouts of %d images indexed before", len(todo))
-
-    def read(row: tuple[int, str]) -> tuple[int, bytes]:
-        try:
-            return row[0], signature(load_image(row[1], min_size=min_size))
-        except (ImageLoadError, OSError) as exc:
-            log.warning("no brightness layout for %s: %s", display_name(row[1]), exc)
-            return row[0], b""
-
-    notify(IndexProgress(IndexPhase.LAYOUTS, 0, len(todo)))
-    with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="layout") as pool:
-        for start in range(0, len(todo), LAYOUT_BATCH):
-            if is_cancelled():
-                return
-            found = pool.map(read, todo[start : start + LAYOUT_BATCH])
-            library.set_layouts(list(found))
-            notify(
-                IndexProgress(IndexPhase.LAYOUTS, min(len(todo), start + LAYOUT_BATCH), len(todo))
-            )
 
 
 def read_file(path: str) -> tuple[bytes, int, int]:

@@ -16,6 +16,7 @@ class IndexPhase(enum.Enum):
     CHECKING = "checking"  # trying faster precisions on a few photos (first run only)
     EMBEDDING = "embedding"
     LAYOUTS = "layouts"  # storing brightness layouts for entries of an earlier version
+    FACTS = "facts"  # reading format, date taken and camera from the files' headers
     SAVING = "saving"
     TEXT = "text"  # the CLIP vectors for searching any words (core/clip.py)
 

@@ -22,7 +22,7 @@ from image_finder.core.errors import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Schema changes, each run in the same transaction as the version bump: version -> statements
 # that bring a library of that version to the next.
@@ -45,6 +45,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     4: (  # 5: a second vector set, of a text-image model (CLIP), for searching by words
         _TEXT_VECTORS,
+    ),
+    5: (  # 6: what narrows a search (core/conditions.py); NULL format: not read yet
+        "ALTER TABLE images ADD COLUMN taken_at REAL",
+        "ALTER TABLE images ADD COLUMN format TEXT",
+        "ALTER TABLE images ADD COLUMN camera TEXT",
     ),
 }
 
@@ -71,7 +76,10 @@ CREATE TABLE IF NOT EXISTS images (
     vector BLOB NOT NULL,
     width INTEGER,
     height INTEGER,
-    layout BLOB
+    layout BLOB,
+    taken_at REAL,
+    format TEXT,
+    camera TEXT
 );
 CREATE INDEX IF NOT EXISTS images_folder ON images(folder_id);
 CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash);

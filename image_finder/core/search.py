@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
-import io
 import logging
 import os
 import time
@@ -19,15 +18,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL.Image import Image as PILImage
 
-from image_finder.core import layout, precision, words
+from image_finder.core import examples, layout, precision, words
 from image_finder.core.clip import CLOSE_SCORE as CLIP_CLOSE_SCORE
 from image_finder.core.clip import ClipExtractor, TextVectors
 from image_finder.core.clip import query_vector as clip_query_vector
+from image_finder.core.conditions import FactCache
 from image_finder.core.errors import EmptyLibraryError, ImageFinderError
 from image_finder.core.images import ImageSource
 from image_finder.core.library import Library
+from image_finder.core.query import Query as Query
+from image_finder.core.query import QueryKind as QueryKind
 from image_finder.core.query_images import (
     QueryFeatures,
     embed_prepared,
@@ -36,8 +37,6 @@ from image_finder.core.query_images import (
 from image_finder.core.records import Item, display_name, item_json
 
 if TYPE_CHECKING:
-    from PIL import Image
-
     from image_finder.core.extractor import Extractor
 
 log = logging.getLogger(__name__)
@@ -50,76 +49,6 @@ NO_COMBINED = (
     "or with the words alone (the words of ImageNet's classes)."
 )
 QUERY_CACHE_SIZE = 32  # queries whose features are kept (Back/Forward, changed options)
-
-
-class QueryKind(enum.Enum):
-    FILE = "file"
-    IMAGE = "image"  # image data in memory (pasted), as encoded bytes
-    ITEM = "item"  # an image already in the library
-    TEXT = "text"  # words: "dog", "sports car -red"
-
-
-@dataclass(frozen=True)
-class Query:
-    """What a search starts from: a file, image data (a pasted picture), a library item, or
-    words."""
-
-    kind: QueryKind
-    label: str
-    path: str = ""
-    data: bytes = b""
-    item_id: int = 0
-    text: str = ""
-
-    @classmethod
-    def file(cls, path: str | os.PathLike[str]) -> Query:
-        full = os.path.abspath(os.fspath(path))
-        return cls(QueryKind.FILE, display_name(os.path.basename(full)), path=full)
-
-    @classmethod
-    def of(cls, source: ImageSource) -> Query:
-        """A file for a path, image data for bytes, a picture for a decoded image."""
-        if isinstance(source, (str, os.PathLike)):
-            return cls.file(source)
-        if isinstance(source, bytes):
-            return cls.image(source, "Image data")
-        if isinstance(source, PILImage):
-            return cls.picture(source)
-        raise TypeError(f"cannot search with {type(source).__name__}")
-
-    @classmethod
-    def image(cls, data: bytes, label: str = "Pasted image") -> Query:
-        return cls(QueryKind.IMAGE, label, data=data)
-
-    @classmethod
-    def picture(cls, image: Image.Image, label: str = "Image") -> Query:
-        """An image already decoded (kept as PNG, so that the query can be repeated)."""
-        buffer = io.BytesIO()
-        image.save(buffer, "PNG")
-        return cls.image(buffer.getvalue(), label)
-
-    @classmethod
-    def item(cls, item: Item) -> Query:
-        return cls(QueryKind.ITEM, item.filename, path=item.path, item_id=item.id)
-
-    @classmethod
-    def words(cls, text: str) -> Query:
-        text = " ".join(text.split())
-        return cls(QueryKind.TEXT, f"“{text}”", text=text)
-
-    def with_words(self, text: str) -> Query:
-        """This image, with words that change what is searched for ("at night")."""
-        text = " ".join(text.split())
-        base = self.label.rsplit(" + “", 1)[0] if self.text else self.label
-        return dataclasses.replace(self, text=text, label=f"{base} + “{text}”")
-
-    @property
-    def key(self) -> tuple[QueryKind, str, int, int]:
-        return (self.kind, self.path or self.text, self.item_id, hash(self.data))
-
-    @property
-    def source(self) -> ImageSource:
-        return self.data if self.kind is QueryKind.IMAGE else self.path
 
 
 # Scores of the same picture stay above 0.95 when it is resized, re-encoded or mirrored; other
@@ -183,6 +112,7 @@ class SearchOutcome:
     notice: str = ""  # words of a text query that were left out, and why
     # a score below this is not a match (for words: the probability that a picture shows them)
     close_score: float = CLOSE_MATCH_SCORE
+    parts: dict[str, Any] = field(default_factory=dict)  # a compound query's parts
 
     @property
     def close_matches(self) -> bool:
@@ -201,6 +131,8 @@ class SearchOutcome:
         }
         if self.notice:
             data["notice"] = self.notice
+        if self.parts:
+            data["parts"] = self.parts
         return data
 
 
@@ -242,6 +174,8 @@ class Searcher:
         self._text_vectors = TextVectors()
         self._features: OrderedDict[tuple[Any, ...], QueryFeatures] = OrderedDict()
         self._head: words.Head | None = None
+        self._facts = FactCache()
+        self._sample: tuple[int, np.ndarray] | None = None
 
     def check(self) -> None:
         """Raise EmptyLibraryError or ModelMismatchError when nothing can be searched."""
@@ -270,18 +204,42 @@ class Searcher:
         in one batch, core/batching.py)."""
         started = time.perf_counter()
         self.check()
-        if query.text:
-            if self.clip_ready:
-                outcome = self._search_clip(query, options)
-            elif query.kind is QueryKind.TEXT:
-                outcome = self._search_words(query, options)
-            else:
+        query.conditions.check()
+        restrict = self._restrict(query, options)
+        if restrict is not None and not len(restrict):
+            outcome = SearchOutcome(query.label, self.extractor.name)  # nothing matches
+        elif query.text:
+            if query.compound or not (self.clip_ready or query.kind is QueryKind.TEXT):
                 raise ImageFinderError(NO_COMBINED)
-            outcome.seconds = time.perf_counter() - started
-            return outcome
+            search_words = self._search_clip if self.clip_ready else self._search_words
+            outcome = search_words(query, options, restrict)
+        elif query.compound:
+            outcome = self._search_examples(query, options, restrict)
+        else:
+            outcome = self._search_image(query, options, features, restrict)
+        if query.compound or query.conditions:
+            outcome.parts = query.parts_json()
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+
+    def _restrict(self, query: Query, options: SearchOptions) -> np.ndarray | None:
+        """Ids the folder and conditions allow (None: all)."""
+        restrict = self.library.ids_under(options.folder) if options.folder else None
+        if query.conditions:
+            matching = self._facts.matching(self.library, query.conditions)
+            restrict = matching if restrict is None else np.intersect1d(restrict, matching)
+        return restrict
+
+    def _search_image(
+        self,
+        query: Query,
+        options: SearchOptions,
+        features: QueryFeatures | None,
+        restrict: np.ndarray | None,
+    ) -> SearchOutcome:
         if features is None:
             features = self._query_features(query, options)
-        outcome = self.search_vectors(features.vectors, options, features.layouts)
+        outcome = self.search_vectors(features.vectors, options, features.layouts, restrict)
         outcome.query = query.path or query.label
         if query.kind is not QueryKind.IMAGE:
             _query_first(outcome)
@@ -289,8 +247,46 @@ class Searcher:
         outcome.results = _with_matches(
             outcome.results, query, features.digest or self._query_hash(query), same_layout
         )
-        outcome.seconds = time.perf_counter() - started
         return outcome
+
+    def _search_examples(
+        self, query: Query, options: SearchOptions, restrict: np.ndarray | None
+    ) -> SearchOutcome:
+        """Several examples and examples to leave out, as one vector (core/examples.py); the
+        examples found are marked as the query, a negative's near-copies are left out."""
+        plain = dataclasses.replace(options, rotations=False, crops=False)
+
+        def vectors(parts: Sequence[Query]) -> np.ndarray:
+            rows = [self._query_features(p, plain).vectors[0] for p in parts]
+            return np.stack(rows) if rows else np.zeros((0, self.extractor.dim), np.float32)
+
+        positives, negatives = vectors(query.examples), vectors(query.unlike)
+        vector = examples.combine(positives, negatives, self._background())
+        room = dataclasses.replace(options, top_k=options.top_k + 4 * len(query.unlike) + 8)
+        outcome = self.search_vectors(vector[None], room, restrict=restrict)
+        left_out = {p.item_id for p in query.unlike if p.kind is QueryKind.ITEM}
+        found = [r for r in outcome.results if r.item.id not in left_out]
+        stored = self.library.vectors([r.item.id for r in found])
+        copies = examples.near_copies(stored, negatives)
+        kept = [r for r, copy in zip(found, copies, strict=True) if not copy][: options.top_k]
+        wanted = {p.path for p in query.examples if p.kind is not QueryKind.IMAGE}
+        outcome.results = [
+            dataclasses.replace(
+                r, rank=n, match=MatchKind.QUERY if r.path in wanted else MatchKind.NONE
+            )
+            for n, r in enumerate(kept, start=1)
+        ]
+        outcome.query = query.summary
+        return outcome
+
+    def _background(self) -> np.ndarray:
+        """A fixed sample of the library's vectors, kept until the library changes."""
+        generation = self.library.generation
+        if self._sample is None or self._sample[0] != generation:
+            with self.library.snapshot() as source:
+                _, sample = source.sample(examples.BACKGROUND_SAMPLE)
+            self._sample = (generation, sample)
+        return self._sample[1]
 
     def _results(self, ids: Sequence[int], scores: Sequence[float]) -> list[SearchResult]:
         """Ranked results of those ids still in the library (one may go meanwhile)."""
@@ -303,13 +299,14 @@ class Searcher:
         """A CLIP model is loaded and the library has its vectors."""
         return self.clip is not None and self.library.text_model == self.clip.name
 
-    def _search_clip(self, query: Query, options: SearchOptions) -> SearchOutcome:
+    def _search_clip(
+        self, query: Query, options: SearchOptions, restrict: np.ndarray | None
+    ) -> SearchOutcome:
         assert self.clip is not None
         image = None
         if query.kind is not QueryKind.TEXT:
             image = self.clip.embed_images([query.source])[0]
         vector = clip_query_vector(self.clip, query.text, image)
-        restrict = self.library.ids_under(options.folder) if options.folder else None
         ids, scores = self._text_vectors.rank(self.library, vector, options.top_k, restrict)
         results = self._results(ids, scores)
         done, total = self.library.text_counts()
@@ -322,7 +319,9 @@ class Searcher:
             query.label, self.clip.name, results, notice=notice, close_score=CLIP_CLOSE_SCORE
         )
 
-    def _search_words(self, query: Query, options: SearchOptions) -> SearchOutcome:
+    def _search_words(
+        self, query: Query, options: SearchOptions, restrict: np.ndarray | None
+    ) -> SearchOutcome:
         if self._head is None or self._head.model != self.library.model:
             self._head = words.keep_head(self.library, self.extractor)
         if self._head is None:
@@ -330,7 +329,6 @@ class Searcher:
                 f"{self.extractor.spec.title} has no ImageNet classes to search by words."
             )
         parsed = words.Vocabulary.imagenet().require(query.text)
-        restrict = self.library.ids_under(options.folder) if options.folder else None
         found = words.rank(
             self.library,
             self._head,
@@ -398,16 +396,19 @@ class Searcher:
         return features
 
     def search_vectors(
-        self, vectors: np.ndarray, options: SearchOptions, layouts: Sequence[bytes] = ()
+        self,
+        vectors: np.ndarray,
+        options: SearchOptions,
+        layouts: Sequence[bytes] = (),
+        restrict: np.ndarray | None = None,
     ) -> SearchOutcome:
-        """Rank the library against one or more query vectors (variants of one query). With
-        ``layouts`` (a query with no colour), pictures with the same brightness layout come
-        first."""
-        restrict = None
-        if options.folder:
+        """Rank the library against one or more query vectors (variants of one query), among
+        ``restrict`` ids when given (else those of ``options.folder``). With ``layouts`` (a
+        query with no colour), pictures with the same brightness layout come first."""
+        if restrict is None and options.folder:
             restrict = self.library.ids_under(options.folder)
-            if not len(restrict):
-                return SearchOutcome("", self.extractor.name)
+        if restrict is not None and not len(restrict):
+            return SearchOutcome("", self.extractor.name)
         k = max(1, options.top_k, layout.SHORTLIST if layouts else 0)
         scores, ids = self.library.vector_index.search(
             vectors, k, nprobe=options.nprobe, restrict_to=restrict

@@ -1,5 +1,6 @@
 """What a library keeps per image beside its main vector: the brightness layout
-(core/layout.py) and the vector of a text-image model (CLIP) for searching by words.
+(core/layout.py), the facts that narrow a search (format, time taken, camera:
+core/picture_facts.py) and the vector of a text-image model (CLIP) for searching by words.
 
 A mixin of :class:`~image_finder.core.library.Library`, on its database connection and locks.
 The text vectors are a second set, of one model (``text_model`` in the meta table); an image
@@ -68,6 +69,40 @@ class SideData:
                 ).fetchall()
                 out.update((r[0], bytes(r[1])) for r in rows)
         return out
+
+    # -- facts that narrow a search ----------------------------------------------------------
+
+    def missing_facts(self, folder_ids: Sequence[int]) -> list[tuple[int, str]]:
+        """(id, path) of the images in those folders whose format, time taken and camera have
+        not been read yet (new ones, and those indexed by an earlier version)."""
+        marks = ",".join("?" * len(folder_ids))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id, path FROM images WHERE format IS NULL AND folder_id IN ({marks})",
+                [int(f) for f in folder_ids],
+            ).fetchall()
+        return [(r[0], decode_path(r[1])) for r in rows]
+
+    def set_facts(self, rows: Sequence[tuple[int, str, float | None, str]]) -> None:
+        """Store (id, format, taken_at, camera) for images already indexed."""
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE images SET format=?, taken_at=?, camera=? WHERE id=?",
+                [(f, t, c, i) for i, f, t, c in rows],
+            )
+            self._set_meta("facts_stamp", int(self._meta("facts_stamp", "0") or 0) + 1)
+
+    def facts_version(self) -> tuple[str, str]:
+        """Changes whenever the images or their facts change (cheap to ask)."""
+        with self._lock:
+            return (self._meta("generation", "0") or "0", self._meta("facts_stamp", "0") or "0")
+
+    def fact_rows(self) -> list[tuple[Any, ...]]:
+        """(id, size, mtime_ns, width, height, taken_at, format, camera) of every image."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT id, size, mtime_ns, width, height, taken_at, format, camera FROM images"
+            ).fetchall()
 
     # -- text vectors -------------------------------------------------------------------------
 

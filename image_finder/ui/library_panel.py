@@ -230,7 +230,8 @@ class LibraryPanel(QWidget):
         if not self.cancel_button.isEnabled():
             return  # "Stopping…" stays until the job ends
         counted = (
-            progress.phase in (IndexPhase.EMBEDDING, IndexPhase.LAYOUTS, IndexPhase.TEXT)
+            progress.phase
+            in (IndexPhase.EMBEDDING, IndexPhase.LAYOUTS, IndexPhase.FACTS, IndexPhase.TEXT)
             and progress.total
         )
         if counted:
