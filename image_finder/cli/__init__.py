@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from image_finder import __version__
 from image_finder.cli import duplicates, watch, words
+from image_finder.cli import query as query_options
 from image_finder.cli.output import ProgressLine, print_outcome, print_status
 from image_finder.core import paths
 from image_finder.core.backup import LibraryIntactError, recovery_facts, restore_backup
@@ -159,6 +160,7 @@ def build_parser() -> _Parser:
         default=None,
         help="also find the pictures a query was cropped from (2x query cost)",
     )
+    query_options.add_options(p)
     _model_options(p)
     _common(p, suppress=True)
 
@@ -278,7 +280,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) ->
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -> int:
-    from image_finder.core.search import EMPTY_LIBRARY, Query, Searcher
+    from image_finder.core.search import EMPTY_LIBRARY, Searcher
 
     if library.count() == 0:  # before loading a model
         raise ImageFinderError(EMPTY_LIBRARY + " (image-finder-cli index FOLDER)")
@@ -290,11 +292,17 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
     if args.queries and len(missing) == len(args.queries):
         raise ImageFinderError(f"file not found: {missing[0]}")
     options = _search_options(args, settings, library)  # refused before the model loads
+    where = query_options.conditions(args)
+    if args.unlike and not args.queries:
+        raise ImageFinderError("--unlike leaves pictures out of a search: give IMAGEs to search")
+    if args.text is None:
+        queries = query_options.image_queries(args, library, where)
     extractor = _load_extractor(args, settings, library)
     if args.text is not None:
         searcher, queries = words.search_words(args, settings, library, extractor)
+        queries = [q.where(where) for q in queries]
     else:
-        searcher, queries = Searcher(library, extractor), [Query.file(q) for q in args.queries]
+        searcher = Searcher(library, extractor)
     failed = 0
     for n, query in enumerate(queries):
         try:

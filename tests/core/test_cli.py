@@ -11,22 +11,7 @@ import pytest
 
 from image_finder.cli import main
 from image_finder.core.library import Library
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture
-def indexed(photos, capsys, tmp_path):
-    data = str(tmp_path / "lib")
-    code, _, err = run(
-        capsys, "--data-dir", data, "index", str(photos), "--model", "efficientnet_lite0"
-    )
-    assert code == 0, err
-    return data, photos
+from tests.core.conftest import run
 
 
 def test_index_json_then_search_json(indexed, capsys):

@@ -1,0 +1,96 @@
+"""What ``search`` searches with: several images as one query (``--together``), images to
+leave out (``--unlike``), and conditions on the files (``--taken-after`` and the others)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from image_finder.core.conditions import Conditions, Orientation, parse_date, parse_formats
+from image_finder.core.errors import ImageFinderError
+from image_finder.core.library import Library
+from image_finder.core.records import display_name
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("several examples, and examples to leave out")
+    group.add_argument(
+        "--together",
+        action="store_true",
+        help="search with all the IMAGEs as one query (like these), not one query each",
+    )
+    group.add_argument(
+        "--unlike",
+        nargs="+",
+        default=[],
+        metavar="IMAGE",
+        help="leave out pictures like these (their near-copies never show)",
+    )
+    group = p.add_argument_group("conditions (each narrows the results; all must hold)")
+    group.add_argument("--taken-after", metavar="DATE", help="taken on or after (YYYY-MM-DD)")
+    group.add_argument("--taken-before", metavar="DATE", help="taken on or before (YYYY-MM-DD)")
+    group.add_argument("--min-width", type=int, metavar="PX", help="at least this wide")
+    group.add_argument("--min-height", type=int, metavar="PX", help="at least this high")
+    group.add_argument("--min-megapixels", type=float, metavar="MP", help="at least this large")
+    group.add_argument("--min-file-mb", type=float, metavar="MB", help="files of at least")
+    group.add_argument("--max-file-mb", type=float, metavar="MB", help="files of at most")
+    group.add_argument("--format", metavar="LIST", help="jpeg, png, webp, heic, raw… (comma)")
+    group.add_argument("--orientation", metavar="WHICH", help="landscape, portrait or square")
+    group.add_argument("--camera", metavar="TEXT", help="a part of the camera's make or model")
+
+
+def conditions(args: argparse.Namespace) -> Conditions:
+    """The conditions given, each checked (a bad date or size: one line, exit 1)."""
+
+    def megabytes(value: float | None, option: str) -> int | None:
+        if value is None:
+            return None
+        if value < 0:
+            raise ImageFinderError(f"{option} must be 0 or more (got {value:g})")
+        return int(value * 1_000_000)
+
+    for option in ("min_width", "min_height", "min_megapixels"):
+        value = getattr(args, option)
+        if value is not None and value < 0:
+            raise ImageFinderError(f"--{option.replace('_', '-')} must be 0 or more (got {value})")
+    found = Conditions(
+        taken_after=parse_date(args.taken_after) if args.taken_after else None,
+        taken_before=parse_date(args.taken_before, end=True) if args.taken_before else None,
+        min_width=args.min_width,
+        min_height=args.min_height,
+        min_megapixels=args.min_megapixels,
+        min_bytes=megabytes(args.min_file_mb, "--min-file-mb"),
+        max_bytes=megabytes(args.max_file_mb, "--max-file-mb"),
+        formats=parse_formats(args.format) if args.format else frozenset(),
+        orientation=Orientation.named(args.orientation) if args.orientation else None,
+        camera=(args.camera or "").strip(),
+    )
+    found.check()
+    return found
+
+
+def example(path: str, library: Library) -> Any:
+    """A file as a query: the library's item when the file is in the library (its stored
+    vector serves, even with its drive offline), else the file."""
+    from image_finder.core.search import Query
+
+    item = library.item_by_path(os.path.abspath(path))
+    if item is not None:
+        return Query.item(item)
+    if not os.path.exists(path):
+        raise ImageFinderError(f"file not found: {display_name(path)}")
+    return Query.file(path)
+
+
+def image_queries(args: argparse.Namespace, library: Library, where: Conditions) -> list[Any]:
+    """The queries of ``search IMAGE…``: one each, or one of all with ``--together``; each
+    with the images to leave out and the conditions."""
+    from image_finder.core.search import Query
+
+    unlike = [example(path, library) for path in args.unlike]
+    if args.together:
+        queries = [Query.together([example(p, library) for p in args.queries])]
+    else:
+        queries = [Query.file(q) for q in args.queries]
+    return [q.but_not(*unlike).where(where) for q in queries]
