@@ -311,3 +311,51 @@ def test_searches_go_on_while_another_process_indexes_the_library(serve, token, 
         writer.wait(timeout=120)
     assert writer.returncode == 0, writer.stderr.read()
     assert answered >= 3 and counts == sorted(counts) and refused >= 1
+
+
+def test_several_examples_some_left_out_and_filters(serve, token, photo_source):
+    client = serve()
+    by_name = {}
+    for name in ("chelsea.jpg", "astronaut.jpg", "coffee.jpg", "horse.jpg"):
+        found = upload(client, token, (photo_source / name).read_bytes(), name, k=1).json()
+        by_name[name] = found["results"][0]["id"]
+    body = {"like": [by_name["chelsea.jpg"], by_name["astronaut.jpg"]],
+            "unlike": [by_name["coffee.jpg"]], "k": 17}  # fmt: skip
+    answer = client.post("/api/v1/search", json=body, headers=bearer(token))
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    ids = [r["id"] for r in data["results"]]
+    assert by_name["coffee.jpg"] not in ids and len(ids) == 17
+    assert set(ids[:2]) == {by_name["chelsea.jpg"], by_name["astronaut.jpg"]}
+    assert data["parts"] == {"like": ["chelsea.jpg", "astronaut.jpg"], "unlike": ["coffee.jpg"]}
+
+    # uploads as examples and to leave out, with filters, in one form
+    files = [
+        ("image", ("a.jpg", (photo_source / "chelsea.jpg").read_bytes(), "image/jpeg")),
+        ("image", ("b.jpg", (photo_source / "astronaut.jpg").read_bytes(), "image/jpeg")),
+        ("unlike_image", ("c.jpg", (photo_source / "horse.jpg").read_bytes(), "image/jpeg")),
+    ]
+    form = {"k": "30", "filters": json.dumps({"min_width": 500, "orientation": "landscape"})}
+    answer = client.post("/api/v1/search", files=files, data=form, headers=bearer(token))
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert data["parts"]["like"] == ["a.jpg", "b.jpg"] and data["parts"]["unlike"] == ["c.jpg"]
+    assert data["parts"]["conditions"] == {"min_width": 500, "orientation": "landscape"}
+    assert data["results"] and all(
+        r["width"] >= 500 and r["width"] > r["height"] for r in data["results"]
+    )
+    assert "horse.jpg" not in [r["filename"] for r in data["results"]]
+
+    words = client.post(
+        "/api/v1/search",
+        json={"text": "cat", "filters": {"formats": ["png"]}},
+        headers=bearer(token),
+    )
+    assert words.status_code == 200 and words.json()["results"] == []  # every photo is a JPEG
+    for bad in ({"taken_after": "June"}, {"orientation": "round"}, {"colour": "red"}):
+        refused = client.post(
+            "/api/v1/search", json={"text": "cat", "filters": bad}, headers=bearer(token)
+        )
+        assert refused.status_code == 422, refused.text
+    missing = client.post("/api/v1/search", json={"like": [99999]}, headers=bearer(token))
+    assert missing.status_code == 404

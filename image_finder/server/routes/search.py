@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from typing import Any
 
@@ -11,6 +12,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
+from image_finder.core.conditions import Conditions, Orientation, parse_date, parse_formats
+from image_finder.core.errors import ImageFinderError
 from image_finder.core.search import Query, SearchOptions, SearchOutcome
 from image_finder.server.config import MAX_K
 from image_finder.server.deps import SearchAccess, ServiceDep
@@ -22,6 +25,42 @@ router = APIRouter(tags=["search"])
 ITEMS = "/api/v1/items"
 
 
+class Filters(BaseModel):
+    """Conditions on the files; all must hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    taken_after: str | None = Field(default=None, description="YYYY-MM-DD[THH:MM]")
+    taken_before: str | None = Field(default=None, description="YYYY-MM-DD (the whole day)")
+    min_width: int | None = Field(default=None, ge=0)
+    min_height: int | None = Field(default=None, ge=0)
+    min_megapixels: float | None = Field(default=None, ge=0)
+    min_bytes: int | None = Field(default=None, ge=0)
+    max_bytes: int | None = Field(default=None, ge=0)
+    formats: list[str] = Field(default_factory=list, description="jpeg, png, webp, heic, raw…")
+    orientation: str | None = Field(default=None, description="landscape, portrait or square")
+    camera: str | None = Field(default=None, description="a part of the make or model")
+
+    def conditions(self) -> Conditions:
+        try:
+            found = Conditions(
+                taken_after=parse_date(self.taken_after) if self.taken_after else None,
+                taken_before=parse_date(self.taken_before, end=True) if self.taken_before else None,
+                min_width=self.min_width,
+                min_height=self.min_height,
+                min_megapixels=self.min_megapixels,
+                min_bytes=self.min_bytes,
+                max_bytes=self.max_bytes,
+                formats=parse_formats(",".join(self.formats)) if self.formats else frozenset(),
+                orientation=Orientation.named(self.orientation) if self.orientation else None,
+                camera=(self.camera or "").strip(),
+            )
+            found.check()
+        except ImageFinderError as exc:
+            raise ApiError(422, "invalid", f"filters: {exc}") from exc
+        return found
+
+
 class SearchBody(BaseModel):
     """A search by words or by a library item (JSON), or the fields beside an uploaded
     image (multipart)."""
@@ -30,6 +69,9 @@ class SearchBody(BaseModel):
 
     text: str | None = Field(default=None, description='words: "dog", "sports car -red"')
     item: int | None = Field(default=None, description="the id of a library item to search with")
+    like: list[int] = Field(default_factory=list, description="more library items, searched with")
+    unlike: list[int] = Field(default_factory=list, description="library items to leave out")
+    filters: Filters | None = None
     k: int | None = Field(default=None, ge=1, description=f"results wanted (at most {MAX_K})")
     min_score: float | None = Field(default=None, ge=0.0, le=1.0)
     folder: str | None = Field(default=None, description="only results inside this library folder")
@@ -83,6 +125,75 @@ def _body(data: dict[str, Any]) -> SearchBody:
         raise ApiError(422, "invalid", message) from exc
 
 
+MAX_UPLOADS = 8  # images in one search (examples and examples to leave out)
+
+
+async def _items(service: Service, ids: list[int]) -> list[Query]:
+    found = await run_in_threadpool(service.library.items, ids)
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise ApiError(404, "not_found", f"No library item {missing[0]}.")
+    return [Query.item(found[i]) for i in ids]
+
+
+async def _compose(
+    service: Service, body: SearchBody, images: list[Query], unlike_images: list[Query]
+) -> Query:
+    """The one query of the request's parts: uploads and items to search with, items and
+    uploads to leave out, words, filters."""
+    like = images + await _items(
+        service, ([body.item] if body.item is not None else []) + body.like
+    )
+    unlike = unlike_images + await _items(service, body.unlike)
+    words = (body.text or "").strip()
+    if not like:
+        if unlike:
+            raise ApiError(422, "invalid", '"unlike" leaves pictures out: give what to search')
+        if not words:
+            raise ApiError(
+                422, "invalid", 'Give "text" (words) or "item" (an id), or upload an image.'
+            )
+        query = Query.words(words)
+    else:
+        query = Query.together(like).but_not(*unlike)
+        query = query.with_words(words) if words else query
+    return query.where(body.filters.conditions()) if body.filters else query
+
+
+def _form_fields(form: Any) -> dict[str, Any]:
+    """The form's text fields as the JSON body has them: ids listed ("3,7" or repeated),
+    filters as a JSON object."""
+    fields: dict[str, Any] = {}
+    for key, value in form.multi_items():
+        if not isinstance(value, str):
+            continue
+        if key in ("like", "unlike"):
+            try:
+                fields.setdefault(key, []).extend(int(v) for v in value.split(",") if v.strip())
+            except ValueError as exc:
+                raise ApiError(422, "invalid", f"{key}: library item ids ({value!r})") from exc
+        elif key == "filters":
+            try:
+                fields[key] = json.loads(value)
+            except ValueError as exc:
+                raise ApiError(422, "invalid", f"filters: not a JSON object ({exc})") from exc
+        else:
+            fields[key] = value
+    return fields
+
+
+async def _uploads(form: Any, key: str) -> list[Query]:
+    queries = []
+    for upload in form.getlist(key):
+        if not isinstance(upload, UploadFile):
+            raise ApiError(422, "invalid", f'"{key}" must be a file part.')
+        data = await upload.read()
+        if not data:
+            raise ApiError(422, "invalid", f"The uploaded image {upload.filename or ''} is empty.")
+        queries.append(Query.image(data, upload.filename or "Uploaded image"))
+    return queries
+
+
 async def _read(request: Request, service: Service) -> tuple[Query, SearchBody]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json":
@@ -93,32 +204,12 @@ async def _read(request: Request, service: Service) -> tuple[Query, SearchBody]:
         if not isinstance(data, dict):
             raise ApiError(422, "invalid", "The body must be a JSON object.")
         body = _body(data)
-        if body.item is not None:
-            found = await run_in_threadpool(service.library.items, [body.item])
-            item = found.get(body.item)
-            if item is None:
-                raise ApiError(404, "not_found", f"No library item {body.item}.")
-            query = Query.item(item)
-            return (query.with_words(body.text) if body.text else query), body
-        if not (body.text or "").strip():
-            raise ApiError(
-                422, "invalid", 'Give "text" (words) or "item" (an id), or upload an image.'
-            )
-        return Query.words(body.text or ""), body
+        return await _compose(service, body, [], []), body
     if kind == "multipart/form-data":
-        form = await request.form(max_files=1, max_fields=16)
-        upload = form.get("image")
-        fields = {k: v for k, v in form.items() if k != "image" and isinstance(v, str)}
-        body = _body(fields)
-        if not isinstance(upload, UploadFile):
-            if body.text:
-                return Query.words(body.text), body
-            raise ApiError(422, "invalid", 'The form needs an "image" file part (or "text").')
-        data = await upload.read()
-        if not data:
-            raise ApiError(422, "invalid", "The uploaded image is empty.")
-        query = Query.image(data, upload.filename or "Uploaded image")
-        return (query.with_words(body.text) if body.text else query), body
+        form = await request.form(max_files=MAX_UPLOADS, max_fields=32)
+        body = _body(_form_fields(form))
+        images, unlike = await _uploads(form, "image"), await _uploads(form, "unlike_image")
+        return await _compose(service, body, images, unlike), body
     raise ApiError(
         415,
         "unsupported_media_type",
@@ -133,9 +224,20 @@ SEARCH_BODY = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "required": ["image"],
                     "properties": {
-                        "image": {"type": "string", "format": "binary"},
+                        "image": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "one or more images to search with",
+                        },
+                        "unlike_image": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "images to leave out",
+                        },
+                        "like": {"type": "string", "description": "item ids: 3,7"},
+                        "unlike": {"type": "string", "description": "item ids to leave out"},
+                        "filters": {"type": "string", "description": "a JSON object"},
                         "text": {"type": "string"},
                         "k": {"type": "integer", "minimum": 1, "maximum": MAX_K},
                         "min_score": {"type": "number", "minimum": 0, "maximum": 1},
