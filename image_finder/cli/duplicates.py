@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from image_finder.cli import query as query_options
 from image_finder.core.errors import ImageFinderError
 from image_finder.core.library import Library
 from image_finder.core.records import display_name, path_json
@@ -39,6 +40,7 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser, bool], None]
         help="move every copy but the one to keep of each group to the trash",
     )
     p.add_argument("--yes", action="store_true", help="do not ask before moving to the trash")
+    query_options.add_conditions(p)
     p.add_argument(
         "--confirm-count",
         type=int,
@@ -61,6 +63,7 @@ def cmd_duplicates(args: argparse.Namespace, settings: Settings, library: Librar
         reference=args.reference,
         threshold=threshold,
         min_tier=Tier.named(args.tier),
+        conditions=query_options.conditions(args),
     )
     if args.json and not args.trash_others:
         print(json.dumps({"groups": [g.to_json() for g in groups]}))

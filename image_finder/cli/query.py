@@ -14,6 +14,7 @@ from image_finder.core.records import display_name
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
+    """search's options: several examples, examples to leave out, conditions."""
     group = p.add_argument_group("several examples, and examples to leave out")
     group.add_argument(
         "--together",
@@ -27,6 +28,10 @@ def add_options(p: argparse.ArgumentParser) -> None:
         metavar="IMAGE",
         help="leave out pictures like these (their near-copies never show)",
     )
+    add_conditions(p)
+
+
+def add_conditions(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("conditions (each narrows the results; all must hold)")
     group.add_argument("--taken-after", metavar="DATE", help="taken on or after (YYYY-MM-DD)")
     group.add_argument("--taken-before", metavar="DATE", help="taken on or before (YYYY-MM-DD)")

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from image_finder.core import layout
+from image_finder.core.conditions import Conditions, FactCache
 from image_finder.core.errors import ImageFinderError
 from image_finder.core.images import RAW_EXTENSIONS
 from image_finder.core.library import Library
@@ -190,11 +191,13 @@ def find_duplicates(
     rules: Sequence[KeepRule] = DEFAULT_RULES,
     progress: ProgressCallback | None = None,
     cancelled: Callable[[], bool] | None = None,
+    conditions: Conditions | None = None,
 ) -> list[DuplicateGroup]:
     """Groups of duplicates among ``folders`` (default: the whole library), or among
-    ``folders`` and against ``reference`` folders. Largest space to reclaim first."""
+    ``folders`` and against ``reference`` folders; with ``conditions``, among the images that
+    meet them (this year's photos, say). Largest space to reclaim first."""
     pairs = find_pairs(library, folders, reference=reference, threshold=threshold,
-                       progress=progress, cancelled=cancelled)  # fmt: skip
+                       progress=progress, cancelled=cancelled, conditions=conditions)  # fmt: skip
     ref_ids = frozenset(_ids_under(library, reference))
     return group_pairs(library, pairs, min_tier=min_tier, rules=rules, reference_ids=ref_ids)
 
@@ -208,6 +211,7 @@ def find_pairs(
     nprobe: int | None = NPROBE,
     progress: ProgressCallback | None = None,
     cancelled: Callable[[], bool] | None = None,
+    conditions: Conditions | None = None,
 ) -> Pairs:
     """Every pair of images in scope at or above ``threshold``, with its tier (``nprobe``:
     IVF regions searched per image; None: the library's calibrated default)."""
@@ -215,6 +219,9 @@ def find_pairs(
         if not _known_folder(library, folder):
             raise ImageFinderError(f"{display_name(folder)} is not in the library")
     scope = _ids_under(library, folders) if folders else None
+    if conditions:
+        matching = FactCache().matching(library, conditions)
+        scope = matching if scope is None else np.intersect1d(scope, matching)
     ref_ids = _ids_under(library, reference)
     if reference and scope is None:  # the library against its reference folders
         scope = np.setdiff1d(_all_ids(library), ref_ids)

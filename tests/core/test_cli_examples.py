@@ -83,3 +83,25 @@ def test_unlike_needs_something_to_search_with(indexed, capsys):
     data, photos = indexed
     code, _, err = run(capsys, "--data-dir", data, "search", "--unlike", str(photos / "moon.jpg"))
     assert code == 1 and "give an IMAGE" in err
+
+
+def test_duplicates_take_the_same_conditions(photos, capsys, tmp_path):
+    import os
+    from datetime import datetime
+
+    shutil.copy(photos / "coffee.jpg", photos / "coffee again.jpg")
+    shutil.copy(photos / "horse.jpg", photos / "horse again.jpg")
+    old = datetime(2019, 7, 1).timestamp()
+    for name in ("horse.jpg", "horse again.jpg"):  # no EXIF: the modified time counts
+        os.utime(photos / name, (old, old))
+    data = str(tmp_path / "lib")
+    assert run(capsys, "--data-dir", data, "index", str(photos))[0] == 0
+    code, out, _ = run(capsys, "--data-dir", data, "duplicates", "--tier", "identical", "--json")
+    assert code == 0 and len(json.loads(out)["groups"]) == 2
+    code, out, err = run(capsys, "--data-dir", data, "duplicates", "--tier", "identical",
+                         "--taken-after", "2020-01-01", "--json")  # fmt: skip
+    assert code == 0, err
+    (group,) = json.loads(out)["groups"]
+    assert {i["filename"] for i in group["items"]} == {"coffee.jpg", "coffee again.jpg"}
+    code, _, err = run(capsys, "--data-dir", data, "duplicates", "--taken-after", "soon")
+    assert code == 1 and "YYYY-MM-DD" in err
