@@ -8,6 +8,7 @@ images; the search then runs over the matching ids only (core/vector_index.py).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import threading
 from collections import OrderedDict
@@ -97,6 +98,12 @@ class Conditions:
             raise ImageFinderError("megapixels must be 0 or more")
         if self.taken_after and self.taken_before and self.taken_after > self.taken_before:
             raise ImageFinderError("taken-after is later than taken-before: nothing can match")
+
+    def without(self, part: str) -> Conditions:
+        """These conditions less one of :meth:`parts` (by its field name)."""
+        names = {"min_size": ("min_width", "min_height")}.get(part, (part,))
+        empty = Conditions()
+        return dataclasses.replace(self, **{n: getattr(empty, n) for n in names})
 
     def parts(self) -> Iterator[tuple[str, str]]:
         """(field, words) for each condition set, as chips and summaries show them."""

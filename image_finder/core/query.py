@@ -97,6 +97,23 @@ class Query:
     def where(self, conditions: Conditions) -> Query:
         return dataclasses.replace(self, conditions=conditions)
 
+    def without_example(self, n: int) -> Query:
+        """This query less its example ``n`` (of :attr:`examples`; the last one stays)."""
+        parts = [p for i, p in enumerate(self.examples) if i != n] or [self]
+        lead = dataclasses.replace(parts[0], like=tuple(parts[1:]), unlike=self.unlike)
+        return dataclasses.replace(lead, conditions=self.conditions)
+
+    def without_unlike(self, n: int) -> Query:
+        return dataclasses.replace(
+            self, unlike=tuple(p for i, p in enumerate(self.unlike) if i != n)
+        )
+
+    def without_words(self) -> Query:
+        """An image with words, less the words (a words query stays as it is)."""
+        if self.kind is QueryKind.TEXT or not self.text:
+            return self
+        return dataclasses.replace(self, text="", label=self.label.rsplit(" + “", 1)[0])
+
     @property
     def examples(self) -> tuple[Query, ...]:
         return (self, *self.like)

@@ -51,6 +51,7 @@ import numpy as np
 from image_finder.core.dberrors import is_disk_full
 from image_finder.core.errors import DISK_FULL, LibraryWriteError
 from image_finder.core.faults import checkpoint
+from image_finder.core.filtered_search import SELECTIVE_SHARE, FilteredSearch, filtered_nprobe
 
 log = logging.getLogger(__name__)
 
@@ -188,29 +189,6 @@ class VectorIndex(abc.ABC):
         """Things worth telling the user (a damaged file rebuilt, say)."""
 
 
-# A search among a few matching images visits every region (and computes distances for the
-# matching ones only): exact. Among more, the regions visited grow as the matching share
-# shrinks, so that about as many matching vectors are compared as unfiltered
-# (``python -m benchmarks.conditions``: recall@10 and latency at 1%, 10% and 50%).
-SELECTIVE_SHARE = 0.05
-
-
-def filtered_nprobe(nprobe: int, matching: int, total: int, n_regions: int) -> int:
-    share = matching / max(1, total)
-    if share <= SELECTIVE_SHARE:
-        return int(n_regions)
-    return int(min(n_regions, math.ceil(nprobe / share)))
-
-
-def _bitmap(ids: np.ndarray) -> np.ndarray:
-    """``ids`` as FAISS's IDSelectorBitmap wants them: bit i of byte i // 8, low bit first."""
-    ids = np.asarray(ids, np.int64)
-    bits = np.zeros(int(ids.max()) + 1 if len(ids) else 1, bool)
-    bits[ids] = True
-    packed: np.ndarray = np.packbits(bits, bitorder="little")
-    return packed
-
-
 class FaissIndex(VectorIndex):
     """FAISS flat or IVF index, kept in memory and saved beside the database."""
 
@@ -223,8 +201,7 @@ class FaissIndex(VectorIndex):
         self._index: Any = None
         self._generation = -1
         self._nprobe_calibrated = DEFAULT_NPROBE
-        self._last_bitmap: tuple[np.ndarray, np.ndarray] | None = None
-        self._last_subset: tuple[np.ndarray, int, Any, np.ndarray] | None = None
+        self._filtered = FilteredSearch()
         self._notices: list[str] = []
 
     @property
@@ -496,12 +473,14 @@ class FaissIndex(VectorIndex):
             k = max(1, min(k, int(index.ntotal)))
             selector = bitmap = None
             if restrict_to is not None:
-                bitmap = self._bitmap_of(restrict_to)
+                bitmap = self._filtered.bitmap(restrict_to)
                 selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
             ivf = faiss.try_extract_index_ivf(index)
             share = len(restrict_to) / max(1, index.ntotal) if restrict_to is not None else 1.0
             if ivf is not None and restrict_to is not None and share <= SELECTIVE_SHARE:
-                return self._search_subset(index, ivf, queries, k, restrict_to)
+                return self._filtered.search_subset(
+                    index, ivf, queries, k, restrict_to, self._generation
+                )
             if ivf is not None:
                 probes = max(1, nprobe or auto_nprobe)
                 if restrict_to is not None:
@@ -511,50 +490,6 @@ class FaissIndex(VectorIndex):
                 params = faiss.SearchParameters(sel=selector) if selector is not None else None
             scores, ids = index.search(np.ascontiguousarray(queries, np.float32), k, params=params)
         return scores, ids
-
-    def _search_subset(
-        self, index: Any, ivf: Any, queries: np.ndarray, k: int, ids: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Exact search among a few ids: their vectors, taken from the index once (kept while
-        the same ids are asked again), in a flat index of their own."""
-        faiss = _faiss()
-        cached = self._last_subset
-        if cached is None or cached[0] is not ids or cached[1] != self._generation:
-            if ivf.direct_map.type == faiss.DirectMap.NoMap:
-                ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
-            present = ids[np.isin(ids, self._known_ids(index, ivf, ids))]
-            flat = faiss.IndexFlatIP(index.d)
-            if len(present):
-                flat.add(index.reconstruct_batch(present.astype(np.int64)))
-            cached = (ids, self._generation, flat, present)
-            self._last_subset = cached
-        flat, present = cached[2], cached[3]
-        if not len(present):
-            n = len(queries)
-            return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
-        scores, rows = flat.search(np.ascontiguousarray(queries, np.float32), min(k, len(present)))
-        return scores, np.where(rows >= 0, present[np.maximum(rows, 0)], -1)
-
-    @staticmethod
-    def _known_ids(index: Any, ivf: Any, ids: np.ndarray) -> np.ndarray:
-        """Those of ``ids`` the index holds (a condition may name an image not in it yet)."""
-        known = []
-        for i in ids.tolist():
-            try:
-                ivf.direct_map.get(int(i))
-            except RuntimeError:
-                continue
-            known.append(i)
-        return np.asarray(known, np.int64)
-
-    def _bitmap_of(self, ids: np.ndarray) -> np.ndarray:
-        """The bitmap of ``ids``, kept for the same array (the conditions' ids are cached)."""
-        cached = self._last_bitmap
-        if cached is not None and cached[0] is ids:
-            return cached[1]
-        bitmap = _bitmap(ids)
-        self._last_bitmap = (ids, bitmap)
-        return bitmap
 
     def info(self) -> dict[str, Any]:
         with self._lock:

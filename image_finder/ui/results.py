@@ -22,6 +22,7 @@ from PySide6.QtGui import (
     QColor,
     QFont,
     QImage,
+    QMouseEvent,
     QPainter,
     QPalette,
     QPixmap,
@@ -218,9 +219,28 @@ class ResultDelegate(QStyledItemDelegate):
     PADDING = 6
     TEXT_LINES = 1
 
+    EXCLUDE = 20  # the side of the hover button that leaves a result out
+
     def __init__(self, thumbnail_size: int, parent=None) -> None:
         super().__init__(parent)
         self.thumbnail_size = thumbnail_size
+        self.excludes = True  # the ✕ is offered (not for a words query)
+
+    def exclude_rect(self, rect: QRect) -> QRect:
+        """Where a tile at ``rect`` shows its ✕ (*Not like this*): the thumbnail's lower right
+        corner."""
+        side = self.EXCLUDE
+        right = rect.x() + self.PADDING + self.thumbnail_size - 4
+        bottom = rect.y() + self.PADDING + self.thumbnail_size - 4
+        return QRect(right - side, bottom - side, side, side)
+
+    def _paint_exclude(self, painter: QPainter, rect: QRect) -> None:
+        button = self.exclude_rect(rect)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 170))
+        painter.drawEllipse(button)
+        painter.setPen(QColor("white"))
+        painter.drawText(button, Qt.AlignmentFlag.AlignCenter, "✕")
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
         text_height = option.fontMetrics.height() * self.TEXT_LINES + 4
@@ -264,6 +284,8 @@ class ResultDelegate(QStyledItemDelegate):
         score = index.data(ScoreRole)
         if score is not None:
             self._paint_badges(painter, option, target, score, index.data(MatchRole))
+        if hovered and self.excludes:
+            self._paint_exclude(painter, rect)
 
         painter.setFont(option.font)
         text_rect = QRect(
@@ -338,6 +360,22 @@ class ResultsView(QListView):
         self.setAccessibleName("Search results")
 
     zoom_requested = Signal(int)  # +1 larger thumbnails, -1 smaller
+    exclude_requested = Signal(int)  # row: its ✕ (Not like this) was clicked
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        index = self.indexAt(event.position().toPoint())
+        delegate = self.itemDelegate()
+        if (
+            index.isValid()
+            and isinstance(delegate, ResultDelegate)
+            and delegate.excludes
+            and event.button() is Qt.MouseButton.LeftButton
+            and delegate.exclude_rect(self.visualRect(index)).contains(event.position().toPoint())
+        ):
+            self.exclude_requested.emit(index.row())
+            event.accept()
+            return
+        super().mousePressEvent(event)
 
     def fit_columns(self) -> None:
         """Spread the tiles over the whole width: as many columns as fit, the room left over

@@ -3,6 +3,7 @@ empty states."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from PySide6.QtCore import QBuffer, QIODevice, QModelIndex, QPoint, QStringListModel, Qt, Signal
@@ -24,11 +25,14 @@ from PySide6.QtWidgets import (
 )
 
 from image_finder import text
+from image_finder.core.conditions import Conditions
 from image_finder.core.records import display_name
 from image_finder.core.search import Query, QueryKind, SearchOutcome
 from image_finder.ui.controller import Controller, ModelState
 from image_finder.ui.desktop import DesktopActions
 from image_finder.ui.drop_zone import DropZone
+from image_finder.ui.filter_bar import FilterBar
+from image_finder.ui.query_chips import QueryChips
 from image_finder.ui.results import ResultDelegate, ResultsModel, ResultsView
 from image_finder.ui.thumbnails import ThumbnailLoader, make_thumbnail
 
@@ -79,6 +83,10 @@ class SearchPanel(QWidget):
         self._build_words_field()
         self._build_options()
         self._build_results(thumbnail_size)
+        self.chips = QueryChips()
+        self.chips.query_edited.connect(self.controller.search)
+        self.filters = FilterBar(controller.library)
+        self.filters.changed.connect(self._on_filters_changed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.weak_label = QLabel("No close matches; the closest are:")
@@ -88,7 +96,10 @@ class SearchPanel(QWidget):
         words_row = QHBoxLayout()
         words_row.addWidget(self.words, 1)
         words_row.addWidget(self.with_image)
+        words_row.addWidget(self.filters.toggle)
         layout.addLayout(words_row)
+        layout.addWidget(self.filters)
+        layout.addWidget(self.chips)
         layout.addLayout(self._options_row)
         layout.addWidget(self.weak_label)
         layout.addWidget(self.stack, 1)
@@ -254,16 +265,39 @@ class SearchPanel(QWidget):
                 f"{display_name(os.path.basename(path) or path)}: not a file that can be read."
             )
             return
-        self.controller.search(Query.file(path))
+        self.controller.search(self._filtered(Query.file(path)))
 
     def search_image(self, image: QImage) -> None:
         buffer = QBuffer()
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
         image.save(buffer, "PNG")  # type: ignore[call-overload]  # the stub says bytes; str works
-        self.controller.search(Query.image(bytes(buffer.data().data())))
+        self.controller.search(self._filtered(Query.image(bytes(buffer.data().data()))))
 
     def search_row(self, row: int) -> None:
-        self.controller.search(Query.item(self.results_model.result(row).item))
+        self.controller.search(self._filtered(Query.item(self.results_model.result(row).item)))
+
+    def search_rows(self, rows: list[int]) -> None:
+        """*Search with these*: the results chosen, as one query of several examples."""
+        parts = [Query.item(self.results_model.result(r).item) for r in rows]
+        if parts:
+            self.controller.search(self._filtered(Query.together(parts)))
+
+    def exclude_row(self, row: int) -> None:
+        """*Not like this*: the query shown, searched again without pictures like this one."""
+        base = self.controller.shown_query
+        if base is None or base.kind is QueryKind.TEXT:
+            return
+        self.controller.search(base.but_not(Query.item(self.results_model.result(row).item)))
+
+    def _filtered(self, query: Query) -> Query:
+        return query.where(self.filters.conditions())
+
+    def _on_filters_changed(self, conditions: Conditions, folder: str | None) -> None:
+        if folder != self.controller.options.folder:
+            self.controller.options = dataclasses.replace(self.controller.options, folder=folder)
+        base = self.controller.shown_query or self.controller.current_query
+        if base is not None:
+            self.controller.search(base.where(conditions))
 
     def paste(self) -> None:
         mime = QGuiApplication.clipboard().mimeData()
@@ -275,9 +309,11 @@ class SearchPanel(QWidget):
     def _show_query(self, query: Query | None, keep_words: bool = False) -> None:
         """Show ``query`` above the results; the words field follows it unless
         ``keep_words`` (a refused query: what was typed stays, to be corrected)."""
+        self.chips.show_query(query)
         if query is None:
             self.drop_zone.show_query(None, "")
             return
+        self.filters.show_conditions(query.conditions, self.controller.options.folder)
         if not keep_words and self.words.text() != (query.text or ""):
             self.words.setText(query.text or "")  # an image search clears the words
         if query.kind is QueryKind.TEXT:
@@ -308,6 +344,8 @@ class SearchPanel(QWidget):
             else "No close matches; the closest are:"
         )
         self.weak_label.setVisible(not outcome.close_matches)
+        shown = self.controller.shown_query
+        self.delegate.excludes = shown is not None and shown.kind is not QueryKind.TEXT
         self.results_model.set_results(outcome.results)
         self.results_view.scrollToTop()
         self._update_empty_state()
@@ -411,7 +449,13 @@ class SearchPanel(QWidget):
         """What can be done with one result, the most used first."""
         path = self.results_model.result(row).path
         menu = QMenu(self)
+        rows = self.selected_rows()
+        if len(rows) > 1 and row in rows:
+            menu.addAction(f"Search with these {len(rows)}", lambda: self.search_rows(rows))
         menu.addAction("Find similar to this", lambda: self.search_row(row))
+        unlike = menu.addAction("Not like this", lambda: self.exclude_row(row))
+        shown = self.controller.shown_query
+        unlike.setEnabled(shown is not None and shown.kind is not QueryKind.TEXT)
         menu.addSeparator()
         menu.addAction("Open", lambda: self.desktop.open_file(path))
         menu.addAction("Reveal in file manager", lambda: self.desktop.reveal_file(path))
