@@ -228,6 +228,7 @@ class SearchPanel(QWidget):
         self.results_view.activated.connect(self._on_results_view_activated)
         self.results_view.customContextMenuRequested.connect(self._on_results_view_context_menu)
         self.results_view.zoom_requested.connect(self.zoom)
+        self.results_view.exclude_requested.connect(self.exclude_row)
         self.copy_path_action = QAction("Copy path", self)
         self.copy_path_action.triggered.connect(self.copy_paths)
 
@@ -326,7 +327,7 @@ class SearchPanel(QWidget):
                 image = make_thumbnail(query.path, DropZone.THUMB * 2)
         except Exception:
             image = None  # the search reports why the file can't be used
-        self.drop_zone.show_query(image, query.label)
+        self.drop_zone.show_query(image, query.summary if query.compound else query.label)
 
     def _on_controller_query_changed(self, query: Query) -> None:
         again = query == self.controller.shown_query  # the same search, repeated

@@ -187,3 +187,53 @@ def test_at_phone_width_the_grid_fits_and_folders_index_live(
         wait_for(driver, lambda d: "21 images" in d.find_element(By.ID, "library").text)
         driver.save_screenshot(str(shots / "phone-folders.png"))
         assert driver.get_log("browser") == []
+
+
+def test_select_several_leave_one_out_and_filter(live_server, token, photo_source, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    shots = shots_dir(tmp_path)
+    with browser(1280, 800) as driver:
+        driver.get(f"{live_server}/?token={token}")
+        wait_for(driver, lambda d: "18 images" in d.find_element(By.ID, "library").text)
+        driver.find_element(By.ID, "file").send_keys(str(photo_source / "chelsea.jpg"))
+        wait_for(driver, lambda d: results(d) and "chelsea.jpg" in results(d)[0].text)
+
+        def names(d):
+            return [t.find_element(By.CLASS_NAME, "name").text for t in results(d)]
+
+        second = names(driver)[1]
+        tiles = driver.find_elements(By.CSS_SELECTOR, "#results li")
+        driver.execute_script("arguments[0].scrollIntoView()", tiles[1])
+        driver.find_elements(By.CSS_SELECTOR, "#results .unlike")[1].click()  # Not like this
+        wait_for(driver, lambda d: "unlike=" in d.current_url)
+        wait_for(driver, lambda d: results(d) and second not in names(d))
+        assert "not " + second in driver.find_element(By.ID, "parts").text
+
+        picks = driver.find_elements(By.CSS_SELECTOR, "#results .pick")
+        for pick in picks[:3]:
+            pick.click()
+        button = driver.find_element(By.ID, "search-these")
+        assert button.is_displayed() and button.text == "Search with these 3"
+        chosen = names(driver)[:3]
+        button.click()
+        wait_for(driver, lambda d: "like=" in d.current_url and "unlike" not in d.current_url)
+        wait_for(driver, lambda d: results(d) and set(names(d)[:3]) == set(chosen))
+        driver.save_screenshot(str(shots / "desktop-several.png"))
+
+        driver.find_element(By.CSS_SELECTOR, "#filters summary").click()
+        Select(driver.find_element(By.ID, "f-orientation")).select_by_value("square")
+        wait_for(driver, lambda d: "orient=square" in d.current_url)
+        wait_for(driver, lambda d: "orientation: square" in d.find_element(By.ID, "parts").text)
+        wait_for(driver, lambda d: results(d))
+        for tile in results(driver):
+            item = driver.execute_async_script(
+                "fetch(arguments[0]).then((r) => r.json()).then(arguments[1])",
+                f"/api/v1/items/{_item_id(tile)}",
+            )
+            assert item["height"] == item["width"], item["filename"]
+        driver.back()
+        wait_for(driver, lambda d: "orient=" not in d.current_url)
+        wait_for(driver, lambda d: set(names(d)[:3]) == set(chosen))
+        assert driver.get_log("browser") == []

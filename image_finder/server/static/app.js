@@ -9,7 +9,7 @@ const MATCH_LABELS = { "this image": "This image", identical: "Identical", "same
 let canManage = false;
 let uploads = new Map(); // history entry -> the photo it searched with (this tab only)
 let uploadCount = 0;
-let current = null; // the result shown in the detail view
+let shownResult = null; // the result shown in the detail view
 
 class ApiError extends Error {
   constructor(status, code, message) { super(message); this.status = status; this.code = code; }
@@ -151,25 +151,82 @@ function followJob(job) {
 
 // -- searching -------------------------------------------------------------------------------
 
-function searchUrl(kind, value) {
+// A query: {kind: "upload" | "text" | "item" | "items", value, unlike: [ids], filters: {}}
+let current = null;
+
+function filtersNow() {
+  const filters = {};
+  const after = $("f-after").value, before = $("f-before").value;
+  if (after) filters.taken_after = after;
+  if (before) filters.taken_before = before;
+  const width = Number($("f-width").value);
+  if (width > 0) filters.min_width = width;
+  if ($("f-format").value) filters.formats = [$("f-format").value];
+  if ($("f-orientation").value) filters.orientation = $("f-orientation").value;
+  return filters;
+}
+
+function showFilters(filters = {}) {
+  $("f-after").value = filters.taken_after || "";
+  $("f-before").value = filters.taken_before || "";
+  $("f-width").value = filters.min_width || "";
+  $("f-format").value = (filters.formats || [""])[0];
+  $("f-orientation").value = filters.orientation || "";
+}
+
+const FILTER_PARAMS = { taken_after: "after", taken_before: "before", min_width: "minw", orientation: "orient" };
+
+function searchUrl(query, key) {
   const params = new URLSearchParams();
-  if (kind === "text") params.set("q", value);
-  if (kind === "item") params.set("item", value);
-  if (kind === "upload") params.set("upload", value);
+  if (query.kind === "text") params.set("q", query.value);
+  if (query.kind === "item") params.set("item", query.value);
+  if (query.kind === "items") params.set("like", query.value.join(","));
+  if (query.kind === "upload") params.set("upload", key);
+  if (query.unlike.length) params.set("unlike", query.unlike.join(","));
+  for (const [name, param] of Object.entries(FILTER_PARAMS)) {
+    if (query.filters[name]) params.set(param, query.filters[name]);
+  }
+  if (query.filters.formats) params.set("format", query.filters.formats.join(","));
   return "/?" + params.toString();
 }
 
-async function runSearch(kind, value, { push = true } = {}) {
-  let body, headers = {};
-  const words = $("words").value.trim();
-  if (kind === "upload") {
-    body = new FormData();
-    body.append("image", value.file, value.file.name || "photo");
-    if (words) body.append("text", words);
-  } else {
-    headers["Content-Type"] = "application/json";
-    body = JSON.stringify(kind === "text" ? { text: value } : { item: Number(value) });
+function queryFromUrl() {
+  const params = new URLSearchParams(location.search);
+  const ids = (name) => (params.get(name) || "").split(",").filter(Boolean).map(Number);
+  const filters = {};
+  for (const [name, param] of Object.entries(FILTER_PARAMS)) {
+    if (params.get(param)) filters[name] = name === "min_width" ? Number(params.get(param)) : params.get(param);
   }
+  if (params.get("format")) filters.formats = params.get("format").split(",");
+  const base = { unlike: ids("unlike"), filters };
+  if (params.get("q")) return { ...base, kind: "text", value: params.get("q") };
+  if (params.get("item")) return { ...base, kind: "item", value: params.get("item") };
+  if (params.get("like")) return { ...base, kind: "items", value: ids("like") };
+  if (params.get("upload")) return { ...base, kind: "upload", value: null };
+  return null;
+}
+
+function requestFor(query) {
+  const words = $("words").value.trim();
+  const filters = Object.keys(query.filters).length ? query.filters : undefined;
+  if (query.kind === "upload") {
+    const body = new FormData();
+    body.append("image", query.value.file, query.value.file.name || "photo");
+    if (words) body.append("text", words);
+    if (query.unlike.length) body.append("unlike", query.unlike.join(","));
+    if (filters) body.append("filters", JSON.stringify(filters));
+    return { body, headers: {} };
+  }
+  const json = { filters, unlike: query.unlike.length ? query.unlike : undefined };
+  if (query.kind === "text") json.text = query.value;
+  if (query.kind === "item") json.item = Number(query.value);
+  if (query.kind === "items") json.like = query.value;
+  return { body: JSON.stringify(json), headers: { "Content-Type": "application/json" } };
+}
+
+async function runSearch(kind, value, { push = true, unlike = [], filters = filtersNow() } = {}) {
+  const query = { kind, value, unlike, filters };
+  const { body, headers } = requestFor(query);
   say("Searching…");
   $("search-button").disabled = true;
   const started = performance.now();
@@ -177,16 +234,30 @@ async function runSearch(kind, value, { push = true } = {}) {
     const outcome = await api("/search", { method: "POST", headers, body });
     outcome.elapsed = performance.now() - started;
     if (push) {
-      let key = value;
+      let key = "";
       if (kind === "upload") { key = String(++uploadCount); uploads.set(key, value); }
-      history.pushState({ kind, key, outcome }, "", searchUrl(kind, key));
+      const saved = { ...query, value: kind === "upload" ? null : value };
+      history.pushState({ query: saved, key, outcome }, "", searchUrl(query, key));
     }
+    current = query;
     render(outcome);
   } catch (error) {
     failed(error);
   } finally {
     $("search-button").disabled = false;
   }
+}
+
+function notLikeThis(result) {
+  if (!current || current.kind === "text") return;
+  runSearch(current.kind, current.value, { unlike: [...current.unlike, result.id], filters: current.filters });
+}
+
+function updateSelection() {
+  const chosen = [...document.querySelectorAll("#results .pick:checked")].map((box) => Number(box.value));
+  $("selection").hidden = chosen.length < 2;
+  $("search-these").textContent = `Search with these ${chosen.length}`;
+  $("search-these").onclick = () => runSearch("items", chosen);
 }
 
 function render(outcome) {
@@ -200,6 +271,12 @@ function render(outcome) {
   const grid = $("results");
   grid.replaceChildren();
   for (const result of outcome.results) grid.append(resultTile(result));
+  updateSelection();
+  const parts = outcome.parts || {};
+  const chips = [...(parts.like || []).slice(parts.like && parts.like.length > 1 ? 0 : 1),
+    ...(parts.unlike || []).map((label) => `not ${label}`),
+    ...Object.entries(parts.conditions || {}).map(([name, value]) => `${name.replace("_", " ")}: ${value}`)];
+  $("parts").textContent = chips.length ? `Searching with: ${chips.join(" · ")}` : "";
   document.title = `${outcome.query} – Image Finder`;
 }
 
@@ -229,7 +306,26 @@ function resultTile(result) {
   line.append(scoreText, matchText);
   button.append(img, name, line);
   button.addEventListener("click", () => openDetail(result));
-  li.append(button);
+  const tools = document.createElement("div");
+  tools.className = "tile-tools";
+  const pick = document.createElement("input");
+  pick.type = "checkbox";
+  pick.className = "pick";
+  pick.value = result.id;
+  pick.setAttribute("aria-label", `Select ${result.filename}`);
+  pick.addEventListener("change", updateSelection);
+  tools.append(pick);
+  if (current && current.kind !== "text") {
+    const unlike = document.createElement("button");
+    unlike.type = "button";
+    unlike.className = "unlike";
+    unlike.textContent = "✕";
+    unlike.title = "Not like this";
+    unlike.setAttribute("aria-label", `Not like ${result.filename}`);
+    unlike.addEventListener("click", () => notLikeThis(result));
+    tools.append(unlike);
+  }
+  li.append(button, tools);
   return li;
 }
 
@@ -251,7 +347,7 @@ function bytes(n) {
 }
 
 function openDetail(result) {
-  current = result;
+  shownResult = result;
   const image = $("detail-image");
   image.src = `${result.thumbnail}?size=1024`;
   image.alt = result.filename;
@@ -284,13 +380,19 @@ function useFile(file) {
 
 function restore(state) {
   if (!state) {
-    const params = new URLSearchParams(location.search);
-    if (params.get("q")) { $("words").value = params.get("q"); runSearch("text", params.get("q"), { push: false }); }
-    else if (params.get("item")) runSearch("item", params.get("item"), { push: false });
-    else if (params.get("upload")) say("Drop the photo again to repeat this search.");
+    const query = queryFromUrl();
+    if (!query) return;
+    showFilters(query.filters);
+    if (query.kind === "upload") { say("Drop the photo again to repeat this search."); return; }
+    if (query.kind === "text") $("words").value = query.value;
+    runSearch(query.kind, query.value, { push: false, unlike: query.unlike, filters: query.filters });
     return;
   }
-  if (state.kind === "text") $("words").value = state.key;
+  const query = { ...state.query };
+  if (query.kind === "upload") query.value = uploads.get(state.key) || null;
+  if (query.kind === "text") $("words").value = query.value;
+  showFilters(query.filters);
+  current = query.value ? query : null;
   render(state.outcome);
 }
 
@@ -322,7 +424,7 @@ function wire() {
   });
   $("detail-similar").addEventListener("click", () => {
     $("detail").close();
-    if (current) runSearch("item", String(current.id));
+    if (shownResult) runSearch("item", String(shownResult.id));
   });
   $("folder-form").addEventListener("submit", addFolder);
   $("signin-form").addEventListener("submit", (event) => {
@@ -330,6 +432,12 @@ function wire() {
     location.href = "/?token=" + encodeURIComponent($("token").value.trim());
   });
   window.addEventListener("popstate", (event) => restore(event.state));
+  $("filters-form").addEventListener("change", () => {
+    if (current) runSearch(current.kind, current.value, { unlike: current.unlike });
+  });
+  $("filters-form").addEventListener("reset", () => setTimeout(() => {
+    if (current) runSearch(current.kind, current.value, { unlike: current.unlike });
+  }));
 }
 
 wire();
