@@ -23,6 +23,12 @@ NEAR_COPY_SCORE = 0.95
 SVM_C = 1.0
 
 
+def warm_up() -> None:
+    """Import the SVM ahead of the first search with several examples (about a second); for
+    a process that keeps running (the window, a server)."""
+    import sklearn.svm  # noqa: F401
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(v))
     out: np.ndarray = (v / norm if norm > 0 else v).astype(np.float32)

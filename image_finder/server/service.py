@@ -9,6 +9,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
+from image_finder.core import examples
 from image_finder.core.batching import SearchQueue
 from image_finder.core.library import Library
 from image_finder.core.settings import Settings
@@ -123,6 +124,7 @@ class Service:
         )
         self.model_state = ModelState.READY
         self.model_ready.set()
+        threading.Thread(target=examples.warm_up, name="warm-up", daemon=True).start()
         log.info("model %s ready on %s (%s)", extractor.name, extractor.device, extractor.precision)
 
     def _not_ready(self) -> ApiError:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from image_finder.core import examples
 from image_finder.core.errors import ImageFinderError, ImageLoadError
 from image_finder.core.indexing import IndexPhase, IndexProgress
 from image_finder.core.settings import Settings
@@ -84,6 +85,7 @@ class SearchWorker(QObject):
         self.clip = self._load_clip(settings, extractor)
         self.searcher = Searcher(self.library, extractor, self.clip)
         self.model_loaded.emit(extractor)
+        threading.Thread(target=examples.warm_up, name="warm-up", daemon=True).start()
 
     def _load_clip(self, settings: Settings, extractor: Extractor) -> ClipExtractor | None:
         """The CLIP model the settings or the library's text vectors ask for; when it cannot
