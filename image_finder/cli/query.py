@@ -7,7 +7,7 @@ import argparse
 import os
 from typing import Any
 
-from image_finder.core.conditions import Conditions, Orientation, parse_date, parse_formats
+from image_finder.core.conditions import Conditions
 from image_finder.core.errors import ImageFinderError
 from image_finder.core.library import Library
 from image_finder.core.records import display_name
@@ -55,24 +55,18 @@ def conditions(args: argparse.Namespace) -> Conditions:
             raise ImageFinderError(f"{option} must be 0 or more (got {value:g})")
         return int(value * 1_000_000)
 
-    for option in ("min_width", "min_height", "min_megapixels"):
-        value = getattr(args, option)
-        if value is not None and value < 0:
-            raise ImageFinderError(f"--{option.replace('_', '-')} must be 0 or more (got {value})")
-    found = Conditions(
-        taken_after=parse_date(args.taken_after) if args.taken_after else None,
-        taken_before=parse_date(args.taken_before, end=True) if args.taken_before else None,
+    return Conditions.from_values(
+        taken_after=args.taken_after,
+        taken_before=args.taken_before,
         min_width=args.min_width,
         min_height=args.min_height,
         min_megapixels=args.min_megapixels,
         min_bytes=megabytes(args.min_file_mb, "--min-file-mb"),
         max_bytes=megabytes(args.max_file_mb, "--max-file-mb"),
-        formats=parse_formats(args.format) if args.format else frozenset(),
-        orientation=Orientation.named(args.orientation) if args.orientation else None,
-        camera=(args.camera or "").strip(),
+        formats=args.format or "",
+        orientation=args.orientation,
+        camera=args.camera,
     )
-    found.check()
-    return found
 
 
 def example(path: str, library: Library) -> Any:

@@ -85,6 +85,38 @@ class Conditions:
     orientation: Orientation | None = None
     camera: str = ""  # a part of the camera's make and model, any case
 
+    @classmethod
+    def from_values(
+        cls,
+        *,
+        taken_after: str | None = None,
+        taken_before: str | None = None,
+        min_width: int | None = None,
+        min_height: int | None = None,
+        min_megapixels: float | None = None,
+        min_bytes: int | None = None,
+        max_bytes: int | None = None,
+        formats: str = "",
+        orientation: str | None = None,
+        camera: str | None = None,
+    ) -> Conditions:
+        """Conditions as a person writes them (dates as YYYY-MM-DD, formats as 'jpeg,png'),
+        each checked: ImageFinderError says what is wrong."""
+        found = cls(
+            taken_after=parse_date(taken_after) if taken_after else None,
+            taken_before=parse_date(taken_before, end=True) if taken_before else None,
+            min_width=min_width,
+            min_height=min_height,
+            min_megapixels=min_megapixels,
+            min_bytes=min_bytes,
+            max_bytes=max_bytes,
+            formats=parse_formats(formats) if formats else frozenset(),
+            orientation=Orientation.named(orientation) if orientation else None,
+            camera=(camera or "").strip(),
+        )
+        found.check()
+        return found
+
     def __bool__(self) -> bool:
         return any(getattr(self, f.name) for f in fields(self))
 

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from image_finder.core.conditions import Conditions, Orientation, parse_date, parse_formats
+from image_finder.core.conditions import Conditions
 from image_finder.core.errors import ImageFinderError
 from image_finder.core.search import Query, SearchOptions, SearchOutcome
 from image_finder.server.config import MAX_K
@@ -43,22 +43,11 @@ class Filters(BaseModel):
 
     def conditions(self) -> Conditions:
         try:
-            found = Conditions(
-                taken_after=parse_date(self.taken_after) if self.taken_after else None,
-                taken_before=parse_date(self.taken_before, end=True) if self.taken_before else None,
-                min_width=self.min_width,
-                min_height=self.min_height,
-                min_megapixels=self.min_megapixels,
-                min_bytes=self.min_bytes,
-                max_bytes=self.max_bytes,
-                formats=parse_formats(",".join(self.formats)) if self.formats else frozenset(),
-                orientation=Orientation.named(self.orientation) if self.orientation else None,
-                camera=(self.camera or "").strip(),
+            return Conditions.from_values(
+                **self.model_dump(exclude={"formats"}), formats=",".join(self.formats)
             )
-            found.check()
         except ImageFinderError as exc:
             raise ApiError(422, "invalid", f"filters: {exc}") from exc
-        return found
 
 
 class SearchBody(BaseModel):
