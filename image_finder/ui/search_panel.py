@@ -185,7 +185,7 @@ class SearchPanel(QWidget):
         if self.with_image.isVisible() and self.with_image.isChecked() and shown is not None:
             self.controller.search(shown.with_words(typed))
         else:
-            self.controller.search(Query.words(typed))
+            self.controller.search(self._filtered(Query.words(typed)))
 
     def _build_options(self) -> None:
         options = self.controller.options
