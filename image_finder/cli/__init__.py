@@ -19,7 +19,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from image_finder import __version__
-from image_finder.cli import duplicates, watch, words
+from image_finder.cli import concepts, duplicates, watch, words
 from image_finder.cli import query as query_options
 from image_finder.cli.output import ProgressLine, print_outcome, print_status
 from image_finder.core import paths
@@ -181,6 +181,7 @@ def build_parser() -> _Parser:
     _common(p, suppress=True)
 
     duplicates.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress))
+    concepts.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress))
     _model_options(watch.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress)))
     parser.commands = dict(sub.choices)
     return parser
@@ -284,8 +285,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
 
     if library.count() == 0:  # before loading a model
         raise ImageFinderError(EMPTY_LIBRARY + " (image-finder-cli index FOLDER)")
-    if not args.queries and args.text is None:
-        raise ImageFinderError("give an IMAGE to search with, or --text WORDS")
+    if not args.queries and args.text is None and not args.concept:
+        raise ImageFinderError("give an IMAGE to search with, --text WORDS or --concept NAME")
     if args.text is not None and not args.text.strip():
         raise ImageFinderError('--text needs words to search for (--text "dog")')
     missing = [q for q in args.queries if not os.path.exists(q)]
@@ -293,12 +294,9 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
         raise ImageFinderError(f"file not found: {missing[0]}")
     options = _search_options(args, settings, library)  # refused before the model loads
     where = query_options.conditions(args)
-    if args.unlike and not args.queries:
-        raise ImageFinderError("--unlike leaves pictures out of a search: give IMAGEs to search")
-    if args.text is None:
-        queries = query_options.image_queries(args, library, where)
+    queries = query_options.queries(args, library, where)
     extractor = _load_extractor(args, settings, library)
-    if args.text is not None:
+    if queries is None:  # words: their vectors need the model
         searcher, queries = words.search_words(args, settings, library, extractor)
         queries = [q.where(where) for q in queries]
     else:
@@ -472,6 +470,7 @@ COMMANDS = {
     "remove": cmd_remove,
     "check": cmd_check,
     "duplicates": duplicates.cmd_duplicates,
+    "concept": concepts.cmd_concept,
     "watch": cmd_watch,
 }
 

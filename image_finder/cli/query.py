@@ -28,6 +28,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
         metavar="IMAGE",
         help="leave out pictures like these (their near-copies never show)",
     )
+    group.add_argument("--concept", metavar="NAME", help="the pictures that show a concept")
     add_conditions(p)
 
 
@@ -43,6 +44,9 @@ def add_conditions(p: argparse.ArgumentParser) -> None:
     group.add_argument("--format", metavar="LIST", help="jpeg, png, webp, heic, raw… (comma)")
     group.add_argument("--orientation", metavar="WHICH", help="landscape, portrait or square")
     group.add_argument("--camera", metavar="TEXT", help="a part of the camera's make or model")
+    group.add_argument(
+        "--where-concept", metavar="NAME", help="only pictures likely to show this concept"
+    )
 
 
 def conditions(args: argparse.Namespace) -> Conditions:
@@ -66,6 +70,7 @@ def conditions(args: argparse.Namespace) -> Conditions:
         formats=args.format or "",
         orientation=args.orientation,
         camera=args.camera,
+        concept=args.where_concept,
     )
 
 
@@ -93,3 +98,16 @@ def image_queries(args: argparse.Namespace, library: Library, where: Conditions)
     else:
         queries = [Query.file(q) for q in args.queries]
     return [q.but_not(*unlike).where(where) for q in queries]
+
+
+def queries(args: argparse.Namespace, library: Library, where: Conditions) -> list[Any] | None:
+    """The queries of ``search``; None for words (built once the model is loaded)."""
+    from image_finder.core.search import Query
+
+    if args.unlike and not args.queries:
+        raise ImageFinderError("--unlike leaves pictures out of a search: give IMAGEs to search")
+    if args.concept:
+        return [Query.of_concept(args.concept).where(where)]
+    if args.text is not None:
+        return None
+    return image_queries(args, library, where)

@@ -84,6 +84,7 @@ class Conditions:
     formats: frozenset[str] = field(default_factory=frozenset)
     orientation: Orientation | None = None
     camera: str = ""  # a part of the camera's make and model, any case
+    concept: str = ""  # a concept's name: the pictures that likely show it (core/concepts.py)
 
     @classmethod
     def from_values(
@@ -99,6 +100,7 @@ class Conditions:
         formats: str = "",
         orientation: str | None = None,
         camera: str | None = None,
+        concept: str | None = None,
     ) -> Conditions:
         """Conditions as a person writes them (dates as YYYY-MM-DD, formats as 'jpeg,png'),
         each checked: ImageFinderError says what is wrong."""
@@ -113,6 +115,7 @@ class Conditions:
             formats=parse_formats(formats) if formats else frozenset(),
             orientation=Orientation.named(orientation) if orientation else None,
             camera=(camera or "").strip(),
+            concept=" ".join((concept or "").split()),
         )
         found.check()
         return found
@@ -163,6 +166,8 @@ class Conditions:
             yield "orientation", self.orientation.value
         if self.camera:
             yield "camera", f"camera “{self.camera}”"
+        if self.concept:
+            yield "concept", f"showing {self.concept}"
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {}

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from image_finder.core import layout
+from image_finder.core import concepts, layout
 from image_finder.core.conditions import Conditions, FactCache
 from image_finder.core.errors import ImageFinderError
 from image_finder.core.images import RAW_EXTENSIONS
@@ -221,6 +221,9 @@ def find_pairs(
     scope = _ids_under(library, folders) if folders else None
     if conditions:
         matching = FactCache().matching(library, conditions)
+        if conditions.concept:
+            concept = concepts.require(library, conditions.concept, library.model or "")
+            matching = np.intersect1d(matching, concepts.members(library, concept))
         scope = matching if scope is None else np.intersect1d(scope, matching)
     ref_ids = _ids_under(library, reference)
     if reference and scope is None:  # the library against its reference folders

@@ -155,6 +155,8 @@ class Snapshot:
 
     def _decode(self, rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        if not rows:  # none (a sample of a library whose every vector is excluded)
+            return ids, np.zeros((0, self.dim), np.float32)
         vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
         return ids, vecs.reshape(len(rows), self.dim or vecs.shape[1])
 

@@ -26,6 +26,7 @@ class QueryKind(enum.Enum):
     IMAGE = "image"  # image data in memory (pasted), as encoded bytes
     ITEM = "item"  # an image already in the library
     TEXT = "text"  # words: "dog", "sports car -red"
+    CONCEPT = "concept"  # a concept of the library's, by name (core/concepts.py)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Query:
     data: bytes = b""
     item_id: int = 0
     text: str = ""
+    concept: str = ""  # a concept's name (QueryKind.CONCEPT)
     like: tuple[Query, ...] = ()  # more examples of what is wanted, searched together
     unlike: tuple[Query, ...] = ()  # examples of what is not wanted
     conditions: Conditions = field(default_factory=Conditions)
@@ -84,6 +86,11 @@ class Query:
         text = " ".join(text.split())
         base = self.label.rsplit(" + “", 1)[0] if self.text else self.label
         return dataclasses.replace(self, text=text, label=f"{base} + “{text}”")
+
+    @classmethod
+    def of_concept(cls, name: str) -> Query:
+        name = " ".join(name.split())
+        return cls(QueryKind.CONCEPT, f"concept {name}", concept=name)
 
     @classmethod
     def together(cls, parts: Sequence[Query]) -> Query:
@@ -143,7 +150,7 @@ class Query:
 
     @property
     def key(self) -> tuple[QueryKind, str, int, int]:
-        return (self.kind, self.path or self.text, self.item_id, hash(self.data))
+        return (self.kind, self.path or self.text or self.concept, self.item_id, hash(self.data))
 
     @property
     def source(self) -> ImageSource:

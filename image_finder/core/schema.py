@@ -22,13 +22,24 @@ from image_finder.core.errors import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Schema changes, each run in the same transaction as the version bump: version -> statements
 # that bring a library of that version to the next.
 _TEXT_VECTORS = """CREATE TABLE IF NOT EXISTS text_vectors (
     image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
     vector BLOB NOT NULL
+)"""
+
+_CONCEPTS = """CREATE TABLE IF NOT EXISTS concepts (
+    name TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    weights BLOB NOT NULL,
+    bias REAL NOT NULL,
+    positives INTEGER NOT NULL,
+    negatives INTEGER NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
 )"""
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -50,6 +61,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE images ADD COLUMN taken_at REAL",
         "ALTER TABLE images ADD COLUMN format TEXT",
         "ALTER TABLE images ADD COLUMN camera TEXT",
+    ),
+    6: (  # 7: concepts, classifiers learned from examples and kept by name (core/concepts.py)
+        _CONCEPTS,
     ),
 }
 
@@ -84,7 +98,7 @@ CREATE TABLE IF NOT EXISTS images (
 CREATE INDEX IF NOT EXISTS images_folder ON images(folder_id);
 CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash);
 """
-SCHEMA += _TEXT_VECTORS + ";\n"
+SCHEMA += _TEXT_VECTORS + ";\n" + _CONCEPTS + ";\n"
 
 
 BUSY_RETRY_SECONDS = 30.0

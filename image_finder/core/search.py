@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from image_finder.core import examples, layout, precision, words
+from image_finder.core import concepts, examples, layout, precision, words
 from image_finder.core.clip import CLOSE_SCORE as CLIP_CLOSE_SCORE
 from image_finder.core.clip import ClipExtractor, TextVectors
 from image_finder.core.clip import query_vector as clip_query_vector
@@ -176,6 +176,7 @@ class Searcher:
         self._head: words.Head | None = None
         self._facts = FactCache()
         self._sample: tuple[int, np.ndarray] | None = None
+        self._members: dict[tuple[int, str, float], np.ndarray] = {}
 
     def check(self) -> None:
         """Raise EmptyLibraryError or ModelMismatchError when nothing can be searched."""
@@ -208,6 +209,8 @@ class Searcher:
         restrict = self._restrict(query, options)
         if restrict is not None and not len(restrict):
             outcome = SearchOutcome(query.label, self.extractor.name)  # nothing matches
+        elif query.kind is QueryKind.CONCEPT:
+            outcome = self._search_concept(query, options, restrict)
         elif query.text:
             if query.compound or not (self.clip_ready or query.kind is QueryKind.TEXT):
                 raise ImageFinderError(NO_COMBINED)
@@ -228,7 +231,34 @@ class Searcher:
         if query.conditions:
             matching = self._facts.matching(self.library, query.conditions)
             restrict = matching if restrict is None else np.intersect1d(restrict, matching)
+        if query.conditions.concept:
+            concept = concepts.require(
+                self.library, query.conditions.concept, self.library.model or ""
+            )
+            key = (self.library.generation, concept.name, concept.updated)
+            if key not in self._members:
+                self._members = {key: concepts.members(self.library, concept)}
+            members = self._members[key]
+            restrict = members if restrict is None else np.intersect1d(restrict, members)
         return restrict
+
+    def _search_concept(
+        self, query: Query, options: SearchOptions, restrict: np.ndarray | None
+    ) -> SearchOutcome:
+        """The pictures most likely to show a concept, each scored by that probability."""
+        concept = concepts.require(self.library, query.concept, self.extractor.name)
+        norm = float(np.linalg.norm(concept.weights)) or 1.0
+        unscored = dataclasses.replace(options, min_score=None)
+        outcome = self.search_vectors((concept.weights / norm)[None], unscored, restrict=restrict)
+        results: list[SearchResult] = []
+        for r in outcome.results:
+            probability = float(1 / (1 + np.exp(-(r.score * norm + concept.bias))))
+            if options.min_score is None or shown_score(probability) >= options.min_score:
+                results.append(dataclasses.replace(r, rank=len(results) + 1, score=probability))
+        outcome.results = results
+        outcome.query = query.label
+        outcome.close_score = concepts.MATCH_PROBABILITY
+        return outcome
 
     def _search_image(
         self,

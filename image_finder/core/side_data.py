@@ -25,6 +25,8 @@ from image_finder.core.records import decode_path
 if TYPE_CHECKING:
     from typing import Any
 
+    from image_finder.core.concepts import Concept
+
 
 class SideData:
     _db: sqlite3.Connection
@@ -104,6 +106,32 @@ class SideData:
                 "SELECT id, size, mtime_ns, width, height, taken_at, format, camera FROM images"
             ).fetchall()
 
+    # -- concepts (core/concepts.py) -----------------------------------------------------------
+
+    def save_concept(self, concept: Concept) -> None:
+        """Keep ``concept`` (replacing one of its name)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO concepts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (concept.name, concept.model, np.asarray(concept.weights, np.float32).tobytes(),
+                 concept.bias, concept.positives, concept.negatives, concept.created,
+                 concept.updated),
+            )  # fmt: skip
+
+    def concepts(self) -> list[Concept]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM concepts ORDER BY name").fetchall()
+        return [_concept(r) for r in rows]
+
+    def concept(self, name: str) -> Concept | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM concepts WHERE name=?", (name,)).fetchone()
+        return _concept(row) if row else None
+
+    def remove_concept(self, name: str) -> bool:
+        with self._transaction() as db:
+            return db.execute("DELETE FROM concepts WHERE name=?", (name,)).rowcount > 0
+
     # -- text vectors -------------------------------------------------------------------------
 
     @property
@@ -168,3 +196,11 @@ class SideData:
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
         return version, ids, vectors
+
+
+def _concept(row: Sequence[Any]) -> Concept:
+    from image_finder.core.concepts import Concept
+
+    name, model, weights, bias, positives, negatives, created, updated = row
+    vector = np.frombuffer(weights, np.float32).copy()
+    return Concept(name, model, vector, bias, positives, negatives, created, updated)

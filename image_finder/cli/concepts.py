@@ -1,0 +1,96 @@
+"""image-finder-cli concept: learn a concept from folders of examples, list and remove them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from image_finder.core.errors import ImageFinderError
+from image_finder.core.library import Library
+from image_finder.core.records import display_name
+from image_finder.core.settings import Settings
+
+
+def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser, bool], None]) -> None:
+    p = sub.add_parser("concept", help="learn a concept from example pictures; list, remove")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="learn (or learn again) a concept from folders")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument(
+        "--from",
+        dest="sources",
+        nargs="+",
+        required=True,
+        metavar="DIR",
+        help="folders of pictures that show it (already in the library)",
+    )
+    add.add_argument(
+        "--not-from",
+        dest="not_sources",
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="folders of pictures that do not (default: a sample of the library)",
+    )
+    common(add, True)
+    listed = actions.add_parser("list", help="the library's concepts")
+    common(listed, True)
+    remove = actions.add_parser("remove", help="forget a concept")
+    remove.add_argument("name", metavar="NAME")
+    common(remove, True)
+    common(p, True)
+
+
+def _ids(library: Library, folders: list[str]) -> list[int]:
+    ids: list[int] = []
+    for folder in folders:
+        path = os.path.abspath(folder)
+        found = library.ids_under(path)
+        if not len(found):
+            raise ImageFinderError(
+                f"{display_name(path)} holds no pictures of the library "
+                "(index it first: image-finder-cli index FOLDER)"
+            )
+        ids.extend(int(i) for i in found)
+    return ids
+
+
+def cmd_concept(args: argparse.Namespace, settings: Settings, library: Library) -> int:
+    from image_finder.core import concepts
+
+    if args.action == "add":
+        started = time.perf_counter()
+        with library.writing():
+            concept = concepts.learn(
+                library, args.name, _ids(library, args.sources), _ids(library, args.not_sources)
+            )
+        seconds = time.perf_counter() - started
+        if args.json:
+            print(json.dumps({**concept.to_json(), "seconds": round(seconds, 3)}))
+        else:
+            print(
+                f"Learnt the concept {concept.name!r} from {concept.positives:,} pictures "
+                f"against {concept.negatives:,} in {seconds:.1f} s. "
+                f"Search with it: image-finder-cli search --concept {concept.name!r}"
+            )
+        return 0
+    if args.action == "remove":
+        name = " ".join(args.name.split())
+        with library.writing():
+            if not library.remove_concept(name):
+                raise ImageFinderError(f"no concept {name!r} (image-finder-cli concept list)")
+        print(json.dumps({"removed": name}) if args.json else f"Removed the concept {name!r}.")
+        return 0
+    found = library.concepts()
+    if args.json:
+        print(json.dumps({"concepts": [c.to_json() for c in found]}))
+    elif not found:
+        print("No concepts yet: image-finder-cli concept add NAME --from DIR")
+    else:
+        for c in found:
+            print(f"{c.name}  ({c.positives:,} examples, {c.model})")
+    return 0

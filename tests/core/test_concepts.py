@@ -1,0 +1,99 @@
+"""Concepts: a calibrated classifier learnt from examples, kept by name, used as a query and
+as a condition."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from image_finder.core import concepts
+from image_finder.core.conditions import Conditions
+from image_finder.core.errors import ImageFinderError
+from tests.core.conftest import run
+
+
+def test_a_concept_s_probability_is_calibrated_on_hand_made_vectors():
+    """Two overlapping clouds: among the pictures given probability ~p, about p show it."""
+    rng = np.random.default_rng(0)
+    d = 16
+    centre = np.zeros(d, np.float32)
+    centre[0] = 1.0
+    pos = centre + 0.9 * rng.normal(size=(600, d)).astype(np.float32)
+    neg = -0.3 * centre + 0.9 * rng.normal(size=(2400, d)).astype(np.float32)
+    weights, bias = concepts.train(pos[:300], neg[:1200])
+    concept = concepts.Concept("c", "m", weights, bias, 300, 1200, 0.0, 0.0)
+    held = np.concatenate([pos[300:], neg[1200:]])
+    truth = np.r_[np.ones(300), np.zeros(1200)]
+    p = concept.probabilities(held)
+    assert p.min() >= 0 and p.max() <= 1
+    for low, high in ((0.0, 0.2), (0.2, 0.5), (0.5, 0.8), (0.8, 1.0)):
+        chosen = (p >= low) & (p < high)
+        if chosen.sum() >= 30:  # the share that shows it, where the concept says low..high
+            assert low - 0.12 <= truth[chosen].mean() <= high + 0.12, (low, high)
+    assert truth[p >= 0.5].mean() > 0.6 and truth[p < 0.5].mean() < 0.2
+
+
+def test_concept_names_and_unknown_concepts_are_refused():
+    with pytest.raises(ImageFinderError, match="letters, digits"):
+        concepts.check_name("a/b")
+    assert concepts.check_name("  red   shoes ") == "red shoes"
+
+
+@pytest.fixture
+def kinds(photos, tmp_path):
+    """A folder of cats and a folder of coffee cups (copies resized and turned), in one
+    library."""
+    root = tmp_path / "kinds"
+    for kind, source in (("cats", "chelsea.jpg"), ("cups", "coffee.jpg")):
+        folder = root / kind
+        folder.mkdir(parents=True)
+        image = Image.open(photos / source)
+        for n, (size, angle) in enumerate([(300, 0), (260, 5), (220, -5), (280, 10)]):
+            image.rotate(angle).resize((size, size * 2 // 3)).save(folder / f"{kind}{n}.jpg")
+    shutil.copytree(photos, root / "others")
+    return root
+
+
+def test_concepts_from_folders_as_a_query_and_as_a_condition(kinds, capsys, tmp_path):
+    data = str(tmp_path / "lib")
+    assert run(capsys, "--data-dir", data, "index", str(kinds))[0] == 0
+    code, out, err = run(capsys, "--data-dir", data, "concept", "add", "my cats",
+                         "--from", str(kinds / "cats"), "--json")  # fmt: skip
+    assert code == 0, err
+    learnt = json.loads(out)
+    assert learnt["name"] == "my cats" and learnt["positives"] == 4 and learnt["seconds"] < 5
+    code, out, _ = run(capsys, "--data-dir", data, "concept", "list", "--json")
+    assert [c["name"] for c in json.loads(out)["concepts"]] == ["my cats"]
+
+    code, out, err = run(capsys, "--data-dir", data, "search", "--concept", "my cats",
+                         "-k", "6", "--json")  # fmt: skip
+    assert code == 0, err
+    found = json.loads(out)
+    names = [r["filename"] for r in found["results"]]
+    assert sorted(names[:4]) == ["cats0.jpg", "cats1.jpg", "cats2.jpg", "cats3.jpg"]
+    assert all(r["score"] > 0.5 for r in found["results"][:4])  # probabilities
+    assert found["results"][-1]["score"] < 0.5
+
+    # as a condition: a cup query among the pictures that show cats
+    code, out, err = run(capsys, "--data-dir", data, "search", str(kinds / "cups" / "cups0.jpg"),
+                         "--where-concept", "my cats", "-k", "30", "--json")  # fmt: skip
+    assert code == 0, err
+    names = {r["filename"] for r in json.loads(out)["results"]}
+    assert names and names <= {"cats0.jpg", "cats1.jpg", "cats2.jpg", "cats3.jpg", "chelsea.jpg"}
+
+    code, _, err = run(capsys, "--data-dir", data, "search", "--concept", "dogs")
+    assert code == 1 and "no concept 'dogs'" in err and "my cats" in err
+    assert run(capsys, "--data-dir", data, "concept", "remove", "my cats")[0] == 0
+    code, out, _ = run(capsys, "--data-dir", data, "concept", "list", "--json")
+    assert json.loads(out)["concepts"] == []
+    (tmp_path / "empty").mkdir()
+    code, _, err = run(capsys, "--data-dir", data, "concept", "add", "x", "--from",
+                       str(tmp_path / "empty"))  # fmt: skip
+    assert code == 1 and "holds no pictures" in err
+    code, _, err = run(capsys, "--data-dir", data, "concept", "add", "all", "--from", str(kinds))
+    assert code == 1 and "pictures that are not it" in err  # every picture given as it
+    assert Conditions(concept="my cats")  # a concept alone narrows a search
