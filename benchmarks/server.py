@@ -183,7 +183,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=30)
-    parser.add_argument("--model", default="vit_base_patch16_224")
+    parser.add_argument(
+        "--model", help="default: vit_base_patch16_224 (--quick: efficientnet_lite0)"
+    )
     parser.add_argument("--weights")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="auto")
@@ -192,6 +194,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.size, args.queries, args.seconds = min(args.size, 2000), 8, 5.0
+    args.model = args.model or ("efficientnet_lite0" if args.quick else "vit_base_patch16_224")
 
     import httpx
 

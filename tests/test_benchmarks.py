@@ -29,8 +29,23 @@ SCRIPTS = {
     "query_latency": ("query_latency.json", {"drop_to_grid_ms_p50", "baseline_embed_only_ms_p50"}),
     "ui_responsiveness": ("ui_responsiveness.json", {"indexing_max_gap_ms", "idle_max_gap_ms"}),
     "words": ("words-quick.json", {"fashion_mnist", "openclipart", "latency"}),
+    "server": (
+        "server-efficientnet_lite0-quick.json",
+        {"http_overhead_ms_p50", "ratio_16_to_1", "answered_429", "server_answers_after"},
+    ),
+    "conditions": (
+        "conditions-quick.json",
+        {"filter_1%_recall_at_10", "filter_50%_latency_ratio", "not_like_this_ms_p50"},
+    ),
+    "examples": ("examples-fashion-quick.json", {"default", "default_gain_3_examples_over_1"}),
+    "learn": ("learn-fashion-quick.json", {"10 examples · concept"}),
 }
-NEEDS = {"words": Path("/usr/share/openclipart/png")}  # Debian's openclipart-png
+FASHION = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
+NEEDS = {
+    "words": Path("/usr/share/openclipart/png"),  # Debian's openclipart-png
+    "examples": FASHION,
+    "learn": FASHION,
+}
 
 
 @pytest.mark.slow
