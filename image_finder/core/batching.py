@@ -104,7 +104,8 @@ class SearchQueue:
     def prepare(self, query: Query, options: SearchOptions) -> PreparedSearch:
         """Decode the query's image, at most ``decoders`` at a time (a decoded photo can take
         far more memory than its file). Runs in the caller's thread; raises ImageLoadError."""
-        if query.text or query.kind is QueryKind.ITEM or query.compound:
+        decoded = query.kind in (QueryKind.FILE, QueryKind.IMAGE)
+        if query.text or query.compound or not decoded:
             return PreparedSearch(query, options)  # embedded in the search (examples: each)
         with self._decoding:
             image = prepare_image(query.source, options, self.searcher.extractor)

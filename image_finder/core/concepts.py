@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from image_finder.core.errors import ImageFinderError
+from image_finder.core.errors import ImageFinderError, UnknownConceptError
 
 if TYPE_CHECKING:
     from image_finder.core.library import Library
 
 SAMPLED_NEGATIVES = 2000  # library vectors that stand for "anything else"
 MIN_POSITIVES = 2
+CALIBRATE_FROM = 5  # examples needed to calibrate on out-of-fold scores
 MATCH_PROBABILITY = 0.5  # a concept as a condition: the pictures at least this likely
 NAME = re.compile(r"^[\w][\w .'-]{0,63}$")
 
@@ -75,14 +76,14 @@ def train(positives: np.ndarray, negatives: np.ndarray) -> tuple[np.ndarray, flo
     data = np.concatenate([positives, negatives]).astype(np.float64)
     labels = np.r_[np.ones(len(positives)), np.zeros(len(negatives))]
     model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=500)
-    folds = int(min(3, len(positives), len(negatives)))
     model.fit(data, labels)
-    if folds >= 2:
+    a, c = 1.0, 0.0  # uncalibrated log-odds, when too few examples to calibrate on
+    if len(positives) >= CALIBRATE_FROM:
+        folds = int(min(3, len(positives)))
         scores = cross_val_predict(model, data, labels, cv=folds, method="decision_function")
-    else:
-        scores = model.decision_function(data)
-    platt = LogisticRegression(C=1e4).fit(scores[:, None], labels)
-    a, c = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+        platt = LogisticRegression(C=1e4).fit(scores[:, None], labels)
+        if platt.coef_[0, 0] > 0:  # out-of-fold scores that still rank: their scale
+            a, c = float(platt.coef_[0, 0]), float(platt.intercept_[0])
     weights = (a * model.coef_[0]).astype(np.float32)
     return weights, float(a * model.intercept_[0] + c)
 
@@ -134,7 +135,7 @@ def require(library: Library, name: str, model: str) -> Concept:
     concept = library.concept(" ".join(name.split()))
     if concept is None:
         known = ", ".join(c.name for c in library.concepts()) or "none yet"
-        raise ImageFinderError(f"no concept {name!r} (the library's: {known})")
+        raise UnknownConceptError(f"no concept {name!r} (the library's: {known})")
     if concept.model != model:
         raise ImageFinderError(
             f"the concept {concept.name!r} was learnt on {concept.model}'s features; "

@@ -44,6 +44,10 @@ class EmptyLibraryError(ImageFinderError):
     """A search was asked of a library that holds no images."""
 
 
+class UnknownConceptError(ImageFinderError):
+    """No concept of that name in the library."""
+
+
 class LibraryReadOnlyError(ImageFinderError):
     """The library lies on a read-only medium (or in a folder not ours to write): it can be
     searched, not changed."""

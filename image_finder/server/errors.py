@@ -20,6 +20,7 @@ from image_finder.core.errors import (
     LibraryReadOnlyError,
     LibraryWriteError,
     ModelMismatchError,
+    UnknownConceptError,
 )
 from image_finder.core.images import NOT_AN_IMAGE
 
@@ -79,6 +80,8 @@ def from_core(exc: ImageFinderError) -> ApiError:
         return ApiError(409, "empty_library", message)
     if isinstance(exc, ModelMismatchError):
         return ApiError(409, "model_mismatch", message)
+    if isinstance(exc, UnknownConceptError):
+        return ApiError(404, "not_found", message)
     if isinstance(exc, LibraryWriteError):
         return ApiError(507, "write_failed", message)
     return ApiError(400, "bad_request", message)

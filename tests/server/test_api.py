@@ -359,3 +359,29 @@ def test_several_examples_some_left_out_and_filters(serve, token, photo_source):
         assert refused.status_code == 422, refused.text
     missing = client.post("/api/v1/search", json={"like": [99999]}, headers=bearer(token))
     assert missing.status_code == 404
+
+
+def test_search_by_a_concept_and_with_one_as_a_filter(serve, token, library_dir, photo_source):
+    from image_finder.core import concepts
+    from image_finder.core.library import Library
+
+    with Library(library_dir) as library, library.writing():
+        ids = [library.item_by_path(photo_source / n).id for n in ("chelsea.jpg", "horse.jpg")]
+        concepts.learn(library, "animals", ids)
+    client = serve()
+    found = client.post(
+        "/api/v1/search", json={"concept": "animals", "k": 3}, headers=bearer(token)
+    )
+    assert found.status_code == 200, found.text
+    top = {r["filename"] for r in found.json()["results"][:2]}
+    assert top == {"chelsea.jpg", "horse.jpg"}
+    assert found.json()["results"][0]["score"] > 0.5
+    narrowed = client.post(
+        "/api/v1/search",
+        json={"text": "cat", "filters": {"concept": "animals"}},
+        headers=bearer(token),
+    )
+    assert narrowed.status_code == 200
+    assert {r["filename"] for r in narrowed.json()["results"]} <= {"chelsea.jpg", "horse.jpg"}
+    missing = client.post("/api/v1/search", json={"concept": "cars"}, headers=bearer(token))
+    assert missing.status_code == 404 and "animals" in missing.json()["error"]["message"]

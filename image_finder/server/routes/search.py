@@ -40,6 +40,7 @@ class Filters(BaseModel):
     formats: list[str] = Field(default_factory=list, description="jpeg, png, webp, heic, raw…")
     orientation: str | None = Field(default=None, description="landscape, portrait or square")
     camera: str | None = Field(default=None, description="a part of the make or model")
+    concept: str | None = Field(default=None, description="pictures likely to show a concept")
 
     def conditions(self) -> Conditions:
         try:
@@ -58,6 +59,7 @@ class SearchBody(BaseModel):
 
     text: str | None = Field(default=None, description='words: "dog", "sports car -red"')
     item: int | None = Field(default=None, description="the id of a library item to search with")
+    concept: str | None = Field(default=None, description="a concept's name, to search by")
     like: list[int] = Field(default_factory=list, description="more library items, searched with")
     unlike: list[int] = Field(default_factory=list, description="library items to leave out")
     filters: Filters | None = None
@@ -135,7 +137,9 @@ async def _compose(
     )
     unlike = unlike_images + await _items(service, body.unlike)
     words = (body.text or "").strip()
-    if not like:
+    if body.concept and not like:
+        query = Query.of_concept(body.concept)
+    elif not like:
         if unlike:
             raise ApiError(422, "invalid", '"unlike" leaves pictures out: give what to search')
         if not words:
