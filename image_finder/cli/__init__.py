@@ -11,17 +11,15 @@ import difflib
 import json
 import logging
 import os
-import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
-from types import FrameType
-from typing import Any, TextIO
+from typing import Any
 
 from image_finder import __version__
-from image_finder.cli import concepts, duplicates, watch, words
+from image_finder.cli import concepts, duplicates, tune, watch, words
 from image_finder.cli import query as query_options
-from image_finder.cli.output import ProgressLine, print_outcome, print_status
+from image_finder.cli.output import Interrupt, ProgressLine, print_outcome, print_status
 from image_finder.core import paths
 from image_finder.core.backup import LibraryIntactError, recovery_facts, restore_backup
 from image_finder.core.dberrors import DbTrouble, is_disk_full, trouble
@@ -182,37 +180,13 @@ def build_parser() -> _Parser:
 
     duplicates.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress))
     concepts.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress))
+    tune.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress))
     _model_options(watch.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress)))
     parser.commands = dict(sub.choices)
     return parser
 
 
 # ------------------------------------------------------------------------------------------------
-
-
-class _Interrupt:
-    """First Ctrl-C asks the job to stop after the batch in flight; a second one aborts."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.requested = False
-        self._out = out
-        self._previous: Any = None
-
-    def __enter__(self) -> _Interrupt:
-        self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        signal.signal(signal.SIGINT, self._previous)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        self._out.write("\nStopping after the current batch (Ctrl-C again to abort)…\n")
-
-    def __call__(self) -> bool:
-        return self.requested
 
 
 # ------------------------------------------------------------------------------------------------
@@ -250,7 +224,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) ->
     library.begin_writing()  # fail fast, before the model loads, if another process indexes
     extractor = _load_extractor(args, settings, library)
     progress = ProgressLine(sys.stderr) if not args.json else None
-    with _Interrupt(sys.stderr) as interrupt:
+    with Interrupt(sys.stderr) as interrupt:
         report = index_folders(
             args.folders,
             library,
@@ -471,6 +445,7 @@ COMMANDS = {
     "check": cmd_check,
     "duplicates": duplicates.cmd_duplicates,
     "concept": concepts.cmd_concept,
+    "tune": tune.cmd_tune,
     "watch": cmd_watch,
 }
 

@@ -4,15 +4,42 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from types import FrameType
 from typing import Any, TextIO
 
 from image_finder.core.indexing import IndexPhase
 from image_finder.core.library import Library
 from image_finder.core.records import FolderInfo, display_name
 from image_finder.text import byte_size, progress_line
+
+
+class Interrupt:
+    """First Ctrl-C asks the job to stop after the batch in flight; a second one aborts."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.requested = False
+        self._out = out
+        self._previous: Any = None
+
+    def __enter__(self) -> Interrupt:
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self._out.write("\nStopping after the current batch (Ctrl-C again to abort)…\n")
+
+    def __call__(self) -> bool:
+        return self.requested
 
 
 class ProgressLine:
@@ -122,6 +149,11 @@ def print_status(
     if data["n_regions"]:
         index += f", {data['n_regions']} regions, nprobe {data['nprobe']}"
     print(f"Index:        {index}")
+    if data["adapter"]:
+        a = data["adapter"]
+        state = "searched" if a["active"] else "kept, not searched (tune --use adapted)"
+        print(f"Adapter:      {len(a['labels'])} labels, mAP@R {a['map_at_r_before']:.3f} → "
+              f"{a['map_at_r_after']:.3f}, {a['created'][:10]}; {state}")  # fmt: skip
     print(f"Size on disk: {byte_size(data['bytes_on_disk'])}")
     print(f"Last indexed: {_local_time(library.last_indexed())}")
     if folders:

@@ -40,6 +40,10 @@ class Concept:
     negatives: int
     created: float
     updated: float
+    # the pictures it was learnt from, so that it can be refined and learnt again when the
+    # library's vectors change (an adapter: core/adapter.py)
+    positive_ids: tuple[int, ...] = ()
+    negative_ids: tuple[int, ...] = ()
 
     def probabilities(self, vectors: np.ndarray) -> np.ndarray:
         logits = np.asarray(vectors, np.float32) @ self.weights + self.bias
@@ -105,8 +109,15 @@ def learn(
             f"a concept needs at least {MIN_POSITIVES} example pictures ({len(positives)} given)"
         )
     negatives = sorted(set(int(i) for i in negative_ids) - set(positives))
-    model = library.model
-    if model is None:
+    concept = _learn(library, name, positives, negatives, seed)
+    library.save_concept(concept)
+    return concept
+
+
+def _learn(
+    library: Library, name: str, positives: list[int], negatives: list[int], seed: int
+) -> Concept:
+    if library.model is None:
         raise ImageFinderError("The library is empty: index some pictures first.")
     sampled = _sample(library, SAMPLED_NEGATIVES, positives + negatives, seed)
     pos = library.vectors(positives)
@@ -116,10 +127,46 @@ def learn(
     weights, bias = train(pos, neg)
     now = time.time()
     old = library.concept(name)
-    concept = Concept(name, model, weights, bias, len(pos), len(neg),
-                      old.created if old else now, now)  # fmt: skip
-    library.save_concept(concept)
-    return concept
+    return Concept(name, library.space, weights, bias, len(pos), len(neg),
+                   old.created if old else now, now, tuple(positives),
+                   tuple(negatives))  # fmt: skip
+
+
+def refine(
+    library: Library, name: str, positive_ids: Sequence[int], negative_ids: Sequence[int] = ()
+) -> Concept:
+    """Learn ``name`` again with more examples (and pictures it is not): *Update concept*."""
+    old = require(library, name)
+    negatives = set(old.negative_ids) | {int(i) for i in negative_ids}
+    positives = (set(old.positive_ids) | {int(i) for i in positive_ids}) - negatives
+    return learn(library, old.name, sorted(positives), sorted(negatives))
+
+
+def relearn_all(library: Library) -> list[str]:
+    """Learn every concept again on the vectors now searched (after an adapter was applied or
+    switched off); returns the names of those that cannot be (no examples kept, or gone)."""
+    stale = []
+    for concept in library.concepts():
+        if concept.model == library.space:
+            continue
+        try:
+            library.save_concept(_relearnt(library, concept))
+        except ImageFinderError:
+            stale.append(concept.name)
+    return stale
+
+
+def _relearnt(library: Library, concept: Concept) -> Concept:
+    alive = set(library.items(concept.positive_ids))
+    positives = [i for i in concept.positive_ids if i in alive]
+    if len(positives) < MIN_POSITIVES:
+        raise ImageFinderError(
+            f"the concept {concept.name!r} was learnt on other features and its examples are "
+            "not kept; learn it again (image-finder-cli concept add)"
+        )
+    negatives = [i for i in concept.negative_ids if i in set(library.items(concept.negative_ids))]
+    found = _learn(library, concept.name, positives, negatives, 0)
+    return Concept(**{**found.__dict__, "created": concept.created, "updated": concept.updated})
 
 
 def _sample(library: Library, n: int, exclude: Sequence[int], seed: int) -> np.ndarray:
@@ -129,19 +176,29 @@ def _sample(library: Library, n: int, exclude: Sequence[int], seed: int) -> np.n
     return vectors
 
 
-def require(library: Library, name: str, model: str) -> Concept:
-    """The concept ``name`` (ImageFinderError naming the known ones when there is none, or
-    when it was learnt on another model's vectors)."""
+_RELEARNT: dict[tuple[str, str, float, str], Concept] = {}
+
+
+def require(library: Library, name: str) -> Concept:
+    """The concept ``name`` on the vectors the library is searched with (learnt again from its
+    examples, in memory, when it was learnt on others). UnknownConceptError naming the known
+    ones when there is none; ImageFinderError when it cannot be learnt again."""
     concept = library.concept(" ".join(name.split()))
     if concept is None:
         known = ", ".join(c.name for c in library.concepts()) or "none yet"
         raise UnknownConceptError(f"no concept {name!r} (the library's: {known})")
-    if concept.model != model:
+    if concept.model == library.space:
+        return concept
+    if not concept.model.startswith(library.model or "?") or not concept.positive_ids:
         raise ImageFinderError(
             f"the concept {concept.name!r} was learnt on {concept.model}'s features; "
             "learn it again (image-finder-cli concept add)"
         )
-    return concept
+    key = (str(library.db_path), concept.name, concept.updated, library.space)
+    if key not in _RELEARNT:
+        _RELEARNT.clear()
+        _RELEARNT[key] = _relearnt(library, concept)
+    return _RELEARNT[key]
 
 
 def members(library: Library, concept: Concept) -> np.ndarray:

@@ -222,7 +222,7 @@ def find_pairs(
     if conditions:
         matching = FactCache().matching(library, conditions)
         if conditions.concept:
-            concept = concepts.require(library, conditions.concept, library.model or "")
+            concept = concepts.require(library, conditions.concept)
             matching = np.intersect1d(matching, concepts.members(library, concept))
         scope = matching if scope is None else np.intersect1d(scope, matching)
     ref_ids = _ids_under(library, reference)
@@ -240,6 +240,8 @@ def find_pairs(
         scores, found = library.vector_index.search(
             library.vectors(ids.tolist()), NEIGHBOURS + 1, nprobe=nprobe, restrict_to=candidates
         )
+        if library.active_adapter is not None:
+            scores = _original_scores(library, ids, found)
         close = [
             (int(a), int(b), float(s))
             for a, row_ids, row_scores in zip(ids, found, scores, strict=True)
@@ -253,6 +255,20 @@ def find_pairs(
             progress(done, len(queries))
     _add_identical(library, pairs, queries, candidates, ref_set)
     return pairs
+
+
+def _original_scores(library: Library, ids: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """The neighbours' scores on the model's own vectors: an adapter pulls pictures of one
+    label together, and copies are told by the features they were measured on."""
+    known = np.unique(found[found >= 0])
+    where = {int(i): n for n, i in enumerate(known)}
+    queries = library.vectors(ids.tolist(), original=True)
+    others = library.vectors(known.tolist(), original=True)
+    scores = np.full(found.shape, -2.0, np.float32)
+    for row, (query, row_ids) in enumerate(zip(queries, found, strict=True)):
+        hits = row_ids >= 0
+        scores[row, hits] = others[[where[int(i)] for i in row_ids[hits]]] @ query
+    return scores
 
 
 def _add_close(
@@ -356,7 +372,7 @@ def _relations(
     unpaired = [i for i in others if _key(i.id, keep.id) not in pairs.found]
     scores: dict[int, float] = {}
     if unpaired:
-        vectors = library.vectors([keep.id, *(i.id for i in unpaired)])
+        vectors = library.vectors([keep.id, *(i.id for i in unpaired)], original=True)
         scores = {i.id: float(vectors[0] @ v) for i, v in zip(unpaired, vectors[1:], strict=True)}
     out = {}
     for item in others:

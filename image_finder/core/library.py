@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from image_finder.core.adapted_vectors import AdaptedVectors
 from image_finder.core.errors import (
     ImageFinderError,
     LibraryBusyError,
@@ -74,7 +75,7 @@ _MODEL_KEYS = "('model', 'dim', 'precision_check')"
 _VECTOR_KEYS = "('model', 'dim', 'precision_check', 'ivf_trained_on')"
 
 
-class Library(SideData):
+class Library(SideData, AdaptedVectors):
     """A library folder. Safe to share between threads: every operation takes one lock."""
 
     def __init__(
@@ -285,6 +286,7 @@ class Library(SideData):
     def _forget_model_if_empty(self, db: sqlite3.Connection) -> None:
         if db.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 0:
             db.execute(f"DELETE FROM meta WHERE key IN {_MODEL_KEYS}")
+            db.execute("DELETE FROM adapter")  # it was trained on that model's vectors
 
     def set_folder_indexed(self, folder_id: int, when: float | None = None) -> None:
         """The folder's indexing run finished: it is complete."""
@@ -332,16 +334,17 @@ class Library(SideData):
                     self._set_meta("dim", dim)
                 self.check_model(model, dim)
             now = time.time()
-            for record, vec in zip(added, added_rows, strict=True):
-                new_ids.append(self._insert(db, record, vec, model, now))
-            for change, vec in zip(reembedded, re_rows, strict=True):
+            added_adapted, re_adapted = self.adapted_rows(added_rows), self.adapted_rows(re_rows)
+            for record, vec, adapted in zip(added, added_rows, added_adapted, strict=True):
+                new_ids.append(self._insert(db, record, vec, adapted, model, now))
+            for change, vec, adapted in zip(reembedded, re_rows, re_adapted, strict=True):
                 db.execute("DELETE FROM text_vectors WHERE image_id=?", (change.image_id,))
                 f = change.facts
                 db.execute(
                     "UPDATE images SET size=?, mtime_ns=?, content_hash=?, indexed_at=?, model=?,"
-                    " vector=?, width=?, height=?, layout=? WHERE id=?",
-                    (f.size, f.mtime_ns, f.content_hash, now, model, _blob(vec), f.width,
-                     f.height, f.layout, change.image_id),
+                    " vector=?, adapted=?, width=?, height=?, layout=? WHERE id=?",
+                    (f.size, f.mtime_ns, f.content_hash, now, model, _blob(vec), adapted,
+                     f.width, f.height, f.layout, change.image_id),
                 )  # fmt: skip
             db.executemany(
                 "UPDATE images SET folder_id=?, path=?, filename=?, size=?, mtime_ns=? WHERE id=?",
@@ -366,21 +369,30 @@ class Library(SideData):
             self.vector_index.apply(
                 generation,
                 np.concatenate([np.asarray(removed, dtype=np.int64), changed]),
-                [(np.asarray(new_ids, dtype=np.int64), added_rows), (changed, re_rows)],
+                [
+                    (np.asarray(new_ids, dtype=np.int64), self.searched(added_rows)),
+                    (changed, self.searched(re_rows)),
+                ],
             )
         return new_ids
 
     @staticmethod
     def _insert(
-        db: sqlite3.Connection, record: NewImage, vector: np.ndarray, model: str, now: float
+        db: sqlite3.Connection,
+        record: NewImage,
+        vector: np.ndarray,
+        adapted: bytes | None,
+        model: str,
+        now: float,
     ) -> int:
         f = record.facts
         cur = db.execute(
             "INSERT INTO images (folder_id, path, filename, size, mtime_ns, content_hash,"
-            " indexed_at, model, vector, width, height, layout)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " indexed_at, model, vector, adapted, width, height, layout)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.folder_id, encode_path(record.path), _filename(record.path), f.size,
-             f.mtime_ns, f.content_hash, now, model, _blob(vector), f.width, f.height, f.layout),
+             f.mtime_ns, f.content_hash, now, model, _blob(vector), adapted, f.width, f.height,
+             f.layout),
         )  # fmt: skip
         return int(cur.lastrowid or 0)
 
@@ -404,6 +416,7 @@ class Library(SideData):
             n = int(db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
             self._count_removed(n)
             db.execute("DELETE FROM images")
+            db.execute("DELETE FROM adapter")
             db.execute(f"DELETE FROM meta WHERE key IN {_VECTOR_KEYS}")
             db.execute("UPDATE folders SET last_indexed=NULL")
             self._bump_generation(db)
@@ -510,26 +523,6 @@ class Library(SideData):
             ).fetchone()
         return self.items([row[0]]).get(row[0]) if row else None
 
-    def vectors(self, ids: Sequence[int]) -> np.ndarray:
-        """The stored vectors of ``ids``, in that order (500 per query)."""
-        id_list = [int(i) for i in ids]
-        out = np.zeros((len(id_list), self.dim or 0), np.float32)
-        rows: dict[int, bytes] = {}
-        with self._lock:
-            for start in range(0, len(id_list), 500):
-                chunk = id_list[start : start + 500]
-                rows.update(
-                    self._db.execute(
-                        f"SELECT id, vector FROM images WHERE id IN ({','.join('?' * len(chunk))})",
-                        chunk,
-                    ).fetchall()
-                )
-        for n, image_id in enumerate(id_list):
-            if image_id not in rows:
-                raise ImageFinderError(f"image {image_id} is not in the library")
-            out[n] = np.frombuffer(rows[image_id], np.float32)
-        return out
-
     def same_content_groups(self) -> list[list[int]]:
         """Ids of the images that share their content hash with another (byte copies)."""
         with self._lock:
@@ -547,16 +540,19 @@ class Library(SideData):
         return np.asarray([r[0] for r in rows], dtype=np.int64)
 
     @contextlib.contextmanager
-    def snapshot(self) -> Iterator[Snapshot]:
-        """The stored vectors as they are now, read on a connection of its own: a consistent
-        view that holds none of this object's locks, whatever commits meanwhile."""
+    def snapshot(self, *, original: bool = False) -> Iterator[Snapshot]:
+        """The stored vectors as they are now (those searched, or the model's own), read on a
+        connection of its own: a consistent view that holds none of this object's locks,
+        whatever commits meanwhile."""
         db = self._reader_connection()
         try:
             db.execute("BEGIN")
+            active = db.execute("SELECT active FROM adapter").fetchone()
+            column = "adapted" if active and active[0] and not original else "vector"
             row = db.execute("SELECT value FROM meta WHERE key='dim'").fetchone()
             generation = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
             count = db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
-            yield Snapshot(db, int(generation[0]), int(row[0]) if row else 0, int(count))
+            yield Snapshot(db, int(generation[0]), int(row[0]) if row else 0, int(count), column)
         finally:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("COMMIT")

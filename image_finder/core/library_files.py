@@ -147,8 +147,11 @@ def reader_connection(db_path: Path, read_only: bool) -> sqlite3.Connection:
 class Snapshot:
     """The vectors of one read transaction (a :class:`~vector_index.VectorSource`)."""
 
-    def __init__(self, db: sqlite3.Connection, generation: int, dim: int, count: int) -> None:
+    def __init__(
+        self, db: sqlite3.Connection, generation: int, dim: int, count: int, column: str = "vector"
+    ) -> None:
         self._db = db
+        self._column = column  # "vector", or "adapted" (core/adapted_vectors.py)
         self.generation = generation
         self.dim = dim
         self.count = count
@@ -164,7 +167,8 @@ class Snapshot:
         last = -1
         while True:
             rows = self._db.execute(
-                "SELECT id, vector FROM images WHERE id > ? ORDER BY id LIMIT ?", (last, size)
+                f"SELECT id, {self._column} FROM images WHERE id > ? ORDER BY id LIMIT ?",
+                (last, size),
             ).fetchall()
             if not rows:
                 return
@@ -175,7 +179,7 @@ class Snapshot:
     def sample(self, n: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         skip = set(exclude.tolist()) if exclude is not None else set()
         rows = self._db.execute(
-            "SELECT id, vector FROM images ORDER BY random() LIMIT ?", (n + len(skip),)
+            f"SELECT id, {self._column} FROM images ORDER BY random() LIMIT ?", (n + len(skip),)
         ).fetchall()
         kept = [r for r in rows if r[0] not in skip][:n]
         ids, vecs = self._decode(kept)

@@ -22,7 +22,7 @@ from image_finder.core.errors import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # Schema changes, each run in the same transaction as the version bump: version -> statements
 # that bring a library of that version to the next.
@@ -39,7 +39,25 @@ _CONCEPTS = """CREATE TABLE IF NOT EXISTS concepts (
     positives INTEGER NOT NULL,
     negatives INTEGER NOT NULL,
     created REAL NOT NULL,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    examples TEXT
+)"""
+
+# The library's adapter (core/adapter.py): one at most. ``images.adapted`` holds every
+# vector through it, beside the original; ``active`` says which of the two is searched.
+_ADAPTER = """CREATE TABLE IF NOT EXISTS adapter (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    model TEXT NOT NULL,
+    weights BLOB NOT NULL,
+    bias BLOB NOT NULL,
+    labels TEXT NOT NULL,
+    created REAL NOT NULL,
+    map_before REAL NOT NULL,
+    map_after REAL NOT NULL,
+    held_out INTEGER NOT NULL,
+    trained_on INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    active INTEGER NOT NULL
 )"""
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -63,7 +81,12 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE images ADD COLUMN camera TEXT",
     ),
     6: (  # 7: concepts, classifiers learned from examples and kept by name (core/concepts.py)
-        _CONCEPTS,
+        _CONCEPTS.replace(",\n    examples TEXT", ""),
+    ),
+    7: (  # 8: an adapter tuned on labelled pictures; concepts keep their examples' ids
+        "ALTER TABLE images ADD COLUMN adapted BLOB",
+        "ALTER TABLE concepts ADD COLUMN examples TEXT",
+        _ADAPTER,
     ),
 }
 
@@ -93,12 +116,13 @@ CREATE TABLE IF NOT EXISTS images (
     layout BLOB,
     taken_at REAL,
     format TEXT,
-    camera TEXT
+    camera TEXT,
+    adapted BLOB
 );
 CREATE INDEX IF NOT EXISTS images_folder ON images(folder_id);
 CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash);
 """
-SCHEMA += _TEXT_VECTORS + ";\n" + _CONCEPTS + ";\n"
+SCHEMA += _TEXT_VECTORS + ";\n" + _CONCEPTS + ";\n" + _ADAPTER + ";\n"
 
 
 BUSY_RETRY_SECONDS = 30.0

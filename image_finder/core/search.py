@@ -191,7 +191,13 @@ class Searcher:
         """The query's vectors: one, or one per variant the options ask for (8 with rotations,
         twice as many with crops), and its layouts if it has no colour. Raises ImageLoadError."""
         prepared = prepare_image(source, options, self.extractor)
-        return embed_prepared([prepared], self.extractor)[0]
+        return self._searched(embed_prepared([prepared], self.extractor)[0])
+
+    def _searched(self, features: QueryFeatures) -> QueryFeatures:
+        """The model's features in the space the library is searched in (its adapter's)."""
+        if self.library.active_adapter is None:
+            return features
+        return dataclasses.replace(features, vectors=self.library.searched(features.vectors))
 
     def search(
         self,
@@ -201,10 +207,12 @@ class Searcher:
     ) -> SearchOutcome:
         """Rank the library against ``query``. Raises ImageLoadError for a query image that
         cannot be read, EmptyLibraryError, ModelMismatchError, or ImageFinderError for a library
-        item that is gone. ``features``: the query's, already embedded (several queries embedded
-        in one batch, core/batching.py)."""
+        item that is gone. ``features``: the query's, already embedded by the model (several
+        queries embedded in one batch, core/batching.py)."""
         started = time.perf_counter()
         self.check()
+        if features is not None:
+            features = self._searched(features)
         query.conditions.check()
         restrict = self._restrict(query, options)
         if restrict is not None and not len(restrict):
@@ -232,9 +240,7 @@ class Searcher:
             matching = self._facts.matching(self.library, query.conditions)
             restrict = matching if restrict is None else np.intersect1d(restrict, matching)
         if query.conditions.concept:
-            concept = concepts.require(
-                self.library, query.conditions.concept, self.library.model or ""
-            )
+            concept = concepts.require(self.library, query.conditions.concept)
             key = (self.library.generation, concept.name, concept.updated)
             if key not in self._members:
                 self._members = {key: concepts.members(self.library, concept)}
@@ -246,7 +252,7 @@ class Searcher:
         self, query: Query, options: SearchOptions, restrict: np.ndarray | None
     ) -> SearchOutcome:
         """The pictures most likely to show a concept, each scored by that probability."""
-        concept = concepts.require(self.library, query.concept, self.extractor.name)
+        concept = concepts.require(self.library, query.concept)
         norm = float(np.linalg.norm(concept.weights)) or 1.0
         unscored = dataclasses.replace(options, min_score=None)
         outcome = self.search_vectors((concept.weights / norm)[None], unscored, restrict=restrict)
@@ -412,7 +418,8 @@ class Searcher:
             # drive is offline.
             if not options.variants or not os.path.exists(query.path):
                 return QueryFeatures(self.library.vectors([query.item_id]))
-        key = (*query.key, _file_stamp(query.path), options.rotations, options.crops)
+        key = (*query.key, _file_stamp(query.path), options.rotations, options.crops,
+               self.library.space)  # fmt: skip
         cached = self._features.get(key)
         if cached is not None:
             self._features.move_to_end(key)

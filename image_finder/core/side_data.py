@@ -11,6 +11,7 @@ is removed loses it with its row.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -112,10 +113,11 @@ class SideData:
         """Keep ``concept`` (replacing one of its name)."""
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO concepts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO concepts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (concept.name, concept.model, np.asarray(concept.weights, np.float32).tobytes(),
                  concept.bias, concept.positives, concept.negatives, concept.created,
-                 concept.updated),
+                 concept.updated, json.dumps({"positives": list(concept.positive_ids),
+                                              "negatives": list(concept.negative_ids)})),
             )  # fmt: skip
 
     def concepts(self) -> list[Concept]:
@@ -201,6 +203,8 @@ class SideData:
 def _concept(row: Sequence[Any]) -> Concept:
     from image_finder.core.concepts import Concept
 
-    name, model, weights, bias, positives, negatives, created, updated = row
+    name, model, weights, bias, positives, negatives, created, updated, examples = row
     vector = np.frombuffer(weights, np.float32).copy()
-    return Concept(name, model, vector, bias, positives, negatives, created, updated)
+    kept = json.loads(examples) if examples else {}
+    return Concept(name, model, vector, bias, positives, negatives, created, updated,
+                   tuple(kept.get("positives", ())), tuple(kept.get("negatives", ())))  # fmt: skip

@@ -52,5 +52,6 @@ def library_status(
         "nprobe": nprobe if info["n_regions"] else 0,
         "bytes_on_disk": library.bytes_on_disk(),
         "read_only": library.read_only,
+        "adapter": adapter.to_json() if (adapter := library.adapter) else None,
         "last_indexed": _iso_or_none(library.last_indexed()),
     }

@@ -130,6 +130,9 @@ class IndexHost(Protocol):
     def dim(self) -> int | None: ...
 
     @property
+    def space(self) -> str: ...
+
+    @property
     def writer_held(self) -> bool: ...
 
     def count(self) -> int: ...
@@ -163,8 +166,9 @@ class VectorIndex(abc.ABC):
         then each (ids, vectors) of ``added``."""
 
     @abc.abstractmethod
-    def reset(self) -> None:
-        """Forget what is held (the store dropped every vector); rebuilt on next use."""
+    def reset(self, *, retrain: bool = False) -> None:
+        """Forget what is held (the store dropped every vector, or the vectors searched
+        changed: ``retrain``); rebuilt on next use."""
 
     @abc.abstractmethod
     def ensure(self) -> None:
@@ -200,6 +204,7 @@ class FaissIndex(VectorIndex):
         self._lock = threading.RLock()
         self._index: Any = None
         self._generation = -1
+        self._space = ""  # the vectors the index in memory holds (core/adapted_vectors.py)
         self._nprobe_calibrated = DEFAULT_NPROBE
         self._filtered = FilteredSearch()
         self._notices: list[str] = []
@@ -257,13 +262,14 @@ class FaissIndex(VectorIndex):
                 return None
             loaded = self._load_file(generation)
             if loaded is not None:
-                self._index, self._generation = loaded, generation
+                self._index, self._generation, self._space = loaded, generation, self.host.space
                 return self._index
             # A build reads one snapshot, so that a writer's commits during the build cannot
             # mix two states of the library.
+            space = self.host.space
             with self.host.snapshot() as source:
                 index, nprobe = self._build(source, None)
-            self._index, self._generation = index, source.generation
+            self._index, self._generation, self._space = index, source.generation, space
             if nprobe is not None:
                 self._remember_calibration(source.count, nprobe)
             if self.host.writer_held:
@@ -359,11 +365,16 @@ class FaissIndex(VectorIndex):
     def _trained_copy(self, plan: IndexPlan, dim: int) -> Any:
         """An empty copy of the current IVF index when its regions still fit ``plan``."""
         faiss = _faiss()
+        space = self.host.space
         with self._lock:
-            source = self._index
+            source = self._index if self._space == space else None
             if source is not None:
                 source = faiss.clone_index(source)
-        if source is None:
+        # regions trained on other vectors (before the library was adapted) do not fit
+        if (
+            source is None
+            and (self.host.meta_value("ivf_space") or self.host.meta_value("model")) == space
+        ):
             files = self._files()
             if files:
                 with contextlib.suppress(Exception):
@@ -379,7 +390,9 @@ class FaissIndex(VectorIndex):
     def _remember_calibration(self, trained_on: int, nprobe: int) -> None:
         self._nprobe_calibrated = nprobe
         if self.host.writer_held:  # a reader keeps its calibration in memory only
-            self.host.set_meta_values({"ivf_trained_on": trained_on, "nprobe_auto": nprobe})
+            self.host.set_meta_values(
+                {"ivf_trained_on": trained_on, "nprobe_auto": nprobe, "ivf_space": self.host.space}
+            )
 
     def optimize(self) -> None:
         current = self._current()
@@ -414,10 +427,16 @@ class FaissIndex(VectorIndex):
                     self._index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
             self._generation = generation
 
-    def reset(self) -> None:
+    def reset(self, *, retrain: bool = False) -> None:
+        """Forget the index in memory; with ``retrain`` (the vectors searched changed), also
+        its files and regions, so that the next build trains anew."""
         with self._lock:
             self._index = None
             self._generation = -1
+            if retrain and self.host.writer_held:
+                for old in self._files():
+                    with contextlib.suppress(OSError):
+                        old.unlink()
 
     def save(self, *, if_loaded: bool = False) -> None:
         faiss = _faiss()

@@ -362,13 +362,17 @@ def rank(
     seed = min(positive, key=lambda c: len(c.classes))
     per_class = max(CANDIDATES_PER_CLASS, 4 * top_k // max(1, len(seed.classes)))
     rows = head.weight[list(seed.classes)]
+    # candidates in the space searched; the classes' probabilities from the model's own vectors
     _, found = library.vector_index.search(
-        rows.astype(np.float32), per_class, nprobe=nprobe, restrict_to=restrict_to
+        library.searched(rows.astype(np.float32)),
+        per_class,
+        nprobe=nprobe,
+        restrict_to=restrict_to,
     )
     candidates = np.unique(found[found >= 0])
     if not len(candidates):
         return WordResults([], [], parsed.notice)
-    vectors = library.vectors(list(candidates))
+    vectors = library.vectors(list(candidates), original=True)
     total = np.zeros(len(candidates), np.float64)
     for concept in positive:
         total += head.log_probs(vectors, concept.classes)

@@ -147,8 +147,10 @@ def test_an_existing_library_is_migrated_and_its_facts_read_without_the_model(
     shot_library.close()
     db = sqlite3.connect(tmp_path / "library" / "library.sqlite3")
     with db:  # as a library of the previous version
-        for column in ("taken_at", "format", "camera"):
+        for column in ("taken_at", "format", "camera", "adapted"):
             db.execute(f"ALTER TABLE images DROP COLUMN {column}")
+        db.execute("DROP TABLE concepts")
+        db.execute("DROP TABLE adapter")
         db.execute("UPDATE meta SET value='5' WHERE key='schema_version'")
     db.close()
 

@@ -1,0 +1,132 @@
+"""image-finder-cli tune: adapt the library to its domain (core/adapter.py) from labelled
+folders or saved concepts; switch between the adapted and the original features."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from image_finder.cli.output import Interrupt
+from image_finder.core.errors import ImageFinderError
+from image_finder.core.library import Library
+from image_finder.core.settings import Settings
+
+
+def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser, bool], None]) -> None:
+    p = sub.add_parser(
+        "tune",
+        help="adapt the library to its pictures from labelled folders or concepts",
+        description=(
+            "Train a projection of the stored vectors on labelled pictures (each sub-folder of "
+            "ROOT a label, or saved concepts), measure it on 20%% of each label held out, and "
+            "apply it only if it helps. Nothing is embedded again; the original vectors stay."
+        ),
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--labels-from-folders",
+        metavar="ROOT",
+        help="each sub-folder of ROOT is a label (its pictures must be indexed)",
+    )
+    source.add_argument(
+        "--labels-from-concepts",
+        nargs="*",
+        metavar="NAME",
+        help="saved concepts as labels (all of them when none is named)",
+    )
+    source.add_argument(
+        "--use",
+        choices=("original", "adapted"),
+        help="search with the model's original features, or with the adapter again",
+    )
+    source.add_argument("--remove", action="store_true", help="forget the adapter")
+    p.add_argument("--dry-run", action="store_true", help="measure the adapter, change nothing")
+    p.add_argument("--device", help="train on this torch device (default: cuda when present)")
+    common(p, True)
+
+
+class _Progress:
+    """Training epochs and projected pictures on one self-rewriting line (a terminal only)."""
+
+    def __init__(self, json_lines: bool) -> None:
+        self.json_lines = json_lines
+        self.tty = sys.stderr.isatty()
+        self._last = 0.0
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.1 and done != total:
+            return
+        self._last = now
+        if self.json_lines:
+            print(json.dumps({"phase": phase, "done": done, "total": total}), flush=True)
+        elif self.tty:
+            unit = "epochs" if phase == "training" else "pictures"
+            sys.stderr.write(f"\r{phase.capitalize()}: {done:,} of {total:,} {unit}".ljust(60))
+            sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.tty and not self.json_lines:
+            sys.stderr.write("\r" + " " * 60 + "\r")
+
+
+def cmd_tune(args: argparse.Namespace, settings: Settings, library: Library) -> int:
+    from image_finder.core import adapter
+
+    if args.use or args.remove:
+        with library.writing():
+            if args.remove:
+                changed = library.remove_adapter()
+                if changed:
+                    adapter.after_switch(library)
+            else:
+                changed = adapter.use(library, args.use == "adapted")
+        state = "none" if args.remove else args.use
+        if args.json:
+            print(json.dumps({"features": state, "changed": changed}))
+        elif args.remove:
+            print("Removed the adapter." if changed else "The library has no adapter.")
+        else:
+            what = "the adapter" if args.use == "adapted" else "the model's original features"
+            print(f"{'Searching' if changed else 'Already searching'} with {what}.")
+        return 0
+    if args.labels_from_folders is not None:
+        labelled = adapter.labels_from_folders(library, args.labels_from_folders)
+    else:
+        labelled = adapter.labels_from_concepts(library, args.labels_from_concepts)
+    progress = _Progress(args.json)
+    with Interrupt(sys.stderr) as interrupt:
+        if args.dry_run:
+            report = adapter.tune(library, labelled, apply=False, progress=progress,
+                                  cancelled=interrupt, device=args.device)  # fmt: skip
+        else:
+            with library.writing():
+                report = adapter.tune(library, labelled, progress=progress,
+                                      cancelled=interrupt, device=args.device)  # fmt: skip
+    progress.finish()
+    if args.json:
+        print(json.dumps(report.to_json()))
+        return 0 if report.applied or args.dry_run else 1
+    for label in report.skipped:
+        print(f"left out the label {label!r}: fewer than {adapter.MIN_PER_LABEL} pictures",
+              file=sys.stderr)  # fmt: skip
+    print(
+        f"{len(report.labels)} labels, {report.trained_on:,} pictures trained on, "
+        f"{report.held_out:,} held out; trained in {report.seconds:.1f} s."
+    )
+    print(f"Held-out mAP@R: {report.map_before:.3f} before, {report.map_after:.3f} after "
+          f"({report.gain:+.3f}).")  # fmt: skip
+    if report.applied:
+        print(
+            f"Applied: {library.count():,} pictures now searched through the adapter. "
+            "Back to the original features: image-finder-cli tune --use original"
+        )
+        return 0
+    if report.cancelled:
+        raise ImageFinderError("Cancelled; nothing changed.")
+    print(f"Not applied: {report.reason}.")
+    return 0 if args.dry_run else 1
