@@ -25,6 +25,7 @@ from image_finder.core.search import Query, SearchOptions, SearchOutcome
 from image_finder.core.settings import Settings
 from image_finder.ui.history import History
 from image_finder.ui.jobs import IndexJob, JoinedProgress
+from image_finder.ui.learning import Learning
 from image_finder.ui.workers import IndexWorker, SearchWorker
 
 if TYPE_CHECKING:
@@ -182,6 +183,9 @@ class Controller(QObject):
         self._index_worker.library_changed.connect(self._on_index_worker_library_changed)
         self.index_thread.finished.connect(self._index_worker.deleteLater)
 
+        self.learning = Learning(self.library, self.index_thread, self)
+        for changed in (self.learning.adapter_changed, self.learning.concept_learnt):
+            changed.connect(self.repeat_search)  # the same query on what changed
         self.search_thread.start()
         self.index_thread.start()
         self._load_model_requested.emit(self.settings, False)

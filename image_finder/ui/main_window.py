@@ -19,6 +19,7 @@ from PySide6.QtGui import (
     QResizeEvent,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -40,6 +41,7 @@ from image_finder.core.library import Library
 from image_finder.core.records import display_name
 from image_finder.core.settings import Settings
 from image_finder.ui.about import app_icon
+from image_finder.ui.adapt_dialog import AdaptDialog
 from image_finder.ui.controller import Controller, ModelState
 from image_finder.ui.desktop import DesktopActions
 from image_finder.ui.library_panel import LibraryPanel
@@ -53,6 +55,16 @@ log = logging.getLogger(__name__)
 
 LIBRARY_WIDTH = 260
 NARROW_WINDOW = 800  # below this width the library panel folds away (View > Library panel)
+
+
+def _adapter_state(library: Library) -> str:
+    adapter = library.adapter
+    if adapter is None:
+        return "Searched with the model's own features."
+    gain = f"held-out mAP@R {adapter.map_before:.2f} → {adapter.map_after:.2f}"
+    if adapter.active:
+        return f"Adapted to {len(adapter.labels)} labels ({gain})."
+    return f"An adapter to {len(adapter.labels)} labels is kept; the original features are used."
 
 
 def _add_entries(target: QMenu | QToolBar, entries: Sequence[QAction | None]) -> None:
@@ -378,7 +390,17 @@ class MainWindow(QMainWindow):
             if extractor
             else None,
             device_in_use=extractor.device if extractor else None,
+            adapt=self.show_adapt,
+            adapter_state=_adapter_state(self.library),
         )
+
+    def show_adapt(self) -> AdaptDialog:
+        """Settings ▸ Adapt to my pictures…"""
+        dialog = AdaptDialog(self.controller.learning, QApplication.activeModalWidget() or self)
+        dialog.setModal(True)
+        dialog.show()
+        self.adapt_dialog = dialog
+        return dialog
 
     def open_settings(self) -> None:
         dialog = self.settings_dialog()

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QCompleter,
     QDoubleSpinBox,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QMenu,
@@ -114,6 +115,8 @@ class SearchPanel(QWidget):
         ):
             signal.connect(self._update_words_mode)
         controller.search_failed.connect(self._on_controller_search_failed)
+        controller.learning.concept_learnt.connect(self._on_concept_learnt)
+        controller.learning.failed.connect(self.drop_zone.show_message)
         for signal in (
             controller.library_changed,
             controller.indexing_changed,
@@ -167,7 +170,8 @@ class SearchPanel(QWidget):
             return
         from image_finder.core.words import Vocabulary
 
-        completer = QCompleter(QStringListModel(Vocabulary.imagenet().words(), self), self)
+        known = self.controller.learning.concept_names() + Vocabulary.imagenet().words()
+        completer = QCompleter(QStringListModel(known, self), self)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         completer.setFilterMode(Qt.MatchFlag.MatchStartsWith)
         completer.setMaxVisibleItems(12)
@@ -182,7 +186,10 @@ class SearchPanel(QWidget):
             self.drop_zone.show_message("Type what the pictures should show, such as “dog”.")
             return
         shown = self.controller.shown_query
-        if self.with_image.isVisible() and self.with_image.isChecked() and shown is not None:
+        concept = {n.casefold(): n for n in self.controller.learning.concept_names()}
+        if typed.casefold() in concept:  # a concept of the library's, by its name
+            self.controller.search(self._filtered(Query.of_concept(concept[typed.casefold()])))
+        elif self.with_image.isVisible() and self.with_image.isChecked() and shown is not None:
             self.controller.search(shown.with_words(typed))
         else:
             self.controller.search(self._filtered(Query.words(typed)))
@@ -289,6 +296,54 @@ class SearchPanel(QWidget):
         if base is None or base.kind is QueryKind.TEXT:
             return
         self.controller.search(base.but_not(Query.item(self.results_model.result(row).item)))
+
+    def _add_concept_entries(self, menu: QMenu, rows: list[int]) -> None:
+        """*Save as concept…*, and on a concept's results *Update* it with these."""
+        ids = [self.results_model.result(r).item.id for r in rows]
+        learning, shown = self.controller.learning, self.controller.shown_query
+        these = "these" if len(ids) > 1 else "this"
+        menu.addSeparator()
+        if shown is not None and shown.kind is QueryKind.CONCEPT:
+            name = shown.concept
+            menu.addAction(f"Update “{name}”: more like {these}",
+                           lambda: learning.update_concept(name, ids, []))  # fmt: skip
+            menu.addAction(f"Update “{name}”: not {these}",
+                           lambda: learning.update_concept(name, [], ids))  # fmt: skip
+        menu.addAction("Save as concept…", lambda: self.save_concept(ids))
+
+    def save_concept(self, ids: list[int], name: str | None = None) -> None:
+        """A concept from the search: the pictures chosen and the query's examples, against
+        the pictures it leaves out."""
+        shown = self.controller.shown_query
+        positives, negatives = list(ids), []
+        if shown is not None:
+            positives += [p.item_id for p in shown.examples if p.kind is QueryKind.ITEM]
+            negatives = [p.item_id for p in shown.unlike if p.kind is QueryKind.ITEM]
+        if len(set(positives)) < 2:
+            self.drop_zone.show_message(
+                "A concept needs two example pictures or more: select them (Ctrl+click) or "
+                "search with several first."
+            )
+            return
+        if name is None:
+            name, ok = QInputDialog.getText(
+                self, "Save as concept", f"Name for what these {len(set(positives))} pictures "
+                "show (search with it by typing the name):"
+            )  # fmt: skip
+            if not ok or not name.strip():
+                return
+        self.controller.learning.save_concept(name, positives, negatives)
+
+    def _on_concept_learnt(self, concept: object) -> None:
+        from image_finder.core.concepts import Concept
+
+        assert isinstance(concept, Concept)
+        self._completer = None  # completes the new name next time
+        self.words.setCompleter(None)  # type: ignore[arg-type]  # Qt takes no completer
+        self.drop_zone.show_message(
+            f"Learnt “{concept.name}” from {concept.positives} pictures. Type its name in the "
+            "words field to search with it."
+        )
 
     def _filtered(self, query: Query) -> Query:
         return query.where(self.filters.conditions())
@@ -457,6 +512,7 @@ class SearchPanel(QWidget):
         unlike = menu.addAction("Not like this", lambda: self.exclude_row(row))
         shown = self.controller.shown_query
         unlike.setEnabled(shown is not None and shown.kind is not QueryKind.TEXT)
+        self._add_concept_entries(menu, rows if row in rows else [row])
         menu.addSeparator()
         menu.addAction("Open", lambda: self.desktop.open_file(path))
         menu.addAction("Reveal in file manager", lambda: self.desktop.reveal_file(path))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QStandardItemModel
@@ -57,6 +57,8 @@ class SettingsDialog(QDialog):
         unavailable: Mapping[str, str] | None = None,
         precision_in_use: tuple[str, str] | None = None,
         device_in_use: str | None = None,
+        adapt: Callable[[], object] | None = None,
+        adapter_state: str = "",
     ):
         super().__init__(parent)
         self.setWindowTitle("Settings")
@@ -98,6 +100,7 @@ class SettingsDialog(QDialog):
         form.addRow("", self.crops)
         form.addRow("", self.resume)
         form.addRow("", self.watch)
+        self._add_adapt_row(form, adapt, adapter_state)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok
             | QDialogButtonBox.StandardButton.Cancel
@@ -112,6 +115,19 @@ class SettingsDialog(QDialog):
         layout.addWidget(buttons)
         self.model.currentIndexChanged.connect(self._on_model_changed)
         self._on_model_changed()
+
+    def _add_adapt_row(
+        self, form: QFormLayout, adapt: Callable[[], object] | None, state: str
+    ) -> None:
+        self.adapt = QPushButton("Adapt to my pictures…")
+        self.adapt.setToolTip("Tune the features on folders of labelled pictures")
+        self.adapt.setVisible(adapt is not None)
+        if adapt is not None:
+            self.adapt.clicked.connect(adapt)
+        self.adapter_state = QLabel(state)
+        self.adapter_state.setWordWrap(True)
+        form.addRow("Domain:", self.adapt)
+        form.addRow("", self.adapter_state)
 
     def _build_model_fields(self, settings: Settings, fallback_reason: str) -> None:
         self.model = QComboBox()

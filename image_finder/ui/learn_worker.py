@@ -1,0 +1,96 @@
+"""The thin worker that teaches the library: concepts learnt from a search session, and the
+adapter tuned on labelled folders or concepts (core/concepts.py, core/adapter.py).
+
+It lives on the index thread (see :class:`~image_finder.ui.learning.Learning`), so that its
+writes queue behind indexing jobs instead of running beside them; each slot is one core call
+under the writer lock, and one emit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from image_finder.core.errors import ImageFinderError
+
+if TYPE_CHECKING:
+    from image_finder.core.library import Library
+
+log = logging.getLogger(__name__)
+
+
+class LearnWorker(QObject):
+    concept_learnt = Signal(object)  # concepts.Concept
+    tune_progress = Signal(str, int, int)  # phase, done, total
+    tune_done = Signal(object)  # adapter.TuneReport
+    adapter_changed = Signal()  # the vectors searched changed: search again
+    failed = Signal(str)
+
+    def __init__(self, library: Library) -> None:
+        super().__init__()
+        self.library = library
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        """Thread-safe: a tuning run stops at its next step, changing nothing."""
+        self._cancel.set()
+
+    @Slot(str, object, object, bool)
+    def learn_concept(self, name: str, positives: list[int], negatives: list[int],
+                      refine: bool) -> None:  # fmt: skip
+        from image_finder.core import concepts
+
+        try:
+            with self.library.writing():
+                if refine:
+                    concept = concepts.refine(self.library, name, positives, negatives)
+                else:
+                    concept = concepts.learn(self.library, name, positives, negatives)
+        except ImageFinderError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:
+            log.exception("learning the concept %r failed", name)
+            self.failed.emit(f"Learning the concept failed: {exc}")
+        else:
+            self.concept_learnt.emit(concept)
+
+    @Slot(str)
+    def tune(self, root: str) -> None:
+        """Tune on the sub-folders of ``root`` (empty: on the saved concepts)."""
+        from image_finder.core import adapter
+
+        self._cancel.clear()
+        try:
+            if root:
+                labelled = adapter.labels_from_folders(self.library, root)
+            else:
+                labelled = adapter.labels_from_concepts(self.library, [])
+            with self.library.writing():
+                report = adapter.tune(self.library, labelled, progress=self.tune_progress.emit,
+                                      cancelled=self._cancel.is_set)  # fmt: skip
+        except ImageFinderError as exc:
+            self.failed.emit(str(exc))
+            return
+        except Exception as exc:
+            log.exception("tuning failed")
+            self.failed.emit(f"Adapting the library failed: {exc}")
+            return
+        self.tune_done.emit(report)
+        if report.applied:
+            self.adapter_changed.emit()
+
+    @Slot(bool)
+    def use_adapter(self, adapted: bool) -> None:
+        from image_finder.core import adapter
+
+        try:
+            with self.library.writing():
+                changed = adapter.use(self.library, adapted)
+        except ImageFinderError as exc:
+            self.failed.emit(str(exc))
+            return
+        if changed:
+            self.adapter_changed.emit()
