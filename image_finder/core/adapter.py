@@ -156,6 +156,20 @@ def labels_from_concepts(library: Library, names: Sequence[str]) -> dict[str, li
     return labels
 
 
+def usable_labels(labelled: dict[str, list[int]]) -> tuple[dict[str, list[int]], list[str]]:
+    """The labels with enough pictures (their ids, sorted) and those without; ImageFinderError
+    when fewer than two labels remain."""
+    skipped = sorted(k for k, v in labelled.items() if len(set(v)) < MIN_PER_LABEL)
+    kept = {k: sorted(set(v)) for k, v in labelled.items() if k not in skipped}
+    if len(kept) < MIN_LABELS:
+        raise ImageFinderError(
+            f"an adapter needs at least {MIN_LABELS} labels of {MIN_PER_LABEL} pictures or more"
+            f" ({len(kept)} given" + (f"; too few pictures in: {', '.join(skipped)}" if skipped
+                                        else "") + ")"
+        )  # fmt: skip
+    return kept, skipped
+
+
 # -- training ---------------------------------------------------------------------------------
 
 
@@ -325,14 +339,7 @@ def tune(
     model = library.model
     if model is None:
         raise ImageFinderError("The library is empty: index some pictures first.")
-    skipped = sorted(k for k, v in labelled.items() if len(set(v)) < MIN_PER_LABEL)
-    kept = {k: sorted(set(v)) for k, v in labelled.items() if k not in skipped}
-    if len(kept) < MIN_LABELS:
-        raise ImageFinderError(
-            f"an adapter needs at least {MIN_LABELS} labels of {MIN_PER_LABEL} pictures or more"
-            f" ({len(kept)} given" + (f"; too few pictures in: {', '.join(skipped)}" if skipped
-                                        else "") + ")"
-        )  # fmt: skip
+    kept, skipped = usable_labels(labelled)
     names = sorted(kept)
     ids = [i for n in names for i in kept[n]]
     labels = np.asarray([k for k, n in enumerate(names) for _ in kept[n]], np.int64)

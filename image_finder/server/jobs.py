@@ -1,5 +1,6 @@
-"""Indexing jobs started through the API: one at a time, in a thread of their own, through the
-same ``index_folders`` the window and the command line run."""
+"""Jobs started through the API: indexing (the same ``index_folders`` the window and the
+command line run) and tuning an adapter (``core.adapter.tune``); one at a time, in a thread of
+their own."""
 
 from __future__ import annotations
 
@@ -55,11 +56,13 @@ class Job:
     finished_at: float | None = None
     version: int = 0  # bumped at every change: event streams send what is new
     cancel_requested: threading.Event = field(default_factory=threading.Event)
+    kind: str = "index"  # or "tune"
+    labels: dict[str, list[int]] | None = None  # a tune job's labelled pictures
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "kind": "index",
+            "kind": self.kind,
             "folders": [display_name(f) for f in self.folders],
             "state": self.state.value,
             "phase": self.phase,
@@ -97,6 +100,16 @@ class JobManager:
             )
         with self._lock:
             job = Job(str(next(self._ids)), folders, rebuild)
+            self._jobs[job.id] = job
+            self._queue.append(job)
+            self._lock.notify_all()
+        return job
+
+    def start_tune(self, labels: dict[str, list[int]]) -> Job:
+        """Queue tuning an adapter on ``labels`` (label -> ids), measured and applied only if
+        it helps (core/adapter.py)."""
+        with self._lock:
+            job = Job(str(next(self._ids)), [], kind="tune", labels=labels)
             self._jobs[job.id] = job
             self._queue.append(job)
             self._lock.notify_all()
@@ -151,8 +164,44 @@ class JobManager:
                 job.version += 1
             self._run_job(job)
 
+    def _run_tune(self, job: Job) -> None:
+        from image_finder.core import adapter
+
+        def progress(phase: str, done: int, total: int) -> None:
+            job.phase, job.done, job.total = phase, done, total
+            job.message = f"{phase.capitalize()}: {done:,} of {total:,}"
+            job.version += 1
+
+        assert job.labels is not None
+        try:
+            with self.library.writing():
+                report = adapter.tune(self.library, job.labels, progress=progress,
+                                      cancelled=job.cancel_requested.is_set)  # fmt: skip
+        except ImageFinderError as exc:
+            with self._lock:
+                self._finish(job, JobState.FAILED, str(exc))
+            return
+        except Exception as exc:
+            log.exception("tune job %s failed", job.id)
+            with self._lock:
+                self._finish(job, JobState.FAILED, f"Tuning failed: {exc}")
+            return
+        job.report = report.to_json()
+        figures = f"held-out mAP@R {report.map_before:.3f} → {report.map_after:.3f}"
+        with self._lock:
+            if report.cancelled:
+                self._finish(job, JobState.CANCELLED, "Cancelled; nothing changed.")
+            elif report.applied:
+                self._finish(job, JobState.DONE, f"Applied: {figures}.")
+            else:
+                self._finish(job, JobState.DONE, f"Not applied: {report.reason}.")
+
     def _run_job(self, job: Job) -> None:
         from image_finder.core.indexing import index_folders
+
+        if job.kind == "tune":
+            self._run_tune(job)
+            return
 
         def progress(p: IndexProgress) -> None:
             job.phase, job.done, job.total = p.phase.value, p.done, p.total

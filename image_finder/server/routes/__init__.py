@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from image_finder.server.routes import duplicates, folders, items, jobs, search, status
+from image_finder.server.routes import duplicates, folders, items, jobs, search, status, tune
 
 API_PREFIX = "/api/v1"
 
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for area in (status, search, items, folders, jobs, duplicates):
+    for area in (status, search, items, folders, jobs, duplicates, tune):
         router.include_router(area.router)
     return router
