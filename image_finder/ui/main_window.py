@@ -141,6 +141,7 @@ class MainWindow(QMainWindow):
     def _build_ui(self, settings: Settings) -> None:
         self.library_panel = LibraryPanel(self.controller, self.qsettings)
         self.search_panel = SearchPanel(self.controller, self.desktop, settings.thumbnail_size)
+        self.library_panel.sort_requested.connect(self.search_panel.sort_by_concept)
         self.notice_bar = NoticeBar()
         right = QWidget()
         right_layout = QVBoxLayout(right)

@@ -345,6 +345,22 @@ class SearchPanel(QWidget):
             "words field to search with it."
         )
 
+    def sort_by_concept(self, folder: str, name: str) -> None:
+        """A folder's pictures, most likely to show the concept first, each with its
+        probability (the filter bar shows the folder)."""
+        info = self.controller.library.folder_info(folder)
+        self.filters.refresh_folders()
+        self.filters.show_conditions(self.filters.conditions(), folder)
+        self.controller.options = dataclasses.replace(self.controller.options, folder=folder)
+        if info is not None and info.images > self.top_k.value():
+            self.top_k.blockSignals(True)
+            self.top_k.setValue(min(self.top_k.maximum(), info.images))
+            self.top_k.blockSignals(False)
+            self.controller.options = dataclasses.replace(
+                self.controller.options, top_k=self.top_k.value()
+            )
+        self.controller.search(self._filtered(Query.of_concept(name)))
+
     def _filtered(self, query: Query) -> Query:
         return query.where(self.filters.conditions())
 

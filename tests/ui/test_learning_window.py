@@ -67,6 +67,12 @@ def test_save_a_concept_search_it_by_name_and_update_it(qtbot, make_window, phot
     updated = library.concept("my cups")
     assert updated.updated > before and len(updated.negative_ids) == 1
 
+    # the folder panel sorts a folder by the concept: all 18 pictures, cups first
+    window.library_panel.sort_requested.emit(str(root), "my cups")
+    qtbot.waitUntil(lambda: len(names(window)) == 18 and not window.controller.searching)
+    assert all(n.startswith("cups") for n in names(window)[:5])
+    assert panel.filters.folder_path() == str(root)
+
 
 def test_adapt_to_my_pictures_shows_its_figures_and_switches_back(qtbot, make_window, photos,
                                                                  tmp_path):  # fmt: skip
