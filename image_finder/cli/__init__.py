@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from image_finder import __version__
-from image_finder.cli import concepts, duplicates, tune, watch, words
+from image_finder.cli import concepts, duplicates, store, tune, watch, words
 from image_finder.cli import query as query_options
 from image_finder.cli.output import Interrupt, ProgressLine, print_outcome, print_status
 from image_finder.core import paths
@@ -129,6 +129,7 @@ def build_parser() -> _Parser:
     )
     p.add_argument("--batch-size", type=int, metavar="N", help="images per model batch")
     words.add_text_options(p)
+    store.add_store_options(p, ray=True)
     _common(p, suppress=True)
 
     p = sub.add_parser(
@@ -160,10 +161,13 @@ def build_parser() -> _Parser:
     )
     query_options.add_options(p)
     _model_options(p)
+    store.add_store_options(p)
     _common(p, suppress=True)
 
     p = sub.add_parser("status", help="show what the library holds")
+    store.add_store_options(p)
     _common(p, suppress=True)
+    store.add_export_parser(sub, lambda p, suppress: _common(p, suppress=suppress))
 
     p = sub.add_parser("remove", help="take folders out of the library")
     p.add_argument("folders", nargs="+", metavar="FOLDER")
@@ -462,6 +466,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "recover":
             return cmd_recover(args)
         settings = Settings.load()
+        if getattr(args, "store", None):  # a Milvus catalogue (cli/store.py)
+            return store.run(args, settings)
         with Library(paths.data_dir(args.data_dir)) as library:
             if library.read_only and not args.json:
                 print(f"image-finder-cli: {READ_ONLY_NOTICE}", file=sys.stderr)

@@ -1,0 +1,136 @@
+"""A Milvus catalogue filled by a Ray Data job: the same results as a library of the same
+photos, a rerun that embeds nothing, a killed job that leaves a catalogue that answers, and a
+Milvus Lite server reached on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from image_finder.core.catalogue import Catalogue, StoreAddress
+from image_finder.core.errors import ImageFinderError
+from tests.core.conftest import run
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def cli(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``image-finder-cli ARGS`` in a process of its own (Ray lives and dies with it)."""
+    command = [sys.executable, "-m", "image_finder.cli", *args]
+    environment = {**os.environ, **(env or {})}
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
+
+
+def last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def milvus_server(tmp_path):
+    """``milvus-lite server`` bound to 127.0.0.1 on a free port; its address."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "milvus-lite"), "server", "--data-dir",
+         str(tmp_path / "milvus"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.time() + 60
+    while True:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if time.time() > deadline or server.poll() is not None:
+            server.kill()
+            pytest.fail("milvus-lite server did not start")
+        time.sleep(0.2)
+    yield f"127.0.0.1:{port}"
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_store_addresses_are_checked():
+    assert StoreAddress.parse("milvus://127.0.0.1:19530/shop").collection == "shop"
+    assert StoreAddress.parse("milvus-lite:/tmp/x.db").collection == "image_finder"
+    for bad in ("milvus-lite:/tmp/x", "http://host/x", "milvus:///x"):
+        with pytest.raises(ImageFinderError, match="--store"):
+            StoreAddress.parse(bad)
+
+
+def test_a_ray_job_fills_a_catalogue_that_searches_like_the_library(photos, tmp_path, capsys):
+    data, store = str(tmp_path / "lib"), f"milvus-lite:{tmp_path / 'cat' / 'c.db'}"
+    assert run(capsys, "--data-dir", data, "index", str(photos), "--model",
+               "efficientnet_lite0")[0] == 0  # fmt: skip
+    done = cli("index", "--store", store, "--ray", "--model", "efficientnet_lite0", "--json",
+               str(photos))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = last_json(done.stdout)
+    n = len([p for p in os.listdir(photos) if not p.startswith(".")])
+    assert report["embedded"] == report["images"] == n and not report["skipped"]
+    assert '"done"' in done.stdout  # progress lines before the report
+
+    # the same results for every photo: same paths in the same order, scores within 1e-4
+    queries = sorted(str(photos / p) for p in os.listdir(photos))
+    searched = cli("search", "--store", store, "-k", "10", "--json", *queries)
+    assert searched.returncode == 0, searched.stderr
+    from_store = [json.loads(line) for line in searched.stdout.strip().splitlines()]
+    code, out, err = run(capsys, "--data-dir", data, "search", "-k", "10", "--json", *queries)
+    assert code == 0, err
+    from_library = [json.loads(line) for line in out.strip().splitlines()]
+    for a, b in zip(from_store, from_library, strict=True):
+        assert [r["path"] for r in a["results"]] == [r["path"] for r in b["results"]]
+        assert np.allclose([r["score"] for r in a["results"]], [r["score"] for r in b["results"]],
+                           atol=1e-4)  # fmt: skip
+        assert [set(r) - {"id"} for r in a["results"]] == [set(r) - {"id"} for r in b["results"]]
+        assert [r["match"] for r in a["results"]] == [r["match"] for r in b["results"]]
+
+    again = cli("index", "--store", store, "--ray", "--json", str(photos))
+    assert last_json(again.stdout)["unchanged"] == n and last_json(again.stdout)["embedded"] == 0
+    status = cli("status", "--store", store, "--json")
+    assert json.loads(status.stdout)["images"] == n
+    exported = cli("export", "--store", store, "--parquet", str(tmp_path / "pq"), "--json")
+    assert json.loads(exported.stdout)["rows"] == n
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "pq")
+    assert table.num_rows == n and {"path", "content_hash", "vector"} <= set(table.column_names)
+
+
+def test_a_killed_ray_job_leaves_a_catalogue_that_answers_and_a_rerun_completes(
+    photos, tmp_path, milvus_server
+):
+    source = tmp_path / "many"
+    for n in range(3):  # 3 copies of the photos: more than one batch
+        shutil.copytree(photos, source / f"copy{n}")
+    killed_store = f"milvus://{milvus_server}/killed"
+    clean_store = f"milvus://{milvus_server}/clean"
+    model = ("--model", "efficientnet_lite0")
+    killed = cli("index", "--store", killed_store, "--ray", *model, str(source),
+                 env={"IMAGE_FINDER_KILL_AT": "catalogue_upserted:1"})  # fmt: skip
+    assert killed.returncode == -9, killed.stderr
+    status = cli("status", "--store", killed_store, "--json")
+    assert status.returncode == 0, status.stderr
+    assert 0 < json.loads(status.stdout)["images"] < 3 * len(os.listdir(photos))
+    for store in (killed_store, clean_store):
+        finished = cli("index", "--store", store, "--ray", *model, "--json", str(source))
+        assert finished.returncode == 0, finished.stderr
+    with Catalogue(killed_store) as a, Catalogue(clean_store) as b:
+        paths = sorted(str(p) for p in source.rglob("*") if p.is_file())
+        assert a.count() == b.count() == len(paths)
+        assert a.stamps(paths) == b.stamps(paths)
+        ids = sorted(a.items(i.id for i in [a.item_by_path(p) for p in paths] if i))
+        assert len(ids) == len(paths)
+        np.testing.assert_allclose(a.vectors(ids), b.vectors(ids), atol=1e-5)
