@@ -67,6 +67,9 @@ class ScaleOutReport:
 
 def start_ray(address: str | None, num_cpus: int | None = None) -> None:
     """Join the Ray cluster at ``address``, or start one on this machine, on 127.0.0.1."""
+    # Ray would otherwise report usage statistics to its makers: nothing leaves this machine
+    # but what the job sends to the cluster it names
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
     if ray.is_initialized():
