@@ -164,10 +164,15 @@ class EmbedActor:
     """A model in a Ray actor: loaded once (its weights from the object store, or bundled),
     then each batch of decoded tensors embedded on the actor's device."""
 
-    def __init__(self, model: str, weights: Any, device: str | None, precision: str) -> None:
+    def __init__(
+        self, model: str, weights: Any, device: str | None, precision: str, threads: int
+    ) -> None:
         import ray
+        import torch
 
         from image_finder.core.extractor import Extractor
+
+        torch.set_num_threads(threads)  # Ray gives a worker one thread unless told otherwise
 
         path = None
         if weights is not None:
@@ -231,18 +236,24 @@ def index_with_ray(
     if weights:
         with open(weights, "rb") as f:
             shipped = ray.put(f.read())
-    gpus = int(ray.cluster_resources().get("GPU", 0))  # type: ignore[no-untyped-call]
+    resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    gpus = int(resources.get("GPU", 0))
     pool = actors or max(1, gpus or 1)
+    # without GPUs the model shares the CPUs with the decoding: half of them per actor pool
+    # (on GPUs, one CPU each); the decode tasks ask for less, so that Ray runs them beside the
+    # actors instead of fusing them into the actors
+    threads = 1 if gpus else max(1, int(resources.get("CPU", 1)) // (2 * pool))
     data = ray.data.from_items([{"path": p} for p, _, _ in todo])
     decoded = data.map_batches(
         decode_batch,  # type: ignore[arg-type]
         batch_size=DECODE_BATCH, fn_kwargs={"transform": transform, "min_size": min_size},
+        num_cpus=0.5,
     )  # fmt: skip
     embedded = decoded.map_batches(
         EmbedActor, batch_size=EMBED_BATCH, compute=ray.data.ActorPoolStrategy(size=pool),
         fn_constructor_kwargs={"model": model, "weights": shipped, "device": device,
-                               "precision": precision},
-        num_gpus=1 if gpus else 0,
+                               "precision": precision, "threads": threads},
+        num_gpus=1 if gpus else 0, num_cpus=threads,
     )  # fmt: skip
     for batch in _batches(embedded):
         rows, skipped = _rows(batch)
