@@ -4,7 +4,7 @@ metric-learning loss on pictures the user has labelled (sub-folders, or saved co
 Nothing is embedded again. The projection (``dim x dim``, started at the identity) is trained
 on the frozen stored vectors with pytorch-metric-learning's multi-similarity loss and miner,
 on batches of a few pictures per label; an inner split of the training pictures picks the
-epoch to keep. 20% of each label is held out from all of it, and the mean average precision at
+round to keep. 20% of each label is held out from all of it, and the mean average precision at
 R (pytorch-metric-learning's ``AccuracyCalculator``) of those held-out pictures among
 themselves is measured before and after. The adapter is applied only when it raises that
 figure by ``MIN_GAIN``: then every stored vector is projected (core/adapted_vectors.py), the
@@ -252,7 +252,7 @@ def fit(
     seed: int = 0,
 ) -> Fit | None:
     """Train the projection on ``vectors`` (None: cancelled). A fifth of each label picks the
-    epoch to keep (the best inner-validation mAP@R)."""
+    round to keep (the best inner-validation mAP@R)."""
     import torch
 
     pml = _metric_learning()
