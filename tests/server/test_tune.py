@@ -9,14 +9,7 @@ from image_finder.core.extractor import PixelExtractor
 from image_finder.server import main as server_cli
 from tests.core.test_adapter import _index, _make
 from tests.server.conftest import bearer
-
-
-def _wait(client, token, job):
-    with client.stream("GET", job["events"], headers=bearer(token)) as stream:
-        for line in stream.iter_lines():
-            if line.startswith("data:"):
-                last = json.loads(line[5:])
-    return last
+from tests.server.test_api import _wait_for_end as _wait
 
 
 def test_tune_is_a_job_that_applies_a_helpful_adapter_and_use_switches_back(
