@@ -19,14 +19,13 @@ from typing import Any
 from image_finder import __version__
 from image_finder.cli import concepts, duplicates, store, tune, watch, words
 from image_finder.cli import query as query_options
-from image_finder.cli.output import Interrupt, ProgressLine, print_outcome, print_status
+from image_finder.cli.output import Interrupt, ProgressLine, print_searches, print_status
 from image_finder.core import paths
 from image_finder.core.backup import LibraryIntactError, recovery_facts, restore_backup
 from image_finder.core.dberrors import DbTrouble, is_disk_full, trouble
 from image_finder.core.errors import (
     DISK_FULL,
     ImageFinderError,
-    ImageLoadError,
     LibraryDamagedError,
     ModelMismatchError,
 )
@@ -279,22 +278,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
         queries = [q.where(where) for q in queries]
     else:
         searcher = Searcher(library, extractor)
-    failed = 0
-    for n, query in enumerate(queries):
-        try:
-            outcome = searcher.search(query, options)
-        except ImageLoadError as exc:
-            failed += 1
-            reason = "file not found" if not os.path.exists(query.path) else exc.reason
-            print(f"{display_name(query.path)}: {reason}", file=sys.stderr)
-            continue
-        if args.json:
-            print(json.dumps(outcome.to_json()), flush=True)
-            continue
-        if n:
-            print()
-        print_outcome(outcome, options)
-    return 1 if failed else 0
+    return print_searches(queries, lambda q: searcher.search(q, options), lambda q: q.path,
+                          options, args.json)  # fmt: skip
 
 
 def _search_options(args: argparse.Namespace, settings: Settings, library: Library) -> Any:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -87,6 +89,32 @@ def _table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
         ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def print_searches(
+    queries: Sequence[Any], search: Any, path: Any, options: Any, as_json: bool
+) -> int:
+    """Each query's outcome (``search(query)``) as a table or a JSON line; a query image that
+    cannot be read is one line on stderr (``path(query)`` names it) and exit code 1."""
+    from image_finder.core.errors import ImageLoadError
+
+    failed = 0
+    for n, query in enumerate(queries):
+        try:
+            outcome = search(query)
+        except ImageLoadError as exc:
+            failed += 1
+            where = path(query)
+            reason = "file not found" if not os.path.exists(where) else exc.reason
+            print(f"{display_name(where)}: {reason}", file=sys.stderr)
+            continue
+        if as_json:
+            print(json.dumps(outcome.to_json()), flush=True)
+            continue
+        if n:
+            print()
+        print_outcome(outcome, options)
+    return 1 if failed else 0
 
 
 def print_outcome(outcome: Any, options: Any) -> None:

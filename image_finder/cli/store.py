@@ -9,9 +9,9 @@ import os
 import sys
 from typing import Any
 
-from image_finder.cli.output import Interrupt, ProgressLine, print_outcome
+from image_finder.cli.output import Interrupt, ProgressLine, print_searches
 from image_finder.core.catalogue import Catalogue
-from image_finder.core.errors import ImageFinderError, ImageLoadError
+from image_finder.core.errors import ImageFinderError
 from image_finder.core.records import display_name
 from image_finder.core.settings import Settings
 
@@ -105,21 +105,10 @@ def _search(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) 
     extractor = Extractor.load(args.model or catalogue.model or settings.model,
                                weights=args.weights, device=args.device or settings.device,
                                precision=args.precision or "fp32")  # fmt: skip
-    failed = 0
-    for n, query in enumerate(args.queries):
-        try:
-            outcome = search_catalogue(catalogue, extractor, query, options)
-        except ImageLoadError as exc:
-            failed += 1
-            print(f"{display_name(query)}: {exc.reason}", file=sys.stderr)
-            continue
-        if args.json:
-            print(json.dumps(outcome.to_json()), flush=True)
-            continue
-        if n:
-            print()
-        print_outcome(outcome, options)
-    return 1 if failed else 0
+    return print_searches(
+        args.queries, lambda q: search_catalogue(catalogue, extractor, q, options),
+        lambda q: q, options, args.json,
+    )  # fmt: skip
 
 
 def _status(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) -> int:
