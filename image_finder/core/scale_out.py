@@ -70,15 +70,26 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> None:
     # Ray would otherwise report usage statistics to its makers: nothing leaves this machine
     # but what the job sends to the cluster it names
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # a busy two-core machine can take longer than Ray's default to start its raylet
+    os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")
     import ray
 
     if ray.is_initialized():
         return
-    if address:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    else:
-        ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False,
-                 num_cpus=num_cpus or os.cpu_count(), log_to_driver=False)  # fmt: skip
+    for attempt in (1, 2):
+        try:
+            if address:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False,
+                         num_cpus=num_cpus or os.cpu_count(), log_to_driver=False)  # fmt: skip
+            return
+        except Exception as exc:  # Ray raises plain Exception when its node times out
+            ray.shutdown()
+            if attempt == 2:
+                where = address or "this machine"
+                raise ImageFinderError(f"Ray could not start on {where}: {exc}") from exc
+            log.warning("Ray did not start (%s); trying once more", exc)
 
 
 def list_sources(sources: Sequence[str]) -> tuple[list[tuple[str, int, int]], list[str]]:

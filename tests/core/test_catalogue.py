@@ -70,6 +70,7 @@ def test_store_addresses_are_checked():
             StoreAddress.parse(bad)
 
 
+@pytest.mark.load  # Ray's start is minutes on a busy two-core machine: pytest -m load
 def test_a_ray_job_fills_a_catalogue_that_searches_like_the_library(photos, tmp_path, capsys):
     data, store = str(tmp_path / "lib"), f"milvus-lite:{tmp_path / 'cat' / 'c.db'}"
     assert run(capsys, "--data-dir", data, "index", str(photos), "--model",
@@ -109,6 +110,7 @@ def test_a_ray_job_fills_a_catalogue_that_searches_like_the_library(photos, tmp_
     assert table.num_rows == n and {"path", "content_hash", "vector"} <= set(table.column_names)
 
 
+@pytest.mark.load
 def test_a_killed_ray_job_leaves_a_catalogue_that_answers_and_a_rerun_completes(
     photos, tmp_path, milvus_server
 ):
