@@ -29,9 +29,9 @@ def library_path(model: str, quick: bool = False) -> Path:
 
 def build(model: str = "efficientnet_lite0", quick: bool = False, extractor=None) -> Path:
     """Index the set (or, ``quick``, 30 images of each top folder) and return the library."""
-    from image_finder.core.extractor import Extractor
-    from image_finder.core.indexing import index_folders
-    from image_finder.core.library import Library
+    from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.stores.library import Library
 
     if not CLIPART.is_dir():
         raise SystemExit("openclipart-png is not installed: apt-get install openclipart-png")
@@ -58,7 +58,7 @@ def build(model: str = "efficientnet_lite0", quick: bool = False, extractor=None
 
 def labelled_vectors(folder: Path) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """(ids, vectors, top folder, subfolder) of every image in a clipart library."""
-    from image_finder.core.library import Library
+    from image_finder.core.stores.library import Library
 
     with Library(folder) as library:
         rows = [r for f in library.folders() for r in library.folder_rows(f.id)]

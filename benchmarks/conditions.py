@@ -34,8 +34,8 @@ DIM = 768
 
 def build(folder: Path, size: int) -> np.ndarray:
     """A library of ``size`` items; returns their taken_at times (seconds)."""
-    from image_finder.core.library import Library
-    from image_finder.core.records import FileFacts, NewImage
+    from image_finder.core.common.records import FileFacts, NewImage
+    from image_finder.core.stores.library import Library
 
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(200, DIM)).astype(np.float32)
@@ -81,10 +81,10 @@ def main() -> None:
     if args.quick:
         args.size, args.queries = 30_000, 20
 
-    from image_finder.core import precision
-    from image_finder.core.conditions import Conditions
-    from image_finder.core.library import Library
-    from image_finder.core.search import Query, Searcher, SearchOptions
+    from image_finder.core.embedding import precision
+    from image_finder.core.search.conditions import Conditions
+    from image_finder.core.search.searcher import Query, Searcher, SearchOptions
+    from image_finder.core.stores.library import Library
 
     flags = sorted(precision.cpu_flags() & CPU_FLAGS)
     with tempfile.TemporaryDirectory() as tmp:

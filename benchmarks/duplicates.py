@@ -74,10 +74,10 @@ def main() -> None:
         args.originals = min(args.originals, 8)
         args.vectors = min(args.vectors, 5_000)
 
-    from image_finder.core.duplicates import Tier, find_pairs, group_pairs
-    from image_finder.core.extractor import Extractor
-    from image_finder.core.indexing import index_folders
-    from image_finder.core.library import Library
+    from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.search.duplicates import Tier, find_pairs, group_pairs
+    from image_finder.core.stores.library import Library
 
     photos = photo_set.build(DATA / "photos-300", 300)
     originals = [p for p in photos if "-crop" not in p.name][: args.originals]
@@ -135,9 +135,9 @@ def main() -> None:
 def scale(root: Path, real: np.ndarray, n: int, model: str) -> dict:
     """Group ``n`` vectors: the real ones plus noise, a tenth of them with a planted near-copy.
     Time, peak traced memory, and how many planted copies are found at each nprobe."""
-    from image_finder.core import duplicates as dup
-    from image_finder.core.library import Library
-    from image_finder.core.records import FileFacts, NewImage
+    from image_finder.core.common.records import FileFacts, NewImage
+    from image_finder.core.search import duplicates as dup
+    from image_finder.core.stores.library import Library
 
     rng = np.random.default_rng(0)
     folder = root / "scale"

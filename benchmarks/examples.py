@@ -90,7 +90,7 @@ def clipart_set(model: str) -> tuple[np.ndarray, np.ndarray]:
 def fashion(model: str, per_kind: int = 300) -> tuple[np.ndarray, np.ndarray]:
     """Fashion-MNIST product photos, embedded once with ``model`` (cached)."""
     from benchmarks.words import fashion_set
-    from image_finder.core.extractor import Extractor
+    from image_finder.core.embedding.extractor import Extractor
 
     cache = DATA / f"fashion-{per_kind}-{model}.npz"
     if not cache.exists():
@@ -132,7 +132,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.trials = 60
-    from image_finder.core import precision
+    from image_finder.core.embedding import precision
 
     vectors, labels = (fashion if args.set == "fashion" else clipart_set)(args.model)
     sizes = Counter(labels)

@@ -96,8 +96,8 @@ def p(values: list[float], q: float) -> float:
 def measure(name: str, vectors: np.ndarray, queries: np.ndarray, with_hnsw: bool) -> dict:
     import faiss
 
-    from image_finder.core.library import Library
-    from image_finder.core.records import FileFacts, NewImage
+    from image_finder.core.common.records import FileFacts, NewImage
+    from image_finder.core.stores.library import Library
 
     n, dim = vectors.shape
     with tempfile.TemporaryDirectory(dir=DATA) as tmp:

@@ -79,12 +79,12 @@ def main() -> None:
 
     import torch
 
-    from image_finder.core import precision
-    from image_finder.core.extractor import Extractor
-    from image_finder.core.images import load_image
-    from image_finder.core.indexing import index_folders
-    from image_finder.core.library import Library
-    from image_finder.core.search import Query, Searcher, SearchOptions
+    from image_finder.core.embedding import precision
+    from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.pictures.images import load_image
+    from image_finder.core.search.searcher import Query, Searcher, SearchOptions
+    from image_finder.core.stores.library import Library
 
     folder = args.images or DATA / f"photos-{args.count}"
     paths = photo_set.image_files(folder) if args.images else photo_set.build(folder, args.count)

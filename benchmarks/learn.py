@@ -9,19 +9,19 @@ ranks the rest of the set (examples left out) by:
 
 * the best single example: of the examples, the one whose similarity ranking scores best
   (an upper bound on picking one example);
-* the several-examples query (core/examples.py: the SVM direction plus the mean);
-* the concept (core/concepts.py: a calibrated logistic regression against 2,000 pictures
+* the several-examples query (core/search/examples.py: the SVM direction plus the mean);
+* the concept (core/learning/concepts.py: a calibrated logistic regression against 2,000 pictures
   sampled from the set).
 
 Average precision of the category over the held-out pictures, averaged over trials (mAP), and
 the time to learn a concept from 10,000 vectors. Goal: a 10-example concept beats the
 several-examples query.
 
-The adapter (core/adapter.py), on a fine-grained split: openclipart's subfolders of 40 pictures
-or more, 60 of each at most (28 labels), or Fashion-MNIST's 10 kinds. 20% of each label is held
-out exactly as ``image-finder-cli tune`` does; the held-out mAP@R before and after, and the
-time to train on the rest and on 10,000 labelled vectors (drawn again from the set when it has
-fewer). Goal: +0.15 on the fine-grained split, training in 60 s or less.
+The adapter (core/learning/adapter.py), on a fine-grained split: openclipart's subfolders
+of 40 pictures or more, 60 of each at most (28 labels), or Fashion-MNIST's 10 kinds. 20% of
+each label is held out exactly as ``image-finder-cli tune`` does; the held-out mAP@R before
+and after, and the time to train on the rest and on 10,000 labelled vectors (drawn again from
+the set when it has fewer). Goal: +0.15 on the fine-grained split, training in 60 s or less.
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ def main() -> None:
     if args.quick:
         args.trials = 10
 
-    from image_finder.core import concepts, examples, precision
+    from image_finder.core.embedding import precision
+    from image_finder.core.learning import concepts
+    from image_finder.core.search import examples
 
     vectors, labels = (fashion if args.set == "fashion" else clipart_set)(args.model)
     names, counts = np.unique(labels, return_counts=True)
@@ -107,7 +109,7 @@ def main() -> None:
 
 
 def adapter_part(vectors: np.ndarray, labels: np.ndarray, which: str, quick: bool) -> dict:
-    from image_finder.core import adapter
+    from image_finder.core.learning import adapter
 
     if quick:  # a few rounds: the benchmark's plumbing, not its figures
         adapter.MAX_ROUNDS = 2

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from PIL import Image, ImageStat
 
-from image_finder.core.errors import ImageLoadError
-from image_finder.core.images import load_image
+from image_finder.core.common.errors import ImageLoadError
+from image_finder.core.pictures.images import load_image
 
 WALLPAPER_DIRS = ("/usr/share/backgrounds", "/usr/share/wallpapers", "/usr/share/lxqt/wallpapers")
 SKIMAGE = (
@@ -32,7 +32,7 @@ MIN_SIDE = 400
 def image_files(folder: Path) -> list[Path]:
     """The pictures in ``folder`` (and below) by the product's own rule: every extension it
     indexes, in any case (``IMG_0001.JPEG``, ``photo.heic``), hidden files left out."""
-    from image_finder.core.scanning import ScanEntry, scan_folder
+    from image_finder.core.pictures.scanning import ScanEntry, scan_folder
 
     found = [Path(e.path) for e in scan_folder(str(folder)) if isinstance(e, ScanEntry)]
     if not found:

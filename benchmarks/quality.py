@@ -100,7 +100,7 @@ TRANSFORMS = {
     "text banner": banner,
 }
 # Transforms also measured with the search option made for them ("model alone": without the
-# brightness-layout step that black-and-white queries get, core/layout.py).
+# brightness-layout step that black-and-white queries get, core/pictures/layout.py).
 OPTION_FOR = {
     "rotate 90": "rotations",
     "rotate 180": "rotations",
@@ -142,7 +142,7 @@ def average_precision(relevant: np.ndarray) -> float:
 
 
 def load_extractor(name: str, vit_weights: str | None):
-    from image_finder.core.extractor import Extractor, PixelExtractor
+    from image_finder.core.embedding.extractor import Extractor, PixelExtractor
 
     if name == "raw_pixels":
         return PixelExtractor()
@@ -155,9 +155,9 @@ def load_extractor(name: str, vit_weights: str | None):
 
 
 def category_quality(extractor, cats: dict[str, list[Path]], workdir: Path) -> dict:
-    from image_finder.core.indexing import index_folders
-    from image_finder.core.library import Library
-    from image_finder.core.search import Query, Searcher, SearchOptions
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.search.searcher import Query, Searcher, SearchOptions
+    from image_finder.core.stores.library import Library
 
     folder = linked_folder(
         DATA / ("clipart-categories" + ("-quick" if len(cats) <= 6 else "")), cats
@@ -187,9 +187,9 @@ def category_quality(extractor, cats: dict[str, list[Path]], workdir: Path) -> d
 
 
 def copy_quality(extractor, originals: list[Path], distractors: list[Path], workdir: Path) -> dict:
-    from image_finder.core.indexing import index_folders
-    from image_finder.core.library import Library
-    from image_finder.core.search import Query, Searcher, SearchOptions
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.search.searcher import Query, Searcher, SearchOptions
+    from image_finder.core.stores.library import Library
 
     folder = linked_folder(
         DATA / f"copy-detection-{len(originals)}-{len(distractors)}",
@@ -210,7 +210,7 @@ def copy_quality(extractor, originals: list[Path], distractors: list[Path], work
             "distractors": library.count() - len(ids),
             "transforms": {},
         }
-        from image_finder.core.images import load_image
+        from image_finder.core.pictures.images import load_image
 
         for name, transform in TRANSFORMS.items():
             modes = [None, OPTION_FOR[name]] if name in OPTION_FOR else [None]

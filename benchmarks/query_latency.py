@@ -34,8 +34,8 @@ from benchmarks.window import open_window, wait_until
 
 
 def build_library(folder: Path, size: int, photos: list[Path], model: str, dim: int) -> None:
-    from image_finder.core.library import Library
-    from image_finder.core.records import FileFacts, NewImage
+    from image_finder.core.common.records import FileFacts, NewImage
+    from image_finder.core.stores.library import Library
 
     files = folder / "files"
     files.mkdir()
@@ -81,11 +81,11 @@ def main() -> None:
     from PySide6.QtGui import QDropEvent
     from PySide6.QtWidgets import QApplication
 
-    from image_finder.core import precision
-    from image_finder.core.extractor import Extractor
-    from image_finder.core.library import Library
-    from image_finder.core.models import MODELS
-    from image_finder.core.settings import Settings
+    from image_finder.core.config.settings import Settings
+    from image_finder.core.embedding import precision
+    from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.embedding.models import MODELS
+    from image_finder.core.stores.library import Library
     from image_finder.ui.controller import ModelState
 
     photos = photo_set.build(DATA / "photos-300", 300)

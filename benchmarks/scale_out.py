@@ -30,7 +30,7 @@ CLIPART = Path("/usr/share/openclipart/png")
 
 
 def pictures(folder: Path, count: int, max_bytes: int) -> list[Path]:
-    from image_finder.core.images import is_image_name
+    from image_finder.core.pictures.images import is_image_name
 
     found = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_name(p.name)
                    and p.stat().st_size <= max_bytes)  # fmt: skip
@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--model", default="efficientnet_lite0")
     args = parser.parse_args()
 
-    from image_finder.core import precision
+    from image_finder.core.embedding import precision
 
     work = Path(tempfile.mkdtemp(prefix="scale-out-"))
     source = work / "pictures"

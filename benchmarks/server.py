@@ -164,7 +164,7 @@ def throughput(base: str, headers: dict[str, str], queries: list[tuple[str, byte
 def model_cost(extractor, photos: list[Path]) -> dict[int, float]:
     """The model's time per image (ms) in batches of 1 and of the queue's largest batch: what
     no server can go below, whatever it batches."""
-    from image_finder.core.batching import MAX_BATCH_CPU, MAX_BATCH_GPU
+    from image_finder.core.search.batching import MAX_BATCH_CPU, MAX_BATCH_GPU
 
     largest = MAX_BATCH_CPU if extractor.device == "cpu" else MAX_BATCH_GPU
     inputs = [extractor.load_and_preprocess(p) for p in photos[:largest]]
@@ -198,11 +198,11 @@ def main() -> None:
 
     import httpx
 
-    from image_finder.core import precision
-    from image_finder.core.extractor import Extractor
-    from image_finder.core.library import Library
-    from image_finder.core.models import MODELS
-    from image_finder.core.search import Query, Searcher, SearchOptions
+    from image_finder.core.embedding import precision
+    from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.embedding.models import MODELS
+    from image_finder.core.search.searcher import Query, Searcher, SearchOptions
+    from image_finder.core.stores.library import Library
     from image_finder.server.tokens import TokenStore
 
     flags = sorted(precision.cpu_flags() & CPU_FLAGS)

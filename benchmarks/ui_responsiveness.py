@@ -99,9 +99,9 @@ class Probe:
 def build_large_library(folder: Path, photo_dir: Path, n: int, extractor) -> None:
     """The photos, indexed for real, then synthetic vectors around theirs up to ``n``: half of
     them before the index is trained, half after, so that the next indexing run retrains."""
-    from image_finder.core.indexing import index_folders
-    from image_finder.core.library import Library
-    from image_finder.core.records import FileFacts, NewImage
+    from image_finder.core.common.records import FileFacts, NewImage
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.stores.library import Library
 
     synthetic = folder.parent / "synthetic"
     synthetic.mkdir()
@@ -133,8 +133,8 @@ def build_large_library(folder: Path, photo_dir: Path, n: int, extractor) -> Non
 
 def retrain_case(app, root: Path, photos: list[Path], n: int, settings) -> dict:
     """Measure the window while the index of ``n`` vectors retrains."""
-    from image_finder.core import vector_index
-    from image_finder.core.extractor import Extractor
+    from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.stores import vector_index
     from image_finder.ui.controller import ModelState
 
     photo_dir = root / "retrain-photos"
@@ -272,7 +272,7 @@ def main() -> None:
 
     from PySide6.QtWidgets import QApplication
 
-    from image_finder.core.settings import Settings
+    from image_finder.core.config.settings import Settings
 
     # Whatever photos this machine has: skimage's, plus Debian's wallpapers where installed.
     photos = photo_set.build(DATA / "photos-300", 300)

@@ -33,8 +33,8 @@ from benchmarks.index_throughput import DATA, publish, random_vit_weights
 
 
 def build_library(library, root: Path, photos: list[Path], n: int, extractor) -> None:
-    from image_finder.core.indexing import index_folders
-    from image_finder.core.records import FileFacts, NewImage
+    from image_finder.core.common.records import FileFacts, NewImage
+    from image_finder.core.indexing.indexer import index_folders
 
     seeds = root / "seeds"
     seeds.mkdir()
@@ -42,8 +42,8 @@ def build_library(library, root: Path, photos: list[Path], n: int, extractor) ->
         os.symlink(p, seeds / p.name)
     index_folders([seeds], library, extractor)
     real = library.vectors([r.id for f in library.folders() for r in library.folder_rows(f.id)])
-    from image_finder.core.images import load_image
-    from image_finder.core.layout import signature
+    from image_finder.core.pictures.images import load_image
+    from image_finder.core.pictures.layout import signature
 
     layouts = [signature(load_image(p, min_size=extractor.min_decode_size)) for p in photos]
     rng = np.random.default_rng(0)
@@ -73,7 +73,7 @@ class Pipeline:
     """A watcher and a thread that applies its batches, as ``image-finder-cli watch`` does."""
 
     def __init__(self, library, extractor, folders: list[str]) -> None:
-        from image_finder.core.watch import FolderWatcher
+        from image_finder.core.indexing.watch import FolderWatcher
 
         self.library, self.extractor = library, extractor
         self.batches: queue.Queue = queue.Queue()
@@ -85,8 +85,8 @@ class Pipeline:
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self) -> None:
-        from image_finder.core.indexing import index_folders
-        from image_finder.core.watch import merge_batches
+        from image_finder.core.indexing.indexer import index_folders
+        from image_finder.core.indexing.watch import merge_batches
 
         while not self.stop.is_set():
             try:
@@ -190,9 +190,9 @@ def main() -> None:
     if args.quick:
         args.library, args.copies, args.bulk, args.stream = 500, 3, 60, 8.0
 
-    from image_finder.core.extractor import Extractor
-    from image_finder.core.library import Library
-    from image_finder.core.search import Query, Searcher, SearchOptions
+    from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.search.searcher import Query, Searcher, SearchOptions
+    from image_finder.core.stores.library import Library
 
     photos = photo_set.build(DATA / "photos-300", 300)
     weights = random_vit_weights() if args.model == "vit_base_patch16_224" else None

@@ -13,7 +13,7 @@ def open_window(root: Path, settings: Any) -> tuple[Any, Any]:
     """A shown MainWindow over ``root/library``; config, cache and log also go under ``root``."""
     from PySide6.QtCore import QSettings
 
-    from image_finder.core.library import Library
+    from image_finder.core.stores.library import Library
     from image_finder.ui.main_window import MainWindow
 
     for var in ("CONFIG", "CACHE", "LOG"):

@@ -111,10 +111,10 @@ def average_precision(relevant: np.ndarray) -> float:
 
 
 def fashion_quality(extractor, per_kind: int) -> dict:
-    from image_finder.core.errors import ImageFinderError
-    from image_finder.core.indexing import index_folders
-    from image_finder.core.library import Library
-    from image_finder.core.search import Query, Searcher, SearchOptions
+    from image_finder.core.common.errors import ImageFinderError
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.search.searcher import Query, Searcher, SearchOptions
+    from image_finder.core.stores.library import Library
 
     folder, labels = fashion_set(per_kind)
     rows = {}
@@ -150,7 +150,7 @@ def leaving_out(library, cases) -> dict:
     """What ``-word`` leaves out, per probability bound: of the pictures the words alone list,
     the share of the named kind no longer listed (it should be 1) and the share of the other
     kinds no longer listed (it should be 0), and how much the scores of the others move."""
-    from image_finder.core import words
+    from image_finder.core.embedding import words
 
     head = words.Head.load(library.folder, library.model or "")
     vocabulary = words.Vocabulary.imagenet()
@@ -185,8 +185,8 @@ def leaving_out(library, cases) -> dict:
 
 
 def clipart_quality(folder: Path) -> dict:
-    from image_finder.core import words
-    from image_finder.core.library import Library
+    from image_finder.core.embedding import words
+    from image_finder.core.stores.library import Library
 
     with Library(folder) as library:
         head = words.Head.load(folder, library.model or "")
@@ -232,7 +232,7 @@ CLIPART_LEAVE_OUT = [("animal", "bird", "birds"), ("animal", "fish", "fish"),
 
 def clipart_leaving_out(folder: Path) -> dict:
     """``-word`` on openclipart: the subfolder named by the word is what should go."""
-    from image_finder.core.library import Library
+    from image_finder.core.stores.library import Library
 
     with Library(folder) as library:
         root = library.folders()[0].path
@@ -244,9 +244,9 @@ def clipart_leaving_out(folder: Path) -> dict:
 
 
 def latency(extractor, folder: Path, size: int) -> dict:
-    from image_finder.core.library import Library
-    from image_finder.core.records import FileFacts, NewImage
-    from image_finder.core.search import Query, Searcher, SearchOptions
+    from image_finder.core.common.records import FileFacts, NewImage
+    from image_finder.core.search.searcher import Query, Searcher, SearchOptions
+    from image_finder.core.stores.library import Library
 
     _, real, _, _ = clipart.labelled_vectors(folder)
     rng = np.random.default_rng(0)
@@ -295,8 +295,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    from image_finder.core import precision
-    from image_finder.core.extractor import Extractor
+    from image_finder.core.embedding import precision
+    from image_finder.core.embedding.extractor import Extractor
 
     extractor = Extractor.load(args.model, device="cpu", allow_fallback=False)
     result: dict = {

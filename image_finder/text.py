@@ -9,17 +9,17 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from image_finder.core.indexing import IndexPhase
+from image_finder.core.indexing.indexer import IndexPhase
 
 if TYPE_CHECKING:
-    from image_finder.core.indexing import IndexProgress, IndexReport
-    from image_finder.core.records import FolderInfo
+    from image_finder.core.common.records import FolderInfo
+    from image_finder.core.indexing.indexer import IndexProgress, IndexReport
 
 
 def home_path(path: str) -> str:
     """A folder as people read it: under the home folder as ``~/Pictures`` (shorter, and
     the same on every machine); elsewhere whole. Printable whatever its bytes."""
-    from image_finder.core.records import display_name
+    from image_finder.core.common.records import display_name
 
     home = os.path.expanduser("~")
     if home not in ("", "/") and (path == home or path.startswith(os.path.join(home, ""))):

@@ -69,14 +69,14 @@ def photos(photo_source: Path, tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def lite0():
     """The bundled EfficientNet-Lite0 with its real ImageNet weights, loaded once."""
-    from image_finder.core.extractor import Extractor
+    from image_finder.core.embedding.extractor import Extractor
 
     return Extractor.load("efficientnet_lite0", device="cpu", precision="fp32")
 
 
 @pytest.fixture
 def library(tmp_path: Path):
-    from image_finder.core.library import Library
+    from image_finder.core.stores.library import Library
 
     lib = Library(tmp_path / "library")
     yield lib
@@ -98,7 +98,7 @@ def xdg_trash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _tiny_clip_spec():
-    from image_finder.core.clip import ClipSpec
+    from image_finder.core.embedding.clip import ClipSpec
 
     return ClipSpec("clip_tiny_test", "tiny-test-clip", "", 32, "Tiny test CLIP")
 
@@ -129,7 +129,7 @@ def tiny_clip_weights(tmp_path_factory) -> str:
 @pytest.fixture
 def tiny_clip(tiny_clip_weights, monkeypatch):
     """A tiny randomly initialised open_clip model, known to the app by TINY_CLIP's name."""
-    from image_finder.core import clip
+    from image_finder.core.embedding import clip
 
     monkeypatch.setitem(clip.CLIP_MODELS, TINY_CLIP.name, TINY_CLIP)
     return clip.ClipExtractor.load_clip(TINY_CLIP.name, weights=tiny_clip_weights, device="cpu")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import sys
 
-from image_finder.core.extractor import PixelExtractor
-from image_finder.core.indexing import index_folders
-from image_finder.core.library import Library
+from image_finder.core.embedding.extractor import PixelExtractor
+from image_finder.core.indexing.indexer import index_folders
+from image_finder.core.stores.library import Library
 
 
 def main() -> int:

@@ -20,19 +20,19 @@ from image_finder import __version__
 from image_finder.cli import concepts, duplicates, store, tune, watch, words
 from image_finder.cli import query as query_options
 from image_finder.cli.output import Interrupt, ProgressLine, print_searches, print_status
-from image_finder.core import paths
-from image_finder.core.backup import LibraryIntactError, recovery_facts, restore_backup
-from image_finder.core.dberrors import DbTrouble, is_disk_full, trouble
-from image_finder.core.errors import (
+from image_finder.core.common import paths
+from image_finder.core.common.dberrors import DbTrouble, is_disk_full, trouble
+from image_finder.core.common.errors import (
     DISK_FULL,
     ImageFinderError,
     LibraryDamagedError,
     ModelMismatchError,
 )
-from image_finder.core.library import READ_ONLY_NOTICE, Library
-from image_finder.core.logsetup import log_file, setup_logging
-from image_finder.core.records import display_name, path_json
-from image_finder.core.settings import Settings
+from image_finder.core.common.logsetup import log_file, setup_logging
+from image_finder.core.common.records import display_name, path_json
+from image_finder.core.config.settings import Settings
+from image_finder.core.stores.backup import LibraryIntactError, recovery_facts, restore_backup
+from image_finder.core.stores.library import READ_ONLY_NOTICE, Library
 from image_finder.text import count, index_summary
 
 log = logging.getLogger("image_finder.cli")
@@ -196,8 +196,8 @@ def build_parser() -> _Parser:
 
 
 def _load_extractor(args: argparse.Namespace, settings: Settings, library: Library) -> Any:
-    from image_finder.core.extractor import Extractor
-    from image_finder.core.models import choose_model
+    from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.embedding.models import choose_model
 
     choice = choose_model(
         library.model,
@@ -221,7 +221,7 @@ def _load_extractor(args: argparse.Namespace, settings: Settings, library: Libra
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) -> int:
-    from image_finder.core.indexing import index_folders
+    from image_finder.core.indexing.indexer import index_folders
 
     args.folders = _folders(args.folders, library)
     library.begin_writing()  # fail fast, before the model loads, if another process indexes
@@ -258,7 +258,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) ->
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -> int:
-    from image_finder.core.search import EMPTY_LIBRARY, Searcher
+    from image_finder.core.search.searcher import EMPTY_LIBRARY, Searcher
 
     if library.count() == 0:  # before loading a model
         raise ImageFinderError(EMPTY_LIBRARY + " (image-finder-cli index FOLDER)")
@@ -284,7 +284,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
 
 def _search_options(args: argparse.Namespace, settings: Settings, library: Library) -> Any:
     """The options of a search, each checked: a value out of range is one line and exit 1."""
-    from image_finder.core.search import SearchOptions
+    from image_finder.core.search.searcher import SearchOptions
 
     top_k = args.top_k if args.top_k is not None else settings.top_k
     if top_k < 1:
@@ -314,7 +314,7 @@ def _search_options(args: argparse.Namespace, settings: Settings, library: Libra
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -> int:
-    from image_finder.core.status import library_status
+    from image_finder.core.stores.status import library_status
 
     folders = library.folders()
     data = library_status(library, settings, folders)

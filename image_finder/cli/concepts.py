@@ -9,10 +9,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from image_finder.core.errors import ImageFinderError
-from image_finder.core.library import Library
-from image_finder.core.records import display_name
-from image_finder.core.settings import Settings
+from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.common.records import display_name
+from image_finder.core.config.settings import Settings
+from image_finder.core.stores.library import Library
 
 
 def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser, bool], None]) -> None:
@@ -60,7 +60,7 @@ def _ids(library: Library, folders: list[str]) -> list[int]:
 
 
 def cmd_concept(args: argparse.Namespace, settings: Settings, library: Library) -> int:
-    from image_finder.core import concepts
+    from image_finder.core.learning import concepts
 
     if args.action == "add":
         started = time.perf_counter()

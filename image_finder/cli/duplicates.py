@@ -10,10 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 from image_finder.cli import query as query_options
-from image_finder.core.errors import ImageFinderError
-from image_finder.core.library import Library
-from image_finder.core.records import display_name, path_json
-from image_finder.core.settings import Settings
+from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.common.records import display_name, path_json
+from image_finder.core.config.settings import Settings
+from image_finder.core.stores.library import Library
 from image_finder.text import byte_size, count
 
 
@@ -52,7 +52,7 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser, bool], None]
 
 
 def cmd_duplicates(args: argparse.Namespace, settings: Settings, library: Library) -> int:
-    from image_finder.core.duplicates import DEFAULT_THRESHOLD, Tier, find_duplicates
+    from image_finder.core.search.duplicates import DEFAULT_THRESHOLD, Tier, find_duplicates
 
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     if not 0.0 < threshold <= 1.0:
@@ -104,8 +104,8 @@ def _print_groups(groups: list[Any]) -> None:
 
 
 def _trash_others(args: argparse.Namespace, library: Library, groups: list[Any]) -> int:
-    from image_finder.core.cleanup import trash_images
-    from image_finder.core.duplicates import DEFAULT_THRESHOLD, SIMILAR_FLOOR
+    from image_finder.core.indexing.cleanup import trash_images
+    from image_finder.core.search.duplicates import DEFAULT_THRESHOLD, SIMILAR_FLOOR
 
     extra = [item for group in groups for item in group.removable]
     if not extra:

@@ -13,9 +13,9 @@ from datetime import datetime
 from types import FrameType
 from typing import Any, TextIO
 
-from image_finder.core.indexing import IndexPhase
-from image_finder.core.library import Library
-from image_finder.core.records import FolderInfo, display_name
+from image_finder.core.common.records import FolderInfo, display_name
+from image_finder.core.indexing.indexer import IndexPhase
+from image_finder.core.stores.library import Library
 from image_finder.text import byte_size, progress_line
 
 
@@ -96,7 +96,7 @@ def print_searches(
 ) -> int:
     """Each query's outcome (``search(query)``) as a table or a JSON line; a query image that
     cannot be read is one line on stderr (``path(query)`` names it) and exit code 1."""
-    from image_finder.core.errors import ImageLoadError
+    from image_finder.core.common.errors import ImageLoadError
 
     failed = 0
     for n, query in enumerate(queries):

@@ -7,10 +7,10 @@ import argparse
 import os
 from typing import Any
 
-from image_finder.core.conditions import Conditions
-from image_finder.core.errors import ImageFinderError
-from image_finder.core.library import Library
-from image_finder.core.records import display_name
+from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.common.records import display_name
+from image_finder.core.search.conditions import Conditions
+from image_finder.core.stores.library import Library
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
@@ -77,7 +77,7 @@ def conditions(args: argparse.Namespace) -> Conditions:
 def example(path: str, library: Library) -> Any:
     """A file as a query: the library's item when the file is in the library (its stored
     vector serves, even with its drive offline), else the file."""
-    from image_finder.core.search import Query
+    from image_finder.core.search.searcher import Query
 
     item = library.item_by_path(os.path.abspath(path))
     if item is not None:
@@ -90,7 +90,7 @@ def example(path: str, library: Library) -> Any:
 def image_queries(args: argparse.Namespace, library: Library, where: Conditions) -> list[Any]:
     """The queries of ``search IMAGE…``: one each, or one of all with ``--together``; each
     with the images to leave out and the conditions."""
-    from image_finder.core.search import Query
+    from image_finder.core.search.searcher import Query
 
     unlike = [example(path, library) for path in args.unlike]
     if args.together:
@@ -102,7 +102,7 @@ def image_queries(args: argparse.Namespace, library: Library, where: Conditions)
 
 def queries(args: argparse.Namespace, library: Library, where: Conditions) -> list[Any] | None:
     """The queries of ``search``; None for words (built once the model is loaded)."""
-    from image_finder.core.search import Query
+    from image_finder.core.search.searcher import Query
 
     if args.unlike and not args.queries:
         raise ImageFinderError("--unlike leaves pictures out of a search: give IMAGEs to search")

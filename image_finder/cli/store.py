@@ -1,4 +1,4 @@
-"""image-finder-cli over a catalogue (``--store URI``, core/catalogue.py): index with a Ray
+"""image-finder-cli over a catalogue (``--store URI``, core/stores/catalogue.py): index with a Ray
 Data job, search, status and export, with the same JSON as over a library."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import sys
 from typing import Any
 
 from image_finder.cli.output import Interrupt, ProgressLine, print_searches
-from image_finder.core.catalogue import Catalogue
-from image_finder.core.errors import ImageFinderError
-from image_finder.core.records import display_name
-from image_finder.core.settings import Settings
+from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.common.records import display_name
+from image_finder.core.config.settings import Settings
+from image_finder.core.stores.catalogue import Catalogue
 
 
 def add_store_options(parser: argparse.ArgumentParser, ray: bool = False) -> None:
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _index(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) -> int:
-    from image_finder.core import scale_out
+    from image_finder.core.indexing import scale_out
 
     if args.ray is None:
         raise ImageFinderError("a catalogue is indexed by a Ray Data job: add --ray [ADDRESS]")
@@ -91,9 +91,9 @@ def _index(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) -
 
 
 def _search(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) -> int:
-    from image_finder.core.catalogue_search import search_catalogue
-    from image_finder.core.extractor import Extractor
-    from image_finder.core.search import SearchOptions
+    from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.search.catalogue_search import search_catalogue
+    from image_finder.core.search.searcher import SearchOptions
 
     if not args.queries or args.text:
         raise ImageFinderError("a catalogue is searched by image: name one or more images")

@@ -1,4 +1,4 @@
-"""image-finder-cli tune: adapt the library to its domain (core/adapter.py) from labelled
+"""image-finder-cli tune: adapt the library to its domain (core/learning/adapter.py) from labelled
 folders or saved concepts; switch between the adapted and the original features."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from image_finder.cli.output import Interrupt
-from image_finder.core.errors import ImageFinderError
-from image_finder.core.library import Library
-from image_finder.core.settings import Settings
+from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.config.settings import Settings
+from image_finder.core.stores.library import Library
 
 
 def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser, bool], None]) -> None:
@@ -75,7 +75,7 @@ class _Progress:
 
 
 def cmd_tune(args: argparse.Namespace, settings: Settings, library: Library) -> int:
-    from image_finder.core import adapter
+    from image_finder.core.learning import adapter
 
     if args.use or args.remove:
         with library.writing():

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from image_finder.core.errors import ImageFinderError, LibraryBusyError
-from image_finder.core.library import Library
-from image_finder.core.settings import Settings
+from image_finder.core.common.errors import ImageFinderError, LibraryBusyError
+from image_finder.core.config.settings import Settings
+from image_finder.core.stores.library import Library
 
 
 def add_parser(
@@ -41,8 +41,8 @@ def cmd_watch(
     batch (one JSON object with --json) once it is committed. While another process writes to
     the library, batches wait for it and are then applied; a folder another process took out
     of the library is no longer watched."""
-    from image_finder.core.indexing import index_folders
-    from image_finder.core.watch import FolderWatcher, WatchBatch
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.indexing.watch import FolderWatcher, WatchBatch
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -87,8 +87,8 @@ def _apply_batches(
 ) -> None:
     """Until stopped: the batches that came meanwhile, merged, each applied once the writer
     lock is ours."""
-    from image_finder.core.indexing import index_folders
-    from image_finder.core.watch import merge_batches
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.indexing.watch import merge_batches
 
     last_backup = time.monotonic()
     while not stop.is_set() or not batches.empty():
@@ -138,7 +138,7 @@ def _wait_for_lock(library: Library, stop: threading.Event, notice: Callable[[st
 def _in_library(batch: Any, library: Library, watcher: Any) -> Any:
     """The batch without the folders another process took out of the library meanwhile
     (which are no longer watched)."""
-    from image_finder.core.watch import in_folders
+    from image_finder.core.indexing.watch import in_folders
 
     folders = [f.path for f in library.folders()]
     kept = in_folders(batch, folders)

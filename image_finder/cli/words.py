@@ -8,9 +8,9 @@ import sys
 import time
 from typing import Any
 
-from image_finder.core.errors import ImageFinderError
-from image_finder.core.library import Library
-from image_finder.core.settings import Settings
+from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.config.settings import Settings
+from image_finder.core.stores.library import Library
 
 
 def add_text_options(parser: argparse.ArgumentParser) -> None:
@@ -28,8 +28,8 @@ def add_text_options(parser: argparse.ArgumentParser) -> None:
 def load_clip(args: argparse.Namespace, settings: Settings, library: Library) -> Any:
     """The CLIP model for this library's text vectors (or the one asked for), or None with a
     notice when it cannot be loaded: words then search with the ImageNet classes."""
-    from image_finder.core.clip import ClipExtractor
-    from image_finder.core.models import ModelLoadError
+    from image_finder.core.embedding.clip import ClipExtractor
+    from image_finder.core.embedding.models import ModelLoadError
 
     name = getattr(args, "text_model", None) or library.text_model or settings.text_model
     if not name:
@@ -48,7 +48,7 @@ def index_text(
     args: argparse.Namespace, settings: Settings, library: Library, cancelled: Any
 ) -> dict[str, Any] | None:
     """Bring the library's CLIP vectors up to date (when it has a set, or one is asked for)."""
-    from image_finder.core.clip import index_text_vectors
+    from image_finder.core.embedding.clip import index_text_vectors
 
     if not (args.text_model or library.text_model):
         return None
@@ -80,7 +80,7 @@ def search_words(
     args: argparse.Namespace, settings: Settings, library: Library, extractor: Any
 ) -> list[Any]:
     """The queries of ``search --text``: words alone, or each image with the words."""
-    from image_finder.core.search import NO_COMBINED, Query, Searcher
+    from image_finder.core.search.searcher import NO_COMBINED, Query, Searcher
 
     clip = load_clip(args, settings, library)
     searcher = Searcher(library, extractor, clip)

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from image_finder import __version__
-from image_finder.core import paths
-from image_finder.core.errors import ImageFinderError
-from image_finder.core.logsetup import log_file, setup_logging
+from image_finder.core.common import paths
+from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.common.logsetup import log_file, setup_logging
 from image_finder.server.config import DEFAULT_HOST, DEFAULT_MAX_UPLOAD_MB, DEFAULT_PORT
 from image_finder.server.tokens import Scope, TokenStore
 
@@ -122,7 +122,7 @@ def _log_to_console() -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from image_finder.core.library import READ_ONLY_NOTICE, Library
+    from image_finder.core.stores.library import READ_ONLY_NOTICE, Library
     from image_finder.server.app import create_app
     from image_finder.server.config import ServerConfig
 

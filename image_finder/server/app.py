@@ -14,9 +14,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from image_finder import __version__
-from image_finder.core import paths
-from image_finder.core.library import Library
-from image_finder.core.settings import Settings
+from image_finder.core.common import paths
+from image_finder.core.config.settings import Settings
+from image_finder.core.stores.library import Library
 from image_finder.server import errors
 from image_finder.server.config import ServerConfig
 from image_finder.server.routes import API_PREFIX, api_router, webapp
@@ -25,7 +25,7 @@ from image_finder.server.service import Service
 from image_finder.server.tokens import TokenStore
 
 if TYPE_CHECKING:
-    from image_finder.core.extractor import Extractor
+    from image_finder.core.embedding.extractor import Extractor
 
 
 def create_app(

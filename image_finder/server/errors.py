@@ -11,8 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from image_finder.core.batching import QueueFullError
-from image_finder.core.errors import (
+from image_finder.core.common.errors import (
     EmptyLibraryError,
     ImageFinderError,
     ImageLoadError,
@@ -22,7 +21,8 @@ from image_finder.core.errors import (
     ModelMismatchError,
     UnknownConceptError,
 )
-from image_finder.core.images import NOT_AN_IMAGE
+from image_finder.core.pictures.images import NOT_AN_IMAGE
+from image_finder.core.search.batching import QueueFullError
 
 log = logging.getLogger("image_finder.server")
 

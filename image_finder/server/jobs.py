@@ -13,14 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from image_finder.core.errors import ImageFinderError, LibraryBusyError
-from image_finder.core.library import Library
-from image_finder.core.progress import IndexProgress
-from image_finder.core.records import display_name
+from image_finder.core.common.errors import ImageFinderError, LibraryBusyError
+from image_finder.core.common.records import display_name
+from image_finder.core.indexing.progress import IndexProgress
+from image_finder.core.stores.library import Library
 from image_finder.text import index_summary, progress_line
 
 if TYPE_CHECKING:
-    from image_finder.core.extractor import Extractor
+    from image_finder.core.embedding.extractor import Extractor
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class JobManager:
 
     def start_tune(self, labels: dict[str, list[int]]) -> Job:
         """Queue tuning an adapter on ``labels`` (label -> ids), measured and applied only if
-        it helps (core/adapter.py)."""
+        it helps (core/learning/adapter.py)."""
         with self._lock:
             job = Job(str(next(self._ids)), [], kind="tune", labels=labels)
             self._jobs[job.id] = job
@@ -165,7 +165,7 @@ class JobManager:
             self._run_job(job)
 
     def _run_tune(self, job: Job) -> None:
-        from image_finder.core import adapter
+        from image_finder.core.learning import adapter
 
         def progress(phase: str, done: int, total: int) -> None:
             job.phase, job.done, job.total = phase, done, total
@@ -197,7 +197,7 @@ class JobManager:
                 self._finish(job, JobState.DONE, f"Not applied: {report.reason}.")
 
     def _run_job(self, job: Job) -> None:
-        from image_finder.core.indexing import index_folders
+        from image_finder.core.indexing.indexer import index_folders
 
         if job.kind == "tune":
             self._run_tune(job)

@@ -9,10 +9,10 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from image_finder.core import examples
-from image_finder.core.batching import SearchQueue
-from image_finder.core.library import Library
-from image_finder.core.settings import Settings
+from image_finder.core.config.settings import Settings
+from image_finder.core.search import examples
+from image_finder.core.search.batching import SearchQueue
+from image_finder.core.stores.library import Library
 from image_finder.server.config import ServerConfig
 from image_finder.server.errors import RETRY_AFTER_SECONDS, ApiError
 from image_finder.server.jobs import JobManager
@@ -20,9 +20,9 @@ from image_finder.server.thumbnails import ThumbnailCache
 from image_finder.server.tokens import TokenChecker, TokenStore
 
 if TYPE_CHECKING:
-    from image_finder.core.clip import ClipExtractor
-    from image_finder.core.extractor import Extractor
-    from image_finder.core.search import Searcher
+    from image_finder.core.embedding.clip import ClipExtractor
+    from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.search.searcher import Searcher
 
 log = logging.getLogger("image_finder.server")
 
@@ -68,8 +68,8 @@ class Service:
         threading.Thread(target=self._load, name="model-loader", daemon=True).start()
 
     def _load(self) -> None:
-        from image_finder.core.extractor import Extractor
-        from image_finder.core.models import choose_model
+        from image_finder.core.embedding.extractor import Extractor
+        from image_finder.core.embedding.models import choose_model
 
         try:
             choice = choose_model(
@@ -99,7 +99,7 @@ class Service:
     def _load_clip(self) -> ClipExtractor | None:
         """The CLIP model of the library's text vectors, for searching any words; without it,
         words search ImageNet's classes."""
-        from image_finder.core.clip import ClipExtractor
+        from image_finder.core.embedding.clip import ClipExtractor
 
         name = self.settings.text_model or self.library.text_model
         if not name:
@@ -115,7 +115,7 @@ class Service:
             return None
 
     def _ready(self, extractor: Extractor, clip: ClipExtractor | None = None) -> None:
-        from image_finder.core.search import Searcher
+        from image_finder.core.search.searcher import Searcher
 
         self._extractor = extractor
         self.searcher = Searcher(self.library, extractor.for_thread(), clip)

@@ -7,8 +7,8 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from image_finder.core.images import load_image
-from image_finder.core.records import Item
+from image_finder.core.common.records import Item
+from image_finder.core.pictures.images import load_image
 
 MIN_SIZE = 16
 MAX_SIZE = 1024

@@ -18,8 +18,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from image_finder.core import paths
-from image_finder.core.errors import ImageFinderError
+from image_finder.core.common import paths
+from image_finder.core.common.errors import ImageFinderError
 
 TOKENS_FILE = "server-tokens.json"
 

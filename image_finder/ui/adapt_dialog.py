@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from image_finder.core.records import display_name
+from image_finder.core.common.records import display_name
 from image_finder.ui.learning import Learning
 
 INTRO = (
@@ -124,7 +124,7 @@ class AdaptDialog(QDialog):
         self.progress.hide()
 
     def _on_done(self, report: object) -> None:
-        from image_finder.core.adapter import TuneReport
+        from image_finder.core.learning.adapter import TuneReport
 
         assert isinstance(report, TuneReport)
         self._finish()

@@ -22,12 +22,12 @@ from PySide6.QtCore import (
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from image_finder import APP_ID, APP_NAME, __version__
-from image_finder.core import paths
-from image_finder.core.backup import recovery_facts, restore_backup
-from image_finder.core.errors import ImageFinderError, LibraryDamagedError
-from image_finder.core.library import BACKUP_NAME, Library
-from image_finder.core.logsetup import log_file, setup_logging
-from image_finder.core.settings import Settings
+from image_finder.core.common import paths
+from image_finder.core.common.errors import ImageFinderError, LibraryDamagedError
+from image_finder.core.common.logsetup import log_file, setup_logging
+from image_finder.core.config.settings import Settings
+from image_finder.core.stores.backup import recovery_facts, restore_backup
+from image_finder.core.stores.library import BACKUP_NAME, Library
 
 log = logging.getLogger("image_finder.ui")
 qt_log = logging.getLogger("image_finder.qt")

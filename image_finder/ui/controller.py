@@ -19,21 +19,21 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
-from image_finder.core.errors import EmptyLibraryError, LibraryBusyError
-from image_finder.core.library_files import READ_ONLY_NOTICE as READ_ONLY
-from image_finder.core.search import Query, SearchOptions, SearchOutcome
-from image_finder.core.settings import Settings
+from image_finder.core.common.errors import EmptyLibraryError, LibraryBusyError
+from image_finder.core.config.settings import Settings
+from image_finder.core.search.searcher import Query, SearchOptions, SearchOutcome
+from image_finder.core.stores.library_files import READ_ONLY_NOTICE as READ_ONLY
 from image_finder.ui.history import History
 from image_finder.ui.jobs import IndexJob, JoinedProgress
 from image_finder.ui.learning import Learning
 from image_finder.ui.workers import IndexWorker, SearchWorker
 
 if TYPE_CHECKING:
-    from image_finder.core.extractor import Extractor
-    from image_finder.core.indexing import IndexReport
-    from image_finder.core.library import Library
-    from image_finder.core.records import FolderInfo, Item
-    from image_finder.core.watch import FolderWatcher, WatchBatch, WatchMode
+    from image_finder.core.common.records import FolderInfo, Item
+    from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.indexing.indexer import IndexReport
+    from image_finder.core.indexing.watch import FolderWatcher, WatchBatch, WatchMode
+    from image_finder.core.stores.library import Library
 
 WATCH_RETRY_MS = 2000  # a watch batch refused while another process writes: tried again
 
@@ -365,7 +365,7 @@ class Controller(QObject):
         if self._retry is not None and self._pending is None:  # a query the empty library failed
             self.query_waiting.emit(INDEXING_WAIT)
         if job.watch is not None:  # a folder removed meanwhile is not indexed again
-            from image_finder.core.watch import in_folders
+            from image_finder.core.indexing.watch import in_folders
 
             batch = in_folders(job.watch, [f.path for f in self.folders])
             if not batch.roots:
@@ -383,7 +383,7 @@ class Controller(QObject):
         if NoticeKind.OFFLINE in self._shown and not report.offline_folders:
             self._withdraw(NoticeKind.OFFLINE)
         if report.offline_folders:
-            from image_finder.core.records import display_name
+            from image_finder.core.common.records import display_name
 
             self._shown.add(NoticeKind.OFFLINE)
             self.notice.emit(
@@ -443,7 +443,7 @@ class Controller(QObject):
 
     def start_watching(self) -> None:
         """Watch every folder of the library: changes are indexed as they settle."""
-        from image_finder.core.watch import FolderWatcher
+        from image_finder.core.indexing.watch import FolderWatcher
 
         if self._watcher is None:
             self._watcher = FolderWatcher(
@@ -467,7 +467,7 @@ class Controller(QObject):
     def _on_watcher_batch(self, batch: WatchBatch) -> None:
         """One index job for a batch; a batch that comes while a watch job waits joins it, so
         that copying thousands of files is a few jobs."""
-        from image_finder.core.watch import merge_batches
+        from image_finder.core.indexing.watch import merge_batches
 
         if self._watch_job is not None and self._watch_job in self._jobs:
             assert self._watch_job.watch is not None

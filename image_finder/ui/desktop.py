@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import QMimeData, QObject, QProcess, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 
-from image_finder.core.records import display_name
+from image_finder.core.common.records import display_name
 
 MESSAGE_MS = 8000
 
@@ -91,7 +91,7 @@ class DesktopActions(QObject):
 
     def copy_image(self, path: str) -> None:
         try:
-            from image_finder.core.images import load_image
+            from image_finder.core.pictures.images import load_image
             from image_finder.ui.thumbnails import pil_to_qimage
 
             image = pil_to_qimage(load_image(path))

@@ -11,7 +11,7 @@ from PySide6.QtCore import QMimeData, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent, QMouseEvent, QPixmap
 from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout
 
-from image_finder.core.images import IMAGE_EXTENSIONS
+from image_finder.core.pictures.images import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
 

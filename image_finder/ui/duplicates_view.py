@@ -33,8 +33,9 @@ from PySide6.QtWidgets import (
 )
 
 from image_finder import text
-from image_finder.core.cleanup import CleanupReport, restore_from_trash
-from image_finder.core.duplicates import (
+from image_finder.core.common.records import Item, display_name
+from image_finder.core.indexing.cleanup import CleanupReport, restore_from_trash
+from image_finder.core.search.duplicates import (
     DEFAULT_RULES,
     DEFAULT_THRESHOLD,
     SIMILAR_FLOOR,
@@ -44,7 +45,6 @@ from image_finder.core.duplicates import (
     Tier,
     group_pairs,
 )
-from image_finder.core.records import Item, display_name
 from image_finder.ui.controller import Controller
 from image_finder.ui.desktop import DesktopActions
 from image_finder.ui.thumbnails import ThumbnailLoader

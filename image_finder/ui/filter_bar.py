@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from image_finder.core.conditions import Conditions, FactCache, Orientation
-from image_finder.core.library import Library
-from image_finder.core.records import display_name
+from image_finder.core.common.records import display_name
+from image_finder.core.search.conditions import Conditions, FactCache, Orientation
+from image_finder.core.stores.library import Library
 from image_finder.text import home_path
 
 ANY_DATE = QDate(1900, 1, 1)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from image_finder.core.indexing import IndexProgress
-    from image_finder.core.watch import WatchBatch
+    from image_finder.core.indexing.indexer import IndexProgress
+    from image_finder.core.indexing.watch import WatchBatch
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class JoinedProgress:
         self._last_total = 0
 
     def relay(self, progress: IndexProgress) -> IndexProgress:
-        from image_finder.core.indexing import IndexPhase
+        from image_finder.core.indexing.indexer import IndexPhase
 
         if progress.phase is not IndexPhase.EMBEDDING:
             return progress

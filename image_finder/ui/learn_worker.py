@@ -1,5 +1,5 @@
 """The thin worker that teaches the library: concepts learnt from a search session, and the
-adapter tuned on labelled folders or concepts (core/concepts.py, core/adapter.py).
+adapter tuned on labelled folders or concepts (core/learning/concepts.py, core/learning/adapter.py).
 
 It lives on the index thread (see :class:`~image_finder.ui.learning.Learning`), so that its
 writes queue behind indexing jobs instead of running beside them; each slot is one core call
@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from image_finder.core.errors import ImageFinderError
+from image_finder.core.common.errors import ImageFinderError
 
 if TYPE_CHECKING:
-    from image_finder.core.library import Library
+    from image_finder.core.stores.library import Library
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class LearnWorker(QObject):
     @Slot(str, object, object, bool)
     def learn_concept(self, name: str, positives: list[int], negatives: list[int],
                       refine: bool) -> None:  # fmt: skip
-        from image_finder.core import concepts
+        from image_finder.core.learning import concepts
 
         try:
             with self.library.writing():
@@ -60,7 +60,7 @@ class LearnWorker(QObject):
     @Slot(str)
     def tune(self, root: str) -> None:
         """Tune on the sub-folders of ``root`` (empty: on the saved concepts)."""
-        from image_finder.core import adapter
+        from image_finder.core.learning import adapter
 
         self._cancel.clear()
         try:
@@ -84,7 +84,7 @@ class LearnWorker(QObject):
 
     @Slot(bool)
     def use_adapter(self, adapted: bool) -> None:
-        from image_finder.core import adapter
+        from image_finder.core.learning import adapter
 
         try:
             with self.library.writing():

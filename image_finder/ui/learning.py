@@ -12,8 +12,8 @@ from PySide6.QtCore import QObject, QThread, Signal
 from image_finder.ui.learn_worker import LearnWorker
 
 if TYPE_CHECKING:
-    from image_finder.core.adapter import Adapter
-    from image_finder.core.library import Library
+    from image_finder.core.learning.adapter import Adapter
+    from image_finder.core.stores.library import Library
 
 
 class Learning(QObject):

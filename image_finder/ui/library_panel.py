@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from image_finder import text
-from image_finder.core.indexing import IndexPhase, IndexProgress, IndexReport
-from image_finder.core.records import FolderInfo, display_name
+from image_finder.core.common.records import FolderInfo, display_name
+from image_finder.core.indexing.indexer import IndexPhase, IndexProgress, IndexReport
 from image_finder.ui.controller import Controller, ModelState
 from image_finder.ui.drop_zone import local_path
 

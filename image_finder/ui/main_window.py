@@ -37,9 +37,9 @@ from PySide6.QtWidgets import (
 )
 
 from image_finder import APP_NAME, text
-from image_finder.core.library import Library
-from image_finder.core.records import display_name
-from image_finder.core.settings import Settings
+from image_finder.core.common.records import display_name
+from image_finder.core.config.settings import Settings
+from image_finder.core.stores.library import Library
 from image_finder.ui.about import app_icon
 from image_finder.ui.adapt_dialog import AdaptDialog
 from image_finder.ui.controller import Controller, ModelState
@@ -378,7 +378,7 @@ class MainWindow(QMainWindow):
 
     def settings_dialog(self) -> SettingsDialog:
         """The Settings dialog, showing the model in use and the devices present."""
-        from image_finder.core.extractor import unavailable_devices
+        from image_finder.core.embedding.extractor import unavailable_devices
 
         extractor = self.controller.extractor
         return SettingsDialog(

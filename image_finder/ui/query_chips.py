@@ -10,7 +10,7 @@ from PySide6.QtCore import QSize, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
 
-from image_finder.core.query import Query, QueryKind
+from image_finder.core.search.query import Query, QueryKind
 from image_finder.ui.thumbnails import make_thumbnail
 
 ICON = 28

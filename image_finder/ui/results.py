@@ -38,9 +38,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from image_finder.core.images import image_size
-from image_finder.core.records import display_name
-from image_finder.core.search import MatchKind, SearchResult
+from image_finder.core.common.records import display_name
+from image_finder.core.pictures.images import image_size
+from image_finder.core.search.searcher import MatchKind, SearchResult
 from image_finder.text import byte_size
 from image_finder.ui.thumbnails import ThumbnailLoader
 

@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
 )
 
 from image_finder import text
-from image_finder.core.conditions import Conditions
-from image_finder.core.records import display_name
-from image_finder.core.search import Query, QueryKind, SearchOutcome
+from image_finder.core.common.records import display_name
+from image_finder.core.search.conditions import Conditions
+from image_finder.core.search.searcher import Query, QueryKind, SearchOutcome
 from image_finder.ui.controller import Controller, ModelState
 from image_finder.ui.desktop import DesktopActions
 from image_finder.ui.drop_zone import DropZone
@@ -168,7 +168,7 @@ class SearchPanel(QWidget):
         """The known words, as completions (loaded the first time something is typed)."""
         if self._completer is not None or self.controller.clip_ready:
             return
-        from image_finder.core.words import Vocabulary
+        from image_finder.core.embedding.words import Vocabulary
 
         known = self.controller.learning.concept_names() + Vocabulary.imagenet().words()
         completer = QCompleter(QStringListModel(known, self), self)
@@ -335,7 +335,7 @@ class SearchPanel(QWidget):
         self.controller.learning.save_concept(name, positives, negatives)
 
     def _on_concept_learnt(self, concept: object) -> None:
-        from image_finder.core.concepts import Concept
+        from image_finder.core.learning.concepts import Concept
 
         assert isinstance(concept, Concept)
         self._completer = None  # completes the new name next time

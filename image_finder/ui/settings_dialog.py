@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from image_finder.core.clip import DEFAULT_CLIP
-from image_finder.core.models import DEVICES, MODELS, PRECISIONS
-from image_finder.core.settings import Settings
+from image_finder.core.config.settings import Settings
+from image_finder.core.embedding.clip import DEFAULT_CLIP
+from image_finder.core.embedding.models import DEVICES, MODELS, PRECISIONS
 
 DEVICE_LABELS = {
     "auto": "Automatic (GPU when available, else the CPU)",

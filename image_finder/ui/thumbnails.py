@@ -16,9 +16,9 @@ from PIL import Image
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
-from image_finder.core import paths
-from image_finder.core.errors import ImageLoadError
-from image_finder.core.images import ImageSource, load_image
+from image_finder.core.common import paths
+from image_finder.core.common.errors import ImageLoadError
+from image_finder.core.pictures.images import ImageSource, load_image
 
 log = logging.getLogger(__name__)
 

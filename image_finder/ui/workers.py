@@ -19,18 +19,18 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from image_finder.core import examples
-from image_finder.core.errors import ImageFinderError, ImageLoadError
-from image_finder.core.indexing import IndexPhase, IndexProgress
-from image_finder.core.settings import Settings
+from image_finder.core.common.errors import ImageFinderError, ImageLoadError
+from image_finder.core.config.settings import Settings
+from image_finder.core.indexing.indexer import IndexPhase, IndexProgress
+from image_finder.core.search import examples
 
 if TYPE_CHECKING:
-    from image_finder.core.clip import ClipExtractor
-    from image_finder.core.extractor import Extractor
-    from image_finder.core.library import Library
-    from image_finder.core.records import Item
-    from image_finder.core.search import Query, Searcher, SearchOptions
-    from image_finder.core.watch import WatchBatch
+    from image_finder.core.common.records import Item
+    from image_finder.core.embedding.clip import ClipExtractor
+    from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.indexing.watch import WatchBatch
+    from image_finder.core.search.searcher import Query, Searcher, SearchOptions
+    from image_finder.core.stores.library import Library
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,9 @@ class SearchWorker(QObject):
     @Slot(object, bool)
     def load_model(self, settings: Settings, replace_library_model: bool = False) -> None:
         """Load the model :func:`choose_model` picks for the library and settings."""
-        from image_finder.core.extractor import Extractor
-        from image_finder.core.models import choose_model
-        from image_finder.core.search import Searcher
+        from image_finder.core.embedding.extractor import Extractor
+        from image_finder.core.embedding.models import choose_model
+        from image_finder.core.search.searcher import Searcher
 
         try:
             choice = choose_model(
@@ -90,7 +90,7 @@ class SearchWorker(QObject):
     def _load_clip(self, settings: Settings, extractor: Extractor) -> ClipExtractor | None:
         """The CLIP model the settings or the library's text vectors ask for; when it cannot
         be had, words search ImageNet's classes and the model's notice says why."""
-        from image_finder.core.clip import ClipExtractor
+        from image_finder.core.embedding.clip import ClipExtractor
 
         name = settings.text_model or self.library.text_model
         if not name:
@@ -169,7 +169,7 @@ class IndexWorker(QObject):
     def index(self, roots: list[str], rebuild: bool, batch: WatchBatch | None = None) -> None:
         """Index ``roots``; for a watched folder's ``batch``, what it saw still being written
         is left for a later batch."""
-        from image_finder.core.indexing import index_folders
+        from image_finder.core.indexing.indexer import index_folders
 
         self._cancel.clear()
         self._last_phase = None
@@ -202,7 +202,7 @@ class IndexWorker(QObject):
 
     def _index_text(self) -> None:
         """Bring the CLIP vector set along (resumes where a cancelled run stopped)."""
-        from image_finder.core.clip import index_text_vectors
+        from image_finder.core.embedding.clip import index_text_vectors
 
         assert self.clip is not None
         try:
@@ -217,7 +217,7 @@ class IndexWorker(QObject):
 
     @Slot(object, object, float)
     def find_pairs(self, folders: list[str], reference: list[str], threshold: float) -> None:
-        from image_finder.core.duplicates import Pairs, find_pairs
+        from image_finder.core.search.duplicates import Pairs, find_pairs
 
         self._cancel.clear()
         try:
@@ -241,7 +241,7 @@ class IndexWorker(QObject):
     @Slot(object, str)
     def clean_up(self, items: list[Item], folder: str) -> None:
         """Move ``items`` to the trash (``folder`` empty) or into ``folder``."""
-        from image_finder.core.cleanup import CleanupReport, move_images, trash_images
+        from image_finder.core.indexing.cleanup import CleanupReport, move_images, trash_images
 
         try:
             if folder:

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from image_finder.core import adapter, concepts
-from image_finder.core.errors import ImageFinderError
-from image_finder.core.extractor import PixelExtractor
-from image_finder.core.indexing import index_folders
-from image_finder.core.library import Library
+from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.embedding.extractor import PixelExtractor
+from image_finder.core.indexing.indexer import index_folders
+from image_finder.core.learning import adapter, concepts
+from image_finder.core.stores.library import Library
 from tests.core.conftest import run
 
 COLOURS = [(230, 30, 30), (30, 200, 30), (40, 40, 230), (230, 230, 30), (200, 30, 200),

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from image_finder.cli import main
-from image_finder.core.errors import ImageLoadError
-from image_finder.core.images import load_image
-from image_finder.core.indexing import index_folders
+from image_finder.core.common.errors import ImageLoadError
+from image_finder.core.indexing.indexer import index_folders
+from image_finder.core.pictures.images import load_image
 from tests import corpus
 
 
@@ -69,7 +69,7 @@ def test_mangled_image_bytes_give_an_image_or_our_error(data):
 
 
 def test_files_that_vanish_or_change_after_the_scan(tmp_path, library, lite0, monkeypatch):
-    from image_finder.core import indexing
+    from image_finder.core.indexing import indexer as indexing
 
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -8,10 +8,10 @@ import io
 import pytest
 from PIL import Image
 
-from image_finder.core.batching import QueueFullError, SearchQueue
-from image_finder.core.errors import ImageLoadError
-from image_finder.core.indexing import index_folders
-from image_finder.core.search import Query, Searcher, SearchOptions
+from image_finder.core.common.errors import ImageLoadError
+from image_finder.core.indexing.indexer import index_folders
+from image_finder.core.search.batching import QueueFullError, SearchQueue
+from image_finder.core.search.searcher import Query, Searcher, SearchOptions
 
 
 @pytest.fixture

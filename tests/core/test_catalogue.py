@@ -15,8 +15,8 @@ import time
 import numpy as np
 import pytest
 
-from image_finder.core.catalogue import Catalogue, StoreAddress
-from image_finder.core.errors import ImageFinderError
+from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.stores.catalogue import Catalogue, StoreAddress
 from tests.core.conftest import run
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from image_finder.cli import main
-from image_finder.core.library import Library
+from image_finder.core.stores.library import Library
 from tests.core.conftest import run
 
 

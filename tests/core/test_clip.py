@@ -10,11 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from image_finder.core import clip
-from image_finder.core.indexing import index_folders
-from image_finder.core.library import Library
-from image_finder.core.models import ModelLoadError
-from image_finder.core.search import NO_COMBINED, Query, Searcher, SearchOptions
+from image_finder.core.embedding import clip
+from image_finder.core.embedding.models import ModelLoadError
+from image_finder.core.indexing.indexer import index_folders
+from image_finder.core.search.searcher import NO_COMBINED, Query, Searcher, SearchOptions
+from image_finder.core.stores.library import Library
 from tests.conftest import TINY_CLIP as TINY
 
 

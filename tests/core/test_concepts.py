@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from image_finder.core import concepts
-from image_finder.core.conditions import Conditions
-from image_finder.core.errors import ImageFinderError
+from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.learning import concepts
+from image_finder.core.search.conditions import Conditions
 from tests.core.conftest import run
 
 

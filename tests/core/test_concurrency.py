@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from image_finder.cli import main
-from image_finder.core.library import Library
+from image_finder.core.stores.library import Library
 
 ROOT = Path(__file__).parents[2]
 
@@ -81,7 +81,7 @@ def test_searching_while_a_writer_finishes_its_batches_never_deadlocks(tmp_path)
     index: it must not hold the store's lock meanwhile (the two would wait for each other)."""
     import threading
 
-    from image_finder.core.records import FileFacts, NewImage
+    from image_finder.core.common.records import FileFacts, NewImage
 
     rng = np.random.default_rng(2)
     folder = tmp_path / "img"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from image_finder.core.library import Library
+from image_finder.core.stores.library import Library
 
 IVF_MIN = 60
 

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from image_finder.cli import main
-from image_finder.core.errors import LibraryDamagedError, LibraryVersionError
-from image_finder.core.library import BACKUP_NAME, DB_NAME, Library
-from image_finder.core.schema import SCHEMA_VERSION
+from image_finder.core.common.errors import LibraryDamagedError, LibraryVersionError
+from image_finder.core.stores.library import BACKUP_NAME, DB_NAME, Library
+from image_finder.core.stores.schema import SCHEMA_VERSION
 
 
 def small_library(folder: Path, images: Path, n: int = 12) -> None:
@@ -133,7 +133,7 @@ def test_a_full_disk_stops_indexing_cleanly_and_keeps_the_library(tmp_path):
         "import resource, signal, sys\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
         f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
-        "from image_finder.core.errors import LibraryWriteError\n"
+        "from image_finder.core.common.errors import LibraryWriteError\n"
         "from tests.crash_harness import main\n"
         f"sys.argv = ['h', {str(lib_dir)!r}, {str(images)!r}]\n"
         "try:\n    main()\nexcept LibraryWriteError as exc:\n    print(exc); sys.exit(3)\n"
@@ -164,7 +164,7 @@ def test_a_full_disk_stops_indexing_cleanly_and_keeps_the_library(tmp_path):
 def test_recover_refuses_an_intact_library_and_the_backup_follows_removals(tmp_path, capsys):
     """A healthy library is never rolled back by mistake, and a folder removed since the last
     indexing run does not come back with a restore."""
-    from image_finder.core.backup import recovery_facts
+    from image_finder.core.stores.backup import recovery_facts
 
     lib_dir = tmp_path / "lib"
     keep, drop = tmp_path / "keep", tmp_path / "drop"

@@ -18,12 +18,12 @@ import pytest
 from PIL import Image
 
 from image_finder.cli import main
-from image_finder.core.errors import (
+from image_finder.core.common.errors import (
     LibraryBusyError,
     LibraryDamagedError,
     LibraryReadOnlyError,
 )
-from image_finder.core.library import BACKUP_NAME, DB_NAME, Library
+from image_finder.core.stores.library import BACKUP_NAME, DB_NAME, Library
 from tests.core.test_damage import small_library
 
 ROOT = Path(__file__).parents[2]
@@ -63,7 +63,7 @@ def test_processes_opening_one_new_library_at_once_never_call_it_damaged(tmp_pat
 
 
 def test_a_locked_database_is_busy_not_damaged(tmp_path, monkeypatch):
-    from image_finder.core import schema
+    from image_finder.core.stores import schema
 
     monkeypatch.setattr(schema, "BUSY_RETRY_SECONDS", 0.5)
     Library(tmp_path / "lib").close()
@@ -385,7 +385,7 @@ def test_status_imports_no_torch(tmp_path):
 def test_a_read_only_search_writes_nothing(tmp_path):
     """Searching keeps the library's files as they are (the words head is written by the next
     indexing run, not by a search)."""
-    from image_finder.core import words
+    from image_finder.core.embedding import words
 
     lib_dir = tmp_path / "lib"
     small_library(lib_dir, tmp_path / "img", n=3)
@@ -439,8 +439,8 @@ def test_a_failing_library_update_stops_the_trash_and_lists_what_moved(copies, x
     the report names both files that moved (the next indexing run drops the stale entry)."""
     import contextlib
 
-    from image_finder.core.cleanup import trash_images
-    from image_finder.core.duplicates import Tier, find_duplicates
+    from image_finder.core.indexing.cleanup import trash_images
+    from image_finder.core.search.duplicates import Tier, find_duplicates
 
     lib_dir, images = copies
     with Library(lib_dir) as library:

@@ -12,7 +12,9 @@ import pytest
 from PIL import Image, ImageOps
 
 from image_finder.cli import main
-from image_finder.core.duplicates import (
+from image_finder.core.common.records import Item
+from image_finder.core.indexing.indexer import index_folders
+from image_finder.core.search.duplicates import (
     DuplicateGroup,
     KeepRule,
     Tier,
@@ -21,8 +23,6 @@ from image_finder.core.duplicates import (
     find_pairs,
     group_pairs,
 )
-from image_finder.core.indexing import index_folders
-from image_finder.core.records import Item
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_a_threshold_regroups_without_searching_again(planted, library, lite0):
 
 
 def test_reference_folders_are_kept_and_not_compared_with_themselves(photos, tmp_path, lite0):
-    from image_finder.core.library import Library
+    from image_finder.core.stores.library import Library
 
     archive, incoming = tmp_path / "archive", tmp_path / "incoming"
     archive.mkdir()
@@ -127,7 +127,7 @@ def test_keeper_rules_combine_in_order():
 
 
 def test_trash_keeps_the_library_in_step_and_checks_each_file(planted, library, lite0, xdg_trash):
-    from image_finder.core.cleanup import restore_from_trash, trash_images
+    from image_finder.core.indexing.cleanup import restore_from_trash, trash_images
 
     index_folders([planted], library, lite0)
     group = find_duplicates(library, min_tier=Tier.SAME)[0]
@@ -152,7 +152,7 @@ def test_read_only_media_get_a_clear_message(planted, library, lite0, tmp_path, 
 
     import send2trash
 
-    from image_finder.core.cleanup import trash_images
+    from image_finder.core.indexing.cleanup import trash_images
 
     index_folders([planted], library, lite0)
     group = find_duplicates(library, min_tier=Tier.IDENTICAL)[0]
@@ -192,7 +192,7 @@ def test_cli_lists_groups_as_json_and_trashes_the_others(planted, tmp_path, caps
 def test_the_default_keeper_is_the_original_not_a_larger_re_save(photos, tmp_path, lite0):
     """Planted re-saves: a PNG of a camera JPEG (larger file), a WebP and a byte copy made
     later. The original JPEG is kept; each copy says how it relates to it, in the JSON too."""
-    from image_finder.core.library import Library
+    from image_finder.core.stores.library import Library
 
     originals = ["coffee", "chelsea", "astronaut", "rocket"]
     for name in originals:

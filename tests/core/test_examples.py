@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from image_finder.core import examples
-from image_finder.core.conditions import Conditions, Orientation, parse_date, parse_formats
-from image_finder.core.errors import ImageFinderError
-from image_finder.core.extractor import PixelExtractor
-from image_finder.core.indexing import index_folders
-from image_finder.core.library import Library
-from image_finder.core.search import Query, Searcher, SearchOptions
+from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.embedding.extractor import PixelExtractor
+from image_finder.core.indexing.indexer import index_folders
+from image_finder.core.search import examples
+from image_finder.core.search.conditions import Conditions, Orientation, parse_date, parse_formats
+from image_finder.core.search.searcher import Query, Searcher, SearchOptions
+from image_finder.core.stores.library import Library
 
 
 def unit(*v: float) -> np.ndarray:

@@ -7,9 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from image_finder.core import extractor as extractor_module
-from image_finder.core.extractor import Extractor, resolve_device
-from image_finder.core.models import ModelLoadError
+from image_finder.core.embedding import extractor as extractor_module
+from image_finder.core.embedding.extractor import Extractor, resolve_device
+from image_finder.core.embedding.models import ModelLoadError
 from tests.conftest import skimage_photo
 
 
@@ -112,8 +112,8 @@ def test_device_override_falls_back_to_cpu_with_a_notice():
 
 def test_core_never_imports_qt_and_imports_no_heavy_module_up_front():
     code = (
-        "import sys, image_finder.core.indexing, image_finder.core.search, "
-        "image_finder.core.settings, image_finder.cli\n"
+        "import sys, image_finder.core.indexing.indexer, image_finder.core.search.searcher, "
+        "image_finder.core.config.settings, image_finder.cli\n"
         "heavy = ('PySide6', 'torch', 'timm', 'faiss')\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in heavy]\n"
         "print(bad); sys.exit(1 if bad else 0)"

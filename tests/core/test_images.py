@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from image_finder.core.errors import ImageLoadError
-from image_finder.core.images import load_image
+from image_finder.core.common.errors import ImageLoadError
+from image_finder.core.pictures.images import load_image
 from tests import corpus
 
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from image_finder.core.errors import ModelMismatchError
-from image_finder.core.indexing import IndexPhase, index_folders
-from image_finder.core.layout import has_colours
-from image_finder.core.library import Library
-from image_finder.core.scanning import scan_folder
-from image_finder.core.search import Query, Searcher, SearchOptions
+from image_finder.core.common.errors import ModelMismatchError
+from image_finder.core.indexing.indexer import IndexPhase, index_folders
+from image_finder.core.pictures.layout import has_colours
+from image_finder.core.pictures.scanning import scan_folder
+from image_finder.core.search.searcher import Query, Searcher, SearchOptions
+from image_finder.core.stores.library import Library
 from tests import corpus
 
 

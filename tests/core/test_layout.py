@@ -5,8 +5,8 @@ import io
 import numpy as np
 from PIL import Image, ImageOps
 
-from image_finder.core.images import load_image
-from image_finder.core.layout import (
+from image_finder.core.pictures.images import load_image
+from image_finder.core.pictures.layout import (
     LAYOUT_BYTES,
     MATCH,
     correlations,

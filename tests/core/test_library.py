@@ -3,10 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from image_finder.core.errors import LibraryBusyError, ModelMismatchError
-from image_finder.core.library import Library
-from image_finder.core.records import FileFacts, NewImage
-from image_finder.core.vector_index import (
+from image_finder.core.common.errors import LibraryBusyError, ModelMismatchError
+from image_finder.core.common.records import FileFacts, NewImage
+from image_finder.core.stores.library import Library
+from image_finder.core.stores.vector_index import (
     MIN_POINTS_PER_REGION,
     IndexPlan,
     PlanKind,
@@ -160,7 +160,7 @@ def test_searches_and_reads_go_on_while_the_index_trains(tmp_path, monkeypatch):
     and reads the store meanwhile, and the trained index is swapped in afterwards."""
     import threading
 
-    from image_finder.core import vector_index
+    from image_finder.core.stores import vector_index
 
     vectors = clustered(4_000, dim=32)
     seen: dict[str, object] = {}

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from image_finder.core import precision
-from image_finder.core.extractor import Extractor, resolve_precision
-from image_finder.core.indexing import IndexPhase, index_folders
-from image_finder.core.library import Library
-from image_finder.core.models import ModelLoadError
-from image_finder.core.search import Query, Searcher
+from image_finder.core.embedding import precision
+from image_finder.core.embedding.extractor import Extractor, resolve_precision
+from image_finder.core.embedding.models import ModelLoadError
+from image_finder.core.indexing.indexer import IndexPhase, index_folders
+from image_finder.core.search.searcher import Query, Searcher
+from image_finder.core.stores.library import Library
 
 
 def unit(rows: np.ndarray) -> np.ndarray:

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from image_finder.core.images import is_image_name, load_image
-from image_finder.core.indexing import index_folders
-from image_finder.core.search import MatchKind, Query, Searcher, SearchOptions
+from image_finder.core.indexing.indexer import index_folders
+from image_finder.core.pictures.images import is_image_name, load_image
+from image_finder.core.search.searcher import MatchKind, Query, Searcher, SearchOptions
 from tests.conftest import skimage_photo
 
 # The camera's colour space is linear sRGB: its matrix from CIE XYZ (D65), in 1/10000ths.
@@ -116,7 +116,7 @@ def test_the_camera_preview_is_used_where_the_file_has_one(tmp_path):
 
 
 def test_a_damaged_raw_file_is_skipped_with_a_reason(tmp_path):
-    from image_finder.core.errors import ImageLoadError
+    from image_finder.core.common.errors import ImageLoadError
 
     (tmp_path / "broken.nef").write_bytes(b"II*\x00" + b"\x00" * 500)
     with pytest.raises(ImageLoadError, match="RAW"):

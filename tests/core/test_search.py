@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from image_finder.core.indexing import index_folders
-from image_finder.core.query_images import query_variants, uncropped
-from image_finder.core.records import FileFacts, NewImage
-from image_finder.core.search import Query, Searcher, SearchOptions
+from image_finder.core.common.records import FileFacts, NewImage
+from image_finder.core.indexing.indexer import index_folders
+from image_finder.core.search.query_images import query_variants, uncropped
+from image_finder.core.search.searcher import Query, Searcher, SearchOptions
 
 
 def gradient(width: int, height: int) -> Image.Image:
@@ -156,8 +156,8 @@ def test_one_route_for_every_kind_of_query(photos, library, lite0):
 
 
 def test_an_empty_library_says_so_in_the_words_both_faces_show(library, lite0, photos):
-    from image_finder.core.errors import EmptyLibraryError
-    from image_finder.core.search import EMPTY_LIBRARY
+    from image_finder.core.common.errors import EmptyLibraryError
+    from image_finder.core.search.searcher import EMPTY_LIBRARY
 
     with pytest.raises(EmptyLibraryError) as raised:
         Searcher(library, lite0).search(Query.file(photos / "coffee.jpg"))
@@ -168,7 +168,7 @@ def test_an_empty_library_says_so_in_the_words_both_faces_show(library, lite0, p
 def test_results_say_what_they_are_to_the_query(photos, library, lite0, tmp_path):
     """The query itself, a byte-identical copy, a mirrored and a shrunk copy are marked each
     for what it is, whatever the route; a query like nothing in the library says so."""
-    from image_finder.core.search import MatchKind
+    from image_finder.core.search.searcher import MatchKind
 
     shutil.copy(photos / "coffee.jpg", photos / "coffee copy.jpg")
     ImageOps.mirror(Image.open(photos / "coffee.jpg")).save(photos / "mirrored.jpg", quality=92)

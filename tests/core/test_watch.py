@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from image_finder.core.extractor import PixelExtractor
-from image_finder.core.indexing import index_folders
-from image_finder.core.watch import FolderWatcher, WatchBatch, WatchMode
+from image_finder.core.embedding.extractor import PixelExtractor
+from image_finder.core.indexing.indexer import index_folders
+from image_finder.core.indexing.watch import FolderWatcher, WatchBatch, WatchMode
 
 
 def picture(seed: int) -> Image.Image:
@@ -192,7 +192,7 @@ def test_a_steady_stream_is_searchable_while_it_goes_on(watched):
 
 
 def test_merged_batches_keep_a_file_a_later_batch_took():
-    from image_finder.core.watch import merge_batches
+    from image_finder.core.indexing.watch import merge_batches
 
     first = WatchBatch(("/p/a",), 1, frozenset({"/p/a/slow.png"}), frozenset({"/p/a/1.png"}))
     second = WatchBatch(("/p/a",), 1, frozenset(), frozenset({"/p/a/slow.png"}))
@@ -245,7 +245,7 @@ def test_network_drives_and_the_watch_limit_fall_back_to_polling(tmp_path, libra
                                                                  monkeypatch):  # fmt: skip
     import errno
 
-    from image_finder.core import watch
+    from image_finder.core.indexing import watch
 
     folder = tmp_path / "share"
     folder.mkdir()
@@ -326,7 +326,7 @@ def test_cli_watch_waits_for_another_writer_and_forgets_a_removed_folder(photos,
     import signal
 
     from image_finder.cli import main
-    from image_finder.core.library import Library
+    from image_finder.core.stores.library import Library
 
     data = str(tmp_path / "lib")
     _cli, proc = start_cli_watch(data, photos)

@@ -8,12 +8,12 @@ import os
 import numpy as np
 import pytest
 
-from image_finder.core import words
-from image_finder.core.errors import ImageFinderError
-from image_finder.core.indexing import index_folders
-from image_finder.core.library import Library
-from image_finder.core.records import FileFacts, NewImage
-from image_finder.core.search import Query, Searcher, SearchOptions
+from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.common.records import FileFacts, NewImage
+from image_finder.core.embedding import words
+from image_finder.core.indexing.indexer import index_folders
+from image_finder.core.search.searcher import Query, Searcher, SearchOptions
+from image_finder.core.stores.library import Library
 
 VOCABULARY = words.Vocabulary.imagenet()
 

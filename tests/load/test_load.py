@@ -15,18 +15,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from image_finder.core.extractor import PixelExtractor
-from image_finder.core.indexing import (
+from image_finder.core.common.records import FileFacts, NewImage
+from image_finder.core.embedding.extractor import PixelExtractor
+from image_finder.core.indexing.indexer import (
     IndexReport,
     _new_files,
     _scan_into,
     _Work,
     index_folders,
 )
-from image_finder.core.layout import signature
-from image_finder.core.library import Library
-from image_finder.core.records import FileFacts, NewImage
-from image_finder.core.scanning import scan_folder
+from image_finder.core.pictures.layout import signature
+from image_finder.core.pictures.scanning import scan_folder
+from image_finder.core.stores.library import Library
 
 pytestmark = pytest.mark.load
 

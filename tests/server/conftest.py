@@ -18,8 +18,8 @@ BASE_URL = "http://127.0.0.1:8765"
 def indexed_template(photo_source: Path, lite0, tmp_path_factory) -> Path:
     """A library of the skimage photos, indexed once with EfficientNet-Lite0 (copied per
     test: its photos are read-only)."""
-    from image_finder.core.indexing import index_folders
-    from image_finder.core.library import Library
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.stores.library import Library
 
     folder = tmp_path_factory.mktemp("server-library") / "library"
     with Library(folder) as library:
@@ -39,7 +39,7 @@ def serve(library_dir: Path, lite0) -> Iterator[Any]:
     """``serve(**config)`` -> a TestClient over the library (its lifespan running)."""
     from fastapi.testclient import TestClient
 
-    from image_finder.core.library import Library
+    from image_finder.core.stores.library import Library
     from image_finder.server.app import create_app
     from image_finder.server.config import ServerConfig
 

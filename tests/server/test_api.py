@@ -135,8 +135,8 @@ def test_a_path_instead_of_an_item_id_is_404(serve, token, path):
 
 
 def test_a_file_moved_out_of_the_library_folders_is_not_served(serve, token, tmp_path, lite0):
-    from image_finder.core.indexing import index_folders
-    from image_finder.core.library import Library
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.stores.library import Library
 
     pictures = tmp_path / "pics"
     pictures.mkdir()
@@ -206,7 +206,7 @@ def _slow_pixels():
     """Raw pixels with a model's pace: a batch takes a moment (cancel lands mid-job)."""
     import time
 
-    from image_finder.core.extractor import PixelExtractor
+    from image_finder.core.embedding.extractor import PixelExtractor
 
     class Slow(PixelExtractor):
         def embed_tensors(self, batch, precision=None):
@@ -227,8 +227,8 @@ def _wait_for_end(client, token, job):
 
 
 def test_duplicates_paginated_as_the_cli_lists_them(serve, token, photos, lite0, tmp_path, capsys):
-    from image_finder.core.indexing import index_folders
-    from image_finder.core.library import Library
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.stores.library import Library
 
     for name in ("coffee", "horse", "moon"):
         shutil.copy(photos / f"{name}.jpg", photos / f"{name} copy.jpg")
@@ -252,8 +252,8 @@ def test_duplicates_paginated_as_the_cli_lists_them(serve, token, photos, lite0,
 
 
 def test_trashing_duplicates_through_the_api(serve, token, photos, lite0, tmp_path, xdg_trash):
-    from image_finder.core.indexing import index_folders
-    from image_finder.core.library import Library
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.stores.library import Library
 
     shutil.copy(photos / "coffee.jpg", photos / "coffee copy.jpg")
     with Library(tmp_path / "dups") as library:
@@ -278,7 +278,7 @@ def test_searches_go_on_while_another_process_indexes_the_library(serve, token, 
     import subprocess
     import sys
 
-    from image_finder.core.extractor import PixelExtractor
+    from image_finder.core.embedding.extractor import PixelExtractor
     from tests.core.test_concurrency import ROOT, make_images
 
     lib_dir, folder = tmp_path / "shared", tmp_path / "img"
@@ -362,8 +362,8 @@ def test_several_examples_some_left_out_and_filters(serve, token, photo_source):
 
 
 def test_search_by_a_concept_and_with_one_as_a_filter(serve, token, library_dir, photo_source):
-    from image_finder.core import concepts
-    from image_finder.core.library import Library
+    from image_finder.core.learning import concepts
+    from image_finder.core.stores.library import Library
 
     with Library(library_dir) as library, library.writing():
         ids = [library.item_by_path(photo_source / n).id for n in ("chelsea.jpg", "horse.jpg")]

@@ -36,7 +36,7 @@ def free_port() -> int:
 def live_server(library_dir: Path, lite0) -> Iterator[str]:
     import uvicorn
 
-    from image_finder.core.library import Library
+    from image_finder.core.stores.library import Library
     from image_finder.server.app import create_app
     from image_finder.server.config import ServerConfig
 

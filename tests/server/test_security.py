@@ -69,7 +69,7 @@ def test_no_token_is_401_and_a_search_token_on_manage_is_403(serve, token, capsy
 
 
 def test_the_token_file_is_private_and_the_main_token_stays(token):
-    from image_finder.core import paths
+    from image_finder.core.common import paths
     from image_finder.server.tokens import TOKENS_FILE, TokenStore
 
     file = paths.config_dir() / TOKENS_FILE
@@ -263,7 +263,7 @@ def test_past_the_queue_bound_searches_get_429_with_retry_after(serve, token, ph
 
 def test_while_the_model_loads_searches_are_503_and_the_rest_answers(serve, token, monkeypatch):
     auth = bearer(token)
-    from image_finder.core import extractor as extractor_module
+    from image_finder.core.embedding import extractor as extractor_module
 
     release = threading.Event()
     real_load = extractor_module.Extractor.load
@@ -291,7 +291,7 @@ def test_while_another_process_writes_indexing_is_409_and_searches_go_on(
     serve, token, library_dir, photos, photo_source
 ):
     auth = bearer(token)
-    from image_finder.core.library import Library
+    from image_finder.core.stores.library import Library
 
     client = serve()
     holder = Library(library_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from image_finder.core.extractor import PixelExtractor
+from image_finder.core.embedding.extractor import PixelExtractor
 from image_finder.server import main as server_cli
 from tests.core.test_adapter import _index, _make
 from tests.server.conftest import bearer

@@ -27,7 +27,7 @@ def _no_dangling_qthreads(monkeypatch):
 
 @pytest.fixture
 def settings():
-    from image_finder.core.settings import Settings
+    from image_finder.core.config.settings import Settings
 
     # fp32: each window's first indexing run would otherwise time the precisions first
     # (test_the_precision_check_shows_in_progress_and_settings does that once)
@@ -40,7 +40,7 @@ def settings():
 
 @pytest.fixture
 def make_window(qtbot, tmp_path, settings):
-    from image_finder.core.library import Library
+    from image_finder.core.stores.library import Library
     from image_finder.ui.controller import ModelState
     from image_finder.ui.main_window import MainWindow
 

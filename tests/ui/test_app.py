@@ -10,7 +10,7 @@ from image_finder.ui import app as app_module
 
 
 def test_unexpected_errors_are_logged_and_shown_and_the_app_goes_on(qtbot, monkeypatch):
-    from image_finder.core.logsetup import setup_logging
+    from image_finder.core.common.logsetup import setup_logging
 
     setup_logging()
     shown = []
@@ -27,8 +27,8 @@ def test_unexpected_errors_are_logged_and_shown_and_the_app_goes_on(qtbot, monke
 
 def test_screenshot_option_saves_the_settled_window(tmp_path, photos):
     """The real entry point, as a user or a script runs it."""
-    from image_finder.core.library import Library
-    from image_finder.core.settings import Settings
+    from image_finder.core.config.settings import Settings
+    from image_finder.core.stores.library import Library
 
     Settings(model="efficientnet_lite0", device="cpu", top_k=4, thumbnail_size=96).save()
     shot = tmp_path / "shot.png"
@@ -61,7 +61,7 @@ def test_the_restore_question_gives_both_sides(tmp_path, photos, monkeypatch):
     """A damaged library: the window's question shows the backup's date and image count
     beside what the current database is, before anything is replaced."""
     from image_finder.cli import main
-    from image_finder.core.library import DB_NAME
+    from image_finder.core.stores.library import DB_NAME
 
     lib_dir = tmp_path / "lib"
     assert main(["--data-dir", str(lib_dir), "index", str(photos), "--model",

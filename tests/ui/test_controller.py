@@ -8,8 +8,8 @@ import shutil
 import pytest
 from PIL import Image
 
-from image_finder.core.indexing import index_folders
-from image_finder.core.search import EMPTY_LIBRARY, Query
+from image_finder.core.indexing.indexer import index_folders
+from image_finder.core.search.searcher import EMPTY_LIBRARY, Query
 from image_finder.ui.controller import Controller, ModelState
 from image_finder.ui.history import History
 
@@ -163,8 +163,8 @@ def test_results_follow_a_rescan_that_removed_images(qtbot, make_controller, lib
 def test_consecutive_watch_jobs_show_as_one_progress():
     """A long copy seen in parts: each watch job counts on from the one before, so the bar
     runs once from 0 to the whole copy; a job of another kind starts afresh."""
-    from image_finder.core.indexing import IndexPhase, IndexProgress
-    from image_finder.core.watch import WatchBatch
+    from image_finder.core.indexing.indexer import IndexPhase, IndexProgress
+    from image_finder.core.indexing.watch import WatchBatch
     from image_finder.ui.jobs import IndexJob, JoinedProgress
 
     joined = JoinedProgress()

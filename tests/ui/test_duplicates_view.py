@@ -9,7 +9,7 @@ import shutil
 from PIL import Image, ImageOps
 from PySide6.QtCore import Qt
 
-from image_finder.core.duplicates import Tier
+from image_finder.core.search.duplicates import Tier
 
 
 def index_and_wait(qtbot, window, folder):

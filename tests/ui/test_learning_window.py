@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 from PySide6.QtWidgets import QInputDialog
 
-from image_finder.core.adapter import Adapter
+from image_finder.core.learning.adapter import Adapter
 from tests.ui.test_examples_window import action, names, select_rows
 from tests.ui.test_main_window import index_and_wait, wait_results
 

@@ -8,8 +8,8 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
 
-from image_finder.core.indexing import IndexPhase
-from image_finder.core.settings import Settings
+from image_finder.core.config.settings import Settings
+from image_finder.core.indexing.indexer import IndexPhase
 from image_finder.ui.controller import ModelState
 from image_finder.ui.results import (
     GreyMatchRole,
@@ -72,7 +72,7 @@ def test_empty_library_teaches_what_to_do(make_window):
 
 
 def test_add_folder_indexes_and_shows_the_count(qtbot, make_window, photos):
-    from image_finder.core.indexing import IndexPhase
+    from image_finder.core.indexing.indexer import IndexPhase
 
     window = make_window()
     listed_when_embedding_started = []
@@ -302,7 +302,7 @@ def test_the_grid_can_repaint_for_a_long_session(qtbot, make_window, photos):
 def test_offline_first_run_says_which_model_it_uses(qtbot, tmp_path):
     from PySide6.QtCore import QSettings
 
-    from image_finder.core.library import Library
+    from image_finder.core.stores.library import Library
     from image_finder.ui.main_window import MainWindow
 
     library = Library(tmp_path / "lib")
@@ -380,7 +380,7 @@ def test_about_lists_versions_and_device_and_the_window_has_its_icon(qtbot, make
 def test_a_model_that_cannot_load_is_explained_and_a_waiting_query_dropped(qtbot, tmp_path, photos):
     from PySide6.QtCore import QSettings
 
-    from image_finder.core.library import Library
+    from image_finder.core.stores.library import Library
     from image_finder.ui.main_window import MainWindow
 
     library = Library(tmp_path / "lib")
@@ -418,8 +418,8 @@ def test_a_black_and_white_copy_shows_its_colour_original_first(
 
 
 def test_an_interrupted_folder_says_so_and_resumes_on_start(qtbot, make_window, photos, lite0):
-    from image_finder.core.indexing import index_folders
-    from image_finder.core.library import Library
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.stores.library import Library
 
     n = len(list(photos.iterdir()))
     window = make_window()
@@ -448,7 +448,7 @@ def test_settings_tell_the_truth_about_the_model_in_use(qtbot, tmp_path, photos,
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
-    from image_finder.core.library import Library
+    from image_finder.core.stores.library import Library
     from image_finder.ui.main_window import MainWindow
 
     Settings().save()  # the default model: ViT-B/16, unreachable here
@@ -548,7 +548,7 @@ def test_the_window_follows_changes_it_did_not_make(qtbot, make_window, photos, 
     import shutil
 
     from image_finder.cli import main
-    from image_finder.core.library import Library
+    from image_finder.core.stores.library import Library
 
     window = make_window()
     index_and_wait(qtbot, window, photos)
@@ -657,7 +657,7 @@ def test_desktop_habits(qtbot, make_window, photos, tmp_path, monkeypatch):
 def test_match_strength_is_readable(qtbot, make_window, photos, tmp_path):
     import numpy as np
 
-    from image_finder.core.search import MatchKind
+    from image_finder.core.search.searcher import MatchKind
     from image_finder.ui.results import MatchRole
 
     (photos / "coffee copy.jpg").write_bytes((photos / "coffee.jpg").read_bytes())
@@ -875,7 +875,7 @@ def test_the_precision_check_shows_in_progress_and_settings(qtbot, make_window, 
     on the photos, the window says so while it does, and Settings shows the outcome."""
     import dataclasses
 
-    from image_finder.core import precision
+    from image_finder.core.embedding import precision
 
     dataclasses.replace(settings, precision="auto").save()
     window = make_window()
@@ -1011,13 +1011,13 @@ def test_a_library_on_a_read_only_medium_opens_for_searching(qtbot, tmp_path, ph
 
     from PySide6.QtCore import QSettings
 
-    from image_finder.core.indexing import index_folders
-    from image_finder.core.library import Library
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.stores.library import Library
     from image_finder.ui.main_window import MainWindow
 
     source = tmp_path / "library"
     with Library(source) as library:
-        from image_finder.core.extractor import Extractor
+        from image_finder.core.embedding.extractor import Extractor
 
         index_folders([photos], library, Extractor.load("efficientnet_lite0", device="cpu"))
     mounted = tmp_path / "ro"
@@ -1050,7 +1050,7 @@ def test_a_watch_batch_refused_as_busy_is_applied_once_the_other_writer_ends(
 ):
     import shutil
 
-    from image_finder.core.library import Library
+    from image_finder.core.stores.library import Library
 
     window = make_window()
     index_and_wait(qtbot, window, photos)

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from image_finder.core.records import item_json
+from image_finder.core.common.records import item_json
 from image_finder.server.config import MAX_PER_PAGE
 from image_finder.server.deps import ManageAccess, ServiceDep
 from image_finder.server.errors import ApiError
@@ -23,7 +23,7 @@ TIERS = ("identical", "same", "similar")
 
 def _groups(service: Service, tier: str, threshold: float) -> list[Any]:
     """The groups for this library generation, found once (pages are then cheap)."""
-    from image_finder.core.duplicates import Tier, find_duplicates
+    from image_finder.core.search.duplicates import Tier, find_duplicates
 
     key = (service.library.generation, tier, threshold)
     cache = service.duplicates_cache
@@ -44,7 +44,7 @@ async def list_duplicates(
     per_page: int = 20,
     _: Any = ManageAccess,
 ) -> dict[str, Any]:
-    from image_finder.core.duplicates import DEFAULT_THRESHOLD
+    from image_finder.core.search.duplicates import DEFAULT_THRESHOLD
 
     if tier not in TIERS:
         raise ApiError(422, "invalid", f"tier: one of {', '.join(TIERS)}")
@@ -73,7 +73,7 @@ class TrashRequest(BaseModel):
 
 @router.post("/trash", summary="Move these library items' files to the system trash")
 def trash(body: TrashRequest, service: ServiceDep, _: Any = ManageAccess) -> dict[str, Any]:
-    from image_finder.core.cleanup import trash_images
+    from image_finder.core.indexing.cleanup import trash_images
 
     if service.jobs.active:
         raise ApiError(409, "busy", "An indexing job is running; wait for it to finish.")

@@ -9,10 +9,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from image_finder.core.errors import LibraryReadOnlyError
-from image_finder.core.library import READ_ONLY_NOTICE
-from image_finder.core.records import display_name, path_json
-from image_finder.core.status import folder_json
+from image_finder.core.common.errors import LibraryReadOnlyError
+from image_finder.core.common.records import display_name, path_json
+from image_finder.core.stores.library import READ_ONLY_NOTICE
+from image_finder.core.stores.status import folder_json
 from image_finder.server.deps import ManageAccess, ServiceDep
 from image_finder.server.errors import ApiError
 from image_finder.server.service import Service

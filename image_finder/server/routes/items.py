@@ -14,9 +14,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 
-from image_finder.core.errors import ImageLoadError
-from image_finder.core.records import Item, item_json, path_json
-from image_finder.core.search import Query
+from image_finder.core.common.errors import ImageLoadError
+from image_finder.core.common.records import Item, item_json, path_json
+from image_finder.core.search.searcher import Query
 from image_finder.server.config import MAX_K
 from image_finder.server.deps import SearchAccess, ServiceDep
 from image_finder.server.errors import ApiError

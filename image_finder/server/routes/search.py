@@ -12,9 +12,9 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from image_finder.core.conditions import Conditions
-from image_finder.core.errors import ImageFinderError
-from image_finder.core.search import Query, SearchOptions, SearchOutcome
+from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.search.conditions import Conditions
+from image_finder.core.search.searcher import Query, SearchOptions, SearchOutcome
 from image_finder.server.config import MAX_K
 from image_finder.server.deps import SearchAccess, ServiceDep
 from image_finder.server.errors import ApiError

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from image_finder import __version__
-from image_finder.core.status import library_status
+from image_finder.core.stores.status import library_status
 from image_finder.server.deps import SearchAccess, ServiceDep, request_token
 
 router = APIRouter(tags=["status"])

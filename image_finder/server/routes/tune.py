@@ -10,10 +10,10 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from image_finder.core import adapter
-from image_finder.core.errors import LibraryReadOnlyError
-from image_finder.core.library import READ_ONLY_NOTICE
-from image_finder.core.records import display_name
+from image_finder.core.common.errors import LibraryReadOnlyError
+from image_finder.core.common.records import display_name
+from image_finder.core.learning import adapter
+from image_finder.core.stores.library import READ_ONLY_NOTICE
 from image_finder.server.deps import ManageAccess, SearchAccess, ServiceDep
 from image_finder.server.errors import ApiError
 from image_finder.server.service import Service

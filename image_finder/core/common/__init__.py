@@ -1,0 +1,1 @@
+"""What every part shares: errors, fault points, records, paths, logging."""

@@ -1,0 +1,136 @@
+"""The records the library stores and hands out, and how paths are stored."""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+
+def encode_path(path: str | os.PathLike[str]) -> bytes:
+    """Paths are stored as the file system's bytes, so undecodable names survive a round trip."""
+    return os.fsencode(path)
+
+
+def decode_path(raw: bytes) -> str:
+    return os.fsdecode(raw)
+
+
+def display_name(path: str) -> str:
+    """A printable form of a path whose bytes may not be valid UTF-8."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
+def path_json(path: str, key: str = "path") -> dict[str, str]:
+    """A path for JSON output, losslessly: ``{key: text}``, plus ``{key}_bytes`` (the path's
+    bytes in base64) when the name is not valid UTF-8, so that the text alone names no file."""
+    raw = os.fsencode(path)
+    text = raw.decode("utf-8", "replace")
+    if text.encode("utf-8") == raw:
+        return {key: text}
+    return {key: text, f"{key}_bytes": base64.b64encode(raw).decode("ascii")}
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    path: str
+    filename: str
+    folder: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+    indexed_at: float
+    model: str
+    width: int | None = None  # pixels, as displayed (EXIF orientation applied)
+    height: int | None = None
+
+
+def iso_time(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")
+
+
+def item_json(item: Item) -> dict[str, Any]:
+    """A library item as every face's JSON shows it (search results, duplicates, the API)."""
+    return {
+        "id": item.id,
+        **path_json(item.path),
+        "filename": item.filename,
+        "width": item.width,
+        "height": item.height,
+        "bytes": item.size,
+        "modified": iso_time(item.mtime_ns / 1e9),
+        "indexed_at": iso_time(item.indexed_at),
+    }
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    id: int
+    path: str
+    images: int
+    added_at: float
+    last_indexed: float | None
+    complete: bool = True  # the last indexing run of this folder finished
+    files_found: int | None = None  # image files that run found (None: not known)
+
+    @property
+    def online(self) -> bool:
+        return os.path.isdir(self.path)
+
+
+class StoredFile(NamedTuple):
+    """What the store knows of one file, to compare with the disk."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What indexing learnt of a file's content when it embedded it."""
+
+    size: int
+    mtime_ns: int
+    content_hash: str
+    width: int | None = None  # pixels, as displayed
+    height: int | None = None
+    layout: bytes | None = None  # brightness layout (core/pictures/layout.py)
+
+
+@dataclass(frozen=True)
+class NewImage:
+    folder_id: int
+    path: str
+    facts: FileFacts
+
+
+@dataclass(frozen=True)
+class Reembedded:
+    image_id: int
+    facts: FileFacts
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A file found under a new path with the content of a stored one: its vector is kept."""
+
+    image_id: int
+    folder_id: int
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Touched:
+    """A file whose time changed but whose content did not."""
+
+    image_id: int
+    size: int
+    mtime_ns: int

@@ -1,0 +1,1 @@
+"""Filling a store: indexing runs, the fill pass, watching, clean-up, the Ray job."""

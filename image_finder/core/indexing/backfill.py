@@ -1,0 +1,91 @@
+"""What the library stores beside each vector and an earlier version did not: read once more
+at the next indexing run, without the model. Brightness layouts (core/pictures/layout.py) decode the
+picture; the facts that narrow a search (core/pictures/picture_facts.py) need its header only."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from image_finder.core.common.errors import ImageLoadError
+from image_finder.core.common.records import display_name
+from image_finder.core.indexing.progress import (
+    CancelCallback,
+    IndexPhase,
+    IndexProgress,
+    ProgressCallback,
+)
+from image_finder.core.pictures.images import load_image
+from image_finder.core.pictures.layout import signature
+from image_finder.core.pictures.picture_facts import read_facts
+from image_finder.core.stores.library import Library
+
+log = logging.getLogger(__name__)
+
+LAYOUT_BATCH = 256  # images read per write when storing layouts for older entries
+FACTS_BATCH = 1024
+
+
+def fill_layouts(
+    library: Library,
+    folder_ids: Sequence[int],
+    min_size: int,
+    notify: ProgressCallback,
+    is_cancelled: CancelCallback,
+) -> None:
+    """Pictures indexed by an earlier version have no layout, or one without colours
+    (core/pictures/layout.py): read them once more, without the model. A file that cannot be
+    read now gets an empty layout, so that it is not tried on every run (it gets a real one when it
+    changes and is re-indexed)."""
+    todo = library.missing_layouts(folder_ids)
+    if not todo:
+        return
+    log.info("storing the brightness layouts of %d images indexed before", len(todo))
+
+    def read(row: tuple[int, str]) -> tuple[int, bytes]:
+        try:
+            return row[0], signature(load_image(row[1], min_size=min_size))
+        except (ImageLoadError, OSError) as exc:
+            log.warning("no brightness layout for %s: %s", display_name(row[1]), exc)
+            return row[0], b""
+
+    notify(IndexProgress(IndexPhase.LAYOUTS, 0, len(todo)))
+    with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="layout") as pool:
+        for start in range(0, len(todo), LAYOUT_BATCH):
+            if is_cancelled():
+                return
+            found = pool.map(read, todo[start : start + LAYOUT_BATCH])
+            library.set_layouts(list(found))
+            notify(
+                IndexProgress(IndexPhase.LAYOUTS, min(len(todo), start + LAYOUT_BATCH), len(todo))
+            )
+
+
+def fill_facts(
+    library: Library,
+    folder_ids: Sequence[int],
+    notify: ProgressCallback,
+    is_cancelled: CancelCallback,
+) -> None:
+    """Read the format, time taken and camera of the images that have none yet (new ones, and
+    those of an earlier version) from their headers. A file whose header cannot be read gets
+    an empty format, so that it is not tried on every run."""
+    todo = library.missing_facts(folder_ids)
+    if not todo:
+        return
+    log.info("reading the format, date and camera of %d images", len(todo))
+
+    def read(row: tuple[int, str]) -> tuple[int, str, float | None, str]:
+        facts = read_facts(row[1])
+        return row[0], facts.format, facts.taken_at, facts.camera
+
+    notify(IndexProgress(IndexPhase.FACTS, 0, len(todo)))
+    with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="facts") as pool:
+        for start in range(0, len(todo), FACTS_BATCH):
+            if is_cancelled():
+                return
+            library.set_facts(list(pool.map(read, todo[start : start + FACTS_BATCH])))
+            done = min(len(todo), start + FACTS_BATCH)
+            notify(IndexProgress(IndexPhase.FACTS, done, len(todo)))

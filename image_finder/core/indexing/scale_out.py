@@ -1,0 +1,302 @@
+"""Indexing into a catalogue (core/stores/catalogue.py) with a Ray Data job: the same code on this
+machine, a Ray cluster or KubeRay.
+
+Pipeline: list the files (a local folder or any ``pyarrow.fs`` URI: ``s3://``, ``gs://``) →
+skip those unchanged (path, size and mtime against the catalogue) → read and decode in CPU
+tasks, with the core's safe decoder and its skip reasons, into the model's input tensors →
+embed in an ``ActorPoolStrategy`` of model actors (one GPU each where there are GPUs) → upsert
+into Milvus from the driver, in calls of at most 40 MB. The key is the path, so a batch Ray
+retries writes the same rows, and a cancelled or killed job leaves what it upserted: running
+it again continues.
+
+The model's weights reach the actors from a local file shipped through Ray's object store,
+never from a hub at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.common.faults import checkpoint
+from image_finder.core.common.records import FileFacts
+from image_finder.core.indexing.progress import IndexPhase, IndexProgress
+from image_finder.core.pictures.images import is_image_name
+from image_finder.core.pictures.scanning import Skipped
+from image_finder.core.stores.catalogue import Catalogue, CatalogueRow
+
+log = logging.getLogger(__name__)
+
+DECODE_BATCH = 16
+EMBED_BATCH = 32
+
+
+@dataclass
+class ScaleOutReport:
+    found: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    @property
+    def images_per_second(self) -> float:
+        return self.embedded / self.seconds if self.seconds else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "found": self.found,
+            "unchanged": self.unchanged,
+            "embedded": self.embedded,
+            "skipped": [s.to_json() for s in self.skipped],
+            "seconds": round(self.seconds, 2),
+            "images_per_second": round(self.images_per_second, 2),
+            "cancelled": self.cancelled,
+        }
+
+
+def start_ray(address: str | None, num_cpus: int | None = None) -> None:
+    """Join the Ray cluster at ``address``, or start one on this machine, on 127.0.0.1."""
+    # Ray would otherwise report usage statistics to its makers: nothing leaves this machine
+    # but what the job sends to the cluster it names
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # a busy two-core machine can take longer than Ray's default to start its raylet
+    os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")
+    import ray
+
+    if ray.is_initialized():
+        return
+    for attempt in (1, 2):
+        try:
+            if address:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False,
+                         num_cpus=num_cpus or os.cpu_count(), log_to_driver=False)  # fmt: skip
+            return
+        except Exception as exc:  # Ray raises plain Exception when its node times out
+            ray.shutdown()
+            if attempt == 2:
+                where = address or "this machine"
+                raise ImageFinderError(f"Ray could not start on {where}: {exc}") from exc
+            log.warning("Ray did not start (%s); trying once more", exc)
+
+
+def list_sources(sources: Sequence[str]) -> tuple[list[tuple[str, int, int]], list[str]]:
+    """(path, size, mtime_ns) of every picture under ``sources`` (folders or pyarrow.fs URIs),
+    and the folders they name."""
+    import pyarrow.fs as pafs
+
+    files: list[tuple[str, int, int]] = []
+    roots: list[str] = []
+    for source in sources:
+        if "://" in source:
+            fs, base = pafs.FileSystem.from_uri(source)
+            root = source.rstrip("/")
+        else:
+            fs, base = pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(source))
+            root = base
+            if not os.path.isdir(base):
+                raise ImageFinderError(f"not a folder: {source}")
+        roots.append(root)
+        selector = pafs.FileSelector(base, recursive=True)
+        for info in fs.get_file_info(selector):
+            if info.type == pafs.FileType.File and is_image_name(info.base_name):
+                path = info.path if "://" not in source else _uri(source, base, info.path)
+                files.append((path, int(info.size or 0), int(info.mtime_ns or 0)))
+    return sorted(files), roots
+
+
+def _uri(source: str, base: str, path: str) -> str:
+    scheme = source.split("://", 1)[0]
+    return f"{scheme}://{path}" if not path.startswith(f"{scheme}://") else path
+
+
+def _read(path: str) -> tuple[bytes, int, int]:
+    if "://" not in path:
+        from image_finder.core.pictures.images import read_file
+
+        return read_file(path)
+    import pyarrow.fs as pafs
+
+    fs, inner = pafs.FileSystem.from_uri(path)
+    with fs.open_input_file(inner) as f:
+        data = f.read()
+    info = fs.get_file_info(inner)
+    return data, len(data), int(info.mtime_ns or 0)
+
+
+def decode_batch(batch: dict[str, np.ndarray], transform: Any, min_size: int) -> dict[str, Any]:
+    """CPU task: each file read and decoded as ``index`` does, into the model's input tensor
+    (empty, with a reason, for a file that cannot be)."""
+    from image_finder.core.common.errors import ImageLoadError
+    from image_finder.core.pictures.images import image_size, is_raw_name, load_image
+    from image_finder.core.pictures.layout import signature
+
+    keys = ("path", "size", "mtime_ns", "hash", "width", "height", "layout", "tensor", "error")
+    out: dict[str, list[Any]] = {k: [] for k in keys}
+    for path in batch["path"]:
+        path = str(path)
+        try:
+            data, size, mtime = _read(path)
+            raw = is_raw_name(path)
+            image = load_image(data, min_size=min_size, raw=raw)
+            width, height = (None, None) if raw else image_size(data) or (None, None)
+            tensor = np.asarray(transform(image), np.float32)
+            facts = (size, mtime, hashlib.blake2b(data, digest_size=16).hexdigest(), width,
+                     height, signature(image), tensor, "")  # fmt: skip
+        except ImageLoadError as exc:
+            facts = (0, 0, "", None, None, b"", np.zeros(0, np.float32), exc.reason)
+        except Exception as exc:  # one bad file never stops the job
+            reason = f"cannot be read ({exc})"
+            facts = (0, 0, "", None, None, b"", np.zeros(0, np.float32), reason)
+        out["path"].append(path)
+        for key, value in zip(("size", "mtime_ns", "hash", "width", "height", "layout", "tensor",
+                               "error"), facts, strict=True):  # fmt: skip
+            out[key].append(value)
+    out["width"] = [w or 0 for w in out["width"]]
+    out["height"] = [h or 0 for h in out["height"]]
+    out["shape"] = [np.asarray(t.shape if t.size else (0, 0, 0), np.int64) for t in out["tensor"]]
+    out["tensor"] = [t.ravel() for t in out["tensor"]]
+    return out
+
+
+class EmbedActor:
+    """A model in a Ray actor: loaded once (its weights from the object store, or bundled),
+    then each batch of decoded tensors embedded on the actor's device."""
+
+    def __init__(
+        self, model: str, weights: Any, device: str | None, precision: str, threads: int
+    ) -> None:
+        import ray
+        import torch
+
+        from image_finder.core.embedding.extractor import Extractor
+
+        torch.set_num_threads(threads)  # Ray gives a worker one thread unless told otherwise
+
+        path = None
+        if weights is not None:
+            data = ray.get(weights) if isinstance(weights, ray.ObjectRef) else weights
+            with tempfile.NamedTemporaryFile(suffix=".weights", delete=False) as handle:
+                handle.write(data)
+            path = handle.name
+        self.extractor = Extractor.load(model, weights=path, device=device or "auto",
+                                        precision=precision)  # fmt: skip
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        import torch
+
+        ok = [i for i, e in enumerate(batch["error"]) if not e]
+        vectors = np.zeros((len(batch["path"]), self.extractor.dim), np.float32)
+        if ok:
+            tensors = [
+                torch.from_numpy(np.asarray(batch["tensor"][i], np.float32).reshape(
+                    tuple(int(d) for d in batch["shape"][i])))
+                for i in ok
+            ]  # fmt: skip
+            vectors[ok] = self.extractor.embed_tensors(tensors)
+        batch = {k: v for k, v in batch.items() if k not in ("tensor", "shape")}
+        batch["vector"] = list(vectors)
+        return batch
+
+
+def index_with_ray(
+    catalogue: Catalogue,
+    sources: Sequence[str],
+    *,
+    model: str,
+    weights: str | None = None,
+    device: str | None = None,
+    precision: str = "fp32",
+    actors: int | None = None,
+    progress: Callable[[IndexProgress], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> ScaleOutReport:
+    """Index ``sources`` into ``catalogue`` with Ray Data (Ray already started: start_ray)."""
+    import ray
+
+    from image_finder.core.embedding.extractor import Extractor
+
+    started = time.perf_counter()
+    report = ScaleOutReport()
+    files, roots = list_sources(sources)
+    report.found = len(files)
+    stamps = catalogue.stamps([p for p, _, _ in files])
+    todo = [(p, s, m) for p, s, m in files if stamps.get(p) != (s, m)]
+    report.unchanged = len(files) - len(todo)
+    catalogue.add_folders(roots)
+    if not todo:
+        report.seconds = time.perf_counter() - started
+        return report
+    # the driver holds the transform (light: no weights) and checks the catalogue's model
+    local = Extractor.load(model, weights=weights, device="cpu", precision="fp32")
+    catalogue.check_model(local.name, local.dim)
+    transform, min_size = local.transform, local.min_decode_size
+    shipped = None
+    if weights:
+        with open(weights, "rb") as f:
+            shipped = ray.put(f.read())
+    resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    gpus = int(resources.get("GPU", 0))
+    pool = actors or max(1, gpus or 1)
+    # without GPUs the model shares the CPUs with the decoding: half of them per actor pool
+    # (on GPUs, one CPU each); the decode tasks ask for less, so that Ray runs them beside the
+    # actors instead of fusing them into the actors
+    threads = 1 if gpus else max(1, int(resources.get("CPU", 1)) // (2 * pool))
+    data = ray.data.from_items([{"path": p} for p, _, _ in todo])
+    decoded = data.map_batches(
+        decode_batch,  # type: ignore[arg-type]
+        batch_size=DECODE_BATCH, fn_kwargs={"transform": transform, "min_size": min_size},
+        num_cpus=0.5,
+    )  # fmt: skip
+    embedded = decoded.map_batches(
+        EmbedActor, batch_size=EMBED_BATCH, compute=ray.data.ActorPoolStrategy(size=pool),
+        fn_constructor_kwargs={"model": model, "weights": shipped, "device": device,
+                               "precision": precision, "threads": threads},
+        num_gpus=1 if gpus else 0, num_cpus=threads,
+    )  # fmt: skip
+    for batch in _batches(embedded):
+        rows, skipped = _rows(batch)
+        report.skipped += skipped
+        report.embedded += catalogue.upsert(rows, local.name, roots)
+        checkpoint("catalogue_upserted")
+        if progress is not None:
+            done = report.embedded + len(report.skipped)
+            elapsed = time.perf_counter() - started
+            rate = report.embedded / elapsed if elapsed else 0.0
+            eta = (len(todo) - done) / rate if rate else None
+            progress(IndexProgress(IndexPhase.EMBEDDING, done, len(todo), rate, eta))
+        if cancelled is not None and cancelled():
+            report.cancelled = True
+            break
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _batches(dataset: Any) -> Iterator[dict[str, Any]]:
+    yield from dataset.iter_batches(batch_size=EMBED_BATCH, batch_format="numpy")
+
+
+def _rows(batch: dict[str, Any]) -> tuple[list[CatalogueRow], list[Skipped]]:
+    rows, skipped = [], []
+    for n, path in enumerate(batch["path"]):
+        error = str(batch["error"][n])
+        if error:
+            skipped.append(Skipped(str(path), error))
+            continue
+        facts = FileFacts(int(batch["size"][n]), int(batch["mtime_ns"][n]), str(batch["hash"][n]),
+                          int(batch["width"][n]) or None, int(batch["height"][n]) or None,
+                          bytes(batch["layout"][n]))  # fmt: skip
+        rows.append(CatalogueRow(str(path), facts, np.asarray(batch["vector"][n], np.float32)))
+    return rows, skipped

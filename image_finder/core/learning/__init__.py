@@ -1,0 +1,1 @@
+"""What is learnt on the stored vectors: concepts and the adapter."""

@@ -1,0 +1,1 @@
+"""Reading picture files: safe decoding, brightness layouts, facts, folder scans."""

@@ -1,0 +1,68 @@
+"""What a picture's file says of it without decoding its pixels: its format, when it was taken
+(EXIF ``DateTimeOriginal``) and the camera (EXIF make and model). Searches are narrowed by
+these (core/search/conditions.py)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime
+
+from PIL import Image
+
+from image_finder.core.pictures.images import is_raw_name
+
+log = logging.getLogger(__name__)
+
+EXIF_IFD = 0x8769
+DATE_TIME_ORIGINAL = 0x9003
+DATE_TIME = 0x0132
+MAKE, MODEL = 0x010F, 0x0110
+
+# Pillow's format names, as conditions name them
+FORMAT_NAMES = {"jpeg": "jpeg", "mpo": "jpeg", "png": "png", "webp": "webp", "gif": "gif",
+                "tiff": "tiff", "bmp": "bmp", "heif": "heic", "avif": "avif"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PictureFacts:
+    format: str  # "jpeg", "png", "heic", "raw"…; "" when the header cannot be read
+    taken_at: float | None = None  # seconds since the epoch, local time as the camera wrote it
+    camera: str = ""  # "Canon EOS 80D"
+
+
+def _exif_time(text: object) -> float | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.strptime(text.strip()[:19], "%Y:%m:%d %H:%M:%S").timestamp()
+    except ValueError:
+        return None
+
+
+def camera_name(make: object, model: object) -> str:
+    """'Canon' + 'Canon EOS 80D' -> 'Canon EOS 80D'; 'NIKON CORPORATION' + 'NIKON D750' ->
+    'NIKON CORPORATION NIKON D750' is shortened to 'NIKON D750'."""
+    make_text = str(make or "").strip().strip("\x00")
+    model_text = str(model or "").strip().strip("\x00")
+    first = make_text.split(" ")[0].lower()
+    if model_text and first and model_text.lower().startswith(first):
+        return model_text
+    return " ".join(t for t in (make_text, model_text) if t)
+
+
+def read_facts(path: str | os.PathLike[str]) -> PictureFacts:
+    """The picture's format, time taken and camera, from its header alone."""
+    if is_raw_name(path):
+        return PictureFacts("raw")
+    try:
+        with Image.open(path) as im:
+            fmt = FORMAT_NAMES.get((im.format or "").lower(), (im.format or "").lower())
+            exif = im.getexif()
+            sub = exif.get_ifd(EXIF_IFD)
+            taken = _exif_time(sub.get(DATE_TIME_ORIGINAL)) or _exif_time(exif.get(DATE_TIME))
+            return PictureFacts(fmt, taken, camera_name(exif.get(MAKE), exif.get(MODEL)))
+    except Exception as exc:  # the file is read fully, with its reason, when it is indexed
+        log.debug("no facts from the header of %s: %s", path, exc)
+        return PictureFacts("")

@@ -1,0 +1,117 @@
+"""Finding the image files under a folder, and hashing their content."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from image_finder.core.common.records import path_json
+from image_finder.core.pictures.images import is_image_name
+
+_HIDDEN_ATTRIBUTE = 0x2  # FILE_ATTRIBUTE_HIDDEN on Windows
+
+
+@dataclass(frozen=True)
+class ScanEntry:
+    path: str
+    size: int
+    mtime_ns: int
+    ctime_ns: int = 0  # when the system last changed the file (its own clock, unlike mtime)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {**path_json(self.path), "reason": self.reason}
+
+
+def _hidden(entry: os.DirEntry[str]) -> bool:
+    if entry.name.startswith("."):
+        return True
+    attributes = getattr(entry.stat(follow_symlinks=False), "st_file_attributes", 0)
+    return bool(attributes & _HIDDEN_ATTRIBUTE)
+
+
+def scan_folder(root: str) -> Iterator[ScanEntry | Skipped]:
+    """Every image file under ``root``, recursively, in a stable order.
+
+    Hidden files and folders are left out. Symbolic links to folders are followed once: a
+    folder already visited (a link loop) is not entered again. Folders that cannot be read and
+    broken links are reported as :class:`Skipped`.
+    """
+    try:
+        st = os.stat(root)
+    except OSError as exc:
+        yield Skipped(root, f"folder cannot be read ({exc.strerror or exc})")
+        return
+    visited = {(st.st_dev, st.st_ino)}
+    stack = [root]
+    links: list[str] = []  # linked folders wait until the real tree is walked: real paths win
+    while stack or links:
+        if not stack:
+            link = links.pop(0)
+            try:
+                target = os.stat(link)
+            except OSError:
+                continue
+            if (target.st_dev, target.st_ino) in visited:
+                continue  # a symlink loop, or a second way into a folder already walked
+            visited.add((target.st_dev, target.st_ino))
+            stack.append(link)
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            yield Skipped(folder, f"folder cannot be read ({exc.strerror or exc})")
+            continue
+        subfolders: list[str] = []
+        for entry in entries:
+            try:
+                found = _look_at(entry, visited, subfolders, links)
+            except OSError as exc:
+                found = Skipped(entry.path, f"cannot be read ({exc.strerror or exc})")
+            if found is not None:
+                yield found
+        stack.extend(reversed(subfolders))
+
+
+def _look_at(
+    entry: os.DirEntry[str], visited: set[tuple[int, int]], subfolders: list[str], links: list[str]
+) -> ScanEntry | Skipped | None:
+    """One directory entry: an image file found, a problem, or a folder noted for later."""
+    if _hidden(entry):
+        return None
+    if entry.is_dir(follow_symlinks=True):
+        if entry.is_symlink():
+            links.append(entry.path)
+        else:
+            sub = entry.stat(follow_symlinks=False)
+            if (sub.st_dev, sub.st_ino) not in visited:
+                visited.add((sub.st_dev, sub.st_ino))
+                subfolders.append(entry.path)
+        return None
+    if not is_image_name(entry.name):
+        return None
+    if entry.is_symlink() and not os.path.exists(entry.path):
+        return Skipped(entry.path, "broken symbolic link")
+    info = entry.stat(follow_symlinks=True)
+    return (
+        ScanEntry(entry.path, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        if stat.S_ISREG(info.st_mode)
+        else None
+    )
+
+
+def file_hash(path: str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,1 @@
+"""The search features: queries, examples, conditions, duplicates, batching."""

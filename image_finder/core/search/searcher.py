@@ -1,0 +1,529 @@
+"""Query by example: an image file, an in-memory image or a library item -> ranked results.
+
+:meth:`Searcher.search` is the one route every face takes: the command line and the window's
+worker both hand it a :class:`Query` and :class:`SearchOptions`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import logging
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from image_finder.core.common.errors import EmptyLibraryError, ImageFinderError
+from image_finder.core.common.records import Item, display_name, item_json
+from image_finder.core.embedding import precision, words
+from image_finder.core.embedding.clip import CLOSE_SCORE as CLIP_CLOSE_SCORE
+from image_finder.core.embedding.clip import ClipExtractor, TextVectors
+from image_finder.core.embedding.clip import query_vector as clip_query_vector
+from image_finder.core.learning import concepts
+from image_finder.core.pictures import layout
+from image_finder.core.pictures.images import ImageSource
+from image_finder.core.search import examples
+from image_finder.core.search.conditions import FactCache
+from image_finder.core.search.query import Query as Query
+from image_finder.core.search.query import QueryKind as QueryKind
+from image_finder.core.search.query_images import (
+    QueryFeatures,
+    embed_prepared,
+    prepare_image,
+)
+from image_finder.core.stores.library import Library
+
+if TYPE_CHECKING:
+    from image_finder.core.embedding.extractor import Extractor
+
+log = logging.getLogger(__name__)
+
+
+EMPTY_LIBRARY = "The library is empty: add a folder of pictures to it first."
+NO_COMBINED = (
+    "Searching with an image and words together needs a CLIP model's vectors in the library "
+    "(image-finder-cli index --text-model clip_vit_b32); without them, search with the image, "
+    "or with the words alone (the words of ImageNet's classes)."
+)
+QUERY_CACHE_SIZE = 32  # queries whose features are kept (Back/Forward, changed options)
+
+
+# Scores of the same picture stay above 0.95 when it is resized, re-encoded or mirrored; other
+# pictures score lower, and unrelated ones at most about 0.4 (an airliner against a library of
+# animals: its best, a poodle, at 0.42 with ViT-B/16; unrelated skimage photos score below 0.2
+# with EfficientNet-Lite0, crops of one photo 0.47 to 0.75). Below CLOSE_MATCH_SCORE the best
+# result is called what it is: the closest there is, not a match.
+# A copy resized down or saved in another format can score lower (0.91 for a 640x480 photo
+# shrunk to 200x150 as PNG, EfficientNet-Lite0) but keeps the query's brightness layout exactly;
+# SAME_LAYOUT_SCORE with a matching layout also counts as the same picture.
+SAME_PICTURE_SCORE = 0.95
+SAME_LAYOUT_SCORE = 0.85
+CLOSE_MATCH_SCORE = 0.5
+
+
+class MatchKind(enum.Enum):
+    """What a result is to its query, beyond its score."""
+
+    NONE = ""
+    QUERY = "this image"  # the query itself, found in the library
+    IDENTICAL = "identical"  # the same bytes as the query
+    SAME_PICTURE = "same picture"  # resized, re-encoded, mirrored, a black-and-white copy…
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    rank: int
+    score: float  # cosine similarity, 1.0 = identical features
+    item: Item
+    # The query has no colour and this picture's brightness layout is the query's: the colour
+    # original of a black-and-white copy, listed first whatever its score (core/pictures/layout.py).
+    grey_match: bool = False
+    match: MatchKind = MatchKind.NONE
+
+    @property
+    def path(self) -> str:
+        return self.item.path
+
+    def to_json(self) -> dict[str, Any]:
+        item = item_json(self.item)
+        return {
+            "id": item.pop("id"),
+            "rank": self.rank,
+            "score": round(self.score, 4),
+            **item,
+            "grey_match": self.grey_match,
+            "match": self.match.value or None,
+        }
+
+
+@dataclass
+class SearchOutcome:
+    query: str
+    model: str
+    results: list[SearchResult] = field(default_factory=list)
+    seconds: float = 0.0
+    notice: str = ""  # words of a text query that were left out, and why
+    # a score below this is not a match (for words: the probability that a picture shows them)
+    close_score: float = CLOSE_MATCH_SCORE
+    parts: dict[str, Any] = field(default_factory=dict)  # a compound query's parts
+
+    @property
+    def close_matches(self) -> bool:
+        """False when even the best result is weak: the closest there is, not a match."""
+        return not self.results or any(
+            r.score >= self.close_score or r.match is not MatchKind.NONE for r in self.results
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            "query": display_name(self.query),
+            "model": self.model,
+            "close_matches": self.close_matches,
+            "seconds": round(self.seconds, 4),
+            "results": [r.to_json() for r in self.results],
+        }
+        if self.notice:
+            data["notice"] = self.notice
+        if self.parts:
+            data["parts"] = self.parts
+        return data
+
+
+def shown_score(score: float) -> float:
+    """A score as every face shows it: two decimals. Minimum similarity compares this, so
+    that a result shown as 0.30 stays at minimum 0.30."""
+    return round(score + 1e-9, 2)
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    top_k: int = 12
+    min_score: float | None = None
+    folder: str | None = None
+    nprobe: int | None = None  # None: the library's calibrated default
+    # Also search with the query rotated by 90/180/270 degrees and mirrored, keeping each
+    # result's best score: finds rotated and mirrored copies at 8x the query's model cost.
+    rotations: bool = False
+    # Also search with the query "uncropped" (see :func:`uncropped`): finds the larger pictures
+    # a crop was cut from, at 2x the query's model cost.
+    crops: bool = False
+
+    @property
+    def variants(self) -> bool:
+        """Whether the query is searched as several images (its vector alone is not enough)."""
+        return self.rotations or self.crops
+
+
+class Searcher:
+    """Searches one library with one loaded model; keep it alive to keep the model warm and
+    the features of recent queries at hand."""
+
+    def __init__(
+        self, library: Library, extractor: Extractor, clip: ClipExtractor | None = None
+    ) -> None:
+        self.library = library
+        self.extractor = extractor
+        self.clip = clip  # a CLIP model, for the library's second (text) vector set
+        self._text_vectors = TextVectors()
+        self._features: OrderedDict[tuple[Any, ...], QueryFeatures] = OrderedDict()
+        self._head: words.Head | None = None
+        self._facts = FactCache()
+        self._sample: tuple[int, np.ndarray] | None = None
+        self._members: dict[tuple[int, str, float], np.ndarray] = {}
+
+    def check(self) -> None:
+        """Raise EmptyLibraryError or ModelMismatchError when nothing can be searched."""
+        if self.library.count() == 0:
+            raise EmptyLibraryError(EMPTY_LIBRARY)
+        self.library.check_model(self.extractor.name, self.extractor.dim)
+        precision.follow_library(self.extractor, self.library)
+
+    def embed_query(
+        self, source: ImageSource, options: SearchOptions = SearchOptions()
+    ) -> QueryFeatures:
+        """The query's vectors: one, or one per variant the options ask for (8 with rotations,
+        twice as many with crops), and its layouts if it has no colour. Raises ImageLoadError."""
+        prepared = prepare_image(source, options, self.extractor)
+        return self._searched(embed_prepared([prepared], self.extractor)[0])
+
+    def _searched(self, features: QueryFeatures) -> QueryFeatures:
+        """The model's features in the space the library is searched in (its adapter's)."""
+        if self.library.active_adapter is None:
+            return features
+        return dataclasses.replace(features, vectors=self.library.searched(features.vectors))
+
+    def search(
+        self,
+        query: Query,
+        options: SearchOptions = SearchOptions(),
+        features: QueryFeatures | None = None,
+    ) -> SearchOutcome:
+        """Rank the library against ``query``. Raises ImageLoadError for a query image that
+        cannot be read, EmptyLibraryError, ModelMismatchError, or ImageFinderError for a library
+        item that is gone. ``features``: the query's, already embedded by the model (several
+        queries embedded in one batch, core/search/batching.py)."""
+        started = time.perf_counter()
+        self.check()
+        if features is not None:
+            features = self._searched(features)
+        query.conditions.check()
+        restrict = self._restrict(query, options)
+        if restrict is not None and not len(restrict):
+            outcome = SearchOutcome(query.label, self.extractor.name)  # nothing matches
+        elif query.kind is QueryKind.CONCEPT:
+            outcome = self._search_concept(query, options, restrict)
+        elif query.text:
+            if query.compound or not (self.clip_ready or query.kind is QueryKind.TEXT):
+                raise ImageFinderError(NO_COMBINED)
+            search_words = self._search_clip if self.clip_ready else self._search_words
+            outcome = search_words(query, options, restrict)
+        elif query.compound:
+            outcome = self._search_examples(query, options, restrict)
+        else:
+            outcome = self._search_image(query, options, features, restrict)
+        if query.compound or query.conditions:
+            outcome.parts = query.parts_json()
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+
+    def _restrict(self, query: Query, options: SearchOptions) -> np.ndarray | None:
+        """Ids the folder and conditions allow (None: all)."""
+        restrict = self.library.ids_under(options.folder) if options.folder else None
+        if query.conditions:
+            matching = self._facts.matching(self.library, query.conditions)
+            restrict = matching if restrict is None else np.intersect1d(restrict, matching)
+        if query.conditions.concept:
+            concept = concepts.require(self.library, query.conditions.concept)
+            key = (self.library.generation, concept.name, concept.updated)
+            if key not in self._members:
+                self._members = {key: concepts.members(self.library, concept)}
+            members = self._members[key]
+            restrict = members if restrict is None else np.intersect1d(restrict, members)
+        return restrict
+
+    def _search_concept(
+        self, query: Query, options: SearchOptions, restrict: np.ndarray | None
+    ) -> SearchOutcome:
+        """The pictures most likely to show a concept, each scored by that probability."""
+        concept = concepts.require(self.library, query.concept)
+        norm = float(np.linalg.norm(concept.weights)) or 1.0
+        unscored = dataclasses.replace(options, min_score=None)
+        outcome = self.search_vectors((concept.weights / norm)[None], unscored, restrict=restrict)
+        results: list[SearchResult] = []
+        for r in outcome.results:
+            probability = float(1 / (1 + np.exp(-(r.score * norm + concept.bias))))
+            if options.min_score is None or shown_score(probability) >= options.min_score:
+                results.append(dataclasses.replace(r, rank=len(results) + 1, score=probability))
+        outcome.results = results
+        outcome.query = query.label
+        outcome.close_score = concepts.MATCH_PROBABILITY
+        return outcome
+
+    def _search_image(
+        self,
+        query: Query,
+        options: SearchOptions,
+        features: QueryFeatures | None,
+        restrict: np.ndarray | None,
+    ) -> SearchOutcome:
+        if features is None:
+            features = self._query_features(query, options)
+        outcome = self.search_vectors(features.vectors, options, features.layouts, restrict)
+        outcome.query = query.path or query.label
+        if query.kind is not QueryKind.IMAGE:
+            _query_first(outcome)
+        same_layout = self._same_layout(outcome.results, features.signature, query)
+        outcome.results = _with_matches(
+            outcome.results, query, features.digest or self._query_hash(query), same_layout
+        )
+        return outcome
+
+    def _search_examples(
+        self, query: Query, options: SearchOptions, restrict: np.ndarray | None
+    ) -> SearchOutcome:
+        """Several examples and examples to leave out, as one vector (core/search/examples.py); the
+        examples found are marked as the query, a negative's near-copies are left out."""
+        plain = dataclasses.replace(options, rotations=False, crops=False)
+
+        def vectors(parts: Sequence[Query]) -> np.ndarray:
+            rows = [self._query_features(p, plain).vectors[0] for p in parts]
+            return np.stack(rows) if rows else np.zeros((0, self.extractor.dim), np.float32)
+
+        positives, negatives = vectors(query.examples), vectors(query.unlike)
+        vector = examples.combine(positives, negatives, self._background())
+        room = dataclasses.replace(options, top_k=options.top_k + 4 * len(query.unlike) + 8)
+        outcome = self.search_vectors(vector[None], room, restrict=restrict)
+        left_out = {p.item_id for p in query.unlike if p.kind is QueryKind.ITEM}
+        found = [r for r in outcome.results if r.item.id not in left_out]
+        stored = self.library.vectors([r.item.id for r in found])
+        copies = examples.near_copies(stored, negatives)
+        kept = [r for r, copy in zip(found, copies, strict=True) if not copy][: options.top_k]
+        wanted = {p.path for p in query.examples if p.kind is not QueryKind.IMAGE}
+        outcome.results = [
+            dataclasses.replace(
+                r, rank=n, match=MatchKind.QUERY if r.path in wanted else MatchKind.NONE
+            )
+            for n, r in enumerate(kept, start=1)
+        ]
+        outcome.query = query.summary
+        return outcome
+
+    def _background(self) -> np.ndarray:
+        """A fixed sample of the library's vectors, kept until the library changes."""
+        generation = self.library.generation
+        if self._sample is None or self._sample[0] != generation:
+            with self.library.snapshot() as source:
+                _, sample = source.sample(examples.BACKGROUND_SAMPLE)
+            self._sample = (generation, sample)
+        return self._sample[1]
+
+    def _results(self, ids: Sequence[int], scores: Sequence[float]) -> list[SearchResult]:
+        """Ranked results of those ids still in the library (one may go meanwhile)."""
+        items = self.library.items(ids)
+        ranked = [(i, s) for i, s in zip(ids, scores, strict=True) if i in items]
+        return [SearchResult(rank, s, items[i]) for rank, (i, s) in enumerate(ranked, start=1)]
+
+    @property
+    def clip_ready(self) -> bool:
+        """A CLIP model is loaded and the library has its vectors."""
+        return self.clip is not None and self.library.text_model == self.clip.name
+
+    def _search_clip(
+        self, query: Query, options: SearchOptions, restrict: np.ndarray | None
+    ) -> SearchOutcome:
+        assert self.clip is not None
+        image = None
+        if query.kind is not QueryKind.TEXT:
+            image = self.clip.embed_images([query.source])[0]
+        vector = clip_query_vector(self.clip, query.text, image)
+        ids, scores = self._text_vectors.rank(self.library, vector, options.top_k, restrict)
+        results = self._results(ids, scores)
+        done, total = self.library.text_counts()
+        notice = (
+            f"Searched {done:,} of {total:,} pictures: the others are not indexed for words yet."
+            if done < total
+            else ""
+        )
+        return SearchOutcome(
+            query.label, self.clip.name, results, notice=notice, close_score=CLIP_CLOSE_SCORE
+        )
+
+    def _search_words(
+        self, query: Query, options: SearchOptions, restrict: np.ndarray | None
+    ) -> SearchOutcome:
+        if self._head is None or self._head.model != self.library.model:
+            self._head = words.keep_head(self.library, self.extractor)
+        if self._head is None:
+            raise ImageFinderError(
+                f"{self.extractor.spec.title} has no ImageNet classes to search by words."
+            )
+        parsed = words.Vocabulary.imagenet().require(query.text)
+        found = words.rank(
+            self.library,
+            self._head,
+            parsed,
+            options.top_k,
+            nprobe=options.nprobe,
+            restrict_to=restrict,
+        )
+        return SearchOutcome(
+            query.label,
+            self.extractor.name,
+            self._results(found.ids, found.scores),
+            notice=found.notice,
+            close_score=words.CLOSE_PROBABILITY,
+        )
+
+    def _same_layout(
+        self, results: Sequence[SearchResult], signature: bytes, query: Query
+    ) -> set[int]:
+        """Ids of the high-scoring results whose brightness layout is the query's."""
+        if query.kind is QueryKind.ITEM:
+            signature = self.library.layouts([query.item_id]).get(query.item_id, b"")
+        ids = [r.item.id for r in results if SAME_LAYOUT_SCORE <= r.score < SAME_PICTURE_SCORE]
+        if not signature or not ids:
+            return set()
+        stored = self.library.layouts(ids)
+        found = layout.correlations([signature], list(stored.values()))
+        return {i for i, c in zip(stored, found, strict=True) if c >= layout.MATCH}
+
+    def _query_hash(self, query: Query) -> str | None:
+        """The query's content hash, to tell byte-identical copies."""
+        if query.kind is QueryKind.ITEM:
+            item = self.library.items([query.item_id]).get(query.item_id)
+            return item.content_hash if item else None
+        if query.kind is QueryKind.IMAGE:
+            return hashlib.blake2b(query.data, digest_size=16).hexdigest()
+        from image_finder.core.pictures.scanning import file_hash
+
+        try:
+            return file_hash(query.path)
+        except OSError:
+            return None
+
+    def _query_features(self, query: Query, options: SearchOptions) -> QueryFeatures:
+        """Features of the last few queries are kept, so that Back/Forward and changed options
+        search again without decoding."""
+        if query.kind is QueryKind.ITEM:
+            if not self.library.items([query.item_id]):
+                raise ImageFinderError(f"{query.label} is no longer in the library.")
+            # Its stored vector is enough for a plain search, and is all there is while its
+            # drive is offline.
+            if not options.variants or not os.path.exists(query.path):
+                return QueryFeatures(self.library.vectors([query.item_id]))
+        key = (*query.key, _file_stamp(query.path), options.rotations, options.crops,
+               self.library.space)  # fmt: skip
+        cached = self._features.get(key)
+        if cached is not None:
+            self._features.move_to_end(key)
+            return cached
+        features = self.embed_query(query.source, options)
+        # hashed once with the features: searching again reads the file no more
+        features = dataclasses.replace(features, digest=self._query_hash(query))
+        self._features[key] = features
+        while len(self._features) > QUERY_CACHE_SIZE:
+            self._features.popitem(last=False)
+        return features
+
+    def search_vectors(
+        self,
+        vectors: np.ndarray,
+        options: SearchOptions,
+        layouts: Sequence[bytes] = (),
+        restrict: np.ndarray | None = None,
+    ) -> SearchOutcome:
+        """Rank the library against one or more query vectors (variants of one query), among
+        ``restrict`` ids when given (else those of ``options.folder``). With ``layouts`` (a
+        query with no colour), pictures with the same brightness layout come first."""
+        if restrict is None and options.folder:
+            restrict = self.library.ids_under(options.folder)
+        if restrict is not None and not len(restrict):
+            return SearchOutcome("", self.extractor.name)
+        k = max(1, options.top_k, layout.SHORTLIST if layouts else 0)
+        scores, ids = self.library.vector_index.search(
+            vectors, k, nprobe=options.nprobe, restrict_to=restrict
+        )
+        best: dict[int, float] = {}
+        for row_scores, row_ids in zip(scores, ids, strict=True):
+            for score, image_id in zip(row_scores, row_ids, strict=True):
+                if image_id >= 0 and score > best.get(int(image_id), -2.0):
+                    best[int(image_id)] = float(score)
+        matched = self._grey_matches(best, layouts) if layouts else {}
+        ranked = sorted(
+            best.items(),
+            key=lambda kv: (0, -matched[kv[0]]) if kv[0] in matched else (1, -kv[1]),
+        )[: options.top_k]
+        if options.min_score is not None:  # on the score as shown (two decimals)
+            ranked = [
+                (i, s) for i, s in ranked if shown_score(s) >= options.min_score or i in matched
+            ]
+        items = self.library.items(i for i, _ in ranked)
+        results = [
+            SearchResult(rank, min(1.0, max(-1.0, score)), items[image_id], image_id in matched)
+            for rank, (image_id, score) in enumerate(
+                ((i, s) for i, s in ranked if i in items), start=1
+            )
+        ]
+        return SearchOutcome("", self.extractor.name, results)
+
+    def _grey_matches(
+        self, candidates: Iterable[int], layouts: Sequence[bytes]
+    ) -> dict[int, float]:
+        """Candidates whose stored layout correlates with the query's at layout.MATCH or more,
+        with that correlation."""
+        stored = self.library.layouts(list(candidates))
+        ids = list(stored)
+        found = layout.correlations(layouts, [stored[i] for i in ids])
+        return {i: float(c) for i, c in zip(ids, found, strict=True) if c >= layout.MATCH}
+
+
+def _with_matches(
+    results: list[SearchResult], query: Query, digest: str | None, same_layout: set[int]
+) -> list[SearchResult]:
+    """Mark the query itself, byte-identical copies and the same picture."""
+    marked = []
+    for r in results:
+        if query.kind is not QueryKind.IMAGE and r.path == query.path:
+            kind = MatchKind.QUERY
+        elif digest is not None and r.item.content_hash == digest:
+            kind = MatchKind.IDENTICAL
+        elif r.grey_match or r.score >= SAME_PICTURE_SCORE or r.item.id in same_layout:
+            kind = MatchKind.SAME_PICTURE
+        else:
+            kind = MatchKind.NONE
+        marked.append(dataclasses.replace(r, match=kind))
+    return marked
+
+
+def _file_stamp(path: str) -> tuple[int, int]:
+    """A file's size and time: a query file changed since it was embedded is embedded again."""
+    try:
+        st = os.stat(path) if path else None
+    except OSError:
+        return (-1, -1)
+    return (st.st_size, st.st_mtime_ns) if st else (0, 0)
+
+
+def _query_first(outcome: SearchOutcome) -> None:
+    """When the query is itself in the library and ties for the best score (identical images),
+    it is listed first."""
+    results = outcome.results
+    for n, result in enumerate(results[1:], start=1):
+        if result.score < results[0].score - 1e-4:
+            return
+        if result.path == outcome.query:
+            results.insert(0, results.pop(n))
+            outcome.results = [
+                dataclasses.replace(r, rank=rank) for rank, r in enumerate(results, start=1)
+            ]
+            return

@@ -1,0 +1,333 @@
+"""A catalogue: the images of a collection too big for one machine, in Milvus.
+
+One ``pymilvus.MilvusClient`` code path serves Milvus Lite (a file, or ``milvus-lite
+server``), Milvus Standalone or Distributed, and Zilliz Cloud. A store is named by a URI:
+
+* ``milvus-lite:PATH.db`` (optionally ``#COLLECTION``): a Milvus Lite file on this machine;
+* ``milvus://HOST:PORT/COLLECTION``: a Milvus server (``milvus-lite server``, Standalone,
+  Distributed behind its proxy); ``milvuss://`` for TLS.
+
+Per image, the collection holds the vector and what results need: the path (the primary key,
+with an INVERTED index for folder prefixes), size, mtime, content hash, width, height,
+indexed-at, model and the brightness layout (base64). Every id is derived from the path, so a
+batch written twice (Ray retrying a task) writes the same rows. The model, dimension and the
+folders indexed are kept in a small meta collection; vectors of two models are never mixed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from image_finder.core.common.errors import ImageFinderError, ModelMismatchError
+from image_finder.core.common.records import FileFacts, Item, display_name
+
+DEFAULT_COLLECTION = "image_finder"
+MAX_UPSERT_BYTES = 40 * 1024 * 1024  # one upsert call at most (Milvus's gRPC limit is 64 MB)
+MAX_PATH = 4096
+QUERY_CHUNK = 500
+_FIELDS = ["path", "id", "folder", "size", "mtime_ns", "content_hash", "width", "height",
+           "indexed_at", "model"]  # fmt: skip
+
+
+def path_id(path: str) -> int:
+    """The image's id: 62 bits of the path's hash, the same on every machine and every run."""
+    digest = hashlib.blake2b(os.fsencode(path), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & ((1 << 62) - 1)
+
+
+@dataclass(frozen=True)
+class StoreAddress:
+    uri: str  # what MilvusClient connects to
+    collection: str
+    text: str  # as the user gave it
+
+    @classmethod
+    def parse(cls, text: str) -> StoreAddress:
+        if text.startswith("milvus-lite:"):
+            path, _, collection = text[len("milvus-lite:") :].partition("#")
+            if not path.endswith(".db"):
+                raise ImageFinderError(f"--store {text}: a Milvus Lite file ends in .db")
+            return cls(os.path.abspath(os.path.expanduser(path)), collection or DEFAULT_COLLECTION,
+                       text)  # fmt: skip
+        for scheme, http in (("milvus://", "http://"), ("milvuss://", "https://")):
+            if text.startswith(scheme):
+                host, _, collection = text[len(scheme) :].partition("/")
+                if not host:
+                    raise ImageFinderError(f"--store {text}: name the server (HOST:PORT)")
+                return cls(http + host, collection.strip("/") or DEFAULT_COLLECTION, text)
+        raise ImageFinderError(
+            f"--store {text!r}: give milvus-lite:PATH.db or milvus://HOST:PORT/COLLECTION"
+        )
+
+
+@dataclass(frozen=True)
+class CatalogueRow:
+    """One image to upsert: where it is, what indexing learnt of it, its vector."""
+
+    path: str
+    facts: FileFacts
+    vector: np.ndarray
+
+
+class Catalogue:
+    """A Milvus collection of images (see the module's docstring)."""
+
+    def __init__(self, store: str, *, token: str = "") -> None:
+        from pymilvus import MilvusClient
+
+        self.address = StoreAddress.parse(store)
+        if self.address.uri.endswith(".db"):
+            os.makedirs(os.path.dirname(self.address.uri), exist_ok=True)
+        try:
+            self.client = MilvusClient(self.address.uri, token=token or "")
+        except Exception as exc:  # pymilvus raises MilvusException and gRPC errors
+            raise ImageFinderError(f"cannot reach the catalogue {store}: {exc}") from exc
+        self.collection = self.address.collection
+        self.meta_collection = f"{self.collection}_meta"
+        self._ensure_meta()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Catalogue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- meta ---------------------------------------------------------------------------------
+
+    def _ensure_meta(self) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        if self.client.has_collection(self.collection):
+            self.client.load_collection(self.collection)  # a collection opens released
+        if self.client.has_collection(self.meta_collection):
+            self.client.load_collection(self.meta_collection)
+            return
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=MAX_PATH + 16)
+        schema.add_field("value", DataType.VARCHAR, max_length=MAX_PATH)
+        schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus needs a vector field
+        index = self.client.prepare_index_params()
+        index.add_index(field_name="unused", index_type="FLAT", metric_type="L2")
+        self.client.create_collection(self.meta_collection, schema=schema, index_params=index)
+
+    def _meta(self, prefix: str) -> dict[str, str]:
+        rows = self.client.query(
+            self.meta_collection, filter=f"key like {_literal(_like_prefix(prefix))}",
+            output_fields=["key", "value"], limit=16384,
+        )  # fmt: skip
+        return {r["key"]: r["value"] for r in rows}
+
+    def _set_meta(self, values: dict[str, str]) -> None:
+        rows = [{"key": k, "value": v, "unused": [0.0, 0.0]} for k, v in values.items()]
+        self.client.upsert(self.meta_collection, rows)
+
+    @property
+    def model(self) -> str | None:
+        return self._meta("model").get("model")
+
+    @property
+    def dim(self) -> int | None:
+        found = self._meta("dim").get("dim")
+        return int(found) if found else None
+
+    def check_model(self, name: str, dim: int) -> None:
+        if self.model is not None and (self.model != name or self.dim != dim):
+            raise ModelMismatchError(
+                f"The catalogue {self.address.text} holds {self.model} vectors ({self.dim} "
+                f"dimensions), not {name}'s: vectors of two models are never mixed."
+            )
+
+    def folders(self) -> list[str]:
+        return sorted(self._meta("folder:").values())
+
+    def add_folders(self, folders: Iterable[str]) -> None:
+        self._set_meta({f"folder:{f}": f for f in folders})
+
+    # -- the images ---------------------------------------------------------------------------
+
+    def _ensure_images(self, model: str, dim: int) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        self.check_model(model, dim)
+        if self.client.has_collection(self.collection):
+            return
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("path", DataType.VARCHAR, is_primary=True, max_length=MAX_PATH)
+        schema.add_field("id", DataType.INT64)
+        schema.add_field("folder", DataType.VARCHAR, max_length=MAX_PATH)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        for name in ("size", "mtime_ns"):
+            schema.add_field(name, DataType.INT64)
+        schema.add_field("content_hash", DataType.VARCHAR, max_length=64)
+        schema.add_field("width", DataType.INT32)
+        schema.add_field("height", DataType.INT32)
+        schema.add_field("indexed_at", DataType.DOUBLE)
+        schema.add_field("model", DataType.VARCHAR, max_length=128)
+        schema.add_field("layout", DataType.VARCHAR, max_length=1024)
+        index = self.client.prepare_index_params()
+        # exact inner product: the same ranking as the library's flat index; a cluster's
+        # collection can be re-indexed with HNSW, IVF_PQ or DiskANN (README, Beyond one machine)
+        index.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
+        index.add_index(field_name="path", index_type="INVERTED")
+        index.add_index(field_name="id", index_type="INVERTED")
+        self.client.create_collection(self.collection, schema=schema, index_params=index)
+        self._set_meta({"model": model, "dim": str(dim), "created": str(time.time())})
+
+    def upsert(self, rows: Sequence[CatalogueRow], model: str, folders: Iterable[str]) -> int:
+        """Write ``rows`` (by path: a retried batch writes the same rows), in calls of at most
+        ``MAX_UPSERT_BYTES``. Returns how many were written."""
+        if not rows:
+            return 0
+        self._ensure_images(model, int(rows[0].vector.shape[0]))
+        known = list(folders)
+        now = time.time()
+        batch: list[dict[str, Any]] = []
+        size = written = 0
+        for row in rows:
+            if len(os.fsencode(row.path)) > MAX_PATH:
+                raise ImageFinderError(f"path too long for the catalogue: {display_name(row.path)}")
+            record = _record(row, model, now, known)
+            batch.append(record)
+            size += row.vector.nbytes + len(row.path) * 2 + 1200
+            if size >= MAX_UPSERT_BYTES:
+                written += self._write(batch)
+                batch, size = [], 0
+        return written + self._write(batch)
+
+    def _write(self, batch: list[dict[str, Any]]) -> int:
+        if not batch:
+            return 0
+        return int(self.client.upsert(self.collection, batch)["upsert_count"])
+
+    def delete(self, paths: Sequence[str]) -> int:
+        if not paths or not self.client.has_collection(self.collection):
+            return 0
+        found = self.client.delete(self.collection, ids=list(paths))
+        return int(found.get("delete_count", len(paths))) if isinstance(found, dict) else len(paths)
+
+    def count(self) -> int:
+        if not self.client.has_collection(self.collection):
+            return 0
+        rows = self.client.query(self.collection, filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    def stamps(self, paths: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """(size, mtime_ns) of those of ``paths`` in the catalogue: the unchanged are skipped."""
+        if not self.client.has_collection(self.collection):
+            return {}
+        out: dict[str, tuple[int, int]] = {}
+        for start in range(0, len(paths), QUERY_CHUNK):
+            rows = self.client.get(self.collection, ids=list(paths[start : start + QUERY_CHUNK]),
+                                   output_fields=["path", "size", "mtime_ns"])  # fmt: skip
+            out.update({r["path"]: (int(r["size"]), int(r["mtime_ns"])) for r in rows})
+        return out
+
+    def _by_ids(self, ids: Sequence[int], fields: list[str]) -> list[dict[str, Any]]:
+        if not self.client.has_collection(self.collection):
+            return []
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(ids), QUERY_CHUNK):
+            chunk = [int(i) for i in ids[start : start + QUERY_CHUNK]]
+            rows += self.client.query(self.collection, filter=f"id in {chunk}",
+                                      output_fields=fields)  # fmt: skip
+        return rows
+
+    def items(self, ids: Iterable[int]) -> dict[int, Item]:
+        return {int(r["id"]): _item(r) for r in self._by_ids(list(ids), _FIELDS)}
+
+    def item_by_path(self, path: str) -> Item | None:
+        if not self.client.has_collection(self.collection):
+            return None
+        rows = self.client.get(self.collection, ids=[os.path.abspath(path)], output_fields=_FIELDS)
+        return _item(rows[0]) if rows else None
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        rows = {int(r["id"]): r["vector"] for r in self._by_ids(ids, ["id", "vector"])}
+        missing = [i for i in ids if int(i) not in rows]
+        if missing:
+            raise ImageFinderError(f"image {missing[0]} is not in the catalogue")
+        return np.asarray([rows[int(i)] for i in ids], np.float32)
+
+    def layouts(self, ids: Sequence[int]) -> dict[int, bytes]:
+        rows = self._by_ids(ids, ["id", "layout"])
+        return {int(r["id"]): base64.b64decode(r["layout"]) for r in rows if r["layout"]}
+
+    def search(
+        self, vectors: np.ndarray, k: int, *, folder: str | None = None
+    ) -> list[list[tuple[int, float]]]:
+        """The ``k`` nearest (id, inner product) of each vector, within ``folder`` if given."""
+        if not self.client.has_collection(self.collection):
+            return [[] for _ in vectors]
+        expression = ""
+        if folder:
+            prefix = _like_prefix(os.path.join(os.path.abspath(folder), ""))
+            expression = f"path like {_literal(prefix)}"
+        hits = self.client.search(
+            self.collection, data=np.asarray(vectors, np.float32).tolist(), limit=k,
+            filter=expression, output_fields=["id"],
+            search_params={"metric_type": "IP"},
+        )  # fmt: skip
+        return [[(int(h["entity"]["id"]), float(h["distance"])) for h in row] for row in hits]
+
+    def rows(self, batch: int = 1000) -> Iterator[list[dict[str, Any]]]:
+        """Every image with its vector and metadata, ``batch`` at a time (export)."""
+        if not self.client.has_collection(self.collection):
+            return
+        iterator = self.client.query_iterator(
+            self.collection, batch_size=batch, filter="", output_fields=[*_FIELDS, "vector"]
+        )
+        try:
+            while rows := iterator.next():
+                yield rows
+        finally:
+            iterator.close()
+
+
+def _literal(text: str) -> str:
+    """``text`` as a string literal of Milvus's filter expressions."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern for paths that start with ``prefix`` (its wildcards escaped)."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _record(row: CatalogueRow, model: str, now: float, folders: list[str]) -> dict[str, Any]:
+    f = row.facts
+    folder = next((r for r in folders if row.path.startswith(os.path.join(r, ""))),
+                  os.path.dirname(row.path))  # fmt: skip
+    return {
+        "path": row.path,
+        "id": path_id(row.path),
+        "folder": folder,
+        "vector": np.asarray(row.vector, np.float32).tolist(),
+        "size": int(f.size),
+        "mtime_ns": int(f.mtime_ns),
+        "content_hash": f.content_hash,
+        "width": int(f.width or 0),
+        "height": int(f.height or 0),
+        "indexed_at": now,
+        "model": model,
+        "layout": base64.b64encode(f.layout).decode() if f.layout else "",
+    }
+
+
+def _item(row: dict[str, Any]) -> Item:
+    return Item(
+        int(row["id"]), row["path"], display_name(os.path.basename(row["path"])), row["folder"],
+        int(row["size"]), int(row["mtime_ns"]), row["content_hash"], float(row["indexed_at"]),
+        row["model"], int(row["width"]) or None, int(row["height"]) or None,
+    )  # fmt: skip

@@ -1,0 +1,594 @@
+"""One image library on disk: the SQLite store of metadata and vectors, with its search index.
+
+Layout of a library folder::
+
+    library.sqlite3          metadata and every vector (the source of truth), WAL mode
+    index-<generation>.faiss the search index (core/stores/vector_index.py), rebuilt from the stored
+                             vectors whenever missing, damaged or older than the database
+    writer.lock              held (flock) by the one process allowed to write
+
+Consistency: every change to the set of vectors happens in one SQLite transaction that also
+bumps ``generation``; the vector index then follows the batch in memory and is saved under that
+generation's name, so a crash at any moment leaves a library that opens.
+
+The store and the index have separate locks: the store's is held for single SQL statements and
+short transactions, the index's for searches and batch updates. Training a new index takes
+neither (it reads a snapshot), so reading the library never waits for k-means.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from image_finder.core.common.errors import (
+    ImageFinderError,
+    LibraryBusyError,
+    LibraryReadOnlyError,
+    ModelMismatchError,
+)
+from image_finder.core.common.faults import checkpoint
+from image_finder.core.common.records import (
+    FolderInfo,
+    Item,
+    Moved,
+    NewImage,
+    Reembedded,
+    StoredFile,
+    Touched,
+    decode_path,
+    display_name,
+    encode_path,
+)
+from image_finder.core.stores.adapted_vectors import AdaptedVectors
+from image_finder.core.stores.library_files import (
+    BACKUP_NAME,
+    DB_NAME,
+    LOCK_NAME,
+    READ_ONLY_NOTICE,
+    Snapshot,
+    backup_stamp,
+    keep_shrunk_backup,
+    make_library_folder,
+    reader_connection,
+    remove_leftovers,
+    write_backup,
+)
+from image_finder.core.stores.schema import open_database
+from image_finder.core.stores.side_data import SideData
+from image_finder.core.stores.vector_index import IVF_MIN_VECTORS, FaissIndex, VectorIndex
+from image_finder.core.stores.writer_lock import WriterLock
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BACKUP_NAME", "DB_NAME", "LOCK_NAME", "READ_ONLY_NOTICE", "Library"]
+# what the vectors' model fixes, forgotten with the last vector
+_MODEL_KEYS = "('model', 'dim', 'precision_check')"
+_VECTOR_KEYS = "('model', 'dim', 'precision_check', 'ivf_trained_on')"
+
+
+class Library(SideData, AdaptedVectors):
+    """A library folder. Safe to share between threads: every operation takes one lock."""
+
+    def __init__(
+        self, folder: str | os.PathLike[str], *, ivf_min_vectors: int = IVF_MIN_VECTORS
+    ) -> None:
+        self.folder = Path(folder)
+        self.ivf_min_vectors = ivf_min_vectors
+        make_library_folder(self.folder)
+        self.db_path = self.folder / DB_NAME
+        self._lock = threading.RLock()
+        self._writer = WriterLock(self.folder / LOCK_NAME)
+        self._db, self.read_only = open_database(self.db_path, self.folder / BACKUP_NAME)
+        self.vector_index: VectorIndex = FaissIndex(self, ivf_min_vectors=ivf_min_vectors)
+
+    @property
+    def notices(self) -> list[str]:
+        """Things worth telling the user about this library (a rebuilt index file, say)."""
+        return [READ_ONLY_NOTICE] * self.read_only + self.vector_index.notices
+
+    # -- opening ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.end_writing()
+        with self._lock:
+            self._db.close()
+        self.vector_index.reset()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- meta ---------------------------------------------------------------------------------
+
+    def _meta(self, key: str, default: str | None = None) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else default
+
+    def _set_meta(self, key: str, value: object) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
+
+    @property
+    def model(self) -> str | None:
+        with self._lock:
+            return self._meta("model")
+
+    @property
+    def dim(self) -> int | None:
+        with self._lock:
+            value = self._meta("dim")
+            return int(value) if value else None
+
+    @property
+    def generation(self) -> int:
+        with self._lock:
+            return int(self._meta("generation", "0") or 0)
+
+    def meta_value(self, key: str) -> str | None:
+        with self._lock:
+            return self._meta(key)
+
+    def set_meta_values(self, values: dict[str, object]) -> None:
+        """Record facts about the library (the index's training, say); writer only."""
+        if not self._writer.held:
+            raise ImageFinderError("internal error: library written without the writer lock")
+        with self._lock:
+            for key, value in values.items():
+                self._set_meta(key, value)
+
+    def check_model(self, name: str, dim: int) -> None:
+        """Refuse to mix vectors of two models in one library."""
+        recorded = self.model
+        if recorded is None:
+            return
+        if recorded != name or self.dim != dim:
+            raise ModelMismatchError(
+                f"This library was indexed with the model {recorded!r}, but {name!r} is loaded. "
+                f"Vectors of different models cannot be compared: switch back to {recorded!r}, "
+                "or index the library again with the new model."
+            )
+
+    # -- writing ------------------------------------------------------------------------------
+
+    @property
+    def writer_held(self) -> bool:
+        return self._writer.held
+
+    def writer_elsewhere(self) -> bool:
+        """Whether another process is writing to the library now (a check, not a wait)."""
+        return self._writer.taken_elsewhere()
+
+    def begin_writing(self) -> None:
+        """Take the library's writer lock (raises LibraryBusyError if another process has it,
+        LibraryReadOnlyError if the library cannot be written). Temporary files a failed or
+        killed writer left behind are removed."""
+        with self._lock:
+            if self.read_only:
+                raise LibraryReadOnlyError(READ_ONLY_NOTICE)
+            if not self._writer.held:
+                self._writer.acquire()
+                remove_leftovers(self.folder)
+
+    def wait_for_writing(self, cancelled: Callable[[], bool], poll: float = 0.5) -> bool:
+        """Take the writer lock, waiting while another process holds it. Returns False if
+        ``cancelled`` said stop first."""
+        while True:
+            try:
+                self.begin_writing()
+                return True
+            except LibraryBusyError:
+                if cancelled():
+                    return False
+                time.sleep(poll)
+
+    def end_writing(self) -> None:
+        """Save the index if the database moved past it, then let other writers in (without
+        the store's lock: a search takes the index's lock, then the store's, never after)."""
+        if not self._writer.held:
+            return
+        try:
+            self.vector_index.save(if_loaded=True)
+        except Exception:  # the next open rebuilds it from the stored vectors
+            log.warning("could not save the index of %s", self.folder, exc_info=True)
+        finally:
+            with self._lock:
+                self._writer.release()
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Library]:
+        held_before = self._writer.held
+        self.begin_writing()
+        try:
+            yield self
+        finally:
+            if not held_before:
+                self.end_writing()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        if not self._writer.held:
+            raise ImageFinderError("internal error: library written without the writer lock")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                checkpoint("before_commit")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+                checkpoint("after_commit")
+
+    def _bump_generation(self, db: sqlite3.Connection) -> int:
+        generation = int(self._meta("generation", "0") or 0) + 1
+        self._set_meta("generation", generation)
+        return generation
+
+    def add_folder(self, path: str | os.PathLike[str]) -> FolderInfo:
+        """Register a folder. A folder inside one already present is covered by it; a folder
+        that contains present ones absorbs them (their images are kept)."""
+        folder = os.path.abspath(os.fspath(path))
+        for existing in self.folders():
+            if folder == existing.path or _is_inside(folder, existing.path):
+                return existing
+        with self._transaction() as db:
+            cur = db.execute(
+                "INSERT INTO folders (path, added_at) VALUES (?, ?)",
+                (encode_path(folder), time.time()),
+            )
+            new_id = int(cur.lastrowid or 0)
+            for existing in self.folders():
+                if existing.id != new_id and _is_inside(existing.path, folder):
+                    db.execute(
+                        "UPDATE images SET folder_id=? WHERE folder_id=?", (new_id, existing.id)
+                    )
+                    db.execute("DELETE FROM folders WHERE id=?", (existing.id,))
+        return self.folder_info(folder)  # type: ignore[return-value]
+
+    def folder_info(self, path: str) -> FolderInfo | None:
+        folder = os.path.abspath(path)
+        return next((f for f in self.folders() if f.path == folder), None)
+
+    def remove_folder(self, path: str | os.PathLike[str]) -> int:
+        """Take a folder and its images out of the library. Returns the number of images."""
+        info = self.folder_info(os.fspath(path))
+        if info is None:
+            raise ImageFinderError(f"{display_name(os.fspath(path))} is not in the library")
+        ids = [row[0] for row in self.folder_rows(info.id)]
+        if ids:
+            self.apply_changes(model=self.model or "", removed=ids, on_request=True)
+        with self._transaction() as db:
+            db.execute("DELETE FROM folders WHERE id=?", (info.id,))
+        return len(ids)
+
+    def remove_folders(self, paths: Sequence[str | os.PathLike[str]]) -> list[int]:
+        """Take folders out of the library, then refresh the backup, so that restoring it
+        never brings them back. Returns how many images each had."""
+        with self.writing():
+            removed = [self.remove_folder(path) for path in paths]
+            self.backup()
+        return removed
+
+    def _count_removed(self, n: int) -> None:
+        self._set_meta("removed_on_request", int(self._meta("removed_on_request", "0") or 0) + n)
+
+    def _forget_model_if_empty(self, db: sqlite3.Connection) -> None:
+        if db.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 0:
+            db.execute(f"DELETE FROM meta WHERE key IN {_MODEL_KEYS}")
+            db.execute("DELETE FROM adapter")  # it was trained on that model's vectors
+
+    def set_folder_indexed(self, folder_id: int, when: float | None = None) -> None:
+        """The folder's indexing run finished: it is complete."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE folders SET last_indexed=?, complete=1 WHERE id=?",
+                (when or time.time(), folder_id),
+            )
+
+    def set_folder_started(self, folder_ids: Sequence[int], files_found: dict[int, int]) -> None:
+        """An indexing run of these folders began (and found so many image files in each): until
+        it finishes, each is incomplete, also after a crash or a quit."""
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE folders SET complete=0, files_found=COALESCE(?, files_found) WHERE id=?",
+                [(files_found.get(i), i) for i in folder_ids],
+            )
+
+    def apply_changes(
+        self,
+        *,
+        model: str,
+        added: Sequence[NewImage] = (),
+        added_vectors: np.ndarray | None = None,
+        reembedded: Sequence[Reembedded] = (),
+        reembedded_vectors: np.ndarray | None = None,
+        moved: Sequence[Moved] = (),
+        touched: Sequence[Touched] = (),
+        removed: Sequence[int] = (),
+        on_request: bool = False,
+    ) -> list[int]:
+        """Commit one batch of indexing work atomically, then bring the vector index along.
+        ``added_vectors`` and ``reembedded_vectors`` have one row per record. Returns the ids
+        of the added images. ``on_request``: the removals are the user's (remove, trash), which
+        the backup's shrink guard allows for."""
+        vectors_change = bool(added or reembedded or removed)
+        added_rows = _rows(added_vectors, len(added))
+        re_rows = _rows(reembedded_vectors, len(reembedded))
+        new_ids: list[int] = []
+        with self._transaction() as db:
+            if added or reembedded:
+                dim = (added_rows if added else re_rows).shape[1]
+                if self._meta("model") is None:
+                    self._set_meta("model", model)
+                    self._set_meta("dim", dim)
+                self.check_model(model, dim)
+            now = time.time()
+            added_adapted, re_adapted = self.adapted_rows(added_rows), self.adapted_rows(re_rows)
+            for record, vec, adapted in zip(added, added_rows, added_adapted, strict=True):
+                new_ids.append(self._insert(db, record, vec, adapted, model, now))
+            for change, vec, adapted in zip(reembedded, re_rows, re_adapted, strict=True):
+                db.execute("DELETE FROM text_vectors WHERE image_id=?", (change.image_id,))
+                f = change.facts
+                db.execute(
+                    "UPDATE images SET size=?, mtime_ns=?, content_hash=?, indexed_at=?, model=?,"
+                    " vector=?, adapted=?, width=?, height=?, layout=? WHERE id=?",
+                    (f.size, f.mtime_ns, f.content_hash, now, model, _blob(vec), adapted,
+                     f.width, f.height, f.layout, change.image_id),
+                )  # fmt: skip
+            db.executemany(
+                "UPDATE images SET folder_id=?, path=?, filename=?, size=?, mtime_ns=? WHERE id=?",
+                [
+                    (m.folder_id, encode_path(m.path), _filename(m.path), m.size, m.mtime_ns,
+                     m.image_id)
+                    for m in moved
+                ],
+            )  # fmt: skip
+            db.executemany(
+                "UPDATE images SET size=?, mtime_ns=? WHERE id=?",
+                [(t.size, t.mtime_ns, t.image_id) for t in touched],
+            )
+            if removed:
+                db.executemany("DELETE FROM images WHERE id=?", [(i,) for i in removed])
+                self._forget_model_if_empty(db)
+                if on_request:
+                    self._count_removed(len(removed))
+            generation = self._bump_generation(db) if vectors_change else None
+        if generation is not None:
+            changed = np.asarray([r.image_id for r in reembedded], dtype=np.int64)
+            self.vector_index.apply(
+                generation,
+                np.concatenate([np.asarray(removed, dtype=np.int64), changed]),
+                [
+                    (np.asarray(new_ids, dtype=np.int64), self.searched(added_rows)),
+                    (changed, self.searched(re_rows)),
+                ],
+            )
+        return new_ids
+
+    @staticmethod
+    def _insert(
+        db: sqlite3.Connection,
+        record: NewImage,
+        vector: np.ndarray,
+        adapted: bytes | None,
+        model: str,
+        now: float,
+    ) -> int:
+        f = record.facts
+        cur = db.execute(
+            "INSERT INTO images (folder_id, path, filename, size, mtime_ns, content_hash,"
+            " indexed_at, model, vector, adapted, width, height, layout)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (record.folder_id, encode_path(record.path), _filename(record.path), f.size,
+             f.mtime_ns, f.content_hash, now, model, _blob(vector), adapted, f.width, f.height,
+             f.layout),
+        )  # fmt: skip
+        return int(cur.lastrowid or 0)
+
+    @contextlib.contextmanager
+    def removing(self, image_id: int) -> Iterator[None]:
+        """Take one image out of the library in the same step as the caller's action on its
+        file (a move to the trash): committed if the action succeeds, rolled back if not."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM images WHERE id=?", (image_id,))
+            self._forget_model_if_empty(db)
+            self._count_removed(1)
+            generation = self._bump_generation(db)
+            yield
+            checkpoint("file_moved")
+        self.vector_index.apply(generation, np.asarray([image_id], np.int64), [])
+
+    def clear_vectors(self) -> int:
+        """Drop every image (folders stay) so that the library can be re-indexed with another
+        model. Returns how many were dropped."""
+        with self._transaction() as db:
+            n = int(db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
+            self._count_removed(n)
+            db.execute("DELETE FROM images")
+            db.execute("DELETE FROM adapter")
+            db.execute(f"DELETE FROM meta WHERE key IN {_VECTOR_KEYS}")
+            db.execute("UPDATE folders SET last_indexed=NULL")
+            self._bump_generation(db)
+        self.vector_index.reset()
+        self.vector_index.save()
+        return n
+
+    def backup(self) -> Path:
+        """Copy the database to ``library.sqlite3.backup`` (temp file + rename), the recovery
+        point if the database is ever damaged. Vectors are about 0.1% of the photos' size.
+
+        A backup of a library with many more images than this one has (more than half lost,
+        without a ``remove`` or a trash move), or of another library, is kept aside as
+        ``library.sqlite3.backup-kept-<time>`` rather than replaced."""
+        target = self.folder / BACKUP_NAME
+        with self._lock:
+            notice = keep_shrunk_backup(
+                target,
+                self.count(),
+                int(self._meta("removed_on_request", "0") or 0),
+                self._meta("created_at"),
+            )
+            if notice:
+                self.vector_index.notices.append(notice)
+            write_backup(self._db, target)
+        if self._writer.held:
+            with self._transaction():
+                self._set_meta("removed_on_request", 0)
+        return target
+
+    def backup_if_stale(self) -> Path | None:
+        """Write a backup when the last one is older than the library's generation (a run
+        killed after its last commit, a full disk, a backup of another library)."""
+        generation = self.generation
+        theirs = backup_stamp(self.folder / BACKUP_NAME)
+        if theirs is None and generation == 0:
+            return None  # nothing indexed yet: nothing to keep
+        if theirs == (self.meta_value("created_at"), generation):
+            return None
+        return self.backup()
+
+    def check(self) -> list[str]:
+        """Problems found by SQLite's integrity check and by comparing index and database."""
+        with self._lock:
+            problems = [
+                str(row[0])
+                for row in self._db.execute("PRAGMA integrity_check").fetchall()
+                if row[0] != "ok"
+            ]
+        if not problems:
+            info = self.vector_index.info()
+            if info["vectors"] != self.count():
+                problems.append(
+                    f"the index holds {info['vectors']} vectors, the database {self.count()}"
+                )
+        return problems
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
+
+    def folders(self) -> list[FolderInfo]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT f.id, f.path, f.added_at, f.last_indexed, f.complete, f.files_found,"
+                " (SELECT COUNT(*) FROM images i WHERE i.folder_id = f.id)"
+                " FROM folders f ORDER BY f.path"
+            ).fetchall()
+        return [
+            FolderInfo(r[0], decode_path(r[1]), r[6], r[2], r[3], bool(r[4]), r[5]) for r in rows
+        ]
+
+    def folder_rows(self, folder_id: int) -> Iterator[StoredFile]:
+        """Every image in a folder, as stored."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, path, size, mtime_ns, content_hash FROM images WHERE folder_id=?",
+                (folder_id,),
+            ).fetchall()
+        for r in rows:
+            yield StoredFile(r[0], decode_path(r[1]), r[2], r[3], r[4])
+
+    def items(self, ids: Iterable[int]) -> dict[int, Item]:
+        id_list = [int(i) for i in ids]
+        if not id_list:
+            return {}
+        marks = ",".join("?" * len(id_list))
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT i.id, i.path, i.filename, f.path, i.size, i.mtime_ns, i.content_hash,"
+                " i.indexed_at, i.model, i.width, i.height"
+                f" FROM images i JOIN folders f ON f.id = i.folder_id"
+                f" WHERE i.id IN ({marks})",
+                id_list,
+            ).fetchall()
+        return {r[0]: Item(r[0], decode_path(r[1]), r[2], decode_path(r[3]), *r[4:]) for r in rows}
+
+    def item_by_path(self, path: str | os.PathLike[str]) -> Item | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id FROM images WHERE path=?", (encode_path(os.path.abspath(path)),)
+            ).fetchone()
+        return self.items([row[0]]).get(row[0]) if row else None
+
+    def same_content_groups(self) -> list[list[int]]:
+        """Ids of the images that share their content hash with another (byte copies)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT group_concat(id) FROM images GROUP BY content_hash HAVING COUNT(*) > 1"
+            ).fetchall()
+        return [[int(i) for i in str(r[0]).split(",")] for r in rows]
+
+    def ids_under(self, folder: str) -> np.ndarray:
+        prefix = encode_path(os.path.join(os.path.abspath(folder), ""))
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM images WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)
+            ).fetchall()
+        return np.asarray([r[0] for r in rows], dtype=np.int64)
+
+    @contextlib.contextmanager
+    def snapshot(self, *, original: bool = False) -> Iterator[Snapshot]:
+        """The stored vectors as they are now (those searched, or the model's own), read on a
+        connection of its own: a consistent view that holds none of this object's locks,
+        whatever commits meanwhile."""
+        db = self._reader_connection()
+        try:
+            db.execute("BEGIN")
+            active = db.execute("SELECT active FROM adapter").fetchone()
+            column = "adapted" if active and active[0] and not original else "vector"
+            row = db.execute("SELECT value FROM meta WHERE key='dim'").fetchone()
+            generation = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            count = db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+            yield Snapshot(db, int(generation[0]), int(row[0]) if row else 0, int(count), column)
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("COMMIT")
+            db.close()
+
+    def _reader_connection(self) -> sqlite3.Connection:
+        return reader_connection(self.db_path, self.read_only)
+
+    def bytes_on_disk(self) -> int:
+        total = 0
+        for entry in self.folder.iterdir():
+            with contextlib.suppress(OSError):
+                total += entry.stat().st_size
+        return total
+
+    def last_indexed(self) -> float | None:
+        with self._lock:
+            row = self._db.execute("SELECT MAX(last_indexed) FROM folders").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+
+def _rows(vectors: np.ndarray | None, n: int) -> np.ndarray:
+    if n == 0:
+        return np.zeros((0, 0), np.float32)
+    if vectors is None or len(vectors) != n:
+        raise ValueError(f"expected {n} vectors")
+    return vectors
+
+
+def _filename(path: str) -> str:
+    return display_name(os.path.basename(path))
+
+
+def _blob(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+
+
+def _is_inside(path: str, folder: str) -> bool:
+    return path.startswith(os.path.join(folder, ""))
