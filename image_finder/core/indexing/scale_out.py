@@ -269,7 +269,7 @@ def index_with_ray(
     for batch in _batches(embedded):
         rows, skipped = _rows(batch)
         report.skipped += skipped
-        report.embedded += catalogue.upsert(rows, local.name, roots)
+        report.embedded += catalogue.upsert(rows, local.name, roots, precision=precision)
         checkpoint("catalogue_upserted")
         if progress is not None:
             done = report.embedded + len(report.skipped)

@@ -37,7 +37,9 @@ from image_finder.core.learning import concepts
 from image_finder.core.pictures import layout
 from image_finder.core.pictures.images import RAW_EXTENSIONS
 from image_finder.core.search.conditions import Conditions, FactCache
+from image_finder.core.stores.catalogue_reads import library_only
 from image_finder.core.stores.library import Library
+from image_finder.core.stores.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +185,7 @@ ProgressCallback = Callable[[int, int], None]
 
 
 def find_duplicates(
-    library: Library,
+    library: Store,
     folders: Sequence[str] = (),
     *,
     reference: Sequence[str] = (),
@@ -204,7 +206,7 @@ def find_duplicates(
 
 
 def find_pairs(
-    library: Library,
+    library: Store,
     folders: Sequence[str] = (),
     *,
     reference: Sequence[str] = (),
@@ -221,6 +223,8 @@ def find_pairs(
             raise ImageFinderError(f"{display_name(folder)} is not in the library")
     scope = _ids_under(library, folders) if folders else None
     if conditions:
+        if not isinstance(library, Library):
+            raise library_only("A condition other than a folder")
         matching = FactCache().matching(library, conditions)
         if conditions.concept:
             concept = concepts.require(library, conditions.concept)
@@ -258,7 +262,7 @@ def find_pairs(
     return pairs
 
 
-def _original_scores(library: Library, ids: np.ndarray, found: np.ndarray) -> np.ndarray:
+def _original_scores(library: Store, ids: np.ndarray, found: np.ndarray) -> np.ndarray:
     """The neighbours' scores on the model's own vectors: an adapter pulls pictures of one
     label together, and copies are told by the features they were measured on."""
     known = np.unique(found[found >= 0])
@@ -273,7 +277,7 @@ def _original_scores(library: Library, ids: np.ndarray, found: np.ndarray) -> np
 
 
 def _add_close(
-    library: Library, pairs: Pairs, close: list[tuple[int, int, float]], threshold: float
+    library: Store, pairs: Pairs, close: list[tuple[int, int, float]], threshold: float
 ) -> None:
     """Tier the close pairs of one batch: hash, then layout for the high scores."""
     if not close:
@@ -302,7 +306,7 @@ def _same_layout(a: bytes, b: bytes) -> bool:
 
 
 def _add_identical(
-    library: Library,
+    library: Store,
     pairs: Pairs,
     queries: np.ndarray,
     candidates: np.ndarray | None,
@@ -320,7 +324,7 @@ def _add_identical(
 
 
 def group_pairs(
-    library: Library,
+    library: Store,
     pairs: Pairs,
     *,
     min_tier: Tier = Tier.SIMILAR,
@@ -365,7 +369,7 @@ def group_pairs(
 
 
 def _relations(
-    library: Library, pairs: Pairs, keep: Item, items: Sequence[Item]
+    library: Store, pairs: Pairs, keep: Item, items: Sequence[Item]
 ) -> dict[int, tuple[Tier, float]]:
     """Each copy's relation to the keeper: the pair found between them, else (joined through
     another member) identical for the same bytes, or similar at their vectors' score."""
@@ -415,17 +419,17 @@ def choose_keeper(
     return min(items, key=key)
 
 
-def _known_folder(library: Library, folder: str) -> bool:
+def _known_folder(library: Store, folder: str) -> bool:
     path = os.path.abspath(folder)
     return any(
         path == f.path or path.startswith(os.path.join(f.path, "")) for f in library.folders()
     )
 
 
-def _ids_under(library: Library, folders: Iterable[str]) -> np.ndarray:
+def _ids_under(library: Store, folders: Iterable[str]) -> np.ndarray:
     found = [library.ids_under(f) for f in folders]
     return np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
 
 
-def _all_ids(library: Library) -> np.ndarray:
+def _all_ids(library: Store) -> np.ndarray:
     return _ids_under(library, [f.path for f in library.folders()])

@@ -25,6 +25,7 @@ from image_finder.core.embedding import precision, words
 from image_finder.core.embedding.clip import CLOSE_SCORE as CLIP_CLOSE_SCORE
 from image_finder.core.embedding.clip import ClipExtractor, TextVectors
 from image_finder.core.embedding.clip import query_vector as clip_query_vector
+from image_finder.core.embedding.models import PRECISIONS
 from image_finder.core.learning import concepts
 from image_finder.core.pictures import layout
 from image_finder.core.pictures.images import ImageSource
@@ -37,7 +38,9 @@ from image_finder.core.search.query_images import (
     embed_prepared,
     prepare_image,
 )
+from image_finder.core.stores.catalogue_reads import library_only
 from image_finder.core.stores.library import Library
+from image_finder.core.stores.store import Store
 
 if TYPE_CHECKING:
     from image_finder.core.embedding.extractor import Extractor
@@ -165,11 +168,11 @@ class SearchOptions:
 
 
 class Searcher:
-    """Searches one library with one loaded model; keep it alive to keep the model warm and
-    the features of recent queries at hand."""
+    """Searches one store (a library, or a catalogue) with one loaded model; keep it alive to
+    keep the model warm and the features of recent queries at hand."""
 
     def __init__(
-        self, library: Library, extractor: Extractor, clip: ClipExtractor | None = None
+        self, library: Store, extractor: Extractor, clip: ClipExtractor | None = None
     ) -> None:
         self.library = library
         self.extractor = extractor
@@ -186,7 +189,12 @@ class Searcher:
         if self.library.count() == 0:
             raise EmptyLibraryError(EMPTY_LIBRARY)
         self.library.check_model(self.extractor.name, self.extractor.dim)
-        precision.follow_library(self.extractor, self.library)
+        if isinstance(self.library, Library):
+            precision.follow_library(self.extractor, self.library)
+        elif self.extractor.requested_precision == "auto":  # the one the catalogue's job ran in
+            made_in = self.library.precision  # "auto" when each of its actors chose
+            if made_in in PRECISIONS and made_in != "auto":
+                self.extractor.set_precision(made_in, "auto: the catalogue's vectors")
 
     def embed_query(
         self, source: ImageSource, options: SearchOptions = SearchOptions()
@@ -239,9 +247,12 @@ class Searcher:
     def _restrict(self, query: Query, options: SearchOptions) -> np.ndarray | None:
         """Ids the folder and conditions allow (None: all)."""
         restrict = self.library.ids_under(options.folder) if options.folder else None
-        if query.conditions:
-            matching = self._facts.matching(self.library, query.conditions)
-            restrict = matching if restrict is None else np.intersect1d(restrict, matching)
+        if not query.conditions:
+            return restrict
+        if not isinstance(self.library, Library):
+            raise library_only("A condition other than a folder")
+        matching = self._facts.matching(self.library, query.conditions)
+        restrict = matching if restrict is None else np.intersect1d(restrict, matching)
         if query.conditions.concept:
             concept = concepts.require(self.library, query.conditions.concept)
             key = (self.library.generation, concept.name, concept.updated)
@@ -255,6 +266,8 @@ class Searcher:
         self, query: Query, options: SearchOptions, restrict: np.ndarray | None
     ) -> SearchOutcome:
         """The pictures most likely to show a concept, each scored by that probability."""
+        if not isinstance(self.library, Library):
+            raise library_only("A concept")
         concept = concepts.require(self.library, query.concept)
         norm = float(np.linalg.norm(concept.weights)) or 1.0
         unscored = dataclasses.replace(options, min_score=None)
@@ -342,6 +355,8 @@ class Searcher:
         self, query: Query, options: SearchOptions, restrict: np.ndarray | None
     ) -> SearchOutcome:
         assert self.clip is not None
+        if not isinstance(self.library, Library):
+            raise library_only("Searching by words")
         image = None
         if query.kind is not QueryKind.TEXT:
             image = self.clip.embed_images([query.source])[0]
@@ -361,6 +376,8 @@ class Searcher:
     def _search_words(
         self, query: Query, options: SearchOptions, restrict: np.ndarray | None
     ) -> SearchOutcome:
+        if not isinstance(self.library, Library):
+            raise library_only("Searching by words")
         if self._head is None or self._head.model != self.library.model:
             self._head = words.keep_head(self.library, self.extractor)
         if self._head is None:

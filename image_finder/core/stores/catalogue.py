@@ -20,6 +20,7 @@ import base64
 import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import numpy as np
 
 from image_finder.core.common.errors import ImageFinderError, ModelMismatchError
 from image_finder.core.common.records import FileFacts, Item, display_name
+from image_finder.core.stores.catalogue_reads import ITERATOR_BATCH, CatalogueReads
 
 DEFAULT_COLLECTION = "image_finder"
 MAX_UPSERT_BYTES = 40 * 1024 * 1024  # one upsert call at most (Milvus's gRPC limit is 64 MB)
@@ -78,8 +80,9 @@ class CatalogueRow:
     vector: np.ndarray
 
 
-class Catalogue:
-    """A Milvus collection of images (see the module's docstring)."""
+class Catalogue(CatalogueReads):
+    """A Milvus collection of images (see the module's docstring); it answers what search,
+    the server and duplicates read from a library (core/stores/catalogue_reads.py)."""
 
     def __init__(self, store: str, *, token: str = "") -> None:
         from pymilvus import MilvusClient
@@ -93,6 +96,8 @@ class Catalogue:
             raise ImageFinderError(f"cannot reach the catalogue {store}: {exc}") from exc
         self.collection = self.address.collection
         self.meta_collection = f"{self.collection}_meta"
+        self._scopes = []
+        self._scope_lock = threading.Lock()
         self._ensure_meta()
 
     def close(self) -> None:
@@ -149,7 +154,7 @@ class Catalogue:
                 f"dimensions), not {name}'s: vectors of two models are never mixed."
             )
 
-    def folders(self) -> list[str]:
+    def folder_paths(self) -> list[str]:
         return sorted(self._meta("folder:").values())
 
     def add_folders(self, folders: Iterable[str]) -> None:
@@ -157,7 +162,7 @@ class Catalogue:
 
     # -- the images ---------------------------------------------------------------------------
 
-    def _ensure_images(self, model: str, dim: int) -> None:
+    def _ensure_images(self, model: str, dim: int, precision: str) -> None:
         from pymilvus import DataType, MilvusClient
 
         self.check_model(model, dim)
@@ -183,14 +188,23 @@ class Catalogue:
         index.add_index(field_name="path", index_type="INVERTED")
         index.add_index(field_name="id", index_type="INVERTED")
         self.client.create_collection(self.collection, schema=schema, index_params=index)
-        self._set_meta({"model": model, "dim": str(dim), "created": str(time.time())})
+        self._set_meta({"model": model, "dim": str(dim), "precision": precision,
+                        "created": str(time.time())})  # fmt: skip
 
-    def upsert(self, rows: Sequence[CatalogueRow], model: str, folders: Iterable[str]) -> int:
+    def upsert(
+        self,
+        rows: Sequence[CatalogueRow],
+        model: str,
+        folders: Iterable[str],
+        *,
+        precision: str = "fp32",
+    ) -> int:
         """Write ``rows`` (by path: a retried batch writes the same rows), in calls of at most
-        ``MAX_UPSERT_BYTES``. Returns how many were written."""
+        ``MAX_UPSERT_BYTES``; ``precision``: the one the model ran in (queries follow it).
+        Returns how many were written."""
         if not rows:
             return 0
-        self._ensure_images(model, int(rows[0].vector.shape[0]))
+        self._ensure_images(model, int(rows[0].vector.shape[0]), precision)
         known = list(folders)
         now = time.time()
         batch: list[dict[str, Any]] = []
@@ -209,13 +223,43 @@ class Catalogue:
     def _write(self, batch: list[dict[str, Any]]) -> int:
         if not batch:
             return 0
-        return int(self.client.upsert(self.collection, batch)["upsert_count"])
+        written = int(self.client.upsert(self.collection, batch)["upsert_count"])
+        self._changed()
+        return written
+
+    def _changed(self) -> None:
+        self._set_meta({"generation": str(time.time_ns())})
 
     def delete(self, paths: Sequence[str]) -> int:
         if not paths or not self.client.has_collection(self.collection):
             return 0
-        found = self.client.delete(self.collection, ids=list(paths))
+        found = self.client.delete(self.collection, ids=[os.path.abspath(p) for p in paths])
+        self._changed()
         return int(found.get("delete_count", len(paths))) if isinstance(found, dict) else len(paths)
+
+    def move(self, moves: Sequence[tuple[str, str]]) -> int:
+        """Files moved or renamed (old path, new path): their rows follow, vectors kept.
+        Upserted at the new path before the old is deleted, so a crash between the two leaves
+        both rows, never neither; a rerun of the job tidies. Returns how many moved."""
+        if not moves or not self.client.has_collection(self.collection):
+            return 0
+        known = self.folder_paths()
+        rows = []
+        gone = []
+        for old, new in moves:
+            found = self.client.get(self.collection, ids=[os.path.abspath(old)],
+                                    output_fields=[*_FIELDS, "vector", "layout"])  # fmt: skip
+            if not found:
+                continue
+            row, new = dict(found[0]), os.path.abspath(new)
+            folder = next((r for r in known if new.startswith(os.path.join(r, ""))),
+                          os.path.dirname(new))  # fmt: skip
+            row.update(path=new, id=path_id(new), folder=folder)
+            rows.append(row)
+            gone.append(os.path.abspath(old))
+        self._write(rows)
+        self.delete(gone)
+        return len(rows)
 
     def count(self) -> int:
         if not self.client.has_collection(self.collection):
@@ -253,7 +297,9 @@ class Catalogue:
         rows = self.client.get(self.collection, ids=[os.path.abspath(path)], output_fields=_FIELDS)
         return _item(rows[0]) if rows else None
 
-    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+    def vectors(self, ids: Sequence[int], *, original: bool = False) -> np.ndarray:
+        """The stored vectors of ``ids``, in order (``original``: the same, a catalogue holds
+        the model's own features)."""
         rows = {int(r["id"]): r["vector"] for r in self._by_ids(ids, ["id", "vector"])}
         missing = [i for i in ids if int(i) not in rows]
         if missing:
@@ -270,16 +316,30 @@ class Catalogue:
         """The ``k`` nearest (id, inner product) of each vector, within ``folder`` if given."""
         if not self.client.has_collection(self.collection):
             return [[] for _ in vectors]
-        expression = ""
-        if folder:
-            prefix = _like_prefix(os.path.join(os.path.abspath(folder), ""))
-            expression = f"path like {_literal(prefix)}"
+        expression = self.folder_filter(folder) if folder else ""
         hits = self.client.search(
             self.collection, data=np.asarray(vectors, np.float32).tolist(), limit=k,
             filter=expression, output_fields=["id"],
             search_params={"metric_type": "IP"},
         )  # fmt: skip
         return [[(int(h["entity"]["id"]), float(h["distance"])) for h in row] for row in hits]
+
+    def folder_filter(self, folder: str) -> str:
+        """Milvus's filter for the paths under ``folder`` (a prefix: the INVERTED index)."""
+        return f"path like {_literal(_like_prefix(os.path.join(os.path.abspath(folder), '')))}"
+
+    def _query_all(self, expression: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+        """Every row that ``expression`` matches, a batch of rows per round trip."""
+        if not self.client.has_collection(self.collection):
+            return
+        iterator = self.client.query_iterator(
+            self.collection, batch_size=ITERATOR_BATCH, filter=expression, output_fields=fields
+        )
+        try:
+            while rows := iterator.next():
+                yield from rows
+        finally:
+            iterator.close()
 
     def rows(self, batch: int = 1000) -> Iterator[list[dict[str, Any]]]:
         """Every image with its vector and metadata, ``batch`` at a time (export)."""

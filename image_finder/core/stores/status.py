@@ -9,6 +9,7 @@ from image_finder.core.common.records import FolderInfo, iso_time, path_json
 from image_finder.core.config.settings import Settings
 from image_finder.core.embedding import precision
 from image_finder.core.embedding.models import device_hint
+from image_finder.core.stores.catalogue import Catalogue
 from image_finder.core.stores.library import Library
 
 
@@ -54,4 +55,22 @@ def library_status(
         "read_only": library.read_only,
         "adapter": adapter.to_json() if (adapter := library.adapter) else None,
         "last_indexed": _iso_or_none(library.last_indexed()),
+    }
+
+
+def catalogue_status(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
+    """A catalogue's status, in the library status's fields where they mean the same."""
+    device = device_hint(settings.device)
+    return {
+        "store": catalogue.address.text,
+        "collection": catalogue.collection,
+        "images": catalogue.count(),
+        "folders": [folder_json(f) for f in catalogue.folders()],
+        "model": catalogue.model,
+        "dim": catalogue.dim,
+        "device": device,
+        "index_type": "milvus",
+        "read_only": True,
+        "adapter": None,
+        "text_model": None,
     }
