@@ -32,7 +32,9 @@ from image_finder.core.common.logsetup import log_file, setup_logging
 from image_finder.core.common.records import display_name, path_json
 from image_finder.core.config.settings import Settings
 from image_finder.core.stores.backup import LibraryIntactError, recovery_facts, restore_backup
+from image_finder.core.stores.catalogue_reads import library_only
 from image_finder.core.stores.library import READ_ONLY_NOTICE, Library
+from image_finder.core.stores.store import Store
 from image_finder.text import count, index_summary
 
 log = logging.getLogger("image_finder.cli")
@@ -195,7 +197,7 @@ def build_parser() -> _Parser:
 # ------------------------------------------------------------------------------------------------
 
 
-def _load_extractor(args: argparse.Namespace, settings: Settings, library: Library) -> Any:
+def _load_extractor(args: argparse.Namespace, settings: Settings, library: Store) -> Any:
     from image_finder.core.embedding.extractor import Extractor
     from image_finder.core.embedding.models import choose_model
 
@@ -257,7 +259,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) ->
     return 0
 
 
-def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -> int:
+def cmd_search(args: argparse.Namespace, settings: Settings, library: Store) -> int:
     from image_finder.core.search.searcher import EMPTY_LIBRARY, Searcher
 
     if library.count() == 0:  # before loading a model
@@ -274,6 +276,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
     queries = query_options.queries(args, library, where)
     extractor = _load_extractor(args, settings, library)
     if queries is None:  # words: their vectors need the model
+        if not isinstance(library, Library):
+            raise library_only("Searching by words")
         searcher, queries = words.search_words(args, settings, library, extractor)
         queries = [q.where(where) for q in queries]
     else:
@@ -282,7 +286,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Library) -
                           options, args.json)  # fmt: skip
 
 
-def _search_options(args: argparse.Namespace, settings: Settings, library: Library) -> Any:
+def _search_options(args: argparse.Namespace, settings: Settings, library: Store) -> Any:
     """The options of a search, each checked: a value out of range is one line and exit 1."""
     from image_finder.core.search.searcher import SearchOptions
 
@@ -452,7 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_recover(args)
         settings = Settings.load()
         if getattr(args, "store", None):  # a Milvus catalogue (cli/store.py)
-            return store.run(args, settings)
+            return store.run(args, settings, COMMANDS)
         with Library(paths.data_dir(args.data_dir)) as library:
             if library.read_only and not args.json:
                 print(f"image-finder-cli: {READ_ONLY_NOTICE}", file=sys.stderr)

@@ -10,10 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from image_finder.cli import query as query_options
+from image_finder.cli.store import add_store_options
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.records import display_name, path_json
 from image_finder.core.config.settings import Settings
 from image_finder.core.stores.library import Library
+from image_finder.core.stores.store import Store
 from image_finder.text import byte_size, count
 
 
@@ -48,12 +50,17 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser, bool], None]
         help="below the similar range (--threshold under 0.80), trash only if exactly N files "
         "would go: the number the listing shows",
     )
+    add_store_options(p)
     common(p, True)
 
 
-def cmd_duplicates(args: argparse.Namespace, settings: Settings, library: Library) -> int:
+def cmd_duplicates(args: argparse.Namespace, settings: Settings, library: Store) -> int:
     from image_finder.core.search.duplicates import DEFAULT_THRESHOLD, Tier, find_duplicates
 
+    if args.trash_others and not isinstance(library, Library):
+        raise ImageFinderError(
+            "--trash-others needs a library: a catalogue is written only by its indexing job"
+        )
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     if not 0.0 < threshold <= 1.0:
         raise ImageFinderError(f"--threshold must be above 0 and at most 1 (got {threshold})")
@@ -70,7 +77,7 @@ def cmd_duplicates(args: argparse.Namespace, settings: Settings, library: Librar
         return 0
     if not args.json:
         _print_groups(groups)
-    if args.trash_others:
+    if args.trash_others and isinstance(library, Library):
         return _trash_others(args, library, groups)
     return 0
 

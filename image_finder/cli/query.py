@@ -10,7 +10,7 @@ from typing import Any
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.records import display_name
 from image_finder.core.search.conditions import Conditions
-from image_finder.core.stores.library import Library
+from image_finder.core.stores.store import Store
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
@@ -74,7 +74,7 @@ def conditions(args: argparse.Namespace) -> Conditions:
     )
 
 
-def example(path: str, library: Library) -> Any:
+def example(path: str, library: Store) -> Any:
     """A file as a query: the library's item when the file is in the library (its stored
     vector serves, even with its drive offline), else the file."""
     from image_finder.core.search.searcher import Query
@@ -87,7 +87,7 @@ def example(path: str, library: Library) -> Any:
     return Query.file(path)
 
 
-def image_queries(args: argparse.Namespace, library: Library, where: Conditions) -> list[Any]:
+def image_queries(args: argparse.Namespace, library: Store, where: Conditions) -> list[Any]:
     """The queries of ``search IMAGE…``: one each, or one of all with ``--together``; each
     with the images to leave out and the conditions."""
     from image_finder.core.search.searcher import Query
@@ -100,7 +100,7 @@ def image_queries(args: argparse.Namespace, library: Library, where: Conditions)
     return [q.but_not(*unlike).where(where) for q in queries]
 
 
-def queries(args: argparse.Namespace, library: Library, where: Conditions) -> list[Any] | None:
+def queries(args: argparse.Namespace, library: Store, where: Conditions) -> list[Any] | None:
     """The queries of ``search``; None for words (built once the model is loaded)."""
     from image_finder.core.search.searcher import Query
 

@@ -7,9 +7,10 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from image_finder.cli.output import Interrupt, ProgressLine, print_searches
+from image_finder.cli.output import Interrupt, ProgressLine
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.records import display_name
 from image_finder.core.config.settings import Settings
@@ -33,6 +34,12 @@ def add_store_options(parser: argparse.ArgumentParser, ray: bool = False) -> Non
             "Ray started on this machine",
         )
         parser.add_argument("--actors", type=int, metavar="N", help="model actors (default: GPUs)")
+        parser.add_argument(
+            "--from-library",
+            action="store_true",
+            help="copy the library's pictures and stored vectors into --store (nothing is "
+            "embedded again)",
+        )
 
 
 def add_export_parser(sub: Any, common: Any) -> None:
@@ -42,9 +49,14 @@ def add_export_parser(sub: Any, common: Any) -> None:
     common(p, True)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    """A command given ``--store``."""
-    commands = {"index": _index, "search": _search, "status": _status, "export": _export}
+Command = Callable[[argparse.Namespace, Settings, Any], int]
+
+
+def run(args: argparse.Namespace, settings: Settings, shared: Mapping[str, Command]) -> int:
+    """A command given ``--store``: ``shared`` are those that serve either store (search and
+    duplicates, through the same core routes as over a library)."""
+    commands: dict[str, Command] = {"index": _index, "status": _status, "export": _export}
+    commands |= {name: shared[name] for name in ("search", "duplicates")}
     if args.command not in commands:
         raise ImageFinderError(f"{args.command} works on a library, not on --store")
     with Catalogue(args.store) as catalogue:
@@ -54,8 +66,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def _index(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) -> int:
     from image_finder.core.indexing import scale_out
 
+    if args.from_library:
+        return _copy_library(args, catalogue)
     if args.ray is None:
-        raise ImageFinderError("a catalogue is indexed by a Ray Data job: add --ray [ADDRESS]")
+        raise ImageFinderError(
+            "a catalogue is indexed by a Ray Data job (add --ray [ADDRESS]), or filled from the "
+            "library (--from-library)"
+        )
     if not args.folders:
         raise ImageFinderError("name the folders (or pyarrow.fs URIs) to index")
     model = args.model or catalogue.model or settings.model
@@ -90,36 +107,37 @@ def _index(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) -
     return 0
 
 
-def _search(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) -> int:
-    from image_finder.core.embedding.extractor import Extractor
-    from image_finder.core.search.catalogue_search import search_catalogue
-    from image_finder.core.search.searcher import SearchOptions
+def _copy_library(args: argparse.Namespace, catalogue: Catalogue) -> int:
+    from image_finder.core.common import paths
+    from image_finder.core.indexing.to_catalogue import copy_library
+    from image_finder.core.stores.library import Library
 
-    if not args.queries or args.text:
-        raise ImageFinderError("a catalogue is searched by image: name one or more images")
-    top_k = args.top_k if args.top_k is not None else settings.top_k
-    if top_k < 1:
-        raise ImageFinderError(f"-k/--top-k must be 1 or more (got {top_k})")
-    folder = os.path.abspath(args.folder) if args.folder else None
-    options = SearchOptions(top_k=top_k, min_score=args.min_score, folder=folder)
-    extractor = Extractor.load(args.model or catalogue.model or settings.model,
-                               weights=args.weights, device=args.device or settings.device,
-                               precision=args.precision or "fp32")  # fmt: skip
-    return print_searches(
-        args.queries, lambda q: search_catalogue(catalogue, extractor, q, options),
-        lambda q: q, options, args.json,
-    )  # fmt: skip
+    if args.folders or args.ray is not None:
+        raise ImageFinderError("--from-library copies the whole library: no FOLDER, no --ray")
+    shown = not args.json and sys.stderr.isatty()
+
+    def report(done: int, total: int) -> None:
+        if shown:
+            print(f"\rCopying {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
+
+    with Library(paths.data_dir(args.data_dir)) as library, Interrupt(sys.stderr) as interrupt:
+        written = copy_library(library, catalogue, cancelled=interrupt, progress=report)
+        total = library.count()
+    if shown:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps({"copied": written, "library_images": total,
+                          "images": catalogue.count(), "cancelled": written < total}))  # fmt: skip
+    else:
+        print(f"Copied {written:,} of {total:,} pictures; the catalogue holds "
+              f"{catalogue.count():,} images.")  # fmt: skip
+    return 0
 
 
 def _status(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) -> int:
-    data = {
-        "store": catalogue.address.text,
-        "collection": catalogue.collection,
-        "images": catalogue.count(),
-        "model": catalogue.model,
-        "dim": catalogue.dim,
-        "folders": [display_name(f) for f in catalogue.folders()],
-    }
+    from image_finder.core.stores.status import catalogue_status
+
+    data = catalogue_status(catalogue, settings)
     if args.json:
         print(json.dumps(data))
         return 0
@@ -127,7 +145,7 @@ def _status(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) 
     print(f"Images:       {data['images']:,}")
     print(f"Model:        {data['model'] or 'nothing indexed yet'}")
     for folder in catalogue.folders():
-        print(f"Folder:       {display_name(folder)}")
+        print(f"Folder:       {display_name(folder.path)} ({folder.images:,} images)")
     return 0
 
 
