@@ -37,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"library folder (default: ${paths.DATA_DIR_ENV} or the user data dir)",
     )
     parser.add_argument(
+        "--store",
+        metavar="URI",
+        help="serve a Milvus catalogue instead of the library: milvus://HOST:PORT/COLLECTION "
+        "or milvus-lite:PATH.db (the server keeps no state: run several behind a balancer)",
+    )
+    parser.add_argument(
         "--public-search",
         action="store_true",
         help="anyone may search (a shop's catalogue); managing still needs a token",
@@ -123,7 +129,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from image_finder.core.stores.library import READ_ONLY_NOTICE, Library
-    from image_finder.server.app import create_app
+    from image_finder.server.app import create_app, open_store
     from image_finder.server.config import ServerConfig
 
     if args.max_upload_mb <= 0:
@@ -132,6 +138,7 @@ def serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         data_dir=Path(args.data_dir) if args.data_dir else None,
+        store=args.store or "",
         public_search=args.public_search,
         cors_origins=tuple(args.cors_origin),
         allowed_hosts=tuple(args.allowed_host),
@@ -142,13 +149,14 @@ def serve(args: argparse.Namespace) -> int:
         precision=args.precision,
     )
     token = TokenStore().main_token()
-    library = Library(paths.data_dir(config.data_dir))
+    library = open_store(config)
     try:
-        if library.read_only:
+        if isinstance(library, Library) and library.read_only:
             print(f"image-finder-server: {READ_ONLY_NOTICE}", file=sys.stderr)
         shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
         shown = f"[{shown}]" if ":" in shown else shown
-        print(f"Image Finder {__version__}: serving {library.folder}")
+        served = library.folder if isinstance(library, Library) else library.address.text
+        print(f"Image Finder {__version__}: serving {served}")
         print(f"Open http://{shown}:{args.port}/?token={token}")
         print(f"API: http://{shown}:{args.port}/api/v1 (Authorization: Bearer TOKEN)", flush=True)
         if args.host not in ("127.0.0.1", "localhost", "::1"):

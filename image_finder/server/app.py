@@ -17,6 +17,7 @@ from image_finder import __version__
 from image_finder.core.common import paths
 from image_finder.core.config.settings import Settings
 from image_finder.core.stores.library import Library
+from image_finder.core.stores.store import Store
 from image_finder.server import errors
 from image_finder.server.config import ServerConfig
 from image_finder.server.routes import API_PREFIX, api_router, webapp
@@ -28,10 +29,19 @@ if TYPE_CHECKING:
     from image_finder.core.embedding.extractor import Extractor
 
 
+def open_store(config: ServerConfig) -> Store:
+    """The store ``config`` names: a catalogue (``--store``), else the library."""
+    if config.store:
+        from image_finder.core.stores.catalogue import Catalogue
+
+        return Catalogue(config.store)
+    return Library(paths.data_dir(config.data_dir))
+
+
 def create_app(
     config: ServerConfig | None = None,
     *,
-    library: Library | None = None,
+    library: Store | None = None,
     extractor: Extractor | None = None,
     tokens: TokenStore | None = None,
     settings: Settings | None = None,
@@ -43,7 +53,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = library is None
-        store = library if library is not None else Library(paths.data_dir(config.data_dir))
+        store = library if library is not None else open_store(config)
         service = Service(config, store, settings=settings, tokens=tokens, extractor=extractor)
         app.state.service = service
         service.start()

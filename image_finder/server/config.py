@@ -17,6 +17,7 @@ class ServerConfig:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     data_dir: Path | None = None  # None: the default library folder
+    store: str = ""  # a Milvus catalogue (milvus://HOST:PORT/COLLECTION), instead of a library
     public_search: bool = False  # anyone may search; managing still needs a token
     cors_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()  # Host names accepted besides the loopback ones

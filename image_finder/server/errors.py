@@ -27,6 +27,10 @@ from image_finder.core.search.batching import QueueFullError
 log = logging.getLogger("image_finder.server")
 
 RETRY_AFTER_SECONDS = 1
+CATALOGUE_WRITES = (
+    "This server serves a catalogue: it is filled by image-finder-cli index --store URI --ray, "
+    "and its pictures are changed where they are stored."
+)
 
 _STATUS_CODES = {
     400: "bad_request",

@@ -17,6 +17,7 @@ from image_finder.core.common.errors import ImageFinderError, LibraryBusyError
 from image_finder.core.common.records import display_name
 from image_finder.core.indexing.progress import IndexProgress
 from image_finder.core.stores.library import Library
+from image_finder.server.errors import CATALOGUE_WRITES, ApiError
 from image_finder.text import index_summary, progress_line
 
 if TYPE_CHECKING:
@@ -81,8 +82,8 @@ class JobManager:
     """Runs index jobs in order, one at a time; each can be cancelled (what it committed
     stays)."""
 
-    def __init__(self, library: Library, extractor: Callable[[], Extractor]) -> None:
-        self.library = library
+    def __init__(self, library: Library | None, extractor: Callable[[], Extractor]) -> None:
+        self._library = library  # None: a catalogue, written only by its Ray job
         self._extractor = extractor
         self._jobs: dict[str, Job] = {}
         self._queue: list[Job] = []
@@ -91,6 +92,12 @@ class JobManager:
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="index-jobs", daemon=True)
         self._thread.start()
+
+    @property
+    def library(self) -> Library:
+        if self._library is None:
+            raise ApiError(409, "catalogue", CATALOGUE_WRITES)
+        return self._library
 
     def start(self, folders: list[str], rebuild: bool = False) -> Job:
         if self.library.writer_elsewhere():
@@ -108,6 +115,7 @@ class JobManager:
     def start_tune(self, labels: dict[str, list[int]]) -> Job:
         """Queue tuning an adapter on ``labels`` (label -> ids), measured and applied only if
         it helps (core/learning/adapter.py)."""
+        _ = self.library  # a catalogue is not tuned here: 409
         with self._lock:
             job = Job(str(next(self._ids)), [], kind="tune", labels=labels)
             self._jobs[job.id] = job

@@ -1,6 +1,6 @@
-"""What a running server holds: the library, the model (loaded once, at start), the search
-queue, the index jobs and the thumbnail cache. One object, made by the app's lifespan and
-handed to routes through ``deps``; nothing lives in module globals."""
+"""What a running server holds: the store (a library or a catalogue), the model (loaded once,
+at start), the search queue, the index jobs and the thumbnail cache. One object, made by the
+app's lifespan and handed to routes through ``deps``; nothing lives in module globals."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from image_finder.core.config.settings import Settings
 from image_finder.core.search import examples
 from image_finder.core.search.batching import SearchQueue
 from image_finder.core.stores.library import Library
+from image_finder.core.stores.store import Store
 from image_finder.server.config import ServerConfig
-from image_finder.server.errors import RETRY_AFTER_SECONDS, ApiError
+from image_finder.server.errors import CATALOGUE_WRITES, RETRY_AFTER_SECONDS, ApiError
 from image_finder.server.jobs import JobManager
 from image_finder.server.thumbnails import ThumbnailCache
 from image_finder.server.tokens import TokenChecker, TokenStore
@@ -37,7 +38,7 @@ class Service:
     def __init__(
         self,
         config: ServerConfig,
-        library: Library,
+        library: Store,
         *,
         settings: Settings | None = None,
         tokens: TokenStore | None = None,
@@ -54,7 +55,8 @@ class Service:
         self.searcher: Searcher | None = None
         self._queue: SearchQueue | None = None
         self._extractor = extractor
-        self.jobs = JobManager(library, self._job_extractor)
+        own = library if isinstance(library, Library) else None
+        self.jobs = JobManager(own, self._job_extractor)
         self.duplicates_cache: dict[tuple[Any, ...], Any] = {}
 
     # -- the model ----------------------------------------------------------------------------
@@ -155,6 +157,12 @@ class Service:
             raise self._not_ready()
         if matching:
             self.library.check_model(self._extractor.name, self._extractor.dim)
+
+    def require_library(self) -> Library:
+        """The library, for what changes it; 409 over a catalogue (its job writes it)."""
+        if not isinstance(self.library, Library):
+            raise ApiError(409, "catalogue", CATALOGUE_WRITES)
+        return self.library
 
     @property
     def model_name(self) -> str | None:

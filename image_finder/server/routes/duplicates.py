@@ -77,11 +77,12 @@ def trash(body: TrashRequest, service: ServiceDep, _: Any = ManageAccess) -> dic
 
     if service.jobs.active:
         raise ApiError(409, "busy", "An indexing job is running; wait for it to finish.")
-    found = service.library.items(body.ids)
+    library = service.require_library()
+    found = library.items(body.ids)
     missing = [i for i in body.ids if i not in found]
     if missing:
         raise ApiError(404, "not_found", f"No library items {missing[:10]}.")
-    report = trash_images(service.library, [found[i] for i in body.ids])
+    report = trash_images(library, [found[i] for i in body.ids])
     service.duplicates_cache.clear()
     return {
         "trashed": [item_json(i) for i in report.done],

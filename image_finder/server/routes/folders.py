@@ -56,7 +56,8 @@ def add_folder(body: AddFolder, service: ServiceDep, _: Any = ManageAccess) -> d
     path = os.path.normpath(path)
     if os.path.isfile(path):
         raise ApiError(422, "invalid", f"{display_name(path)} is a file, not a folder")
-    if not os.path.isdir(path) and service.library.folder_info(path) is None:
+    library = service.require_library()
+    if not os.path.isdir(path) and library.folder_info(path) is None:
         raise ApiError(404, "not_found", f"folder not found: {display_name(path)}")
     _writable(service)
     service.require_model(matching=not body.rebuild)
@@ -66,13 +67,14 @@ def add_folder(body: AddFolder, service: ServiceDep, _: Any = ManageAccess) -> d
 
 @router.delete("", summary="Take a folder out of the library (its files stay)")
 def remove_folder(path: str, service: ServiceDep, _: Any = ManageAccess) -> dict[str, Any]:
+    library = service.require_library()
     _writable(service)
     if service.jobs.active:
         raise ApiError(
             409, "busy", "An indexing job is running; cancel it or wait for it to finish."
         )
     folder = os.path.normpath(os.path.abspath(os.path.expanduser(path)))
-    if service.library.folder_info(folder) is None:
+    if library.folder_info(folder) is None:
         raise ApiError(404, "not_found", f"{display_name(folder)} is not in the library")
-    removed = service.library.remove_folders([folder])  # LibraryBusyError: 409
+    removed = library.remove_folders([folder])  # LibraryBusyError: 409
     return {**path_json(folder), "removed": removed[0], **_folders(service)}

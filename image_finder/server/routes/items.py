@@ -33,7 +33,7 @@ def _inside(path: str, folder: str) -> bool:
 
 def find_item(service: Service, item_id: str) -> Item:
     """The item ``item_id`` names (404 for anything else: a path, a negative number…)."""
-    if not item_id.isdigit() or len(item_id) > 18:
+    if not item_id.isdigit() or len(item_id) > 19 or int(item_id) >= 1 << 63:
         raise ApiError(404, "not_found", "No such library item.")
     item = service.library.items([int(item_id)]).get(int(item_id))
     if item is None:

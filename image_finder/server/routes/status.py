@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from image_finder import __version__
-from image_finder.core.stores.status import library_status
+from image_finder.core.stores.library import Library
+from image_finder.core.stores.status import catalogue_status, library_status
 from image_finder.server.deps import SearchAccess, ServiceDep, request_token
 
 router = APIRouter(tags=["status"])
@@ -30,5 +31,8 @@ async def status(
     if scope is None and not request_token(request):  # public search, nobody signed in
         images = await run_in_threadpool(service.library.count)
         return {"images": images, "model": service.model_name, "server": server}
-    data = await run_in_threadpool(library_status, service.library, service.settings)
+    if isinstance(service.library, Library):
+        data = await run_in_threadpool(library_status, service.library, service.settings)
+    else:  # a catalogue
+        data = await run_in_threadpool(catalogue_status, service.library, service.settings)
     return {**data, "server": server}

@@ -68,19 +68,20 @@ def get_adapter(service: ServiceDep, _: Any = SearchAccess) -> dict[str, Any]:
 
 @router.post("/tune", status_code=202, summary="Tune an adapter (a job), or switch features")
 def tune(body: Tune, service: ServiceDep, _: Any = ManageAccess) -> dict[str, Any]:
-    if service.library.read_only:
+    library = service.require_library()
+    if library.read_only:
         raise LibraryReadOnlyError(READ_ONLY_NOTICE)
     if body.use is not None:
         if service.jobs.active:
             raise ApiError(409, "busy", "A job is running; wait for it or cancel it.")
-        with service.library.writing():  # LibraryBusyError: 409
-            changed = adapter.use(service.library, body.use == "adapted")
+        with library.writing():  # LibraryBusyError: 409
+            changed = adapter.use(library, body.use == "adapted")
         return {"features": body.use, "changed": changed}
     if body.labels_from_folders is not None:
         root = _inside_library(service, body.labels_from_folders)
-        labels = adapter.labels_from_folders(service.library, root)
+        labels = adapter.labels_from_folders(library, root)
     else:
-        labels = adapter.labels_from_concepts(service.library, body.labels_from_concepts or [])
+        labels = adapter.labels_from_concepts(library, body.labels_from_concepts or [])
     adapter.usable_labels(labels)  # refused now rather than as a failed job
     job = service.jobs.start_tune(labels)
     return {"job": job.to_json()}
