@@ -1,14 +1,27 @@
 """Ingest the same pictures three ways, in one run: ``index`` into a library, ``index --store
 milvus-lite:… --ray`` (a local Ray), and the same against a ``milvus-lite server`` on
-127.0.0.1.
+127.0.0.1; then the catalogue's answers against the library's, and 1M vectors in Milvus.
 
     python -m benchmarks.scale_out [--images DIR] [--count 2000] [--model efficientnet_lite0]
+        [--queries 50] [--vectors 1000000] [--parts ingest,vectors]
 
 Pictures: the first COUNT files under DIR by the product's own image rule (default: Debian's
 openclipart-png, its files of 300 kB or less so that a few 170-megapixel drawings do not decide
 the figure). Each way runs in a process of its own, timed from start to exit (model load and
 Ray start included), and the images/s of each are reported with the ratio to ``index``. Goal:
-the Ray path within 1.3x of plain ``index`` on one machine.
+the Ray path within 1.3x of plain ``index`` on one machine. All three run the model in fp32
+(the Ray job's default), so that they do the same work.
+
+*Exactness*: QUERIES of the pictures (evenly spread) search the library and the catalogue the
+Ray job filled, through the one ``Searcher``: the same top-10 paths (a catalogue's ids are
+its paths' hashes, a library's its row numbers) with scores within 1e-4.
+
+*1M vectors* (``benchmarks.index_search``'s real-like generator, 768-d): upserted into Milvus
+Lite with an HNSW index (M 32, efConstruction 80, as that benchmark's FAISS HNSW), beside the
+library's own FAISS IVF (trained and calibrated by ``VectorIndex.optimize``) on the same
+vectors and 200 queries: recall@10 against exact search, p50/p99 of one query, and memory
+(the process's resident growth for Milvus Lite, which runs in-process; the index file for
+FAISS, which is what it holds in RAM).
 """
 
 from __future__ import annotations
@@ -51,10 +64,28 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--max-bytes", type=int, default=300_000)
     parser.add_argument("--model", default="efficientnet_lite0")
+    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--vectors", type=int, default=1_000_000)
+    parser.add_argument("--parts", default="ingest,vectors")
     args = parser.parse_args()
-
+    parts = args.parts.split(",")
     from image_finder.core.embedding import precision
 
+    result: dict[str, object] = {
+        "cpu_cores": os.cpu_count(),
+        "cpu_flags": " ".join(sorted(precision.cpu_flags() & CPU_FLAGS)),
+        "model": args.model,
+    }
+    if "ingest" in parts:
+        result.update(ingest(args))
+    if "vectors" in parts:
+        result["million"] = million_vectors(args.vectors)
+    print(json.dumps(result))
+    publish(result, "scale-out.json" if parts == ["ingest", "vectors"] else
+            f"scale-out-{'-'.join(parts)}.json")  # fmt: skip
+
+
+def ingest(args: argparse.Namespace) -> dict[str, object]:
     work = Path(tempfile.mkdtemp(prefix="scale-out-"))
     source = work / "pictures"
     chosen = pictures(args.images, args.count, args.max_bytes)
@@ -63,7 +94,7 @@ def main() -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, target)
     cli = [sys.executable, "-m", "image_finder.cli"]
-    model = ["--model", args.model]
+    model = ["--model", args.model, "--precision", "fp32"]
     seconds = {
         "index": timed([*cli, "--data-dir", str(work / "lib"), "index", *model, str(source)]),
         "ray_milvus_lite_file": timed(
@@ -89,21 +120,121 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
     n = len(chosen)
-    result: dict[str, object] = {
-        "cpu_cores": os.cpu_count(),
-        "cpu_flags": " ".join(sorted(precision.cpu_flags() & CPU_FLAGS)),
-        "model": args.model,
-        "pictures": n,
-    }
+    result: dict[str, object] = {"pictures": n}
     for way, s in seconds.items():
         result[f"{way}_seconds"] = round(s, 1)
         result[f"{way}_images_per_second"] = round(n / s, 2)
     for way in ("ray_milvus_lite_file", "ray_milvus_lite_server"):
         result[f"{way}_slowdown_vs_index"] = round(seconds[way] / seconds["index"], 2)
     result["goal_slowdown"] = 1.3
-    print(json.dumps(result))
-    publish(result, "scale-out.json")
+    copied = sorted(source.rglob("*.*"))
+    queries = copied[:: max(1, n // args.queries)][: args.queries]
+    result["exactness"] = exactness(work / "lib", f"milvus-lite:{work}/c.db", queries, args.model)
     shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def exactness(library_dir: Path, store: str, queries: list[Path], model: str) -> dict[str, object]:
+    """The library's and the catalogue's top 10 for each query, through the one Searcher."""
+    from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.search.searcher import Query, Searcher, SearchOptions
+    from image_finder.core.stores.catalogue import Catalogue
+    from image_finder.core.stores.library import Library
+
+    extractor = Extractor.load(model, device="cpu", precision="fp32")
+    options = SearchOptions(top_k=10)
+    same_paths, worst = 0, 0.0
+    with Library(library_dir) as library, Catalogue(store) as catalogue:
+        searchers = Searcher(library, extractor), Searcher(catalogue, extractor)
+        for path in queries:
+            a, b = (s.search(Query.file(str(path)), options).results for s in searchers)
+            same_paths += [r.path for r in a] == [r.path for r in b]
+            worst = max(worst, *(abs(x.score - y.score) for x, y in zip(a, b, strict=True)))
+    return {"queries": len(queries), "same_top10_paths": same_paths,
+            "max_score_difference": float(f"{worst:.2e}"),
+            "exact": same_paths == len(queries) and worst <= 1e-4}  # fmt: skip
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def million_vectors(n: int) -> dict[str, object]:
+    """HNSW in Milvus Lite beside the library's FAISS IVF on ``n`` real-like vectors."""
+    import numpy as np
+    from pymilvus import DataType, MilvusClient
+
+    from benchmarks import clipart
+    from benchmarks.index_search import RealLike, measure, p, recall, timed_searches
+
+    folder = clipart.library_path("efficientnet_lite0")
+    if not folder.exists():
+        clipart.build("efficientnet_lite0")
+    like = RealLike(clipart.labelled_vectors(folder)[1])
+    vectors = like.real(n, np.random.default_rng(0))
+    queries = like.real(200, np.random.default_rng(99))
+    faiss_ivf = measure("real", vectors, queries, with_hnsw=False)  # the library's own index
+    out: dict[str, object] = {"n": n, "dim": int(vectors.shape[1]), "queries": len(queries)}
+    default = faiss_ivf["settings"][0]
+    out["faiss_ivf"] = {
+        "index_type": faiss_ivf["index_type"], "n_regions": faiss_ivf["n_regions"],
+        "nprobe": faiss_ivf["default_nprobe"], "recall@10": default["recall@10"],
+        "p50_ms": default["p50_ms"], "p99_ms": default["p99_ms"],
+        "build_seconds": faiss_ivf["build_seconds"],
+        "memory_mb": round(faiss_ivf["bytes_per_vector"] * n / 2**20),
+        "exact_p50_ms": faiss_ivf["exact_p50_ms"],
+    }  # fmt: skip
+    import faiss
+
+    exact = faiss.IndexFlatIP(vectors.shape[1])
+    exact.add(vectors)
+    _, truth = exact.search(queries, 10)
+    del exact
+    work = Path(tempfile.mkdtemp(prefix="million-"))
+    before = _rss_mb()
+    client = MilvusClient(str(work / "m.db"))
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=int(vectors.shape[1]))
+    client.create_collection("million", schema=schema)
+    started = time.perf_counter()
+    for start in range(0, n, 5000):
+        block = vectors[start : start + 5000]
+        client.insert("million", [{"id": start + i, "vector": v} for i, v in
+                                  enumerate(block.tolist())])  # fmt: skip
+    client.flush("million")
+    inserted = time.perf_counter() - started
+    index = client.prepare_index_params()
+    index.add_index(field_name="vector", index_type="HNSW", metric_type="IP",
+                    params={"M": 32, "efConstruction": 80})  # fmt: skip
+    started = time.perf_counter()
+    client.create_index("million", index)
+    client.load_collection("million")
+    built = time.perf_counter() - started
+    milvus: dict[str, object] = {
+        "index": client.describe_index("million", "vector").get("index_type"),
+        "insert_seconds": round(inserted, 1), "build_and_load_seconds": round(built, 1),
+        "memory_mb": round(_rss_mb() - before), "settings": [],
+    }  # fmt: skip
+    for ef in (64, 128):
+
+        def search(q: np.ndarray, ef: int = ef) -> tuple[None, np.ndarray]:
+            hits = client.search(
+                "million",
+                data=q.tolist(),
+                limit=10,
+                search_params={"metric_type": "IP", "params": {"ef": ef}},
+            )
+            return None, np.asarray([[h["id"] for h in row] for row in hits])  # fmt: skip
+
+        times, found = timed_searches(search, queries)
+        milvus["settings"].append({"ef": ef, "p50_ms": p(times, 0.5), "p99_ms": p(times, 0.99),  # type: ignore[union-attr]
+                                   "recall@10": round(recall(truth, found), 4)})  # fmt: skip
+    out["milvus_lite_hnsw"] = milvus
+    client.close()
+    shutil.rmtree(work, ignore_errors=True)
+    return out
 
 
 if __name__ == "__main__":

@@ -70,6 +70,69 @@ def test_store_addresses_are_checked():
             StoreAddress.parse(bad)
 
 
+def tied(results: list[dict]) -> list[tuple[float, str, str]]:
+    """Results best first, equal scores (byte copies) in path order; without the last score's
+    results, of which a tie may have put either in the top k."""
+    last = round(results[-1]["score"], 4)
+    return sorted((-round(r["score"], 4), r["path"], r["match"]) for r in results
+                  if round(r["score"], 4) != last)  # fmt: skip
+
+
+def test_a_library_copied_into_a_catalogue_answers_the_same_from_the_command_line(
+    indexed, tmp_path, capsys
+):
+    data, photos = indexed
+    for name in ("coffee", "horse"):
+        shutil.copy(photos / f"{name}.jpg", photos / f"{name} copy.jpg")
+    assert run(capsys, "--data-dir", data, "index", str(photos))[0] == 0
+    store = f"milvus-lite:{tmp_path / 'cat' / 'shop.db'}"
+    code, out, err = run(capsys, "--data-dir", data, "index", "--store", store, "--from-library",
+                         "--json")  # fmt: skip
+    assert code == 0, err
+    n = len(os.listdir(photos))
+    assert json.loads(out) == {"copied": n, "library_images": n, "images": n, "cancelled": False}
+
+    queries = sorted(str(photos / p) for p in os.listdir(photos))
+    answers = {}
+    for where in (("--data-dir", data), ("--store", store)):
+        code, out, err = run(capsys, "search", *where, "-k", "10", "--json", *queries)
+        assert code == 0, err
+        answers[where[0]] = [json.loads(line)["results"] for line in out.strip().splitlines()]
+    for a, b in zip(answers["--store"], answers["--data-dir"], strict=True):
+        # byte copies tie: either may come first
+        assert tied(a) == tied(b)
+        assert np.allclose([r["score"] for r in a], [r["score"] for r in b], atol=1e-4)
+        assert [set(r) for r in a] == [set(r) for r in b]  # the same JSON object
+
+    groups = {}
+    for where in (("--data-dir", data), ("--store", store)):
+        code, out, err = run(capsys, "duplicates", *where, "--json")
+        assert code == 0, err
+        groups[where[0]] = [[(i["path"], i["match"]) for i in g["items"]]
+                            for g in json.loads(out)["groups"]]  # fmt: skip
+    assert len(groups["--data-dir"]) == 2 and groups["--store"] == groups["--data-dir"]
+
+    code, out, _ = run(capsys, "status", "--store", store, "--json")
+    status = json.loads(out)
+    assert code == 0 and status["images"] == n and status["model"] == "efficientnet_lite0"
+    assert [f["images"] for f in status["folders"]] == [n]
+    code, _, err = run(capsys, "search", "--store", store, "--text", "dog")
+    assert code == 1 and "Searching by words needs a library" in err
+    code, _, err = run(capsys, "duplicates", "--store", store, "--trash-others")
+    assert code == 1 and "--trash-others needs a library" in err
+    # files moved on the shared file system: their rows follow with their vectors
+    with Catalogue(store) as catalogue:
+        old = catalogue.item_by_path(str(photos / "coffee copy.jpg"))
+        assert old is not None
+        vector = catalogue.vectors([old.id])
+        assert catalogue.move([(old.path, str(photos / "moved" / "coffee.jpg"))]) == 1
+        moved = catalogue.item_by_path(str(photos / "moved" / "coffee.jpg"))
+        assert catalogue.item_by_path(old.path) is None and catalogue.count() == n
+        assert moved is not None and moved.content_hash == old.content_hash
+        assert moved.id != old.id and moved.folder == str(photos)
+        np.testing.assert_array_equal(catalogue.vectors([moved.id]), vector)
+
+
 @pytest.mark.load  # Ray's start is minutes on a busy two-core machine: pytest -m load
 def test_a_ray_job_fills_a_catalogue_that_searches_like_the_library(photos, tmp_path, capsys):
     data, store = str(tmp_path / "lib"), f"milvus-lite:{tmp_path / 'cat' / 'c.db'}"
