@@ -118,6 +118,7 @@ def main() -> None:
             result["crops_called_same_picture"] = len(crops)
             groups = group_pairs(library, pairs, min_tier=Tier.SAME)
             result["same_picture_groups"] = len(groups)
+            result["catalogue"] = over_catalogue(library, root, pairs, groups)
             real = library.vectors(
                 [r.id for f in library.folders() for r in library.folder_rows(f.id)]
             )
@@ -128,8 +129,36 @@ def main() -> None:
         and result["same_picture"]["recall"] >= 0.98
         and result["crops_called_same_picture"] == 0
         and result["group_seconds"] <= 60
+        and result["catalogue"]["all_tiers_same_groups_as_library"]
     )
     publish(result, "duplicates.json" if not args.quick else "duplicates-quick.json")
+
+
+def over_catalogue(library, root: Path, pairs, groups) -> dict:
+    """The same library copied into a Milvus Lite catalogue (its vectors, nothing embedded
+    again): the groups found over it, against the library's."""
+    from image_finder.core.indexing.to_catalogue import copy_library
+    from image_finder.core.search.duplicates import Tier, find_pairs, group_pairs
+    from image_finder.core.stores.catalogue import Catalogue
+
+    def shown(found) -> list:
+        return sorted((g.tier.label, tuple(sorted(i.path for i in g.items)), g.keep.path)
+                      for g in found)  # fmt: skip
+
+    with Catalogue(f"milvus-lite:{root / 'catalogue.db'}") as catalogue:
+        copy_library(library, catalogue)
+        started = time.perf_counter()
+        theirs = find_pairs(catalogue)
+        seconds = time.perf_counter() - started
+        found = group_pairs(catalogue, theirs, min_tier=Tier.SAME)
+        all_ours = group_pairs(library, pairs, min_tier=Tier.SIMILAR)
+        all_theirs = group_pairs(catalogue, theirs, min_tier=Tier.SIMILAR)
+    return {
+        "pairs_seconds": round(seconds, 2),
+        "same_picture_groups": len(found),
+        "same_groups_as_library": shown(found) == shown(groups),
+        "all_tiers_same_groups_as_library": shown(all_theirs) == shown(all_ours),
+    }
 
 
 def scale(root: Path, real: np.ndarray, n: int, model: str) -> dict:

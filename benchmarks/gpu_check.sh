@@ -2,7 +2,9 @@
 # The CUDA checks, in one run of under 10 minutes on a machine with an NVIDIA GPU:
 #   1. indexing throughput with ViT-B/16: fp32 against bf16 (precision auto), batch 16/64/128;
 #   2. drop-to-grid query latency at 100,000 images on the GPU;
-#   3. the tests that touch devices and precisions.
+#   3. the Ray Data job on CUDA: the model in an actor pool (one GPU per actor) filling a
+#      Milvus Lite catalogue, images/s beside plain ``index`` of the same photos;
+#   4. the tests that touch devices and precisions.
 # Results land in benchmarks/results/ (and in $OUT when set, for a machine that sends them
 # back). Usage: bash benchmarks/gpu_check.sh
 set -u
@@ -35,6 +37,28 @@ done
 
 step "query latency at 100,000 images"
 timeout 200 "$PY" -m benchmarks.query_latency --device cuda --size 100000 --queries 20 | tail -n 30
+
+step "Ray actor pool on CUDA: index --store milvus-lite --ray, beside index (ViT-B/16, bf16)"
+RAYDIR=$(mktemp -d)
+WEIGHTS=$("$PY" -c "from benchmarks.index_throughput import random_vit_weights as w; print(w())")
+PHOTOS=$("$PY" -c "from benchmarks import photos; from benchmarks.index_throughput import DATA; \
+photos.build(DATA / 'photos-300', 300); print(DATA / 'photos-300')")
+for way in library ray; do
+    t0=$(date +%s.%N)
+    if [ "$way" = library ]; then
+        timeout 200 "$PY" -m image_finder.cli --data-dir "$RAYDIR/lib" index "$PHOTOS" \
+            --model vit_base_patch16_224 --weights "$WEIGHTS" --device cuda --precision bf16 \
+            | tail -n 2
+    else
+        timeout 300 "$PY" -m image_finder.cli index --store "milvus-lite:$RAYDIR/c.db" --ray \
+            --model vit_base_patch16_224 --weights "$WEIGHTS" --device cuda --precision bf16 \
+            --json "$PHOTOS" | tail -n 1
+    fi
+    t1=$(date +%s.%N)
+    "$PY" -c "import sys; n=len(list(__import__('pathlib').Path('$PHOTOS').iterdir())); \
+s=$t1-$t0; print(f'$way: {n} images in {s:.1f} s, {n/s:.1f} images/s (start included)')"
+done | tee benchmarks/results/gpu-ray.txt
+rm -rf "$RAYDIR"
 
 step "tests that touch devices and precisions"
 QT_QPA_PLATFORM=offscreen timeout 120 "$PY" -m pytest -q -p no:cacheprovider \

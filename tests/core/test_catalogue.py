@@ -199,3 +199,26 @@ def test_a_killed_ray_job_leaves_a_catalogue_that_answers_and_a_rerun_completes(
         ids = sorted(a.items(i.id for i in [a.item_by_path(p) for p in paths] if i))
         assert len(ids) == len(paths)
         np.testing.assert_allclose(a.vectors(ids), b.vectors(ids), atol=1e-5)
+
+
+@pytest.mark.load
+def test_a_model_worker_killed_mid_job_is_replaced_and_the_rows_are_a_clean_run_s(photos, tmp_path):
+    source = tmp_path / "many"
+    for n in range(3):  # more than one batch, so that the kill lands mid-job
+        shutil.copytree(photos, source / f"copy{n}")
+    marker = tmp_path / "killed-once"
+    killed_store = f"milvus-lite:{tmp_path / 'killed.db'}"
+    clean_store = f"milvus-lite:{tmp_path / 'clean.db'}"
+    model = ("--model", "efficientnet_lite0")
+    env = {"IMAGE_FINDER_KILL_AT": "ray_actor_embedding:2", "IMAGE_FINDER_KILL_ONCE": str(marker)}
+    done = cli("index", "--store", killed_store, "--ray", *model, "--json", str(source), env=env)
+    assert marker.exists()  # a model actor was SIGKILLed in its second batch
+    assert done.returncode == 0, done.stderr  # Ray replaced it and ran the batch again
+    assert cli("index", "--store", clean_store, "--ray", *model, str(source)).returncode == 0
+    paths = sorted(str(p) for p in source.rglob("*") if p.is_file())
+    assert last_json(done.stdout)["embedded"] == len(paths)
+    with Catalogue(killed_store) as a, Catalogue(clean_store) as b:
+        assert a.count() == b.count() == len(paths)
+        assert a.stamps(paths) == b.stamps(paths)
+        ids = [i.id for i in (a.item_by_path(p) for p in paths) if i]
+        np.testing.assert_allclose(a.vectors(ids), b.vectors(ids), atol=1e-5)

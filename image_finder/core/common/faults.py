@@ -4,6 +4,9 @@ Inert unless ``IMAGE_FINDER_KILL_AT=POINT[:N]`` is set: then the N-th time (defa
 passes ``checkpoint(POINT)``, the process kills itself with SIGKILL, as a power cut or the OOM
 killer would. The crash-consistency tests use it to stop indexing mid-batch, mid-commit,
 mid-index-write and mid-training.
+
+With ``IMAGE_FINDER_KILL_ONCE=FILE`` as well, the kill happens only while FILE does not exist
+(it is made first): a worker that its scheduler restarts goes on, as after a lost machine.
 """
 
 from __future__ import annotations
@@ -22,5 +25,12 @@ def checkpoint(point: str) -> None:
     if not _POINT or point != _POINT:
         return
     _hits[point] += 1
-    if _hits[point] == _WANTED:
-        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+    if _hits[point] != _WANTED:
+        return
+    once = os.environ.get("IMAGE_FINDER_KILL_ONCE", "")
+    if once:
+        try:
+            os.close(os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return  # killed once already
+    os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))

@@ -136,9 +136,22 @@ def _read(path: str) -> tuple[bytes, int, int]:
     return data, len(data), int(info.mtime_ns or 0)
 
 
+def split_transform(transform: Any) -> tuple[Any, Any]:
+    """(the picture steps, the tensor steps) of the model's transform: the decode tasks resize
+    and crop into 8-bit pixels, a quarter of the float tensor's bytes through Ray's object
+    store, and the actors make the tensor as ``index`` does. (transform, None) when it is not
+    a resize/crop then to-tensor/normalize Compose."""
+    steps = list(getattr(transform, "transforms", []))
+    names = [type(step).__name__ for step in steps[-2:]]
+    if len(steps) < 3 or names[0] not in ("ToTensor", "MaybeToTensor") or names[1] != "Normalize":
+        return transform, None
+    return type(transform)(steps[:-2]), type(transform)(steps[-2:])
+
+
 def decode_batch(batch: dict[str, np.ndarray], transform: Any, min_size: int) -> dict[str, Any]:
-    """CPU task: each file read and decoded as ``index`` does, into the model's input tensor
-    (empty, with a reason, for a file that cannot be)."""
+    """CPU task: each file read and decoded as ``index`` does, into the model's input (8-bit
+    pixels after ``split_transform``, else the float tensor; empty, with a reason, for a file
+    that cannot be)."""
     from image_finder.core.common.errors import ImageLoadError
     from image_finder.core.pictures.images import image_size, is_raw_name, load_image
     from image_finder.core.pictures.layout import signature
@@ -152,14 +165,14 @@ def decode_batch(batch: dict[str, np.ndarray], transform: Any, min_size: int) ->
             raw = is_raw_name(path)
             image = load_image(data, min_size=min_size, raw=raw)
             width, height = (None, None) if raw else image_size(data) or (None, None)
-            tensor = np.asarray(transform(image), np.float32)
+            tensor = np.asarray(transform(image))  # uint8 HxWx3, or the float tensor
             facts = (size, mtime, hashlib.blake2b(data, digest_size=16).hexdigest(), width,
                      height, signature(image), tensor, "")  # fmt: skip
         except ImageLoadError as exc:
-            facts = (0, 0, "", None, None, b"", np.zeros(0, np.float32), exc.reason)
+            facts = (0, 0, "", None, None, b"", np.zeros(0, np.uint8), exc.reason)
         except Exception as exc:  # one bad file never stops the job
             reason = f"cannot be read ({exc})"
-            facts = (0, 0, "", None, None, b"", np.zeros(0, np.float32), reason)
+            facts = (0, 0, "", None, None, b"", np.zeros(0, np.uint8), reason)
         out["path"].append(path)
         for key, value in zip(("size", "mtime_ns", "hash", "width", "height", "layout", "tensor",
                                "error"), facts, strict=True):  # fmt: skip
@@ -176,7 +189,13 @@ class EmbedActor:
     then each batch of decoded tensors embedded on the actor's device."""
 
     def __init__(
-        self, model: str, weights: Any, device: str | None, precision: str, threads: int
+        self,
+        model: str,
+        weights: Any,
+        device: str | None,
+        precision: str,
+        threads: int,
+        finish: Any = None,
     ) -> None:
         import ray
         import torch
@@ -193,22 +212,28 @@ class EmbedActor:
             path = handle.name
         self.extractor = Extractor.load(model, weights=path, device=device or "auto",
                                         precision=precision)  # fmt: skip
+        self.finish = finish  # 8-bit pixels to the model's tensor (split_transform)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        import torch
 
+        checkpoint("ray_actor_embedding")  # a worker lost mid-job (tests)
         ok = [i for i, e in enumerate(batch["error"]) if not e]
         vectors = np.zeros((len(batch["path"]), self.extractor.dim), np.float32)
         if ok:
-            tensors = [
-                torch.from_numpy(np.asarray(batch["tensor"][i], np.float32).reshape(
-                    tuple(int(d) for d in batch["shape"][i])))
-                for i in ok
-            ]  # fmt: skip
+            tensors = [self._tensor(batch["tensor"][i], batch["shape"][i]) for i in ok]
             vectors[ok] = self.extractor.embed_tensors(tensors)
         batch = {k: v for k, v in batch.items() if k not in ("tensor", "shape")}
         batch["vector"] = list(vectors)
         return batch
+
+    def _tensor(self, flat: np.ndarray, shape: np.ndarray) -> Any:
+        import torch
+        from PIL import Image
+
+        array = np.asarray(flat).reshape(tuple(int(d) for d in shape))
+        if self.finish is None:
+            return torch.from_numpy(np.asarray(array, np.float32))
+        return self.finish(Image.fromarray(np.asarray(array, np.uint8), "RGB"))
 
 
 def index_with_ray(
@@ -242,7 +267,7 @@ def index_with_ray(
     # the driver holds the transform (light: no weights) and checks the catalogue's model
     local = Extractor.load(model, weights=weights, device="cpu", precision="fp32")
     catalogue.check_model(local.name, local.dim)
-    transform, min_size = local.transform, local.min_decode_size
+    (transform, finish), min_size = split_transform(local.transform), local.min_decode_size
     shipped = None
     if weights:
         with open(weights, "rb") as f:
@@ -263,7 +288,7 @@ def index_with_ray(
     embedded = decoded.map_batches(
         EmbedActor, batch_size=EMBED_BATCH, compute=ray.data.ActorPoolStrategy(size=pool),
         fn_constructor_kwargs={"model": model, "weights": shipped, "device": device,
-                               "precision": precision, "threads": threads},
+                               "precision": precision, "threads": threads, "finish": finish},
         num_gpus=1 if gpus else 0, num_cpus=threads,
     )  # fmt: skip
     for batch in _batches(embedded):

@@ -15,9 +15,13 @@ class ApiError extends Error {
   constructor(status, code, message) { super(message); this.status = status; this.code = code; }
 }
 
+// A catalogue's item ids are 62-bit path hashes, past the 2^53 a JavaScript number holds
+// exactly: ids are read as strings (the API takes them back as strings too).
+const parseIds = (text) => JSON.parse(text.replace(/"id":\s*(\d{16,})/g, '"id":"$1"'));
+
 async function api(path, options = {}) {
   const response = await fetch(API + path, { credentials: "same-origin", ...options });
-  const data = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
+  const data = response.headers.get("content-type")?.includes("json") ? parseIds(await response.text()) : null;
   if (!response.ok) {
     const error = data?.error || {};
     throw new ApiError(response.status, error.code || "error", error.message || response.statusText);
@@ -192,7 +196,7 @@ function searchUrl(query, key) {
 
 function queryFromUrl() {
   const params = new URLSearchParams(location.search);
-  const ids = (name) => (params.get(name) || "").split(",").filter(Boolean).map(Number);
+  const ids = (name) => (params.get(name) || "").split(",").filter(Boolean); // ids stay strings (parseIds)
   const filters = {};
   for (const [name, param] of Object.entries(FILTER_PARAMS)) {
     if (params.get(param)) filters[name] = name === "min_width" ? Number(params.get(param)) : params.get(param);
@@ -219,7 +223,7 @@ function requestFor(query) {
   }
   const json = { filters, unlike: query.unlike.length ? query.unlike : undefined };
   if (query.kind === "text") json.text = query.value;
-  if (query.kind === "item") json.item = Number(query.value);
+  if (query.kind === "item") json.item = String(query.value);
   if (query.kind === "items") json.like = query.value;
   return { body: JSON.stringify(json), headers: { "Content-Type": "application/json" } };
 }
@@ -254,7 +258,7 @@ function notLikeThis(result) {
 }
 
 function updateSelection() {
-  const chosen = [...document.querySelectorAll("#results .pick:checked")].map((box) => Number(box.value));
+  const chosen = [...document.querySelectorAll("#results .pick:checked")].map((box) => box.value);
   $("selection").hidden = chosen.length < 2;
   $("search-these").textContent = `Search with these ${chosen.length}`;
   $("search-these").onclick = () => runSearch("items", chosen);
