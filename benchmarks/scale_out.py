@@ -135,24 +135,35 @@ def ingest(args: argparse.Namespace) -> dict[str, object]:
 
 
 def exactness(library_dir: Path, store: str, queries: list[Path], model: str) -> dict[str, object]:
-    """The library's and the catalogue's top 10 for each query, through the one Searcher."""
+    """The library's and the catalogue's top 10 for each query, through the one Searcher: the
+    scores rank by rank, and each result found by one with the same score by the other (equal
+    scores, a drawing present twice, may come in either order, and a tie at the 10th place
+    may let in either: each side's top 10 is looked up in the other's top 40)."""
     from image_finder.core.embedding.extractor import Extractor
     from image_finder.core.search.searcher import Query, Searcher, SearchOptions
     from image_finder.core.stores.catalogue import Catalogue
     from image_finder.core.stores.library import Library
 
     extractor = Extractor.load(model, device="cpu", precision="fp32")
-    options = SearchOptions(top_k=10)
-    same_paths, worst = 0, 0.0
+    same_order = same_results = 0
+    worst = 0.0
     with Library(library_dir) as library, Catalogue(store) as catalogue:
         searchers = Searcher(library, extractor), Searcher(catalogue, extractor)
         for path in queries:
-            a, b = (s.search(Query.file(str(path)), options).results for s in searchers)
-            same_paths += [r.path for r in a] == [r.path for r in b]
-            worst = max(worst, *(abs(x.score - y.score) for x, y in zip(a, b, strict=True)))
-    return {"queries": len(queries), "same_top10_paths": same_paths,
+            wide = [s.search(Query.file(str(path)), SearchOptions(top_k=40)).results
+                    for s in searchers]  # fmt: skip
+            top = [found[:10] for found in wide]
+            worst = max(worst, *(abs(x.score - y.score) for x, y in zip(*top, strict=True)))
+            same_order += [r.path for r in top[0]] == [r.path for r in top[1]]
+            scored = [{r.path: r.score for r in found} for found in wide]
+            same_results += all(
+                abs(scored[1 - side].get(r.path, -9.0) - r.score) <= 1e-4
+                for side in (0, 1) for r in top[side]
+            )  # fmt: skip
+    return {"queries": len(queries), "same_top10": same_results,
+            "same_top10_in_the_same_order": same_order,
             "max_score_difference": float(f"{worst:.2e}"),
-            "exact": same_paths == len(queries) and worst <= 1e-4}  # fmt: skip
+            "exact": same_results == len(queries) and worst <= 1e-4}  # fmt: skip
 
 
 def _rss_mb() -> float:
@@ -174,17 +185,7 @@ def million_vectors(n: int) -> dict[str, object]:
     like = RealLike(clipart.labelled_vectors(folder)[1])
     vectors = like.real(n, np.random.default_rng(0))
     queries = like.real(200, np.random.default_rng(99))
-    faiss_ivf = measure("real", vectors, queries, with_hnsw=False)  # the library's own index
     out: dict[str, object] = {"n": n, "dim": int(vectors.shape[1]), "queries": len(queries)}
-    default = faiss_ivf["settings"][0]
-    out["faiss_ivf"] = {
-        "index_type": faiss_ivf["index_type"], "n_regions": faiss_ivf["n_regions"],
-        "nprobe": faiss_ivf["default_nprobe"], "recall@10": default["recall@10"],
-        "p50_ms": default["p50_ms"], "p99_ms": default["p99_ms"],
-        "build_seconds": faiss_ivf["build_seconds"],
-        "memory_mb": round(faiss_ivf["bytes_per_vector"] * n / 2**20),
-        "exact_p50_ms": faiss_ivf["exact_p50_ms"],
-    }  # fmt: skip
     import faiss
 
     exact = faiss.IndexFlatIP(vectors.shape[1])
@@ -209,6 +210,9 @@ def million_vectors(n: int) -> dict[str, object]:
     index.add_index(field_name="vector", index_type="HNSW", metric_type="IP",
                     params={"M": 32, "efConstruction": 80})  # fmt: skip
     started = time.perf_counter()
+    client.release_collection("million")
+    for name in client.list_indexes("million"):  # Milvus may have made a default one
+        client.drop_index("million", name)
     client.create_index("million", index)
     client.load_collection("million")
     built = time.perf_counter() - started
@@ -234,6 +238,17 @@ def million_vectors(n: int) -> dict[str, object]:
     out["milvus_lite_hnsw"] = milvus
     client.close()
     shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(out), flush=True)  # Milvus first: the longer part
+    faiss_ivf = measure("real", vectors, queries, with_hnsw=False)  # the library's own index
+    default = faiss_ivf["settings"][0]
+    out["faiss_ivf"] = {
+        "index_type": faiss_ivf["index_type"], "n_regions": faiss_ivf["n_regions"],
+        "nprobe": faiss_ivf["default_nprobe"], "recall@10": default["recall@10"],
+        "p50_ms": default["p50_ms"], "p99_ms": default["p99_ms"],
+        "build_seconds": faiss_ivf["build_seconds"],
+        "memory_mb": round(faiss_ivf["bytes_per_vector"] * n / 2**20),
+        "exact_p50_ms": faiss_ivf["exact_p50_ms"],
+    }  # fmt: skip
     return out
 
 

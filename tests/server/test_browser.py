@@ -237,3 +237,68 @@ def test_select_several_leave_one_out_and_filter(live_server, token, photo_sourc
         wait_for(driver, lambda d: "orient=" not in d.current_url)
         wait_for(driver, lambda d: set(names(d)[:3]) == set(chosen))
         assert driver.get_log("browser") == []
+
+
+@pytest.fixture
+def catalogue_server(library_dir: Path, lite0, tmp_path: Path) -> Iterator[str]:
+    """The web app over a Milvus Lite catalogue of the library's pictures (62-bit ids)."""
+    import uvicorn
+
+    from image_finder.core.indexing.to_catalogue import copy_library
+    from image_finder.core.stores.catalogue import Catalogue
+    from image_finder.core.stores.library import Library
+    from image_finder.server.app import create_app
+    from image_finder.server.config import ServerConfig
+
+    store = f"milvus-lite:{tmp_path / 'catalogue.db'}"
+    with Library(library_dir) as library, Catalogue(store) as catalogue:
+        copy_library(library, catalogue)
+    port = free_port()
+    app = create_app(ServerConfig(port=port, store=store), extractor=lite0)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_over_a_catalogue_the_web_app_keeps_its_long_ids_exact(
+    catalogue_server, token, photo_source, tmp_path
+):
+    from selenium.webdriver.common.by import By
+
+    shots = shots_dir(tmp_path)
+    with browser(1280, 800) as driver:
+        driver.get(f"{catalogue_server}/?token={token}")
+        wait_for(driver, lambda d: "18 images" in d.find_element(By.ID, "library").text)
+        driver.find_element(By.ID, "file").send_keys(str(photo_source / "coffee.jpg"))
+        wait_for(driver, lambda d: results(d))
+        first = results(driver)[0]
+        assert first.get_attribute("aria-label") == "coffee.jpg, score 1.00, Identical"
+        long_id = _item_id(first)
+        assert len(long_id) >= 16  # past what a JavaScript number holds exactly
+        driver.save_screenshot(str(shots / "catalogue-desktop-results.png"))
+        first.click()
+        wait_for(driver, lambda d: d.find_element(By.ID, "detail").is_displayed())
+        driver.find_element(By.ID, "detail-similar").click()
+        wait_for(driver, lambda d: f"item={long_id}" in d.current_url)
+        wait_for(driver, lambda d: results(d) and "This image" in results(d)[0].text)
+        assert "coffee.jpg" in results(driver)[0].text
+        assert driver.get_log("browser") == []
+    with browser(390, 844, phone=True) as driver:
+        driver.get(f"{catalogue_server}/?token={token}")
+        wait_for(driver, lambda d: "18 images" in d.find_element(By.ID, "library").text)
+        driver.find_element(By.ID, "file").send_keys(str(photo_source / "horse.jpg"))
+        wait_for(driver, lambda d: len(results(d)) > 2)
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
+        driver.save_screenshot(str(shots / "catalogue-phone-results.png"))

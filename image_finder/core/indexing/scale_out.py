@@ -275,10 +275,13 @@ def index_with_ray(
     resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
     gpus = int(resources.get("GPU", 0))
     pool = actors or max(1, gpus or 1)
-    # without GPUs the model shares the CPUs with the decoding: half of them per actor pool
-    # (on GPUs, one CPU each); the decode tasks ask for less, so that Ray runs them beside the
-    # actors instead of fusing them into the actors
-    threads = 1 if gpus else max(1, int(resources.get("CPU", 1)) // (2 * pool))
+    # Without GPUs the model shares the CPUs with the decoding, as index does: each actor
+    # reserves half of its share of the CPUs (so that Ray runs the decode tasks beside it) but
+    # runs torch on all of its share, which the decoding leaves to it once the files are read.
+    # On GPUs, one CPU each.
+    cpus = int(resources.get("CPU", 1))
+    reserved = 1 if gpus else max(1, cpus // (2 * pool))
+    threads = 1 if gpus else max(1, cpus // pool)
     data = ray.data.from_items([{"path": p} for p, _, _ in todo])
     decoded = data.map_batches(
         decode_batch,  # type: ignore[arg-type]
@@ -289,7 +292,7 @@ def index_with_ray(
         EmbedActor, batch_size=EMBED_BATCH, compute=ray.data.ActorPoolStrategy(size=pool),
         fn_constructor_kwargs={"model": model, "weights": shipped, "device": device,
                                "precision": precision, "threads": threads, "finish": finish},
-        num_gpus=1 if gpus else 0, num_cpus=threads,
+        num_gpus=1 if gpus else 0, num_cpus=reserved,
     )  # fmt: skip
     for batch in _batches(embedded):
         rows, skipped = _rows(batch)
