@@ -357,7 +357,8 @@ def group_pairs(
     items = library.items(i for ids in members.values() for i in ids)
     groups = []
     for r, ids in members.items():
-        present = [items[i] for i in sorted(ids) if i in items]
+        # in path order, whatever the store numbers them by
+        present = sorted((items[i] for i in ids if i in items), key=lambda item: item.path)
         if len(present) < 2 or all(i.id in reference_ids for i in present):
             continue
         tier, score = weakest[r]

@@ -40,6 +40,11 @@ _FIELDS = ["path", "id", "folder", "size", "mtime_ns", "content_hash", "width", 
            "indexed_at", "model"]  # fmt: skip
 
 
+def row_key(path: str) -> str:
+    """A picture's key: a local path made absolute; a ``pyarrow.fs`` URI (``s3://…``) as it is."""
+    return path if "://" in path else os.path.abspath(path)
+
+
 def path_id(path: str) -> int:
     """The image's id: 62 bits of the path's hash, the same on every machine and every run."""
     digest = hashlib.blake2b(os.fsencode(path), digest_size=8).digest()
@@ -233,7 +238,7 @@ class Catalogue(CatalogueReads):
     def delete(self, paths: Sequence[str]) -> int:
         if not paths or not self.client.has_collection(self.collection):
             return 0
-        found = self.client.delete(self.collection, ids=[os.path.abspath(p) for p in paths])
+        found = self.client.delete(self.collection, ids=[row_key(p) for p in paths])
         self._changed()
         return int(found.get("delete_count", len(paths))) if isinstance(found, dict) else len(paths)
 
@@ -247,16 +252,16 @@ class Catalogue(CatalogueReads):
         rows = []
         gone = []
         for old, new in moves:
-            found = self.client.get(self.collection, ids=[os.path.abspath(old)],
+            found = self.client.get(self.collection, ids=[row_key(old)],
                                     output_fields=[*_FIELDS, "vector", "layout"])  # fmt: skip
             if not found:
                 continue
-            row, new = dict(found[0]), os.path.abspath(new)
+            row, new = dict(found[0]), row_key(new)
             folder = next((r for r in known if new.startswith(os.path.join(r, ""))),
                           os.path.dirname(new))  # fmt: skip
             row.update(path=new, id=path_id(new), folder=folder)
             rows.append(row)
-            gone.append(os.path.abspath(old))
+            gone.append(row_key(old))
         self._write(rows)
         self.delete(gone)
         return len(rows)
@@ -294,7 +299,7 @@ class Catalogue(CatalogueReads):
     def item_by_path(self, path: str) -> Item | None:
         if not self.client.has_collection(self.collection):
             return None
-        rows = self.client.get(self.collection, ids=[os.path.abspath(path)], output_fields=_FIELDS)
+        rows = self.client.get(self.collection, ids=[row_key(path)], output_fields=_FIELDS)
         return _item(rows[0]) if rows else None
 
     def vectors(self, ids: Sequence[int], *, original: bool = False) -> np.ndarray:
@@ -326,7 +331,8 @@ class Catalogue(CatalogueReads):
 
     def folder_filter(self, folder: str) -> str:
         """Milvus's filter for the paths under ``folder`` (a prefix: the INVERTED index)."""
-        return f"path like {_literal(_like_prefix(os.path.join(os.path.abspath(folder), '')))}"
+        prefix = row_key(folder).rstrip("/") + "/"
+        return f"path like {_literal(_like_prefix(prefix))}"
 
     def _query_all(self, expression: str, fields: list[str]) -> Iterator[dict[str, Any]]:
         """Every row that ``expression`` matches, a batch of rows per round trip."""

@@ -190,7 +190,7 @@ class CatalogueReads:
     def ids_under(self, folder: str) -> np.ndarray:
         """Ids of the images under ``folder``. The array is remembered for a while: a search
         narrowed to it becomes Milvus's prefix filter, not a list of ids."""
-        folder = os.path.abspath(folder)
+        folder = folder if "://" in folder else os.path.abspath(folder)
         rows = self._query_all(self.folder_filter(folder), ["id"])
         found = np.asarray([int(r["id"]) for r in rows], np.int64)
         with self._scope_lock:
