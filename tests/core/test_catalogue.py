@@ -222,3 +222,27 @@ def test_a_model_worker_killed_mid_job_is_replaced_and_the_rows_are_a_clean_run_
         assert a.stamps(paths) == b.stamps(paths)
         ids = [i.id for i in (a.item_by_path(p) for p in paths) if i]
         np.testing.assert_allclose(a.vectors(ids), b.vectors(ids), atol=1e-5)
+
+
+def test_the_decode_tasks_make_the_same_pixels_and_tensors_as_index_without_torch(lite0):
+    """The Ray job's decode tasks resize and crop in Pillow alone (no torch to import in each
+    worker); the model's tensor from their 8-bit pixels is bit for bit the one index makes."""
+    import torch
+    from PIL import Image
+
+    from image_finder.core.indexing.scale_out import EmbedActor, PictureSteps, split_transform
+    from tests.conftest import skimage_photo
+
+    picture_steps, tensor_steps = split_transform(lite0.transform)
+    assert isinstance(picture_steps, PictureSteps) and tensor_steps is not None
+    actor = EmbedActor.__new__(EmbedActor)  # its tensor step, without loading a model
+    actor.finish = tensor_steps
+    pictures = [skimage_photo(name) for name in ("coffee", "astronaut", "camera", "page")]
+    pictures += [Image.new("RGB", size, (30, 140, 220)) for size in
+                 ((1, 500), (300, 299), (225, 224), (10, 10), (4000, 257), (257, 256))]  # fmt: skip
+    for picture in pictures:
+        picture = picture.convert("RGB")
+        pixels = np.asarray(picture_steps(picture))
+        assert pixels.dtype == np.uint8 and pixels.shape == (224, 224, 3)
+        made = actor.tensor_of(pixels.ravel(), np.asarray(pixels.shape))
+        assert torch.equal(made, lite0.transform(picture)), picture.size

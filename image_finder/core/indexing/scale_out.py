@@ -136,16 +136,53 @@ def _read(path: str) -> tuple[bytes, int, int]:
     return data, len(data), int(info.mtime_ns or 0)
 
 
+@dataclass(frozen=True)
+class PictureSteps:
+    """The transform's resize of the shorter side and centre crop, in Pillow alone: what
+    torchvision does to a Pillow image, step for step (``split_transform`` checks the
+    steps), so that the decode tasks import no torch."""
+
+    short_side: int
+    crop: tuple[int, int]  # height, width
+    resample: int  # a Pillow filter
+
+    def __call__(self, image: Any) -> Any:
+        width, height = image.size
+        short, long = (width, height) if width <= height else (height, width)
+        new_short, new_long = self.short_side, int(self.short_side * long / short)
+        size = (new_short, new_long) if width <= height else (new_long, new_short)
+        if size != (width, height):
+            image = image.resize(size, self.resample)
+            width, height = size
+        crop_height, crop_width = self.crop
+        top = round((height - crop_height) / 2.0)
+        left = round((width - crop_width) / 2.0)
+        return image.crop((left, top, left + crop_width, top + crop_height))
+
+
 def split_transform(transform: Any) -> tuple[Any, Any]:
     """(the picture steps, the tensor steps) of the model's transform: the decode tasks resize
     and crop into 8-bit pixels, a quarter of the float tensor's bytes through Ray's object
-    store, and the actors make the tensor as ``index`` does. (transform, None) when it is not
-    a resize/crop then to-tensor/normalize Compose."""
+    store, and the actors make the tensor as ``index`` does. A resize of the shorter side and
+    a centre crop become :class:`PictureSteps` (Pillow only). (transform, None) when it is not
+    picture steps then to-tensor/normalize."""
     steps = list(getattr(transform, "transforms", []))
     names = [type(step).__name__ for step in steps[-2:]]
     if len(steps) < 3 or names[0] not in ("ToTensor", "MaybeToTensor") or names[1] != "Normalize":
         return transform, None
-    return type(transform)(steps[:-2]), type(transform)(steps[-2:])
+    tensor_steps = type(transform)(steps[-2:])
+    picture = steps[:-2]
+    if [type(step).__name__ for step in picture] == ["Resize", "CenterCrop"]:
+        resize, crop = picture
+        size = resize.size if isinstance(resize.size, int) else list(resize.size)
+        short = size if isinstance(size, int) else size[0] if len(size) == 1 else None
+        if short is not None and resize.max_size is None and min(crop.size) <= short:
+            from torchvision.transforms.functional import pil_modes_mapping
+
+            resample = pil_modes_mapping[resize.interpolation]
+            crop_size = (int(crop.size[0]), int(crop.size[-1]))
+            return PictureSteps(int(short), crop_size, int(resample)), tensor_steps
+    return type(transform)(picture), tensor_steps
 
 
 def decode_batch(batch: dict[str, np.ndarray], transform: Any, min_size: int) -> dict[str, Any]:
@@ -220,13 +257,14 @@ class EmbedActor:
         ok = [i for i, e in enumerate(batch["error"]) if not e]
         vectors = np.zeros((len(batch["path"]), self.extractor.dim), np.float32)
         if ok:
-            tensors = [self._tensor(batch["tensor"][i], batch["shape"][i]) for i in ok]
+            tensors = [self.tensor_of(batch["tensor"][i], batch["shape"][i]) for i in ok]
             vectors[ok] = self.extractor.embed_tensors(tensors)
         batch = {k: v for k, v in batch.items() if k not in ("tensor", "shape")}
         batch["vector"] = list(vectors)
         return batch
 
-    def _tensor(self, flat: np.ndarray, shape: np.ndarray) -> Any:
+    def tensor_of(self, flat: np.ndarray, shape: np.ndarray) -> Any:
+        """The model's input from what a decode task shipped."""
         import torch
         from PIL import Image
 
