@@ -10,8 +10,9 @@ server``), Milvus Standalone or Distributed, and Zilliz Cloud. A store is named 
 Per image, the collection holds the vector and what results need: the path (the primary key,
 with an INVERTED index for folder prefixes), size, mtime, content hash, width, height,
 indexed-at, model and the brightness layout (base64). Every id is derived from the path, so a
-batch written twice (Ray retrying a task) writes the same rows. The model, dimension and the
-folders indexed are kept in a small meta collection; vectors of two models are never mixed.
+batch written twice (Ray retrying a task) writes the same rows. The model, dimension,
+precision, folders indexed and a generation (changed by every write) are kept in a small meta
+collection; vectors of two models are never mixed.
 """
 
 from __future__ import annotations
