@@ -34,7 +34,6 @@ def free_port() -> int:
 
 @pytest.fixture
 def live_server(library_dir: Path, lite0) -> Iterator[str]:
-    import uvicorn
 
     from image_finder.core.stores.library import Library
     from image_finder.server.app import create_app
@@ -43,20 +42,29 @@ def live_server(library_dir: Path, lite0) -> Iterator[str]:
     port = free_port()
     with Library(library_dir) as library:
         app = create_app(ServerConfig(port=port), library=library, extractor=lite0)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.started, "uvicorn did not start"
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
+        with serving(app, port) as url:
+            yield url
+
+
+@contextlib.contextmanager
+def serving(app: object, port: int) -> Iterator[str]:
+    """``app`` under uvicorn on 127.0.0.1:``port``, its lifespan running; its URL."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 @contextlib.contextmanager
@@ -242,7 +250,6 @@ def test_select_several_leave_one_out_and_filter(live_server, token, photo_sourc
 @pytest.fixture
 def catalogue_server(library_dir: Path, lite0, tmp_path: Path) -> Iterator[str]:
     """The web app over a Milvus Lite catalogue of the library's pictures (62-bit ids)."""
-    import uvicorn
 
     from image_finder.core.indexing.to_catalogue import copy_library
     from image_finder.core.stores.catalogue import Catalogue
@@ -255,20 +262,8 @@ def catalogue_server(library_dir: Path, lite0, tmp_path: Path) -> Iterator[str]:
         copy_library(library, catalogue)
     port = free_port()
     app = create_app(ServerConfig(port=port, store=store), extractor=lite0)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serving(app, port) as url:
+        yield url
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
