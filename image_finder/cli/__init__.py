@@ -28,6 +28,7 @@ from image_finder.core.common.errors import (
     LibraryDamagedError,
     ModelMismatchError,
 )
+from image_finder.core.common.heap import keep_freed_blocks
 from image_finder.core.common.logsetup import log_file, setup_logging
 from image_finder.core.common.records import display_name, path_json
 from image_finder.core.config.settings import Settings
@@ -446,6 +447,7 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_with_suggestions(argv)
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    keep_freed_blocks()  # before any thread: the model's batches reuse memory
     log.info(
         "image-finder-cli %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv)
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 from image_finder import __version__
 from image_finder.core.common import paths
 from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.common.heap import keep_freed_blocks
 from image_finder.core.common.logsetup import log_file, setup_logging
 from image_finder.server.config import DEFAULT_HOST, DEFAULT_MAX_UPLOAD_MB, DEFAULT_PORT
 from image_finder.server.tokens import Scope, TokenStore
@@ -175,6 +176,7 @@ def serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    keep_freed_blocks()  # before any thread: the model's batches reuse memory
     _log_to_console()
     try:
         if args.command == "token":

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from image_finder import APP_ID, APP_NAME, __version__
 from image_finder.core.common import paths
 from image_finder.core.common.errors import ImageFinderError, LibraryDamagedError
+from image_finder.core.common.heap import keep_freed_blocks
 from image_finder.core.common.logsetup import log_file, setup_logging
 from image_finder.core.config.settings import Settings
 from image_finder.core.stores.backup import recovery_facts, restore_backup
@@ -97,6 +98,7 @@ def create_application(argv: Sequence[str]) -> QApplication:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     setup_logging()
+    keep_freed_blocks()  # before any thread: the model's batches reuse memory
     log.info("image-finder %s starting", __version__)
     qInstallMessageHandler(_qt_message_handler)
     app = create_application(sys.argv[:1])

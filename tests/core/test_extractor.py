@@ -120,3 +120,61 @@ def test_core_never_imports_qt_and_imports_no_heavy_module_up_front():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_each_models_spec_prepares_pictures_as_its_timm_transform(lite0):
+    """The spec's data config (known without torch: the Ray job's driver and decode tasks)
+    is timm's for the architecture, and its Pillow steps are the transform's resize and crop."""
+    import timm
+    import timm.data
+
+    from image_finder.core.embedding.models import MODELS
+    from image_finder.core.indexing.scale_out import split_transform
+
+    for spec in MODELS.values():
+        model = timm.create_model(spec.arch, pretrained=False, num_classes=0)
+        config = timm.data.resolve_data_config({}, model=model)
+        data = spec.data
+        assert config["input_size"] == (3, data.side, data.side), spec.name
+        assert (config["crop_pct"], config["interpolation"]) == (data.crop_pct, data.interpolation)
+        assert (tuple(config["mean"]), tuple(config["std"])) == (data.mean, data.std), spec.name
+        transform = timm.data.create_transform(**config, is_training=False)
+        assert split_transform(transform)[0] == data.picture_steps(), spec.name
+    assert lite0.min_decode_size == MODELS["efficientnet_lite0"].data.min_decode_size
+    assert split_transform(lite0.transform)[0] == MODELS["efficientnet_lite0"].data.picture_steps()
+
+
+HEAP_PROBE = """
+import resource, sys, threading
+from image_finder.core.common.heap import keep_freed_blocks
+if sys.argv[1] == "keep":
+    assert keep_freed_blocks()
+import torch
+torch.set_num_threads(1)
+net = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3, stride=2, padding=1), torch.nn.ReLU(),
+                          torch.nn.Conv2d(32, 32, 3, padding=1, groups=32), torch.nn.ReLU(),
+                          torch.nn.Conv2d(32, 16, 1)).eval()
+faults = []
+def batches():  # activations of 25 MB, made and freed each batch
+    x = torch.rand(16, 3, 224, 224)
+    for _ in range(5):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        with torch.inference_mode():
+            net(x)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+thread = threading.Thread(target=batches)  # the desktop app, the server and Ray embed in threads
+thread.start(); thread.join()
+print(sum(faults[2:]))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_a_process_that_embeds_reuses_its_freed_blocks_instead_of_faulting_them_in_again():
+    def faults(mode: str) -> int:
+        done = subprocess.run([sys.executable, "-c", HEAP_PROBE, mode], capture_output=True,
+                              text=True, check=True)  # fmt: skip
+        return int(done.stdout)
+
+    default, kept = faults("default"), faults("keep")
+    assert default > 20_000  # by default each batch faults its activations in afresh
+    assert kept < default / 20, (default, kept)

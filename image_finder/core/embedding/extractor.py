@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import numpy as np
 
 from image_finder.core.common.errors import ImageLoadError
+from image_finder.core.common.heap import keep_freed_blocks
 from image_finder.core.embedding.models import (
     DEFAULT_MODEL,
     DEVICES,
@@ -402,6 +403,7 @@ class Extractor:
         """
         spec = model_spec(model_name)
         started = time.perf_counter()
+        keep_freed_blocks()  # each batch reuses the last one's memory (common/heap.py)
         fallback_reason = ""
         resolved_device, notice = resolve_device(device)
         try:
