@@ -76,6 +76,7 @@ def _index(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) -
     if not args.folders:
         raise ImageFinderError("name the folders (or pyarrow.fs URIs) to index")
     model = args.model or catalogue.model or settings.model
+    scale_out.job_model(model, args.weights)  # a clear error before Ray starts
     scale_out.start_ray(args.ray or None)
     progress = ProgressLine(sys.stderr) if not args.json else None
 

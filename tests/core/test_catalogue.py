@@ -133,6 +133,19 @@ def test_a_library_copied_into_a_catalogue_answers_the_same_from_the_command_lin
         np.testing.assert_array_equal(catalogue.vectors([moved.id]), vector)
 
 
+def test_a_ray_job_asks_for_a_local_weights_file_before_ray_starts(photos, tmp_path):
+    """The actors never fetch weights from a hub: a model without bundled weights needs
+    --weights, and the job says so before it starts anything."""
+    store = f"milvus-lite:{tmp_path / 'c.db'}"
+    done = cli("index", "--store", store, "--ray", "--model", "vit_base_patch16_224", str(photos))
+    assert done.returncode == 1
+    assert "--weights FILE" in done.stderr and "never from a hub" in done.stderr
+    missing = cli("index", "--store", store, "--ray", "--model", "vit_base_patch16_224",
+                  "--weights", str(tmp_path / "none.pth"), str(photos))  # fmt: skip
+    assert missing.returncode == 1 and "weights file not found" in missing.stderr
+    assert json.loads(cli("status", "--store", store, "--json").stdout)["images"] == 0
+
+
 @pytest.mark.load  # Ray's start is minutes on a busy two-core machine: pytest -m load
 def test_a_ray_job_fills_a_catalogue_that_searches_like_the_library(photos, tmp_path, capsys):
     data, store = str(tmp_path / "lib"), f"milvus-lite:{tmp_path / 'cat' / 'c.db'}"
@@ -230,7 +243,8 @@ def test_the_decode_tasks_make_the_same_pixels_and_tensors_as_index_without_torc
     import torch
     from PIL import Image
 
-    from image_finder.core.indexing.scale_out import EmbedActor, PictureSteps, split_transform
+    from image_finder.core.indexing.scale_out import EmbedActor, split_transform
+    from image_finder.core.pictures.steps import PictureSteps
     from tests.conftest import skimage_photo
 
     picture_steps, tensor_steps = split_transform(lite0.transform)

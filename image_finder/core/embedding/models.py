@@ -2,14 +2,45 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
 from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.pictures.steps import PictureSteps
 
 
 class ModelLoadError(ImageFinderError):
     """The requested model could not be loaded."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How the model's pictures are prepared (timm's data config of the architecture, which a
+    test checks against timm): known here without importing torch or timm."""
+
+    side: int = 224
+    crop_pct: float = 0.875
+    interpolation: str = "bicubic"
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+    @property
+    def min_decode_size(self) -> int:
+        """The shorter side the transform resizes to, plus one: JPEGs decode in draft mode
+        down to this."""
+        return int(self.side / self.crop_pct) + 1
+
+    def picture_steps(self) -> PictureSteps:
+        """The transform's resize and centre crop, in Pillow alone."""
+        from PIL import Image
+
+        resample = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+        return PictureSteps(
+            math.floor(self.side / self.crop_pct),
+            (self.side, self.side),
+            int(resample[self.interpolation]),
+        )
 
 
 @dataclass(frozen=True)
@@ -19,12 +50,19 @@ class ModelSpec:
     dim: int
     title: str
     bundled_weights: bool = False
+    data: DataConfig = DataConfig()
 
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("vit_base_patch16_224", "vit_base_patch16_224", 768, "ViT-B/16 (ImageNet)"),
+        ModelSpec(
+            "vit_base_patch16_224",
+            "vit_base_patch16_224",
+            768,
+            "ViT-B/16 (ImageNet)",
+            data=DataConfig(crop_pct=0.9),
+        ),
         ModelSpec(
             "efficientnet_lite0",
             "tf_efficientnet_lite0",

@@ -26,12 +26,15 @@ from typing import Any
 
 import numpy as np
 
+from image_finder.core.common import heap
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.faults import checkpoint
 from image_finder.core.common.records import FileFacts
+from image_finder.core.embedding.models import ModelSpec
 from image_finder.core.indexing.progress import IndexPhase, IndexProgress
 from image_finder.core.pictures.images import is_image_name
 from image_finder.core.pictures.scanning import Skipped
+from image_finder.core.pictures.steps import PictureSteps
 from image_finder.core.stores.catalogue import Catalogue, CatalogueRow
 
 log = logging.getLogger(__name__)
@@ -136,30 +139,6 @@ def _read(path: str) -> tuple[bytes, int, int]:
     return data, len(data), int(info.mtime_ns or 0)
 
 
-@dataclass(frozen=True)
-class PictureSteps:
-    """The transform's resize of the shorter side and centre crop, in Pillow alone: what
-    torchvision does to a Pillow image, step for step (``split_transform`` checks the
-    steps), so that the decode tasks import no torch."""
-
-    short_side: int
-    crop: tuple[int, int]  # height, width
-    resample: int  # a Pillow filter
-
-    def __call__(self, image: Any) -> Any:
-        width, height = image.size
-        short, long = (width, height) if width <= height else (height, width)
-        new_short, new_long = self.short_side, int(self.short_side * long / short)
-        size = (new_short, new_long) if width <= height else (new_long, new_short)
-        if size != (width, height):
-            image = image.resize(size, self.resample)
-            width, height = size
-        crop_height, crop_width = self.crop
-        top = round((height - crop_height) / 2.0)
-        left = round((width - crop_width) / 2.0)
-        return image.crop((left, top, left + crop_width, top + crop_height))
-
-
 def split_transform(transform: Any) -> tuple[Any, Any]:
     """(the picture steps, the tensor steps) of the model's transform: the decode tasks resize
     and crop into 8-bit pixels, a quarter of the float tensor's bytes through Ray's object
@@ -185,10 +164,9 @@ def split_transform(transform: Any) -> tuple[Any, Any]:
     return type(transform)(picture), tensor_steps
 
 
-def decode_batch(batch: dict[str, np.ndarray], transform: Any, min_size: int) -> dict[str, Any]:
-    """CPU task: each file read and decoded as ``index`` does, into the model's input (8-bit
-    pixels after ``split_transform``, else the float tensor; empty, with a reason, for a file
-    that cannot be)."""
+def decode_batch(batch: dict[str, Any], steps: PictureSteps, min_size: int) -> dict[str, Any]:
+    """CPU task: each file read and decoded as ``index`` does, then resized and cropped by the
+    model's picture steps into 8-bit pixels (empty, with a reason, for a file that cannot be)."""
     from image_finder.core.common.errors import ImageLoadError
     from image_finder.core.pictures.images import image_size, is_raw_name, load_image
     from image_finder.core.pictures.layout import signature
@@ -202,7 +180,7 @@ def decode_batch(batch: dict[str, np.ndarray], transform: Any, min_size: int) ->
             raw = is_raw_name(path)
             image = load_image(data, min_size=min_size, raw=raw)
             width, height = (None, None) if raw else image_size(data) or (None, None)
-            tensor = np.asarray(transform(image))  # uint8 HxWx3, or the float tensor
+            tensor = np.asarray(steps(image))  # uint8 HxWx3
             facts = (size, mtime, hashlib.blake2b(data, digest_size=16).hexdigest(), width,
                      height, signature(image), tensor, "")  # fmt: skip
         except ImageLoadError as exc:
@@ -232,7 +210,7 @@ class EmbedActor:
         device: str | None,
         precision: str,
         threads: int,
-        finish: Any = None,
+        steps: PictureSteps,
     ) -> None:
         import ray
         import torch
@@ -248,8 +226,10 @@ class EmbedActor:
                 handle.write(data)
             path = handle.name
         self.extractor = Extractor.load(model, weights=path, device=device or "auto",
-                                        precision=precision)  # fmt: skip
-        self.finish = finish  # 8-bit pixels to the model's tensor (split_transform)
+                                        precision=precision, allow_fallback=False)  # fmt: skip
+        picture, self.finish = split_transform(self.extractor.transform)
+        if picture != steps:  # the decode tasks prepared the pictures for another transform
+            raise ImageFinderError(f"{model}: its transform is not {steps} but {picture}")
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
 
@@ -264,14 +244,27 @@ class EmbedActor:
         return batch
 
     def tensor_of(self, flat: np.ndarray, shape: np.ndarray) -> Any:
-        """The model's input from what a decode task shipped."""
-        import torch
+        """The model's input from the 8-bit pixels a decode task shipped, as ``index`` makes it."""
         from PIL import Image
 
-        array = np.asarray(flat).reshape(tuple(int(d) for d in shape))
-        if self.finish is None:
-            return torch.from_numpy(np.asarray(array, np.float32))
-        return self.finish(Image.fromarray(np.asarray(array, np.uint8), "RGB"))
+        array = np.asarray(flat, np.uint8).reshape(tuple(int(d) for d in shape))
+        return self.finish(Image.fromarray(array, "RGB"))
+
+
+def job_model(model: str, weights: str | None) -> ModelSpec:
+    """The spec of the model a job embeds with; an error, before anything starts, where the
+    actors would need weights from a hub."""
+    from image_finder.core.embedding.models import model_spec
+
+    spec = model_spec(model)
+    if weights is None and not spec.bundled_weights:
+        raise ImageFinderError(
+            f"the Ray job's actors load {spec.title} from a local file, never from a hub: "
+            "name it with --weights FILE"
+        )
+    if weights is not None and not os.path.isfile(weights):
+        raise ImageFinderError(f"weights file not found: {weights}")
+    return spec
 
 
 def index_with_ray(
@@ -289,8 +282,6 @@ def index_with_ray(
     """Index ``sources`` into ``catalogue`` with Ray Data (Ray already started: start_ray)."""
     import ray
 
-    from image_finder.core.embedding.extractor import Extractor
-
     started = time.perf_counter()
     report = ScaleOutReport()
     files, roots = list_sources(sources)
@@ -302,10 +293,11 @@ def index_with_ray(
     if not todo:
         report.seconds = time.perf_counter() - started
         return report
-    # the driver holds the transform (light: no weights) and checks the catalogue's model
-    local = Extractor.load(model, weights=weights, device="cpu", precision="fp32")
-    catalogue.check_model(local.name, local.dim)
-    (transform, finish), min_size = split_transform(local.transform), local.min_decode_size
+    # the driver needs no model: what the catalogue records and how the decode tasks prepare
+    # the pictures are the model's spec, torch-free; each actor checks its transform against it
+    spec = job_model(model, weights)
+    catalogue.check_model(spec.name, spec.dim)
+    steps, min_size = spec.data.picture_steps(), spec.data.min_decode_size
     shipped = None
     if weights:
         with open(weights, "rb") as f:
@@ -320,22 +312,24 @@ def index_with_ray(
     cpus = int(resources.get("CPU", 1))
     reserved = 1 if gpus else max(1, cpus // (2 * pool))
     threads = 1 if gpus else max(1, cpus // pool)
+    # the workers' C heap keeps the model's freed blocks, as this process's does (common/heap.py)
+    workers = {"env_vars": dict(heap.ENVIRONMENT)}
     data = ray.data.from_items([{"path": p} for p, _, _ in todo])
     decoded = data.map_batches(
         decode_batch,  # type: ignore[arg-type]
-        batch_size=DECODE_BATCH, fn_kwargs={"transform": transform, "min_size": min_size},
-        num_cpus=0.5,
+        batch_size=DECODE_BATCH, fn_kwargs={"steps": steps, "min_size": min_size},
+        num_cpus=0.5, runtime_env=workers,
     )  # fmt: skip
     embedded = decoded.map_batches(
         EmbedActor, batch_size=EMBED_BATCH, compute=ray.data.ActorPoolStrategy(size=pool),
         fn_constructor_kwargs={"model": model, "weights": shipped, "device": device,
-                               "precision": precision, "threads": threads, "finish": finish},
-        num_gpus=1 if gpus else 0, num_cpus=reserved,
+                               "precision": precision, "threads": threads, "steps": steps},
+        num_gpus=1 if gpus else 0, num_cpus=reserved, runtime_env=workers,
     )  # fmt: skip
     for batch in _batches(embedded):
         rows, skipped = _rows(batch)
         report.skipped += skipped
-        report.embedded += catalogue.upsert(rows, local.name, roots, precision=precision)
+        report.embedded += catalogue.upsert(rows, spec.name, roots, precision=precision)
         checkpoint("catalogue_upserted")
         if progress is not None:
             done = report.embedded + len(report.skipped)
