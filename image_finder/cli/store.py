@@ -77,8 +77,8 @@ def _index(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) -
         raise ImageFinderError("name the folders (or pyarrow.fs URIs) to index")
     model = args.model or catalogue.model or settings.model
     scale_out.job_model(model, args.weights)  # a clear error before Ray starts
-    scale_out.start_ray(args.ray or None)
     progress = ProgressLine(sys.stderr) if not args.json else None
+    out = sys.stdout
 
     def report_progress(p: Any) -> None:
         if progress is not None:
@@ -86,14 +86,22 @@ def _index(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) -
         else:  # --json: one line per update
             print(json.dumps({"done": p.done, "total": p.total,
                               "images_per_second": round(p.images_per_second, 2),
-                              "eta_seconds": p.eta_seconds}), flush=True)  # fmt: skip
+                              "eta_seconds": p.eta_seconds}), file=out, flush=True)  # fmt: skip
 
-    with Interrupt(sys.stderr) as interrupt:
-        report = scale_out.index_with_ray(
-            catalogue, args.folders, model=model, weights=args.weights, device=args.device,
-            precision=args.precision or "fp32", actors=args.actors, progress=report_progress,
-            cancelled=interrupt,
-        )  # fmt: skip
+    # Ray prints what its workers report (a lost worker, a retried task) on sys.stdout, from a
+    # thread of its own: while Ray runs here that is stderr, so stdout holds only the job's lines
+    sys.stdout = sys.stderr
+    try:
+        scale_out.start_ray(args.ray or None)
+        with Interrupt(sys.stderr) as interrupt:
+            report = scale_out.index_with_ray(
+                catalogue, args.folders, model=model, weights=args.weights, device=args.device,
+                precision=args.precision or "fp32", actors=args.actors,
+                progress=report_progress, cancelled=interrupt,
+            )  # fmt: skip
+    finally:
+        scale_out.stop_ray()
+        sys.stdout = out
     if progress is not None:
         progress.finish()
     if args.json:

@@ -21,6 +21,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +41,6 @@ from image_finder.core.stores.catalogue import Catalogue, CatalogueRow
 log = logging.getLogger(__name__)
 
 DECODE_BATCH = 16
-EMBED_BATCH = 32
 
 
 @dataclass
@@ -84,8 +84,10 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> None:
             if address:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False)
             else:
-                ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False,
-                         num_cpus=num_cpus or os.cpu_count(), log_to_driver=False)  # fmt: skip
+                with _heap_for_workers():
+                    ray.init(address="local", _node_ip_address="127.0.0.1",
+                             include_dashboard=False, num_cpus=num_cpus or os.cpu_count(),
+                             log_to_driver=False)  # fmt: skip
             return
         except Exception as exc:  # Ray raises plain Exception when its node times out
             ray.shutdown()
@@ -93,6 +95,37 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> None:
                 where = address or "this machine"
                 raise ImageFinderError(f"Ray could not start on {where}: {exc}") from exc
             log.warning("Ray did not start (%s); trying once more", exc)
+
+
+def stop_ray() -> None:
+    """Leave the Ray cluster (a local one stops)."""
+    global _local_workers_have_heap
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    _local_workers_have_heap = False
+
+
+_local_workers_have_heap = False
+
+
+@contextmanager
+def _heap_for_workers() -> Iterator[None]:
+    """A local Ray's raylet, and so each worker it starts (the ones it starts ahead included),
+    inherits this environment: their C heap keeps the model's freed blocks (common/heap.py)."""
+    global _local_workers_have_heap
+    saved = {name: os.environ.get(name) for name in heap.ENVIRONMENT}
+    os.environ.update(heap.ENVIRONMENT)
+    try:
+        yield
+        _local_workers_have_heap = True
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def list_sources(sources: Sequence[str]) -> tuple[list[tuple[str, int, int]], list[str]]:
@@ -312,8 +345,14 @@ def index_with_ray(
     cpus = int(resources.get("CPU", 1))
     reserved = 1 if gpus else max(1, cpus // (2 * pool))
     threads = 1 if gpus else max(1, cpus // pool)
-    # the workers' C heap keeps the model's freed blocks, as this process's does (common/heap.py)
-    workers = {"env_vars": dict(heap.ENVIRONMENT)}
+    # the workers' C heap keeps the model's freed blocks, as this process's does (common/heap.py):
+    # a local Ray's workers have it from its start; on a cluster, through the runtime environment
+    # (which starts workers of its own)
+    workers = None if _local_workers_have_heap else {"env_vars": dict(heap.ENVIRONMENT)}
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # the job reports its own progress
+    context.print_on_execution_start = False
+    batch = 64 if gpus else 16  # the model's batch, as index's (Extractor.batch_size)
     data = ray.data.from_items([{"path": p} for p, _, _ in todo])
     decoded = data.map_batches(
         decode_batch,  # type: ignore[arg-type]
@@ -321,13 +360,13 @@ def index_with_ray(
         num_cpus=0.5, runtime_env=workers,
     )  # fmt: skip
     embedded = decoded.map_batches(
-        EmbedActor, batch_size=EMBED_BATCH, compute=ray.data.ActorPoolStrategy(size=pool),
+        EmbedActor, batch_size=batch, compute=ray.data.ActorPoolStrategy(size=pool),
         fn_constructor_kwargs={"model": model, "weights": shipped, "device": device,
                                "precision": precision, "threads": threads, "steps": steps},
         num_gpus=1 if gpus else 0, num_cpus=reserved, runtime_env=workers,
     )  # fmt: skip
-    for batch in _batches(embedded):
-        rows, skipped = _rows(batch)
+    for rows_of_batch in embedded.iter_batches(batch_size=batch, batch_format="numpy"):
+        rows, skipped = _rows(rows_of_batch)
         report.skipped += skipped
         report.embedded += catalogue.upsert(rows, spec.name, roots, precision=precision)
         checkpoint("catalogue_upserted")
@@ -342,10 +381,6 @@ def index_with_ray(
             break
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _batches(dataset: Any) -> Iterator[dict[str, Any]]:
-    yield from dataset.iter_batches(batch_size=EMBED_BATCH, batch_format="numpy")
 
 
 def _rows(batch: dict[str, Any]) -> tuple[list[CatalogueRow], list[Skipped]]:
