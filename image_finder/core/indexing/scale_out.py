@@ -3,8 +3,9 @@ machine, a Ray cluster or KubeRay.
 
 Pipeline: list the files (a local folder or any ``pyarrow.fs`` URI: ``s3://``, ``gs://``) →
 skip those unchanged (path, size and mtime against the catalogue) → read and decode in CPU
-tasks, with the core's safe decoder and its skip reasons, into the model's input tensors →
-embed in an ``ActorPoolStrategy`` of model actors (one GPU each where there are GPUs) → upsert
+tasks, with the core's safe decoder and its skip reasons, resized and cropped as the model's
+spec says into 8-bit pixels (no torch in them, nor in the driver) → embed in an
+``ActorPoolStrategy`` of model actors (one GPU each where there are GPUs) → upsert
 into Milvus from the driver, in calls of at most 40 MB. The key is the path, so a batch Ray
 retries writes the same rows, and a cancelled or killed job leaves what it upserted: running
 it again continues.
@@ -31,7 +32,7 @@ from image_finder.core.common import heap
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.faults import checkpoint
 from image_finder.core.common.records import FileFacts
-from image_finder.core.embedding.models import ModelSpec
+from image_finder.core.embedding.models import ModelSpec, model_spec
 from image_finder.core.indexing.progress import IndexPhase, IndexProgress
 from image_finder.core.pictures.images import is_image_name
 from image_finder.core.pictures.scanning import Skipped
@@ -287,8 +288,6 @@ class EmbedActor:
 def job_model(model: str, weights: str | None) -> ModelSpec:
     """The spec of the model a job embeds with; an error, before anything starts, where the
     actors would need weights from a hub."""
-    from image_finder.core.embedding.models import model_spec
-
     spec = model_spec(model)
     if weights is None and not spec.bundled_weights:
         raise ImageFinderError(
