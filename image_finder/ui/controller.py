@@ -290,6 +290,9 @@ class Controller(QObject):
         library_model = self.library.model
         if library_model and new.model != old.model and not reindex:
             new = dataclasses.replace(new, model=old.model)
+        # The library keeps its model (the bundled one may stand in for the settings' choice):
+        # only a confirmed change of the model itself indexes everything again.
+        rebuild = bool(library_model) and reindex and new.model != library_model
         self.settings = new
         self.options = dataclasses.replace(
             self.options,
@@ -301,8 +304,12 @@ class Controller(QObject):
         if new.watch_folders != old.watch_folders:
             self.start_watching() if self._watches() else self.stop_watching()
         engine = ("model", "weights", "device", "precision", "text_model", "text_weights")
-        if any(getattr(new, f) != getattr(old, f) for f in engine):
-            rebuild = bool(library_model) and new.model != library_model
+        failed = self.model_state is ModelState.FAILED  # OK tries a failed model again
+        if rebuild or failed or any(getattr(new, f) != getattr(old, f) for f in engine):
+            log.info(
+                "settings changed the model's setup; %s",
+                "indexing again" if rebuild else "the library keeps its model",
+            )
             self._set_model_state(ModelState.LOADING)
             if rebuild:
                 self._jobs.append(IndexJob(tuple(f.path for f in self.folders), rebuild=True))

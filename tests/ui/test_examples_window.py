@@ -122,3 +122,33 @@ def test_the_filter_bar_narrows_the_search_and_counts_the_matches(qtbot, make_wi
     bar.clear.click()
     qtbot.waitUntil(lambda: len(names(window)) > 1 and not window.controller.searching)
     assert not panel.chips.isVisible()
+
+
+def test_ten_examples_wrap_their_chips_inside_the_window(qtbot, make_window, photos, tmp_path):
+    """However many parts a query has, its chips wrap inside the query area: the window keeps
+    its width and the library panel its labels."""
+    from image_finder.core.search.query import Query
+
+    many = tmp_path / "many"
+    many.mkdir()
+    source = Image.open(photos / "coffee.jpg")
+    for n in range(10):
+        source.rotate(n * 7).save(many / f"a rather long file name for example {n:02}.jpg")
+    window = make_window()
+    window.resize(1100, 700)
+    index_and_wait(qtbot, window, many)
+    width = window.width()
+    rescan = window.library_panel.rescan_button
+    rescan_width = rescan.width()
+    query = Query.together([Query.file(p) for p in sorted(many.iterdir())])
+    window.controller.search(query)
+    panel = window.search_panel
+    qtbot.waitUntil(lambda: len(panel.chips.chips) == 10 and not window.controller.searching)
+    qtbot.wait(50)  # a layout pass
+    assert window.width() == width
+    assert rescan.width() >= min(rescan_width, rescan.sizeHint().width())  # its label is whole
+    rows = {chip.y() for chip in panel.chips.chips}
+    assert len(rows) > 1  # wrapped
+    for chip in panel.chips.chips:  # each chip inside the query area, none off to the right
+        assert chip.x() + chip.width() <= panel.chips.width()
+    assert all(chip.isEnabled() for chip in panel.chips.chips)

@@ -507,6 +507,64 @@ def test_settings_tell_the_truth_about_the_model_in_use(qtbot, tmp_path, photos,
     library.close()
 
 
+def test_settings_ok_with_another_precision_or_words_model_keeps_searching(
+    qtbot, tmp_path, photos, monkeypatch, caplog
+):
+    """Offline, the bundled model stands in for ViT-B/16. Changing the precision or the words
+    model keeps the library's model: nothing is asked, downloaded or indexed again, and
+    searching goes on."""
+    import logging
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QMessageBox
+
+    from image_finder.core.stores.library import Library
+    from image_finder.ui.main_window import MainWindow
+
+    Settings(precision="fp32").save()  # the default model: ViT-B/16, unreachable here
+    library = Library(tmp_path / "lib")
+    window = MainWindow(
+        library, Settings.load(), QSettings(str(tmp_path / "q.ini"), QSettings.Format.IniFormat)
+    )
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.controller.model_state is ModelState.READY, timeout=60_000)
+    index_and_wait(qtbot, window, photos)
+    asked = []
+    monkeypatch.setattr(QMessageBox, "exec", lambda box: asked.append(box.text()) or 0)
+    jobs = []
+    window.controller.indexing_changed.connect(jobs.append)
+    caplog.set_level(logging.INFO, logger="image_finder.ui.controller")
+
+    changes = (("precision", "auto", "coffee"), ("text_model", "clip", "chelsea"),
+               ("text_model", "", "rocket"))  # fmt: skip
+    for field, value, photo in changes:
+        dialog = window.settings_dialog()
+        qtbot.addWidget(dialog)
+        combo = getattr(dialog, field)
+        combo.setCurrentIndex(next(
+            i for i in range(combo.count()) if str(combo.itemData(i)).startswith(value)
+        ))  # fmt: skip
+        assert not dialog.model_changed()
+        window.apply_settings(dialog.settings())
+        qtbot.waitUntil(lambda: window.controller.model_state is ModelState.READY, timeout=60_000)
+        assert library.model == "efficientnet_lite0", field
+        assert window.library_panel.rescan_button.isEnabled()
+        assert "not loaded" not in window.status_model.text().lower()
+        window.search_file(str(photos / f"{photo}.jpg"))
+        qtbot.waitUntil(
+            lambda: (
+                not window.controller.searching
+                and [name for name, _ in results(window)[:1]] == [f"{photo}.jpg"]
+            ),
+            timeout=30_000,
+        )
+    assert asked == [] and jobs == []  # nothing asked, nothing indexed again
+    assert "keeps its model" in caplog.text
+    window.shutdown()
+    library.close()
+
+
 def _with_model(dialog, prefix):
     for row in range(dialog.model.count()):
         if dialog.model.itemData(row).startswith(prefix):

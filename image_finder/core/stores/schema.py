@@ -156,7 +156,9 @@ def open_database(db_path: Path, backup: Path) -> tuple[sqlite3.Connection, bool
 
 
 def _open_writable(db_path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(db_path, timeout=30, check_same_thread=False, isolation_level=None)
+    db = sqlite3.connect(
+        db_path, timeout=BUSY_RETRY_SECONDS, check_same_thread=False, isolation_level=None
+    )
     try:
         # Changing the journal mode answers SQLITE_BUSY at once, without the busy timeout,
         # while another connection creates the database: the caller retries.
@@ -185,7 +187,7 @@ def _open_read_only(db_path: Path, backup: Path) -> sqlite3.Connection:
     immutable = "&immutable=1" if not os.access(db_path.parent, os.W_OK) else ""
     uri = f"{db_path.resolve().as_uri()}?mode=ro{immutable}"
     try:
-        db = sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False,
+        db = sqlite3.connect(uri, uri=True, timeout=BUSY_RETRY_SECONDS, check_same_thread=False,
                              isolation_level=None)  # fmt: skip
         try:
             version = _check_version(db)
