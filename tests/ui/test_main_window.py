@@ -555,7 +555,7 @@ def test_settings_ok_with_another_precision_or_words_model_keeps_searching(
         qtbot.waitUntil(
             lambda: (
                 not window.controller.searching
-                and [name for name, _ in results(window)[:1]] == [f"{photo}.jpg"]
+                and [name for name, _ in results(window)[:1]] == [f"{photo}.jpg"]  # noqa: B023
             ),
             timeout=30_000,
         )
