@@ -14,7 +14,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from image_finder import __version__
 from image_finder.cli import concepts, duplicates, store, tune, watch, words
@@ -34,7 +34,7 @@ from image_finder.core.common.records import display_name, path_json
 from image_finder.core.config.settings import Settings
 from image_finder.core.stores.backup import LibraryIntactError, recovery_facts, restore_backup
 from image_finder.core.stores.catalogue_reads import library_only
-from image_finder.core.stores.library import READ_ONLY_NOTICE, Library
+from image_finder.core.stores.library import BACKUP_NAME, DB_NAME, READ_ONLY_NOTICE, Library
 from image_finder.core.stores.store import Store
 from image_finder.text import count, index_summary
 
@@ -80,6 +80,12 @@ class _Parser(argparse.ArgumentParser):
     option it was probably meant to be."""
 
     commands: dict[str, argparse.ArgumentParser]
+
+    def error(self, message: str) -> NoReturn:
+        """A usage mistake exits 1, as every mistake of the user's does (2 is an internal
+        error)."""
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
 
     def parse_with_suggestions(self, argv: Sequence[str] | None) -> argparse.Namespace:
         args, extra = self.parse_known_args(_words_as_values(argv))
@@ -459,7 +465,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.load()
         if getattr(args, "store", None):  # a Milvus catalogue (cli/store.py)
             return store.run(args, settings, COMMANDS)
-        with Library(paths.data_dir(args.data_dir)) as library:
+        folder = paths.data_dir(args.data_dir)
+        if _reads_only(args) and not (folder / DB_NAME).exists() and not (
+            folder / BACKUP_NAME
+        ).exists():  # a command that only reads never makes a library
+            raise ImageFinderError(
+                f"There is no library in {display_name(str(folder))} (image-finder-cli index "
+                "FOLDER makes one; --data-dir names another)."
+            )
+        with Library(folder) as library:
             if library.read_only and not args.json:
                 print(f"image-finder-cli: {READ_ONLY_NOTICE}", file=sys.stderr)
             return COMMANDS[args.command](args, settings, library)
@@ -485,6 +499,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Exception as exc:
         return _internal_error(exc)
+
+
+def _reads_only(args: argparse.Namespace) -> bool:
+    """Whether the command only reads the library (and so must never create one)."""
+    if args.command in ("status", "search", "check", "export"):
+        return True
+    if args.command == "duplicates":
+        return not getattr(args, "trash_others", False)
+    return args.command == "concept" and getattr(args, "action", "") == "list"
 
 
 def _internal_error(exc: Exception) -> int:

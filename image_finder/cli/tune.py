@@ -50,27 +50,32 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser, bool], None]
 
 
 class _Progress:
-    """Training epochs and projected pictures on one self-rewriting line (a terminal only)."""
+    """Training epochs and projected pictures, on stderr (stdout holds only the answer): one
+    self-rewriting line on a terminal, else a line a second (JSON lines with ``--json``)."""
 
     def __init__(self, json_lines: bool) -> None:
         self.json_lines = json_lines
-        self.tty = sys.stderr.isatty()
+        self.tty = sys.stderr.isatty() and not json_lines
         self._last = 0.0
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         now = time.monotonic()
-        if now - self._last < 0.1 and done != total:
+        if now - self._last < (0.1 if self.tty else 1.0) and done != total:
             return
         self._last = now
+        unit = "epochs" if phase == "training" else "pictures"
         if self.json_lines:
-            print(json.dumps({"phase": phase, "done": done, "total": total}), flush=True)
-        elif self.tty:
-            unit = "epochs" if phase == "training" else "pictures"
-            sys.stderr.write(f"\r{phase.capitalize()}: {done:,} of {total:,} {unit}".ljust(60))
-            sys.stderr.flush()
+            line = json.dumps({"phase": phase, "done": done, "total": total})
+        else:
+            line = f"{phase.capitalize()}: {done:,} of {total:,} {unit}"
+        if self.tty:
+            sys.stderr.write("\r" + line.ljust(60))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
 
     def finish(self) -> None:
-        if self.tty and not self.json_lines:
+        if self.tty:
             sys.stderr.write("\r" + " " * 60 + "\r")
 
 

@@ -69,7 +69,9 @@ def test_an_adapter_that_helps_is_applied_and_searched(labelled, capsys):
     code, out, err = run(capsys, "--data-dir", str(lib_dir), "tune", "--labels-from-folders",
                          str(root), "--json")  # fmt: skip
     assert code == 0, err
-    report = json.loads(out.splitlines()[-1])
+    report = json.loads(out)  # one object on stdout; progress goes to stderr
+    progress = [json.loads(line) for line in err.splitlines()]
+    assert progress and {p["phase"] for p in progress} <= {"training", "projecting"}
     assert report["applied"] and report["labels"] == [f"label{n}" for n in range(6)]
     assert report["held_out"] == 6 * 3 and report["trained_on"] == 6 * 12
     assert report["map_at_r_after"] >= report["map_at_r_before"] + 0.15, report

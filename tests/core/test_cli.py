@@ -124,7 +124,19 @@ def test_user_errors_exit_1_with_one_line(indexed, capsys, tmp_path):
     code, _, err = run(
         capsys, "--data-dir", str(tmp_path / "empty"), "search", str(photos / "coffee.jpg")
     )
-    assert code == 1 and "empty" in err
+    assert code == 1 and "There is no library in" in err
+
+
+def test_a_command_that_only_reads_never_creates_a_library(tmp_path):
+    nowhere = tmp_path / "no such folder"
+    for command in (["status"], ["status", "--json"], ["check"], ["duplicates"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "image_finder.cli", "--data-dir", str(nowhere), *command],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 1, (command, done.stderr)
+        assert "There is no library in" in done.stderr and "index FOLDER" in done.stderr
+        assert done.stdout == "" and not nowhere.exists()
 
 
 def test_wrong_model_is_refused(indexed, capsys, tmp_path):
@@ -235,7 +247,7 @@ def test_a_mistyped_option_shows_the_command_usage_and_the_close_match(indexed, 
     with pytest.raises(SystemExit) as exited:
         main(["--data-dir", data, "search", str(photos / "coffee.jpg"), "--min_score", "0.5"])
     err = capsys.readouterr().err
-    assert exited.value.code == 2
+    assert exited.value.code == 1  # a usage mistake; 2 is for internal errors
     assert "usage: image-finder-cli search" in err and "did you mean --min-score?" in err
 
 

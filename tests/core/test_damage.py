@@ -195,3 +195,46 @@ def test_recover_refuses_an_intact_library_and_the_backup_follows_removals(tmp_p
     assert result["images"] == 3 and ".replaced-" in result["replaced_file"]
     with Library(lib_dir) as library:
         assert [f.path for f in library.folders()] == [str(keep)]
+
+
+def test_a_damaged_backup_is_never_restored_and_nothing_is_deleted(tmp_path, capsys):
+    """Database and backup both damaged: recover says so, restores nothing, moves nothing and
+    keeps the vector index as it was."""
+    lib_dir = tmp_path / "lib"
+    small_library(lib_dir, tmp_path / "img")
+    for extra in ("-wal", "-shm"):
+        (lib_dir / (DB_NAME + extra)).unlink(missing_ok=True)
+    before = sorted(p.name for p in lib_dir.iterdir())
+    db, backup = lib_dir / DB_NAME, lib_dir / BACKUP_NAME
+    db.write_bytes(b"\x13garbage!" * 4000)
+    backup.write_bytes(backup.read_bytes()[:5000])
+    files = {p.name: p.read_bytes() for p in lib_dir.iterdir() if p.is_file()}
+
+    code = main(["--data-dir", str(lib_dir), "recover"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "Backup: damaged" in out
+    assert "damaged too" in err and "nothing was changed" in err
+    assert sorted(p.name for p in lib_dir.iterdir()) == before
+    assert {p.name: p.read_bytes() for p in lib_dir.iterdir() if p.is_file()} == files
+
+
+def test_a_deleted_database_beside_its_backup_is_missing_not_a_fresh_start(tmp_path, capsys):
+    lib_dir = tmp_path / "lib"
+    small_library(lib_dir, tmp_path / "img")
+    for extra in ("", "-wal", "-shm"):
+        (lib_dir / (DB_NAME + extra)).unlink(missing_ok=True)
+
+    code = main(["--data-dir", str(lib_dir), "status"])
+    err = capsys.readouterr().err
+    assert code == 1 and "missing" in err and "image-finder-cli recover" in err
+    more = tmp_path / "more"
+    more.mkdir()
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(more / "x.png")
+    code = main(["--data-dir", str(lib_dir), "index", str(more), "--model", "efficientnet_lite0"])
+    assert code == 1 and "missing" in capsys.readouterr().err
+    assert not (lib_dir / DB_NAME).exists()  # nothing was created in its place
+
+    assert main(["--data-dir", str(lib_dir), "--json", "recover"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 12
+    with Library(lib_dir) as library:
+        assert library.count() == library.vector_index.info()["vectors"] == 12

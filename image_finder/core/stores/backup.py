@@ -47,7 +47,9 @@ def read_facts(path: Path) -> DatabaseFacts:
     if not path.exists():
         return DatabaseFacts(path, intact=False)
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        # A backup or a copy is read as it lies (no -wal or -shm file is left beside it)
+        immutable = "&immutable=1" if path.name != DB_NAME else ""
+        db = sqlite3.connect(f"file:{path}?mode=ro{immutable}", uri=True, timeout=5)
     except sqlite3.Error as exc:
         return DatabaseFacts(path, intact=False, problem=str(exc))
     try:
@@ -99,17 +101,30 @@ def restore_backup(folder: str | os.PathLike[str], *, force: bool = False) -> Pa
             "The library database is intact, so nothing was restored: the backup is older and "
             "would undo what changed since."
         )
+    if not facts.backup.intact:
+        raise ImageFinderError(
+            f"The backup {backup} is damaged too ({facts.backup.problem or 'unreadable'}), so "
+            "it was not restored; nothing was changed or deleted. Keep both files: a data "
+            "recovery tool may still read them."
+        )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     kept = folder / f"{DB_NAME}.{'replaced' if facts.current.intact else 'damaged'}-{stamp}"
     lock = WriterLock(folder / LOCK_NAME)
     lock.acquire()
     try:
+        tmp = folder / (DB_NAME + ".restoring")  # copied and checked before anything moves
+        shutil.copyfile(backup, tmp)
+        copied = read_facts(tmp)
+        if not copied.intact:
+            tmp.unlink()
+            raise ImageFinderError(
+                f"The backup could not be copied intact ({copied.problem or 'unreadable'}); "
+                "nothing was changed."
+            )
         for suffix in ("", "-wal", "-shm"):
             source = folder / (DB_NAME + suffix)
             if source.exists():
                 os.replace(source, kept.with_name(kept.name + suffix))
-        tmp = folder / (DB_NAME + ".restoring")
-        shutil.copyfile(backup, tmp)
         os.replace(tmp, folder / DB_NAME)
         for index_file in folder.glob(f"{INDEX_PREFIX}*{INDEX_SUFFIX}"):
             index_file.unlink()

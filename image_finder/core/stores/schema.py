@@ -223,6 +223,14 @@ def _refuse_emptied(db_path: Path, backup: Path) -> None:
     try:
         empty = db_path.stat().st_size == 0
     except FileNotFoundError:
+        if backup.exists():  # deleted, or lost in a move: the backup is what is left of it
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(backup.stat().st_mtime))
+            raise LibraryDamagedError(
+                f"The library database {db_path} is missing, but its backup from {when} is "
+                "there: restore it to go on (nothing was created in its place). To start a "
+                "new library instead, move the backup aside.",
+                backup_exists=True,
+            ) from None
         return
     if empty and backup.exists():
         raise LibraryDamagedError(
