@@ -281,7 +281,12 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Store) -> 
     options = _search_options(args, settings, library)  # refused before the model loads
     where = query_options.conditions(args)
     queries = query_options.queries(args, library, where)
-    extractor = _load_extractor(args, settings, library)
+    if args.concept and library.model and library.dim:  # stored vectors only: no model
+        from image_finder.core.embedding.extractor import StoredVectorsOnly
+
+        extractor: Any = StoredVectorsOnly(library.model, library.dim)
+    else:
+        extractor = _load_extractor(args, settings, library)
     if queries is None:  # words: their vectors need the model
         if not isinstance(library, Library):
             raise library_only("Searching by words")
@@ -466,9 +471,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "store", None):  # a Milvus catalogue (cli/store.py)
             return store.run(args, settings, COMMANDS)
         folder = paths.data_dir(args.data_dir)
-        if _reads_only(args) and not (folder / DB_NAME).exists() and not (
-            folder / BACKUP_NAME
-        ).exists():  # a command that only reads never makes a library
+        if (
+            _reads_only(args)
+            and not (folder / DB_NAME).exists()
+            and not (folder / BACKUP_NAME).exists()
+        ):  # a command that only reads never makes a library
             raise ImageFinderError(
                 f"There is no library in {display_name(str(folder))} (image-finder-cli index "
                 "FOLDER makes one; --data-dir names another)."

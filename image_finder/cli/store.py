@@ -63,11 +63,23 @@ def run(args: argparse.Namespace, settings: Settings, shared: Mapping[str, Comma
         return commands[args.command](args, settings, catalogue)
 
 
+def _is_source(value: str) -> bool:
+    """An existing folder or a pyarrow.fs URI (s3://, gs://, file://…), not a Ray address
+    (HOST:PORT, ray://HOST:PORT, auto)."""
+    if os.path.exists(os.path.expanduser(value)):
+        return True
+    scheme, sep, _ = value.partition("://")
+    return bool(sep) and scheme not in ("ray", "http", "https")
+
+
 def _index(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) -> int:
     from image_finder.core.indexing import scale_out
 
     if args.from_library:
         return _copy_library(args, catalogue)
+    if args.ray and _is_source(args.ray):  # `--ray FOLDER`: no address, the folder a source
+        args.folders = [args.ray, *args.folders]
+        args.ray = ""
     if args.ray is None:
         raise ImageFinderError(
             "a catalogue is indexed by a Ray Data job (add --ray [ADDRESS]), or filled from the "

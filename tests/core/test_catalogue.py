@@ -143,6 +143,10 @@ def test_a_ray_job_asks_for_a_local_weights_file_before_ray_starts(photos, tmp_p
     missing = cli("index", "--store", store, "--ray", "--model", "vit_base_patch16_224",
                   "--weights", str(tmp_path / "none.pth"), str(photos))  # fmt: skip
     assert missing.returncode == 1 and "weights file not found" in missing.stderr
+    # a folder right after --ray is a folder to index, not Ray's address
+    folder_first = cli("index", "--store", store, "--ray", str(photos), "--model",
+                       "vit_base_patch16_224")  # fmt: skip
+    assert folder_first.returncode == 1 and "--weights FILE" in folder_first.stderr
     assert json.loads(cli("status", "--store", store, "--json").stdout)["images"] == 0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -77,6 +79,15 @@ def test_concepts_from_folders_as_a_query_and_as_a_condition(kinds, capsys, tmp_
     assert sorted(names[:4]) == ["cats0.jpg", "cats1.jpg", "cats2.jpg", "cats3.jpg"]
     assert all(r["score"] > 0.5 for r in found["results"][:4])  # probabilities
     assert found["results"][-1]["score"] < 0.5
+
+    # the search reads stored vectors only: no model, no torch
+    probe = ("import sys; from image_finder.cli import main; "
+             f"code = main(['--data-dir', {data!r}, 'search', '--concept', 'my cats', '--json']); "
+             "print(code, 'torch' in sys.modules)")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.stdout.splitlines()[-1] == "0 False", done.stderr
+    assert json.loads(done.stdout.splitlines()[0])["results"][0]["filename"].startswith("cats")
 
     # as a condition: a cup query among the pictures that show cats
     code, out, err = run(capsys, "--data-dir", data, "search", str(kinds / "cups" / "cups0.jpg"),

@@ -179,15 +179,15 @@ def test_a_backup_is_never_replaced_by_one_that_lost_most_of_the_images(tmp_path
     assert len(kept) == 1 and _backup_count(lib_dir, kept[0].name) == 20
     assert _backup_count(lib_dir) == 4
 
-    # a database moved aside by hand: the new library's backup does not replace the old one's
+    # a database moved aside by hand: missing, never a fresh start over its backup
     lib2, images2 = tmp_path / "lib2", tmp_path / "img2"
     small_library(lib2, images2, n=20)
     for suffix in ("", "-wal", "-shm"):
         if (lib2 / (DB_NAME + suffix)).exists():
             os.replace(lib2 / (DB_NAME + suffix), tmp_path / f"aside{suffix}")
-    small_library(lib2, tmp_path / "few", n=3)
-    kept = list(lib2.glob(f"{BACKUP_NAME}-kept-*"))
-    assert len(kept) == 1 and _backup_count(lib2, kept[0].name) == 20
+    with pytest.raises(LibraryDamagedError, match="is missing, but its backup"):
+        Library(lib2)
+    assert not (lib2 / DB_NAME).exists() and _backup_count(lib2) == 20
 
 
 def test_removing_folders_may_shrink_the_backup(tmp_path):
