@@ -508,6 +508,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _internal_error(exc)
 
 
+def _open_library(args: argparse.Namespace) -> Library:
+    """The library of ``--data-dir``; a command that only reads never makes one."""
+    folder = paths.data_dir(args.data_dir)
+    made = (folder / DB_NAME).exists() or (folder / BACKUP_NAME).exists()
+    if _reads_only(args) and not made:
+        raise ImageFinderError(
+            f"There is no library in {display_name(str(folder))} (image-finder-cli index "
+            "FOLDER makes one; --data-dir names another)."
+        )
+    return Library(folder)
+
+
 def _reads_only(args: argparse.Namespace) -> bool:
     """Whether the command only reads the library (and so must never create one)."""
     if args.command in ("status", "search", "check", "export"):
