@@ -470,17 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.load()
         if getattr(args, "store", None):  # a Milvus catalogue (cli/store.py)
             return store.run(args, settings, COMMANDS)
-        folder = paths.data_dir(args.data_dir)
-        if (
-            _reads_only(args)
-            and not (folder / DB_NAME).exists()
-            and not (folder / BACKUP_NAME).exists()
-        ):  # a command that only reads never makes a library
-            raise ImageFinderError(
-                f"There is no library in {display_name(str(folder))} (image-finder-cli index "
-                "FOLDER makes one; --data-dir names another)."
-            )
-        with Library(folder) as library:
+        with _open_library(args) as library:
             if library.read_only and not args.json:
                 print(f"image-finder-cli: {READ_ONLY_NOTICE}", file=sys.stderr)
             return COMMANDS[args.command](args, settings, library)
