@@ -122,6 +122,26 @@ def test_scan_does_not_loop_on_symlinks(tmp_path):
     assert found == [str(tmp_path / "a" / "b" / "x.png")]
 
 
+def test_links_out_of_the_folder_are_listed_as_skipped_and_not_followed(tmp_path, library, lite0):
+    """A link to / (or to a picture elsewhere) pulls nothing from outside the folder into the
+    library; a FIFO is listed as skipped, and the rest is indexed."""
+    folder, elsewhere = tmp_path / "Pictures", tmp_path / "elsewhere"
+    folder.mkdir()
+    elsewhere.mkdir()
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(folder / "mine.png")
+    Image.new("RGB", (40, 30), (10, 10, 200)).save(elsewhere / "private.png")
+    os.symlink("/", folder / "rootlink")
+    os.symlink(elsewhere, folder / "elsewhere-link")
+    os.symlink(elsewhere / "private.png", folder / "private-link.png")
+    os.mkfifo(folder / "pipe.png")
+    report = index_folders([folder], library, lite0)
+    skipped = {os.path.basename(s.path): s.reason for s in report.skipped}
+    assert set(skipped) == {"rootlink", "elsewhere-link", "private-link.png", "pipe.png"}
+    assert "outside the folder" in skipped["rootlink"] and "FIFO" in skipped["pipe.png"]
+    assert report.added == library.count() == 1
+    assert list(ids_by_name(library)) == ["mine.png"]
+
+
 def test_cancel_keeps_committed_batches(photos, library, lite0):
     calls = []
 

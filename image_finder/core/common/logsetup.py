@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
+from typing import Any
 
 from image_finder.core.common import paths
 
 LOG_FILE_NAME = "image-finder.log"
 _FORMAT = "%(asctime)s %(process)d %(threadName)s %(levelname)s %(name)s: %(message)s"
+
+
+class _PrivateFileHandler(logging.handlers.RotatingFileHandler):
+    """Log files readable by their owner alone (0600): they name the user's files and, on a
+    server, its clients' requests."""
+
+    def _open(self) -> Any:
+        with contextlib.suppress(OSError):
+            os.close(os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        with contextlib.suppress(OSError):
+            os.chmod(self.baseFilename, 0o600)
+        return super()._open()
 
 
 def setup_logging(level: int = logging.INFO) -> logging.Handler | None:
@@ -29,7 +43,7 @@ def setup_logging(level: int = logging.INFO) -> logging.Handler | None:
             existing.close()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+        handler: logging.Handler = _PrivateFileHandler(
             folder / LOG_FILE_NAME,
             maxBytes=1 << 20,
             backupCount=5,

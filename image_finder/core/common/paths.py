@@ -47,3 +47,9 @@ def cache_dir() -> Path:
 
 def log_dir() -> Path:
     return _from_env(LOG_DIR_ENV) or Path(platformdirs.user_log_dir(APP_DIR_NAME, appauthor=False))
+
+
+def inside(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it (both absolute and alike: both real,
+    or both as given)."""
+    return path == folder or path.startswith(os.path.join(folder, ""))

@@ -58,6 +58,7 @@ WEAK_SPAN = 4.0
 # out, and the word's classes are taken out of the other words ("flowers -daisy": the other
 # flowers keep their scores). Measured in benchmarks/words.py (the leaving-out table).
 LEAVE_OUT_PROBABILITY = 0.05
+MAX_SUGGESTED = 3  # unknown words that get close known words suggested
 STOP_WORDS = frozenset(
     {
         *("a", "an", "the", "of", "on", "in", "at", "by", "with", "and", "or", "to", "for"),
@@ -93,6 +94,7 @@ class ParsedWords:
     unknown: list[str] = field(default_factory=list)
     general: list[str] = field(default_factory=list)  # known, but covering too many classes
     suggestions: list[str] = field(default_factory=list)
+    seen: set[tuple[str, int]] = field(default_factory=set, repr=False)  # said twice: once
 
     @property
     def notice(self) -> str:
@@ -162,15 +164,20 @@ class Vocabulary:
             found = self.lookup(words)
             if found is None or (size == 1 and words in STOP_WORDS):
                 continue
+            if (words, sign) in parsed.seen:
+                return size
+            parsed.seen.add((words, sign))
             if len(found) > MAX_CLASSES:
                 parsed.general.append(words)
             else:
                 parsed.concepts.append(Concept(words, found, sign))
             return size
         word = tokens[start]
-        if word not in STOP_WORDS:
+        if word not in STOP_WORDS and (word, 0) not in parsed.seen:
+            parsed.seen.add((word, 0))
             parsed.unknown.append(word)
-            parsed.suggestions += [s for s in self.close(word) if s not in parsed.suggestions]
+            if len(parsed.unknown) <= MAX_SUGGESTED:  # close words are costly to find
+                parsed.suggestions += [s for s in self.close(word) if s not in parsed.suggestions]
         return 1
 
     def require(self, text: str) -> ParsedWords:

@@ -96,6 +96,7 @@ class _Work:
     and the changes, not by the size of the folders."""
 
     roots: list[tuple[int, str]] = field(default_factory=list)  # (folder_id, scanned root)
+    bounds: dict[int, str] = field(default_factory=dict)  # folder_id: its library folder
     known_paths: set[str] = field(default_factory=set)  # in the library, or moved this run
     new_count: int = 0
     known_sizes: set[int] = field(default_factory=set)  # of the library's files in the roots
@@ -257,6 +258,7 @@ def _scan_roots(
                 continue
             raise ImageFinderError(f"folder not found: {display_name(folder)}")
         info = library.add_folder(folder)
+        work.bounds[info.id] = info.path  # links are followed within the library's folder
         present.append((info, folder))
         # a file moved from one root to another is a move: sizes of every root are candidates
         prefix = os.path.join(folder, "")
@@ -300,7 +302,7 @@ def _scan_into(
     work.known_paths.update(known)
     seen = 0
     fresh_seen = False
-    for found in scan_folder(scan_root):
+    for found in scan_folder(scan_root, within=work.bounds.get(folder_id)):
         if isinstance(found, Skipped):
             report.skipped.append(found)
             continue
@@ -337,7 +339,7 @@ def _scan_into(
 def _new_files(work: _Work) -> Iterator[tuple[int, ScanEntry]]:
     """Second pass: the files that are not in the library, as they are found."""
     for folder_id, root in work.roots:
-        for found in scan_folder(root):
+        for found in scan_folder(root, within=work.bounds.get(folder_id)):
             if (
                 isinstance(found, ScanEntry)
                 and found.path not in work.known_paths

@@ -31,11 +31,12 @@ import numpy as np
 from image_finder.core.common import heap
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.faults import checkpoint
+from image_finder.core.common.paths import inside
 from image_finder.core.common.records import FileFacts
 from image_finder.core.embedding.models import ModelSpec, model_spec
 from image_finder.core.indexing.progress import IndexPhase, IndexProgress
 from image_finder.core.pictures.images import is_image_name
-from image_finder.core.pictures.scanning import Skipped
+from image_finder.core.pictures.scanning import OUTSIDE, Skipped
 from image_finder.core.pictures.steps import PictureSteps
 from image_finder.core.stores.catalogue import Catalogue, CatalogueRow
 
@@ -147,8 +148,12 @@ def list_sources(sources: Sequence[str]) -> tuple[list[tuple[str, int, int]], li
                 raise ImageFinderError(f"not a folder: {source}")
         roots.append(root)
         selector = pafs.FileSelector(base, recursive=True)
+        real_base = os.path.realpath(base) if "://" not in source else ""
         for info in fs.get_file_info(selector):
             if info.type == pafs.FileType.File and is_image_name(info.base_name):
+                if real_base and not inside(os.path.realpath(info.path), real_base):
+                    log.warning("%s: %s", info.path, OUTSIDE)  # a link out of the folder
+                    continue
                 path = info.path if "://" not in source else _uri(source, base, info.path)
                 files.append((path, int(info.size or 0), int(info.mtime_ns or 0)))
     return sorted(files), roots

@@ -264,6 +264,27 @@ def image_size(source: str | os.PathLike[str] | bytes) -> tuple[int, int] | None
         return None
 
 
+def looks_like_a_picture(stream: BinaryIO, name: str = "") -> bool:
+    """Whether a decoder recognises ``stream``'s bytes as a picture (its header; camera RAW
+    through rawpy), without decoding it whole. Leaves the stream's position anywhere."""
+    try:
+        stream.seek(0)
+        with Image.open(stream):
+            return True
+    except Exception:
+        pass
+    if not is_raw_name(name):
+        return False
+    try:
+        import rawpy
+
+        stream.seek(0)
+        with rawpy.imread(stream):
+            return True
+    except Exception:
+        return False
+
+
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is reported, never half-indexed
 
 

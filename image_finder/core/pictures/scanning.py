@@ -8,10 +8,12 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from image_finder.core.common.paths import inside
 from image_finder.core.common.records import path_json
 from image_finder.core.pictures.images import is_image_name
 
 _HIDDEN_ATTRIBUTE = 0x2  # FILE_ATTRIBUTE_HIDDEN on Windows
+OUTSIDE = "a symbolic link to a place outside the folder: not followed"
 
 
 @dataclass(frozen=True)
@@ -38,24 +40,30 @@ def _hidden(entry: os.DirEntry[str]) -> bool:
     return bool(attributes & _HIDDEN_ATTRIBUTE)
 
 
-def scan_folder(root: str) -> Iterator[ScanEntry | Skipped]:
+def scan_folder(root: str, within: str | None = None) -> Iterator[ScanEntry | Skipped]:
     """Every image file under ``root``, recursively, in a stable order.
 
-    Hidden files and folders are left out. Symbolic links to folders are followed once: a
-    folder already visited (a link loop) is not entered again. Folders that cannot be read and
-    broken links are reported as :class:`Skipped`.
+    Hidden files and folders are left out. Symbolic links are followed only within ``root``
+    (or ``within``, the library folder ``root`` is a part of): a link that resolves outside
+    it, to ``/`` say, is reported as :class:`Skipped` and not followed. A folder is entered
+    once (a link loop is not followed again). Folders that cannot be read, broken links and
+    files that are not regular files (a FIFO, a device) are reported as :class:`Skipped` too.
     """
     try:
         st = os.stat(root)
     except OSError as exc:
         yield Skipped(root, f"folder cannot be read ({exc.strerror or exc})")
         return
+    real_root = os.path.realpath(within or root)
     visited = {(st.st_dev, st.st_ino)}
     stack = [root]
     links: list[str] = []  # linked folders wait until the real tree is walked: real paths win
     while stack or links:
         if not stack:
             link = links.pop(0)
+            if not inside(os.path.realpath(link), real_root):
+                yield Skipped(link, OUTSIDE)
+                continue
             try:
                 target = os.stat(link)
             except OSError:
@@ -74,7 +82,7 @@ def scan_folder(root: str) -> Iterator[ScanEntry | Skipped]:
         subfolders: list[str] = []
         for entry in entries:
             try:
-                found = _look_at(entry, visited, subfolders, links)
+                found = _look_at(entry, visited, subfolders, links, real_root)
             except OSError as exc:
                 found = Skipped(entry.path, f"cannot be read ({exc.strerror or exc})")
             if found is not None:
@@ -83,7 +91,11 @@ def scan_folder(root: str) -> Iterator[ScanEntry | Skipped]:
 
 
 def _look_at(
-    entry: os.DirEntry[str], visited: set[tuple[int, int]], subfolders: list[str], links: list[str]
+    entry: os.DirEntry[str],
+    visited: set[tuple[int, int]],
+    subfolders: list[str],
+    links: list[str],
+    real_root: str,
 ) -> ScanEntry | Skipped | None:
     """One directory entry: an image file found, a problem, or a folder noted for later."""
     if _hidden(entry):
@@ -99,14 +111,15 @@ def _look_at(
         return None
     if not is_image_name(entry.name):
         return None
-    if entry.is_symlink() and not os.path.exists(entry.path):
-        return Skipped(entry.path, "broken symbolic link")
+    if entry.is_symlink():
+        if not os.path.exists(entry.path):
+            return Skipped(entry.path, "broken symbolic link")
+        if not inside(os.path.realpath(entry.path), real_root):
+            return Skipped(entry.path, OUTSIDE)
     info = entry.stat(follow_symlinks=True)
-    return (
-        ScanEntry(entry.path, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-        if stat.S_ISREG(info.st_mode)
-        else None
-    )
+    if not stat.S_ISREG(info.st_mode):
+        return Skipped(entry.path, "not a regular file (a FIFO, socket or device)")
+    return ScanEntry(entry.path, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def file_hash(path: str) -> str:

@@ -7,19 +7,23 @@ from __future__ import annotations
 
 import mimetypes
 import os
-from typing import Any
+import stat
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response, StreamingResponse
 
 from image_finder.core.common.errors import ImageLoadError
 from image_finder.core.common.records import Item, item_json, path_json
+from image_finder.core.pictures.images import looks_like_a_picture
 from image_finder.core.search.searcher import Query
 from image_finder.server.config import MAX_K
 from image_finder.server.deps import SearchAccess, ServiceDep
 from image_finder.server.errors import ApiError
+from image_finder.server.ids import parse_id
 from image_finder.server.routes.search import ITEMS, SearchBody, run_search, search_options
 from image_finder.server.service import Service
 from image_finder.server.thumbnails import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
@@ -33,9 +37,10 @@ def _inside(path: str, folder: str) -> bool:
 
 def find_item(service: Service, item_id: str) -> Item:
     """The item ``item_id`` names (404 for anything else: a path, a negative number…)."""
-    if not item_id.isdigit() or len(item_id) > 19 or int(item_id) >= 1 << 63:
+    number = parse_id(item_id)
+    if number is None:
         raise ApiError(404, "not_found", "No such library item.")
-    item = service.library.items([int(item_id)]).get(int(item_id))
+    item = service.library.items([number]).get(number)
     if item is None:
         raise ApiError(404, "not_found", f"No library item {item_id}.")
     return item
@@ -105,25 +110,57 @@ async def get_thumbnail(
 @router.get(
     "/{item_id}/image",
     summary="The original file's bytes",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses={200: {"content": {"image/*": {}}}},
 )
-def get_image(item_id: str, service: ServiceDep, _: Any = SearchAccess) -> FileResponse:
+def get_image(item_id: str, service: ServiceDep, _: Any = SearchAccess) -> StreamingResponse:
     item = find_item(service, item_id)
     path = library_file(service, item)
     media_type = mimetypes.guess_type(item.filename)[0] or "application/octet-stream"
     if not media_type.startswith("image/") or media_type == "image/svg+xml":
         media_type = "application/octet-stream"
     name = quote(item.filename.encode("utf-8", "replace"))
-    return FileResponse(
-        path,
+    stream = _open_indexed(item, path)
+    return StreamingResponse(
+        _chunks(stream),
         media_type=media_type,
         headers={
+            "Content-Length": str(item.size),
             "Content-Disposition": f"inline; filename*=UTF-8''{name}",
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, max-age=3600",
         },
     )
+
+
+def _open_indexed(item: Item, path: str) -> BinaryIO:
+    """The item's file, opened once and checked on what was opened: a regular file of the size
+    and time indexed, whose bytes a picture decoder recognises. A file swapped in since (a
+    hard link to another file, an edit) is not served until it is indexed again."""
+    try:
+        stream = open(path, "rb")  # noqa: SIM115 (closed by _chunks, or here)
+    except OSError as exc:
+        raise ApiError(404, "not_found", f"The file of item {item.id} cannot be read.") from exc
+    try:
+        facts = os.fstat(stream.fileno())
+        same = (stat.S_ISREG(facts.st_mode) and facts.st_size == item.size
+                and facts.st_mtime_ns == item.mtime_ns)  # fmt: skip
+        if not same:
+            raise ApiError(409, "changed", f"The file of item {item.id} changed since it was "
+                           "indexed; it is served again once it is indexed.")  # fmt: skip
+        if not looks_like_a_picture(stream, item.filename):
+            raise ApiError(409, "changed", f"The file of item {item.id} is not a picture now.")
+        stream.seek(0)
+    except BaseException:
+        stream.close()
+        raise
+    return stream
+
+
+def _chunks(stream: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
+    with stream:
+        while chunk := stream.read(size):
+            yield chunk
 
 
 @router.get("/{item_id}/similar", summary="The pictures most similar to a library item")

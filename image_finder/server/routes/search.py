@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,9 +19,16 @@ from image_finder.core.search.searcher import Query, SearchOptions, SearchOutcom
 from image_finder.server.config import MAX_K
 from image_finder.server.deps import SearchAccess, ServiceDep
 from image_finder.server.errors import ApiError
+from image_finder.server.ids import item_id
 from image_finder.server.service import Service
 
 router = APIRouter(tags=["search"])
+
+MAX_TEXT_CHARS = 500  # words of one search
+MAX_NAME_CHARS = 200  # a concept's name, a date, a camera
+MAX_EXAMPLES = 100  # library items to search with, and to leave out
+MAX_FIELD_BYTES = 64 * 1024  # a form's text field (filters as JSON)
+BODY_SECONDS = 30.0  # a request body must have come by then (408)
 
 ITEMS = "/api/v1/items"
 
@@ -30,17 +38,29 @@ class Filters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    taken_after: str | None = Field(default=None, description="YYYY-MM-DD[THH:MM]")
-    taken_before: str | None = Field(default=None, description="YYYY-MM-DD (the whole day)")
+    taken_after: str | None = Field(
+        default=None, max_length=MAX_NAME_CHARS, description="YYYY-MM-DD[THH:MM]"
+    )
+    taken_before: str | None = Field(
+        default=None, max_length=MAX_NAME_CHARS, description="YYYY-MM-DD (the whole day)"
+    )
     min_width: int | None = Field(default=None, ge=0)
     min_height: int | None = Field(default=None, ge=0)
     min_megapixels: float | None = Field(default=None, ge=0)
     min_bytes: int | None = Field(default=None, ge=0)
     max_bytes: int | None = Field(default=None, ge=0)
-    formats: list[str] = Field(default_factory=list, description="jpeg, png, webp, heic, raw…")
-    orientation: str | None = Field(default=None, description="landscape, portrait or square")
-    camera: str | None = Field(default=None, description="a part of the make or model")
-    concept: str | None = Field(default=None, description="pictures likely to show a concept")
+    formats: list[str] = Field(
+        default_factory=list, max_length=32, description="jpeg, png, webp, heic, raw…"
+    )
+    orientation: str | None = Field(
+        default=None, max_length=MAX_NAME_CHARS, description="landscape, portrait or square"
+    )
+    camera: str | None = Field(
+        default=None, max_length=MAX_NAME_CHARS, description="a part of the make or model"
+    )
+    concept: str | None = Field(
+        default=None, max_length=MAX_NAME_CHARS, description="pictures likely to show a concept"
+    )
 
     def conditions(self) -> Conditions:
         try:
@@ -57,15 +77,31 @@ class SearchBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str | None = Field(default=None, description='words: "dog", "sports car -red"')
+    text: str | None = Field(
+        default=None,
+        max_length=MAX_TEXT_CHARS,
+        description=f'words: "dog", "sports car -red" (at most {MAX_TEXT_CHARS} characters)',
+    )
     item: int | None = Field(default=None, description="the id of a library item to search with")
-    concept: str | None = Field(default=None, description="a concept's name, to search by")
-    like: list[int] = Field(default_factory=list, description="more library items, searched with")
-    unlike: list[int] = Field(default_factory=list, description="library items to leave out")
+    concept: str | None = Field(
+        default=None, max_length=MAX_NAME_CHARS, description="a concept's name, to search by"
+    )
+    like: list[int] = Field(
+        default_factory=list,
+        max_length=MAX_EXAMPLES,
+        description=f"more library items, searched with (at most {MAX_EXAMPLES})",
+    )
+    unlike: list[int] = Field(
+        default_factory=list,
+        max_length=MAX_EXAMPLES,
+        description=f"library items to leave out (at most {MAX_EXAMPLES})",
+    )
     filters: Filters | None = None
     k: int | None = Field(default=None, ge=1, description=f"results wanted (at most {MAX_K})")
     min_score: float | None = Field(default=None, ge=0.0, le=1.0)
-    folder: str | None = Field(default=None, description="only results inside this library folder")
+    folder: str | None = Field(
+        default=None, max_length=4096, description="only results inside this library folder"
+    )
     rotations: bool = Field(default=False, description="also find rotated and mirrored copies")
     crops: bool = Field(default=False, description="also find the pictures the query was cut from")
 
@@ -107,6 +143,7 @@ async def run_search(service: Service, query: Query, options: SearchOptions) -> 
 
 
 def _body(data: dict[str, Any]) -> SearchBody:
+    _refuse_surrogates(data)
     try:
         return SearchBody.model_validate(data)
     except ValidationError as exc:
@@ -114,6 +151,32 @@ def _body(data: dict[str, Any]) -> SearchBody:
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
         )
         raise ApiError(422, "invalid", message) from exc
+
+
+def _refuse_surrogates(value: Any, where: str = "body") -> None:
+    """Text that is not Unicode (a lone surrogate, as JSON's \\ud800 allows) is refused."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ApiError(422, "invalid", f"{where}: not valid Unicode text") from exc
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_surrogates(key, where)
+            _refuse_surrogates(item, f"{key}")
+    elif isinstance(value, list):
+        for item in value[: MAX_EXAMPLES + 1]:
+            _refuse_surrogates(item, where)
+
+
+def _json(raw: bytes | str) -> Any:
+    """JSON as the API reads it: a body nested too deeply is refused, not a crash."""
+    try:
+        return json.loads(raw)
+    except RecursionError as exc:
+        raise ApiError(400, "bad_json", "The JSON is nested too deeply.") from exc
+    except ValueError as exc:
+        raise ApiError(400, "bad_json", f"The body is not valid JSON ({exc}).") from exc
 
 
 MAX_UPLOADS = 8  # images in one search (examples and examples to leave out)
@@ -160,15 +223,19 @@ def _form_fields(form: Any) -> dict[str, Any]:
     for key, value in form.multi_items():
         if not isinstance(value, str):
             continue
+        if len(value) > MAX_FIELD_BYTES:
+            raise ApiError(422, "invalid", f"{key}: longer than {MAX_FIELD_BYTES:,} characters")
         if key in ("like", "unlike"):
-            try:
-                fields.setdefault(key, []).extend(int(v) for v in value.split(",") if v.strip())
-            except ValueError as exc:
-                raise ApiError(422, "invalid", f"{key}: library item ids ({value!r})") from exc
+            ids = fields.setdefault(key, [])
+            for v in value.split(","):
+                if v.strip():
+                    ids.append(item_id(v, key))
+                if len(ids) > MAX_EXAMPLES:
+                    raise ApiError(422, "invalid", f"{key}: at most {MAX_EXAMPLES} item ids")
         elif key == "filters":
             try:
-                fields[key] = json.loads(value)
-            except ValueError as exc:
+                fields[key] = _json(value)
+            except ApiError as exc:
                 raise ApiError(422, "invalid", f"filters: not a JSON object ({exc})") from exc
         else:
             fields[key] = value
@@ -190,10 +257,7 @@ async def _uploads(form: Any, key: str) -> list[Query]:
 async def _read(request: Request, service: Service) -> tuple[Query, SearchBody]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json":
-        try:
-            data = await request.json()
-        except ValueError as exc:
-            raise ApiError(400, "bad_json", f"The body is not valid JSON ({exc}).") from exc
+        data = _json(await request.body())
         if not isinstance(data, dict):
             raise ApiError(422, "invalid", "The body must be a JSON object.")
         body = _body(data)
@@ -252,8 +316,20 @@ SEARCH_BODY = {
     openapi_extra=SEARCH_BODY,
 )
 async def search(request: Request, service: ServiceDep, _: Any = SearchAccess) -> dict[str, Any]:
+    started = time.perf_counter()
     queue = service.queue  # 503 while the model loads
-    with queue.reserve():  # 429 past the bound, before the body is read
-        query, body = await _read(request, service)
+    try:  # a slow body holds a connection, never a search's place
+        query, body = await asyncio.wait_for(_read(request, service), BODY_SECONDS)
+    except asyncio.TimeoutError as exc:
+        raise ApiError(408, "timeout", f"The request's body took over {BODY_SECONDS:g} s.") from exc
+    read = time.perf_counter()
+    with queue.reserve():  # 429 past the bound, once the body is in
         options = await run_in_threadpool(search_options, service, body)
-        return await run_search(service, query, options)
+        answer = await run_search(service, query, options)
+    searched = answer["seconds"]  # ranking the library alone
+    answer["seconds"] = round(time.perf_counter() - started, 4)  # the whole search
+    answer["stages"] = {"read": round(read - started, 4),
+                        "decode_and_embed": round(max(0.0, answer["seconds"] - (read - started)
+                                                      - searched), 4),
+                        "rank": searched}  # fmt: skip
+    return answer

@@ -5,11 +5,14 @@ and takes the token out of the address bar."""
 from __future__ import annotations
 
 from importlib import resources
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from image_finder.server.deps import COOKIE, get_service
+from image_finder.server.errors import ApiError
+from image_finder.server.security import host_name
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,9 +37,11 @@ PAGE_HEADERS = {
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request, token: str | None = None) -> Response:
     if token is not None:
-        response = RedirectResponse("/", status_code=303)
         service = get_service(request)
-        if service.tokens.scope_of(token) is not None:
+        accepted = service.tokens.scope_of(token) is not None
+        # the page says when a link's token was refused (in the fragment: never logged)
+        response = RedirectResponse("/" if accepted else "/#token-refused", status_code=303)
+        if accepted:
             response.set_cookie(
                 COOKIE,
                 token,
@@ -65,8 +70,22 @@ def docs() -> Response:
     return HTMLResponse(_page("docs.html"), headers=PAGE_HEADERS)
 
 
+def same_site(request: Request) -> bool:
+    """Whether a browser's request comes from this server's own page: its Origin (when sent)
+    is this server, and the browser does not call it cross-site."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True  # not a browser's cross-site form (browsers send Origin with a POST)
+    own = host_name(request.headers.get("host", ""))
+    return origin != "null" and host_name(urlsplit(origin).netloc) == own
+
+
 @router.post("/logout")
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    if not same_site(request):
+        raise ApiError(403, "forbidden", "Logging out is done from this server's own page.")
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(COOKIE)
     return response
