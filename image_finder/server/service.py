@@ -128,6 +128,21 @@ class Service:
         self.model_ready.set()
         threading.Thread(target=examples.warm_up, name="warm-up", daemon=True).start()
         log.info("model %s ready on %s (%s)", extractor.name, extractor.device, extractor.precision)
+        self._resume_unfinished()
+
+    def _resume_unfinished(self) -> None:
+        """Folders whose indexing was cut short (a server stopped or killed during a job)
+        are indexed on, as a job of their own, unless the settings say not to."""
+        library = self.library
+        if not isinstance(library, Library) or library.read_only:
+            return
+        if not self.settings.resume_interrupted:
+            return
+        unfinished = [f.path for f in library.folders() if not f.complete]
+        if unfinished:
+            job = self.jobs.start(unfinished)
+            log.warning("resuming the indexing of %d unfinished folder(s) as job %s",
+                        len(unfinished), job.id)  # fmt: skip
 
     def _not_ready(self) -> ApiError:
         if self.model_state is ModelState.FAILED:

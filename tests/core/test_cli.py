@@ -264,3 +264,20 @@ def test_the_results_table_fits_the_terminal_without_repeating_the_path(
     table = lines[lines.index(header) :]
     assert all(len(line) <= 80 for line in table)
     assert table[1].split()[-3].endswith("coffee.jpg")  # the file name survives shortening
+
+
+def test_file_names_with_escape_codes_or_newlines_are_printed_escaped(tmp_path, photos):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    odd = folder / "red\x1b[31m\nline.jpg"
+    (photos / "coffee.jpg").rename(odd)
+    data = str(tmp_path / "lib")
+    cli = [sys.executable, "-m", "image_finder.cli", "--data-dir", data]
+    done = subprocess.run([*cli, "index", str(folder), "--model", "efficientnet_lite0"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = subprocess.run([*cli, "search", str(odd), "-k", "1"], capture_output=True,
+                           text=True, timeout=300)  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    assert "\x1b" not in found.stdout and "red\\x1b[31m\\nline.jpg" in found.stdout
+    assert all("line.jpg" not in line or "red" in line for line in found.stdout.splitlines())

@@ -274,3 +274,25 @@ def test_under_attack_another_client_is_answered_within_a_second(live, token, mo
             thread.join(timeout=60)
         for sock in slow:
             sock.close()
+
+
+def test_a_job_cut_short_resumes_when_the_server_starts_again(serve, token, photos, lite0,
+                                                               tmp_path):  # fmt: skip
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.stores.library import Library
+
+    folder = tmp_path / "cut-short"
+    with Library(folder) as library:  # a server killed during POST /folders leaves this
+        index_folders([photos], library, lite0, cancelled=lambda: library.count() >= 4,
+                      batch_size=4)  # fmt: skip
+        assert not library.folder_info(str(photos)).complete
+    client = serve(folder=folder)
+    jobs = client.get("/api/v1/jobs", headers=bearer(token)).json()["jobs"]
+    assert [job["folders"] for job in jobs] == [[str(photos)]]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = client.get("/api/v1/status", headers=bearer(token)).json()
+        if status["images"] == len(list(photos.iterdir())):
+            break
+        time.sleep(0.2)
+    assert status["images"] == len(list(photos.iterdir()))

@@ -18,9 +18,16 @@ def decode_path(raw: bytes) -> str:
     return os.fsdecode(raw)
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))} | {
+    0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"
+}  # fmt: skip
+
+
 def display_name(path: str) -> str:
-    """A printable form of a path whose bytes may not be valid UTF-8."""
-    return os.fsencode(path).decode("utf-8", "replace")
+    """A printable form of a path: bytes that are not valid UTF-8 replaced, and control
+    characters (a terminal's escape codes, newlines) written as escapes, so that a file name
+    can neither break a line nor drive the terminal."""
+    return os.fsencode(path).decode("utf-8", "replace").translate(_CONTROL)
 
 
 def path_json(path: str, key: str = "path") -> dict[str, str]:
