@@ -117,3 +117,18 @@ if __name__ == "__main__":
 
     paths = build(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 300)
     print(f"{len(paths)} photos in {sys.argv[1]}")
+
+
+def place(source: Path, target: Path) -> None:
+    """``source`` at ``target`` for a library to index: a hard link where the two share a
+    file system, else a copy (a symbolic link out of the folder would not be followed)."""
+    import shutil
+
+    if target.is_symlink():  # left by an earlier version: replaced
+        target.unlink()
+    elif target.exists():
+        return
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)

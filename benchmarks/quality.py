@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import time
 from pathlib import Path
 
@@ -54,14 +53,13 @@ def categories(quick: bool) -> dict[str, list[Path]]:
 
 
 def linked_folder(target: Path, files: dict[str, list[Path]]) -> Path:
-    """A folder of symlinks, one subfolder per group (the library indexes this)."""
+    """A folder of hard links (or copies), one subfolder per group (the library indexes this)."""
     for group, paths in files.items():
         sub = target / group.replace("/", "__")
         sub.mkdir(parents=True, exist_ok=True)
         for p in paths:
             link = sub / p.name
-            if not link.exists():
-                os.symlink(p, link)
+            photo_set.place(p, link)
     return target
 
 

@@ -140,7 +140,7 @@ def retrain_case(app, root: Path, photos: list[Path], n: int, settings) -> dict:
     photo_dir = root / "retrain-photos"
     photo_dir.mkdir()
     for p in photos:
-        os.symlink(p, photo_dir / p.name)
+        photo_set.place(p, photo_dir / p.name)
     started = time.perf_counter()
     extractor = Extractor.load(settings.model, weights=settings.weights or None, device="cpu")
     build_large_library(root / "library", photo_dir, n, extractor)
@@ -217,7 +217,7 @@ def indexing_case(app, root: Path, photos: list[Path], images: int, settings) ->
     first.mkdir(parents=True)
     shown = photos[:120]
     for p in shown:
-        os.symlink(p, first / p.name)
+        photo_set.place(p, first / p.name)
     bulk = root / "bulk"
     make_images(bulk, images, photos)
     window, library = open_window(root, settings)

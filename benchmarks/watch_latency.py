@@ -39,7 +39,7 @@ def build_library(library, root: Path, photos: list[Path], n: int, extractor) ->
     seeds = root / "seeds"
     seeds.mkdir()
     for p in photos:
-        os.symlink(p, seeds / p.name)
+        photo_set.place(p, seeds / p.name)
     index_folders([seeds], library, extractor)
     real = library.vectors([r.id for f in library.folders() for r in library.folder_rows(f.id)])
     from image_finder.core.pictures.images import load_image

@@ -14,6 +14,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from image_finder import __version__
@@ -282,7 +283,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Store) -> 
     where = query_options.conditions(args)
     queries = query_options.queries(args, library, where)
     if args.concept and library.model and library.dim:  # stored vectors only: no model
-        from image_finder.core.embedding.extractor import StoredVectorsOnly
+        from image_finder.core.embedding.stored import StoredVectorsOnly
 
         extractor: Any = StoredVectorsOnly(library.model, library.dim)
     else:
@@ -501,13 +502,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _open_library(args: argparse.Namespace) -> Library:
     """The library of ``--data-dir``; a command that only reads never makes one."""
     folder = paths.data_dir(args.data_dir)
-    made = (folder / DB_NAME).exists() or (folder / BACKUP_NAME).exists()
-    if _reads_only(args) and not made:
+    if _reads_only(args) and _no_library_yet(folder):
         raise ImageFinderError(
             f"There is no library in {display_name(str(folder))} (image-finder-cli index "
             "FOLDER makes one; --data-dir names another)."
         )
     return Library(folder)
+
+
+def _no_library_yet(folder: Path) -> bool:
+    """Whether ``folder`` is, or would be made in, a writable folder that holds no library
+    yet (a file, or a read-only place, is left to the library's own words)."""
+    if (folder / DB_NAME).exists() or (folder / BACKUP_NAME).exists():
+        return False
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    return probe.is_dir() and os.access(probe, os.W_OK)
 
 
 def _reads_only(args: argparse.Namespace) -> bool:

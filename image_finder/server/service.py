@@ -58,6 +58,7 @@ class Service:
         own = library if isinstance(library, Library) else None
         self.jobs = JobManager(own, self._job_extractor)
         self.duplicates_cache: dict[tuple[Any, ...], Any] = {}
+        self.last_trashed: list[str] = []  # the files of the last move to the trash (undo)
 
     # -- the model ----------------------------------------------------------------------------
 

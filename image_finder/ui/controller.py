@@ -294,22 +294,16 @@ class Controller(QObject):
         # only a confirmed change of the model itself indexes everything again.
         rebuild = bool(library_model) and reindex and new.model != library_model
         self.settings = new
-        self.options = dataclasses.replace(
-            self.options,
-            top_k=new.top_k,
-            nprobe=new.nprobe or None,
-            rotations=new.rotations,
-            crops=new.crops,
-        )
+        self.options = dataclasses.replace(self.options, top_k=new.top_k,
+                                           nprobe=new.nprobe or None, rotations=new.rotations,
+                                           crops=new.crops)  # fmt: skip
         if new.watch_folders != old.watch_folders:
             self.start_watching() if self._watches() else self.stop_watching()
         engine = ("model", "weights", "device", "precision", "text_model", "text_weights")
         failed = self.model_state is ModelState.FAILED  # OK tries a failed model again
         if rebuild or failed or any(getattr(new, f) != getattr(old, f) for f in engine):
-            log.info(
-                "settings changed the model's setup; %s",
-                "indexing again" if rebuild else "the library keeps its model",
-            )
+            log.info("settings changed the model's setup; %s",
+                     "indexing again" if rebuild else "the library keeps its model")  # fmt: skip
             self._set_model_state(ModelState.LOADING)
             if rebuild:
                 self._jobs.append(IndexJob(tuple(f.path for f in self.folders), rebuild=True))

@@ -297,3 +297,127 @@ def test_over_a_catalogue_the_web_app_keeps_its_long_ids_exact(
         wait_for(driver, lambda d: len(results(d)) > 2)
         assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
         driver.save_screenshot(str(shots / "catalogue-phone-results.png"))
+
+
+def test_a_photo_after_words_replaces_them_and_the_page_tells_the_truth(
+    live_server, token, photo_source, tmp_path
+):
+    """A photo chosen after a words search is searched alone, under its own title; the job
+    bar stays hidden while nothing runs; signed out, only the sign-in shows, and a refused
+    token in the address says so."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    with browser(1280, 800) as driver:
+        driver.get(f"{live_server}/?token={token}")
+        wait_for(driver, lambda d: "18 images" in d.find_element(By.ID, "library").text)
+        assert not driver.find_element(By.ID, "job").is_displayed()  # no job, no bar
+        driver.find_element(By.ID, "words").send_keys("cat", Keys.ENTER)
+        wait_for(driver, lambda d: results(d) and "chelsea.jpg" in results(d)[0].text)
+        driver.find_element(By.ID, "file").send_keys(str(photo_source / "coffee.jpg"))
+        wait_for(driver, lambda d: "upload=" in d.current_url)
+        wait_for(driver, lambda d: results(d) and "coffee.jpg" in results(d)[0].text)
+        title = driver.find_element(By.ID, "results-title").text
+        assert "coffee.jpg" in title and "cat" not in title
+        assert driver.find_element(By.ID, "words").get_attribute("value") == ""
+        assert "error" not in driver.find_element(By.ID, "message").get_attribute("class")
+        # a words search after the photo: the photo's preview goes
+        driver.find_element(By.ID, "words").send_keys("cat", Keys.ENTER)
+        wait_for(driver, lambda d: "q=cat" in d.current_url)
+        assert not driver.find_element(By.ID, "query-preview").is_displayed()
+        pick = driver.find_elements(By.CSS_SELECTOR, "#results .pick")[0]
+        opacity = driver.execute_script("return getComputedStyle(arguments[0]).opacity", pick)
+        assert float(opacity) >= 0.85  # selection boxes are seen without hovering
+        assert driver.get_log("browser") == []
+    with browser(1280, 800) as driver:
+        driver.get(f"{live_server}/?token=not-a-token")
+        wait_for(driver, lambda d: d.find_element(By.ID, "signin").is_displayed())
+        assert "was refused" in driver.find_element(By.ID, "signin-refused").text
+        assert not driver.find_element(By.ID, "filters").is_displayed()
+        assert not driver.find_element(By.ID, "query").is_displayed()
+
+
+def test_find_similar_at_phone_width_keeps_the_page_narrow(live_server, token, photo_source,
+                                                          tmp_path):  # fmt: skip
+    from selenium.webdriver.common.by import By
+
+    shots = shots_dir(tmp_path)
+    with browser(390, 844, phone=True) as driver:
+        driver.get(f"{live_server}/?token={token}")
+        wait_for(driver, lambda d: "18 images" in d.find_element(By.ID, "library").text)
+        driver.find_element(By.ID, "file").send_keys(str(photo_source / "horse.jpg"))
+        wait_for(driver, lambda d: len(results(d)) > 2)
+        results(driver)[0].click()
+        wait_for(driver, lambda d: d.find_element(By.ID, "detail").is_displayed())
+        driver.find_element(By.ID, "detail-similar").click()
+        wait_for(driver, lambda d: "item=" in d.current_url)
+        wait_for(driver, lambda d: results(d) and "This image" in results(d)[0].text)
+        title = driver.find_element(By.ID, "results-title").text
+        assert "horse.jpg" in title and "/" not in title  # the file's name, not its path
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
+        driver.save_screenshot(str(shots / "phone-find-similar.png"))
+        assert driver.get_log("browser") == []
+
+
+@pytest.fixture
+def duplicates_server(photo_source: Path, lite0, tmp_path: Path, xdg_trash) -> Iterator[tuple]:
+    """A library with copies: coffee.jpg twice and once smaller, the clock twice."""
+    from PIL import Image
+
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.stores.library import Library
+    from image_finder.server.app import create_app
+    from image_finder.server.config import ServerConfig
+
+    folder = tmp_path / "Camera"
+    folder.mkdir()
+    for name in ("coffee.jpg", "clock.jpg", "rocket.jpg", "horse.jpg", "moon.jpg"):
+        shutil.copy(photo_source / name, folder / name)
+    shutil.copy(photo_source / "coffee.jpg", folder / "coffee copy.jpg")
+    Image.open(photo_source / "coffee.jpg").resize((300, 200)).save(folder / "coffee small.png")
+    shutil.copy(photo_source / "clock.jpg", folder / "clock (1).jpg")
+    port = free_port()
+    with Library(tmp_path / "dup-library") as library:
+        index_folders([folder], library, lite0)
+        app = create_app(ServerConfig(port=port), library=library, extractor=lite0)
+        with serving(app, port) as url:
+            yield url, folder
+
+
+def test_the_duplicates_page_moves_copies_to_the_trash_and_undoes_it(duplicates_server, token,
+                                                                     tmp_path):  # fmt: skip
+    from selenium.webdriver.common.by import By
+
+    url, folder = duplicates_server
+    shots = shots_dir(tmp_path)
+    before = sorted(p.name for p in folder.iterdir())
+    with browser(1280, 800) as driver:
+        driver.get(f"{url}/?token={token}")
+        wait_for(driver, lambda d: d.find_element(By.ID, "nav-duplicates").is_displayed())
+        driver.find_element(By.ID, "nav-duplicates").click()
+        wait_for(driver, lambda d: "groups" in d.find_element(By.ID, "dup-summary").text)
+        driver.save_screenshot(str(shots / "desktop-duplicates.png"))
+        groups = driver.find_elements(By.CSS_SELECTOR, "#dup-groups .dup-group")
+        assert len(groups) == 2
+        keepers = driver.find_elements(By.CSS_SELECTOR, ".dup-item.keep")
+        assert len(keepers) == 2 and all("Keep" in k.text for k in keepers)
+        checked = driver.find_elements(By.CSS_SELECTOR, ".dup-pick:checked")
+        assert len(checked) == 3  # coffee copy, coffee small, clock (1): never a keeper
+        assert not driver.find_element(By.ID, "query").is_displayed()
+        driver.execute_script("window.confirm = () => true")
+        driver.find_element(By.ID, "dup-trash").click()
+        wait_for(driver, lambda d: "Moved 3 files" in d.find_element(By.ID, "message").text)
+        assert len(list(folder.iterdir())) == len(before) - 3
+        wait_for(driver, lambda d: "No duplicates" in d.find_element(By.ID, "dup-summary").text)
+        driver.find_element(By.ID, "dup-undo").click()
+        wait_for(driver, lambda d: "Put back 3 files" in d.find_element(By.ID, "message").text)
+        assert sorted(p.name for p in folder.iterdir()) == before
+        wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".dup-group")) == 2, 60)
+        assert driver.get_log("browser") == []
+    with browser(390, 844, phone=True) as driver:
+        driver.get(f"{url}/?token={token}")
+        wait_for(driver, lambda d: d.find_element(By.ID, "nav-duplicates").is_displayed())
+        driver.get(f"{url}/duplicates")
+        wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".dup-group")) == 2)
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
+        driver.save_screenshot(str(shots / "phone-duplicates.png"))

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
-from image_finder.core.common.errors import ImageFinderError, ImageLoadError
+from image_finder.core.common.errors import ImageLoadError
 from image_finder.core.common.heap import keep_freed_blocks
 from image_finder.core.embedding.models import (
     DEFAULT_MODEL,
@@ -584,26 +584,3 @@ class PixelExtractor(Extractor):
         norms = np.linalg.norm(x, axis=1, keepdims=True)
         out: np.ndarray = x / np.maximum(norms, 1e-12)
         return out
-
-
-class StoredVectorsOnly(Extractor):
-    """Stands in for a library's model where a search reads stored vectors only (a concept):
-    it names the model and its size, and loads nothing (no torch)."""
-
-    def __init__(self, name: str, dim: int) -> None:
-        known = MODELS.get(name)
-        self.spec = known or ModelSpec(name, "", dim, name)
-        self.device = "cpu"
-        self._runtime = _Runtime("fp32", "stored vectors only", "fp32")
-        self.weights_source = "none"
-        self.notice = None
-        self.fallback_reason = ""
-        self._head = None
-        self.min_decode_size = 0
-        self.batch_size = 1
-
-    def for_thread(self) -> StoredVectorsOnly:
-        return self
-
-    def embed_tensors(self, batch: Sequence[Any], precision: str | None = None) -> np.ndarray:
-        raise ImageFinderError("this search reads stored vectors only: no model is loaded")

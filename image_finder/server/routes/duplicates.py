@@ -10,7 +10,8 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from image_finder.core.common.records import item_json
+from image_finder.core.common.paths import inside
+from image_finder.core.common.records import item_json, path_json
 from image_finder.server.config import MAX_PER_PAGE
 from image_finder.server.deps import ManageAccess, ServiceDep
 from image_finder.server.errors import ApiError
@@ -84,8 +85,30 @@ def trash(body: TrashRequest, service: ServiceDep, _: Any = ManageAccess) -> dic
         raise ApiError(404, "not_found", f"No library items {missing[:10]}.")
     report = trash_images(library, [found[i] for i in body.ids])
     service.duplicates_cache.clear()
+    if report.done:
+        service.last_trashed = [i.path for i in report.done]
     return {
         "trashed": [item_json(i) for i in report.done],
         "skipped": [s.to_json() for s in report.skipped],
         "error": report.error or None,
+    }
+
+
+@router.post("/undo", summary="Put back the files of the last move to the trash, indexed again")
+def undo(service: ServiceDep, _: Any = ManageAccess) -> dict[str, Any]:
+    from image_finder.core.indexing.cleanup import restore_from_trash
+
+    library = service.require_library()
+    paths, service.last_trashed = service.last_trashed, []
+    if not paths:
+        raise ApiError(
+            409, "nothing_to_undo", "Nothing was moved to the trash since the last undo."
+        )
+    restored = restore_from_trash(paths)
+    folders = sorted({f.path for f in library.folders() for p in restored if inside(p, f.path)})
+    job = service.jobs.start(folders) if folders else None
+    return {
+        "restored": [path_json(p) for p in restored],
+        "not_restored": [path_json(p) for p in paths if p not in set(restored)],
+        "job": job.to_json() if job is not None else None,
     }

@@ -54,6 +54,12 @@ def index(request: Request, token: str | None = None) -> Response:
     return HTMLResponse(_page("index.html"), headers=PAGE_HEADERS)
 
 
+@router.get("/duplicates", response_class=HTMLResponse)
+def duplicates_page() -> Response:
+    """The duplicates review: the same page, which shows the groups at this address."""
+    return HTMLResponse(_page("index.html"), headers=PAGE_HEADERS)
+
+
 @router.get("/icon.svg")
 def icon() -> Response:
     svg = resources.files("image_finder.resources.icons").joinpath("image-finder.svg")

@@ -46,8 +46,9 @@ function failed(error) {
 
 function showSignIn() {
   $("signin").hidden = false;
-  $("query").hidden = true;
-  $("manage").hidden = true;
+  $("signin-refused").hidden = location.hash !== "#token-refused";
+  for (const id of ["query", "manage", "filters", "results-title", "results", "parts", "selection",
+    "duplicates", "nav-duplicates"]) $(id).hidden = true;
   say("");
 }
 
@@ -61,7 +62,9 @@ async function loadStatus() {
   const state = server.model_state === "loading" ? " · model loading…" :
     server.model_state === "failed" ? ` · ${server.model_error}` : "";
   $("library").textContent = `${status.images.toLocaleString()} images · ${status.model || "no model yet"}${state}`;
-  $("manage").hidden = !canManage;
+  $("manage").hidden = !canManage || onDuplicatesPage();
+  $("nav-duplicates").hidden = !canManage;
+  if (location.hash === "#token-refused") history.replaceState(history.state, "", location.pathname + location.search);
   if (canManage) { renderFolders(status.folders || []); resumeJobs(); }
   if (server.model_state === "loading") setTimeout(loadStatus, 1500);
   return true;
@@ -135,7 +138,7 @@ function showJob(job) {
   $("job-cancel").hidden = job.state !== "running" && job.state !== "queued";
 }
 
-function followJob(job) {
+function followJob(job, onEnd = null) {
   showJob(job);
   $("job-cancel").onclick = async () => {
     try { showJob(await api(`/jobs/${job.id}`, { method: "DELETE" })); } catch (error) { failed(error); }
@@ -149,6 +152,7 @@ function followJob(job) {
     say(done.state === "failed" ? done.message : `Indexing ${done.state}: ${done.message}`, done.state === "failed");
     setTimeout(() => { $("job").hidden = true; }, 4000);
     loadStatus();
+    if (onEnd) onEnd(done);
   });
   events.onerror = () => { if (events.readyState === EventSource.CLOSED) loadStatus(); };
 }
@@ -211,7 +215,7 @@ function queryFromUrl() {
 }
 
 function requestFor(query) {
-  const words = $("words").value.trim();
+  const words = query.kind === "upload" ? (query.value.words || "") : ""; // combined on purpose only
   const filters = Object.keys(query.filters).length ? query.filters : undefined;
   if (query.kind === "upload") {
     const body = new FormData();
@@ -228,8 +232,20 @@ function requestFor(query) {
   return { body: JSON.stringify(json), headers: { "Content-Type": "application/json" } };
 }
 
+function showQuery(kind) {
+  // the query area shows what is searched now: a photo's preview, or the words
+  if (kind !== "upload") {
+    const preview = $("query-preview");
+    if (preview.src) URL.revokeObjectURL(preview.src);
+    preview.removeAttribute("src");
+    preview.hidden = true;
+  }
+  if (kind !== "text") $("words").value = "";
+}
+
 async function runSearch(kind, value, { push = true, unlike = [], filters = filtersNow() } = {}) {
   const query = { kind, value, unlike, filters };
+  showQuery(kind);
   const { body, headers } = requestFor(query);
   say("Searching…");
   $("search-button").disabled = true;
@@ -246,6 +262,10 @@ async function runSearch(kind, value, { push = true, unlike = [], filters = filt
     current = query;
     render(outcome);
   } catch (error) {
+    $("results-title").hidden = true; // the results shown were for another query
+    $("results").replaceChildren();
+    $("parts").textContent = "";
+    updateSelection();
     failed(error);
   } finally {
     $("search-button").disabled = false;
@@ -268,9 +288,11 @@ function render(outcome) {
   const title = $("results-title");
   title.hidden = false;
   const n = outcome.results.length;
-  title.textContent = n === 0 ? `No results for ${outcome.query}` :
-    outcome.close_matches ? `${n} results for ${outcome.query}` :
-    `No close matches for ${outcome.query}; the closest are:`;
+  // a file's query is named by its file name (a full path would widen a phone's page)
+  const label = current && current.kind !== "text" ? outcome.query.split(/[\\/]/).pop() : outcome.query;
+  title.textContent = n === 0 ? `No results for ${label}` :
+    outcome.close_matches ? `${n} results for ${label}` :
+    `No close matches for ${label}; the closest are:`;
   say(outcome.notice || (outcome.elapsed ? `Found in ${outcome.elapsed.toFixed(0)} ms.` : ""));
   const grid = $("results");
   grid.replaceChildren();
@@ -281,7 +303,7 @@ function render(outcome) {
     ...(parts.unlike || []).map((label) => `not ${label}`),
     ...Object.entries(parts.conditions || {}).map(([name, value]) => `${name.replace("_", " ")}: ${value}`)];
   $("parts").textContent = chips.length ? `Searching with: ${chips.join(" · ")}` : "";
-  document.title = `${outcome.query} – Image Finder`;
+  document.title = `${label} – Image Finder`;
 }
 
 function resultTile(result) {
@@ -369,6 +391,117 @@ function openDetail(result) {
   $("detail-similar").focus();
 }
 
+// -- duplicates (manage tokens) ------------------------------------------------------------------
+
+const onDuplicatesPage = () => location.pathname === "/duplicates";
+const TIER_TITLES = { identical: "Identical files", same: "The same picture", similar: "Similar pictures" };
+const MATCH_WORDS = { keep: "Keep", identical: "identical", same: "same picture", similar: "similar" };
+let dupPage = 1;
+
+function dupItem(item, group) {
+  const li = document.createElement("li");
+  const keep = item.match === "keep";
+  li.className = "dup-item" + (keep ? " keep" : "");
+  const img = document.createElement("img");
+  img.src = `${API}/items/${item.id}/thumbnail?size=360`;
+  img.alt = item.filename;
+  img.loading = "lazy";
+  const facts = document.createElement("div");
+  facts.className = "facts";
+  const name = document.createElement("strong");
+  name.textContent = item.filename;
+  name.title = item.path;
+  const details = document.createElement("span");
+  details.className = "muted";
+  const size = item.width && item.height ? `${item.width} × ${item.height} · ` : "";
+  details.textContent = `${size}${bytes(item.bytes)} · ${item.path.slice(0, item.path.length - item.filename.length - 1) || "/"}`;
+  facts.append(name, details);
+  const label = document.createElement("label");
+  if (keep) {
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.textContent = item.reference ? "Keep (reference folder)" : "Keep";
+    label.append(badge);
+  } else {
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.className = "dup-pick";
+    box.value = item.id;
+    // copies of the keeper are checked; pictures only similar to it are different pictures
+    box.checked = item.match === "identical" || item.match === "same";
+    box.setAttribute("aria-label", `Move ${item.filename} to the trash`);
+    const words = document.createElement("span");
+    words.textContent = `${MATCH_WORDS[item.match] || item.match} · ${item.score.toFixed(2)}`;
+    label.append(box, words);
+  }
+  li.append(img, facts, label);
+  return li;
+}
+
+function dupGroup(group, n) {
+  const li = document.createElement("li");
+  li.className = "dup-group";
+  const title = document.createElement("h3");
+  title.textContent = `${n}. ${TIER_TITLES[group.tier] || group.tier} · ${group.items.length} files`;
+  const items = document.createElement("ul");
+  items.className = "dup-items";
+  for (const item of group.items) items.append(dupItem(item, group));
+  li.append(title, items);
+  return li;
+}
+
+async function loadDuplicates(more = false) {
+  dupPage = more ? dupPage + 1 : 1;
+  const tier = $("dup-tier").value;
+  $("dup-summary").textContent = more ? "" : "Looking for duplicates…";
+  try {
+    const found = await api(`/duplicates?tier=${tier}&page=${dupPage}&per_page=20`);
+    const list = $("dup-groups");
+    if (!more) list.replaceChildren();
+    found.groups.forEach((group, i) => list.append(dupGroup(group, (dupPage - 1) * 20 + i + 1)));
+    $("dup-summary").textContent = found.total_groups === 0 ? "No duplicates found." :
+      `${found.total_groups.toLocaleString()} groups; moving the checked copies frees up to ${bytes(found.reclaimable_bytes)}.`;
+    $("dup-more").hidden = dupPage >= found.pages;
+  } catch (error) { $("dup-summary").textContent = ""; failed(error); }
+}
+
+async function trashChecked() {
+  const ids = [...document.querySelectorAll("#dup-groups .dup-pick:checked")].map((box) => box.value);
+  if (!ids.length) { say("Check the copies to move to the trash first."); return; }
+  if (!confirm(`Move ${ids.length} file${ids.length === 1 ? "" : "s"} to the system trash? Undo puts them back.`)) return;
+  try {
+    const answer = await api("/duplicates/trash", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ ids: ids.map(String) }),
+    });
+    const skipped = answer.skipped.length ? `; ${answer.skipped.length} not moved (${answer.skipped[0].reason})` : "";
+    say(`Moved ${answer.trashed.length} file${answer.trashed.length === 1 ? "" : "s"} to the trash${skipped}.`, Boolean(answer.error));
+    $("dup-undo").disabled = answer.trashed.length === 0;
+    loadDuplicates();
+    loadStatus();
+  } catch (error) { failed(error); }
+}
+
+async function undoTrash() {
+  try {
+    const answer = await api("/duplicates/undo", { method: "POST" });
+    $("dup-undo").disabled = true;
+    say(`Put back ${answer.restored.length} file${answer.restored.length === 1 ? "" : "s"}` +
+      (answer.not_restored.length ? `; ${answer.not_restored.length} are only in the system's trash.` : "; they are indexed again."));
+    if (answer.job) followJob(answer.job, () => loadDuplicates());
+  } catch (error) { failed(error); }
+}
+
+function showDuplicatesPage() {
+  for (const id of ["query", "filters", "results-title", "results", "parts", "selection", "manage"]) $(id).hidden = true;
+  $("duplicates").hidden = false;
+  document.title = "Duplicates – Image Finder";
+  $("dup-tier").addEventListener("change", () => loadDuplicates());
+  $("dup-trash").addEventListener("click", trashChecked);
+  $("dup-undo").addEventListener("click", undoTrash);
+  $("dup-more").addEventListener("click", () => loadDuplicates(true));
+  loadDuplicates();
+}
+
 // -- the query: drop, paste, pick ---------------------------------------------------------------
 
 function useFile(file) {
@@ -445,4 +578,10 @@ function wire() {
 }
 
 wire();
-loadStatus().then((ok) => { if (ok) restore(history.state); });
+loadStatus().then((ok) => {
+  if (!ok) return;
+  if (onDuplicatesPage()) {
+    if (canManage) showDuplicatesPage();
+    else say("The duplicates review needs a manage token.", true);
+  } else restore(history.state);
+});
