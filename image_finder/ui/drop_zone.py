@@ -103,8 +103,9 @@ class DropZone(QFrame):
             self.thumbnail.show()
         else:  # words, or a file that cannot be shown
             self.thumbnail.hide()
+        another = "an image" if image is None else "another image"  # words: no image yet
         self.title.setText(
-            f"<b>{label}</b><br><small>Drop, paste or click for another image</small>"
+            f"<b>{label}</b><br><small>Drop, paste or click for {another}</small>"
             if label
             else EMPTY_TEXT
         )

@@ -187,6 +187,12 @@ class DuplicatesWindow(QDialog):
         self.group_list.setAccessibleName("Duplicate groups")
         self.group_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.group_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        # each group a card of its own: a line between groups, room around the text
+        self.group_list.setAlternatingRowColors(True)
+        self.group_list.setSpacing(2)
+        self.group_list.setStyleSheet(
+            "QListWidget::item { padding: 6px 4px; border-bottom: 1px solid palette(mid); }"
+        )
         self.group_list.currentRowChanged.connect(self._show_group)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)

@@ -309,7 +309,8 @@ class ResultDelegate(QStyledItemDelegate):
         score: float,
         match: MatchKind | None,
     ) -> None:
-        """The score in the thumbnail's top right corner; "Same picture" beside or below."""
+        """The score in the thumbnail's top right corner; "Same picture" beside it, or under it
+        on a narrow picture (at the top either way, where the eye looks first)."""
         palette: QPalette = option.palette
         badge_font = QFont(option.font)
         badge_font.setBold(True)
@@ -329,9 +330,11 @@ class ResultDelegate(QStyledItemDelegate):
             same = QRect(0, 0, metrics.horizontalAdvance(label) + 10, badge.height())
             same.moveTopLeft(target.topLeft())
             same.translate(3, 3)
-            if same.right() > badge.left() - 2:  # a narrow picture: below, not beside
-                same.moveBottomLeft(target.bottomLeft())
-                same.translate(3, -3)
+            if same.right() > badge.left() - 2:  # a narrow picture: under the score, at the top
+                same.moveTopRight(badge.bottomRight())
+                same.translate(0, 2)
+                if same.left() < target.left() + 3:
+                    same.moveLeft(target.left() + 3)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(palette.color(QPalette.ColorRole.Highlight))
             painter.drawRoundedRect(same, 4, 4)

@@ -476,8 +476,8 @@ class SearchPanel(QWidget):
         elif controller.current_query is None and controller.shown_query is None:
             title = NO_QUERY_TEXT
             hint = (
-                f"{text.count(controller.count, 'image')} indexed. Right-click a result to find "
-                "images similar to it."
+                f"{text.count(controller.count, 'image')} indexed. Drop a photo here, paste one, "
+                "or type what the pictures should show."
             )
         elif controller.shown_query is None:
             title, hint = NO_QUERY_TEXT, ""
@@ -525,9 +525,16 @@ class SearchPanel(QWidget):
         if len(rows) > 1 and row in rows:
             menu.addAction(f"Search with these {len(rows)}", lambda: self.search_rows(rows))
         menu.addAction("Find similar to this", lambda: self.search_row(row))
-        unlike = menu.addAction("Not like this", lambda: self.exclude_row(row))
         shown = self.controller.shown_query
-        unlike.setEnabled(shown is not None and shown.kind is not QueryKind.TEXT)
+        words_only = shown is None or shown.kind is QueryKind.TEXT
+        unlike = menu.addAction(
+            "Not like this (for searches by pictures)" if words_only else "Not like this",
+            lambda: self.exclude_row(row),
+        )
+        unlike.setEnabled(not words_only)
+        if words_only:  # says why it is off
+            unlike.setToolTip("Words leave pictures out with -word: “dog -puppy”")
+        menu.setToolTipsVisible(True)
         self._add_concept_entries(menu, rows if row in rows else [row])
         menu.addSeparator()
         menu.addAction("Open", lambda: self.desktop.open_file(path))

@@ -150,7 +150,7 @@ def test_cli_search_by_words(photos, tmp_path, capsys):
     assert code == 1 and "needs a CLIP model" in err and "--text-model" in err
 
 
-def _class_library(tmp_path, picks: dict[str, list[int]]):
+def _class_library(tmp_path, picks: dict[str, list]):
     """A head of 1,000 orthogonal-ish class rows and one picture per entry of ``picks``: a
     picture made of the rows of its classes (it shows those classes, nothing else)."""
     rng = np.random.default_rng(4)
@@ -158,8 +158,9 @@ def _class_library(tmp_path, picks: dict[str, list[int]]):
     weight = np.linalg.qr(rng.normal(size=(dim, dim)))[0][:1000].astype(np.float32) * 12
     head = words.Head("m", weight, np.zeros(1000, np.float32), scale=1.0)
     vectors = []
-    for classes in picks.values():
-        v = weight[classes].sum(axis=0)
+    for classes in picks.values():  # a class, or (class, weight) for a weaker share of it
+        parts = [c if isinstance(c, tuple) else (c, 1.0) for c in classes]
+        v = sum(w * weight[c] for c, w in parts)
         vectors.append(v / np.linalg.norm(v))
     return _library_with_head(tmp_path, np.asarray(vectors, np.float32), head), head
 
@@ -179,6 +180,27 @@ def test_minus_leaves_out_what_shows_the_word_and_keeps_the_other_scores(tmp_pat
     assert [names[i] for i in minus.ids] == ["sunflower"]  # pictures with a daisy: not listed
     before = plain.scores[plain.ids.index(2)]
     assert minus.scores[0] == pytest.approx(before, abs=1e-3)  # the sunflower keeps its score
+
+
+def test_minus_keeps_a_flower_the_model_sees_a_little_of_the_word_in(tmp_path):
+    """ "flowers -daisy": a sunflower that the model gives "daisy" about 0.2 (and sunflower
+    0.7) is a sunflower, not a daisy: it stays, with its score; the daisy goes."""
+    daisy = VOCABULARY.lookup("daisy")
+    flower = VOCABULARY.lookup("flower")
+    assert daisy and flower
+    sunflower = next(c for c in flower if c not in daisy)
+    picks = {"daisy": [daisy[0]], "sunflower": [sunflower, (daisy[0], 0.85)]}
+    library, head = _class_library(tmp_path, picks)
+    with library:
+        plain = words.rank(library, head, VOCABULARY.require("flowers"), 10)
+        minus = words.rank(library, head, VOCABULARY.require("flowers -daisy"), 10)
+        vectors = library.vectors([2], original=True)
+    assert float(np.exp(head.log_probs(vectors, daisy))[0]) > 0.15  # the bound alone: out
+    assert minus.ids == [2]
+    rest = [c for c in flower if c not in daisy]
+    assert minus.scores[0] == pytest.approx(float(np.exp(head.log_probs(vectors, rest))[0]),
+                                            abs=1e-3)  # fmt: skip
+    assert set(plain.ids) == {1, 2}
 
 
 def test_pictures_that_show_none_of_the_words_are_no_results(tmp_path):

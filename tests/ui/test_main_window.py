@@ -1125,3 +1125,25 @@ def test_a_watch_batch_refused_as_busy_is_applied_once_the_other_writer_ends(
         lambda: window.library.item_by_path(photos / "coffee while busy.jpg") is not None,
         timeout=20_000,
     )
+
+
+def test_the_window_says_only_what_is_true_of_words_searches_and_an_empty_grid(
+    qtbot, make_window, photos
+):
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    panel = window.search_panel
+    hint = panel.empty_hint.text()
+    assert "Right-click a result" not in hint and "Drop a photo" in hint  # there is none yet
+    panel.words.setText("cat")
+    panel.search_words()
+    wait_results(qtbot, window)
+    assert "for an image" in panel.drop_zone.title.text()  # not "another": none was given
+    menu = panel.context_menu(0)
+    unlike = next(a for a in menu.actions() if a.text().startswith("Not like this"))
+    assert not unlike.isEnabled() and "-word" in unlike.toolTip()  # off, and why
+    window.search_file(str(photos / "coffee.jpg"))
+    qtbot.waitUntil(lambda: results(window)[:1] and results(window)[0][0] == "coffee.jpg")
+    assert "another image" in panel.drop_zone.title.text()
+    menu = panel.context_menu(1)
+    assert next(a for a in menu.actions() if a.text() == "Not like this").isEnabled()
