@@ -205,7 +205,7 @@ def build_parser() -> _Parser:
 # ------------------------------------------------------------------------------------------------
 
 
-def _load_extractor(args: argparse.Namespace, settings: Settings, library: Store) -> Any:
+def load_extractor(args: argparse.Namespace, settings: Settings, library: Store) -> Any:
     from image_finder.core.embedding.extractor import Extractor
     from image_finder.core.embedding.models import choose_model
 
@@ -235,7 +235,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) ->
 
     args.folders = _folders(args.folders, library)
     library.begin_writing()  # fail fast, before the model loads, if another process indexes
-    extractor = _load_extractor(args, settings, library)
+    extractor = load_extractor(args, settings, library)
     progress = ProgressLine(sys.stderr) if not args.json else None
     with Interrupt(sys.stderr) as interrupt:
         report = index_folders(
@@ -287,7 +287,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Store) -> 
 
         extractor: Any = StoredVectorsOnly(library.model, library.dim)
     else:
-        extractor = _load_extractor(args, settings, library)
+        extractor = load_extractor(args, settings, library)
     if queries is None:  # words: their vectors need the model
         if not isinstance(library, Library):
             raise library_only("Searching by words")
@@ -407,7 +407,7 @@ def _folders(folders: list[str], library: Library) -> list[str]:
 
 def cmd_watch(args: argparse.Namespace, settings: Settings, library: Library) -> int:
     args.folders = _folders(args.folders, library)
-    return watch.cmd_watch(args, settings, library, _load_extractor(args, settings, library))
+    return watch.cmd_watch(args, settings, library, load_extractor(args, settings, library))
 
 
 def _how(exc: ImageFinderError) -> str:

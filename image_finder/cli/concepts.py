@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
+from image_finder.cli.output import Interrupt
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.records import display_name
 from image_finder.core.config.settings import Settings
@@ -26,7 +28,8 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser, bool], None]
         nargs="+",
         required=True,
         metavar="DIR",
-        help="folders of pictures that show it (already in the library)",
+        help="folders (or files) of pictures that show it: in the library, or a folder of your "
+        "own outside it (embedded for the concept alone, never added to the library)",
     )
     add.add_argument(
         "--not-from",
@@ -45,12 +48,17 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser, bool], None]
     common(p, True)
 
 
-def _ids(library: Library, folders: list[str]) -> list[int]:
+def _ids(library: Library, folders: list[str], outside: list[str] | None = None) -> list[int]:
+    """The library's pictures under ``folders``; a folder (or file) outside the library goes to
+    ``outside`` where given (its pictures are embedded for the concept), else is refused."""
     ids: list[int] = []
     for folder in folders:
         path = os.path.abspath(folder)
         found = library.ids_under(path)
         if not len(found):
+            if outside is not None and os.path.exists(path):
+                outside.append(path)
+                continue
             raise ImageFinderError(
                 f"{display_name(path)} holds no pictures of the library "
                 "(index it first: image-finder-cli index FOLDER)"
@@ -59,15 +67,50 @@ def _ids(library: Library, folders: list[str]) -> list[int]:
     return ids
 
 
+def _embed_outside(args: argparse.Namespace, settings: Settings, library: Library,
+                   paths: list[str]) -> Any:  # fmt: skip
+    """The model's vectors of the example pictures outside the library, with progress on
+    stderr; what could not be read is listed and left out."""
+    from image_finder.cli import load_extractor
+    from image_finder.core.learning import concepts
+
+    options = {"model": None, "weights": None, "device": None, "precision": None, **vars(args)}
+    extractor = load_extractor(argparse.Namespace(**options), settings, library)
+    tty = sys.stderr.isatty()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        if time.monotonic() - last[0] < (0.1 if tty else 1.0) and done != total:
+            return
+        last[0] = time.monotonic()
+        line = f"Embedding the examples from outside the library: {done:,} of {total:,}"
+        sys.stderr.write(("\r" + line.ljust(70)) if tty else line + "\n")
+        sys.stderr.flush()
+
+    with Interrupt(sys.stderr) as interrupt:
+        vectors, skipped = concepts.embed_outside(paths, extractor, progress, interrupt)
+    if tty:
+        sys.stderr.write("\n")
+    for problem in skipped:
+        print(f"left out {display_name(problem.path)}: {problem.reason}", file=sys.stderr)
+    if not len(vectors):
+        raise ImageFinderError(
+            f"{', '.join(display_name(p) for p in paths)}: no picture there could be read"
+        )
+    return vectors
+
+
 def cmd_concept(args: argparse.Namespace, settings: Settings, library: Library) -> int:
     from image_finder.core.learning import concepts
 
     if args.action == "add":
         started = time.perf_counter()
+        outside_paths: list[str] = []
+        positives = _ids(library, args.sources, outside_paths)
+        negatives = _ids(library, args.not_sources)
+        outside = _embed_outside(args, settings, library, outside_paths) if outside_paths else None
         with library.writing():
-            concept = concepts.learn(
-                library, args.name, _ids(library, args.sources), _ids(library, args.not_sources)
-            )
+            concept = concepts.learn(library, args.name, positives, negatives, outside=outside)
         seconds = time.perf_counter() - started
         if args.json:
             print(json.dumps({**concept.to_json(), "seconds": round(seconds, 3)}))

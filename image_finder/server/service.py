@@ -166,6 +166,10 @@ class Service:
             raise self._not_ready()
         return self._extractor.for_thread()
 
+    def extractor(self) -> Extractor:
+        """The model, for a thread of its own (503 while it loads)."""
+        return self._job_extractor()
+
     def require_model(self, *, matching: bool = False) -> None:
         """503 while the model loads; with ``matching``, ModelMismatchError (409) when the
         library holds another model's vectors."""

@@ -256,6 +256,7 @@ class Controller(QObject):
     def _on_search_worker_model_loaded(self, extractor: Extractor) -> None:
         self.extractor = extractor
         self._index_worker.extractor = extractor.for_thread()
+        self.learning.set_extractor(extractor.for_thread())
         clip = self._search_worker.clip
         self._index_worker.clip = clip.for_thread() if clip is not None else None
         first_load, self._started = not self._started, True

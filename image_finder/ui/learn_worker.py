@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from image_finder.core.common.errors import ImageFinderError
 
 if TYPE_CHECKING:
+    from image_finder.core.embedding.extractor import Extractor
     from image_finder.core.stores.library import Library
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 class LearnWorker(QObject):
     concept_learnt = Signal(object)  # concepts.Concept
+    concept_progress = Signal(int, int)  # pictures from outside the library embedded, of total
     tune_progress = Signal(str, int, int)  # phase, done, total
     tune_done = Signal(object)  # adapter.TuneReport
     adapter_changed = Signal()  # the vectors searched changed: search again
@@ -32,6 +34,7 @@ class LearnWorker(QObject):
     def __init__(self, library: Library) -> None:
         super().__init__()
         self.library = library
+        self.extractor: Extractor | None = None  # set once the model is loaded
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -49,6 +52,33 @@ class LearnWorker(QObject):
                     concept = concepts.refine(self.library, name, positives, negatives)
                 else:
                     concept = concepts.learn(self.library, name, positives, negatives)
+        except ImageFinderError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:
+            log.exception("learning the concept %r failed", name)
+            self.failed.emit(f"Learning the concept failed: {exc}")
+        else:
+            self.concept_learnt.emit(concept)
+
+    @Slot(str, object)
+    def learn_from_files(self, name: str, paths: list[str]) -> None:
+        """A concept from pictures (or folders) outside the library: embedded for the concept
+        alone, never added to the library."""
+        from image_finder.core.learning import concepts
+
+        if self.extractor is None:
+            self.failed.emit("The model is not loaded yet; try again in a moment.")
+            return
+        try:
+            outside, skipped = concepts.embed_outside(
+                paths, self.extractor, self.concept_progress.emit
+            )
+            for problem in skipped:
+                log.info("left out of the concept %r: %s: %s", name, problem.path, problem.reason)
+            if not len(outside):
+                raise ImageFinderError("None of those pictures could be read.")
+            with self.library.writing():
+                concept = concepts.learn(self.library, name, [], [], outside=outside)
         except ImageFinderError as exc:
             self.failed.emit(str(exc))
         except Exception as exc:

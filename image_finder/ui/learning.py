@@ -12,16 +12,19 @@ from PySide6.QtCore import QObject, QThread, Signal
 from image_finder.ui.learn_worker import LearnWorker
 
 if TYPE_CHECKING:
+    from image_finder.core.embedding.extractor import Extractor
     from image_finder.core.learning.adapter import Adapter
     from image_finder.core.stores.library import Library
 
 
 class Learning(QObject):
     _learn_requested = Signal(str, object, object, bool)
+    _files_requested = Signal(str, object)
     _tune_requested = Signal(str)
     _use_requested = Signal(bool)
 
     concept_learnt = Signal(object)  # concepts.Concept
+    concept_progress = Signal(int, int)  # pictures from outside the library embedded, of total
     tune_progress = Signal(str, int, int)  # phase, done, total
     tune_done = Signal(object)  # adapter.TuneReport
     adapter_changed = Signal()
@@ -34,6 +37,8 @@ class Learning(QObject):
         self._worker.moveToThread(thread)
         thread.finished.connect(self._worker.deleteLater)
         self._learn_requested.connect(self._worker.learn_concept)
+        self._files_requested.connect(self._worker.learn_from_files)
+        self._worker.concept_progress.connect(self.concept_progress)
         self._tune_requested.connect(self._worker.tune)
         self._use_requested.connect(self._worker.use_adapter)
         self._worker.concept_learnt.connect(self.concept_learnt)
@@ -51,6 +56,14 @@ class Learning(QObject):
 
     def save_concept(self, name: str, positives: list[int], negatives: list[int]) -> None:
         self._learn_requested.emit(name, positives, negatives, False)
+
+    def save_concept_from_files(self, name: str, paths: list[str]) -> None:
+        """A concept from pictures outside the library (files or folders of one's own)."""
+        self._files_requested.emit(name, list(paths))
+
+    def set_extractor(self, extractor: Extractor) -> None:
+        """The model, for pictures outside the library (set once it is loaded)."""
+        self._worker.extractor = extractor
 
     def update_concept(self, name: str, positives: list[int], negatives: list[int]) -> None:
         self._learn_requested.emit(name, positives, negatives, True)

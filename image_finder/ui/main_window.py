@@ -20,6 +20,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QApplication,
+    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -246,7 +247,9 @@ class MainWindow(QMainWindow):
                                      self.smaller_action]
         )  # fmt: skip
         _add_entries(menus.addMenu("&Go"), [self.back_action, self.forward_action])
-        _add_entries(menus.addMenu("&Tools"), [self.duplicates_action])
+        concept = self._action("New concept from pictures…", self.new_concept_from_pictures, None,
+                               "Learn a concept from example pictures of your own")  # fmt: skip
+        _add_entries(menus.addMenu("&Tools"), [self.duplicates_action, concept])
         _add_entries(menus.addMenu("&Help"), [self.about_action])
 
         toolbar = QToolBar("Main")
@@ -369,6 +372,14 @@ class MainWindow(QMainWindow):
             self,
             [self.duplicates_window] if self.duplicates_window else [],
         )
+
+    def new_concept_from_pictures(self) -> None:
+        """Example pictures of one's own (outside the library too) as a concept."""
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Example pictures of the concept", "", "Images (*.jpg *.jpeg *.png *.webp "
+            "*.heic *.tif *.tiff *.bmp *.gif);;All files (*)"
+        )  # fmt: skip
+        self.search_panel.concept_from_files(paths)
 
     def show_about(self) -> None:
         from image_finder.ui.about import show_about

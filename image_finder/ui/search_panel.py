@@ -117,6 +117,7 @@ class SearchPanel(QWidget):
         controller.search_failed.connect(self._on_controller_search_failed)
         controller.learning.concept_learnt.connect(self._on_concept_learnt)
         controller.learning.failed.connect(self.drop_zone.show_message)
+        controller.learning.concept_progress.connect(self._on_concept_progress)
         for signal in (
             controller.library_changed,
             controller.indexing_changed,
@@ -333,6 +334,25 @@ class SearchPanel(QWidget):
             if not ok or not name.strip():
                 return
         self.controller.learning.save_concept(name, positives, negatives)
+
+    def concept_from_files(self, paths: list[str], name: str | None = None) -> None:
+        """*New concept from pictures…*: examples of one's own, outside the library (files or
+        folders), embedded for the concept alone; nothing is added to the library."""
+        if not paths:
+            return
+        if name is None:
+            name, ok = QInputDialog.getText(
+                self, "New concept", "Name for what these pictures show (search with it by "
+                "typing the name):"
+            )  # fmt: skip
+            if not ok or not name.strip():
+                return
+        self.drop_zone.show_message("Reading the example pictures…", error=False)
+        self.controller.learning.save_concept_from_files(name, paths)
+
+    def _on_concept_progress(self, done: int, total: int) -> None:
+        self.drop_zone.show_message(f"Reading the example pictures: {done:,} of {total:,}",
+                                    error=False)  # fmt: skip
 
     def _on_concept_learnt(self, concept: object) -> None:
         from image_finder.core.learning.concepts import Concept

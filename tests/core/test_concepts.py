@@ -104,7 +104,53 @@ def test_concepts_from_folders_as_a_query_and_as_a_condition(kinds, capsys, tmp_
     (tmp_path / "empty").mkdir()
     code, _, err = run(capsys, "--data-dir", data, "concept", "add", "x", "--from",
                        str(tmp_path / "empty"))  # fmt: skip
-    assert code == 1 and "holds no pictures" in err
+    assert code == 1 and "no picture there could be read" in err
+    code, _, err = run(capsys, "--data-dir", data, "concept", "add", "x", "--from",
+                       str(tmp_path / "nowhere"))  # fmt: skip
+    assert code == 1 and "holds no pictures of the library" in err
     code, _, err = run(capsys, "--data-dir", data, "concept", "add", "all", "--from", str(kinds))
     assert code == 1 and "pictures that are not it" in err  # every picture given as it
     assert Conditions(concept="my cats")  # a concept alone narrows a search
+
+
+def test_a_concept_from_a_folder_outside_the_library_is_kept_with_the_concept_alone(
+    kinds, photos, capsys, tmp_path
+):
+    """Examples collected in a folder of one's own: embedded for the concept, never added to
+    the library or its results; the concept finds the library's own cats."""
+    data = str(tmp_path / "lib")
+    library_part = tmp_path / "library part"
+    shutil.copytree(kinds / "others", library_part)
+    shutil.copytree(kinds / "cups", library_part / "cups")
+    shutil.copy(kinds / "cats" / "cats0.jpg", library_part / "a cat.jpg")
+    assert run(capsys, "--data-dir", data, "index", str(library_part))[0] == 0
+    _, out, _ = run(capsys, "--data-dir", data, "status", "--json")
+    before = json.loads(out)["images"]
+    mine = tmp_path / "my cat examples"  # never indexed
+    shutil.copytree(kinds / "cats", mine)
+    (mine / "notes.jpg").write_text("not a picture")
+    code, out, err = run(capsys, "--data-dir", data, "concept", "add", "cats", "--from", str(mine),
+                         "--json")  # fmt: skip
+    assert code == 0, err
+    learnt = json.loads(out)
+    assert learnt["outside_examples"] == 4 and learnt["positives"] == 4
+    assert "Embedding the examples from outside the library: 5 of 5" in err
+    assert "left out" in err and "notes.jpg" in err
+    _, out, _ = run(capsys, "--data-dir", data, "status", "--json")
+    assert json.loads(out)["images"] == before  # nothing was added to the library
+    code, out, err = run(capsys, "--data-dir", data, "search", "--concept", "cats", "-k", "3",
+                         "--json")  # fmt: skip
+    assert code == 0, err
+    found = [r["filename"] for r in json.loads(out)["results"]]
+    assert found[0] in ("a cat.jpg", "chelsea.jpg")
+    assert not any(str(mine) in r["path"] for r in json.loads(out)["results"])
+    # the examples stay with the concept: it is learnt again from them when the library's
+    # features change
+    from image_finder.core.stores.library import Library
+
+    with Library(data) as library:
+        kept = library.concept("cats")
+        assert kept is not None and kept.outside is not None and kept.outside.shape[0] == 4
+        with library.writing():
+            relearnt = concepts.refine(library, "cats", [], [])
+        assert relearnt.positives == 4

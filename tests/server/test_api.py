@@ -385,3 +385,39 @@ def test_search_by_a_concept_and_with_one_as_a_filter(serve, token, library_dir,
     assert {r["filename"] for r in narrowed.json()["results"]} <= {"chelsea.jpg", "horse.jpg"}
     missing = client.post("/api/v1/search", json={"concept": "cars"}, headers=bearer(token))
     assert missing.status_code == 404 and "animals" in missing.json()["error"]["message"]
+
+
+def test_a_concept_learnt_from_uploaded_pictures_of_ones_own(serve, token, photo_source):
+    """POST /concepts with pictures outside the library: embedded for the concept alone; the
+    library keeps its pictures; the concept finds its cat."""
+    import io as _io
+
+    from PIL import Image as _Image
+
+    client = serve()
+    auth = {"Authorization": f"Bearer {token}"}
+    before = client.get("/api/v1/status", headers=auth).json()["images"]
+    cat = _Image.open(photo_source / "chelsea.jpg")
+    files = []
+    for n, angle in enumerate((0, 5, -5, 9)):
+        buffer = _io.BytesIO()
+        cat.rotate(angle).resize((320, 210)).save(buffer, "JPEG")
+        files.append(("image", (f"cat{n}.jpg", buffer.getvalue(), "image/jpeg")))
+    files.append(("image", ("notes.jpg", b"not a picture", "image/jpeg")))
+    made = client.post("/api/v1/concepts", data={"name": "my cat"}, files=files, headers=auth)
+    assert made.status_code == 201, made.text
+    body = made.json()
+    assert body["outside_examples"] == 4 and [s["filename"] for s in body["skipped"]] == [
+        "notes.jpg"
+    ]
+    assert client.get("/api/v1/status", headers=auth).json()["images"] == before
+    listed = client.get("/api/v1/concepts", headers=auth).json()["concepts"]
+    assert [c["name"] for c in listed] == ["my cat"]
+    found = client.post("/api/v1/search", json={"concept": "my cat", "k": 3}, headers=auth)
+    assert found.status_code == 200, found.text
+    assert found.json()["results"][0]["filename"] == "chelsea.jpg"
+    assert client.delete("/api/v1/concepts/my cat", headers=auth).status_code == 200
+    assert client.delete("/api/v1/concepts/my cat", headers=auth).status_code == 404
+    searcher = client.post("/api/v1/concepts", json={"name": "x", "like": [1, 2]},
+                           headers={"Authorization": "Bearer nope"})  # fmt: skip
+    assert searcher.status_code == 401

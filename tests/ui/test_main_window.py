@@ -1143,7 +1143,33 @@ def test_the_window_says_only_what_is_true_of_words_searches_and_an_empty_grid(
     unlike = next(a for a in menu.actions() if a.text().startswith("Not like this"))
     assert not unlike.isEnabled() and "-word" in unlike.toolTip()  # off, and why
     window.search_file(str(photos / "coffee.jpg"))
-    qtbot.waitUntil(lambda: results(window)[:1] and results(window)[0][0] == "coffee.jpg")
+    qtbot.waitUntil(lambda: [n for n, _ in results(window)[:1]] == ["coffee.jpg"])
     assert "another image" in panel.drop_zone.title.text()
     menu = panel.context_menu(1)
     assert next(a for a in menu.actions() if a.text() == "Not like this").isEnabled()
+
+
+def test_a_concept_from_pictures_outside_the_library(qtbot, make_window, photos, tmp_path):
+    """Tools ▸ New concept from pictures…: examples of one's own are embedded for the concept
+    alone; the library keeps its pictures, and the concept finds its cat."""
+    from image_finder.core.search.query import Query
+
+    window = make_window()
+    index_and_wait(qtbot, window, photos)
+    count = window.library.count()
+    mine = tmp_path / "my cats"
+    mine.mkdir()
+    cat = Image.open(photos / "chelsea.jpg")
+    for n, angle in enumerate((0, 4, -4, 8)):
+        cat.rotate(angle).resize((300, 200)).save(mine / f"cat{n}.jpg")
+    progress = []
+    window.controller.learning.concept_progress.connect(lambda d, t: progress.append((d, t)))
+    with qtbot.waitSignal(window.controller.learning.concept_learnt, timeout=60_000) as learnt:
+        window.search_panel.concept_from_files([str(mine)], name="my cat")
+    concept = learnt.args[0]
+    assert concept.outside is not None and len(concept.outside) == 4
+    assert progress[-1] == (4, 4)
+    assert window.library.count() == count  # nothing added
+    window.controller.search(Query.of_concept("my cat"))
+    qtbot.waitUntil(lambda: [n for n, _ in results(window)[:1]] == ["chelsea.jpg"],
+                    timeout=30_000)  # fmt: skip

@@ -10,9 +10,10 @@ vectors takes about a second on two cores.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,8 @@ import numpy as np
 from image_finder.core.common.errors import ImageFinderError, UnknownConceptError
 
 if TYPE_CHECKING:
+    from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.pictures.scanning import Skipped
     from image_finder.core.stores.library import Library
 
 SAMPLED_NEGATIVES = 2000  # library vectors that stand for "anything else"
@@ -44,6 +47,9 @@ class Concept:
     # library's vectors change (an adapter: core/learning/adapter.py)
     positive_ids: tuple[int, ...] = ()
     negative_ids: tuple[int, ...] = ()
+    # examples from outside the library (a folder of the user's own): the model's vectors of
+    # them, kept with the concept and never added to the library's search
+    outside: np.ndarray | None = None
 
     def probabilities(self, vectors: np.ndarray) -> np.ndarray:
         logits = np.asarray(vectors, np.float32) @ self.weights + self.bias
@@ -57,6 +63,7 @@ class Concept:
             "name": self.name,
             "model": self.model,
             "positives": self.positives,
+            "outside_examples": 0 if self.outside is None else len(self.outside),
             "negatives": self.negatives,
             "created": iso_time(self.created),
             "updated": iso_time(self.updated),
@@ -100,29 +107,41 @@ def learn(
     positive_ids: Sequence[int],
     negative_ids: Sequence[int] = (),
     *,
+    outside: np.ndarray | None = None,
     seed: int = 0,
 ) -> Concept:
-    """Learn ``name`` from library items (and items it is not), keep it in the library
-    (replacing one of that name) and return it."""
+    """Learn ``name`` from library items (and items it is not), and from ``outside``: the
+    model's vectors of example pictures that are not in the library (:func:`embed_outside`).
+    Keep it in the library (replacing one of that name) and return it."""
     name = check_name(name)
     positives = sorted(set(int(i) for i in positive_ids))
-    if len(positives) < MIN_POSITIVES:
+    given = len(positives) + (0 if outside is None else len(outside))
+    if given < MIN_POSITIVES:
         raise ImageFinderError(
-            f"a concept needs at least {MIN_POSITIVES} example pictures ({len(positives)} given)"
+            f"a concept needs at least {MIN_POSITIVES} example pictures ({given} given)"
         )
     negatives = sorted(set(int(i) for i in negative_ids) - set(positives))
-    concept = _learn(library, name, positives, negatives, seed)
+    concept = _learn(library, name, positives, negatives, seed, outside)
     library.save_concept(concept)
     return concept
 
 
 def _learn(
-    library: Library, name: str, positives: list[int], negatives: list[int], seed: int
+    library: Library,
+    name: str,
+    positives: list[int],
+    negatives: list[int],
+    seed: int,
+    outside: np.ndarray | None = None,
 ) -> Concept:
     if library.model is None:
         raise ImageFinderError("The library is empty: index some pictures first.")
+    if outside is not None and len(outside) and outside.shape[1] != library.dim:
+        raise ImageFinderError("the examples from outside were embedded by another model")
     sampled = _sample(library, SAMPLED_NEGATIVES, positives + negatives, seed)
     pos = library.vectors(positives)
+    if outside is not None and len(outside):  # in the space the library is searched in
+        pos = np.concatenate([pos.reshape(-1, outside.shape[1]), library.searched(outside)])
     neg = np.concatenate([library.vectors(negatives), sampled]) if negatives else sampled
     if not len(neg):
         raise ImageFinderError("a concept needs pictures that are not it: the library has none")
@@ -131,7 +150,7 @@ def _learn(
     old = library.concept(name)
     return Concept(name, library.space, weights, bias, len(pos), len(neg),
                    old.created if old else now, now, tuple(positives),
-                   tuple(negatives))  # fmt: skip
+                   tuple(negatives), outside)  # fmt: skip
 
 
 def refine(
@@ -141,7 +160,7 @@ def refine(
     old = require(library, name)
     negatives = set(old.negative_ids) | {int(i) for i in negative_ids}
     positives = (set(old.positive_ids) | {int(i) for i in positive_ids}) - negatives
-    return learn(library, old.name, sorted(positives), sorted(negatives))
+    return learn(library, old.name, sorted(positives), sorted(negatives), outside=old.outside)
 
 
 def relearn_all(library: Library) -> list[str]:
@@ -161,13 +180,14 @@ def relearn_all(library: Library) -> list[str]:
 def _relearnt(library: Library, concept: Concept) -> Concept:
     alive = set(library.items(concept.positive_ids))
     positives = [i for i in concept.positive_ids if i in alive]
-    if len(positives) < MIN_POSITIVES:
+    outside = 0 if concept.outside is None else len(concept.outside)
+    if len(positives) + outside < MIN_POSITIVES:
         raise ImageFinderError(
             f"the concept {concept.name!r} was learnt on other features and its examples are "
             "not kept; learn it again (image-finder-cli concept add)"
         )
     negatives = [i for i in concept.negative_ids if i in set(library.items(concept.negative_ids))]
-    found = _learn(library, concept.name, positives, negatives, 0)
+    found = _learn(library, concept.name, positives, negatives, 0, concept.outside)
     return Concept(**{**found.__dict__, "created": concept.created, "updated": concept.updated})
 
 
@@ -211,3 +231,40 @@ def members(library: Library, concept: Concept) -> np.ndarray:
             found.append(ids[concept.probabilities(vectors) >= MATCH_PROBABILITY])
     out: np.ndarray = np.concatenate(found) if found else np.zeros(0, np.int64)
     return np.sort(out)
+
+
+def embed_outside(
+    paths: Sequence[str],
+    extractor: Extractor,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> tuple[np.ndarray, list[Skipped]]:
+    """The model's vectors of example pictures that are not in the library (files, or the
+    pictures under folders), with the ones that could not be read; ``progress(done,
+    total)`` as they are embedded. Nothing is added to the library."""
+    from image_finder.core.pictures.scanning import ScanEntry, Skipped, scan_folder
+
+    files: list[str] = []
+    skipped: list[Skipped] = []
+    for path in paths:
+        if os.path.isdir(path):
+            for found in scan_folder(os.path.abspath(path)):
+                if isinstance(found, ScanEntry):
+                    files.append(found.path)
+                else:
+                    skipped.append(found)
+        elif os.path.isfile(path):
+            files.append(os.path.abspath(path))
+        else:
+            skipped.append(Skipped(path, "not found"))
+    vectors: list[np.ndarray] = []
+    done = 0
+    progress(0, len(files))
+    for batch in extractor.iter_embeddings(files, cancelled=cancelled):
+        if len(batch.items):
+            vectors.append(batch.vectors)
+        skipped += [Skipped(f.item, f.reason) for f in batch.failures]
+        done += len(batch.items) + len(batch.failures)
+        progress(done, len(files))
+    dim = extractor.dim
+    return (np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)), skipped

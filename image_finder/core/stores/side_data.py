@@ -10,6 +10,7 @@ is removed loses it with its row.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import sqlite3
@@ -116,8 +117,7 @@ class SideData:
                 "INSERT OR REPLACE INTO concepts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (concept.name, concept.model, np.asarray(concept.weights, np.float32).tobytes(),
                  concept.bias, concept.positives, concept.negatives, concept.created,
-                 concept.updated, json.dumps({"positives": list(concept.positive_ids),
-                                              "negatives": list(concept.negative_ids)})),
+                 concept.updated, json.dumps(_examples(concept))),
             )  # fmt: skip
 
     def concepts(self) -> list[Concept]:
@@ -206,5 +206,23 @@ def _concept(row: Sequence[Any]) -> Concept:
     name, model, weights, bias, positives, negatives, created, updated, examples = row
     vector = np.frombuffer(weights, np.float32).copy()
     kept = json.loads(examples) if examples else {}
+    outside = None
+    if kept.get("outside"):  # the model's vectors of examples outside the library
+        outside = np.frombuffer(base64.b64decode(kept["outside"]), np.float32).reshape(
+            -1, len(vector)
+        )
     return Concept(name, model, vector, bias, positives, negatives, created, updated,
-                   tuple(kept.get("positives", ())), tuple(kept.get("negatives", ())))  # fmt: skip
+                   tuple(kept.get("positives", ())), tuple(kept.get("negatives", ())),
+                   outside)  # fmt: skip
+
+
+def _examples(concept: Concept) -> dict[str, Any]:
+    """What a concept was learnt from: library ids, and the vectors of examples from outside."""
+    kept: dict[str, Any] = {
+        "positives": list(concept.positive_ids),
+        "negatives": list(concept.negative_ids),
+    }
+    if concept.outside is not None and len(concept.outside):
+        raw = np.ascontiguousarray(concept.outside, np.float32).tobytes()
+        kept["outside"] = base64.b64encode(raw).decode("ascii")
+    return kept

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from image_finder.server.routes import duplicates, folders, items, jobs, search, status, tune
+from image_finder.server.routes import (
+    concepts,
+    duplicates,
+    folders,
+    items,
+    jobs,
+    search,
+    status,
+    tune,
+)
 
 API_PREFIX = "/api/v1"
 
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for area in (status, search, items, folders, jobs, duplicates, tune):
+    for area in (status, search, items, folders, jobs, duplicates, concepts, tune):
         router.include_router(area.router)
     return router
