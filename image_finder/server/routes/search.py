@@ -29,6 +29,7 @@ MAX_NAME_CHARS = 200  # a concept's name, a date, a camera
 MAX_EXAMPLES = 100  # library items to search with, and to leave out
 MAX_FIELD_BYTES = 64 * 1024  # a form's text field (filters as JSON)
 BODY_SECONDS = 30.0  # a request body must have come by then (408)
+SEARCH_SECONDS = 30.0  # a search not answered by then is given up (503)
 
 ITEMS = "/api/v1/items"
 
@@ -133,13 +134,28 @@ def search_options(service: Service, body: SearchBody) -> SearchOptions:
     )
 
 
-async def run_search(service: Service, query: Query, options: SearchOptions) -> dict[str, Any]:
+async def run_search(
+    service: Service, query: Query, options: SearchOptions, request: Request | None = None
+) -> dict[str, Any]:
     """Decode in a worker thread, then embed and search in the queue's batches: the event
-    loop never waits for either."""
+    loop never waits for either. A search whose client has gone, or that is still waiting
+    past SEARCH_SECONDS, is given up (a batch not yet started does not run it)."""
     queue = service.queue
     prepared = await run_in_threadpool(queue.prepare, query, options)
-    outcome = await asyncio.wrap_future(queue.submit(prepared))
-    return outcome_json(outcome)
+    future = queue.submit(prepared)
+    waiting = asyncio.wrap_future(future)
+    deadline = time.monotonic() + SEARCH_SECONDS
+    while True:
+        done, _ = await asyncio.wait({waiting}, timeout=0.25)
+        if done:
+            return outcome_json(waiting.result())
+        if request is not None and await request.is_disconnected():
+            future.cancel()
+            raise ApiError(400, "client_gone", "The client left before the search finished.")
+        if time.monotonic() > deadline:
+            future.cancel()
+            raise ApiError(503, "timeout", f"The search took over {SEARCH_SECONDS:g} s; try "
+                           "again in a moment.", {"Retry-After": "1"})  # fmt: skip
 
 
 def _body(data: dict[str, Any]) -> SearchBody:
@@ -325,7 +341,7 @@ async def search(request: Request, service: ServiceDep, _: Any = SearchAccess) -
     read = time.perf_counter()
     with queue.reserve():  # 429 past the bound, once the body is in
         options = await run_in_threadpool(search_options, service, body)
-        answer = await run_search(service, query, options)
+        answer = await run_search(service, query, options, request)
     searched = answer["seconds"]  # ranking the library alone
     answer["seconds"] = round(time.perf_counter() - started, 4)  # the whole search
     answer["stages"] = {"read": round(read - started, 4),
