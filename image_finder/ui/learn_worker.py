@@ -60,8 +60,8 @@ class LearnWorker(QObject):
         else:
             self.concept_learnt.emit(concept)
 
-    @Slot(str, object)
-    def learn_from_files(self, name: str, paths: list[str]) -> None:
+    @Slot(str, object, object)
+    def learn_from_files(self, name: str, paths: list[str], positives: list[int]) -> None:
         """A concept from pictures (or folders) outside the library: embedded for the concept
         alone, never added to the library."""
         from image_finder.core.learning import concepts
@@ -78,7 +78,7 @@ class LearnWorker(QObject):
             if not len(outside):
                 raise ImageFinderError("None of those pictures could be read.")
             with self.library.writing():
-                concept = concepts.learn(self.library, name, [], [], outside=outside)
+                concept = concepts.learn(self.library, name, positives, [], outside=outside)
         except ImageFinderError as exc:
             self.failed.emit(str(exc))
         except Exception as exc:

@@ -316,24 +316,30 @@ class SearchPanel(QWidget):
         """A concept from the search: the pictures chosen and the query's examples, against
         the pictures it leaves out."""
         shown = self.controller.shown_query
-        positives, negatives = list(ids), []
+        positives, negatives, dropped = list(ids), [], []
         if shown is not None:
             positives += [p.item_id for p in shown.examples if p.kind is QueryKind.ITEM]
             negatives = [p.item_id for p in shown.unlike if p.kind is QueryKind.ITEM]
-        if len(set(positives)) < 2:
+            # dropped files outside the library count too: embedded for the concept alone
+            dropped = [p.path for p in shown.examples if p.kind is QueryKind.FILE]
+        if len(set(positives)) + len(dropped) < 2:
             self.drop_zone.show_message(
                 "A concept needs two example pictures or more: select them (Ctrl+click) or "
                 "search with several first."
             )
             return
         if name is None:
+            n = len(set(positives)) + len(dropped)
             name, ok = QInputDialog.getText(
-                self, "Save as concept", f"Name for what these {len(set(positives))} pictures "
-                "show (search with it by typing the name):"
+                self, "Save as concept", f"Name for what these {n} pictures show (search with "
+                "it by typing the name):"
             )  # fmt: skip
             if not ok or not name.strip():
                 return
-        self.controller.learning.save_concept(name, positives, negatives)
+        if dropped:
+            self.controller.learning.save_concept_from_files(name, dropped, positives)
+        else:
+            self.controller.learning.save_concept(name, positives, negatives)
 
     def concept_from_files(self, paths: list[str], name: str | None = None) -> None:
         """*New concept from pictures…*: examples of one's own, outside the library (files or
