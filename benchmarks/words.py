@@ -72,14 +72,17 @@ LEAVE_OUT_CASES = [
     ("footwear", "running shoe", 7),
     ("clothing", "dress", 3),
 ]
-# the rules compared: name -> (probability bound, ratio to the other words' probability or
-# None for the bound alone, as before)
+# the rules compared: name -> (bound, ratio) pairs; a picture is left out where, for one pair,
+# the word gets the bound or more and at least ratio times what the other words get
 LEAVE_OUT_RULES = {
-    "bound 0.05 alone (before)": (0.05, None),
-    "bound 0.05, above the rest": (0.05, 1.0),
-    "bound 0.02, above the rest": (0.02, 1.0),
-    "bound 0.02, above half the rest": (0.02, 0.5),
-    "bound 0.01, above half the rest": (0.01, 0.5),
+    "0.05 alone (before)": ((0.05, 0.0),),
+    "0.05 and ≥ ¼ the rest": ((0.05, 0.25),),
+    "0.05 and ≥ ⅒ the rest": ((0.05, 0.1),),
+    "0.05 and ≥ ¼ the rest, or 0.02 and > the rest": ((0.05, 0.25), (0.02, 1.0)),
+    "0.05 and ≥ ¼ the rest, or 0.02 and ≥ 2× the rest": ((0.05, 0.25), (0.02, 2.0)),
+    "0.05 and ≥ ⅒ the rest, or 0.02 and ≥ 2× the rest": ((0.05, 0.1), (0.02, 2.0)),
+    "0.05 and ≥ ⅒ the rest, or 0.02 and ≥ 4× the rest": ((0.05, 0.1), (0.02, 4.0)),
+    "0.05 and ≥ ¼ the rest, or 0.01 and ≥ 4× the rest": ((0.05, 0.25), (0.01, 4.0)),
 }
 LATENCY_WORDS = ["dog", "car", "flower", "bird -parrot", "sports car", "food", "boat", "cat"]
 
@@ -155,38 +158,43 @@ def fashion_quality(extractor, per_kind: int) -> dict:
 
 
 def leaving_out(library, cases) -> dict:
-    """What ``-word`` leaves out, per rule (LEAVE_OUT_RULES): of the pictures the words alone list,
-    the share of the named kind no longer listed (it should be 1) and the share of the other
-    kinds no longer listed (it should be 0), and how much the scores of the others move."""
+    """What ``-word`` leaves out, per rule (LEAVE_OUT_RULES). Of the named kind: the share of
+    those the words alone list that are no longer listed (it should be 1). Of the other kinds:
+    the share of those the other words still list (the word's classes taken out of them, no
+    picture left out) that the rule drops (it should be 0); and how much their scores move."""
     from image_finder.core.embedding import words
 
     head = words.Head.load(library.folder, library.model or "")
     vocabulary = words.Vocabulary.imagenet()
-    kept = words.LEAVE_OUT_PROBABILITY, words.LEAVE_OUT_RATIO
+    kept = words.LEAVE_OUT
     table = {}
     everything = library.count()
     for positive, negative, is_named in cases:
         alone = words.rank(library, head, vocabulary.require(positive), everything)
         listed = {i: s for i, s in zip(alone.ids, alone.scores, strict=True)}
-        items = library.items(listed)
+        query = vocabulary.require(f"{positive} -{negative}")
+        words.LEAVE_OUT = ()  # nothing left out: what the other words list
+        rest = words.rank(library, head, query, everything)
+        by_the_rest = dict(zip(rest.ids, rest.scores, strict=True))
+        items = library.items(set(listed) | set(by_the_rest))
         named = {i for i in listed if is_named(items[i].path)}
-        others = set(listed) - named
+        others = {i for i in by_the_rest if not is_named(items[i].path)}
         rows = {}
-        for rule, (bound, ratio) in LEAVE_OUT_RULES.items():
-            words.LEAVE_OUT_PROBABILITY, words.LEAVE_OUT_RATIO = bound, ratio
-            query = vocabulary.require(f"{positive} -{negative}")
+        for rule, pairs in LEAVE_OUT_RULES.items():
+            words.LEAVE_OUT = pairs
             found = words.rank(library, head, query, everything)
             after = dict(zip(found.ids, found.scores, strict=True))
-            moved = [abs(after[i] - listed[i]) for i in others if i in after]
+            moved = [abs(after[i] - listed[i]) for i in others if i in after and i in listed]
             rows[rule] = {
                 "named_left_out": round(len(named - set(after)) / max(1, len(named)), 3),
-                "others_left_out": round(len(others - set(after)) / max(1, len(others)), 3),
+                "others_lost": round(len(others - set(after)) / max(1, len(others)), 3),
                 "others_median_score_change": round(float(np.median(moved)), 4) if moved else 0,
             }
-        words.LEAVE_OUT_PROBABILITY, words.LEAVE_OUT_RATIO = kept
+        words.LEAVE_OUT = kept
         table[f"{positive} -{negative}"] = {
             "listed_by_the_words_alone": len(listed),
             "of_the_named_kind": len(named),
+            "others_listed_by_the_other_words": len(others),
             "rules": rows,
         }
     return table

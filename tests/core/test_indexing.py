@@ -270,3 +270,19 @@ def test_an_interrupted_run_leaves_its_folder_unfinished_until_a_run_completes(
     assert main(["--data-dir", str(library.folder), "--json", "status"]) == 0
     stamp = json.loads(capsys.readouterr().out)["folders"][0]["last_indexed"]
     assert "T" in stamp and stamp[:4].isdigit() and stamp[-6] in "+-"
+
+
+def test_a_file_deleted_while_indexing_runs_is_listed_as_skipped(photos, library, lite0):
+    last = sorted(photos.iterdir())[-1]
+    gone = []
+
+    def progress(p):
+        if p.phase is IndexPhase.EMBEDDING and not gone:
+            last.unlink()  # deleted after the scan listed it, before it is read
+            gone.append(last)
+
+    report = index_folders([photos], library, lite0, progress=progress, batch_size=2)
+    assert gone
+    skipped = {s.path: s.reason for s in report.skipped}
+    assert str(last) in skipped and skipped[str(last)], skipped
+    assert library.count() == len(list(photos.iterdir()))

@@ -57,12 +57,13 @@ WEAK_SPAN = 4.0
 # "-word": the pictures the model gives at least this probability of showing the word are left
 # out, and the word's classes are taken out of the other words ("flowers -daisy": the other
 # flowers keep their scores). Measured in benchmarks/words.py (the leaving-out table).
-# "-word" leaves a picture out where the word's classes get LEAVE_OUT_PROBABILITY or more and
-# more than LEAVE_OUT_RATIO times what the query's other words get there: a sunflower that gives
-# "daisy" 0.1 and the other flowers 0.8 stays. None: the bound alone (benchmarks/words.py
-# compares the two).
-LEAVE_OUT_PROBABILITY = 0.05
-LEAVE_OUT_RATIO: float | None = 1.0
+# "-word" leaves a picture out where the model sees the word there rather than the rest of the
+# query: for one (bound, ratio) of LEAVE_OUT or more, the word's classes get the bound or more
+# and at least ratio times what the other words get. A sunflower that gives "daisy" 0.1 and
+# the other flowers 0.8 stays; a picture that is mostly the word goes. benchmarks/words.py
+# compares the rules (before: 0.05 alone, whatever the other words got).
+LEAVE_OUT: tuple[tuple[float, float], ...] = ((0.05, 0.25), (0.02, 2.0))
+LEAVE_OUT_PROBABILITY = LEAVE_OUT[0][0]  # the least a word must get to leave a picture out
 MAX_SUGGESTED = 3  # unknown words that get close known words suggested
 STOP_WORDS = frozenset(
     {
@@ -392,9 +393,10 @@ def rank(
     rest = total / max(1, len(positive))  # what the other words see there (log, per word)
     for concept in against:  # pictures where the model sees it, rather than the rest, go
         seen = head.log_probs(vectors, concept.classes)
-        shows = seen >= np.log(LEAVE_OUT_PROBABILITY)
-        if LEAVE_OUT_RATIO is not None:
-            shows &= seen > rest + np.log(LEAVE_OUT_RATIO)
+        shows = np.zeros(len(candidates), bool)
+        for bound, ratio in LEAVE_OUT:
+            with np.errstate(divide="ignore"):
+                shows |= (seen >= np.log(bound)) & (seen >= rest + np.log(ratio))
         keep &= ~shows
     if keep.any():
         floor = min(np.log(MIN_PROBABILITY), total[keep].max() - np.log(WEAK_SPAN))

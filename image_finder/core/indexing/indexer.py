@@ -78,6 +78,7 @@ __all__ = [  # the run's reports come from core/indexing/progress.py, and are na
 log = logging.getLogger(__name__)
 
 SAVE_INDEX_EVERY_SECONDS = 300.0
+TRACKED_NEW = 200_000  # new files remembered from the first pass (to report deletions)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,11 @@ class _Work:
 
     roots: list[tuple[int, str]] = field(default_factory=list)  # (folder_id, scanned root)
     bounds: dict[int, str] = field(default_factory=dict)  # folder_id: its library folder
+    skipped_paths: set[str] = field(default_factory=set)  # reported by the first pass
+    late_skipped: list[Skipped] = field(default_factory=list)  # gone or unreadable since
+    # the new files the first pass found (up to TRACKED_NEW), so that one deleted before the
+    # second pass reached it is reported, not silently dropped
+    new_paths: set[str] = field(default_factory=set)
     known_paths: set[str] = field(default_factory=set)  # in the library, or moved this run
     new_count: int = 0
     known_sizes: set[int] = field(default_factory=set)  # of the library's files in the roots
@@ -297,7 +303,6 @@ def _scan_into(
     image files it found (so far, if cancelled)."""
     prefix = os.path.join(scan_root, "")
     known = {row.path: row for row in library.folder_rows(folder_id) if row.path.startswith(prefix)}
-    known_sizes = work.known_sizes
     work.roots.append((folder_id, scan_root))
     work.known_paths.update(known)
     seen = 0
@@ -305,6 +310,7 @@ def _scan_into(
     for found in scan_folder(scan_root, within=work.bounds.get(folder_id)):
         if isinstance(found, Skipped):
             report.skipped.append(found)
+            work.skipped_paths.add(found.path)
             continue
         seen += 1
         fresh = work.fresh_after_ns is not None and found.ctime_ns > work.fresh_after_ns
@@ -320,9 +326,7 @@ def _scan_into(
                 return seen
         row = known.pop(found.path, None)
         if row is None:
-            work.new_count += 1
-            if found.size in known_sizes:
-                work.move_candidates.append((folder_id, found))
+            _note_new(work, folder_id, found)
         elif (row.size, row.mtime_ns) == (found.size, found.mtime_ns):
             report.unchanged += 1
         else:
@@ -336,17 +340,38 @@ def _scan_into(
     return seen
 
 
+def _note_new(work: _Work, folder_id: int, found: ScanEntry) -> None:
+    """A file the library does not have: new, or where a missing one went (same size)."""
+    work.new_count += 1
+    if len(work.new_paths) < TRACKED_NEW:
+        work.new_paths.add(found.path)
+    if found.size in work.known_sizes:
+        work.move_candidates.append((folder_id, found))
+
+
 def _new_files(work: _Work) -> Iterator[tuple[int, ScanEntry]]:
     """Second pass: the files that are not in the library, as they are found."""
     for folder_id, root in work.roots:
         for found in scan_folder(root, within=work.bounds.get(folder_id)):
+            if isinstance(found, Skipped):
+                if found.path not in work.skipped_paths:  # unreadable since the first pass
+                    work.skipped_paths.add(found.path)
+                    work.late_skipped.append(found)
+                continue
+            work.new_paths.discard(found.path)
             if (
-                isinstance(found, ScanEntry)
-                and found.path not in work.known_paths
+                found.path not in work.known_paths
                 and found.path not in work.skip
                 and (work.fresh_after_ns is None or found.ctime_ns <= work.fresh_after_ns)
             ):
                 yield folder_id, found
+
+
+def _deleted_since_the_scan(work: _Work) -> list[Skipped]:
+    """New files the first pass found that the second did not: deleted while the run went on."""
+    gone = sorted(p for p in work.new_paths if not os.path.lexists(p))
+    work.new_paths.clear()
+    return [Skipped(p, "deleted while indexing ran") for p in gone]
 
 
 def _apply_moves_and_removals(
@@ -537,6 +562,8 @@ def _embed(
         report.embedded += len(batch.items)
         for failure in batch.failures:
             report.skipped.append(Skipped(failure.item.entry.path, failure.reason))
+        report.skipped += work.late_skipped
+        work.late_skipped.clear()
         done += len(batch.items) + len(batch.failures)
         total = max(total, done)  # files created since the first pass
         elapsed = time.perf_counter() - started
@@ -547,3 +574,7 @@ def _embed(
         if time.perf_counter() - last_save > SAVE_INDEX_EVERY_SECONDS:
             library.vector_index.save()
             last_save = time.perf_counter()
+    report.skipped += work.late_skipped
+    work.late_skipped.clear()
+    if not is_cancelled():
+        report.skipped += _deleted_since_the_scan(work)
