@@ -48,8 +48,14 @@ NEEDS = {
 }
 
 
+# the quick runs of a minute or so are load tests (pytest -m load): CI keeps its time
+LONG = {"quality", "server", "watch_latency"}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("script", sorted(SCRIPTS))
+@pytest.mark.parametrize(
+    "script", [pytest.param(s, marks=pytest.mark.load) if s in LONG else s for s in sorted(SCRIPTS)]
+)
 def test_benchmark_runs_in_quick_mode(script):
     out_name, keys = SCRIPTS[script]
     if script in NEEDS and not NEEDS[script].exists():
