@@ -112,12 +112,15 @@ def test_seconds_is_the_whole_search_with_its_stages(serve, token, photo_source)
     assert body["seconds"] > wall / 2  # most of the request, not the ranking alone
 
 
-def test_a_file_swapped_for_a_hard_link_is_not_served(serve, token, library_dir, tmp_path):
+def test_a_file_swapped_for_a_hard_link_is_not_served(serve, token, photos, lite0, tmp_path):
+    from image_finder.core.indexing.indexer import index_folders
     from image_finder.core.stores.library import Library
 
-    client = serve()
-    with Library(library_dir) as library:
+    folder = tmp_path / "swapped"  # a library of its own: its files are changed here
+    with Library(folder) as library:
+        index_folders([photos], library, lite0)
         item = library.items([1])[1]
+    client = serve(folder=folder)
     original = Path(item.path).read_bytes()
     served = client.get("/api/v1/items/1/image", headers=bearer(token))
     assert served.status_code == 200 and served.content == original
