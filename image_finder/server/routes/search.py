@@ -159,7 +159,10 @@ async def run_search(
 
 
 def _body(data: dict[str, Any]) -> SearchBody:
-    _refuse_surrogates(data)
+    try:
+        _refuse_surrogates(data)
+    except RecursionError as exc:
+        raise ApiError(400, "bad_json", "The JSON is nested too deeply.") from exc
     try:
         return SearchBody.model_validate(data)
     except ValidationError as exc:
