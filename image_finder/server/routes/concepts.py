@@ -1,5 +1,6 @@
-"""Concepts: list, learn (from library items, or from uploaded pictures of one's own that are
-embedded for the concept alone and never added to the library), forget."""
+"""Concepts: learn one (from library items, or from uploaded pictures of one's own that are
+embedded for the concept alone and never added to the library), forget one. Listing them is
+``GET /concepts`` in routes/tune.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from image_finder.core.common.errors import ImageLoadError
-from image_finder.server.deps import ManageAccess, SearchAccess, ServiceDep
+from image_finder.server.deps import ManageAccess, ServiceDep
 from image_finder.server.errors import ApiError
 from image_finder.server.ids import item_id
 from image_finder.server.service import Service
@@ -21,12 +22,6 @@ router = APIRouter(prefix="/concepts", tags=["concepts"])
 
 MAX_EXAMPLES = 200  # library items, each way
 MAX_UPLOADED = 50  # pictures of one's own in one request
-
-
-@router.get("", summary="The library's concepts")
-def list_concepts(service: ServiceDep, _: Any = SearchAccess) -> dict[str, Any]:
-    library = service.require_library()
-    return {"concepts": [c.to_json() for c in library.concepts()]}
 
 
 def _ids(values: Any, field: str) -> list[int]:
