@@ -20,7 +20,9 @@ COOKIE_MAX_AGE = 30 * 24 * 3600
 
 
 def _page(name: str) -> str:
-    return resources.files("image_finder.server").joinpath("static", name).read_text("utf-8")
+    return (
+        resources.files("image_finder.server").joinpath("static").joinpath(name).read_text("utf-8")
+    )
 
 
 PAGE_HEADERS = {
