@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import photos as photo_set
-from benchmarks.index_throughput import DATA
+from benchmarks.common import DATA
 
 CLIPART = Path("/usr/share/openclipart/png")
 

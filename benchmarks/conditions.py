@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.index_throughput import CPU_FLAGS, publish
+from benchmarks.common import CPU_FLAGS, publish
 
 DIM = 768
 

@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks import photos as photo_set
-from benchmarks.index_throughput import DATA, publish
+from benchmarks.common import DATA, publish
 
 VARIANTS = ("half-q75", "q50", "q90", "png", "exif")
 

@@ -33,7 +33,7 @@ from collections.abc import Callable
 import numpy as np
 
 from benchmarks import clipart
-from benchmarks.index_throughput import CPU_FLAGS, DATA, publish
+from benchmarks.common import CPU_FLAGS, DATA, publish
 
 Rule = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 

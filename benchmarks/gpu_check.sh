@@ -40,8 +40,8 @@ timeout 200 "$PY" -m benchmarks.query_latency --device cuda --size 100000 --quer
 
 step "Ray actor pool on CUDA: index --store milvus-lite --ray, beside index (ViT-B/16, bf16)"
 RAYDIR=$(mktemp -d)
-WEIGHTS=$("$PY" -c "from benchmarks.index_throughput import random_vit_weights as w; print(w())")
-PHOTOS=$("$PY" -c "from benchmarks import photos; from benchmarks.index_throughput import DATA; \
+WEIGHTS=$("$PY" -c "from benchmarks.common import random_vit_weights as w; print(w())")
+PHOTOS=$("$PY" -c "from benchmarks import photos; from benchmarks.common import DATA; \
 photos.build(DATA / 'photos-300', 300); print(DATA / 'photos-300')")
 for way in library ray; do
     t0=$(date +%s.%N)

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.index_throughput import CPU_FLAGS, publish, random_vit_weights
+from benchmarks.common import CPU_FLAGS, publish, random_vit_weights
 from benchmarks.scale_out import CLIPART, pictures
 
 DEFAULT_HEAP = (

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.index_throughput import DATA, RESULTS
+from benchmarks.common import DATA, RESULTS
 
 DIM = 768
 

@@ -32,8 +32,8 @@ import time
 
 import numpy as np
 
+from benchmarks.common import CPU_FLAGS, publish
 from benchmarks.examples import average_precision, clipart_set, fashion
-from benchmarks.index_throughput import CPU_FLAGS, publish
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 from benchmarks import photos as photo_set
-from benchmarks.index_throughput import DATA, RESULTS
+from benchmarks.common import DATA, RESULTS
 
 CLIPART = Path("/usr/share/openclipart/png")
 EXCLUDED = ("computer/icons", "shapes/", "special/")

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import photos as photo_set
-from benchmarks.index_throughput import CPU_FLAGS, DATA, publish, random_vit_weights
+from benchmarks.common import CPU_FLAGS, DATA, publish, random_vit_weights
 from benchmarks.window import open_window, wait_until
 
 

@@ -39,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.index_throughput import CPU_FLAGS, publish
+from benchmarks.common import CPU_FLAGS, publish
 
 CLIPART = Path("/usr/share/openclipart/png")
 

@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks import photos as photo_set
-from benchmarks.index_throughput import DATA, publish, random_vit_weights
+from benchmarks.common import DATA, publish, random_vit_weights
 from benchmarks.window import open_window, wait_until
 
 

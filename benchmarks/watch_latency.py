@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import photos as photo_set
-from benchmarks.index_throughput import DATA, publish, random_vit_weights
+from benchmarks.common import DATA, publish, random_vit_weights
 
 
 def build_library(library, root: Path, photos: list[Path], n: int, extractor) -> None:

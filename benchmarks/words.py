@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import clipart
-from benchmarks.index_throughput import CPU_FLAGS, DATA, publish
+from benchmarks.common import CPU_FLAGS, DATA, publish
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 FASHION_WORDS = [  # Fashion-MNIST's labels 0-9, as a user would type them
