@@ -4,12 +4,12 @@ app's lifespan and handed to routes through ``deps``; nothing lives in module gl
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
 from image_finder.core.config.settings import Settings
+from image_finder.core.embedding.models import ModelState
 from image_finder.core.search import examples
 from image_finder.core.search.batching import SearchQueue
 from image_finder.core.stores.library import Library
@@ -26,12 +26,6 @@ if TYPE_CHECKING:
     from image_finder.core.search.searcher import Searcher
 
 log = logging.getLogger("image_finder.server")
-
-
-class ModelState(enum.Enum):
-    LOADING = "loading"
-    READY = "ready"
-    FAILED = "failed"
 
 
 class Service:

@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from image_finder.core.common.errors import EmptyLibraryError, LibraryBusyError
 from image_finder.core.config.settings import Settings
+from image_finder.core.embedding.models import ModelState
 from image_finder.core.search.searcher import Query, SearchOptions, SearchOutcome
 from image_finder.core.stores.library_files import READ_ONLY_NOTICE as READ_ONLY
 from image_finder.ui.history import History
@@ -52,12 +53,6 @@ class NoticeKind(enum.Enum):
 
 LIBRARY_POLL_MS = 2000  # how often the window looks for changes made by other processes
 INDEXING_WAIT = "Indexing… the search starts as soon as it has finished."
-
-
-class ModelState(enum.Enum):
-    LOADING = "loading"
-    READY = "ready"
-    FAILED = "failed"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import math
 import os
 from dataclasses import dataclass
@@ -140,3 +141,12 @@ def device_hint(requested: str = "auto") -> str:
     if (requested == "cuda" and not cuda) or (requested == "mps" and not mps):
         return "cpu"
     return requested
+
+
+class ModelState(enum.Enum):
+    """Where a face's model is: loading (searches wait), ready, or failed (searching is off,
+    with the reason). One for every face."""
+
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
