@@ -31,6 +31,7 @@ from image_finder.core.common.errors import (
 )
 from image_finder.core.common.heap import keep_freed_blocks
 from image_finder.core.common.logsetup import log_file, setup_logging
+from image_finder.core.common.paths import inside
 from image_finder.core.common.records import display_name, path_json
 from image_finder.core.config.settings import Settings
 from image_finder.core.stores.backup import LibraryIntactError, recovery_facts, restore_backup
@@ -314,7 +315,7 @@ def _search_options(args: argparse.Namespace, settings: Settings, library: Store
         raise ImageFinderError(f"--nprobe must be 1 or more (got {args.nprobe})")
     folder = os.path.abspath(args.folder) if args.folder else None
     known = [f.path for f in library.folders()]
-    if folder and not any(folder == f or folder.startswith(os.path.join(f, "")) for f in known):
+    if folder and not any(inside(folder, f) for f in known):
         raise ImageFinderError(
             f"{display_name(folder)} is not in the library (its folders: "
             + ", ".join(display_name(f) for f in known)

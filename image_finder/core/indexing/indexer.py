@@ -37,6 +37,7 @@ from image_finder.core.common.errors import (
     LibraryWriteError,
 )
 from image_finder.core.common.faults import checkpoint
+from image_finder.core.common.paths import inside
 from image_finder.core.common.records import (
     FileFacts,
     Moved,
@@ -285,7 +286,7 @@ def _scan_roots(
 
 def _covering(library: Library, folder: str) -> int | None:
     for info in library.folders():
-        if folder == info.path or folder.startswith(os.path.join(info.path, "")):
+        if inside(folder, info.path):
             return info.id
     return None
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
+from image_finder.core.common.paths import inside
 from image_finder.core.pictures.images import is_image_name
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def _mount_type(path: str) -> str:
 
 def _within(path: str, *folders: str) -> bool:
     """Whether ``path`` is one of ``folders`` or lies inside one."""
-    return any(path == f or path.startswith(os.path.join(f, "")) for f in folders)
+    return any(inside(path, f) for f in folders)
 
 
 def _minimal(folders: Iterable[str]) -> list[str]:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.common.paths import inside
 from image_finder.core.common.records import Item, display_name, item_json
 from image_finder.core.learning import concepts
 from image_finder.core.pictures import layout
@@ -422,9 +423,7 @@ def choose_keeper(
 
 def _known_folder(library: Store, folder: str) -> bool:
     path = os.path.abspath(folder)
-    return any(
-        path == f.path or path.startswith(os.path.join(f.path, "")) for f in library.folders()
-    )
+    return any(inside(path, f.path) for f in library.folders())
 
 
 def _ids_under(library: Store, folders: Iterable[str]) -> np.ndarray:

@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
 from image_finder.core.common.errors import ImageLoadError
+from image_finder.core.common.paths import inside
 from image_finder.core.common.records import Item, item_json, path_json
 from image_finder.core.pictures.images import looks_like_a_picture
 from image_finder.core.search.searcher import Query
@@ -32,7 +33,7 @@ router = APIRouter(prefix="/items", tags=["items"])
 
 
 def _inside(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(os.path.join(folder, ""))
+    return inside(path, folder)
 
 
 def find_item(service: Service, item_id: str) -> Item:

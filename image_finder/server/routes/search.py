@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
 from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.common.paths import inside
 from image_finder.core.search.conditions import Conditions
 from image_finder.core.search.searcher import Query, SearchOptions, SearchOutcome
 from image_finder.server.config import MAX_K
@@ -122,7 +123,7 @@ def search_options(service: Service, body: SearchBody) -> SearchOptions:
     if body.folder:
         folder = os.path.abspath(os.path.expanduser(body.folder))
         known = [f.path for f in service.library.folders()]
-        if not any(folder == f or folder.startswith(os.path.join(f, "")) for f in known):
+        if not any(inside(folder, f) for f in known):
             raise ApiError(422, "invalid", f"folder: {body.folder} is not in the library")
     return SearchOptions(
         top_k=min(MAX_K, body.k or settings.top_k),

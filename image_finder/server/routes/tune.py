@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from image_finder.core.common.errors import LibraryReadOnlyError
+from image_finder.core.common.paths import inside
 from image_finder.core.common.records import display_name
 from image_finder.core.learning import adapter
 from image_finder.core.stores.library import READ_ONLY_NOTICE
@@ -50,7 +51,7 @@ def _inside_library(service: Service, path: str) -> str:
     if not os.path.isabs(path):
         raise ApiError(422, "invalid", "labels_from_folders: give an absolute path")
     roots = [f.path for f in service.library.folders()]
-    if not any(path == r or path.startswith(os.path.join(r, "")) for r in roots):
+    if not any(inside(path, r) for r in roots):
         raise ApiError(404, "not_found", f"{display_name(path)} is not in the library")
     return path
 
