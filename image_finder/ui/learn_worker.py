@@ -17,7 +17,10 @@ from PySide6.QtCore import QObject, Signal, Slot
 from image_finder.core.common.errors import ImageFinderError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.learning.concepts import Concept
     from image_finder.core.stores.library import Library
 
 log = logging.getLogger(__name__)
@@ -46,39 +49,39 @@ class LearnWorker(QObject):
                       refine: bool) -> None:  # fmt: skip
         from image_finder.core.learning import concepts
 
-        try:
-            with self.library.writing():
-                if refine:
-                    concept = concepts.refine(self.library, name, positives, negatives)
-                else:
-                    concept = concepts.learn(self.library, name, positives, negatives)
-        except ImageFinderError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:
-            log.exception("learning the concept %r failed", name)
-            self.failed.emit(f"Learning the concept failed: {exc}")
+        if refine:
+            self._learn(name, lambda: concepts.refine(self.library, name, positives, negatives))
         else:
-            self.concept_learnt.emit(concept)
+            self._learn(name, lambda: concepts.learn(self.library, name, positives, negatives))
 
-    @Slot(str, object, object)
-    def learn_from_files(self, name: str, paths: list[str], positives: list[int]) -> None:
-        """A concept from pictures (or folders) outside the library: embedded for the concept
+    @Slot(str, object, object, object)
+    def learn_from_files(self, name: str, paths: list[str], positives: list[int],
+                         negatives: list[int]) -> None:  # fmt: skip
+        """A concept from pictures (or folders) outside the library, with library pictures
+        ``positives`` and against ``negatives``: the outside ones are embedded for the concept
         alone, never added to the library."""
         from image_finder.core.learning import concepts
 
         if self.extractor is None:
             self.failed.emit("The model is not loaded yet; try again in a moment.")
             return
-        try:
-            outside, skipped = concepts.embed_outside(
-                paths, self.extractor, self.concept_progress.emit
-            )
+        extractor = self.extractor
+
+        def learn() -> Concept:
+            outside, skipped = concepts.embed_outside(paths, extractor, self.concept_progress.emit)
             for problem in skipped:
                 log.info("left out of the concept %r: %s: %s", name, problem.path, problem.reason)
             if not len(outside):
                 raise ImageFinderError("None of those pictures could be read.")
+            return concepts.learn(self.library, name, positives, negatives, outside=outside)
+
+        self._learn(name, learn)
+
+    def _learn(self, name: str, learn: Callable[[], Concept]) -> None:
+        """Run ``learn`` under the writer lock; emit the concept, or why it failed."""
+        try:
             with self.library.writing():
-                concept = concepts.learn(self.library, name, positives, [], outside=outside)
+                concept = learn()
         except ImageFinderError as exc:
             self.failed.emit(str(exc))
         except Exception as exc:

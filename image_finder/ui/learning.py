@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 class Learning(QObject):
     _learn_requested = Signal(str, object, object, bool)
-    _files_requested = Signal(str, object, object)
+    _files_requested = Signal(str, object, object, object)
     _tune_requested = Signal(str)
     _use_requested = Signal(bool)
 
@@ -58,11 +58,15 @@ class Learning(QObject):
         self._learn_requested.emit(name, positives, negatives, False)
 
     def save_concept_from_files(
-        self, name: str, paths: list[str], positives: list[int] | None = None
+        self,
+        name: str,
+        paths: list[str],
+        positives: list[int] | None = None,
+        negatives: list[int] | None = None,
     ) -> None:
-        """A concept from pictures outside the library (files or folders of one's own), and
-        library pictures ``positives``."""
-        self._files_requested.emit(name, list(paths), list(positives or []))
+        """A concept from pictures outside the library (files or folders of one's own), with
+        library pictures ``positives`` and against ``negatives``."""
+        self._files_requested.emit(name, list(paths), list(positives or []), list(negatives or []))
 
     def set_extractor(self, extractor: Extractor) -> None:
         """The model, for pictures outside the library (set once it is loaded)."""

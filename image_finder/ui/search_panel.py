@@ -337,7 +337,7 @@ class SearchPanel(QWidget):
             if not ok or not name.strip():
                 return
         if dropped:
-            self.controller.learning.save_concept_from_files(name, dropped, positives)
+            self.controller.learning.save_concept_from_files(name, dropped, positives, negatives)
         else:
             self.controller.learning.save_concept(name, positives, negatives)
 
