@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from image_finder.cli.output import Interrupt
+from image_finder.cli.output import Interrupt, StepLine
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.records import display_name
 from image_finder.core.config.settings import Settings
@@ -72,25 +72,21 @@ def _embed_outside(args: argparse.Namespace, settings: Settings, library: Librar
     """The model's vectors of the example pictures outside the library, with progress on
     stderr; what could not be read is listed and left out."""
     from image_finder.cli import load_extractor
+    from image_finder.core.embedding import precision
     from image_finder.core.learning import concepts
 
     options = {"model": None, "weights": None, "device": None, "precision": None, **vars(args)}
     extractor = load_extractor(argparse.Namespace(**options), settings, library)
-    tty = sys.stderr.isatty()
-    last = [0.0]
+    precision.follow_library(extractor, library)  # the precision the library's vectors have
+    line = StepLine(sys.stderr)
 
     def progress(done: int, total: int) -> None:
-        if time.monotonic() - last[0] < (0.1 if tty else 1.0) and done != total:
-            return
-        last[0] = time.monotonic()
-        line = f"Embedding the examples from outside the library: {done:,} of {total:,}"
-        sys.stderr.write(("\r" + line.ljust(70)) if tty else line + "\n")
-        sys.stderr.flush()
+        text = f"Embedding the examples from outside the library: {done:,} of {total:,}"
+        line.write(text, last=done == total)
 
     with Interrupt(sys.stderr) as interrupt:
         vectors, skipped = concepts.embed_outside(paths, extractor, progress, interrupt)
-    if tty:
-        sys.stderr.write("\n")
+    line.finish()
     for problem in skipped:
         print(f"left out {display_name(problem.path)}: {problem.reason}", file=sys.stderr)
     if not len(vectors):

@@ -73,6 +73,29 @@ class ProgressLine:
             self.out.flush()
 
 
+class StepLine:
+    """Progress as text on stderr (stdout holds only the answer): one self-rewriting line on a
+    terminal (10 updates a second), else a line a second; ``write(text, last)``."""
+
+    def __init__(self, out: TextIO, tty: bool | None = None) -> None:
+        self.out = out
+        self.tty = out.isatty() if tty is None else tty
+        self._last = 0.0
+
+    def write(self, text: str, last: bool = False) -> None:
+        now = time.monotonic()
+        if now - self._last < (0.1 if self.tty else 1.0) and not last:
+            return
+        self._last = now
+        self.out.write(("\r" + text.ljust(70)) if self.tty else text + "\n")
+        self.out.flush()
+
+    def finish(self) -> None:
+        if self.tty:
+            self.out.write("\r" + " " * 70 + "\r")
+            self.out.flush()
+
+
 def _local_time(timestamp: float | None) -> str:
     if not timestamp:
         return "never"

@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
-from image_finder.cli.output import Interrupt
+from image_finder.cli.output import Interrupt, StepLine
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.config.settings import Settings
 from image_finder.core.stores.library import Library
@@ -50,33 +49,22 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser, bool], None]
 
 
 class _Progress:
-    """Training epochs and projected pictures, on stderr (stdout holds only the answer): one
-    self-rewriting line on a terminal, else a line a second (JSON lines with ``--json``)."""
+    """Training epochs and projected pictures, on stderr (JSON lines with ``--json``)."""
 
     def __init__(self, json_lines: bool) -> None:
         self.json_lines = json_lines
-        self.tty = sys.stderr.isatty() and not json_lines
-        self._last = 0.0
+        self.line = StepLine(sys.stderr, tty=False if json_lines else None)
 
     def __call__(self, phase: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self._last < (0.1 if self.tty else 1.0) and done != total:
-            return
-        self._last = now
         unit = "epochs" if phase == "training" else "pictures"
         if self.json_lines:
-            line = json.dumps({"phase": phase, "done": done, "total": total})
+            text = json.dumps({"phase": phase, "done": done, "total": total})
         else:
-            line = f"{phase.capitalize()}: {done:,} of {total:,} {unit}"
-        if self.tty:
-            sys.stderr.write("\r" + line.ljust(60))
-        else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+            text = f"{phase.capitalize()}: {done:,} of {total:,} {unit}"
+        self.line.write(text, last=done == total)
 
     def finish(self) -> None:
-        if self.tty:
-            sys.stderr.write("\r" + " " * 60 + "\r")
+        self.line.finish()
 
 
 def cmd_tune(args: argparse.Namespace, settings: Settings, library: Library) -> int:
