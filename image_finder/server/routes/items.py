@@ -32,10 +32,6 @@ from image_finder.server.thumbnails import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
 router = APIRouter(prefix="/items", tags=["items"])
 
 
-def _inside(path: str, folder: str) -> bool:
-    return inside(path, folder)
-
-
 def find_item(service: Service, item_id: str) -> Item:
     """The item ``item_id`` names (404 for anything else: a path, a negative number…)."""
     number = parse_id(item_id)
@@ -52,8 +48,8 @@ def library_file(service: Service, item: Item) -> str:
     place too: a link out of the library is not followed)."""
     folders = [f.path for f in service.library.folders()]
     real = os.path.realpath(item.path)
-    inside = any(_inside(item.path, f) and _inside(real, os.path.realpath(f)) for f in folders)
-    if not inside or not os.path.isfile(real):
+    within = any(inside(item.path, f) and inside(real, os.path.realpath(f)) for f in folders)
+    if not within or not os.path.isfile(real):
         raise ApiError(404, "not_found", f"The file of item {item.id} is not in the library now.")
     return real
 
