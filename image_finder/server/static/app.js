@@ -215,12 +215,10 @@ function queryFromUrl() {
 }
 
 function requestFor(query) {
-  const words = query.kind === "upload" ? (query.value.words || "") : ""; // combined on purpose only
   const filters = Object.keys(query.filters).length ? query.filters : undefined;
   if (query.kind === "upload") {
     const body = new FormData();
     body.append("image", query.value.file, query.value.file.name || "photo");
-    if (words) body.append("text", words);
     if (query.unlike.length) body.append("unlike", query.unlike.join(","));
     if (filters) body.append("filters", JSON.stringify(filters));
     return { body, headers: {} };
@@ -398,7 +396,7 @@ const TIER_TITLES = { identical: "Identical files", same: "The same picture", si
 const MATCH_WORDS = { keep: "Keep", identical: "identical", same: "same picture", similar: "similar" };
 let dupPage = 1;
 
-function dupItem(item, group) {
+function dupItem(item) {
   const li = document.createElement("li");
   const keep = item.match === "keep";
   li.className = "dup-item" + (keep ? " keep" : "");
@@ -445,7 +443,7 @@ function dupGroup(group, n) {
   title.textContent = `${n}. ${TIER_TITLES[group.tier] || group.tier} · ${group.items.length} files`;
   const items = document.createElement("ul");
   items.className = "dup-items";
-  for (const item of group.items) items.append(dupItem(item, group));
+  for (const item of group.items) items.append(dupItem(item));
   li.append(title, items);
   return li;
 }
