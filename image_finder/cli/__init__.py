@@ -22,22 +22,19 @@ from image_finder.cli import concepts, duplicates, store, tune, watch, words
 from image_finder.cli import query as query_options
 from image_finder.cli.output import Interrupt, ProgressLine, print_searches, print_status
 from image_finder.core.common import paths
-from image_finder.core.common.dberrors import DbTrouble, is_disk_full, trouble
+from image_finder.core.common.dberrors import is_disk_full, store_error
 from image_finder.core.common.errors import (
-    DISK_FULL,
     ImageFinderError,
     LibraryDamagedError,
     ModelMismatchError,
 )
 from image_finder.core.common.heap import keep_freed_blocks
 from image_finder.core.common.logsetup import log_file, setup_logging
-from image_finder.core.common.paths import inside
 from image_finder.core.common.records import display_name, path_json
 from image_finder.core.config.settings import Settings
 from image_finder.core.stores.backup import LibraryIntactError, recovery_facts, restore_backup
-from image_finder.core.stores.catalogue_reads import library_only
 from image_finder.core.stores.library import BACKUP_NAME, DB_NAME, READ_ONLY_NOTICE, Library
-from image_finder.core.stores.store import Store
+from image_finder.core.stores.store import Store, require_library
 from image_finder.text import count, index_summary
 
 log = logging.getLogger("image_finder.cli")
@@ -206,24 +203,24 @@ def build_parser() -> _Parser:
 # ------------------------------------------------------------------------------------------------
 
 
-def load_extractor(args: argparse.Namespace, settings: Settings, library: Store) -> Any:
-    from image_finder.core.embedding.extractor import Extractor
-    from image_finder.core.embedding.models import choose_model
+def model_request(args: argparse.Namespace) -> Any:
+    """The command's model options, over the settings'."""
+    from image_finder.core.app.models import ModelRequest
 
-    choice = choose_model(
-        library.model,
-        settings.model,
-        settings.weights,
-        requested=args.model,
-        weights=args.weights,
+    return ModelRequest(
+        model=getattr(args, "model", None),
+        weights=getattr(args, "weights", None),
+        device=getattr(args, "device", None),
+        precision=getattr(args, "precision", None),
+        text_model=getattr(args, "text_model", None),
+        text_weights=getattr(args, "text_weights", None),
     )
-    extractor = Extractor.load(
-        choice.name,
-        weights=choice.weights,
-        device=args.device or settings.device,
-        precision=args.precision or settings.precision,
-        allow_fallback=choice.allow_fallback,
-    )
+
+
+def load_extractor(args: argparse.Namespace, settings: Settings, library: Store) -> Any:
+    from image_finder.core.app.models import load_extractor as load
+
+    extractor = load(library, settings, model_request(args))
     if extractor.notice:
         print(extractor.notice, file=sys.stderr)
         if extractor.fallback_reason:
@@ -290,9 +287,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Store) -> 
     else:
         extractor = load_extractor(args, settings, library)
     if queries is None:  # words: their vectors need the model
-        if not isinstance(library, Library):
-            raise library_only("Searching by words")
-        searcher, queries = words.search_words(args, settings, library, extractor)
+        kept = require_library(library, "Searching by words")
+        searcher, queries = words.search_words(args, settings, kept, extractor)
         queries = [q.where(where) for q in queries]
     else:
         searcher = Searcher(library, extractor)
@@ -300,35 +296,22 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Store) -> 
                           options, args.json)  # fmt: skip
 
 
+FLAGS = {"k": "-k/--top-k", "min_score": "--min-score", "nprobe": "--nprobe"}
+
+
 def _search_options(args: argparse.Namespace, settings: Settings, library: Store) -> Any:
     """The options of a search, each checked: a value out of range is one line and exit 1."""
-    from image_finder.core.search.searcher import SearchOptions
+    from image_finder.core.app.options import OptionError, search_options
 
-    top_k = args.top_k if args.top_k is not None else settings.top_k
-    if top_k < 1:
-        raise ImageFinderError(f"-k/--top-k must be 1 or more (got {top_k})")
-    if args.min_score is not None and not 0.0 <= args.min_score <= 1.0:
-        raise ImageFinderError(
-            f"--min-score must be between 0 and 1, 1 being the same picture (got {args.min_score})"
-        )
-    if args.nprobe is not None and args.nprobe < 1:
-        raise ImageFinderError(f"--nprobe must be 1 or more (got {args.nprobe})")
-    folder = os.path.abspath(args.folder) if args.folder else None
-    known = [f.path for f in library.folders()]
-    if folder and not any(inside(folder, f) for f in known):
-        raise ImageFinderError(
-            f"{display_name(folder)} is not in the library (its folders: "
-            + ", ".join(display_name(f) for f in known)
-            + ")"
-        )
-    return SearchOptions(
-        top_k=top_k,
-        min_score=args.min_score if args.min_score is not None else (settings.min_score or None),
-        folder=folder,
-        nprobe=args.nprobe or settings.nprobe or None,
-        rotations=settings.rotations if args.rotations is None else args.rotations,
-        crops=settings.crops if args.crops is None else args.crops,
-    )
+    try:
+        return search_options(
+            library, settings, top_k=args.top_k, min_score=args.min_score, folder=args.folder,
+            nprobe=args.nprobe, rotations=args.rotations, crops=args.crops,
+        )  # fmt: skip
+    except OptionError as exc:
+        if exc.field in FLAGS:
+            raise ImageFinderError(f"{FLAGS[exc.field]} must be {exc.rule}") from exc
+        raise
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings, library: Library) -> int:
@@ -422,26 +405,16 @@ def _how(exc: ImageFinderError) -> str:
     return ""
 
 
-def _database_failed(exc: sqlite3.DatabaseError) -> str:
-    """Busy, full and read-only in their own words; only damage points at check and recover."""
-    kind = trouble(exc)
-    if kind is DbTrouble.FULL:
-        return f"writing the library failed: {DISK_FULL}"
-    if kind is DbTrouble.IO:
-        return (
-            f"writing the library failed ({exc}): the disk may be full, or the drive failing. "
-            "Everything committed before is kept; free some space, then try again."
+def _database_failed(exc: BaseException) -> str:
+    """A store error in the words every face shows; only damage points at check and recover."""
+    error = store_error(exc)
+    if isinstance(error, LibraryDamagedError):
+        return f"{error} Run 'image-finder-cli check'; 'image-finder-cli recover' restores " + (
+            "the last backup."
         )
-    if kind is DbTrouble.BUSY:
-        return "the library is busy (another process holds it); nothing was lost: try again."
-    if kind is DbTrouble.READ_ONLY:
-        return f"the library cannot be written ({exc}); it was not changed."
-    if kind is DbTrouble.DAMAGED:
-        return (
-            f"the library database is damaged ({exc}). Run 'image-finder-cli check'; "
-            "'image-finder-cli recover' restores the last backup."
-        )
-    return f"the library database failed ({exc}). Run 'image-finder-cli check' to verify it."
+    if type(error) is ImageFinderError:
+        return f"{error} Run 'image-finder-cli check' to verify it."
+    return str(error)
 
 
 COMMANDS = {
@@ -486,15 +459,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like, which stopped reading
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except sqlite3.DatabaseError as exc:  # found after the library opened
+    except (sqlite3.DatabaseError, OSError) as exc:  # found after the library opened
+        if isinstance(exc, OSError) and not is_disk_full(exc):
+            return _internal_error(exc)
         log.exception("database error")
         print(f"image-finder-cli: {_database_failed(exc)}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        if not is_disk_full(exc):
-            return _internal_error(exc)
-        log.exception("disk full")
-        print(f"image-finder-cli: {DISK_FULL}", file=sys.stderr)
         return 1
     except Exception as exc:
         return _internal_error(exc)

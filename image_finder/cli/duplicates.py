@@ -7,16 +7,18 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from image_finder.cli import query as query_options
 from image_finder.cli.store import add_store_options
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.records import display_name, path_json
 from image_finder.core.config.settings import Settings
-from image_finder.core.stores.library import Library
 from image_finder.core.stores.store import Store
 from image_finder.text import byte_size, count
+
+if TYPE_CHECKING:
+    from image_finder.core.stores.library import Library
 
 
 def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser, bool], None]) -> None:
@@ -57,7 +59,8 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser, bool], None]
 def cmd_duplicates(args: argparse.Namespace, settings: Settings, library: Store) -> int:
     from image_finder.core.search.duplicates import DEFAULT_THRESHOLD, Tier, find_duplicates
 
-    if args.trash_others and not isinstance(library, Library):
+    kept = library.as_library()
+    if args.trash_others and (kept is None or not library.capabilities.files):
         raise ImageFinderError(
             "--trash-others needs a library: a catalogue is written only by its indexing job"
         )
@@ -77,8 +80,8 @@ def cmd_duplicates(args: argparse.Namespace, settings: Settings, library: Store)
         return 0
     if not args.json:
         _print_groups(groups)
-    if args.trash_others and isinstance(library, Library):
-        return _trash_others(args, library, groups)
+    if args.trash_others and kept is not None:
+        return _trash_others(args, kept, groups)
     return 0
 
 

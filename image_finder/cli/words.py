@@ -28,20 +28,13 @@ def add_text_options(parser: argparse.ArgumentParser) -> None:
 def load_clip(args: argparse.Namespace, settings: Settings, library: Library) -> Any:
     """The CLIP model for this library's text vectors (or the one asked for), or None with a
     notice when it cannot be loaded: words then search with the ImageNet classes."""
-    from image_finder.core.embedding.clip import ClipExtractor
-    from image_finder.core.embedding.models import ModelLoadError
+    from image_finder.cli import model_request
+    from image_finder.core.app.models import load_clip as load
 
-    name = getattr(args, "text_model", None) or library.text_model or settings.text_model
-    if not name:
-        return None
-    weights = getattr(args, "text_weights", None) or settings.text_weights or None
-    try:
-        return ClipExtractor.load_clip(name, weights=weights, device=args.device or settings.device)
-    except ModelLoadError as exc:
-        if getattr(args, "text_model", None):
-            raise
-        print(f"Searching words with the ImageNet classes only: {exc}", file=sys.stderr)
-        return None
+    clip, notice = load(library, settings, model_request(args))
+    if notice:
+        print(notice, file=sys.stderr)
+    return clip
 
 
 def index_text(

@@ -129,7 +129,7 @@ def _log_to_console() -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from image_finder.core.stores.library import READ_ONLY_NOTICE, Library
+    from image_finder.core.stores.library import READ_ONLY_NOTICE
     from image_finder.server.app import create_app, open_store
     from image_finder.server.config import ServerConfig
 
@@ -152,11 +152,11 @@ def serve(args: argparse.Namespace) -> int:
     token = TokenStore().main_token()
     library = open_store(config)
     try:
-        if isinstance(library, Library) and library.read_only:
+        if library.read_only and library.capabilities.files:  # a catalogue is read-only by design
             print(f"image-finder-server: {READ_ONLY_NOTICE}", file=sys.stderr)
         shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
         shown = f"[{shown}]" if ":" in shown else shown
-        served = library.folder if isinstance(library, Library) else library.address.text
+        served = library.location
         print(f"Image Finder {__version__}: serving {served}")
         print(f"Open http://{shown}:{args.port}/?token={token}")
         print(f"API: http://{shown}:{args.port}/api/v1 (Authorization: Bearer TOKEN)", flush=True)

@@ -8,7 +8,6 @@ from pathlib import Path
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_MAX_UPLOAD_MB = 20
-MAX_K = 1000  # results one search may ask for
 MAX_PER_PAGE = 200
 
 

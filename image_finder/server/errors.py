@@ -4,6 +4,7 @@ status that says what went wrong."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,11 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from image_finder.core.common.dberrors import store_error
 from image_finder.core.common.errors import (
     EmptyLibraryError,
     ImageFinderError,
     ImageLoadError,
     LibraryBusyError,
+    LibraryDamagedError,
     LibraryReadOnlyError,
     LibraryWriteError,
     ModelMismatchError,
@@ -86,6 +89,8 @@ def from_core(exc: ImageFinderError) -> ApiError:
         return ApiError(409, "model_mismatch", message)
     if isinstance(exc, UnknownConceptError):
         return ApiError(404, "not_found", message)
+    if isinstance(exc, LibraryDamagedError):
+        return ApiError(500, "library_damaged", message)
     if isinstance(exc, LibraryWriteError):
         return ApiError(507, "write_failed", message)
     return ApiError(400, "bad_request", message)
@@ -107,6 +112,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ImageFinderError)
     async def _core_error(request: Request, exc: ImageFinderError) -> JSONResponse:
         api = from_core(exc)
+        return error_response(api.status, api.code, api.message, api.headers)
+
+    @app.exception_handler(sqlite3.DatabaseError)
+    async def _store_error(request: Request, exc: sqlite3.DatabaseError) -> JSONResponse:
+        log.exception("database error answering %s %s", request.method, request.url.path)
+        api = from_core(store_error(exc))
         return error_response(api.status, api.code, api.message, api.headers)
 
     @app.exception_handler(StarletteHTTPException)

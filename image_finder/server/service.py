@@ -8,11 +8,11 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
+from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.config.settings import Settings
 from image_finder.core.embedding.models import ModelState
 from image_finder.core.search import examples
 from image_finder.core.search.batching import SearchQueue
-from image_finder.core.stores.library import Library
 from image_finder.core.stores.store import Store
 from image_finder.server.config import ServerConfig
 from image_finder.server.errors import CATALOGUE_WRITES, RETRY_AFTER_SECONDS, ApiError
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from image_finder.core.embedding.clip import ClipExtractor
     from image_finder.core.embedding.extractor import Extractor
     from image_finder.core.search.searcher import Searcher
+    from image_finder.core.stores.library import Library
 
 log = logging.getLogger("image_finder.server")
 
@@ -32,14 +33,14 @@ class Service:
     def __init__(
         self,
         config: ServerConfig,
-        library: Store,
+        store: Store,
         *,
         settings: Settings | None = None,
         tokens: TokenStore | None = None,
         extractor: Extractor | None = None,
     ) -> None:
         self.config = config
-        self.library = library
+        self.store = store
         self.settings = settings or Settings.load()
         self.tokens = TokenChecker(tokens or TokenStore())
         self.thumbnails = ThumbnailCache(config.thumbnail_cache_mb * 1024 * 1024)
@@ -49,8 +50,7 @@ class Service:
         self.searcher: Searcher | None = None
         self._queue: SearchQueue | None = None
         self._extractor = extractor
-        own = library if isinstance(library, Library) else None
-        self.jobs = JobManager(own, self._job_extractor)
+        self.jobs = JobManager(store.as_library(), self._job_extractor)
         self.duplicates_cache: dict[tuple[Any, ...], Any] = {}
         self.last_trashed: list[str] = []  # the files of the last move to the trash (undo)
 
@@ -65,57 +65,30 @@ class Service:
         threading.Thread(target=self._load, name="model-loader", daemon=True).start()
 
     def _load(self) -> None:
-        from image_finder.core.embedding.extractor import Extractor
-        from image_finder.core.embedding.models import choose_model
+        from image_finder.core.app.models import ModelRequest, load_models
 
+        request = ModelRequest(
+            model=self.config.model,
+            weights=self.config.weights,
+            device=self.config.device,
+            precision=self.config.precision,
+        )
         try:
-            choice = choose_model(
-                self.library.model,
-                self.settings.model,
-                self.settings.weights,
-                requested=self.config.model,
-                weights=self.config.weights,
-            )
-            extractor = Extractor.load(
-                choice.name,
-                weights=choice.weights,
-                device=self.config.device or self.settings.device,
-                precision=self.config.precision or self.settings.precision,
-                allow_fallback=choice.allow_fallback,
-            )
-        except Exception as exc:
-            log.exception("loading the model failed")
-            self.model_error = f"The model could not be loaded: {exc}"
+            models = load_models(self.store, self.settings, request)
+        except ImageFinderError as exc:
+            self.model_error = str(exc)
             self.model_state = ModelState.FAILED
             self.model_ready.set()
             return
-        if extractor.notice:
-            log.warning("%s", extractor.notice)
-        self._ready(extractor, self._load_clip())
-
-    def _load_clip(self) -> ClipExtractor | None:
-        """The CLIP model of the library's text vectors, for searching any words; without it,
-        words search ImageNet's classes."""
-        from image_finder.core.embedding.clip import ClipExtractor
-
-        name = self.settings.text_model or self.library.text_model
-        if not name:
-            return None
-        try:
-            return ClipExtractor.load_clip(
-                name,
-                weights=self.settings.text_weights or None,
-                device=self.config.device or self.settings.device,
-            )
-        except Exception as exc:
-            log.warning("words search ImageNet's classes only: %s", exc)
-            return None
+        for notice in models.notices:
+            log.warning("%s", notice)
+        self._ready(models.extractor, models.clip)
 
     def _ready(self, extractor: Extractor, clip: ClipExtractor | None = None) -> None:
         from image_finder.core.search.searcher import Searcher
 
         self._extractor = extractor
-        self.searcher = Searcher(self.library, extractor.for_thread(), clip)
+        self.searcher = Searcher(self.store, extractor.for_thread(), clip)
         self._queue = SearchQueue(
             self.searcher, max_pending=self.config.max_pending, decoders=self.config.decoders
         )
@@ -128,8 +101,8 @@ class Service:
     def _resume_unfinished(self) -> None:
         """Folders whose indexing was cut short (a server stopped or killed during a job)
         are indexed on, as a job of their own, unless the settings say not to."""
-        library = self.library
-        if not isinstance(library, Library) or library.read_only:
+        library = self.store.as_library()
+        if library is None or library.read_only:
             return
         if not self.settings.resume_interrupted:
             return
@@ -170,13 +143,14 @@ class Service:
         if self._extractor is None:
             raise self._not_ready()
         if matching:
-            self.library.check_model(self._extractor.name, self._extractor.dim)
+            self.store.check_model(self._extractor.name, self._extractor.dim)
 
     def require_library(self) -> Library:
         """The library, for what changes it; 409 over a catalogue (its job writes it)."""
-        if not isinstance(self.library, Library):
+        library = self.store.as_library()
+        if library is None:
             raise ApiError(409, "catalogue", CATALOGUE_WRITES)
-        return self.library
+        return library
 
     @property
     def model_name(self) -> str | None:

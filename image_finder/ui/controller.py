@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
+from image_finder.core.app.options import search_options
 from image_finder.core.common.errors import EmptyLibraryError, LibraryBusyError
 from image_finder.core.config.settings import Settings
 from image_finder.core.embedding.models import ModelState
-from image_finder.core.search.searcher import Query, SearchOptions, SearchOutcome
+from image_finder.core.search.searcher import Query, SearchOutcome
 from image_finder.core.stores.library_files import READ_ONLY_NOTICE as READ_ONLY
 from image_finder.ui.history import History
 from image_finder.ui.jobs import IndexJob, JoinedProgress
@@ -110,13 +111,7 @@ class Controller(QObject):
         self.last_outcome: SearchOutcome | None = None
         self.last_report: IndexReport | None = None
         self.last_search_ms: float | None = None
-        self.options = SearchOptions(
-            top_k=settings.top_k,
-            min_score=settings.min_score or None,
-            nprobe=settings.nprobe or None,
-            rotations=settings.rotations,
-            crops=settings.crops,
-        )
+        self.options = search_options(library, settings)
         self._jobs: list[IndexJob] = []
         self._indexing = False
         self._pending: Query | None = None  # runs when the model is ready and indexing is done
@@ -290,9 +285,11 @@ class Controller(QObject):
         # only a confirmed change of the model itself indexes everything again.
         rebuild = bool(library_model) and reindex and new.model != library_model
         self.settings = new
-        self.options = dataclasses.replace(self.options, top_k=new.top_k,
-                                           nprobe=new.nprobe or None, rotations=new.rotations,
-                                           crops=new.crops)  # fmt: skip
+        self.options = dataclasses.replace(  # the query's own score and folder stay
+            search_options(self.library, new),
+            min_score=self.options.min_score,
+            folder=self.options.folder,
+        )
         if new.watch_folders != old.watch_folders:
             self.start_watching() if self._watches() else self.stop_watching()
         engine = ("model", "weights", "device", "precision", "text_model", "text_weights")

@@ -56,55 +56,24 @@ class SearchWorker(QObject):
 
     @Slot(object, bool)
     def load_model(self, settings: Settings, replace_library_model: bool = False) -> None:
-        """Load the model :func:`choose_model` picks for the library and settings."""
-        from image_finder.core.embedding.extractor import Extractor
-        from image_finder.core.embedding.models import choose_model
+        """Load the models the application layer picks for the library and settings; a CLIP
+        model that cannot be had is said in the model's notice (words search ImageNet's
+        classes)."""
+        from image_finder.core.app.models import ModelRequest, load_models
         from image_finder.core.search.searcher import Searcher
 
+        request = ModelRequest(replace_library_model=replace_library_model)
         try:
-            choice = choose_model(
-                self.library.model,
-                settings.model,
-                settings.weights,
-                replace_library_model=replace_library_model,
-            )
-            extractor = Extractor.load(
-                choice.name,
-                weights=choice.weights,
-                device=settings.device,
-                precision=settings.precision,
-                allow_fallback=choice.allow_fallback,
-            )
+            models = load_models(self.library, settings, request)
         except ImageFinderError as exc:
             self.model_failed.emit(str(exc))
             return
-        except Exception as exc:
-            log.exception("loading the model failed")
-            self.model_failed.emit(f"The model could not be loaded: {exc}")
-            return
-        self.clip = self._load_clip(settings, extractor)
+        extractor = models.extractor
+        extractor.notice = " ".join(models.notices) or None
+        self.clip = models.clip
         self.searcher = Searcher(self.library, extractor, self.clip)
         self.model_loaded.emit(extractor)
         threading.Thread(target=examples.warm_up, name="warm-up", daemon=True).start()
-
-    def _load_clip(self, settings: Settings, extractor: Extractor) -> ClipExtractor | None:
-        """The CLIP model the settings or the library's text vectors ask for; when it cannot
-        be had, words search ImageNet's classes and the model's notice says why."""
-        from image_finder.core.embedding.clip import ClipExtractor
-
-        name = settings.text_model or self.library.text_model
-        if not name:
-            return None
-        try:
-            return ClipExtractor.load_clip(
-                name, weights=settings.text_weights or None, device=settings.device
-            )
-        except ImageFinderError as exc:
-            log.warning("CLIP not loaded: %s", exc)
-            extractor.notice = " ".join(
-                filter(None, [extractor.notice, f"Words search ImageNet's classes only: {exc}."])
-            )
-            return None
 
     @Slot(int, object, object)
     def search(self, generation: int, query: Query, options: SearchOptions) -> None:

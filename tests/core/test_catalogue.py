@@ -17,6 +17,7 @@ import pytest
 
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.stores.catalogue import Catalogue, StoreAddress
+from image_finder.core.stores.store import require_library
 from tests.core.conftest import run
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -122,6 +123,10 @@ def test_a_library_copied_into_a_catalogue_answers_the_same_from_the_command_lin
     assert code == 1 and "--trash-others needs a library" in err
     # files moved on the shared file system: their rows follow with their vectors
     with Catalogue(store) as catalogue:
+        assert catalogue.as_library() is None and not any(catalogue.capabilities.to_json().values())
+        assert catalogue.describe()["collection"] == "image_finder"
+        with pytest.raises(ImageFinderError, match="A concept needs a library"):
+            require_library(catalogue, "A concept")
         old = catalogue.item_by_path(str(photos / "coffee copy.jpg"))
         assert old is not None
         vector = catalogue.vectors([old.id])

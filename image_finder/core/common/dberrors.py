@@ -11,6 +11,14 @@ import enum
 import errno
 import sqlite3
 
+from image_finder.core.common.errors import (
+    ImageFinderError,
+    LibraryBusyError,
+    LibraryDamagedError,
+    LibraryReadOnlyError,
+    LibraryWriteError,
+)
+
 
 class DbTrouble(enum.Enum):
     BUSY = "busy"
@@ -75,3 +83,36 @@ def is_disk_full(exc: BaseException) -> bool:
     if isinstance(exc, OSError | sqlite3.Error):
         return trouble(exc) is DbTrouble.FULL
     return isinstance(exc, RuntimeError) and "write" in str(exc).lower() and "!=" in str(exc)
+
+
+def store_error(
+    exc: BaseException, *, kept: str = "Everything committed before is kept", writing: bool = False
+) -> ImageFinderError:
+    """A database or file-system error in the words every face shows, as the error type each
+    face maps (busy, read-only, write failed, damaged). ``kept`` says what was not lost;
+    ``writing``: the error came while writing, so what is neither busy nor damaged is a failed
+    write."""
+    kind = trouble(exc)
+    if kind is DbTrouble.OTHER and is_disk_full(exc):
+        kind = DbTrouble.FULL
+    if writing and kind not in (DbTrouble.BUSY, DbTrouble.DAMAGED, DbTrouble.FULL):
+        kind = DbTrouble.IO
+    if kind is DbTrouble.FULL:
+        return LibraryWriteError(
+            "Writing the library failed: the disk is full (or a file size limit was reached). "
+            f"{kept}. Free some space, then try again."
+        )
+    if kind is DbTrouble.IO:
+        return LibraryWriteError(
+            f"Writing the library failed ({exc}); the disk may be full, or the drive failing. "
+            f"{kept}. Free some space, then try again."
+        )
+    if kind is DbTrouble.BUSY:
+        return LibraryBusyError(
+            "The library is busy (another process holds it); nothing was lost: try again."
+        )
+    if kind is DbTrouble.READ_ONLY:
+        return LibraryReadOnlyError(f"The library cannot be written ({exc}); it was not changed.")
+    if kind is DbTrouble.DAMAGED:
+        return LibraryDamagedError(f"The library database is damaged ({exc}).")
+    return ImageFinderError(f"The library database failed ({exc}).")

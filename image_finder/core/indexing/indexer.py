@@ -29,12 +29,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from image_finder.core.common.dberrors import FULL_ERRNOS, is_busy, is_disk_full
+from image_finder.core.common.dberrors import FULL_ERRNOS, is_busy, store_error
 from image_finder.core.common.errors import (
     ImageFinderError,
     ImageLoadError,
     LibraryBusyError,
-    LibraryWriteError,
 )
 from image_finder.core.common.faults import checkpoint
 from image_finder.core.common.paths import inside
@@ -160,19 +159,9 @@ def index_folders(
         raise
 
 
-def _write_failed(exc: Exception) -> LibraryWriteError:
+def _write_failed(exc: Exception) -> ImageFinderError:
     log.error("writing the library failed: %s", exc)
-    if is_disk_full(exc):
-        return LibraryWriteError(
-            "Writing the library failed: the disk is full (or a file size limit was reached). "
-            "Everything indexed before this batch is kept. Free some space, then index again "
-            "to continue."
-        )
-    return LibraryWriteError(
-        f"Writing the library failed ({exc}); the disk may be full, or the drive failing. "
-        "Everything indexed before this batch is kept. Free some space, then index again to "
-        "continue."
-    )
+    return store_error(exc, kept="Everything indexed before this batch is kept", writing=True)
 
 
 def _index_folders(

@@ -38,9 +38,7 @@ from image_finder.core.learning import concepts
 from image_finder.core.pictures import layout
 from image_finder.core.pictures.images import RAW_EXTENSIONS
 from image_finder.core.search.conditions import Conditions, FactCache
-from image_finder.core.stores.catalogue_reads import library_only
-from image_finder.core.stores.library import Library
-from image_finder.core.stores.store import Store
+from image_finder.core.stores.store import Store, require_library
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +184,7 @@ ProgressCallback = Callable[[int, int], None]
 
 
 def find_duplicates(
-    library: Store,
+    store: Store,
     folders: Sequence[str] = (),
     *,
     reference: Sequence[str] = (),
@@ -200,14 +198,14 @@ def find_duplicates(
     """Groups of duplicates among ``folders`` (default: the whole library), or among
     ``folders`` and against ``reference`` folders; with ``conditions``, among the images that
     meet them (this year's photos, say). Largest space to reclaim first."""
-    pairs = find_pairs(library, folders, reference=reference, threshold=threshold,
+    pairs = find_pairs(store, folders, reference=reference, threshold=threshold,
                        progress=progress, cancelled=cancelled, conditions=conditions)  # fmt: skip
-    ref_ids = frozenset(_ids_under(library, reference))
-    return group_pairs(library, pairs, min_tier=min_tier, rules=rules, reference_ids=ref_ids)
+    ref_ids = frozenset(_ids_under(store, reference))
+    return group_pairs(store, pairs, min_tier=min_tier, rules=rules, reference_ids=ref_ids)
 
 
 def find_pairs(
-    library: Store,
+    store: Store,
     folders: Sequence[str] = (),
     *,
     reference: Sequence[str] = (),
@@ -220,22 +218,21 @@ def find_pairs(
     """Every pair of images in scope at or above ``threshold``, with its tier (``nprobe``:
     IVF regions searched per image; None: the library's calibrated default)."""
     for folder in [*folders, *reference]:
-        if not _known_folder(library, folder):
+        if not _known_folder(store, folder):
             raise ImageFinderError(f"{display_name(folder)} is not in the library")
-    scope = _ids_under(library, folders) if folders else None
+    scope = _ids_under(store, folders) if folders else None
     if conditions:
-        if not isinstance(library, Library):
-            raise library_only("A condition other than a folder")
-        matching = FactCache().matching(library, conditions)
+        kept = require_library(store, "A condition other than a folder")
+        matching = FactCache().matching(kept, conditions)
         if conditions.concept:
-            concept = concepts.require(library, conditions.concept)
-            matching = np.intersect1d(matching, concepts.members(library, concept))
+            concept = concepts.require(kept, conditions.concept)
+            matching = np.intersect1d(matching, concepts.members(kept, concept))
         scope = matching if scope is None else np.intersect1d(scope, matching)
-    ref_ids = _ids_under(library, reference)
+    ref_ids = _ids_under(store, reference)
     if reference and scope is None:  # the library against its reference folders
-        scope = np.setdiff1d(_all_ids(library), ref_ids)
+        scope = np.setdiff1d(_all_ids(store), ref_ids)
     candidates = None if scope is None else np.union1d(scope, ref_ids)
-    queries = _all_ids(library) if scope is None else scope
+    queries = _all_ids(store) if scope is None else scope
     ref_set = set(ref_ids.tolist())
     pairs = Pairs()
     done = 0
@@ -243,11 +240,11 @@ def find_pairs(
         if cancelled is not None and cancelled():
             break
         ids = queries[start : start + BATCH]
-        scores, found = library.vector_index.search(
-            library.vectors(ids.tolist()), NEIGHBOURS + 1, nprobe=nprobe, restrict_to=candidates
+        scores, found = store.vector_index.search(
+            store.vectors(ids.tolist()), NEIGHBOURS + 1, nprobe=nprobe, restrict_to=candidates
         )
-        if library.active_adapter is not None:
-            scores = _original_scores(library, ids, found)
+        if store.active_adapter is not None:
+            scores = _original_scores(store, ids, found)
         close = [
             (int(a), int(b), float(s))
             for a, row_ids, row_scores in zip(ids, found, scores, strict=True)
@@ -255,21 +252,21 @@ def find_pairs(
             if b >= 0 and b != a and s >= min(threshold, SAME_SCORE)
             and not (a in ref_set and b in ref_set)
         ]  # fmt: skip
-        _add_close(library, pairs, close, threshold)
+        _add_close(store, pairs, close, threshold)
         done += len(ids)
         if progress is not None:
             progress(done, len(queries))
-    _add_identical(library, pairs, queries, candidates, ref_set)
+    _add_identical(store, pairs, queries, candidates, ref_set)
     return pairs
 
 
-def _original_scores(library: Store, ids: np.ndarray, found: np.ndarray) -> np.ndarray:
+def _original_scores(store: Store, ids: np.ndarray, found: np.ndarray) -> np.ndarray:
     """The neighbours' scores on the model's own vectors: an adapter pulls pictures of one
     label together, and copies are told by the features they were measured on."""
     known = np.unique(found[found >= 0])
     where = {int(i): n for n, i in enumerate(known)}
-    queries = library.vectors(ids.tolist(), original=True)
-    others = library.vectors(known.tolist(), original=True)
+    queries = store.vectors(ids.tolist(), original=True)
+    others = store.vectors(known.tolist(), original=True)
     scores = np.full(found.shape, -2.0, np.float32)
     for row, (query, row_ids) in enumerate(zip(queries, found, strict=True)):
         hits = row_ids >= 0
@@ -278,14 +275,14 @@ def _original_scores(library: Store, ids: np.ndarray, found: np.ndarray) -> np.n
 
 
 def _add_close(
-    library: Store, pairs: Pairs, close: list[tuple[int, int, float]], threshold: float
+    store: Store, pairs: Pairs, close: list[tuple[int, int, float]], threshold: float
 ) -> None:
     """Tier the close pairs of one batch: hash, then layout for the high scores."""
     if not close:
         return
     ids = sorted({i for a, b, _ in close for i in (a, b)})
-    items = library.items(ids)
-    layouts = library.layouts([i for a, b, s in close if s >= SAME_SCORE for i in (a, b)])
+    items = store.items(ids)
+    layouts = store.layouts([i for a, b, s in close if s >= SAME_SCORE for i in (a, b)])
     for a, b, score in close:
         if a not in items or b not in items:
             continue
@@ -307,7 +304,7 @@ def _same_layout(a: bytes, b: bytes) -> bool:
 
 
 def _add_identical(
-    library: Store,
+    store: Store,
     pairs: Pairs,
     queries: np.ndarray,
     candidates: np.ndarray | None,
@@ -316,7 +313,7 @@ def _add_identical(
     """Byte-identical files by content hash, whatever the index returned."""
     allowed = None if candidates is None else set(candidates.tolist())
     wanted = set(queries.tolist())
-    for ids in library.same_content_groups():
+    for ids in store.same_content_groups():
         members = [i for i in ids if allowed is None or i in allowed]
         for a in members:
             for b in members:
@@ -325,7 +322,7 @@ def _add_identical(
 
 
 def group_pairs(
-    library: Store,
+    store: Store,
     pairs: Pairs,
     *,
     min_tier: Tier = Tier.SIMILAR,
@@ -355,7 +352,7 @@ def group_pairs(
     for a, _, tier, score in kept:
         r = root(a)
         weakest[r] = min(weakest.get(r, (Tier.IDENTICAL, 1.0)), (tier, score))
-    items = library.items(i for ids in members.values() for i in ids)
+    items = store.items(i for ids in members.values() for i in ids)
     groups = []
     for r, ids in members.items():
         # in path order, whatever the store numbers them by
@@ -364,14 +361,14 @@ def group_pairs(
             continue
         tier, score = weakest[r]
         keep = choose_keeper(present, rules, reference_ids)
-        relations = _relations(library, pairs, keep, present)
+        relations = _relations(store, pairs, keep, present)
         groups.append(DuplicateGroup(tier, score, present, keep, reference_ids, relations))
     groups.sort(key=lambda g: (-g.reclaimable, -len(g.items), g.keep.path))
     return groups
 
 
 def _relations(
-    library: Store, pairs: Pairs, keep: Item, items: Sequence[Item]
+    store: Store, pairs: Pairs, keep: Item, items: Sequence[Item]
 ) -> dict[int, tuple[Tier, float]]:
     """Each copy's relation to the keeper: the pair found between them, else (joined through
     another member) identical for the same bytes, or similar at their vectors' score."""
@@ -379,7 +376,7 @@ def _relations(
     unpaired = [i for i in others if _key(i.id, keep.id) not in pairs.found]
     scores: dict[int, float] = {}
     if unpaired:
-        vectors = library.vectors([keep.id, *(i.id for i in unpaired)], original=True)
+        vectors = store.vectors([keep.id, *(i.id for i in unpaired)], original=True)
         scores = {i.id: float(vectors[0] @ v) for i, v in zip(unpaired, vectors[1:], strict=True)}
     out = {}
     for item in others:
@@ -421,15 +418,15 @@ def choose_keeper(
     return min(items, key=key)
 
 
-def _known_folder(library: Store, folder: str) -> bool:
+def _known_folder(store: Store, folder: str) -> bool:
     path = os.path.abspath(folder)
-    return any(inside(path, f.path) for f in library.folders())
+    return any(inside(path, f.path) for f in store.folders())
 
 
-def _ids_under(library: Store, folders: Iterable[str]) -> np.ndarray:
-    found = [library.ids_under(f) for f in folders]
+def _ids_under(store: Store, folders: Iterable[str]) -> np.ndarray:
+    found = [store.ids_under(f) for f in folders]
     return np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
 
 
-def _all_ids(library: Store) -> np.ndarray:
-    return _ids_under(library, [f.path for f in library.folders()])
+def _all_ids(store: Store) -> np.ndarray:
+    return _ids_under(store, [f.path for f in store.folders()])

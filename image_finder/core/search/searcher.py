@@ -38,9 +38,7 @@ from image_finder.core.search.query_images import (
     embed_prepared,
     prepare_image,
 )
-from image_finder.core.stores.catalogue_reads import library_only
-from image_finder.core.stores.library import Library
-from image_finder.core.stores.store import Store
+from image_finder.core.stores.store import Store, require_library
 
 if TYPE_CHECKING:
     from image_finder.core.embedding.extractor import Extractor
@@ -172,9 +170,9 @@ class Searcher:
     keep the model warm and the features of recent queries at hand."""
 
     def __init__(
-        self, library: Store, extractor: Extractor, clip: ClipExtractor | None = None
+        self, store: Store, extractor: Extractor, clip: ClipExtractor | None = None
     ) -> None:
-        self.library = library
+        self.store = store
         self.extractor = extractor
         self.clip = clip  # a CLIP model, for the library's second (text) vector set
         self._text_vectors = TextVectors()
@@ -186,13 +184,14 @@ class Searcher:
 
     def check(self) -> None:
         """Raise EmptyLibraryError or ModelMismatchError when nothing can be searched."""
-        if self.library.count() == 0:
+        if self.store.count() == 0:
             raise EmptyLibraryError(EMPTY_LIBRARY)
-        self.library.check_model(self.extractor.name, self.extractor.dim)
-        if isinstance(self.library, Library):
-            precision.follow_library(self.extractor, self.library)
+        self.store.check_model(self.extractor.name, self.extractor.dim)
+        library = self.store.as_library()
+        if library is not None:
+            precision.follow_library(self.extractor, library)
         elif self.extractor.requested_precision == "auto":  # the one the catalogue's job ran in
-            made_in = self.library.precision  # "auto" when each of its actors chose
+            made_in = self.store.meta_value("precision")  # "auto" when each of its actors chose
             if made_in in PRECISIONS and made_in != "auto":
                 self.extractor.set_precision(made_in, "auto: the catalogue's vectors")
 
@@ -206,9 +205,9 @@ class Searcher:
 
     def _searched(self, features: QueryFeatures) -> QueryFeatures:
         """The model's features in the space the library is searched in (its adapter's)."""
-        if self.library.active_adapter is None:
+        if self.store.active_adapter is None:
             return features
-        return dataclasses.replace(features, vectors=self.library.searched(features.vectors))
+        return dataclasses.replace(features, vectors=self.store.searched(features.vectors))
 
     def search(
         self,
@@ -246,18 +245,17 @@ class Searcher:
 
     def _restrict(self, query: Query, options: SearchOptions) -> np.ndarray | None:
         """Ids the folder and conditions allow (None: all)."""
-        restrict = self.library.ids_under(options.folder) if options.folder else None
+        restrict = self.store.ids_under(options.folder) if options.folder else None
         if not query.conditions:
             return restrict
-        if not isinstance(self.library, Library):
-            raise library_only("A condition other than a folder")
-        matching = self._facts.matching(self.library, query.conditions)
+        library = require_library(self.store, "A condition other than a folder")
+        matching = self._facts.matching(library, query.conditions)
         restrict = matching if restrict is None else np.intersect1d(restrict, matching)
         if query.conditions.concept:
-            concept = concepts.require(self.library, query.conditions.concept)
-            key = (self.library.generation, concept.name, concept.updated)
+            concept = concepts.require(library, query.conditions.concept)
+            key = (library.generation, concept.name, concept.updated)
             if key not in self._members:
-                self._members = {key: concepts.members(self.library, concept)}
+                self._members = {key: concepts.members(library, concept)}
             members = self._members[key]
             restrict = members if restrict is None else np.intersect1d(restrict, members)
         return restrict
@@ -266,9 +264,7 @@ class Searcher:
         self, query: Query, options: SearchOptions, restrict: np.ndarray | None
     ) -> SearchOutcome:
         """The pictures most likely to show a concept, each scored by that probability."""
-        if not isinstance(self.library, Library):
-            raise library_only("A concept")
-        concept = concepts.require(self.library, query.concept)
+        concept = concepts.require(require_library(self.store, "A concept"), query.concept)
         norm = float(np.linalg.norm(concept.weights)) or 1.0
         unscored = dataclasses.replace(options, min_score=None)
         outcome = self.search_vectors((concept.weights / norm)[None], unscored, restrict=restrict)
@@ -318,7 +314,7 @@ class Searcher:
         outcome = self.search_vectors(vector[None], room, restrict=restrict)
         left_out = {p.item_id for p in query.unlike if p.kind is QueryKind.ITEM}
         found = [r for r in outcome.results if r.item.id not in left_out]
-        stored = self.library.vectors([r.item.id for r in found])
+        stored = self.store.vectors([r.item.id for r in found])
         copies = examples.near_copies(stored, negatives)
         kept = [r for r, copy in zip(found, copies, strict=True) if not copy][: options.top_k]
         wanted = {p.path for p in query.examples if p.kind is not QueryKind.IMAGE}
@@ -333,37 +329,36 @@ class Searcher:
 
     def _background(self) -> np.ndarray:
         """A fixed sample of the library's vectors, kept until the library changes."""
-        generation = self.library.generation
+        generation = self.store.generation
         if self._sample is None or self._sample[0] != generation:
-            with self.library.snapshot() as source:
+            with self.store.snapshot() as source:
                 _, sample = source.sample(examples.BACKGROUND_SAMPLE)
             self._sample = (generation, sample)
         return self._sample[1]
 
     def _results(self, ids: Sequence[int], scores: Sequence[float]) -> list[SearchResult]:
         """Ranked results of those ids still in the library (one may go meanwhile)."""
-        items = self.library.items(ids)
+        items = self.store.items(ids)
         ranked = [(i, s) for i, s in zip(ids, scores, strict=True) if i in items]
         return [SearchResult(rank, s, items[i]) for rank, (i, s) in enumerate(ranked, start=1)]
 
     @property
     def clip_ready(self) -> bool:
         """A CLIP model is loaded and the library has its vectors."""
-        return self.clip is not None and self.library.text_model == self.clip.name
+        return self.clip is not None and self.store.text_model == self.clip.name
 
     def _search_clip(
         self, query: Query, options: SearchOptions, restrict: np.ndarray | None
     ) -> SearchOutcome:
         assert self.clip is not None
-        if not isinstance(self.library, Library):
-            raise library_only("Searching by words")
+        library = require_library(self.store, "Searching by words")
         image = None
         if query.kind is not QueryKind.TEXT:
             image = self.clip.embed_images([query.source])[0]
         vector = clip_query_vector(self.clip, query.text, image)
-        ids, scores = self._text_vectors.rank(self.library, vector, options.top_k, restrict)
+        ids, scores = self._text_vectors.rank(library, vector, options.top_k, restrict)
         results = self._results(ids, scores)
-        done, total = self.library.text_counts()
+        done, total = library.text_counts()
         notice = (
             f"Searched {done:,} of {total:,} pictures: the others are not indexed for words yet."
             if done < total
@@ -376,17 +371,16 @@ class Searcher:
     def _search_words(
         self, query: Query, options: SearchOptions, restrict: np.ndarray | None
     ) -> SearchOutcome:
-        if not isinstance(self.library, Library):
-            raise library_only("Searching by words")
-        if self._head is None or self._head.model != self.library.model:
-            self._head = words.keep_head(self.library, self.extractor)
+        library = require_library(self.store, "Searching by words")
+        if self._head is None or self._head.model != library.model:
+            self._head = words.keep_head(library, self.extractor)
         if self._head is None:
             raise ImageFinderError(
                 f"{self.extractor.spec.title} has no ImageNet classes to search by words."
             )
         parsed = words.Vocabulary.imagenet().require(query.text)
         found = words.rank(
-            self.library,
+            library,
             self._head,
             parsed,
             options.top_k,
@@ -406,18 +400,18 @@ class Searcher:
     ) -> set[int]:
         """Ids of the high-scoring results whose brightness layout is the query's."""
         if query.kind is QueryKind.ITEM:
-            signature = self.library.layouts([query.item_id]).get(query.item_id, b"")
+            signature = self.store.layouts([query.item_id]).get(query.item_id, b"")
         ids = [r.item.id for r in results if SAME_LAYOUT_SCORE <= r.score < SAME_PICTURE_SCORE]
         if not signature or not ids:
             return set()
-        stored = self.library.layouts(ids)
+        stored = self.store.layouts(ids)
         found = layout.correlations([signature], list(stored.values()))
         return {i for i, c in zip(stored, found, strict=True) if c >= layout.MATCH}
 
     def _query_hash(self, query: Query) -> str | None:
         """The query's content hash, to tell byte-identical copies."""
         if query.kind is QueryKind.ITEM:
-            item = self.library.items([query.item_id]).get(query.item_id)
+            item = self.store.items([query.item_id]).get(query.item_id)
             return item.content_hash if item else None
         if query.kind is QueryKind.IMAGE:
             return hashlib.blake2b(query.data, digest_size=16).hexdigest()
@@ -432,14 +426,14 @@ class Searcher:
         """Features of the last few queries are kept, so that Back/Forward and changed options
         search again without decoding."""
         if query.kind is QueryKind.ITEM:
-            if not self.library.items([query.item_id]):
+            if not self.store.items([query.item_id]):
                 raise ImageFinderError(f"{query.label} is no longer in the library.")
             # Its stored vector is enough for a plain search, and is all there is while its
             # drive is offline.
             if not options.variants or not os.path.exists(query.path):
-                return QueryFeatures(self.library.vectors([query.item_id]))
+                return QueryFeatures(self.store.vectors([query.item_id]))
         key = (*query.key, _file_stamp(query.path), options.rotations, options.crops,
-               self.library.space)  # fmt: skip
+               self.store.space)  # fmt: skip
         cached = self._features.get(key)
         if cached is not None:
             self._features.move_to_end(key)
@@ -463,11 +457,11 @@ class Searcher:
         ``restrict`` ids when given (else those of ``options.folder``). With ``layouts`` (a
         query with no colour), pictures with the same brightness layout come first."""
         if restrict is None and options.folder:
-            restrict = self.library.ids_under(options.folder)
+            restrict = self.store.ids_under(options.folder)
         if restrict is not None and not len(restrict):
             return SearchOutcome("", self.extractor.name)
         k = max(1, options.top_k, layout.SHORTLIST if layouts else 0)
-        scores, ids = self.library.vector_index.search(
+        scores, ids = self.store.vector_index.search(
             vectors, k, nprobe=options.nprobe, restrict_to=restrict
         )
         best: dict[int, float] = {}
@@ -484,7 +478,7 @@ class Searcher:
             ranked = [
                 (i, s) for i, s in ranked if shown_score(s) >= options.min_score or i in matched
             ]
-        items = self.library.items(i for i, _ in ranked)
+        items = self.store.items(i for i, _ in ranked)
         results = [
             SearchResult(rank, min(1.0, max(-1.0, score)), items[image_id], image_id in matched)
             for rank, (image_id, score) in enumerate(
@@ -498,7 +492,7 @@ class Searcher:
     ) -> dict[int, float]:
         """Candidates whose stored layout correlates with the query's at layout.MATCH or more,
         with that correlation."""
-        stored = self.library.layouts(list(candidates))
+        stored = self.store.layouts(list(candidates))
         ids = list(stored)
         found = layout.correlations(layouts, [stored[i] for i in ids])
         return {i: float(c) for i, c in zip(ids, found, strict=True) if c >= layout.MATCH}

@@ -109,6 +109,13 @@ class Catalogue(CatalogueReads):
     def close(self) -> None:
         self.client.close()
 
+    @property
+    def location(self) -> str:
+        return self.address.text
+
+    def describe(self) -> dict[str, str]:
+        return {"store": self.address.text, "collection": self.collection}
+
     def __enter__(self) -> Catalogue:
         return self
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.records import FolderInfo
+from image_finder.core.stores.store import Capabilities, library_only
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient
@@ -30,14 +30,6 @@ if TYPE_CHECKING:
 ID_FILTER_CHUNK = 4096  # ids in one "id in [...]" filter
 ITERATOR_BATCH = 4096
 SAMPLE_LIMIT = 16384  # Milvus answers at most this many rows to one query
-LIBRARY_ONLY = (
-    "{what} needs a library: a catalogue is searched by image, by its items, several examples "
-    "and a folder."
-)
-
-
-def library_only(what: str) -> ImageFinderError:
-    return ImageFinderError(LIBRARY_ONLY.format(what=what))
 
 
 class CatalogueSample:
@@ -125,6 +117,10 @@ class CatalogueReads:
     _scopes: list[tuple[np.ndarray, str]]
     _scope_lock: threading.Lock
 
+    capabilities = Capabilities(
+        writable=False, words=False, concepts=False, adapter=False, conditions=False, files=False
+    )
+
     if TYPE_CHECKING:
 
         @property
@@ -147,6 +143,13 @@ class CatalogueReads:
     adapter = None
     text_model: str | None = None
     read_only = True  # written only by the Ray job (image-finder-cli index --store)
+
+    @property
+    def notices(self) -> list[str]:
+        return []
+
+    def as_library(self) -> None:
+        return None  # a catalogue keeps vectors and paths only
 
     @property
     def vector_index(self) -> CatalogueIndex:

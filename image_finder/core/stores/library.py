@@ -31,8 +31,6 @@ import numpy as np
 
 from image_finder.core.common.errors import (
     ImageFinderError,
-    LibraryBusyError,
-    LibraryReadOnlyError,
     ModelMismatchError,
 )
 from image_finder.core.common.faults import checkpoint
@@ -59,13 +57,13 @@ from image_finder.core.stores.library_files import (
     keep_shrunk_backup,
     make_library_folder,
     reader_connection,
-    remove_leftovers,
     write_backup,
 )
 from image_finder.core.stores.schema import open_database
 from image_finder.core.stores.side_data import SideData
+from image_finder.core.stores.store import Capabilities
 from image_finder.core.stores.vector_index import IVF_MIN_VECTORS, FaissIndex, VectorIndex
-from image_finder.core.stores.writer_lock import WriterLock
+from image_finder.core.stores.writer_lock import Writer
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +84,28 @@ class Library(SideData, AdaptedVectors):
         make_library_folder(self.folder)
         self.db_path = self.folder / DB_NAME
         self._lock = threading.RLock()
-        self._writer = WriterLock(self.folder / LOCK_NAME)
         self._db, self.read_only = open_database(self.db_path, self.folder / BACKUP_NAME)
         self.vector_index: VectorIndex = FaissIndex(self, ivf_min_vectors=ivf_min_vectors)
+        self._writer = Writer(
+            self.folder, self._lock, self.read_only, lambda: self.vector_index.save(if_loaded=True)
+        )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            writable=not self.read_only, words=True, concepts=True, adapter=True,
+            conditions=True, files=True,
+        )  # fmt: skip
+
+    @property
+    def location(self) -> str:
+        return str(self.folder)
+
+    def as_library(self) -> Library:
+        return self
+
+    def describe(self) -> dict[str, str]:
+        return {"library": str(self.folder)}
 
     @property
     def notices(self) -> list[str]:
@@ -166,43 +183,19 @@ class Library(SideData, AdaptedVectors):
 
     def writer_elsewhere(self) -> bool:
         """Whether another process is writing to the library now (a check, not a wait)."""
-        return self._writer.taken_elsewhere()
+        return self._writer.elsewhere()
 
     def begin_writing(self) -> None:
-        """Take the library's writer lock (raises LibraryBusyError if another process has it,
-        LibraryReadOnlyError if the library cannot be written). Temporary files a failed or
-        killed writer left behind are removed."""
-        with self._lock:
-            if self.read_only:
-                raise LibraryReadOnlyError(READ_ONLY_NOTICE)
-            if not self._writer.held:
-                self._writer.acquire()
-                remove_leftovers(self.folder)
+        """Take the writer lock (core/stores/writer_lock.py ``Writer.begin``)."""
+        self._writer.begin()
 
     def wait_for_writing(self, cancelled: Callable[[], bool], poll: float = 0.5) -> bool:
-        """Take the writer lock, waiting while another process holds it. Returns False if
-        ``cancelled`` said stop first."""
-        while True:
-            try:
-                self.begin_writing()
-                return True
-            except LibraryBusyError:
-                if cancelled():
-                    return False
-                time.sleep(poll)
+        """Take the writer lock, waiting while another process holds it (False: cancelled)."""
+        return self._writer.wait(cancelled, poll)
 
     def end_writing(self) -> None:
-        """Save the index if the database moved past it, then let other writers in (without
-        the store's lock: a search takes the index's lock, then the store's, never after)."""
-        if not self._writer.held:
-            return
-        try:
-            self.vector_index.save(if_loaded=True)
-        except Exception:  # the next open rebuilds it from the stored vectors
-            log.warning("could not save the index of %s", self.folder, exc_info=True)
-        finally:
-            with self._lock:
-                self._writer.release()
+        """Save the index, then let other writers in."""
+        self._writer.end()
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[Library]:

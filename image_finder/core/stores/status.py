@@ -9,8 +9,8 @@ from image_finder.core.common.records import FolderInfo, iso_time, path_json
 from image_finder.core.config.settings import Settings
 from image_finder.core.embedding import precision
 from image_finder.core.embedding.models import device_hint
-from image_finder.core.stores.catalogue import Catalogue
 from image_finder.core.stores.library import Library
+from image_finder.core.stores.store import Store
 
 
 def _iso_or_none(timestamp: float | None) -> str | None:
@@ -58,12 +58,20 @@ def library_status(
     }
 
 
-def catalogue_status(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
+def store_status(store: Store, settings: Settings) -> dict[str, Any]:
+    """The status of either store: a library's, or a catalogue's in the library status's
+    fields where they mean the same."""
+    library = store.as_library()
+    if library is not None:
+        return library_status(library, settings)
+    return catalogue_status(store, settings)
+
+
+def catalogue_status(catalogue: Store, settings: Settings) -> dict[str, Any]:
     """A catalogue's status, in the library status's fields where they mean the same."""
     device = device_hint(settings.device)
     return {
-        "store": catalogue.address.text,
-        "collection": catalogue.collection,
+        **catalogue.describe(),
         "images": catalogue.count(),
         "folders": [folder_json(f) for f in catalogue.folders()],
         "model": catalogue.model,

@@ -26,13 +26,11 @@ def _groups(service: Service, tier: str, threshold: float) -> list[Any]:
     """The groups for this library generation, found once (pages are then cheap)."""
     from image_finder.core.search.duplicates import Tier, find_duplicates
 
-    key = (service.library.generation, tier, threshold)
+    key = (service.store.generation, tier, threshold)
     cache = service.duplicates_cache
     if key not in cache:
         cache.clear()
-        cache[key] = find_duplicates(
-            service.library, threshold=threshold, min_tier=Tier.named(tier)
-        )
+        cache[key] = find_duplicates(service.store, threshold=threshold, min_tier=Tier.named(tier))
     return list(cache[key])
 
 

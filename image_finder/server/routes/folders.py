@@ -31,8 +31,8 @@ class AddFolder(BaseModel):
 
 def _folders(service: Service) -> dict[str, Any]:
     return {
-        "folders": [folder_json(f) for f in service.library.folders()],
-        "images": service.library.count(),
+        "folders": [folder_json(f) for f in service.store.folders()],
+        "images": service.store.count(),
     }
 
 
@@ -42,7 +42,7 @@ def list_folders(service: ServiceDep, _: Any = ManageAccess) -> dict[str, Any]:
 
 
 def _writable(service: Service) -> None:
-    if service.library.read_only:
+    if service.store.read_only:
         raise LibraryReadOnlyError(READ_ONLY_NOTICE)
 
 

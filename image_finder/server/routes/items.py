@@ -16,12 +16,12 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
+from image_finder.core.app.options import MAX_K
 from image_finder.core.common.errors import ImageLoadError
 from image_finder.core.common.paths import inside
 from image_finder.core.common.records import Item, item_json, path_json
 from image_finder.core.pictures.images import looks_like_a_picture
 from image_finder.core.search.searcher import Query
-from image_finder.server.config import MAX_K
 from image_finder.server.deps import SearchAccess, ServiceDep
 from image_finder.server.errors import ApiError
 from image_finder.server.ids import parse_id
@@ -37,7 +37,7 @@ def find_item(service: Service, item_id: str) -> Item:
     number = parse_id(item_id)
     if number is None:
         raise ApiError(404, "not_found", "No such library item.")
-    item = service.library.items([number]).get(number)
+    item = service.store.items([number]).get(number)
     if item is None:
         raise ApiError(404, "not_found", f"No library item {item_id}.")
     return item
@@ -46,7 +46,7 @@ def find_item(service: Service, item_id: str) -> Item:
 def library_file(service: Service, item: Item) -> str:
     """The item's file, if it is a regular file inside one of the library's folders (its real
     place too: a link out of the library is not followed)."""
-    folders = [f.path for f in service.library.folders()]
+    folders = [f.path for f in service.store.folders()]
     real = os.path.realpath(item.path)
     within = any(inside(item.path, f) and inside(real, os.path.realpath(f)) for f in folders)
     if not within or not os.path.isfile(real):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from typing import Any
 
@@ -13,11 +12,11 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
+from image_finder.core.app import options as app_options
+from image_finder.core.app.options import MAX_K
 from image_finder.core.common.errors import ImageFinderError
-from image_finder.core.common.paths import inside
 from image_finder.core.search.conditions import Conditions
 from image_finder.core.search.searcher import Query, SearchOptions, SearchOutcome
-from image_finder.server.config import MAX_K
 from image_finder.server.deps import SearchAccess, ServiceDep
 from image_finder.server.errors import ApiError
 from image_finder.server.ids import item_id
@@ -118,21 +117,14 @@ def outcome_json(outcome: SearchOutcome) -> dict[str, Any]:
 
 
 def search_options(service: Service, body: SearchBody) -> SearchOptions:
-    settings = service.settings
-    folder = None
-    if body.folder:
-        folder = os.path.abspath(os.path.expanduser(body.folder))
-        known = [f.path for f in service.library.folders()]
-        if not any(inside(folder, f) for f in known):
-            raise ApiError(422, "invalid", f"folder: {body.folder} is not in the library")
-    return SearchOptions(
-        top_k=min(MAX_K, body.k or settings.top_k),
-        min_score=body.min_score if body.min_score is not None else (settings.min_score or None),
-        folder=folder,
-        nprobe=settings.nprobe or None,
-        rotations=body.rotations,
-        crops=body.crops,
-    )
+    try:
+        return app_options.search_options(
+            service.store, service.settings, top_k=body.k, min_score=body.min_score,
+            folder=body.folder, rotations=body.rotations, crops=body.crops,
+        )  # fmt: skip
+    except app_options.OptionError as exc:  # a folder's message names no other folder
+        wrong = f"{body.folder} is not in the library" if exc.field == "folder" else str(exc)
+        raise ApiError(422, "invalid", f"{exc.field}: {wrong}") from exc
 
 
 async def run_search(
@@ -203,7 +195,7 @@ MAX_UPLOADS = 8  # images in one search (examples and examples to leave out)
 
 
 async def _items(service: Service, ids: list[int]) -> list[Query]:
-    found = await run_in_threadpool(service.library.items, ids)
+    found = await run_in_threadpool(service.store.items, ids)
     missing = [i for i in ids if i not in found]
     if missing:
         raise ApiError(404, "not_found", f"No library item {missing[0]}.")

@@ -8,8 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from image_finder import __version__
-from image_finder.core.stores.library import Library
-from image_finder.core.stores.status import catalogue_status, library_status
+from image_finder.core.stores.status import store_status
 from image_finder.server.deps import SearchAccess, ServiceDep, request_token
 
 router = APIRouter(tags=["status"])
@@ -29,10 +28,7 @@ async def status(
         "jobs_running": service.jobs.active,
     }
     if scope is None and not request_token(request):  # public search, nobody signed in
-        images = await run_in_threadpool(service.library.count)
+        images = await run_in_threadpool(service.store.count)
         return {"images": images, "model": service.model_name, "server": server}
-    if isinstance(service.library, Library):
-        data = await run_in_threadpool(library_status, service.library, service.settings)
-    else:  # a catalogue
-        data = await run_in_threadpool(catalogue_status, service.library, service.settings)
-    return {**data, "server": server}
+    data = await run_in_threadpool(store_status, service.store, service.settings)
+    return {**data, "capabilities": service.store.capabilities.to_json(), "server": server}

@@ -50,7 +50,7 @@ def _inside_library(service: Service, path: str) -> str:
     path = os.path.normpath(os.path.expanduser(path.strip()))
     if not os.path.isabs(path):
         raise ApiError(422, "invalid", "labels_from_folders: give an absolute path")
-    roots = [f.path for f in service.library.folders()]
+    roots = [f.path for f in service.store.folders()]
     if not any(inside(path, r) for r in roots):
         raise ApiError(404, "not_found", f"{display_name(path)} is not in the library")
     return path
@@ -58,12 +58,14 @@ def _inside_library(service: Service, path: str) -> str:
 
 @router.get("/concepts", summary="The library's concepts")
 def list_concepts(service: ServiceDep, _: Any = SearchAccess) -> dict[str, Any]:
-    return {"concepts": [c.to_json() for c in service.library.concepts()]}
+    library = service.store.as_library()
+    return {"concepts": [c.to_json() for c in library.concepts()] if library else []}
 
 
 @router.get("/adapter", summary="The library's adapter, if any")
 def get_adapter(service: ServiceDep, _: Any = SearchAccess) -> dict[str, Any]:
-    found = service.library.adapter
+    library = service.store.as_library()
+    found = library.adapter if library else None
     return {"adapter": found.to_json() if found else None}
 
 
