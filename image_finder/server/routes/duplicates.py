@@ -15,6 +15,7 @@ from image_finder.core.common.records import item_json, path_json
 from image_finder.server.config import MAX_PER_PAGE
 from image_finder.server.deps import ManageAccess, ServiceDep
 from image_finder.server.errors import ApiError
+from image_finder.server.jobs import job_json
 from image_finder.server.service import Service
 
 router = APIRouter(prefix="/duplicates", tags=["duplicates"])
@@ -108,5 +109,5 @@ def undo(service: ServiceDep, _: Any = ManageAccess) -> dict[str, Any]:
     return {
         "restored": [path_json(p) for p in restored],
         "not_restored": [path_json(p) for p in paths if p not in set(restored)],
-        "job": job.to_json() if job is not None else None,
+        "job": job_json(job) if job is not None else None,
     }

@@ -15,6 +15,7 @@ from image_finder.core.stores.library import READ_ONLY_NOTICE
 from image_finder.core.stores.status import folder_json
 from image_finder.server.deps import ManageAccess, ServiceDep
 from image_finder.server.errors import ApiError
+from image_finder.server.jobs import job_json
 from image_finder.server.service import Service
 
 router = APIRouter(prefix="/folders", tags=["folders"])
@@ -62,7 +63,7 @@ def add_folder(body: AddFolder, service: ServiceDep, _: Any = ManageAccess) -> d
     _writable(service)
     service.require_model(matching=not body.rebuild)
     job = service.jobs.start([path], rebuild=body.rebuild)
-    return {**path_json(path), "job": job.to_json()}
+    return {**path_json(path), "job": job_json(job)}
 
 
 @router.delete("", summary="Take a folder out of the library (its files stay)")

@@ -10,9 +10,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
+from image_finder.core.app.jobs import Job
 from image_finder.server.deps import ManageAccess, ServiceDep
 from image_finder.server.errors import ApiError
-from image_finder.server.jobs import Job
+from image_finder.server.jobs import job_json
 from image_finder.server.service import Service
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -30,12 +31,12 @@ def _job(service: Service, job_id: str) -> Job:
 
 @router.get("", summary="Index jobs, running and recent")
 def list_jobs(service: ServiceDep, _: Any = ManageAccess) -> dict[str, Any]:
-    return {"jobs": [j.to_json() for j in service.jobs.jobs()]}
+    return {"jobs": [job_json(j) for j in service.jobs.jobs()]}
 
 
 @router.get("/{job_id}", summary="A job's state, done, total, rate and time left")
 def get_job(job_id: str, service: ServiceDep, _: Any = ManageAccess) -> dict[str, Any]:
-    return _job(service, job_id).to_json()
+    return job_json(_job(service, job_id))
 
 
 async def _events(request: Request, job: Job) -> AsyncIterator[str]:
@@ -45,7 +46,7 @@ async def _events(request: Request, job: Job) -> AsyncIterator[str]:
         if job.version != seen:
             seen = job.version
             kind = "end" if job.state.finished else "progress"
-            yield f"event: {kind}\nid: {seen}\ndata: {json.dumps(job.to_json())}\n\n"
+            yield f"event: {kind}\nid: {seen}\ndata: {json.dumps(job_json(job))}\n\n"
             quiet = 0.0
             if job.state.finished:
                 return
@@ -80,4 +81,4 @@ def cancel_job(job_id: str, service: ServiceDep, _: Any = ManageAccess) -> dict[
     _job(service, job_id)
     job = service.jobs.cancel(job_id)
     assert job is not None
-    return job.to_json()
+    return job_json(job)

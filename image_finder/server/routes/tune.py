@@ -17,6 +17,7 @@ from image_finder.core.learning import adapter
 from image_finder.core.stores.library import READ_ONLY_NOTICE
 from image_finder.server.deps import ManageAccess, SearchAccess, ServiceDep
 from image_finder.server.errors import ApiError
+from image_finder.server.jobs import job_json
 from image_finder.server.service import Service
 
 router = APIRouter(tags=["learning"])
@@ -87,4 +88,4 @@ def tune(body: Tune, service: ServiceDep, _: Any = ManageAccess) -> dict[str, An
         labels = adapter.labels_from_concepts(library, body.labels_from_concepts or [])
     adapter.usable_labels(labels)  # refused now rather than as a failed job
     job = service.jobs.start_tune(labels)
-    return {"job": job.to_json()}
+    return {"job": job_json(job)}

@@ -1,0 +1,344 @@
+"""The one job runner: long work (indexing, a watched folder's batch of changes, tuning an
+adapter) runs here, one job at a time in a thread of its own, whichever face asked for it.
+
+A job's work is a plain function given a :class:`JobControl` (its progress, whether it was
+cancelled) that returns how it ended; the runner keeps each job's state, tells a listener of
+every change (the one event stream a face follows: the server's job events, the command
+line's progress line), merges the watch batches that queue up behind one another into one job,
+and puts a watch batch that met a busy library back in the queue until the library is free.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from image_finder.core.common.errors import ImageFinderError, LibraryBusyError
+from image_finder.core.common.records import display_name
+
+if TYPE_CHECKING:
+    from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.indexing.progress import IndexProgress
+    from image_finder.core.indexing.watch import WatchBatch
+    from image_finder.core.stores.library import Library
+
+log = logging.getLogger(__name__)
+
+KEEP_FINISHED = 50  # finished jobs kept for a face to show
+BUSY_RETRY_SECONDS = 0.5  # a watch batch that met a busy library is tried again after this
+
+
+class JobState(enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.DONE, JobState.CANCELLED, JobState.FAILED)
+
+
+class JobKind(enum.Enum):
+    INDEX = "index"
+    WATCH = "watch"  # a watched folder's changes
+    TUNE = "tune"
+
+
+FAILED_WORDS = {JobKind.INDEX: "Indexing", JobKind.WATCH: "Indexing", JobKind.TUNE: "Tuning"}
+
+
+@dataclass(frozen=True)
+class JobEnd:
+    """How a job's work ended (DONE or CANCELLED; a failure is an exception)."""
+
+    state: JobState
+    message: str
+    report: dict[str, Any] | None = None
+
+
+Work = Callable[["JobControl"], JobEnd]
+
+
+@dataclass
+class Job:
+    id: str
+    kind: JobKind
+    work: Work = field(repr=False)
+    folders: list[str] = field(default_factory=list)
+    batch: WatchBatch | None = None  # a watch job's changes (merged with those queued behind)
+    state: JobState = JobState.QUEUED
+    phase: str = ""
+    done: int = 0
+    total: int = 0
+    rate: float = 0.0
+    eta_seconds: float | None = None
+    message: str = ""
+    report: dict[str, Any] | None = None
+    created: float = field(default_factory=time.time)
+    finished_at: float | None = None
+    version: int = 0  # bumped at every change: a listener sends what is new
+    cancel_requested: threading.Event = field(default_factory=threading.Event)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind.value,
+            "folders": [display_name(f) for f in self.folders],
+            "state": self.state.value,
+            "phase": self.phase,
+            "done": self.done,
+            "total": self.total,
+            "rate": round(self.rate, 2),
+            "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds, 1),
+            "message": self.message,
+            "report": self.report,
+        }
+
+
+class JobControl:
+    """What a job's work is given: where it reports progress, and whether to stop."""
+
+    def __init__(self, job: Job, changed: Callable[[Job], None]) -> None:
+        self.job = job
+        self._changed = changed
+
+    def cancelled(self) -> bool:
+        return self.job.cancel_requested.is_set()
+
+    def progress(
+        self,
+        phase: str,
+        done: int,
+        total: int,
+        *,
+        rate: float = 0.0,
+        eta_seconds: float | None = None,
+        message: str = "",
+    ) -> None:
+        job = self.job
+        job.phase, job.done, job.total = phase, done, total
+        job.rate, job.eta_seconds = rate, eta_seconds
+        job.message = message or f"{phase.capitalize()}: {done:,} of {total:,}"
+        self._changed(job)
+
+
+class JobRunner:
+    """Runs jobs in order, one at a time; each can be cancelled (what it committed stays).
+    ``listener`` hears of every change of every job, in the runner's thread."""
+
+    def __init__(
+        self,
+        listener: Callable[[Job], None] | None = None,
+        *,
+        keep_finished: int = KEEP_FINISHED,
+        busy_retry_seconds: float = BUSY_RETRY_SECONDS,
+        name: str = "jobs",
+    ) -> None:
+        self._listener = listener
+        self._keep = keep_finished
+        self._busy_retry = busy_retry_seconds
+        self._jobs: dict[str, Job] = {}
+        self._queue: list[Job] = []
+        self._lock = threading.Condition()
+        self._ids = itertools.count(1)
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    # -- what a face asks ---------------------------------------------------------------------
+
+    def submit(self, kind: JobKind, work: Work, folders: Sequence[str] = ()) -> Job:
+        with self._lock:
+            job = Job(str(next(self._ids)), kind, work, list(folders))
+            self._add(job)
+        return job
+
+    def submit_watch(self, batch: WatchBatch, work: Callable[[WatchBatch], Work]) -> Job:
+        """A watched folder's changes: merged into a watch job still waiting in the queue (a
+        long copy seen in parts becomes one job), else queued as a job of their own."""
+        from image_finder.core.indexing.watch import merge_batches
+
+        with self._lock:
+            waiting = next((j for j in self._queue if j.kind is JobKind.WATCH), None)
+            if waiting is not None and waiting.batch is not None:
+                waiting.batch = merge_batches([waiting.batch, batch])
+                waiting.work = work(waiting.batch)
+                waiting.folders = sorted(waiting.batch.roots)
+                self._changed(waiting)
+                return waiting
+            job = Job(str(next(self._ids)), JobKind.WATCH, work(batch), sorted(batch.roots))
+            job.batch = batch
+            self._add(job)
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def jobs(self) -> list[Job]:
+        return list(self._jobs.values())
+
+    @property
+    def active(self) -> bool:
+        return any(not j.state.finished for j in self._jobs.values())
+
+    def cancel(self, job_id: str) -> Job | None:
+        job = self._jobs.get(job_id)
+        if job is None or job.state.finished:
+            return job
+        job.cancel_requested.set()
+        with self._lock:
+            if job in self._queue:
+                self._queue.remove(job)
+                self._finish(job, JobEnd(JobState.CANCELLED, "Cancelled before it started."))
+        return job
+
+    def wait(self, job: Job, timeout: float | None = None) -> bool:
+        """Wait until ``job`` has finished (False: the timeout came first)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while not job.state.finished:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._lock.wait(left)
+        return True
+
+    def close(self, timeout: float = 30) -> None:
+        with self._lock:
+            self._closing = True
+            for job in self._jobs.values():
+                job.cancel_requested.set()
+            self._lock.notify_all()
+        self._thread.join(timeout=timeout)
+
+    # -- the runner's thread ------------------------------------------------------------------
+
+    def _add(self, job: Job) -> None:
+        self._jobs[job.id] = job
+        self._queue.append(job)
+        self._lock.notify_all()
+        self._changed(job)
+
+    def _changed(self, job: Job) -> None:
+        job.version += 1
+        if self._listener is not None:
+            try:
+                self._listener(job)
+            except Exception:  # a face's listener never stops the runner
+                log.exception("a job listener failed")
+
+    def _finish(self, job: Job, end: JobEnd) -> None:
+        job.state, job.message, job.finished_at = end.state, end.message, time.time()
+        job.report = end.report if end.report is not None else job.report
+        job.eta_seconds = None
+        finished = [j for j in self._jobs.values() if j.state.finished]
+        for old in finished[: -self._keep]:
+            del self._jobs[old.id]
+        self._changed(job)
+        self._lock.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queue and not self._closing:
+                    self._lock.wait()
+                if self._closing:
+                    return
+                job = self._queue.pop(0)
+                job.state = JobState.RUNNING
+                self._changed(job)
+            end = self._run_job(job)
+            with self._lock:
+                if end is None:  # busy: back to the front of the queue, tried again soon
+                    job.state = JobState.QUEUED
+                    self._queue.insert(0, job)
+                    self._changed(job)
+                else:
+                    self._finish(job, end)
+            if end is None:
+                with self._lock:
+                    self._lock.wait(self._busy_retry)
+
+    def _run_job(self, job: Job) -> JobEnd | None:
+        control = JobControl(job, self._changed)
+        try:
+            return job.work(control)
+        except LibraryBusyError as exc:
+            if job.kind is JobKind.WATCH and not job.cancel_requested.is_set():
+                job.message = str(exc)
+                return None
+            return JobEnd(JobState.FAILED, str(exc))
+        except ImageFinderError as exc:
+            return JobEnd(JobState.FAILED, str(exc))
+        except Exception as exc:
+            log.exception("%s job %s failed", job.kind.value, job.id)
+            return JobEnd(JobState.FAILED, f"{FAILED_WORDS[job.kind]} failed: {exc}")
+
+
+# -- the work of each kind of job ---------------------------------------------------------------
+
+
+def index_work(
+    library: Library,
+    extractor: Callable[[], Extractor],
+    folders: Sequence[str],
+    *,
+    rebuild: bool = False,
+    batch: WatchBatch | None = None,
+) -> Work:
+    """Index ``folders`` (or apply a watched folder's ``batch``), as ``index_folders`` does."""
+
+    def work(control: JobControl) -> JobEnd:
+        from image_finder.core.indexing.indexer import index_folders
+        from image_finder.text import index_summary, progress_line
+
+        def progress(p: IndexProgress) -> None:
+            control.progress(p.phase.value, p.done, p.total, rate=p.images_per_second,
+                             eta_seconds=p.eta_seconds, message=progress_line(p))  # fmt: skip
+
+        watch = {} if batch is None else {"unsettled": batch.unsettled, "settle": batch.settle}
+        report = index_folders(
+            list(batch.roots) if batch is not None else list(folders),
+            library,
+            extractor(),
+            progress=progress,
+            cancelled=control.cancelled,
+            rebuild=rebuild,
+            **watch,  # type: ignore[arg-type]
+        )
+        state = JobState.CANCELLED if report.cancelled else JobState.DONE
+        return JobEnd(state, index_summary(report), report.to_json())
+
+    return work
+
+
+def tune_work(library: Library, labels: dict[str, list[int]]) -> Work:
+    """Tune an adapter on ``labels`` (label -> ids), applied only if it helps
+    (core/learning/adapter.py)."""
+
+    def work(control: JobControl) -> JobEnd:
+        from image_finder.core.learning import adapter
+
+        with library.writing():
+            report = adapter.tune(
+                library,
+                labels,
+                progress=lambda phase, done, total: control.progress(phase, done, total),
+                cancelled=control.cancelled,
+            )
+        figures = f"held-out mAP@R {report.map_before:.3f} → {report.map_after:.3f}"
+        if report.cancelled:
+            return JobEnd(JobState.CANCELLED, "Cancelled; nothing changed.", report.to_json())
+        if report.applied:
+            return JobEnd(JobState.DONE, f"Applied: {figures}.", report.to_json())
+        return JobEnd(JobState.DONE, f"Not applied: {report.reason}.", report.to_json())
+
+    return work
