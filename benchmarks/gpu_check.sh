@@ -62,7 +62,7 @@ rm -rf "$RAYDIR"
 
 step "tests that touch devices and precisions"
 QT_QPA_PLATFORM=offscreen timeout 120 "$PY" -m pytest -q -p no:cacheprovider \
-    tests/core/test_extractor.py tests/core/test_precision.py
+    tests/core/embedding/test_extractor.py tests/core/embedding/test_precision.py
 
 step "done"
 if [ -n "${OUT:-}" ]; then cp benchmarks/results/*.json "$LOG" "$OUT"/ 2>/dev/null; fi

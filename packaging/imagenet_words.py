@@ -1,5 +1,6 @@
-"""Build resources/imagenet_words.json: the words for the 1,000 ImageNet classes and for every
-WordNet concept above them, so that a word like "dog" or "vehicle" reaches all of its classes.
+"""Build image_finder/resources/imagenet_words.json: the words for the 1,000 ImageNet classes and
+for every WordNet concept above them, so that a word like "dog" or "vehicle" reaches all
+of its classes.
 
     python packaging/imagenet_words.py [--wordnet /usr/share/wordnet]
 
@@ -16,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-OUT = Path(__file__).parents[1] / "resources" / "imagenet_words.json"
+OUT = Path(__file__).parents[1] / "image_finder" / "resources" / "imagenet_words.json"
 
 
 def read_nouns(wordnet: Path) -> dict[str, tuple[list[str], list[str], str]]:

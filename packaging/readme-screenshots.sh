@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 photos=${1:-benchmarks/.data/photos-300}
 [ -d "$photos" ] || .venv/bin/python -m benchmarks.photos "$photos" 300
-out=resources/screenshots
+out=docs/screenshots
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # The photos as a user keeps them: ~/Pictures of a home of its own (the panel shows

@@ -133,3 +133,16 @@ def tiny_clip(tiny_clip_weights, monkeypatch):
 
     monkeypatch.setitem(clip.CLIP_MODELS, TINY_CLIP.name, TINY_CLIP)
     return clip.ClipExtractor.load_clip(TINY_CLIP.name, weights=tiny_clip_weights, device="cpu")
+
+
+@pytest.fixture
+def indexed(photos, capsys, tmp_path):
+    """A library of the photos, indexed by the command line: (its folder, the photos)."""
+    from tests.helpers import run
+
+    data = str(tmp_path / "lib")
+    code, _, err = run(
+        capsys, "--data-dir", data, "index", str(photos), "--model", "efficientnet_lite0"
+    )
+    assert code == 0, err
+    return data, photos

@@ -41,7 +41,7 @@ def index_text(
     args: argparse.Namespace, settings: Settings, library: Library, cancelled: Any
 ) -> dict[str, Any] | None:
     """Bring the library's CLIP vectors up to date (when it has a set, or one is asked for)."""
-    from image_finder.core.embedding.clip import index_text_vectors
+    from image_finder.core.app.models import index_words
 
     if not (args.text_model or library.text_model):
         return None
@@ -57,7 +57,7 @@ def index_text(
         sys.stderr.write(f"\rIndexing for words ({clip.spec.title}): {done:,}/{total:,}")
         sys.stderr.flush()
 
-    report = index_text_vectors(library, clip, progress, cancelled)
+    report = index_words(library, clip, progress, cancelled)
     if not args.json and sys.stderr.isatty():
         sys.stderr.write("\r" + " " * 78 + "\r")
     for path, reason in report.skipped:

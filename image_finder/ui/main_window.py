@@ -389,7 +389,7 @@ class MainWindow(QMainWindow):
 
     def settings_dialog(self) -> SettingsDialog:
         """The Settings dialog, showing the model in use and the devices present."""
-        from image_finder.core.embedding.extractor import unavailable_devices
+        from image_finder.core.app.models import unavailable_devices
 
         extractor = self.controller.extractor
         return SettingsDialog(

@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from image_finder.core.app.models import DEFAULT_CLIP
 from image_finder.core.config.settings import Settings
-from image_finder.core.embedding.clip import DEFAULT_CLIP
 from image_finder.core.embedding.models import DEVICES, MODELS, PRECISIONS
 
 DEVICE_LABELS = {

@@ -171,11 +171,11 @@ class IndexWorker(QObject):
 
     def _index_text(self) -> None:
         """Bring the CLIP vector set along (resumes where a cancelled run stopped)."""
-        from image_finder.core.embedding.clip import index_text_vectors
+        from image_finder.core.app.models import index_words
 
         assert self.clip is not None
         try:
-            index_text_vectors(
+            index_words(
                 self.library,
                 self.clip,
                 lambda done, total: self._on_progress(IndexProgress(IndexPhase.TEXT, done, total)),

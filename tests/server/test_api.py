@@ -279,7 +279,7 @@ def test_searches_go_on_while_another_process_indexes_the_library(serve, token, 
     import sys
 
     from image_finder.core.embedding.extractor import PixelExtractor
-    from tests.core.test_concurrency import ROOT, make_images
+    from tests.core.stores.test_concurrency import ROOT, make_images
 
     lib_dir, folder = tmp_path / "shared", tmp_path / "img"
     make_images(folder, 400)

@@ -14,9 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import ROOT_DIR
 from tests.server.test_browser import free_port
 
-ROOT = Path(__file__).parents[2]
+ROOT = ROOT_DIR
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import json
 
 from image_finder.core.embedding.extractor import PixelExtractor
 from image_finder.server import main as server_cli
-from tests.core.test_adapter import _index, _make
+from tests.core.learning.test_adapter import _index, _make
 from tests.server.conftest import bearer
 from tests.server.test_api import _wait_for_end as _wait
 

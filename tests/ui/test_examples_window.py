@@ -9,7 +9,7 @@ import shutil
 from PIL import Image
 from PySide6.QtCore import QDate, QItemSelectionModel, Qt
 
-from tests.ui.test_main_window import index_and_wait, results, wait_results
+from tests.ui.window_helpers import index_and_wait, results, wait_results
 
 
 def names(window) -> list[str]:

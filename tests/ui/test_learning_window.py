@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QInputDialog
 
 from image_finder.core.learning.adapter import Adapter
 from tests.ui.test_examples_window import action, names, select_rows
-from tests.ui.test_main_window import index_and_wait, wait_results
+from tests.ui.window_helpers import index_and_wait, wait_results
 
 
 def _labelled(photos, root):

@@ -11,19 +11,25 @@ CLIP model by name: then its failure is the error).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.config.settings import Settings
+from image_finder.core.embedding.clip import DEFAULT_CLIP
 from image_finder.core.embedding.models import ModelLoadError
 
+__all__ = ["DEFAULT_CLIP", "ModelRequest", "Models", "index_words", "load_clip", "load_models"]
+
 if TYPE_CHECKING:
-    from image_finder.core.embedding.clip import ClipExtractor
+    from image_finder.core.embedding.clip import ClipExtractor, TextIndexReport
     from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.stores.library import Library
     from image_finder.core.stores.store import Store
 
 log = logging.getLogger(__name__)
+
 
 WORDS_ON_CLASSES = "Words search ImageNet's classes only: {reason}."
 
@@ -134,3 +140,24 @@ def load_models(
         if notice:
             models.notices.append(notice)
     return models
+
+
+def unavailable_devices() -> dict[str, str]:
+    """Devices this computer does not have, with the reason in a user's words (a face's
+    device menu greys them out)."""
+    from image_finder.core.embedding.extractor import unavailable_devices as missing
+
+    return missing()
+
+
+def index_words(
+    library: Library,
+    clip: ClipExtractor,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> TextIndexReport:
+    """Bring the library's CLIP vectors up to date: every picture without one is embedded, a
+    batch per transaction (a cancel loses at most the batch in flight)."""
+    from image_finder.core.embedding.clip import index_text_vectors
+
+    return index_text_vectors(library, clip, progress, cancelled)

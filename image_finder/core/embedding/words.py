@@ -2,7 +2,8 @@
 
 Every model Image Finder builds libraries with is an ImageNet classifier: its head maps the
 stored features to 1,000 classes, whose names and WordNet concepts ship with Image Finder
-(``resources/imagenet_words.json``, built from WordNet 3.0 by ``packaging/imagenet_words.py``).
+(``image_finder/resources/imagenet_words.json``, built from WordNet 3.0 by
+``packaging/imagenet_words.py``).
 A word reaches the classes it names, its synonyms' and, through the WordNet hierarchy, every
 class below it ("dog": 118 breeds; "vehicle": 67 classes).
 

@@ -12,8 +12,9 @@ from PIL import Image
 
 from image_finder.cli import main
 from image_finder.core.stores.library import Library
+from tests.helpers import ROOT_DIR
 
-ROOT = Path(__file__).parents[2]
+ROOT = ROOT_DIR
 
 
 def make_images(folder: Path, n: int) -> None:

@@ -18,7 +18,7 @@ from image_finder.core.embedding.extractor import PixelExtractor
 from image_finder.core.indexing.indexer import index_folders
 from image_finder.core.learning import adapter, concepts
 from image_finder.core.stores.library import Library
-from tests.core.conftest import run
+from tests.helpers import run
 
 COLOURS = [(230, 30, 30), (30, 200, 30), (40, 40, 230), (230, 230, 30), (200, 30, 200),
            (30, 210, 210), (120, 60, 0), (250, 140, 0)]  # fmt: skip

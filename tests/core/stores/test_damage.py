@@ -16,6 +16,7 @@ from image_finder.cli import main
 from image_finder.core.common.errors import LibraryDamagedError, LibraryVersionError
 from image_finder.core.stores.library import BACKUP_NAME, DB_NAME, Library
 from image_finder.core.stores.schema import SCHEMA_VERSION
+from tests.helpers import ROOT_DIR
 
 
 def small_library(folder: Path, images: Path, n: int = 12) -> None:
@@ -24,7 +25,7 @@ def small_library(folder: Path, images: Path, n: int = 12) -> None:
         Image.new("RGB", (32, 32), (20 * i, 255 - 20 * i, 7 * i)).save(images / f"{i}.png")
     code = subprocess.run(
         [sys.executable, "-m", "tests.crash_harness", str(folder), str(images)],
-        cwd=Path(__file__).parents[2],
+        cwd=ROOT_DIR,
         capture_output=True,
         text=True,
         timeout=120,
@@ -140,7 +141,7 @@ def test_a_full_disk_stops_indexing_cleanly_and_keeps_the_library(tmp_path):
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
-        cwd=Path(__file__).parents[2],
+        cwd=ROOT_DIR,
         capture_output=True,
         text=True,
         timeout=120,

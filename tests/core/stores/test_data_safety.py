@@ -24,9 +24,10 @@ from image_finder.core.common.errors import (
     LibraryReadOnlyError,
 )
 from image_finder.core.stores.library import BACKUP_NAME, DB_NAME, Library
-from tests.core.test_damage import small_library
+from tests.core.stores.test_damage import small_library
+from tests.helpers import ROOT_DIR
 
-ROOT = Path(__file__).parents[2]
+ROOT = ROOT_DIR
 
 
 def _open_in_rounds(base: str, rounds: int, barrier, failures) -> None:  # a worker process

@@ -11,7 +11,7 @@ import pytest
 
 from image_finder.cli import main
 from image_finder.core.stores.library import Library
-from tests.core.conftest import run
+from tests.helpers import run
 
 
 def test_index_json_then_search_json(indexed, capsys):

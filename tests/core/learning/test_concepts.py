@@ -15,7 +15,7 @@ from PIL import Image
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.learning import concepts
 from image_finder.core.search.conditions import Conditions
-from tests.core.conftest import run
+from tests.helpers import run
 
 
 def test_a_concept_s_probability_is_calibrated_on_hand_made_vectors():

@@ -18,7 +18,7 @@ import pytest
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.stores.catalogue import Catalogue, StoreAddress
 from image_finder.core.stores.store import require_library
-from tests.core.conftest import run
+from tests.helpers import run
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -170,7 +170,7 @@ def test_an_existing_library_is_migrated_and_its_facts_read_without_the_model(
 
 def test_filtered_results_are_the_top_k_of_the_matching_images(tmp_path):
     """IVF index, selective (2%) and broad (50%) conditions: the exact top-k among matches."""
-    from tests.core.test_library import fill
+    from tests.core.stores.test_library import fill
 
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(3000, 12)).astype(np.float32)

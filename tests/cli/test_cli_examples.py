@@ -8,7 +8,7 @@ import shutil
 import pytest
 from PIL import Image
 
-from tests.core.conftest import run
+from tests.helpers import run
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from image_finder.core.stores.library import Library
+from tests.helpers import ROOT_DIR
 
 IVF_MIN = 60
 
@@ -74,7 +75,7 @@ def run_harness(
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=Path(__file__).parents[2],
+        cwd=ROOT_DIR,
     )
     if result.returncode not in (0, -9):
         raise AssertionError(result.stderr)
