@@ -19,6 +19,13 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
+from image_finder.core.app.jobs import (
+    WATCH_RETRY_SECONDS,
+    IndexJob,
+    JobQueue,
+    JoinedProgress,
+    retried_when_busy,
+)
 from image_finder.core.app.options import search_options
 from image_finder.core.common.errors import EmptyLibraryError, LibraryBusyError
 from image_finder.core.config.settings import Settings
@@ -26,7 +33,6 @@ from image_finder.core.embedding.models import ModelState
 from image_finder.core.search.searcher import Query, SearchOutcome
 from image_finder.core.stores.library_files import READ_ONLY_NOTICE as READ_ONLY
 from image_finder.ui.history import History
-from image_finder.ui.jobs import IndexJob, JoinedProgress
 from image_finder.ui.learning import Learning
 from image_finder.ui.workers import IndexWorker, SearchWorker
 
@@ -37,7 +43,6 @@ if TYPE_CHECKING:
     from image_finder.core.indexing.watch import FolderWatcher, WatchBatch, WatchMode
     from image_finder.core.stores.library import Library
 
-WATCH_RETRY_MS = 2000  # a watch batch refused while another process writes: tried again
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +117,7 @@ class Controller(QObject):
         self.last_report: IndexReport | None = None
         self.last_search_ms: float | None = None
         self.options = search_options(library, settings)
-        self._jobs: list[IndexJob] = []
+        self._jobs: JobQueue[IndexJob] = JobQueue()
         self._indexing = False
         self._pending: Query | None = None  # runs when the model is ready and indexing is done
         self._pending_record = True
@@ -128,7 +133,6 @@ class Controller(QObject):
         self._poll.timeout.connect(self.poll_library)
         self._poll.start()
         self._watcher: FolderWatcher | None = None
-        self._watch_job: IndexJob | None = None  # queued, not started: later batches join it
         self._job: IndexJob | None = None  # the job running
         self._joined = JoinedProgress()
         self._watch_batch.connect(self._on_watcher_batch)
@@ -255,10 +259,10 @@ class Controller(QObject):
         writable = not self.library.read_only
         if first_load and self.settings.watch_folders and self.folders and writable:
             # catch up with what changed while the app was closed, then keep up
-            self._jobs.insert(0, IndexJob(tuple(f.path for f in self.folders)))
+            self._jobs.push(IndexJob(tuple(f.path for f in self.folders)), first=True)
             self.start_watching()
         elif first_load and unfinished and self.settings.resume_interrupted:
-            self._jobs.insert(0, IndexJob(tuple(unfinished)))
+            self._jobs.push(IndexJob(tuple(unfinished)), first=True)
         if extractor.notice:
             self.notice.emit(NoticeKind.MODEL, extractor.notice)
         self._run_next_job()
@@ -299,7 +303,7 @@ class Controller(QObject):
                      "indexing again" if rebuild else "the library keeps its model")  # fmt: skip
             self._set_model_state(ModelState.LOADING)
             if rebuild:
-                self._jobs.append(IndexJob(tuple(f.path for f in self.folders), rebuild=True))
+                self._jobs.push(IndexJob(tuple(f.path for f in self.folders), rebuild=True))
             self._load_model_requested.emit(new, rebuild)
         else:
             self.repeat_search()
@@ -307,7 +311,7 @@ class Controller(QObject):
     # -- indexing -----------------------------------------------------------------------------
 
     def add_folders(self, folders: Sequence[str], rebuild: bool = False) -> None:
-        self._jobs.append(IndexJob(tuple(os.path.abspath(f) for f in folders), rebuild))
+        self._jobs.push(IndexJob(tuple(os.path.abspath(f) for f in folders), rebuild))
         self._run_next_job()
 
     def rescan(self) -> None:
@@ -353,22 +357,23 @@ class Controller(QObject):
     def _run_next_job(self) -> None:
         if self._indexing or not self._jobs or self.model_state is not ModelState.READY:
             return
-        job = self._jobs.pop(0)
+        job = self._jobs.pop()
+        assert job is not None
         self._indexing = True
         self.indexing_changed.emit(True)
         if self._retry is not None and self._pending is None:  # a query the empty library failed
             self.query_waiting.emit(INDEXING_WAIT)
-        if job.watch is not None:  # a folder removed meanwhile is not indexed again
+        if job.batch is not None:  # a folder removed meanwhile is not indexed again
             from image_finder.core.indexing.watch import in_folders
 
-            batch = in_folders(job.watch, [f.path for f in self.folders])
+            batch = in_folders(job.batch, [f.path for f in self.folders])
             if not batch.roots:
                 self._indexing = False
                 self._job_done(changed=False)
                 return
-            job = IndexJob(batch.roots, watch=batch)
+            job = IndexJob(batch.roots, batch=batch)
         self._job = job
-        self._index_requested.emit(list(job.folders), job.rebuild, job.watch)
+        self._index_requested.emit(list(job.folders), job.rebuild, job.batch)
 
     def _on_index_worker_finished(self, report: IndexReport) -> None:
         self.last_report = report
@@ -391,10 +396,11 @@ class Controller(QObject):
 
     def _on_index_worker_failed(self, message: str, error: type) -> None:
         job = self._job
-        if error is LibraryBusyError and job is not None and job.watch is not None:
+        if job is not None and job.batch is not None and retried_when_busy(job, error):
             # another process writes: the changes wait for it, then are applied
-            batch = job.watch
-            QTimer.singleShot(WATCH_RETRY_MS, self, lambda: self._on_watcher_batch(batch))
+            batch = job.batch
+            retry_ms = int(WATCH_RETRY_SECONDS * 1000)
+            QTimer.singleShot(retry_ms, self, lambda: self._on_watcher_batch(batch))
         kind = NoticeKind.BUSY if error is LibraryBusyError else NoticeKind.ERROR
         self._shown.add(kind)
         self.notice.emit(kind, message)
@@ -403,7 +409,7 @@ class Controller(QObject):
     def _job_done(self, changed: bool) -> None:
         self._indexing = False
         finished, self._job = self._job, None
-        self._joined.job_done(finished, self._jobs[0] if self._jobs else None)
+        self._joined.job_done(finished, self._jobs.next)
         self._run_next_job()
         if not self.indexing:
             self.indexing_changed.emit(False)
@@ -461,17 +467,7 @@ class Controller(QObject):
     def _on_watcher_batch(self, batch: WatchBatch) -> None:
         """One index job for a batch; a batch that comes while a watch job waits joins it, so
         that copying thousands of files is a few jobs."""
-        from image_finder.core.indexing.watch import merge_batches
-
-        if self._watch_job is not None and self._watch_job in self._jobs:
-            assert self._watch_job.watch is not None
-            joined = merge_batches([self._watch_job.watch, batch])
-            merged = IndexJob(joined.roots, watch=joined)
-            self._jobs[self._jobs.index(self._watch_job)] = merged
-            self._watch_job = merged
-            return
-        self._watch_job = IndexJob(batch.roots, watch=batch)
-        self._jobs.append(self._watch_job)
+        self._jobs.push_watch(batch, lambda merged, _: IndexJob(merged.roots, batch=merged))
         self._run_next_job()
 
     def poll_library(self) -> None:

@@ -163,13 +163,13 @@ def test_results_follow_a_rescan_that_removed_images(qtbot, make_controller, lib
 def test_consecutive_watch_jobs_show_as_one_progress():
     """A long copy seen in parts: each watch job counts on from the one before, so the bar
     runs once from 0 to the whole copy; a job of another kind starts afresh."""
+    from image_finder.core.app.jobs import IndexJob, JoinedProgress
     from image_finder.core.indexing.indexer import IndexPhase, IndexProgress
     from image_finder.core.indexing.watch import WatchBatch
-    from image_finder.ui.jobs import IndexJob, JoinedProgress
 
     joined = JoinedProgress()
-    first = IndexJob(("/p",), watch=WatchBatch(("/p",), 40))
-    second = IndexJob(("/p",), watch=WatchBatch(("/p",), 960))
+    first = IndexJob(("/p",), batch=WatchBatch(("/p",), 40))
+    second = IndexJob(("/p",), batch=WatchBatch(("/p",), 960))
     shown = [joined.relay(IndexProgress(IndexPhase.EMBEDDING, n, 40)) for n in (0, 40)]
     joined.job_done(first, second)
     shown += [joined.relay(IndexProgress(IndexPhase.EMBEDDING, n, 960)) for n in (0, 960)]

@@ -10,28 +10,29 @@ and puts a watch batch that met a busy library back in the queue until the libra
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from image_finder.core.common.errors import ImageFinderError, LibraryBusyError
 from image_finder.core.common.records import display_name
 
 if TYPE_CHECKING:
     from image_finder.core.embedding.extractor import Extractor
-    from image_finder.core.indexing.progress import IndexProgress
+    from image_finder.core.indexing.indexer import IndexProgress
     from image_finder.core.indexing.watch import WatchBatch
     from image_finder.core.stores.library import Library
 
 log = logging.getLogger(__name__)
 
 KEEP_FINISHED = 50  # finished jobs kept for a face to show
-BUSY_RETRY_SECONDS = 0.5  # a watch batch that met a busy library is tried again after this
+WATCH_RETRY_SECONDS = 2.0  # a watch batch that met a busy library is tried again after this
 
 
 class JobState(enum.Enum):
@@ -130,6 +131,109 @@ class JobControl:
         self._changed(job)
 
 
+class Queued(Protocol):
+    """What the queue asks of a job: the watched folder's changes it applies, if any."""
+
+    @property
+    def batch(self) -> WatchBatch | None: ...
+
+
+Q = TypeVar("Q", bound=Queued)
+
+
+class JobQueue(Generic[Q]):
+    """Jobs waiting their turn, in order. A watched folder's batch of changes joins a watch
+    job still waiting (a long copy seen in parts becomes one job); the runner's queue and the
+    window's are this one."""
+
+    def __init__(self) -> None:
+        self._jobs: list[Q] = []
+
+    def push(self, job: Q, *, first: bool = False) -> None:
+        self._jobs.insert(0, job) if first else self._jobs.append(job)
+
+    def push_watch(self, batch: WatchBatch, make: Callable[[WatchBatch, Q | None], Q]) -> Q:
+        """Queue ``batch``: ``make(merged, waiting)`` replaces the watch job waiting, if one
+        does, else ``make(batch, None)`` is queued. Returns the job queued."""
+        from image_finder.core.indexing.watch import merge_batches
+
+        for n, job in enumerate(self._jobs):
+            if job.batch is not None:
+                self._jobs[n] = make(merge_batches([job.batch, batch]), job)
+                return self._jobs[n]
+        made = make(batch, None)
+        self._jobs.append(made)
+        return made
+
+    def pop(self) -> Q | None:
+        return self._jobs.pop(0) if self._jobs else None
+
+    def remove(self, job: Q) -> bool:
+        if job in self._jobs:
+            self._jobs.remove(job)
+            return True
+        return False
+
+    def clear(self) -> None:
+        self._jobs.clear()
+
+    @property
+    def next(self) -> Q | None:
+        return self._jobs[0] if self._jobs else None
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def __iter__(self) -> Iterator[Q]:
+        return iter(list(self._jobs))
+
+
+def retried_when_busy(job: Queued, error: BaseException | type) -> bool:
+    """Whether a job that failed with ``error`` goes back in the queue: a watched folder's
+    changes wait while another process writes; anything else asked for is reported busy."""
+    kind = error if isinstance(error, type) else type(error)
+    return job.batch is not None and issubclass(kind, LibraryBusyError)
+
+
+@dataclass(frozen=True)
+class IndexJob:
+    """Folders to index (or a watched folder's batch of changes), as the window queues them."""
+
+    folders: tuple[str, ...]
+    rebuild: bool = False
+    batch: WatchBatch | None = None
+
+
+class JoinedProgress:
+    """Watch jobs that follow one another (a long copy seen in parts) count on from the one
+    before, so that the progress shown is that of one job."""
+
+    def __init__(self) -> None:
+        self._base = 0  # images of the watch jobs before
+        self._last_total = 0
+
+    def relay(self, progress: IndexProgress) -> IndexProgress:
+        from image_finder.core.indexing.indexer import IndexPhase
+
+        if progress.phase is not IndexPhase.EMBEDDING:
+            return progress
+        self._last_total = progress.total
+        if not self._base:
+            return progress
+        return dataclasses.replace(
+            progress, done=progress.done + self._base, total=progress.total + self._base
+        )
+
+    def job_done(self, finished: Queued | None, following: Queued | None) -> None:
+        """``finished`` ended and ``following`` is next (None: nothing queued)."""
+        watch_follows_watch = (
+            finished is not None and finished.batch is not None
+            and following is not None and following.batch is not None
+        )  # fmt: skip
+        self._base = self._base + self._last_total if watch_follows_watch else 0
+        self._last_total = 0
+
+
 class JobRunner:
     """Runs jobs in order, one at a time; each can be cancelled (what it committed stays).
     ``listener`` hears of every change of every job, in the runner's thread."""
@@ -139,17 +243,18 @@ class JobRunner:
         listener: Callable[[Job], None] | None = None,
         *,
         keep_finished: int = KEEP_FINISHED,
-        busy_retry_seconds: float = BUSY_RETRY_SECONDS,
+        busy_retry_seconds: float = WATCH_RETRY_SECONDS,
         name: str = "jobs",
     ) -> None:
         self._listener = listener
         self._keep = keep_finished
         self._busy_retry = busy_retry_seconds
         self._jobs: dict[str, Job] = {}
-        self._queue: list[Job] = []
+        self._queue: JobQueue[Job] = JobQueue()
         self._lock = threading.Condition()
         self._ids = itertools.count(1)
         self._closing = False
+        self._draining = False  # finishing: a busy library no longer sends a job back
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -162,21 +267,21 @@ class JobRunner:
         return job
 
     def submit_watch(self, batch: WatchBatch, work: Callable[[WatchBatch], Work]) -> Job:
-        """A watched folder's changes: merged into a watch job still waiting in the queue (a
-        long copy seen in parts becomes one job), else queued as a job of their own."""
-        from image_finder.core.indexing.watch import merge_batches
+        """A watched folder's changes: merged into a watch job still waiting in the queue,
+        else queued as a job of their own."""
+
+        def make(merged: WatchBatch, waiting: Job | None) -> Job:
+            job = waiting or Job(str(next(self._ids)), JobKind.WATCH, work(merged))
+            job.batch, job.work, job.folders = merged, work(merged), sorted(merged.roots)
+            return job
 
         with self._lock:
-            waiting = next((j for j in self._queue if j.kind is JobKind.WATCH), None)
-            if waiting is not None and waiting.batch is not None:
-                waiting.batch = merge_batches([waiting.batch, batch])
-                waiting.work = work(waiting.batch)
-                waiting.folders = sorted(waiting.batch.roots)
-                self._changed(waiting)
-                return waiting
-            job = Job(str(next(self._ids)), JobKind.WATCH, work(batch), sorted(batch.roots))
-            job.batch = batch
-            self._add(job)
+            count = len(self._queue)
+            job = self._queue.push_watch(batch, make)
+            if len(self._queue) > count:
+                self._jobs[job.id] = job
+                self._lock.notify_all()
+            self._changed(job)
         return job
 
     def get(self, job_id: str) -> Job | None:
@@ -195,8 +300,7 @@ class JobRunner:
             return job
         job.cancel_requested.set()
         with self._lock:
-            if job in self._queue:
-                self._queue.remove(job)
+            if self._queue.remove(job):
                 self._finish(job, JobEnd(JobState.CANCELLED, "Cancelled before it started."))
         return job
 
@@ -211,6 +315,15 @@ class JobRunner:
                 self._lock.wait(left)
         return True
 
+    def finish(self) -> None:
+        """Run what is queued to its end, no longer waiting for a busy library (a watch job
+        that meets one is cancelled), then stop."""
+        with self._lock:
+            self._draining = True
+            while self.active:
+                self._lock.wait(0.25)
+        self.close()
+
     def close(self, timeout: float = 30) -> None:
         with self._lock:
             self._closing = True
@@ -223,7 +336,7 @@ class JobRunner:
 
     def _add(self, job: Job) -> None:
         self._jobs[job.id] = job
-        self._queue.append(job)
+        self._queue.push(job)
         self._lock.notify_all()
         self._changed(job)
 
@@ -252,14 +365,15 @@ class JobRunner:
                     self._lock.wait()
                 if self._closing:
                     return
-                job = self._queue.pop(0)
+                job = self._queue.pop()
+                assert job is not None
                 job.state = JobState.RUNNING
                 self._changed(job)
             end = self._run_job(job)
             with self._lock:
                 if end is None:  # busy: back to the front of the queue, tried again soon
                     job.state = JobState.QUEUED
-                    self._queue.insert(0, job)
+                    self._queue.push(job, first=True)
                     self._changed(job)
                 else:
                     self._finish(job, end)
@@ -272,10 +386,12 @@ class JobRunner:
         try:
             return job.work(control)
         except LibraryBusyError as exc:
-            if job.kind is JobKind.WATCH and not job.cancel_requested.is_set():
-                job.message = str(exc)
-                return None
-            return JobEnd(JobState.FAILED, str(exc))
+            if not retried_when_busy(job, exc):
+                return JobEnd(JobState.FAILED, str(exc))
+            if self._draining or job.cancel_requested.is_set():
+                return JobEnd(JobState.CANCELLED, f"Not applied: {exc}")
+            job.message = str(exc)
+            return None
         except ImageFinderError as exc:
             return JobEnd(JobState.FAILED, str(exc))
         except Exception as exc:

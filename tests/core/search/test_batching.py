@@ -23,7 +23,7 @@ def searcher(library, photos, lite0):
 def test_searches_together_are_batched_and_answer_as_alone(searcher, photos):
     names = ("coffee", "horse", "rocket", "clock", "moon", "chelsea", "camera", "coins")
     queries = [Query.image((photos / f"{n}.jpg").read_bytes(), n) for n in names]
-    queries += [Query.words("cat"), Query.item(searcher.library.item_by_path(photos / "page.jpg"))]
+    queries += [Query.words("cat"), Query.item(searcher.store.item_by_path(photos / "page.jpg"))]
     options = SearchOptions(top_k=4)
     alone = [searcher.search(q, options) for q in queries]
     queue = SearchQueue(searcher, wait=0.5)  # long enough for all to join one batch
