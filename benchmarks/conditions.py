@@ -53,7 +53,7 @@ def build(folder: Path, size: int) -> np.ndarray:
             vectors = centres[rng.integers(0, 200, n)] + 0.6 * rng.normal(size=(n, DIM))
             vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
             ids = library.apply_changes(model="bench", added=rows, added_vectors=vectors)
-            library.set_facts([
+            library.side_data.set_facts([
                 (i, str(formats[start + j]), float(taken[start + j]), "Bench Camera")
                 for j, i in enumerate(ids)
             ])  # fmt: skip

@@ -120,11 +120,11 @@ def cmd_concept(args: argparse.Namespace, settings: Settings, library: Library) 
     if args.action == "remove":
         name = " ".join(args.name.split())
         with library.writing():
-            if not library.remove_concept(name):
+            if not library.side_data.remove_concept(name):
                 raise ImageFinderError(f"no concept {name!r} (image-finder-cli concept list)")
         print(json.dumps({"removed": name}) if args.json else f"Removed the concept {name!r}.")
         return 0
-    found = library.concepts()
+    found = library.side_data.concepts()
     if args.json:
         print(json.dumps({"concepts": [c.to_json() for c in found]}))
     elif not found:

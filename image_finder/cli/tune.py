@@ -73,7 +73,7 @@ def cmd_tune(args: argparse.Namespace, settings: Settings, library: Library) -> 
     if args.use or args.remove:
         with library.writing():
             if args.remove:
-                changed = library.remove_adapter()
+                changed = library.spaces.remove_adapter()
                 if changed:
                     adapter.after_switch(library)
             else:

@@ -14,7 +14,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
@@ -34,6 +33,7 @@ from image_finder.core.search.searcher import Query, SearchOutcome
 from image_finder.core.stores.library_files import READ_ONLY_NOTICE as READ_ONLY
 from image_finder.ui.history import History
 from image_finder.ui.learning import Learning
+from image_finder.ui.states import Request, Waiting, WaitReason
 from image_finder.ui.workers import IndexWorker, SearchWorker
 
 if TYPE_CHECKING:
@@ -59,16 +59,6 @@ class NoticeKind(enum.Enum):
 
 LIBRARY_POLL_MS = 2000  # how often the window looks for changes made by other processes
 INDEXING_WAIT = "Indexing… the search starts as soon as it has finished."
-
-
-@dataclass(frozen=True)
-class _Request:
-    """A search in flight: what it asked, whether it is a new step in the history."""
-
-    generation: int
-    query: Query
-    record: bool
-    started: float
 
 
 class Controller(QObject):
@@ -118,11 +108,8 @@ class Controller(QObject):
         self.last_search_ms: float | None = None
         self.options = search_options(library, settings)
         self._jobs: JobQueue[IndexJob] = JobQueue()
-        self._indexing = False
-        self._pending: Query | None = None  # runs when the model is ready and indexing is done
-        self._pending_record = True
-        self._retry: Query | None = None  # found the library empty: runs after the next job
-        self._request: _Request | None = None
+        self._waiting: Waiting | None = None  # the query that runs once it can
+        self._request: Request | None = None
         self._generation = 0
         self._busy_checks: list[Callable[[], bool]] = []
         self._shown: set[NoticeKind] = set()  # notices that polling may take back
@@ -200,7 +187,7 @@ class Controller(QObject):
     @property
     def indexing(self) -> bool:
         """An indexing job runs or waits."""
-        return self._indexing or bool(self._jobs)
+        return self._job is not None or bool(self._jobs)
 
     @property
     def clip_ready(self) -> bool:
@@ -216,7 +203,10 @@ class Controller(QObject):
     def waiting_query(self) -> Query | None:
         """The query that runs once the model is ready or indexing is done (also one the empty
         library refused, while a folder is being indexed)."""
-        return self._pending or (self._retry if self._indexing else None)
+        waiting = self._waiting
+        if waiting is None or not (waiting.runs_when_ready or self._job is not None):
+            return None
+        return waiting.query
 
     def add_busy_check(self, busy: Callable[[], bool]) -> None:
         """Work of a view (thumbnails loading, say) that also keeps the app from settling."""
@@ -227,7 +217,7 @@ class Controller(QObject):
             self.model_state is not ModelState.LOADING
             and not self.indexing
             and not self.searching
-            and self._pending is None
+            and not (self._waiting is not None and self._waiting.runs_when_ready)
             and not any(busy() for busy in self._busy_checks)
         )
 
@@ -273,8 +263,8 @@ class Controller(QObject):
         self._set_model_state(ModelState.FAILED)
         self.notice.emit(NoticeKind.MODEL, message)
         self._jobs.clear()
-        if self._pending is not None:  # nothing can run it
-            self._pending = None
+        if self._waiting is not None and self._waiting.runs_when_ready:  # nothing can run it
+            self._waiting = None
             self.search_failed.emit(message, self.current_query)
         self.check_settled()
 
@@ -333,7 +323,7 @@ class Controller(QObject):
 
     def cancel_duplicates(self) -> None:
         """Stop a duplicate search after the batch in flight (it reports what it found)."""
-        if not self._indexing:
+        if self._job is None:
             self._index_worker.cancel()
 
     def clean_up(self, items: Sequence[Item], folder: str = "") -> None:
@@ -351,28 +341,26 @@ class Controller(QObject):
     def cancel_indexing(self) -> None:
         """Stop after the batch in flight; queued jobs are dropped."""
         self._jobs.clear()
-        if self._indexing:
+        if self._job is not None:
             self._index_worker.cancel()
 
     def _run_next_job(self) -> None:
-        if self._indexing or not self._jobs or self.model_state is not ModelState.READY:
+        if self._job is not None or not self._jobs or self.model_state is not ModelState.READY:
             return
         job = self._jobs.pop()
         assert job is not None
-        self._indexing = True
+        self._job = job
         self.indexing_changed.emit(True)
-        if self._retry is not None and self._pending is None:  # a query the empty library failed
-            self.query_waiting.emit(INDEXING_WAIT)
+        if self._waiting is not None and not self._waiting.runs_when_ready:
+            self.query_waiting.emit(INDEXING_WAIT)  # a query the empty library refused
         if job.batch is not None:  # a folder removed meanwhile is not indexed again
             from image_finder.core.indexing.watch import in_folders
 
             batch = in_folders(job.batch, [f.path for f in self.folders])
             if not batch.roots:
-                self._indexing = False
                 self._job_done(changed=False)
                 return
-            job = IndexJob(batch.roots, batch=batch)
-        self._job = job
+            job = self._job = IndexJob(batch.roots, batch=batch)
         self._index_requested.emit(list(job.folders), job.rebuild, job.batch)
 
     def _on_index_worker_finished(self, report: IndexReport) -> None:
@@ -407,17 +395,17 @@ class Controller(QObject):
         self._job_done(changed=True)
 
     def _job_done(self, changed: bool) -> None:
-        self._indexing = False
         finished, self._job = self._job, None
         self._joined.job_done(finished, self._jobs.next)
         self._run_next_job()
         if not self.indexing:
             self.indexing_changed.emit(False)
             # Results shown may hold images that are gone, or miss new ones: search again.
-            if self._pending is None and self._retry is not None:
-                self._pending, self._pending_record, self._retry = self._retry, True, None
-            elif self._pending is None and changed and self.current_query is not None:
-                self._pending, self._pending_record = self.current_query, False
+            waiting = self._waiting
+            if waiting is not None and not waiting.runs_when_ready:  # a folder is indexed now
+                self._waiting = Waiting(waiting.query, True, WaitReason.INDEXING)
+            elif waiting is None and changed and self.current_query is not None:
+                self._waiting = Waiting(self.current_query, False, WaitReason.INDEXING)
             self._run_pending()
         self.check_settled()
 
@@ -526,30 +514,33 @@ class Controller(QObject):
             self.search_failed.emit("The model could not be loaded, so searching is off.", query)
             return
         if self.model_state is ModelState.LOADING:
-            self._pending = query if record or self._pending is None else self._pending
-            self._pending_record = record
+            waiting = self._waiting
+            if record or waiting is None or not waiting.runs_when_ready:  # else: it stays
+                self._waiting = Waiting(query, record, WaitReason.MODEL)
             self.query_waiting.emit("Loading model… the search starts as soon as it is ready.")
             return
         if self.count == 0 and self.indexing:
-            self._pending = query
-            self._pending_record = record
+            self._waiting = Waiting(query, record, WaitReason.INDEXING)
             self.query_waiting.emit(INDEXING_WAIT)
             return
         self._generation += 1
-        self._request = _Request(self._generation, query, record, time.perf_counter())
+        self._request = Request(self._generation, query, record, time.perf_counter())
         self._search_worker.supersede(self._generation)
         self.searching_changed.emit(True)
         self._search_requested.emit(self._generation, query, self.options)
 
     def _run_pending(self) -> None:
-        if self._pending is None or self.model_state is not ModelState.READY:
+        waiting = self._waiting
+        if waiting is None or not waiting.runs_when_ready:
+            return
+        if self.model_state is not ModelState.READY:
             return
         if self.count == 0 and self.indexing:
             return
-        query, self._pending = self._pending, None
-        self._run(query, record=self._pending_record)
+        self._waiting = None
+        self._run(waiting.query, record=waiting.record)
 
-    def _finish_request(self, generation: int) -> _Request | None:
+    def _finish_request(self, generation: int) -> Request | None:
         """The request ``generation`` answers, or None when a newer one was made since."""
         request = self._request
         if request is None or generation != request.generation:
@@ -576,12 +567,13 @@ class Controller(QObject):
         if request is None:
             return
         if error is EmptyLibraryError and self.indexing:
-            self._pending = request.query  # runs again once indexing has finished
-            self._pending_record = request.record
+            # runs again once indexing has finished
+            self._waiting = Waiting(request.query, request.record, WaitReason.INDEXING)
             self.query_waiting.emit(INDEXING_WAIT)
             return
         if error is EmptyLibraryError:
-            self._retry = request.query  # runs once a folder has been indexed
+            # runs once a folder has been indexed
+            self._waiting = Waiting(request.query, True, WaitReason.EMPTY_LIBRARY)
         # The last good query and its results stay; only the error is shown.
         self.current_query = self.shown_query
         self.search_failed.emit(message, request.query)

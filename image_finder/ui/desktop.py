@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import sys
@@ -13,6 +14,26 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 from image_finder.core.common.records import display_name
 
 MESSAGE_MS = 8000
+_on_clipboard: list[QMimeData] = []  # the data this process put there, while it may be there
+
+
+def _hand_over_clipboard() -> None:
+    """Before the interpreter ends: data a Python object made, still on the clipboard, would be
+    freed by Qt only after Python is gone (a crash at exit). A copy Qt makes itself, of the
+    text, stays on the clipboard instead; data someone else put there is left alone."""
+    if QGuiApplication.instance() is None or not _on_clipboard:
+        return
+    clipboard = QGuiApplication.clipboard()
+    if clipboard.mimeData() is _on_clipboard[-1]:
+        clipboard.setText(_on_clipboard[-1].text())
+    _on_clipboard.clear()
+
+
+def _own_clipboard(data: QMimeData) -> None:
+    if not _on_clipboard:
+        atexit.register(_hand_over_clipboard)
+    _on_clipboard[:] = [data]
+    QGuiApplication.clipboard().setMimeData(data)
 
 
 class DesktopActions(QObject):
@@ -84,7 +105,7 @@ class DesktopActions(QObject):
             return
         data = mime or QMimeData()
         data.setText("\n".join(display_name(p) for p in paths))
-        QGuiApplication.clipboard().setMimeData(data)
+        _own_clipboard(data)
         self.message.emit(
             "Copied the path" if len(paths) == 1 else f"Copied {len(paths):,} paths", 4000
         )

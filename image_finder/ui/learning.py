@@ -48,7 +48,7 @@ class Learning(QObject):
         self._worker.failed.connect(self.failed)
 
     def concept_names(self) -> list[str]:
-        return [c.name for c in self.library.concepts()]
+        return [c.name for c in self.library.side_data.concepts()]
 
     @property
     def adapter(self) -> Adapter | None:

@@ -45,7 +45,7 @@ def test_save_a_concept_search_it_by_name_and_update_it(qtbot, make_window, phot
     learning = window.controller.learning
     with qtbot.waitSignal(learning.concept_learnt, timeout=30_000):
         action(panel.context_menu(names(window).index(cups[0])), "Save as concept…").trigger()
-    concept = library.concept("my cups")
+    concept = library.side_data.concept("my cups")
     assert concept is not None and len(concept.positive_ids) == 4  # the query's one among them
 
     # typed in the words field (completed by name), the concept is the query
@@ -61,10 +61,10 @@ def test_save_a_concept_search_it_by_name_and_update_it(qtbot, make_window, phot
 
     # Update concept: not this (a cat among the results, if any; else the last result)
     last = len(names(window)) - 1
-    before = library.concept("my cups").updated
+    before = library.side_data.concept("my cups").updated
     with qtbot.waitSignal(learning.concept_learnt, timeout=30_000):
         action(panel.context_menu(last), "Update “my cups”: not this").trigger()
-    updated = library.concept("my cups")
+    updated = library.side_data.concept("my cups")
     assert updated.updated > before and len(updated.negative_ids) == 1
 
     # the folder panel sorts a folder by the concept: all 18 pictures, cups first
@@ -106,7 +106,7 @@ def test_adapt_to_my_pictures_shows_its_figures_and_switches_back(qtbot, make_wi
         weights = np.eye(dim, dtype=np.float32) + 0.01 * rng.normal(size=(dim, dim)).astype(
             np.float32
         )
-        window.library.install_adapter(
+        window.library.spaces.install_adapter(
             Adapter(window.library.model, weights, np.zeros(dim, np.float32),
                     ("cats", "cups", "rockets"), time.time(), 0.5, 0.7, 3, 15, 1.0)
         )  # fmt: skip

@@ -248,8 +248,8 @@ class TextVectors:
         top_k: int,
         restrict_to: np.ndarray | None = None,
     ) -> tuple[list[int], list[float]]:
-        if library.text_version() != self._version:
-            self._version, self._ids, self._vectors = library.text_vectors()
+        if library.side_data.text_version() != self._version:
+            self._version, self._ids, self._vectors = library.side_data.text_vectors()
         if not len(self._ids):
             return [], []
         scores = self._vectors @ query
@@ -293,7 +293,7 @@ def index_text_vectors(
     def gaps() -> Any:
         after = 0
         while True:
-            rows = library.text_gaps(512, after)
+            rows = library.side_data.text_gaps(512, after)
             if not rows:
                 return
             yield from rows
@@ -307,12 +307,15 @@ def index_text_vectors(
     with library.writing():
         current = library.text_model
         if current is not None and current != extractor.name:
-            library.drop_text_vectors()  # another text model: its vectors cannot be compared
+            # another text model: its vectors cannot be compared
+            library.side_data.drop_text_vectors()
         done, total = library.text_counts()
         notify(done, total)
         for batch in extractor.iter_embeddings(gaps(), prepare, cancelled=is_cancelled):
             if batch.items:
-                library.set_text_vectors(extractor.name, [i for i, _ in batch.items], batch.vectors)
+                library.side_data.set_text_vectors(
+                    extractor.name, [i for i, _ in batch.items], batch.vectors
+                )
             report.embedded += len(batch.items)
             report.skipped += [(f.item[1], f.reason) for f in batch.failures]
             done += len(batch.items) + len(batch.failures)

@@ -39,7 +39,7 @@ def fill_layouts(
     (core/pictures/layout.py): read them once more, without the model. A file that cannot be
     read now gets an empty layout, so that it is not tried on every run (it gets a real one when it
     changes and is re-indexed)."""
-    todo = library.missing_layouts(folder_ids)
+    todo = library.side_data.missing_layouts(folder_ids)
     if not todo:
         return
     log.info("storing the brightness layouts of %d images indexed before", len(todo))
@@ -57,7 +57,7 @@ def fill_layouts(
             if is_cancelled():
                 return
             found = pool.map(read, todo[start : start + LAYOUT_BATCH])
-            library.set_layouts(list(found))
+            library.side_data.set_layouts(list(found))
             notify(
                 IndexProgress(IndexPhase.LAYOUTS, min(len(todo), start + LAYOUT_BATCH), len(todo))
             )
@@ -72,7 +72,7 @@ def fill_facts(
     """Read the format, time taken and camera of the images that have none yet (new ones, and
     those of an earlier version) from their headers. A file whose header cannot be read gets
     an empty format, so that it is not tried on every run."""
-    todo = library.missing_facts(folder_ids)
+    todo = library.side_data.missing_facts(folder_ids)
     if not todo:
         return
     log.info("reading the format, date and camera of %d images", len(todo))
@@ -86,6 +86,6 @@ def fill_facts(
         for start in range(0, len(todo), FACTS_BATCH):
             if is_cancelled():
                 return
-            library.set_facts(list(pool.map(read, todo[start : start + FACTS_BATCH])))
+            library.side_data.set_facts(list(pool.map(read, todo[start : start + FACTS_BATCH])))
             done = min(len(todo), start + FACTS_BATCH)
             notify(IndexProgress(IndexPhase.FACTS, done, len(todo)))

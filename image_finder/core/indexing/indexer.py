@@ -90,6 +90,18 @@ class _Run:
     backup: bool
 
 
+@dataclass(frozen=True)
+class _Context:
+    """One run's tools: where it writes, the model, its report, and how it talks back."""
+
+    library: Library
+    extractor: Extractor
+    report: IndexReport
+    notify: ProgressCallback
+    is_cancelled: CancelCallback
+    batch_size: int | None = None
+
+
 @dataclass
 class _Work:
     """What one run has to do, learnt from a first pass over the folders. New files are not
@@ -193,10 +205,8 @@ def _index_folders(
             jobs, checked = _jobs(work), None
             if not precision_checked:
                 jobs, checked = _check_precision(jobs, work, library, extractor, notify)
-            _embed(
-                jobs, checked, work, library, extractor, report, notify, is_cancelled,
-                run.batch_size,
-            )  # fmt: skip
+            context = _Context(library, extractor, report, notify, is_cancelled, run.batch_size)
+            _embed(jobs, checked, work, context)
         if not is_cancelled():
             fill_layouts(library, folder_ids, extractor.min_decode_size, notify, is_cancelled)
         if not is_cancelled():
@@ -503,16 +513,10 @@ def _try_prepare(job: _Job, extractor: Extractor) -> tuple[torch.Tensor, FileFac
 
 
 def _embed(
-    jobs: Iterator[_Job],
-    checked: EmbeddedBatch[_Job] | None,
-    work: _Work,
-    library: Library,
-    extractor: Extractor,
-    report: IndexReport,
-    notify: ProgressCallback,
-    is_cancelled: CancelCallback,
-    batch_size: int | None,
+    jobs: Iterator[_Job], checked: EmbeddedBatch[_Job] | None, work: _Work, context: _Context
 ) -> None:
+    library, extractor, report = context.library, context.extractor, context.report
+    notify, is_cancelled = context.notify, context.is_cancelled
     total = work.new_count + len(work.changed)
     if not total:
         return
@@ -525,7 +529,7 @@ def _embed(
     done = 0
     notify(IndexProgress(IndexPhase.EMBEDDING, 0, total))
     batches = extractor.iter_embeddings(
-        jobs, prepare, batch_size=batch_size, cancelled=is_cancelled
+        jobs, prepare, batch_size=context.batch_size, cancelled=is_cancelled
     )
     for batch in itertools.chain([checked] if checked else [], batches):
         checkpoint("batch_embedded")

@@ -146,7 +146,9 @@ def labels_from_concepts(library: Library, names: Sequence[str]) -> dict[str, li
     """Saved concepts as labels: the pictures each was learnt from."""
     from image_finder.core.learning import concepts
 
-    chosen = [concepts.require(library, n) for n in names] if names else library.concepts()
+    chosen = (
+        [concepts.require(library, n) for n in names] if names else library.side_data.concepts()
+    )
     labels = {c.name: list(c.positive_ids) for c in chosen if c.positive_ids}
     if not labels:
         raise ImageFinderError(
@@ -377,7 +379,7 @@ def tune(
         if progress is not None:
             progress("projecting", done, total)
 
-    if not library.install_adapter(adapter, projecting, cancelled):
+    if not library.spaces.install_adapter(adapter, projecting, cancelled):
         report.cancelled, report.reason = True, "cancelled; nothing changed"
         return report
     report.applied = True
@@ -388,7 +390,7 @@ def tune(
 def use(library: Library, adapted: bool) -> bool:
     """Search through the adapter (True) or the original features; False: already so. The
     caller holds the writer lock."""
-    changed = library.set_adapter_active(adapted)
+    changed = library.spaces.set_adapter_active(adapted)
     if changed:
         after_switch(library)
     return changed

@@ -122,7 +122,7 @@ def learn(
         )
     negatives = sorted(set(int(i) for i in negative_ids) - set(positives))
     concept = _learn(library, name, positives, negatives, seed, outside)
-    library.save_concept(concept)
+    library.side_data.save_concept(concept)
     return concept
 
 
@@ -147,7 +147,7 @@ def _learn(
         raise ImageFinderError("a concept needs pictures that are not it: the library has none")
     weights, bias = train(pos, neg)
     now = time.time()
-    old = library.concept(name)
+    old = library.side_data.concept(name)
     return Concept(name, library.space, weights, bias, len(pos), len(neg),
                    old.created if old else now, now, tuple(positives),
                    tuple(negatives), outside)  # fmt: skip
@@ -167,11 +167,11 @@ def relearn_all(library: Library) -> list[str]:
     """Learn every concept again on the vectors now searched (after an adapter was applied or
     switched off); returns the names of those that cannot be (no examples kept, or gone)."""
     stale = []
-    for concept in library.concepts():
+    for concept in library.side_data.concepts():
         if concept.model == library.space:
             continue
         try:
-            library.save_concept(_relearnt(library, concept))
+            library.side_data.save_concept(_relearnt(library, concept))
         except ImageFinderError:
             stale.append(concept.name)
     return stale
@@ -205,9 +205,9 @@ def require(library: Library, name: str) -> Concept:
     """The concept ``name`` on the vectors the library is searched with (learnt again from its
     examples, in memory, when it was learnt on others). UnknownConceptError naming the known
     ones when there is none; ImageFinderError when it cannot be learnt again."""
-    concept = library.concept(" ".join(name.split()))
+    concept = library.side_data.concept(" ".join(name.split()))
     if concept is None:
-        known = ", ".join(c.name for c in library.concepts()) or "none yet"
+        known = ", ".join(c.name for c in library.side_data.concepts()) or "none yet"
         raise UnknownConceptError(f"no concept {name!r} (the library's: {known})")
     if concept.model == library.space:
         return concept

@@ -256,10 +256,10 @@ class FactCache:
         self._found: OrderedDict[Conditions, np.ndarray] = OrderedDict()
 
     def table(self, library: Library) -> FactTable:
-        version = library.facts_version()
+        version = library.side_data.facts_version()
         with self._lock:
             if self._table is None or version != self._version:
-                self._table = FactTable(library.fact_rows())
+                self._table = FactTable(library.side_data.fact_rows())
                 self._version = version
                 self._found.clear()
             return self._table

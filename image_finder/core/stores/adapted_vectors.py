@@ -1,7 +1,8 @@
 """The library's two vector spaces: the model's own vectors, and the same vectors through the
 library's adapter (core/learning/adapter.py), once one is applied.
 
-A mixin of :class:`~image_finder.core.stores.library.Library`, on its database connection and locks.
+A part of :class:`~image_finder.core.stores.library.Library`, on its database
+(core/stores/database.py).
 Both sets are stored: ``images.vector`` (the original, always) and ``images.adapted`` (every
 row, while the library has an adapter). ``adapter.active`` says which set is searched; changing
 it bumps the generation, so every process rebuilds its index from the other set at its next
@@ -12,10 +13,7 @@ one, never a mix.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
-import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,40 +24,26 @@ from image_finder.core.common.faults import checkpoint
 
 if TYPE_CHECKING:
     from image_finder.core.learning.adapter import Adapter
+    from image_finder.core.stores.database import LibraryDatabase
 
 PROJECT_CHUNK = 2048  # rows projected per step of an install
 
 
 class AdaptedVectors:
-    _db: sqlite3.Connection
-    _lock: threading.RLock
-
-    if TYPE_CHECKING:
-
-        def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]: ...
-        def _bump_generation(self, db: sqlite3.Connection) -> int: ...
-        def _meta(self, key: str, default: str | None = None) -> str | None: ...
-
-        @property
-        def generation(self) -> int: ...
-
-        @property
-        def model(self) -> str | None: ...
-
-        @property
-        def dim(self) -> int | None: ...
+    def __init__(self, database: LibraryDatabase) -> None:
+        self._database = database
 
     # -- the adapter --------------------------------------------------------------------------
 
     @property
     def adapter(self) -> Adapter | None:
         """The library's adapter, searched or not (None: it has none)."""
-        generation = self.generation
+        generation = self._database.generation
         cached: tuple[int, Adapter | None] | None = getattr(self, "_adapter_cache", None)
         if cached is not None and cached[0] == generation:
             return cached[1]
-        with self._lock:
-            row = self._db.execute("SELECT * FROM adapter WHERE id=1").fetchone()
+        with self._database.lock:
+            row = self._database.connection.execute("SELECT * FROM adapter WHERE id=1").fetchone()
         found = _adapter(row) if row else None
         self._adapter_cache = (generation, found)
         return found
@@ -74,7 +58,7 @@ class AdaptedVectors:
     def space(self) -> str:
         """Names the vectors searched: the model's, or the model's through one adapter."""
         adapter = self.active_adapter
-        model = self.model or ""
+        model = self._database.model or ""
         return model if adapter is None else f"{model}+{adapter.tag}"
 
     def _column(self, original: bool) -> str:
@@ -97,13 +81,13 @@ class AdaptedVectors:
         with ``original`` the model's own."""
         column = self._column(original)
         id_list = [int(i) for i in ids]
-        out = np.zeros((len(id_list), self.dim or 0), np.float32)
+        out = np.zeros((len(id_list), self._database.dim or 0), np.float32)
         rows: dict[int, bytes] = {}
-        with self._lock:
+        with self._database.lock:
             for start in range(0, len(id_list), 500):
                 chunk = id_list[start : start + 500]
                 rows.update(
-                    self._db.execute(
+                    self._database.connection.execute(
                         f"SELECT id, {column} FROM images"
                         f" WHERE id IN ({','.join('?' * len(chunk))})",
                         chunk,
@@ -136,7 +120,7 @@ class AdaptedVectors:
         progress: Callable[[int, int], None] | None,
         cancelled: Callable[[], bool] | None,
     ) -> None:
-        with self._transaction() as db:
+        with self._database.transaction() as db:
             total = int(db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
             done, last = 0, -1
             while True:
@@ -167,7 +151,7 @@ class AdaptedVectors:
                  adapter.created, adapter.map_before, adapter.map_after, adapter.held_out,
                  adapter.trained_on, adapter.seconds),
             )  # fmt: skip
-            self._bump_generation(db)
+            self._database.bump_generation()
 
     def set_adapter_active(self, active: bool) -> bool:
         """Search through the adapter (True) or the model's own vectors; False when there was
@@ -177,19 +161,19 @@ class AdaptedVectors:
             raise ImageFinderError("This library has no adapter (image-finder-cli tune).")
         if adapter.active == active:
             return False
-        with self._transaction() as db:
+        with self._database.transaction() as db:
             db.execute("UPDATE adapter SET active=?", (int(active),))
-            self._bump_generation(db)
+            self._database.bump_generation()
         return True
 
     def remove_adapter(self) -> bool:
         """Forget the adapter and its vectors (the model's own are searched)."""
         if self.adapter is None:
             return False
-        with self._transaction() as db:
+        with self._database.transaction() as db:
             db.execute("DELETE FROM adapter")
             db.execute("UPDATE images SET adapted=NULL")
-            self._bump_generation(db)
+            self._database.bump_generation()
         return True
 
 

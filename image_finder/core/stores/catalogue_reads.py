@@ -16,13 +16,13 @@ import contextlib
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from image_finder.core.common.records import FolderInfo
-from image_finder.core.stores.store import Capabilities, library_only
+from image_finder.core.stores.store import Capabilities
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient
@@ -217,17 +217,3 @@ class CatalogueReads:
     @contextlib.contextmanager
     def snapshot(self, *, original: bool = False) -> Iterator[CatalogueSample]:
         yield CatalogueSample(self)
-
-    # -- what only a library has --------------------------------------------------------------
-
-    def concept(self, name: str) -> None:
-        return None
-
-    def concepts(self) -> list[Any]:
-        return []
-
-    def facts_version(self) -> tuple[str, str]:
-        raise library_only("A condition other than a folder")
-
-    def fact_rows(self) -> Sequence[tuple[Any, ...]]:
-        raise library_only("A condition other than a folder")

@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,6 +48,7 @@ from image_finder.core.common.records import (
     encode_path,
 )
 from image_finder.core.stores.adapted_vectors import AdaptedVectors
+from image_finder.core.stores.database import LibraryDatabase, LibraryIndexHost
 from image_finder.core.stores.library_files import (
     BACKUP_NAME,
     DB_NAME,
@@ -56,7 +58,6 @@ from image_finder.core.stores.library_files import (
     backup_stamp,
     keep_shrunk_backup,
     make_library_folder,
-    reader_connection,
     write_backup,
 )
 from image_finder.core.stores.schema import open_database
@@ -64,6 +65,9 @@ from image_finder.core.stores.side_data import SideData
 from image_finder.core.stores.store import Capabilities
 from image_finder.core.stores.vector_index import IVF_MIN_VECTORS, FaissIndex, VectorIndex
 from image_finder.core.stores.writer_lock import Writer
+
+if TYPE_CHECKING:
+    from image_finder.core.learning.adapter import Adapter
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +77,7 @@ _MODEL_KEYS = "('model', 'dim', 'precision_check')"
 _VECTOR_KEYS = "('model', 'dim', 'precision_check', 'ivf_trained_on')"
 
 
-class Library(SideData, AdaptedVectors):
+class Library:
     """A library folder. Safe to share between threads: every operation takes one lock."""
 
     def __init__(
@@ -85,7 +89,14 @@ class Library(SideData, AdaptedVectors):
         self.db_path = self.folder / DB_NAME
         self._lock = threading.RLock()
         self._db, self.read_only = open_database(self.db_path, self.folder / BACKUP_NAME)
-        self.vector_index: VectorIndex = FaissIndex(self, ivf_min_vectors=ivf_min_vectors)
+        self._database = LibraryDatabase(
+            self.db_path, self._db, self._lock,
+            read_only=self.read_only, writer_held=lambda: self._writer.held,
+        )  # fmt: skip
+        self.side_data = SideData(self._database)  # layouts, facts, concepts, CLIP vectors
+        self.spaces = AdaptedVectors(self._database)  # the model's vectors and the adapter's
+        host = LibraryIndexHost(self.folder, self._database, self.spaces)
+        self.vector_index: VectorIndex = FaissIndex(host, ivf_min_vectors=ivf_min_vectors)
         self._writer = Writer(
             self.folder, self._lock, self.read_only, lambda: self.vector_index.save(if_loaded=True)
         )
@@ -128,40 +139,24 @@ class Library(SideData, AdaptedVectors):
 
     # -- meta ---------------------------------------------------------------------------------
 
-    def _meta(self, key: str, default: str | None = None) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return str(row[0]) if row else default
-
-    def _set_meta(self, key: str, value: object) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
-
     @property
     def model(self) -> str | None:
-        with self._lock:
-            return self._meta("model")
+        return self._database.model
 
     @property
     def dim(self) -> int | None:
-        with self._lock:
-            value = self._meta("dim")
-            return int(value) if value else None
+        return self._database.dim
 
     @property
     def generation(self) -> int:
-        with self._lock:
-            return int(self._meta("generation", "0") or 0)
+        return self._database.generation
 
     def meta_value(self, key: str) -> str | None:
-        with self._lock:
-            return self._meta(key)
+        return self._database.meta_value(key)
 
     def set_meta_values(self, values: dict[str, object]) -> None:
         """Record facts about the library (the index's training, say); writer only."""
-        if not self._writer.held:
-            raise ImageFinderError("internal error: library written without the writer lock")
-        with self._lock:
-            for key, value in values.items():
-                self._set_meta(key, value)
+        self._database.set_meta_values(values)
 
     def check_model(self, name: str, dim: int) -> None:
         """Refuse to mix vectors of two models in one library."""
@@ -207,27 +202,6 @@ class Library(SideData, AdaptedVectors):
             if not held_before:
                 self.end_writing()
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        if not self._writer.held:
-            raise ImageFinderError("internal error: library written without the writer lock")
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                checkpoint("before_commit")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            else:
-                self._db.execute("COMMIT")
-                checkpoint("after_commit")
-
-    def _bump_generation(self, db: sqlite3.Connection) -> int:
-        generation = int(self._meta("generation", "0") or 0) + 1
-        self._set_meta("generation", generation)
-        return generation
-
     def add_folder(self, path: str | os.PathLike[str]) -> FolderInfo:
         """Register a folder. A folder inside one already present is covered by it; a folder
         that contains present ones absorbs them (their images are kept)."""
@@ -235,7 +209,7 @@ class Library(SideData, AdaptedVectors):
         for existing in self.folders():
             if folder == existing.path or _is_inside(folder, existing.path):
                 return existing
-        with self._transaction() as db:
+        with self._database.transaction() as db:
             cur = db.execute(
                 "INSERT INTO folders (path, added_at) VALUES (?, ?)",
                 (encode_path(folder), time.time()),
@@ -261,7 +235,7 @@ class Library(SideData, AdaptedVectors):
         ids = [row[0] for row in self.folder_rows(info.id)]
         if ids:
             self.apply_changes(model=self.model or "", removed=ids, on_request=True)
-        with self._transaction() as db:
+        with self._database.transaction() as db:
             db.execute("DELETE FROM folders WHERE id=?", (info.id,))
         return len(ids)
 
@@ -274,7 +248,9 @@ class Library(SideData, AdaptedVectors):
         return removed
 
     def _count_removed(self, n: int) -> None:
-        self._set_meta("removed_on_request", int(self._meta("removed_on_request", "0") or 0) + n)
+        self._database.set_meta(
+            "removed_on_request", int(self._database.meta("removed_on_request", "0") or 0) + n
+        )
 
     def _forget_model_if_empty(self, db: sqlite3.Connection) -> None:
         if db.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 0:
@@ -283,7 +259,7 @@ class Library(SideData, AdaptedVectors):
 
     def set_folder_indexed(self, folder_id: int, when: float | None = None) -> None:
         """The folder's indexing run finished: it is complete."""
-        with self._transaction() as db:
+        with self._database.transaction() as db:
             db.execute(
                 "UPDATE folders SET last_indexed=?, complete=1 WHERE id=?",
                 (when or time.time(), folder_id),
@@ -292,7 +268,7 @@ class Library(SideData, AdaptedVectors):
     def set_folder_started(self, folder_ids: Sequence[int], files_found: dict[int, int]) -> None:
         """An indexing run of these folders began (and found so many image files in each): until
         it finishes, each is incomplete, also after a crash or a quit."""
-        with self._transaction() as db:
+        with self._database.transaction() as db:
             db.executemany(
                 "UPDATE folders SET complete=0, files_found=COALESCE(?, files_found) WHERE id=?",
                 [(files_found.get(i), i) for i in folder_ids],
@@ -319,15 +295,18 @@ class Library(SideData, AdaptedVectors):
         added_rows = _rows(added_vectors, len(added))
         re_rows = _rows(reembedded_vectors, len(reembedded))
         new_ids: list[int] = []
-        with self._transaction() as db:
+        with self._database.transaction() as db:
             if added or reembedded:
                 dim = (added_rows if added else re_rows).shape[1]
-                if self._meta("model") is None:
-                    self._set_meta("model", model)
-                    self._set_meta("dim", dim)
+                if self._database.meta("model") is None:
+                    self._database.set_meta("model", model)
+                    self._database.set_meta("dim", dim)
                 self.check_model(model, dim)
             now = time.time()
-            added_adapted, re_adapted = self.adapted_rows(added_rows), self.adapted_rows(re_rows)
+            added_adapted, re_adapted = (
+                self.spaces.adapted_rows(added_rows),
+                self.spaces.adapted_rows(re_rows),
+            )
             for record, vec, adapted in zip(added, added_rows, added_adapted, strict=True):
                 new_ids.append(self._insert(db, record, vec, adapted, model, now))
             for change, vec, adapted in zip(reembedded, re_rows, re_adapted, strict=True):
@@ -356,7 +335,7 @@ class Library(SideData, AdaptedVectors):
                 self._forget_model_if_empty(db)
                 if on_request:
                     self._count_removed(len(removed))
-            generation = self._bump_generation(db) if vectors_change else None
+            generation = self._database.bump_generation() if vectors_change else None
         if generation is not None:
             changed = np.asarray([r.image_id for r in reembedded], dtype=np.int64)
             self.vector_index.apply(
@@ -393,11 +372,11 @@ class Library(SideData, AdaptedVectors):
     def removing(self, image_id: int) -> Iterator[None]:
         """Take one image out of the library in the same step as the caller's action on its
         file (a move to the trash): committed if the action succeeds, rolled back if not."""
-        with self._transaction() as db:
+        with self._database.transaction() as db:
             db.execute("DELETE FROM images WHERE id=?", (image_id,))
             self._forget_model_if_empty(db)
             self._count_removed(1)
-            generation = self._bump_generation(db)
+            generation = self._database.bump_generation()
             yield
             checkpoint("file_moved")
         self.vector_index.apply(generation, np.asarray([image_id], np.int64), [])
@@ -405,14 +384,14 @@ class Library(SideData, AdaptedVectors):
     def clear_vectors(self) -> int:
         """Drop every image (folders stay) so that the library can be re-indexed with another
         model. Returns how many were dropped."""
-        with self._transaction() as db:
+        with self._database.transaction() as db:
             n = int(db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
             self._count_removed(n)
             db.execute("DELETE FROM images")
             db.execute("DELETE FROM adapter")
             db.execute(f"DELETE FROM meta WHERE key IN {_VECTOR_KEYS}")
             db.execute("UPDATE folders SET last_indexed=NULL")
-            self._bump_generation(db)
+            self._database.bump_generation()
         self.vector_index.reset()
         self.vector_index.save()
         return n
@@ -429,15 +408,15 @@ class Library(SideData, AdaptedVectors):
             notice = keep_shrunk_backup(
                 target,
                 self.count(),
-                int(self._meta("removed_on_request", "0") or 0),
-                self._meta("created_at"),
+                int(self._database.meta("removed_on_request", "0") or 0),
+                self._database.meta("created_at"),
             )
             if notice:
                 self.vector_index.notices.append(notice)
             write_backup(self._db, target)
         if self._writer.held:
-            with self._transaction():
-                self._set_meta("removed_on_request", 0)
+            with self._database.transaction():
+                self._database.set_meta("removed_on_request", 0)
         return target
 
     def backup_if_stale(self) -> Path | None:
@@ -467,22 +446,58 @@ class Library(SideData, AdaptedVectors):
                 )
         return problems
 
+    # -- what the store protocol reads from the library's parts --------------------------------
+
+    @property
+    def adapter(self) -> Adapter | None:
+        return self.spaces.adapter
+
+    @property
+    def active_adapter(self) -> Adapter | None:
+        return self.spaces.active_adapter
+
+    @property
+    def space(self) -> str:
+        return self.spaces.space
+
+    def vectors(self, ids: Sequence[int], *, original: bool = False) -> np.ndarray:
+        return self.spaces.vectors(ids, original=original)
+
+    def searched(self, vectors: np.ndarray) -> np.ndarray:
+        return self.spaces.searched(vectors)
+
+    def layouts(self, ids: Sequence[int]) -> dict[int, bytes]:
+        return self.side_data.layouts(ids)
+
+    @property
+    def text_model(self) -> str | None:
+        return self.side_data.text_model
+
+    def text_counts(self) -> tuple[int, int]:
+        return self.side_data.text_counts()
+
     # -- reading ------------------------------------------------------------------------------
 
     def count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
+        return self._database.count()
 
     def folders(self) -> list[FolderInfo]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT f.id, f.path, f.added_at, f.last_indexed, f.complete, f.files_found,"
-                " (SELECT COUNT(*) FROM images i WHERE i.folder_id = f.id)"
-                " FROM folders f ORDER BY f.path"
-            ).fetchall()
+        rows = self._named(
+            "SELECT f.id, f.path, f.added_at, f.last_indexed, f.complete, f.files_found,"
+            " (SELECT COUNT(*) FROM images i WHERE i.folder_id = f.id) AS images"
+            " FROM folders f ORDER BY f.path"
+        )
         return [
-            FolderInfo(r[0], decode_path(r[1]), r[6], r[2], r[3], bool(r[4]), r[5]) for r in rows
+            FolderInfo(**{**r, "path": decode_path(r["path"]), "complete": bool(r["complete"])})
+            for r in rows
         ]
+
+    def _named(self, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
+        """The rows of a query, each read by its columns' names."""
+        with self._lock:
+            cursor = self._db.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def folder_rows(self, folder_id: int) -> Iterator[StoredFile]:
         """Every image in a folder, as stored."""
@@ -499,15 +514,18 @@ class Library(SideData, AdaptedVectors):
         if not id_list:
             return {}
         marks = ",".join("?" * len(id_list))
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT i.id, i.path, i.filename, f.path, i.size, i.mtime_ns, i.content_hash,"
-                " i.indexed_at, i.model, i.width, i.height"
-                f" FROM images i JOIN folders f ON f.id = i.folder_id"
-                f" WHERE i.id IN ({marks})",
-                id_list,
-            ).fetchall()
-        return {r[0]: Item(r[0], decode_path(r[1]), r[2], decode_path(r[3]), *r[4:]) for r in rows}
+        rows = self._named(
+            "SELECT i.id, i.path, i.filename, f.path AS folder, i.size, i.mtime_ns,"
+            " i.content_hash, i.indexed_at, i.model, i.width, i.height"
+            f" FROM images i JOIN folders f ON f.id = i.folder_id WHERE i.id IN ({marks})",
+            id_list,
+        )
+        return {
+            r["id"]: Item(
+                **{**r, "path": decode_path(r["path"]), "folder": decode_path(r["folder"])}
+            )
+            for r in rows
+        }
 
     def item_by_path(self, path: str | os.PathLike[str]) -> Item | None:
         with self._lock:
@@ -532,27 +550,9 @@ class Library(SideData, AdaptedVectors):
             ).fetchall()
         return np.asarray([r[0] for r in rows], dtype=np.int64)
 
-    @contextlib.contextmanager
-    def snapshot(self, *, original: bool = False) -> Iterator[Snapshot]:
-        """The stored vectors as they are now (those searched, or the model's own), read on a
-        connection of its own: a consistent view that holds none of this object's locks,
-        whatever commits meanwhile."""
-        db = self._reader_connection()
-        try:
-            db.execute("BEGIN")
-            active = db.execute("SELECT active FROM adapter").fetchone()
-            column = "adapted" if active and active[0] and not original else "vector"
-            row = db.execute("SELECT value FROM meta WHERE key='dim'").fetchone()
-            generation = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-            count = db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
-            yield Snapshot(db, int(generation[0]), int(row[0]) if row else 0, int(count), column)
-        finally:
-            with contextlib.suppress(sqlite3.Error):
-                db.execute("COMMIT")
-            db.close()
-
-    def _reader_connection(self) -> sqlite3.Connection:
-        return reader_connection(self.db_path, self.read_only)
+    def snapshot(self, *, original: bool = False) -> contextlib.AbstractContextManager[Snapshot]:
+        """The stored vectors as they are now, on a connection of their own (no lock held)."""
+        return self._database.snapshot(original=original)
 
     def bytes_on_disk(self) -> int:
         total = 0

@@ -2,7 +2,8 @@
 (core/pictures/layout.py), the facts that narrow a search (format, time taken, camera:
 core/pictures/picture_facts.py) and the vector of a text-image model (CLIP) for searching by words.
 
-A mixin of :class:`~image_finder.core.stores.library.Library`, on its database connection and locks.
+A part of :class:`~image_finder.core.stores.library.Library`, on its database
+(core/stores/database.py).
 The text vectors are a second set, of one model (``text_model`` in the meta table); an image
 that changes loses its text vector (the next text indexing run embeds it again), and one that
 is removed loses it with its row.
@@ -11,10 +12,7 @@ is removed loses it with its row.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import sqlite3
-import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -28,25 +26,20 @@ if TYPE_CHECKING:
     from typing import Any
 
     from image_finder.core.learning.concepts import Concept
+    from image_finder.core.stores.database import LibraryDatabase
 
 
 class SideData:
-    _db: sqlite3.Connection
-    _lock: threading.RLock
-
-    if TYPE_CHECKING:
-
-        def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]: ...
-        def _meta(self, key: str, default: str | None = None) -> str | None: ...
-        def _set_meta(self, key: str, value: Any) -> None: ...
+    def __init__(self, database: LibraryDatabase) -> None:
+        self._database = database
 
     def missing_layouts(self, folder_ids: Sequence[int]) -> list[tuple[int, str]]:
         """(id, path) of the images in those folders indexed before layouts were stored, or
         before they held colours (an empty layout marks one whose file could not be read for
         it: not listed)."""
         marks = ",".join("?" * len(folder_ids))
-        with self._lock:
-            rows = self._db.execute(
+        with self._database.lock:
+            rows = self._database.connection.execute(
                 "SELECT id, path FROM images WHERE (layout IS NULL OR length(layout) = ?)"
                 f" AND folder_id IN ({marks})",
                 [SIGNATURE_BYTES, *(int(f) for f in folder_ids)],
@@ -55,7 +48,7 @@ class SideData:
 
     def set_layouts(self, rows: Sequence[tuple[int, bytes]]) -> None:
         """Store brightness layouts (id, layout) for images already indexed."""
-        with self._transaction() as db:
+        with self._database.transaction() as db:
             db.executemany("UPDATE images SET layout=? WHERE id=?", [(b, i) for i, b in rows])
 
     def layouts(self, ids: Sequence[int]) -> dict[int, bytes]:
@@ -63,10 +56,10 @@ class SideData:
         (not those indexed before layouts were stored, nor those whose file could not be read)."""
         out: dict[int, bytes] = {}
         id_list = [int(i) for i in ids]
-        with self._lock:
+        with self._database.lock:
             for start in range(0, len(id_list), 500):
                 chunk = id_list[start : start + 500]
-                rows = self._db.execute(
+                rows = self._database.connection.execute(
                     f"SELECT id, layout FROM images WHERE id IN ({','.join('?' * len(chunk))})"
                     " AND length(layout) > 0",
                     chunk,
@@ -80,8 +73,8 @@ class SideData:
         """(id, path) of the images in those folders whose format, time taken and camera have
         not been read yet (new ones, and those indexed by an earlier version)."""
         marks = ",".join("?" * len(folder_ids))
-        with self._lock:
-            rows = self._db.execute(
+        with self._database.lock:
+            rows = self._database.connection.execute(
                 f"SELECT id, path FROM images WHERE format IS NULL AND folder_id IN ({marks})",
                 [int(f) for f in folder_ids],
             ).fetchall()
@@ -89,22 +82,27 @@ class SideData:
 
     def set_facts(self, rows: Sequence[tuple[int, str, float | None, str]]) -> None:
         """Store (id, format, taken_at, camera) for images already indexed."""
-        with self._transaction() as db:
+        with self._database.transaction() as db:
             db.executemany(
                 "UPDATE images SET format=?, taken_at=?, camera=? WHERE id=?",
                 [(f, t, c, i) for i, f, t, c in rows],
             )
-            self._set_meta("facts_stamp", int(self._meta("facts_stamp", "0") or 0) + 1)
+            self._database.set_meta(
+                "facts_stamp", int(self._database.meta("facts_stamp", "0") or 0) + 1
+            )
 
     def facts_version(self) -> tuple[str, str]:
         """Changes whenever the images or their facts change (cheap to ask)."""
-        with self._lock:
-            return (self._meta("generation", "0") or "0", self._meta("facts_stamp", "0") or "0")
+        with self._database.lock:
+            return (
+                self._database.meta("generation", "0") or "0",
+                self._database.meta("facts_stamp", "0") or "0",
+            )
 
     def fact_rows(self) -> list[tuple[Any, ...]]:
         """(id, size, mtime_ns, width, height, taken_at, format, camera) of every image."""
-        with self._lock:
-            return self._db.execute(
+        with self._database.lock:
+            return self._database.connection.execute(
                 "SELECT id, size, mtime_ns, width, height, taken_at, format, camera FROM images"
             ).fetchall()
 
@@ -112,7 +110,7 @@ class SideData:
 
     def save_concept(self, concept: Concept) -> None:
         """Keep ``concept`` (replacing one of its name)."""
-        with self._transaction() as db:
+        with self._database.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO concepts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (concept.name, concept.model, np.asarray(concept.weights, np.float32).tobytes(),
@@ -121,17 +119,21 @@ class SideData:
             )  # fmt: skip
 
     def concepts(self) -> list[Concept]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM concepts ORDER BY name").fetchall()
+        with self._database.lock:
+            rows = self._database.connection.execute(
+                "SELECT * FROM concepts ORDER BY name"
+            ).fetchall()
         return [_concept(r) for r in rows]
 
     def concept(self, name: str) -> Concept | None:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM concepts WHERE name=?", (name,)).fetchone()
+        with self._database.lock:
+            row = self._database.connection.execute(
+                "SELECT * FROM concepts WHERE name=?", (name,)
+            ).fetchone()
         return _concept(row) if row else None
 
     def remove_concept(self, name: str) -> bool:
-        with self._transaction() as db:
+        with self._database.transaction() as db:
             return db.execute("DELETE FROM concepts WHERE name=?", (name,)).rowcount > 0
 
     # -- text vectors -------------------------------------------------------------------------
@@ -139,13 +141,13 @@ class SideData:
     @property
     def text_model(self) -> str | None:
         """The model of the library's text vectors, if it has any."""
-        with self._lock:
-            return self._meta("text_model")
+        with self._database.lock:
+            return self._database.meta("text_model")
 
     def text_gaps(self, limit: int, after: int = 0) -> list[tuple[int, str]]:
         """(id, path) of images without a text vector, in id order, after id ``after``."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._database.lock:
+            rows = self._database.connection.execute(
                 "SELECT images.id, images.path FROM images LEFT JOIN text_vectors"
                 " ON text_vectors.image_id = images.id WHERE text_vectors.image_id IS NULL"
                 " AND images.id > ? ORDER BY images.id LIMIT ?",
@@ -155,17 +157,19 @@ class SideData:
 
     def text_counts(self) -> tuple[int, int]:
         """(images with a text vector, images in all)."""
-        with self._lock:
-            done = self._db.execute("SELECT COUNT(*) FROM text_vectors").fetchone()[0]
-            total = self._db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+        with self._database.lock:
+            done = self._database.connection.execute(
+                "SELECT COUNT(*) FROM text_vectors"
+            ).fetchone()[0]
+            total = self._database.connection.execute("SELECT COUNT(*) FROM images").fetchone()[0]
         return int(done), int(total)
 
     def set_text_vectors(self, model: str, ids: Sequence[int], vectors: np.ndarray) -> None:
         """Store one batch of text vectors atomically (images removed meanwhile are skipped)."""
-        with self._transaction() as db:
-            current = self._meta("text_model")
+        with self._database.transaction() as db:
+            current = self._database.meta("text_model")
             if current is None:
-                self._set_meta("text_model", model)
+                self._database.set_meta("text_model", model)
             elif current != model:
                 raise ModelMismatchError(
                     f"This library's text vectors are of {current}, not {model}."
@@ -178,23 +182,30 @@ class SideData:
                     for i, v in zip(ids, vectors, strict=True)
                 ],
             )
-            self._set_meta("text_generation", int(self._meta("text_generation", "0") or 0) + 1)
+            self._database.set_meta(
+                "text_generation", int(self._database.meta("text_generation", "0") or 0) + 1
+            )
 
     def drop_text_vectors(self) -> None:
-        with self._transaction() as db:
+        with self._database.transaction() as db:
             db.execute("DELETE FROM text_vectors")
             db.execute("DELETE FROM meta WHERE key IN ('text_model', 'text_generation')")
 
     def text_version(self) -> tuple[str, str]:
         """Changes whenever the images or their text vectors change (cheap to ask)."""
-        with self._lock:
-            return (self._meta("generation", "0") or "0", self._meta("text_generation", "0") or "0")
+        with self._database.lock:
+            return (
+                self._database.meta("generation", "0") or "0",
+                self._database.meta("text_generation", "0") or "0",
+            )
 
     def text_vectors(self) -> tuple[tuple[str, str], np.ndarray, np.ndarray]:
         """(version, ids, vectors) of every text vector; the version changes with them."""
-        with self._lock:
+        with self._database.lock:
             version = self.text_version()
-            rows = self._db.execute("SELECT image_id, vector FROM text_vectors").fetchall()
+            rows = self._database.connection.execute(
+                "SELECT image_id, vector FROM text_vectors"
+            ).fetchall()
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
         return version, ids, vectors

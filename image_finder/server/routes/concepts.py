@@ -91,6 +91,6 @@ async def add_concept(request: Request, service: ServiceDep, _: Any = ManageAcce
 def remove_concept(name: str, service: ServiceDep, _: Any = ManageAccess) -> dict[str, Any]:
     library = service.require_library()
     with library.writing():
-        if not library.remove_concept(" ".join(name.split())):
+        if not library.side_data.remove_concept(" ".join(name.split())):
             raise ApiError(404, "not_found", f"No concept {name!r}.")
     return {"removed": name}

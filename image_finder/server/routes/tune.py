@@ -60,7 +60,7 @@ def _inside_library(service: Service, path: str) -> str:
 @router.get("/concepts", summary="The library's concepts")
 def list_concepts(service: ServiceDep, _: Any = SearchAccess) -> dict[str, Any]:
     library = service.store.as_library()
-    return {"concepts": [c.to_json() for c in library.concepts()] if library else []}
+    return {"concepts": [c.to_json() for c in library.side_data.concepts()] if library else []}
 
 
 @router.get("/adapter", summary="The library's adapter, if any")

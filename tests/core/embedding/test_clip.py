@@ -71,7 +71,7 @@ def test_words_and_image_with_words_rank_by_the_clip_vectors(photos, tmp_path, l
     with Library(tmp_path / "lib") as library:
         index_folders([photos], library, lite0)
         clip.index_text_vectors(library, tiny_clip)
-        _, ids, stored = library.text_vectors()
+        _, ids, stored = library.side_data.text_vectors()
         searcher = Searcher(library, lite0, tiny_clip)
         assert searcher.clip_ready
 

@@ -149,7 +149,7 @@ def test_a_concept_from_a_folder_outside_the_library_is_kept_with_the_concept_al
     from image_finder.core.stores.library import Library
 
     with Library(data) as library:
-        kept = library.concept("cats")
+        kept = library.side_data.concept("cats")
         assert kept is not None and kept.outside is not None and kept.outside.shape[0] == 4
         with library.writing():
             relearnt = concepts.refine(library, "cats", [], [])

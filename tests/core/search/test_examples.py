@@ -178,7 +178,7 @@ def test_filtered_results_are_the_top_k_of_the_matching_images(tmp_path):
     with Library(tmp_path / "lib", ivf_min_vectors=500) as library, library.writing():
         ids = fill(library, vectors, tmp_path / "files")
         facts = [(i, "png" if n % 50 == 0 else "jpeg", 1e9 + n, "") for n, i in enumerate(ids)]
-        library.set_facts(facts)
+        library.side_data.set_facts(facts)
         library.vector_index.optimize()
         assert library.vector_index.info()["index_type"] == "IndexIVFFlat"
         searcher = Searcher(library, PixelExtractor(side=2))
