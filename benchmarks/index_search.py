@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import DATA, RESULTS
+from benchmarks.common import DATA, RESULTS, machine
 
 DIM = 768
 
@@ -220,7 +220,8 @@ def main() -> None:
             show(results[-1])
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / ("index_search-quick.json" if args.quick else "index_search.json")
-    out.write_text(json.dumps({"cpu_count": os.cpu_count(), "results": results}, indent=2))
+    data = {"cpu_count": os.cpu_count(), "results": results, "machine": machine()}
+    out.write_text(json.dumps(data, indent=2))
     print(f"wrote {out}")
 
 

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 py=.venv/bin/python
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(throughput heap query conditions words duplicates watch ui \
-    server examples learn quality index)
+    server examples learn quality index scale)
 for step in "${steps[@]}"; do
     echo "== $step ($(date +%H:%M:%S))"
     case $step in
@@ -24,9 +24,11 @@ for step in "${steps[@]}"; do
         server) $py -m benchmarks.server --model vit_base_patch16_224
                 $py -m benchmarks.server --model efficientnet_lite0 ;;
         examples) $py -m benchmarks.examples --set fashion ;;
-        learn) $py -m benchmarks.learn --set fashion ;;
+        learn) $py -m benchmarks.learn --set fashion
+               $py -m benchmarks.learn --set clipart ;;
         quality) $py -m benchmarks.quality ;;
-        index) $py -m benchmarks.index_search --sizes 100000 ;;
+        index) $py -m benchmarks.index_search --sizes 100000 --kinds real,gaussian ;;
+        scale) $py -m benchmarks.scale_out --parts ingest ;;
         *) echo "unknown step $step" >&2; exit 2 ;;
     esac
 done

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 from benchmarks import photos as photo_set
-from benchmarks.common import DATA, RESULTS
+from benchmarks.common import DATA, RESULTS, machine
 
 CLIPART = Path("/usr/share/openclipart/png")
 EXCLUDED = ("computer/icons", "shapes/", "special/")
@@ -294,7 +294,7 @@ def main() -> None:
         print("note:", note)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / ("quality-quick.json" if args.quick else "quality.json")
-    out.write_text(json.dumps(report, indent=2))
+    out.write_text(json.dumps({**report, "machine": machine()}, indent=2))
     print(f"wrote {out}")
 
 
