@@ -156,7 +156,8 @@ def main() -> None:
     }
 
     hidden = "-no-bf16" if not precision.native_bf16() and "avx512_bf16" in flags else ""
-    publish(result, f"index_throughput-{extractor.name}-{args.precision}{hidden}.json")
+    quick = "-quick" if args.quick else ""
+    publish(result, f"index_throughput-{extractor.name}-{args.precision}{hidden}{quick}.json")
 
 
 if __name__ == "__main__":

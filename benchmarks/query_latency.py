@@ -190,7 +190,7 @@ def main() -> None:
         "target_ms": 200,
         "meets_target": p50 <= 0.2,
     }
-    publish(result, "query_latency.json")
+    publish(result, "query_latency-quick.json" if args.quick else "query_latency.json")
 
 
 if __name__ == "__main__":

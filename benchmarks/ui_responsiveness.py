@@ -294,7 +294,7 @@ def main() -> None:
         result.update(indexing_case(app, Path(tmp) / "indexing", photos, args.images, settings))
     with tempfile.TemporaryDirectory() as tmp:
         result.update(retrain_case(app, Path(tmp), photos, args.retrain_vectors, settings))
-    publish(result, "ui_responsiveness.json")
+    publish(result, "ui_responsiveness-quick.json" if args.quick else "ui_responsiveness.json")
 
 
 if __name__ == "__main__":

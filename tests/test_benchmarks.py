@@ -16,7 +16,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 SCRIPTS = {
     "index_throughput": (
-        "index_throughput-efficientnet_lite0-auto.json",
+        "index_throughput-efficientnet_lite0-auto-quick.json",
         {"model_only_fp32_images_per_second", "precision_used", "ratio_to_fp32_model_only"},
     ),
     "index_search": ("index_search-quick.json", {"results"}),
@@ -26,8 +26,8 @@ SCRIPTS = {
     ),
     "duplicates": ("duplicates-quick.json", {"identical", "same_picture", "group_seconds"}),
     "quality": ("quality-quick.json", {"models", "notes"}),
-    "query_latency": ("query_latency.json", {"drop_to_grid_ms_p50", "baseline_embed_only_ms_p50"}),
-    "ui_responsiveness": ("ui_responsiveness.json", {"indexing_max_gap_ms", "idle_max_gap_ms"}),
+    "query_latency": ("query_latency-quick.json", {"drop_to_grid_ms_p50", "baseline_embed_only_ms_p50"}),
+    "ui_responsiveness": ("ui_responsiveness-quick.json", {"indexing_max_gap_ms", "idle_max_gap_ms"}),
     "words": ("words-quick.json", {"fashion_mnist", "openclipart", "latency"}),
     "server": (
         "server-efficientnet_lite0-quick.json",
