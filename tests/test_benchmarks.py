@@ -26,8 +26,14 @@ SCRIPTS = {
     ),
     "duplicates": ("duplicates-quick.json", {"identical", "same_picture", "group_seconds"}),
     "quality": ("quality-quick.json", {"models", "notes"}),
-    "query_latency": ("query_latency-quick.json", {"drop_to_grid_ms_p50", "baseline_embed_only_ms_p50"}),
-    "ui_responsiveness": ("ui_responsiveness-quick.json", {"indexing_max_gap_ms", "idle_max_gap_ms"}),
+    "query_latency": (
+        "query_latency-quick.json",
+        {"drop_to_grid_ms_p50", "baseline_embed_only_ms_p50"},
+    ),
+    "ui_responsiveness": (
+        "ui_responsiveness-quick.json",
+        {"indexing_max_gap_ms", "idle_max_gap_ms"},
+    ),
     "words": ("words-quick.json", {"fashion_mnist", "openclipart", "latency"}),
     "server": (
         "server-efficientnet_lite0-quick.json",
