@@ -177,10 +177,20 @@ class Snapshot:
             yield ids, vecs
 
     def sample(self, n: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        skip = set(exclude.tolist()) if exclude is not None else set()
-        rows = self._db.execute(
-            f"SELECT id, {self._column} FROM images ORDER BY random() LIMIT ?", (n + len(skip),)
-        ).fetchall()
-        kept = [r for r in rows if r[0] not in skip][:n]
-        ids, vecs = self._decode(kept)
-        return ids, vecs.copy()
+        """``n`` stored vectors picked at random, none of ``exclude``: the same pick for the
+        same library state (seeded by its generation), so that an index trained and
+        calibrated on a sample comes out the same each time."""
+        ids = np.fromiter((r[0] for r in self._db.execute("SELECT id FROM images")), np.int64)
+        ids = np.setdiff1d(ids, exclude) if exclude is not None and len(exclude) else np.sort(ids)
+        rng = np.random.default_rng(self.generation)
+        chosen = rng.choice(ids, size=min(n, len(ids)), replace=False) if len(ids) else ids
+        found: dict[int, Any] = {}
+        for start in range(0, len(chosen), 500):
+            part = [int(i) for i in chosen[start : start + 500]]
+            marks = ",".join("?" * len(part))
+            for row in self._db.execute(
+                f"SELECT id, {self._column} FROM images WHERE id IN ({marks})", part
+            ):
+                found[row[0]] = row
+        kept_ids, vecs = self._decode([found[int(i)] for i in chosen if int(i) in found])
+        return kept_ids, vecs.copy()

@@ -187,3 +187,25 @@ def test_searches_and_reads_go_on_while_the_index_trains(tmp_path, monkeypatch):
         info = lib.vector_index.info()
     assert seen == {"found": ids[0], "model": "test", "type": "IndexFlatIP", "waited": False}
     assert info["index_type"] == "IndexIVFFlat" and info["vectors"] == 4_000
+
+
+def test_a_sample_is_the_same_for_the_same_library_state_and_leaves_out_what_it_is_told(
+    library, tmp_path
+):
+    """The index is trained and calibrated on samples: the same library state gives the same
+    sample (the same index, the same results), and a change of the library another one."""
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(300, 8)).astype(np.float32)
+    with library.writing():
+        ids = fill(library, vectors, tmp_path / "files")
+    with library.snapshot() as first, library.snapshot() as second:
+        a, a_vectors = first.sample(50)
+        b, _ = second.sample(50)
+        left_out, _ = second.sample(50, exclude=a)
+    assert a.tolist() == b.tolist() and len(set(a.tolist())) == 50 and set(a) <= set(ids)
+    np.testing.assert_array_equal(a_vectors, library.vectors(a.tolist()))
+    assert not set(left_out.tolist()) & set(a.tolist()) and len(left_out) == 50
+    with library.writing():
+        fill(library, vectors[:1], tmp_path / "more", start=300)
+    with library.snapshot() as later:
+        assert later.sample(50)[0].tolist() != a.tolist()
