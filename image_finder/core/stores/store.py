@@ -56,7 +56,9 @@ class Capabilities:
 
 
 class VectorSource(Protocol):
-    """A store's vectors at one moment (``Store.snapshot``)."""
+    """A store's vectors at one moment (``Store.snapshot``). Declared here, not taken from
+    ``vector_index``: the catalogue reaches this module, and it never reaches the library's
+    index (the "two stores are independent" contract)."""
 
     def sample(
         self, n: int, exclude: np.ndarray | None = None
