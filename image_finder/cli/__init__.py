@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 from image_finder import __version__
 from image_finder.cli import concepts, duplicates, store, tune, watch, words
 from image_finder.cli import query as query_options
-from image_finder.cli.output import Interrupt, ProgressLine, print_searches, print_status
+from image_finder.cli.output import Interrupt, ProgressLine, print_searches, print_status, run_job
 from image_finder.core.common import paths
 from image_finder.core.common.dberrors import is_disk_full, store_error
 from image_finder.core.common.errors import (
@@ -229,24 +229,24 @@ def load_extractor(args: argparse.Namespace, settings: Settings, library: Store)
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) -> int:
-    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.app.jobs import JobKind
+    from image_finder.core.app.work import index_work
 
     args.folders = _folders(args.folders, library)
     library.begin_writing()  # fail fast, before the model loads, if another process indexes
     extractor = load_extractor(args, settings, library)
     progress = ProgressLine(sys.stderr) if not args.json else None
+
+    def heard(job: Any) -> None:
+        if progress is not None and job.detail is not None:
+            progress(job.detail)
+
+    work = index_work(library, lambda: extractor, args.folders, rebuild=args.rebuild,
+                      batch_size=args.batch_size)  # fmt: skip
+    report = run_job(JobKind.INDEX, work, heard).result
+    if progress:
+        progress.finish()
     with Interrupt(sys.stderr) as interrupt:
-        report = index_folders(
-            args.folders,
-            library,
-            extractor,
-            progress=progress,
-            cancelled=interrupt,
-            rebuild=args.rebuild,
-            batch_size=args.batch_size,
-        )
-        if progress:
-            progress.finish()
         text = words.index_text(args, settings, library, interrupt)
     for notice in library.notices:
         print(notice, file=sys.stderr)

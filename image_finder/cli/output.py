@@ -8,7 +8,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import FrameType
 from typing import Any, TextIO
@@ -42,6 +42,27 @@ class Interrupt:
 
     def __call__(self) -> bool:
         return self.requested
+
+
+def run_job(kind: Any, work: Any, heard: Callable[[Any], None] | None = None) -> Any:
+    """Run one job on the application layer's job runner (core/app/jobs.py) and wait for it,
+    ``heard`` told of each change (in the runner's thread). The first Ctrl-C cancels it (it
+    stops after the batch in flight, keeping what it committed); a second one aborts. A failed
+    job raises its error; the job is returned (its ``result``, its ``state``)."""
+    from image_finder.core.app.jobs import JobRunner, JobState
+
+    runner = JobRunner(heard, name=kind.value)
+    try:
+        with Interrupt(sys.stderr) as interrupt:
+            job = runner.submit(kind, work)
+            while not runner.wait(job, 0.2):
+                if interrupt():
+                    runner.cancel(job.id)
+    finally:
+        runner.close()
+    if job.state is JobState.FAILED:
+        raise job.error if job.error is not None else RuntimeError(job.message)
+    return job
 
 
 class ProgressLine:

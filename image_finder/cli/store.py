@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from image_finder.cli.output import Interrupt, ProgressLine
+from image_finder.cli.output import Interrupt, ProgressLine, run_job
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.records import display_name
 from image_finder.core.config.settings import Settings
@@ -73,6 +73,8 @@ def _is_source(value: str) -> bool:
 
 
 def _index(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) -> int:
+    from image_finder.core.app.jobs import JobKind
+    from image_finder.core.app.work import scale_work
     from image_finder.core.indexing import scale_out
 
     if args.from_library:
@@ -100,17 +102,20 @@ def _index(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) -
                               "images_per_second": round(p.images_per_second, 2),
                               "eta_seconds": p.eta_seconds}), file=out, flush=True)  # fmt: skip
 
+    def heard(job: Any) -> None:
+        if job.detail is not None:
+            report_progress(job.detail)
+
+    # the job's driver runs on the application layer's job runner (core/app/work.py)
+    work = scale_work(catalogue, args.folders, model=model,
+                      weights=args.weights, device=args.device,
+                      precision=args.precision or "fp32", actors=args.actors)  # fmt: skip
     # Ray prints what its workers report (a lost worker, a retried task) on sys.stdout, from a
     # thread of its own: while Ray runs here that is stderr, so stdout holds only the job's lines
     sys.stdout = sys.stderr
     try:
         scale_out.start_ray(args.ray or None)
-        with Interrupt(sys.stderr) as interrupt:
-            report = scale_out.index_with_ray(
-                catalogue, args.folders, model=model, weights=args.weights, device=args.device,
-                precision=args.precision or "fp32", actors=args.actors,
-                progress=report_progress, cancelled=interrupt,
-            )  # fmt: skip
+        report = run_job(JobKind.SCALE, work, heard).result
     finally:
         scale_out.stop_ray()
         sys.stdout = out

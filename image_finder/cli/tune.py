@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from image_finder.cli.output import Interrupt, StepLine
+from image_finder.cli.output import StepLine, run_job
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.config.settings import Settings
 from image_finder.core.stores.library import Library
@@ -67,39 +67,47 @@ class _Progress:
         self.line.finish()
 
 
+def _switch(args: argparse.Namespace, library: Library) -> int:
+    """``--use original|adapted`` or ``--remove``."""
+    from image_finder.core.learning import adapter
+
+    with library.writing():
+        if args.remove:
+            changed = library.spaces.remove_adapter()
+            if changed:
+                adapter.after_switch(library)
+        else:
+            changed = adapter.use(library, args.use == "adapted")
+    state = "none" if args.remove else args.use
+    if args.json:
+        print(json.dumps({"features": state, "changed": changed}))
+    elif args.remove:
+        print("Removed the adapter." if changed else "The library has no adapter.")
+    else:
+        what = "the adapter" if args.use == "adapted" else "the model's original features"
+        print(f"{'Searching' if changed else 'Already searching'} with {what}.")
+    return 0
+
+
 def cmd_tune(args: argparse.Namespace, settings: Settings, library: Library) -> int:
+    from image_finder.core.app.jobs import JobKind, JobState
+    from image_finder.core.app.work import tune_work
     from image_finder.core.learning import adapter
 
     if args.use or args.remove:
-        with library.writing():
-            if args.remove:
-                changed = library.spaces.remove_adapter()
-                if changed:
-                    adapter.after_switch(library)
-            else:
-                changed = adapter.use(library, args.use == "adapted")
-        state = "none" if args.remove else args.use
-        if args.json:
-            print(json.dumps({"features": state, "changed": changed}))
-        elif args.remove:
-            print("Removed the adapter." if changed else "The library has no adapter.")
-        else:
-            what = "the adapter" if args.use == "adapted" else "the model's original features"
-            print(f"{'Searching' if changed else 'Already searching'} with {what}.")
-        return 0
+        return _switch(args, library)
     if args.labels_from_folders is not None:
         labelled = adapter.labels_from_folders(library, args.labels_from_folders)
     else:
         labelled = adapter.labels_from_concepts(library, args.labels_from_concepts)
     progress = _Progress(args.json)
-    with Interrupt(sys.stderr) as interrupt:
-        if args.dry_run:
-            report = adapter.tune(library, labelled, apply=False, progress=progress,
-                                  cancelled=interrupt, device=args.device)  # fmt: skip
-        else:
-            with library.writing():
-                report = adapter.tune(library, labelled, progress=progress,
-                                      cancelled=interrupt, device=args.device)  # fmt: skip
+
+    def heard(job: Any) -> None:
+        if job.state is JobState.RUNNING and job.total:
+            progress(job.phase, job.done, job.total)
+
+    work = tune_work(library, labelled, device=args.device, apply=not args.dry_run)
+    report = run_job(JobKind.TUNE, work, heard).result
     progress.finish()
     if args.json:
         print(json.dumps(report.to_json()))

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from image_finder.core.app.jobs import Job, JobKind, JobRunner, index_work, tune_work
+from image_finder.core.app.jobs import Job, JobKind, JobRunner, JobState, Work
+from image_finder.core.app.work import index_work, tune_work
 from image_finder.core.common.errors import LibraryBusyError
 from image_finder.server.errors import CATALOGUE_WRITES, ApiError
 
@@ -51,6 +52,16 @@ class JobManager:
         """Queue tuning an adapter on ``labels`` (label -> ids), measured and applied only if
         it helps (core/learning/adapter.py)."""
         return self._runner.submit(JobKind.TUNE, tune_work(self.library, labels))
+
+    def run(self, kind: JobKind, work: Work) -> Any:
+        """Run ``work`` in its turn among the jobs and wait for it: its result, or its error
+        raised (a write the API answers once done: moving files to the trash, a concept)."""
+        job = self._runner.run(kind, work)
+        if job.error is not None:
+            raise job.error
+        if job.state is not JobState.DONE:
+            raise ApiError(409, "cancelled", job.message)
+        return job.result
 
     def get(self, job_id: str) -> Job | None:
         return self._runner.get(job_id)

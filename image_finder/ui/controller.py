@@ -1,7 +1,8 @@
 """The application state the window shows, and the work it starts: no widgets here.
 
-:class:`Controller` owns the two worker threads (model + search, and indexing), the model's
-state, the queue of indexing jobs, the query waiting for the model, the search history and the
+:class:`Controller` owns the search thread (model + search) and the window's job runner
+(indexing, duplicates, clean-up, learning: core/app/jobs.py, whose events it turns into
+signals), the model's state, the query waiting for the model, the search history and the
 generation token that drops stale results. Panels read its properties and react to its signals;
 none of them calls another panel's refresh by hand.
 """
@@ -19,27 +20,31 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from image_finder.core.app.jobs import (
-    WATCH_RETRY_SECONDS,
     IndexJob,
+    Job,
+    JobKind,
     JobQueue,
+    JobState,
     JoinedProgress,
-    retried_when_busy,
+    Work,
 )
 from image_finder.core.app.options import search_options
-from image_finder.core.common.errors import EmptyLibraryError, LibraryBusyError
+from image_finder.core.common.errors import EmptyLibraryError, ImageFinderError, LibraryBusyError
 from image_finder.core.config.settings import Settings
 from image_finder.core.embedding.models import ModelState
 from image_finder.core.search.searcher import Query, SearchOutcome
 from image_finder.core.stores.library_files import READ_ONLY_NOTICE as READ_ONLY
 from image_finder.ui.history import History
+from image_finder.ui.housekeeping import Housekeeping
 from image_finder.ui.learning import Learning
 from image_finder.ui.states import Request, Waiting, WaitReason
-from image_finder.ui.workers import IndexWorker, SearchWorker
+from image_finder.ui.workers import JobBridge, SearchWorker
 
 if TYPE_CHECKING:
-    from image_finder.core.common.records import FolderInfo, Item
+    from image_finder.core.common.records import FolderInfo
+    from image_finder.core.embedding.clip import ClipExtractor
     from image_finder.core.embedding.extractor import Extractor
-    from image_finder.core.indexing.indexer import IndexReport
+    from image_finder.core.indexing.indexer import IndexPhase, IndexReport
     from image_finder.core.indexing.watch import FolderWatcher, WatchBatch, WatchMode
     from image_finder.core.stores.library import Library
 
@@ -59,6 +64,7 @@ class NoticeKind(enum.Enum):
 
 LIBRARY_POLL_MS = 2000  # how often the window looks for changes made by other processes
 INDEXING_WAIT = "Indexing… the search starts as soon as it has finished."
+INDEXES = (JobKind.INDEX, JobKind.WATCH)
 
 
 class Controller(QObject):
@@ -67,10 +73,6 @@ class Controller(QObject):
     # requests to the workers (queued across threads)
     _load_model_requested = Signal(object, bool)  # settings, model replaces the library's
     _search_requested = Signal(int, object, object)  # generation, Query, SearchOptions
-    _index_requested = Signal(list, bool, object)  # roots, rebuild, WatchBatch or None
-    _remove_requested = Signal(str)
-    _pairs_requested = Signal(object, object, float)  # folders, reference folders, threshold
-    _cleanup_requested = Signal(object, str)  # items, folder ("" for the trash)
     _watch_batch = Signal(object)  # WatchBatch, from the watcher's thread
     _watch_notice = Signal(str)
 
@@ -107,7 +109,12 @@ class Controller(QObject):
         self.last_report: IndexReport | None = None
         self.last_search_ms: float | None = None
         self.options = search_options(library, settings)
-        self._jobs: JobQueue[IndexJob] = JobQueue()
+        self._held: JobQueue[IndexJob] = JobQueue()  # indexing asked for before the model
+        self._index_jobs: dict[str, Job] = {}  # indexing submitted, not yet seen to end
+        self._indexing_shown = False  # indexing_changed(True) was said last
+        self._last_phase: IndexPhase | None = None
+        self._extractor_for_jobs: Extractor | None = None  # indexing's own (for_thread)
+        self._clip_for_jobs: ClipExtractor | None = None  # keeps the vectors for words along
         self._waiting: Waiting | None = None  # the query that runs once it can
         self._request: Request | None = None
         self._generation = 0
@@ -120,7 +127,6 @@ class Controller(QObject):
         self._poll.timeout.connect(self.poll_library)
         self._poll.start()
         self._watcher: FolderWatcher | None = None
-        self._job: IndexJob | None = None  # the job running
         self._joined = JoinedProgress()
         self._watch_batch.connect(self._on_watcher_batch)
         self._watch_notice.connect(lambda text: self.notice.emit(NoticeKind.WATCH, text))
@@ -144,50 +150,34 @@ class Controller(QObject):
         self._search_worker.search_failed.connect(self._on_search_worker_search_failed)
         self.search_thread.finished.connect(self._search_worker.deleteLater)
 
-        self.index_thread = QThread(self)
-        self.index_thread.setObjectName("index")
-        self._index_worker = IndexWorker(self.library)
-        self._index_worker.moveToThread(self.index_thread)
-        self._index_requested.connect(self._index_worker.index)
-        self._remove_requested.connect(self._index_worker.remove_folder)
-        self._pairs_requested.connect(self._index_worker.find_pairs)
-        self._cleanup_requested.connect(self._index_worker.clean_up)
-        self._index_worker.pairs_ready.connect(self.duplicates_ready)
-        self._index_worker.pairs_progress.connect(self.duplicates_progress)
-        self._index_worker.cleanup_done.connect(self._on_index_worker_cleanup_done)
-        self._index_worker.progress.connect(
-            lambda progress: self.index_progress.emit(self._joined.relay(progress))
-        )
-        self._index_worker.finished.connect(self._on_index_worker_finished)
-        self._index_worker.failed.connect(self._on_index_worker_failed)
-        self._index_worker.remove_failed.connect(lambda m: self.notice.emit(NoticeKind.ERROR, m))
-        self._index_worker.library_changed.connect(self._on_index_worker_library_changed)
-        self.index_thread.finished.connect(self._index_worker.deleteLater)
-
-        self.learning = Learning(self.library, self.index_thread, self)
+        self.jobs = JobBridge(self)
+        self.learning = Learning(self.library, self.jobs, self)
+        self.housekeeping = Housekeeping(self.library, self.jobs, self)
+        self.housekeeping.duplicates_ready.connect(self.duplicates_ready)
+        self.housekeeping.duplicates_progress.connect(self.duplicates_progress)
+        self.housekeeping.cleanup_done.connect(self._on_cleanup_done)
+        self.housekeeping.library_touched.connect(self._read_library)
+        self.housekeeping.failed.connect(lambda text: self.notice.emit(NoticeKind.ERROR, text))
         for changed in (self.learning.adapter_changed, self.learning.concept_learnt):
             changed.connect(self.repeat_search)  # the same query on what changed
         self.search_thread.start()
-        self.index_thread.start()
         self._load_model_requested.emit(self.settings, False)
 
     def shutdown(self) -> None:
         """Cancel jobs, stop the threads and wait for them; idempotent."""
         self.stop_watching()
         self._poll.stop()
-        self._index_worker.cancel()
-        self._jobs.clear()
-        for thread in (self.index_thread, self.search_thread):
-            thread.quit()
-        for thread in (self.index_thread, self.search_thread):
-            thread.wait()
+        self._held.clear()
+        self.jobs.close()
+        self.search_thread.quit()
+        self.search_thread.wait()
 
     # -- state --------------------------------------------------------------------------------
 
     @property
     def indexing(self) -> bool:
         """An indexing job runs or waits."""
-        return self._job is not None or bool(self._jobs)
+        return bool(self._index_jobs) or bool(self._held)
 
     @property
     def clip_ready(self) -> bool:
@@ -204,7 +194,7 @@ class Controller(QObject):
         """The query that runs once the model is ready or indexing is done (also one the empty
         library refused, while a folder is being indexed)."""
         waiting = self._waiting
-        if waiting is None or not (waiting.runs_when_ready or self._job is not None):
+        if waiting is None or not (waiting.runs_when_ready or self._index_jobs):
             return None
         return waiting.query
 
@@ -239,30 +229,32 @@ class Controller(QObject):
 
     def _on_search_worker_model_loaded(self, extractor: Extractor) -> None:
         self.extractor = extractor
-        self._index_worker.extractor = extractor.for_thread()
+        self._extractor_for_jobs = extractor.for_thread()
         self.learning.set_extractor(extractor.for_thread())
         clip = self._search_worker.clip
-        self._index_worker.clip = clip.for_thread() if clip is not None else None
+        self._clip_for_jobs = clip.for_thread() if clip is not None else None
         first_load, self._started = not self._started, True
         self._set_model_state(ModelState.READY)
         unfinished = [f.path for f in self.folders if not f.complete]
         writable = not self.library.read_only
         if first_load and self.settings.watch_folders and self.folders and writable:
             # catch up with what changed while the app was closed, then keep up
-            self._jobs.push(IndexJob(tuple(f.path for f in self.folders)), first=True)
+            self._held.push(IndexJob(tuple(f.path for f in self.folders)), first=True)
             self.start_watching()
         elif first_load and unfinished and self.settings.resume_interrupted:
-            self._jobs.push(IndexJob(tuple(unfinished)), first=True)
+            self._held.push(IndexJob(tuple(unfinished)), first=True)
         if extractor.notice:
             self.notice.emit(NoticeKind.MODEL, extractor.notice)
-        self._run_next_job()
+        while (held := self._held.pop()) is not None:  # in the order they were asked for
+            self._submit_index(held)
         self._run_pending()
         self.check_settled()
 
     def _on_search_worker_model_failed(self, message: str) -> None:
         self._set_model_state(ModelState.FAILED)
         self.notice.emit(NoticeKind.MODEL, message)
-        self._jobs.clear()
+        self._held.clear()
+        self.jobs.cancel(INDEXES, queued_only=True)
         if self._waiting is not None and self._waiting.runs_when_ready:  # nothing can run it
             self._waiting = None
             self.search_failed.emit(message, self.current_query)
@@ -293,7 +285,7 @@ class Controller(QObject):
                      "indexing again" if rebuild else "the library keeps its model")  # fmt: skip
             self._set_model_state(ModelState.LOADING)
             if rebuild:
-                self._jobs.push(IndexJob(tuple(f.path for f in self.folders), rebuild=True))
+                self._held.push(IndexJob(tuple(f.path for f in self.folders), rebuild=True))
             self._load_model_requested.emit(new, rebuild)
         else:
             self.repeat_search()
@@ -301,8 +293,7 @@ class Controller(QObject):
     # -- indexing -----------------------------------------------------------------------------
 
     def add_folders(self, folders: Sequence[str], rebuild: bool = False) -> None:
-        self._jobs.push(IndexJob(tuple(os.path.abspath(f) for f in folders), rebuild))
-        self._run_next_job()
+        self._queue_index(IndexJob(tuple(os.path.abspath(f) for f in folders), rebuild))
 
     def rescan(self) -> None:
         if self.folders:
@@ -314,56 +305,76 @@ class Controller(QObject):
         if folders or unfinished:
             self.add_folders(list(folders or unfinished))
 
-    def find_duplicates(
-        self, folders: Sequence[str] = (), reference: Sequence[str] = (), threshold: float = 0.8
-    ) -> None:
-        """Pairs of duplicates at ``threshold`` or more, found on the index thread (a reader:
-        indexing jobs wait their turn); ``duplicates_ready`` brings them."""
-        self._pairs_requested.emit(list(folders), list(reference), threshold)
-
-    def cancel_duplicates(self) -> None:
-        """Stop a duplicate search after the batch in flight (it reports what it found)."""
-        if self._job is None:
-            self._index_worker.cancel()
-
-    def clean_up(self, items: Sequence[Item], folder: str = "") -> None:
-        """Move the files of ``items`` to the trash, or into ``folder``; ``cleanup_done``."""
-        self._cleanup_requested.emit(list(items), folder)
-
-    def _on_index_worker_cleanup_done(self, report: object) -> None:
+    def _on_cleanup_done(self, report: object) -> None:
         self.cleanup_done.emit(report)
         if self.current_query is not None:
             self.repeat_search()  # results follow the library
 
-    def remove_folder(self, folder: str) -> None:
-        self._remove_requested.emit(folder)
-
     def cancel_indexing(self) -> None:
         """Stop after the batch in flight; queued jobs are dropped."""
-        self._jobs.clear()
-        if self._job is not None:
-            self._index_worker.cancel()
+        self._held.clear()
+        self.jobs.cancel(INDEXES)
 
-    def _run_next_job(self) -> None:
-        if self._job is not None or not self._jobs or self.model_state is not ModelState.READY:
-            return
-        job = self._jobs.pop()
-        assert job is not None
-        self._job = job
-        self.indexing_changed.emit(True)
+    def _queue_index(self, job: IndexJob) -> None:
+        """Index now (in the runner's turn), or once the model is ready."""
+        if self.model_state is ModelState.READY:
+            self._submit_index(job)
+        else:
+            self._held.push(job)
+
+    def _index_work(self, job: IndexJob) -> Work:
+        from image_finder.core.app.work import index_work
+
+        def extractor() -> Extractor:
+            if self._extractor_for_jobs is None:
+                raise ImageFinderError("The model is not loaded.")
+            return self._extractor_for_jobs
+
+        return index_work(self.library, extractor, job.folders, rebuild=job.rebuild,
+                          batch=job.batch, clip=lambda: self._clip_for_jobs)  # fmt: skip
+
+    def _submit_index(self, job: IndexJob) -> None:
+        if job.batch is not None:
+            submitted = self.jobs.submit_watch(
+                job.batch, lambda merged: self._index_work(IndexJob(merged.roots, batch=merged)),
+                self._on_index_event,
+            )  # fmt: skip
+        else:
+            work = self._index_work(job)
+            submitted = self.jobs.submit(JobKind.INDEX, work, self._on_index_event, job.folders)
+        self._index_jobs[submitted.id] = submitted
+        if not self._indexing_shown:
+            self._indexing_shown = True
+            self.indexing_changed.emit(True)
         if self._waiting is not None and not self._waiting.runs_when_ready:
             self.query_waiting.emit(INDEXING_WAIT)  # a query the empty library refused
-        if job.batch is not None:  # a folder removed meanwhile is not indexed again
-            from image_finder.core.indexing.watch import in_folders
 
-            batch = in_folders(job.batch, [f.path for f in self.folders])
-            if not batch.roots:
-                self._job_done(changed=False)
-                return
-            job = self._job = IndexJob(batch.roots, batch=batch)
-        self._index_requested.emit(list(job.folders), job.rebuild, job.batch)
+    def _on_index_event(self, job: Job) -> None:
+        from image_finder.core.indexing.indexer import IndexPhase, IndexProgress, IndexReport
 
-    def _on_index_worker_finished(self, report: IndexReport) -> None:
+        if job.state is JobState.QUEUED and job.retries:  # another process writes: it waits
+            self._shown.add(NoticeKind.BUSY)
+            self.notice.emit(NoticeKind.BUSY, job.message)
+        elif job.state is JobState.RUNNING and isinstance(job.detail, IndexProgress):
+            progress = job.detail
+            if progress.phase is not self._last_phase:  # a folder just added is listed now
+                self._read_library()
+            self._last_phase = progress.phase
+            self.index_progress.emit(self._joined.relay(progress))
+            if progress.phase is IndexPhase.EMBEDDING:  # the counts follow the embedding
+                self._read_library()
+        elif job.state.finished:
+            self._index_jobs.pop(job.id, None)
+            self._last_phase = None
+            self._read_library()  # first, so that the library is current when the job ends
+            if job.state is JobState.FAILED:
+                self._on_index_failed(job, job.message, type(job.error or ImageFinderError()))
+            elif isinstance(job.result, IndexReport):
+                self._on_index_finished(job, job.result)
+            else:  # cancelled before it started, or nothing left to apply
+                self._job_done(job, changed=False)
+
+    def _on_index_finished(self, job: Job, report: IndexReport) -> None:
         self.last_report = report
         if NoticeKind.BUSY in self._shown:
             self._withdraw(NoticeKind.BUSY)
@@ -378,27 +389,21 @@ class Controller(QObject):
                 "Offline folders (their images are kept until they return or you remove them): "
                 + ", ".join(display_name(f) for f in report.offline_folders),
             )
-        self._job_done(changed=bool(report.added or report.updated or report.moved
-                                    or report.removed))  # fmt: skip
+        self._job_done(job, changed=bool(report.added or report.updated or report.moved
+                                         or report.removed))  # fmt: skip
         self.index_finished.emit(report)
 
-    def _on_index_worker_failed(self, message: str, error: type) -> None:
-        job = self._job
-        if job is not None and job.batch is not None and retried_when_busy(job, error):
-            # another process writes: the changes wait for it, then are applied
-            batch = job.batch
-            retry_ms = int(WATCH_RETRY_SECONDS * 1000)
-            QTimer.singleShot(retry_ms, self, lambda: self._on_watcher_batch(batch))
+    def _on_index_failed(self, job: Job, message: str, error: type) -> None:
         kind = NoticeKind.BUSY if error is LibraryBusyError else NoticeKind.ERROR
         self._shown.add(kind)
         self.notice.emit(kind, message)
-        self._job_done(changed=True)
+        self._job_done(job, changed=True)
 
-    def _job_done(self, changed: bool) -> None:
-        finished, self._job = self._job, None
-        self._joined.job_done(finished, self._jobs.next)
-        self._run_next_job()
+    def _job_done(self, finished: Job, changed: bool) -> None:
+        following = min(self._index_jobs.values(), key=lambda j: int(j.id), default=None)
+        self._joined.job_done(finished, following)
         if not self.indexing:
+            self._indexing_shown = False
             self.indexing_changed.emit(False)
             # Results shown may hold images that are gone, or miss new ones: search again.
             waiting = self._waiting
@@ -409,7 +414,10 @@ class Controller(QObject):
             self._run_pending()
         self.check_settled()
 
-    def _on_index_worker_library_changed(self, folders: list[FolderInfo], count: int) -> None:
+    def _read_library(self) -> None:
+        self._on_library_read(self.library.folders(), self.library.count())
+
+    def _on_library_read(self, folders: list[FolderInfo], count: int) -> None:
         if self._watcher is not None and [f.path for f in folders] != [
             f.path for f in self.folders
         ]:
@@ -455,8 +463,10 @@ class Controller(QObject):
     def _on_watcher_batch(self, batch: WatchBatch) -> None:
         """One index job for a batch; a batch that comes while a watch job waits joins it, so
         that copying thousands of files is a few jobs."""
-        self._jobs.push_watch(batch, lambda merged, _: IndexJob(merged.roots, batch=merged))
-        self._run_next_job()
+        if self.model_state is ModelState.READY:
+            self._submit_index(IndexJob(batch.roots, batch=batch))
+        else:  # the model is loaded again: the batch waits for it
+            self._held.push_watch(batch, lambda merged, _: IndexJob(merged.roots, batch=merged))
 
     def poll_library(self) -> None:
         """Follow what changed without this window: another process indexed or removed
@@ -468,7 +478,7 @@ class Controller(QObject):
         online = tuple(f.online for f in self.folders)
         if generation != self._seen_generation or online != self._seen_online:
             changed = generation != self._seen_generation
-            self._on_index_worker_library_changed(self.library.folders(), self.library.count())
+            self._read_library()
             if changed and self.current_query is not None and self._request is None:
                 self.repeat_search()  # results follow the library
         if NoticeKind.OFFLINE in self._shown and all(self._seen_online):

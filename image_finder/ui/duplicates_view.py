@@ -266,7 +266,9 @@ class DuplicatesWindow(QDialog):
         chosen = self.scope or [f.path for f in self.controller.folders]
         folders = [f for f in chosen if f not in self.reference]
         everything = not self.scope and not self.reference
-        self.controller.find_duplicates([] if everything else folders, self.reference, FLOOR)
+        self.controller.housekeeping.find_duplicates(
+            [] if everything else folders, self.reference, FLOOR
+        )
 
     def set_scope(self, folder: str, on: bool) -> None:
         """Look in ``folder`` too (``on``) or not; all folders chosen means the whole library."""
@@ -460,7 +462,7 @@ class DuplicatesWindow(QDialog):
         items = self.checked_items()
         if items:
             self._busy(True)
-            self.controller.clean_up(items)
+            self.controller.housekeeping.clean_up(items)
 
     def move_checked(self) -> None:
         items = self.checked_items()
@@ -469,7 +471,7 @@ class DuplicatesWindow(QDialog):
         if items and folder:
             self.qsettings.setValue("duplicates/move_folder", folder)
             self._busy(True)
-            self.controller.clean_up(items, folder)
+            self.controller.housekeeping.clean_up(items, folder)
 
     def _busy(self, busy: bool) -> None:
         for button in (self.trash_button, self.move_button, self.undo_button):
@@ -527,7 +529,7 @@ class DuplicatesWindow(QDialog):
         )
 
     def closeEvent(self, event: object) -> None:
-        self.controller.cancel_duplicates()
+        self.controller.housekeeping.cancel_duplicates()
         self.thumbnails.clear()
         self.thumbnails.wait(5000)
         super().closeEvent(event)  # type: ignore[arg-type]

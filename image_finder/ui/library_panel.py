@@ -217,7 +217,7 @@ class LibraryPanel(QWidget):
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.exec()
         if box.clickedButton() is remove:
-            self.controller.remove_folder(folder)
+            self.controller.housekeeping.remove_folder(folder)
 
     # -- indexing -----------------------------------------------------------------------------
 

@@ -5,29 +5,30 @@ touch widgets: each slot is one core call and one emit.
   route (:meth:`Searcher.search`). It is a reader, so searches keep working while the other
   worker indexes (each indexing batch commits in milliseconds, and training a new index
   happens outside every lock searches take).
-* :class:`IndexWorker` is the only writer: it indexes and removes folders, holding the
-  library's writer lock only while a job runs, so the command line can write in between. It
-  embeds with its own :class:`Extractor` (``for_thread``) over the same weights.
+* :class:`JobBridge` holds the window's job runner, the only writer: indexing, removing
+  folders, duplicates, clean-up and learning, each holding the library's writer lock only
+  while it runs, so the command line can write in between. Indexing embeds with its own
+  :class:`Extractor` (``for_thread``) over the same weights.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from image_finder.core.common.errors import ImageFinderError, ImageLoadError
 from image_finder.core.config.settings import Settings
-from image_finder.core.indexing.indexer import IndexPhase, IndexProgress
 from image_finder.core.search import examples
 
 if TYPE_CHECKING:
-    from image_finder.core.common.records import Item
+    from image_finder.core.app.jobs import Job, JobKind, JobState, Work
     from image_finder.core.embedding.clip import ClipExtractor
-    from image_finder.core.embedding.extractor import Extractor
     from image_finder.core.indexing.watch import WatchBatch
     from image_finder.core.search.searcher import Query, Searcher, SearchOptions
     from image_finder.core.stores.library import Library
@@ -95,142 +96,73 @@ class SearchWorker(QObject):
             self.results_ready.emit(generation, outcome)
 
 
-class IndexWorker(QObject):
-    progress = Signal(object)  # IndexProgress
-    finished = Signal(object)  # IndexReport
-    failed = Signal(str, object)  # message, the error's type
-    remove_failed = Signal(str)
-    library_changed = Signal(object, int)  # list[FolderInfo], image count
-    pairs_ready = Signal(object)  # duplicates.Pairs
-    pairs_progress = Signal(int, int)  # images compared, images in scope
-    cleanup_done = Signal(object)  # cleanup.CleanupReport
+class JobBridge(QObject):
+    """The window's job runner (core/app/jobs.py): indexing, watched folders' batches,
+    duplicates, clean-up, learning and removing folders run on it one at a time, as they do for
+    the server and the command line. Its events come to the GUI thread, each to the handler
+    the job was submitted with; progress at most ~10 times a second."""
 
-    def __init__(self, library: Library) -> None:
-        super().__init__()
-        self.library = library
-        self.extractor: Extractor | None = None
-        self.clip: ClipExtractor | None = None  # keeps the library's text vectors up to date
-        self._cancel = threading.Event()
-        self._last_progress = 0.0
-        self._last_phase: IndexPhase | None = None
+    _heard = Signal(object)  # a copy of the job as it was, emitted in the runner's thread
 
-    def cancel(self) -> None:
-        """Thread-safe: the running job stops after its current batch."""
-        self._cancel.set()
+    def __init__(self, parent: QObject | None = None) -> None:
+        from image_finder.core.app.jobs import JobRunner
 
-    def _on_progress(self, progress: IndexProgress) -> None:
+        super().__init__(parent)
+        self._handlers: dict[str, Callable[[Job], None]] = {}
+        self._last: dict[str, tuple[float, str, JobState]] = {}  # when, phase, state said last
+        self._closed = False
+        # queued even when emitted in the GUI thread (by submit): the handler is known by then
+        self._heard.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+        self.runner = JobRunner(self._listen, name="window-jobs")
+
+    def submit(self, kind: JobKind, work: Work, handler: Callable[[Job], None],
+               folders: Sequence[str] = (), *, first: bool = False) -> Job:  # fmt: skip
+        job = self.runner.submit(kind, work, folders, first=first)
+        self._handlers[job.id] = handler
+        return job
+
+    def submit_watch(self, batch: WatchBatch, work: Callable[[WatchBatch], Work],
+                     handler: Callable[[Job], None]) -> Job:  # fmt: skip
+        """A watched folder's changes, merged into a watch job still waiting."""
+        job = self.runner.submit_watch(batch, work)
+        self._handlers[job.id] = handler
+        return job
+
+    def cancel(self, kinds: Sequence[JobKind], *, queued_only: bool = False) -> None:
+        """Cancel the jobs of ``kinds`` (``queued_only``: not the one running)."""
+        from image_finder.core.app.jobs import JobState
+
+        for job in self.runner.jobs():
+            if job.kind in kinds and (not queued_only or job.state is JobState.QUEUED):
+                self.runner.cancel(job.id)
+
+    def close(self) -> None:
+        """Cancel every job and wait for the one running to stop; no event is handled after."""
+        self._closed = True
+        self.runner.close()
+
+    def _listen(self, job: Job) -> None:
+        from image_finder.core.app.jobs import JobState
+
         now = time.monotonic()
-        final = progress.total and progress.done >= progress.total
-        new_phase = progress.phase is not self._last_phase
-        if new_phase:  # a folder just added is listed from the start
-            self._emit_library()
-        if now - self._last_progress >= PROGRESS_INTERVAL or final or new_phase:
-            self._last_progress = now
-            self.progress.emit(progress)
-            if progress.phase is IndexPhase.EMBEDDING:  # the counts follow the embedding
-                self._emit_library()
-        self._last_phase = progress.phase
-
-    def _emit_library(self) -> None:
-        self.library_changed.emit(self.library.folders(), self.library.count())
-
-    @Slot(list, bool, object)
-    def index(self, roots: list[str], rebuild: bool, batch: WatchBatch | None = None) -> None:
-        """Index ``roots``; for a watched folder's ``batch``, what it saw still being written
-        is left for a later batch."""
-        from image_finder.core.indexing.indexer import index_folders
-
-        self._cancel.clear()
-        self._last_phase = None
-        if self.extractor is None:
-            self.failed.emit("The model is not loaded.", ImageFinderError)
+        last = self._last.get(job.id)
+        progress_only = (
+            last is not None and job.state is JobState.RUNNING and last[2] is JobState.RUNNING
+            and last[1] == job.phase and not (job.total and job.done >= job.total)
+        )  # fmt: skip
+        if progress_only and last is not None and now - last[0] < PROGRESS_INTERVAL:
             return
-        try:
-            report = index_folders(
-                roots,
-                self.library,
-                self.extractor,
-                progress=self._on_progress,
-                cancelled=self._cancel.is_set,
-                rebuild=rebuild,
-                unsettled=batch.unsettled if batch else frozenset(),
-                settle=batch.settle if batch else 0.0,
-            )
-        except ImageFinderError as exc:
-            self._emit_library()
-            self.failed.emit(str(exc), type(exc))
-        except Exception as exc:
-            log.exception("indexing failed")
-            self._emit_library()
-            self.failed.emit(f"Indexing failed: {exc}", type(exc))
-        else:
-            if self.clip is not None and not report.cancelled:
-                self._index_text()
-            self._emit_library()  # first, so that the library is current when the job ends
-            self.finished.emit(report)
+        self._last[job.id] = (now, job.phase, job.state)
+        if job.state.finished:
+            self._last.pop(job.id, None)
+        self._heard.emit(copy.copy(job))
 
-    def _index_text(self) -> None:
-        """Bring the CLIP vector set along (resumes where a cancelled run stopped)."""
-        from image_finder.core.app.models import index_words
-
-        assert self.clip is not None
-        try:
-            index_words(
-                self.library,
-                self.clip,
-                lambda done, total: self._on_progress(IndexProgress(IndexPhase.TEXT, done, total)),
-                self._cancel.is_set,
-            )
-        except ImageFinderError as exc:
-            log.warning("indexing for words failed: %s", exc)
-
-    @Slot(object, object, float)
-    def find_pairs(self, folders: list[str], reference: list[str], threshold: float) -> None:
-        from image_finder.core.search.duplicates import Pairs, find_pairs
-
-        self._cancel.clear()
-        try:
-            pairs = find_pairs(
-                self.library,
-                folders,
-                reference=reference,
-                threshold=threshold,
-                progress=self.pairs_progress.emit,
-                cancelled=self._cancel.is_set,
-            )
-        except ImageFinderError as exc:
-            self.remove_failed.emit(str(exc))
-            pairs = Pairs()
-        except Exception as exc:
-            log.exception("finding duplicates failed")
-            self.remove_failed.emit(f"Finding duplicates failed: {exc}")
-            pairs = Pairs()
-        self.pairs_ready.emit(pairs)
-
-    @Slot(object, str)
-    def clean_up(self, items: list[Item], folder: str) -> None:
-        """Move ``items`` to the trash (``folder`` empty) or into ``folder``."""
-        from image_finder.core.indexing.cleanup import CleanupReport, move_images, trash_images
-
-        try:
-            if folder:
-                report = move_images(self.library, items, folder)
-            else:
-                report = trash_images(self.library, items)
-        except Exception as exc:
-            log.exception("moving duplicates failed")
-            self.remove_failed.emit(f"Moving the files failed: {exc}")
-            report = CleanupReport()
-        self._emit_library()
-        self.cleanup_done.emit(report)
-
-    @Slot(str)
-    def remove_folder(self, path: str) -> None:
-        try:
-            self.library.remove_folders([path])
-        except ImageFinderError as exc:
-            self.remove_failed.emit(str(exc))
-        except Exception as exc:
-            log.exception("removing %s failed", path)
-            self.remove_failed.emit(f"Removing the folder failed: {exc}")
-        self._emit_library()
+    @Slot(object)
+    def _deliver(self, job: Job) -> None:
+        if self._closed:
+            return
+        handler = self._handlers.get(job.id)
+        if job.state.finished:
+            self._handlers.pop(job.id, None)
+        if handler is not None:
+            handler(job)

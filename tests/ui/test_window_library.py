@@ -71,7 +71,7 @@ def test_closing_during_indexing_stops_every_thread(qtbot, make_window, photos):
     with qtbot.waitSignal(window.controller.index_progress, timeout=60_000):
         window.add_folders([str(photos)])
     window.close()
-    assert not window.controller.index_thread.isRunning()
+    assert not window.controller.jobs.runner.alive
     assert not window.controller.search_thread.isRunning()
     assert window.library.vector_index.info()["vectors"] == window.library.count()
 

@@ -1,11 +1,15 @@
-"""The one job runner: long work (indexing, a watched folder's batch of changes, tuning an
-adapter) runs here, one job at a time in a thread of its own, whichever face asked for it.
+"""The one job runner: long work (indexing, a watched folder's batch of changes, finding and
+cleaning up duplicates, learning a concept, tuning an adapter, removing a folder) runs here, one
+job at a time in a thread of its own, whichever face asked for it. The work of each kind is in
+core/app/work.py.
 
 A job's work is a plain function given a :class:`JobControl` (its progress, whether it was
 cancelled) that returns how it ended; the runner keeps each job's state, tells a listener of
 every change (the one event stream a face follows: the server's job events, the command
 line's progress line), merges the watch batches that queue up behind one another into one job,
 and puts a watch batch that met a busy library back in the queue until the library is free.
+A face in the same process also gets the work's typed progress (``Job.detail``) and result
+(``Job.result``); the JSON of a job is the same for every face.
 """
 
 from __future__ import annotations
@@ -24,10 +28,8 @@ from image_finder.core.common.errors import ImageFinderError, LibraryBusyError
 from image_finder.core.common.records import display_name
 
 if TYPE_CHECKING:
-    from image_finder.core.embedding.extractor import Extractor
     from image_finder.core.indexing.indexer import IndexProgress
     from image_finder.core.indexing.watch import WatchBatch
-    from image_finder.core.stores.library import Library
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +52,29 @@ class JobState(enum.Enum):
 class JobKind(enum.Enum):
     INDEX = "index"
     WATCH = "watch"  # a watched folder's changes
-    TUNE = "tune"
+    TUNE = "tune"  # an adapter tuned, or the features switched
+    LEARN = "learn"  # a concept learnt or refined
+    DUPLICATES = "duplicates"  # pairs of duplicates found (a reader)
+    CLEANUP = "cleanup"  # files moved to the trash or into a folder, or put back
+    REMOVE = "remove"  # folders taken out of the library
+    SCALE = "scale"  # a Ray job filling a catalogue, driven from here
+
+    @property
+    def indexes(self) -> bool:
+        """Adds pictures to the library (what a face shows as "indexing")."""
+        return self in (JobKind.INDEX, JobKind.WATCH)
 
 
-FAILED_WORDS = {JobKind.INDEX: "Indexing", JobKind.WATCH: "Indexing", JobKind.TUNE: "Tuning"}
+FAILED_WORDS = {
+    JobKind.INDEX: "Indexing",
+    JobKind.WATCH: "Indexing",
+    JobKind.TUNE: "Adapting the library",
+    JobKind.LEARN: "Learning the concept",
+    JobKind.DUPLICATES: "Finding duplicates",
+    JobKind.CLEANUP: "Moving the files",
+    JobKind.REMOVE: "Removing the folder",
+    JobKind.SCALE: "The Ray job",
+}
 
 
 @dataclass(frozen=True)
@@ -63,6 +84,8 @@ class JobEnd:
     state: JobState
     message: str
     report: dict[str, Any] | None = None
+    result: Any = None  # the work's own report, for a face in the same process
+    error: BaseException | None = None  # why it FAILED
 
 
 Work = Callable[["JobControl"], JobEnd]
@@ -83,6 +106,10 @@ class Job:
     eta_seconds: float | None = None
     message: str = ""
     report: dict[str, Any] | None = None
+    result: Any = None  # the work's own report (an IndexReport, Pairs, a Concept, …)
+    error: BaseException | None = None  # why it failed
+    detail: Any = None  # the work's last progress, as it gave it (an IndexProgress, say)
+    retries: int = 0  # times a busy library sent it back to the queue
     created: float = field(default_factory=time.time)
     finished_at: float | None = None
     version: int = 0  # bumped at every change: a listener sends what is new
@@ -123,10 +150,11 @@ class JobControl:
         rate: float = 0.0,
         eta_seconds: float | None = None,
         message: str = "",
+        detail: Any = None,
     ) -> None:
         job = self.job
         job.phase, job.done, job.total = phase, done, total
-        job.rate, job.eta_seconds = rate, eta_seconds
+        job.rate, job.eta_seconds, job.detail = rate, eta_seconds, detail
         job.message = message or f"{phase.capitalize()}: {done:,} of {total:,}"
         self._changed(job)
 
@@ -260,10 +288,22 @@ class JobRunner:
 
     # -- what a face asks ---------------------------------------------------------------------
 
-    def submit(self, kind: JobKind, work: Work, folders: Sequence[str] = ()) -> Job:
+    def submit(
+        self, kind: JobKind, work: Work, folders: Sequence[str] = (), *, first: bool = False
+    ) -> Job:
+        """Queue ``work`` (``first``: before the jobs waiting)."""
         with self._lock:
             job = Job(str(next(self._ids)), kind, work, list(folders))
-            self._add(job)
+            self._jobs[job.id] = job
+            self._queue.push(job, first=first)
+            self._lock.notify_all()
+            self._changed(job)
+        return job
+
+    def run(self, kind: JobKind, work: Work, folders: Sequence[str] = ()) -> Job:
+        """Queue ``work`` and wait for it to end (a face that answers once it is done)."""
+        job = self.submit(kind, work, folders)
+        self.wait(job)
         return job
 
     def submit_watch(self, batch: WatchBatch, work: Callable[[WatchBatch], Work]) -> Job:
@@ -293,6 +333,18 @@ class JobRunner:
     @property
     def active(self) -> bool:
         return any(not j.state.finished for j in self._jobs.values())
+
+    @property
+    def alive(self) -> bool:
+        """The runner's thread runs (False once closed)."""
+        return self._thread.is_alive()
+
+    def cancel_all(self, kinds: Sequence[JobKind]) -> None:
+        """Cancel every job of ``kinds`` that has not finished (the running one stops after
+        its batch in flight; the queued ones never start)."""
+        for job in self.jobs():
+            if job.kind in kinds:
+                self.cancel(job.id)
 
     def cancel(self, job_id: str) -> Job | None:
         job = self._jobs.get(job_id)
@@ -334,12 +386,6 @@ class JobRunner:
 
     # -- the runner's thread ------------------------------------------------------------------
 
-    def _add(self, job: Job) -> None:
-        self._jobs[job.id] = job
-        self._queue.push(job)
-        self._lock.notify_all()
-        self._changed(job)
-
     def _changed(self, job: Job) -> None:
         job.version += 1
         if self._listener is not None:
@@ -351,6 +397,7 @@ class JobRunner:
     def _finish(self, job: Job, end: JobEnd) -> None:
         job.state, job.message, job.finished_at = end.state, end.message, time.time()
         job.report = end.report if end.report is not None else job.report
+        job.result, job.error = end.result, end.error
         job.eta_seconds = None
         finished = [j for j in self._jobs.values() if j.state.finished]
         for old in finished[: -self._keep]:
@@ -373,6 +420,7 @@ class JobRunner:
             with self._lock:
                 if end is None:  # busy: back to the front of the queue, tried again soon
                     job.state = JobState.QUEUED
+                    job.retries += 1
                     self._queue.push(job, first=True)
                     self._changed(job)
                 else:
@@ -387,74 +435,13 @@ class JobRunner:
             return job.work(control)
         except LibraryBusyError as exc:
             if not retried_when_busy(job, exc):
-                return JobEnd(JobState.FAILED, str(exc))
+                return JobEnd(JobState.FAILED, str(exc), error=exc)
             if self._draining or job.cancel_requested.is_set():
-                return JobEnd(JobState.CANCELLED, f"Not applied: {exc}")
+                return JobEnd(JobState.CANCELLED, f"Not applied: {exc}", error=exc)
             job.message = str(exc)
             return None
         except ImageFinderError as exc:
-            return JobEnd(JobState.FAILED, str(exc))
+            return JobEnd(JobState.FAILED, str(exc), error=exc)
         except Exception as exc:
             log.exception("%s job %s failed", job.kind.value, job.id)
-            return JobEnd(JobState.FAILED, f"{FAILED_WORDS[job.kind]} failed: {exc}")
-
-
-# -- the work of each kind of job ---------------------------------------------------------------
-
-
-def index_work(
-    library: Library,
-    extractor: Callable[[], Extractor],
-    folders: Sequence[str],
-    *,
-    rebuild: bool = False,
-    batch: WatchBatch | None = None,
-) -> Work:
-    """Index ``folders`` (or apply a watched folder's ``batch``), as ``index_folders`` does."""
-
-    def work(control: JobControl) -> JobEnd:
-        from image_finder.core.indexing.indexer import index_folders
-        from image_finder.text import index_summary, progress_line
-
-        def progress(p: IndexProgress) -> None:
-            control.progress(p.phase.value, p.done, p.total, rate=p.images_per_second,
-                             eta_seconds=p.eta_seconds, message=progress_line(p))  # fmt: skip
-
-        watch = {} if batch is None else {"unsettled": batch.unsettled, "settle": batch.settle}
-        report = index_folders(
-            list(batch.roots) if batch is not None else list(folders),
-            library,
-            extractor(),
-            progress=progress,
-            cancelled=control.cancelled,
-            rebuild=rebuild,
-            **watch,  # type: ignore[arg-type]
-        )
-        state = JobState.CANCELLED if report.cancelled else JobState.DONE
-        return JobEnd(state, index_summary(report), report.to_json())
-
-    return work
-
-
-def tune_work(library: Library, labels: dict[str, list[int]]) -> Work:
-    """Tune an adapter on ``labels`` (label -> ids), applied only if it helps
-    (core/learning/adapter.py)."""
-
-    def work(control: JobControl) -> JobEnd:
-        from image_finder.core.learning import adapter
-
-        with library.writing():
-            report = adapter.tune(
-                library,
-                labels,
-                progress=lambda phase, done, total: control.progress(phase, done, total),
-                cancelled=control.cancelled,
-            )
-        figures = f"held-out mAP@R {report.map_before:.3f} → {report.map_after:.3f}"
-        if report.cancelled:
-            return JobEnd(JobState.CANCELLED, "Cancelled; nothing changed.", report.to_json())
-        if report.applied:
-            return JobEnd(JobState.DONE, f"Applied: {figures}.", report.to_json())
-        return JobEnd(JobState.DONE, f"Not applied: {report.reason}.", report.to_json())
-
-    return work
+            return JobEnd(JobState.FAILED, f"{FAILED_WORDS[job.kind]} failed: {exc}", error=exc)

@@ -98,8 +98,12 @@ class Writer:
         return self._file.held
 
     def elsewhere(self) -> bool:
-        """Whether another process is writing to the library now (a check, not a wait)."""
-        return self._file.taken_elsewhere()
+        """Whether another process is writing to the library now (a check, not a wait). The
+        probe takes the lock for an instant: under the library's lock, so that two threads'
+        probes, or a probe and a write starting here, never take each other for another
+        process."""
+        with self._lock:
+            return self._file.taken_elsewhere()
 
     def begin(self) -> None:
         """Take the writer lock (raises LibraryBusyError if another process has it,

@@ -34,9 +34,12 @@ def _ids(values: Any, field: str) -> list[int]:
 
 def _learn(service: Service, name: str, like: list[int], unlike: list[int],
            uploads: list[tuple[str, bytes]]) -> dict[str, Any]:  # fmt: skip
-    from image_finder.core.learning import concepts
+    from image_finder.core.app.jobs import JobKind
+    from image_finder.core.app.work import learn_work
 
     library = service.require_library()
+    if service.jobs.active:
+        raise ApiError(409, "busy", "An indexing job is running; wait for it to finish.")
     found = library.items(like + unlike)
     missing = [i for i in like + unlike if i not in found]
     if missing:
@@ -55,8 +58,8 @@ def _learn(service: Service, name: str, like: list[int], unlike: list[int],
         import numpy as np
 
         outside = np.stack(vectors)
-    with library.writing():
-        concept = concepts.learn(library, name, like, unlike, outside=outside)
+    work = learn_work(library, name, like, unlike, vectors=outside)
+    concept = service.jobs.run(JobKind.LEARN, work)
     return {**concept.to_json(), "skipped": skipped}
 
 

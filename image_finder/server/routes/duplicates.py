@@ -73,7 +73,8 @@ class TrashRequest(BaseModel):
 
 @router.post("/trash", summary="Move these library items' files to the system trash")
 def trash(body: TrashRequest, service: ServiceDep, _: Any = ManageAccess) -> dict[str, Any]:
-    from image_finder.core.indexing.cleanup import trash_images
+    from image_finder.core.app.jobs import JobKind
+    from image_finder.core.app.work import cleanup_work
 
     if service.jobs.active:
         raise ApiError(409, "busy", "An indexing job is running; wait for it to finish.")
@@ -82,7 +83,7 @@ def trash(body: TrashRequest, service: ServiceDep, _: Any = ManageAccess) -> dic
     missing = [i for i in body.ids if i not in found]
     if missing:
         raise ApiError(404, "not_found", f"No library items {missing[:10]}.")
-    report = trash_images(library, [found[i] for i in body.ids])
+    report = service.jobs.run(JobKind.CLEANUP, cleanup_work(library, [found[i] for i in body.ids]))
     service.duplicates_cache.clear()
     if report.done:
         service.last_trashed = [i.path for i in report.done]

@@ -78,8 +78,11 @@ def tune(body: Tune, service: ServiceDep, _: Any = ManageAccess) -> dict[str, An
     if body.use is not None:
         if service.jobs.active:
             raise ApiError(409, "busy", "A job is running; wait for it or cancel it.")
-        with library.writing():  # LibraryBusyError: 409
-            changed = adapter.use(library, body.use == "adapted")
+        from image_finder.core.app.jobs import JobKind
+        from image_finder.core.app.work import features_work
+
+        # LibraryBusyError: 409
+        changed = service.jobs.run(JobKind.TUNE, features_work(library, body.use == "adapted"))
         return {"features": body.use, "changed": changed}
     if body.labels_from_folders is not None:
         root = _inside_library(service, body.labels_from_folders)

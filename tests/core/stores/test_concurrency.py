@@ -131,3 +131,44 @@ def test_searching_while_a_writer_finishes_its_batches_never_deadlocks(tmp_path)
         stop.set()
         if not any(t.is_alive() for t in threads):
             library.close()
+
+
+def test_threads_asking_whether_another_process_writes_never_take_each_other_for_one(tmp_path):
+    """The server answers a status poll while a job starts writing: neither the probe nor the
+    write may read the other as another process (a spurious "busy")."""
+    import threading
+
+    from image_finder.core.common.errors import LibraryBusyError
+
+    library = Library(tmp_path / "lib")
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def probe() -> None:
+        while not stop.is_set():
+            if library.writer_elsewhere():
+                seen.append("elsewhere")
+
+    probes = [threading.Thread(target=probe) for _ in range(3)]
+    for thread in probes:
+        thread.start()
+    try:
+        for _ in range(300):
+            try:
+                with library.writing():
+                    pass
+            except LibraryBusyError:
+                seen.append("busy")
+    finally:
+        stop.set()
+        for thread in probes:
+            thread.join()
+        library.close()
+    assert seen == []
+    other, asking = Library(tmp_path / "lib"), Library(tmp_path / "lib")
+    try:  # another process (another lock) is still seen
+        other.begin_writing()
+        assert asking.writer_elsewhere()
+    finally:
+        other.close()
+        asking.close()
