@@ -413,6 +413,9 @@ def test_the_duplicates_page_moves_copies_to_the_trash_and_undoes_it(duplicates_
         wait_for(driver, lambda d: "Put back 3 files" in d.find_element(By.ID, "message").text)
         assert sorted(p.name for p in folder.iterdir()) == before
         wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".dup-group")) == 2, 60)
+        # the indexing job's end keeps what the undo said (it used to replace it at once)
+        ended = driver.find_element(By.ID, "message").text
+        assert "Put back 3 files" in ended and "Indexing done" in ended
         assert driver.get_log("browser") == []
     with browser(390, 844, phone=True) as driver:
         driver.get(f"{url}/?token={token}")

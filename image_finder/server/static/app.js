@@ -138,7 +138,8 @@ function showJob(job) {
   $("job-cancel").hidden = job.state !== "running" && job.state !== "queued";
 }
 
-function followJob(job, onEnd = null) {
+// intro: what the page said when the job started (kept before the job's last words)
+function followJob(job, onEnd = null, intro = "") {
   showJob(job);
   $("job-cancel").onclick = async () => {
     try { showJob(await api(`/jobs/${job.id}`, { method: "DELETE" })); } catch (error) { failed(error); }
@@ -149,7 +150,8 @@ function followJob(job, onEnd = null) {
     events.close();
     const done = JSON.parse(event.data);
     showJob(done);
-    say(done.state === "failed" ? done.message : `Indexing ${done.state}: ${done.message}`, done.state === "failed");
+    const words = done.state === "failed" ? done.message : `Indexing ${done.state}: ${done.message}`;
+    say(intro ? `${intro} ${words}` : words, done.state === "failed");
     setTimeout(() => { $("job").hidden = true; }, 4000);
     loadStatus();
     if (onEnd) onEnd(done);
@@ -483,9 +485,10 @@ async function undoTrash() {
   try {
     const answer = await api("/duplicates/undo", { method: "POST" });
     $("dup-undo").disabled = true;
-    say(`Put back ${answer.restored.length} file${answer.restored.length === 1 ? "" : "s"}` +
-      (answer.not_restored.length ? `; ${answer.not_restored.length} are only in the system's trash.` : "; they are indexed again."));
-    if (answer.job) followJob(answer.job, () => loadDuplicates());
+    const putBack = `Put back ${answer.restored.length} file${answer.restored.length === 1 ? "" : "s"}` +
+      (answer.not_restored.length ? `; ${answer.not_restored.length} are only in the system's trash.` : "; they are indexed again.");
+    say(putBack);
+    if (answer.job) followJob(answer.job, () => loadDuplicates(), putBack);
   } catch (error) { failed(error); }
 }
 
