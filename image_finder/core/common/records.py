@@ -41,6 +41,52 @@ def path_json(path: str, key: str = "path") -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class Part:
+    """Where in its file an item is: a video's moment (``kind`` "time", ``at`` its seconds).
+    A whole file (a photo) has no part. Stored as ``key`` ("time:83.200"); every JSON shape
+    carries ``to_json`` (``{"kind": "time", "seconds": 83.2}``). The next kinds (a document's
+    page, a scan's frame) are numbers too."""
+
+    kind: str
+    at: float
+
+    KINDS = {"time": "seconds", "page": "page", "frame": "frame"}  # noqa: RUF012
+
+    def __post_init__(self) -> None:
+        if self.kind not in self.KINDS:
+            raise ValueError(f"unknown part kind {self.kind!r}")
+
+    @classmethod
+    def time(cls, seconds: float) -> Part:
+        return cls("time", round(float(seconds), 3))
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.at:.3f}" if self.kind == "time" else f"{self.kind}:{self.at:g}"
+
+    @classmethod
+    def from_key(cls, key: str | None) -> Part | None:
+        if not key:
+            return None
+        kind, _, at = key.partition(":")
+        return cls(kind, float(at))
+
+    def to_json(self) -> dict[str, Any]:
+        at: float | int = self.at if self.kind == "time" else int(self.at)
+        return {"kind": self.kind, self.KINDS[self.kind]: at}
+
+    @property
+    def label(self) -> str:
+        """How a face shows it: 01:23 (1:02:03 past an hour), or p. 3."""
+        if self.kind != "time":
+            return f"{'p.' if self.kind == 'page' else 'frame'} {int(self.at)}"
+        whole = int(self.at)
+        hours, rest = divmod(whole, 3600)
+        minutes, seconds = divmod(rest, 60)
+        return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
+
+
+@dataclass(frozen=True)
 class Item:
     id: int
     path: str
@@ -53,6 +99,12 @@ class Item:
     model: str
     width: int | None = None  # pixels, as displayed (EXIF orientation applied)
     height: int | None = None
+    part: Part | None = None  # where in the file (a video's moment); None: the whole file
+
+    @property
+    def label(self) -> str:
+        """The file's name, with the part where there is one ("harbour.mp4 · 01:23")."""
+        return f"{self.filename} · {self.part.label}" if self.part else self.filename
 
 
 def iso_time(timestamp: float) -> str:
@@ -70,6 +122,7 @@ def item_json(item: Item) -> dict[str, Any]:
         "bytes": item.size,
         "modified": iso_time(item.mtime_ns / 1e9),
         "indexed_at": iso_time(item.indexed_at),
+        "part": item.part.to_json() if item.part else None,
     }
 
 
@@ -115,6 +168,7 @@ class NewImage:
     folder_id: int
     path: str
     facts: FileFacts
+    part: Part | None = None  # a video's moment; None: the whole file
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -34,21 +33,18 @@ from image_finder.core.common.errors import (
     ImageFinderError,
     ModelMismatchError,
 )
-from image_finder.core.common.faults import checkpoint
 from image_finder.core.common.records import (
     FolderInfo,
     Item,
-    Moved,
-    NewImage,
-    Reembedded,
+    Part,
     StoredFile,
-    Touched,
     decode_path,
     display_name,
     encode_path,
 )
 from image_finder.core.stores.adapted_vectors import AdaptedVectors
 from image_finder.core.stores.database import LibraryDatabase, LibraryIndexHost
+from image_finder.core.stores.item_writes import ItemWrites
 from image_finder.core.stores.library_files import (
     BACKUP_NAME,
     DB_NAME,
@@ -72,8 +68,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["BACKUP_NAME", "DB_NAME", "LOCK_NAME", "READ_ONLY_NOTICE", "Library"]
-# what the vectors' model fixes, forgotten with the last vector
-_MODEL_KEYS = "('model', 'dim', 'precision_check')"
 _VECTOR_KEYS = "('model', 'dim', 'precision_check', 'ivf_trained_on')"
 
 
@@ -100,6 +94,10 @@ class Library:
         self._writer = Writer(
             self.folder, self._lock, self.read_only, lambda: self.vector_index.save(if_loaded=True)
         )
+        self._writes = ItemWrites(self._database, self.spaces, self.vector_index, self.check_model)
+        # a batch of indexing work in one transaction; one file's items out with an action
+        self.apply_changes = self._writes.apply
+        self.removing = self._writes.removing
 
     @property
     def capabilities(self) -> Capabilities:
@@ -247,16 +245,6 @@ class Library:
             self.backup()
         return removed
 
-    def _count_removed(self, n: int) -> None:
-        self._database.set_meta(
-            "removed_on_request", int(self._database.meta("removed_on_request", "0") or 0) + n
-        )
-
-    def _forget_model_if_empty(self, db: sqlite3.Connection) -> None:
-        if db.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 0:
-            db.execute(f"DELETE FROM meta WHERE key IN {_MODEL_KEYS}")
-            db.execute("DELETE FROM adapter")  # it was trained on that model's vectors
-
     def set_folder_indexed(self, folder_id: int, when: float | None = None) -> None:
         """The folder's indexing run finished: it is complete."""
         with self._database.transaction() as db:
@@ -274,119 +262,12 @@ class Library:
                 [(files_found.get(i), i) for i in folder_ids],
             )
 
-    def apply_changes(
-        self,
-        *,
-        model: str,
-        added: Sequence[NewImage] = (),
-        added_vectors: np.ndarray | None = None,
-        reembedded: Sequence[Reembedded] = (),
-        reembedded_vectors: np.ndarray | None = None,
-        moved: Sequence[Moved] = (),
-        touched: Sequence[Touched] = (),
-        removed: Sequence[int] = (),
-        on_request: bool = False,
-    ) -> list[int]:
-        """Commit one batch of indexing work atomically, then bring the vector index along.
-        ``added_vectors`` and ``reembedded_vectors`` have one row per record. Returns the ids
-        of the added images. ``on_request``: the removals are the user's (remove, trash), which
-        the backup's shrink guard allows for."""
-        vectors_change = bool(added or reembedded or removed)
-        added_rows = _rows(added_vectors, len(added))
-        re_rows = _rows(reembedded_vectors, len(reembedded))
-        new_ids: list[int] = []
-        with self._database.transaction() as db:
-            if added or reembedded:
-                dim = (added_rows if added else re_rows).shape[1]
-                if self._database.meta("model") is None:
-                    self._database.set_meta("model", model)
-                    self._database.set_meta("dim", dim)
-                self.check_model(model, dim)
-            now = time.time()
-            added_adapted, re_adapted = (
-                self.spaces.adapted_rows(added_rows),
-                self.spaces.adapted_rows(re_rows),
-            )
-            for record, vec, adapted in zip(added, added_rows, added_adapted, strict=True):
-                new_ids.append(self._insert(db, record, vec, adapted, model, now))
-            for change, vec, adapted in zip(reembedded, re_rows, re_adapted, strict=True):
-                db.execute("DELETE FROM text_vectors WHERE image_id=?", (change.image_id,))
-                f = change.facts
-                db.execute(
-                    "UPDATE images SET size=?, mtime_ns=?, content_hash=?, indexed_at=?, model=?,"
-                    " vector=?, adapted=?, width=?, height=?, layout=? WHERE id=?",
-                    (f.size, f.mtime_ns, f.content_hash, now, model, _blob(vec), adapted,
-                     f.width, f.height, f.layout, change.image_id),
-                )  # fmt: skip
-            db.executemany(
-                "UPDATE images SET folder_id=?, path=?, filename=?, size=?, mtime_ns=? WHERE id=?",
-                [
-                    (m.folder_id, encode_path(m.path), _filename(m.path), m.size, m.mtime_ns,
-                     m.image_id)
-                    for m in moved
-                ],
-            )  # fmt: skip
-            db.executemany(
-                "UPDATE images SET size=?, mtime_ns=? WHERE id=?",
-                [(t.size, t.mtime_ns, t.image_id) for t in touched],
-            )
-            if removed:
-                db.executemany("DELETE FROM images WHERE id=?", [(i,) for i in removed])
-                self._forget_model_if_empty(db)
-                if on_request:
-                    self._count_removed(len(removed))
-            generation = self._database.bump_generation() if vectors_change else None
-        if generation is not None:
-            changed = np.asarray([r.image_id for r in reembedded], dtype=np.int64)
-            self.vector_index.apply(
-                generation,
-                np.concatenate([np.asarray(removed, dtype=np.int64), changed]),
-                [
-                    (np.asarray(new_ids, dtype=np.int64), self.searched(added_rows)),
-                    (changed, self.searched(re_rows)),
-                ],
-            )
-        return new_ids
-
-    @staticmethod
-    def _insert(
-        db: sqlite3.Connection,
-        record: NewImage,
-        vector: np.ndarray,
-        adapted: bytes | None,
-        model: str,
-        now: float,
-    ) -> int:
-        f = record.facts
-        cur = db.execute(
-            "INSERT INTO images (folder_id, path, filename, size, mtime_ns, content_hash,"
-            " indexed_at, model, vector, adapted, width, height, layout)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (record.folder_id, encode_path(record.path), _filename(record.path), f.size,
-             f.mtime_ns, f.content_hash, now, model, _blob(vector), adapted, f.width, f.height,
-             f.layout),
-        )  # fmt: skip
-        return int(cur.lastrowid or 0)
-
-    @contextlib.contextmanager
-    def removing(self, image_id: int) -> Iterator[None]:
-        """Take one image out of the library in the same step as the caller's action on its
-        file (a move to the trash): committed if the action succeeds, rolled back if not."""
-        with self._database.transaction() as db:
-            db.execute("DELETE FROM images WHERE id=?", (image_id,))
-            self._forget_model_if_empty(db)
-            self._count_removed(1)
-            generation = self._database.bump_generation()
-            yield
-            checkpoint("file_moved")
-        self.vector_index.apply(generation, np.asarray([image_id], np.int64), [])
-
     def clear_vectors(self) -> int:
         """Drop every image (folders stay) so that the library can be re-indexed with another
         model. Returns how many were dropped."""
         with self._database.transaction() as db:
             n = int(db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
-            self._count_removed(n)
+            self._writes.count_removed(n)
             db.execute("DELETE FROM images")
             db.execute("DELETE FROM adapter")
             db.execute(f"DELETE FROM meta WHERE key IN {_VECTOR_KEYS}")
@@ -500,10 +381,11 @@ class Library:
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def folder_rows(self, folder_id: int) -> Iterator[StoredFile]:
-        """Every image in a folder, as stored."""
+        """Every file in a folder, as stored (a file with parts by the first of them)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, path, size, mtime_ns, content_hash FROM images WHERE folder_id=?",
+                "SELECT MIN(id), path, size, mtime_ns, content_hash FROM images"
+                " WHERE folder_id=? GROUP BY path",
                 (folder_id,),
             ).fetchall()
         for r in rows:
@@ -516,29 +398,35 @@ class Library:
         marks = ",".join("?" * len(id_list))
         rows = self._named(
             "SELECT i.id, i.path, i.filename, f.path AS folder, i.size, i.mtime_ns,"
-            " i.content_hash, i.indexed_at, i.model, i.width, i.height"
+            " i.content_hash, i.indexed_at, i.model, i.width, i.height, i.part"
             f" FROM images i JOIN folders f ON f.id = i.folder_id WHERE i.id IN ({marks})",
             id_list,
         )
-        return {
-            r["id"]: Item(
-                **{**r, "path": decode_path(r["path"]), "folder": decode_path(r["folder"])}
-            )
-            for r in rows
-        }
+        return {r["id"]: Item(**{**r, **_decoded(r)}) for r in rows}
+
+    def file_items(self, path: str | os.PathLike[str]) -> list[Item]:
+        """The items of one file: itself, or its parts (a video's moments) in order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM images WHERE path=?", (encode_path(os.path.abspath(path)),)
+            ).fetchall()
+        found = self.items(r[0] for r in rows)
+        return sorted(found.values(), key=lambda i: (i.part is not None, i.part and i.part.at))
 
     def item_by_path(self, path: str | os.PathLike[str]) -> Item | None:
         with self._lock:
-            row = self._db.execute(
-                "SELECT id FROM images WHERE path=?", (encode_path(os.path.abspath(path)),)
+            row = self._db.execute(  # a file with parts: its first
+                "SELECT MIN(id) FROM images WHERE path=? HAVING COUNT(*) > 0",
+                (encode_path(os.path.abspath(path)),),
             ).fetchone()
         return self.items([row[0]]).get(row[0]) if row else None
 
     def same_content_groups(self) -> list[list[int]]:
-        """Ids of the images that share their content hash with another (byte copies)."""
+        """Ids of the whole files that share their content hash with another (byte copies)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT group_concat(id) FROM images GROUP BY content_hash HAVING COUNT(*) > 1"
+                "SELECT group_concat(id) FROM images WHERE part IS NULL"
+                " GROUP BY content_hash HAVING COUNT(*) > 1"
             ).fetchall()
         return [[int(i) for i in str(r[0]).split(",")] for r in rows]
 
@@ -567,20 +455,9 @@ class Library:
         return float(row[0]) if row and row[0] is not None else None
 
 
-def _rows(vectors: np.ndarray | None, n: int) -> np.ndarray:
-    if n == 0:
-        return np.zeros((0, 0), np.float32)
-    if vectors is None or len(vectors) != n:
-        raise ValueError(f"expected {n} vectors")
-    return vectors
-
-
-def _filename(path: str) -> str:
-    return display_name(os.path.basename(path))
-
-
-def _blob(vector: np.ndarray) -> bytes:
-    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    return {"path": decode_path(row["path"]), "folder": decode_path(row["folder"]),
+            "part": Part.from_key(row["part"])}  # fmt: skip
 
 
 def _is_inside(path: str, folder: str) -> bool:

@@ -22,7 +22,7 @@ from image_finder.core.common.errors import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 # Schema changes, each run in the same transaction as the version bump: version -> statements
 # that bring a library of that version to the next.
@@ -60,6 +60,38 @@ _ADAPTER = """CREATE TABLE IF NOT EXISTS adapter (
     active INTEGER NOT NULL
 )"""
 
+# The items: a whole file (``part`` NULL), or a part of one (a video's moment: records.Part's
+# key). A file's items share its path, size, time and content hash.
+_IMAGES = """CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY,
+    folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+    path BLOB NOT NULL,
+    filename TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    indexed_at REAL NOT NULL,
+    model TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    width INTEGER,
+    height INTEGER,
+    layout BLOB,
+    taken_at REAL,
+    format TEXT,
+    camera TEXT,
+    adapted BLOB,
+    part TEXT
+)"""
+_IMAGE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS images_folder ON images(folder_id)",
+    "CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS images_item ON images(path, ifnull(part, ''))",
+)
+_V8_COLUMNS = (
+    "id, folder_id, path, filename, size, mtime_ns, content_hash, indexed_at, model, vector,"
+    " width, height, layout, taken_at, format, camera, adapted"
+)
+
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (  # 2: pixel size recorded at indexing, shown even when the drive is offline
         "ALTER TABLE images ADD COLUMN width INTEGER",
@@ -88,6 +120,20 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE concepts ADD COLUMN examples TEXT",
         _ADAPTER,
     ),
+    8: (  # 9: items that are parts of files (a video's moments): a path is no longer unique,
+        # a (path, part) is. The table is rebuilt; the vectors for words, whose rows would go
+        # with the old table's (ON DELETE CASCADE), are kept aside and put back.
+        _IMAGES.replace("EXISTS images (", "EXISTS images_v9 ("),
+        f"INSERT INTO images_v9 ({_V8_COLUMNS}) SELECT {_V8_COLUMNS} FROM images",
+        "CREATE TEMP TABLE kept_text_vectors AS SELECT * FROM text_vectors",
+        "DROP TABLE text_vectors",
+        "DROP TABLE images",
+        "ALTER TABLE images_v9 RENAME TO images",
+        _TEXT_VECTORS,
+        "INSERT INTO text_vectors SELECT * FROM kept_text_vectors",
+        "DROP TABLE kept_text_vectors",
+        *_IMAGE_INDEXES,
+    ),
 }
 
 SCHEMA = """
@@ -100,28 +146,8 @@ CREATE TABLE IF NOT EXISTS folders (
     complete INTEGER NOT NULL DEFAULT 1,
     files_found INTEGER
 );
-CREATE TABLE IF NOT EXISTS images (
-    id INTEGER PRIMARY KEY,
-    folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
-    path BLOB NOT NULL UNIQUE,
-    filename TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    content_hash TEXT NOT NULL,
-    indexed_at REAL NOT NULL,
-    model TEXT NOT NULL,
-    vector BLOB NOT NULL,
-    width INTEGER,
-    height INTEGER,
-    layout BLOB,
-    taken_at REAL,
-    format TEXT,
-    camera TEXT,
-    adapted BLOB
-);
-CREATE INDEX IF NOT EXISTS images_folder ON images(folder_id);
-CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash);
 """
+SCHEMA += _IMAGES + ";\n" + ";\n".join(_IMAGE_INDEXES) + ";\n"
 SCHEMA += _TEXT_VECTORS + ";\n" + _CONCEPTS + ";\n" + _ADAPTER + ";\n"
 
 

@@ -239,3 +239,68 @@ def test_a_deleted_database_beside_its_backup_is_missing_not_a_fresh_start(tmp_p
     assert json.loads(capsys.readouterr().out)["images"] == 12
     with Library(lib_dir) as library:
         assert library.count() == library.vector_index.info()["vectors"] == 12
+
+
+def test_a_library_of_the_version_before_parts_keeps_its_items_and_words(tmp_path):
+    """Version 8 to 9 rebuilds the items' table: no item, vector or vector for words is lost,
+    and a file may then hold several items (a video's moments)."""
+    from image_finder.core.common.records import FileFacts, NewImage, Part
+
+    lib_dir = tmp_path / "lib"
+    lib_dir.mkdir()
+    vector = np.ones(4, np.float32) / 2
+    with sqlite3.connect(lib_dir / DB_NAME) as db:  # the version 8 layout, in short
+        db.executescript(
+            """
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE folders (id INTEGER PRIMARY KEY, path BLOB NOT NULL UNIQUE,
+                added_at REAL NOT NULL, last_indexed REAL, complete INTEGER NOT NULL DEFAULT 1,
+                files_found INTEGER);
+            CREATE TABLE images (id INTEGER PRIMARY KEY,
+                folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+                path BLOB NOT NULL UNIQUE, filename TEXT NOT NULL, size INTEGER NOT NULL,
+                mtime_ns INTEGER NOT NULL, content_hash TEXT NOT NULL, indexed_at REAL NOT NULL,
+                model TEXT NOT NULL, vector BLOB NOT NULL, width INTEGER, height INTEGER,
+                layout BLOB, taken_at REAL, format TEXT, camera TEXT, adapted BLOB);
+            CREATE INDEX images_folder ON images(folder_id);
+            CREATE INDEX images_hash ON images(content_hash);
+            CREATE TABLE text_vectors (
+                image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+                vector BLOB NOT NULL);
+            CREATE TABLE concepts (name TEXT PRIMARY KEY, model TEXT NOT NULL,
+                weights BLOB NOT NULL, bias REAL NOT NULL, positives INTEGER NOT NULL,
+                negatives INTEGER NOT NULL, created REAL NOT NULL, updated REAL NOT NULL,
+                examples TEXT);
+            CREATE TABLE adapter (id INTEGER PRIMARY KEY CHECK (id = 1), model TEXT NOT NULL,
+                weights BLOB NOT NULL, bias BLOB NOT NULL, labels TEXT NOT NULL,
+                created REAL NOT NULL, map_before REAL NOT NULL, map_after REAL NOT NULL,
+                held_out INTEGER NOT NULL, trained_on INTEGER NOT NULL, seconds REAL NOT NULL,
+                active INTEGER NOT NULL);
+            INSERT INTO meta VALUES ('schema_version', '8'), ('generation', '3'),
+                                    ('model', 'm'), ('dim', '4');
+            INSERT INTO folders VALUES (1, CAST('/photos' AS BLOB), 0, 0, 1, 1);
+            """
+        )
+        db.execute(
+            "INSERT INTO images (id, folder_id, path, filename, size, mtime_ns, content_hash,"
+            " indexed_at, model, vector, width, height) VALUES (7, 1, CAST('/photos/a.jpg' AS"
+            " BLOB), 'a.jpg', 10, 1, 'h', 0, 'm', ?, 30, 20)",
+            (vector.tobytes(),),
+        )
+        db.execute("INSERT INTO text_vectors VALUES (7, ?)", (vector.tobytes(),))
+    with Library(lib_dir) as lib:
+        item = lib.items([7])[7]
+        assert (item.filename, item.width, item.part) == ("a.jpg", 30, None)
+        assert lib.text_counts() == (1, 1)
+        facts = FileFacts(10, 1, "v", 20, 30)
+        parts = [NewImage(1, "/photos/clip.mp4", facts, Part.time(t)) for t in (0.0, 4.0)]
+        with lib.writing():
+            ids = lib.apply_changes(model="m", added=parts, added_vectors=np.stack([vector] * 2))
+            with pytest.raises(sqlite3.IntegrityError):  # a part is stored once
+                lib.apply_changes(model="m", added=parts[:1], added_vectors=vector[None])
+        assert [i.part for i in lib.file_items("/photos/clip.mp4")] == [Part.time(0), Part.time(4)]
+        assert len(ids) == 2 and lib.count() == 3
+    with sqlite3.connect(lib_dir / DB_NAME) as db:
+        assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(
+            SCHEMA_VERSION
+        )
