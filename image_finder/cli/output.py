@@ -180,7 +180,7 @@ def print_outcome(outcome: Any, options: Any) -> None:
             str(r.rank),
             f"{r.score:.3f}" + ("*" if r.grey_match else " "),
             r.match.value,
-            display_name(r.item.path),
+            display_name(r.item.path) + _where(r),
             _local_time(r.item.indexed_at),
         )
         for r in outcome.results
@@ -192,6 +192,15 @@ def print_outcome(outcome: Any, options: Any) -> None:
     print(_table(rows, right=(0, 1)))
     if any(r.grey_match for r in outcome.results):
         print("* the same picture as the black-and-white query, listed first")
+
+
+def _where(result: Any) -> str:
+    """Where in the file the result is: " · 01:23 (+2 moments)" for a video's moment."""
+    part = result.item.part
+    if part is None:
+        return ""
+    more = len(result.others)
+    return f" · {part.label}" + (f" (+{more} moment{'s' if more > 1 else ''})" if more else "")
 
 
 def _shorten(path: str, width: int) -> str:

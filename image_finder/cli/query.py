@@ -47,6 +47,9 @@ def add_conditions(p: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--where-concept", metavar="NAME", help="only pictures likely to show this concept"
     )
+    group.add_argument(
+        "--kind", choices=("photo", "video"), help="only photos, or only videos' moments"
+    )
 
 
 def conditions(args: argparse.Namespace) -> Conditions:
@@ -71,6 +74,7 @@ def conditions(args: argparse.Namespace) -> Conditions:
         orientation=args.orientation,
         camera=args.camera,
         concept=args.where_concept,
+        kind=getattr(args, "kind", None),
     )
 
 

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from image_finder.core.common.records import Item
-from image_finder.core.pictures.images import load_image
+from image_finder.core.pictures.video import part_picture
 
 MIN_SIZE = 16
 MAX_SIZE = 1024
@@ -23,13 +23,14 @@ class Thumbnail:
 
 
 def etag_for(item: Item, size: int, fmt: str) -> str:
-    return f'"{item.content_hash[:20]}-{item.mtime_ns}-{size}-{fmt}"'
+    part = f"-{item.part.key}" if item.part else ""
+    return f'"{item.content_hash[:20]}-{item.mtime_ns}{part}-{size}-{fmt}"'
 
 
 def make_thumbnail(item: Item, size: int, fmt: str) -> Thumbnail:
     """The item's picture fitted in ``size`` x ``size``, as JPEG or WebP. Raises
     ImageLoadError."""
-    image = load_image(item.path, min_size=size)
+    image = part_picture(item.path, item.part, min_size=size)
     image.thumbnail((size, size))
     buffer = io.BytesIO()
     if fmt == "webp":

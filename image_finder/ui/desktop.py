@@ -14,6 +14,8 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 from image_finder.core.common.records import display_name
 
 MESSAGE_MS = 8000
+# players that start a video at a time, and how they are told it
+PLAYERS = (("mpv", "--start={:.2f}"), ("vlc", "--start-time={:.2f}"))
 _on_clipboard: list[QMimeData] = []  # the data this process put there, while it may be there
 
 
@@ -50,6 +52,22 @@ class DesktopActions(QObject):
                 f"No application is set up to open {display_name(os.path.basename(path))}.", path
             )
             return False
+        return True
+
+    def play_from(self, path: str, seconds: float, label: str) -> bool:
+        """Play a video from a moment: in mpv or VLC (which take a start time) when one is
+        installed, else in the system's player, saying the time to go to."""
+        if not os.path.exists(path):
+            self.message.emit(f"{display_name(path)} is offline or was moved.", MESSAGE_MS)
+            return False
+        for player, start in PLAYERS:
+            program = shutil.which(player)
+            if program and QProcess.startDetached(program, [start.format(seconds), path])[0]:
+                return True
+        if not self.open_file(path):
+            return False
+        self.message.emit(f"Opened {display_name(os.path.basename(path))}: the moment is at "
+                          f"{label}.", MESSAGE_MS)  # fmt: skip
         return True
 
     def offer_copy(self, problem: str, path: str) -> None:

@@ -50,6 +50,7 @@ ItemIdRole = Qt.ItemDataRole.UserRole + 3
 ThumbnailStateRole = Qt.ItemDataRole.UserRole + 4  # ThumbnailState
 GreyMatchRole = Qt.ItemDataRole.UserRole + 5  # the colour original of a black-and-white query
 MatchRole = Qt.ItemDataRole.UserRole + 6  # MatchKind: this image, identical, same picture
+MomentRole = Qt.ItemDataRole.UserRole + 7  # a video's moment: its time ("01:23"), else None
 SAME_PICTURE = MatchKind.SAME_PICTURE.label
 MATCH_TIPS = {
     MatchKind.QUERY: "the image searched with",
@@ -99,7 +100,9 @@ class ResultsModel(QAbstractListModel):
         self._failed.clear()
         self.endResetModel()
         for result in self._results:
-            self._loader.request(self._generation, result.path, self.thumbnail_size)
+            self._loader.request(
+                self._generation, result.path, self.thumbnail_size, result.item.part
+            )
 
     def set_thumbnail_size(self, size: int) -> None:
         if size != self.thumbnail_size:
@@ -153,7 +156,7 @@ class ResultsModel(QAbstractListModel):
             return self._tooltip(result)
         if role == Qt.ItemDataRole.AccessibleTextRole:
             match = f", {result.match.value}" if result.match is not MatchKind.NONE else ""
-            return f"{result.item.filename}, similarity {result.score:.2f}{match}"
+            return f"{result.item.label}, similarity {result.score:.2f}{match}"
         if role == ThumbnailStateRole:
             if result.path in self._thumbs:
                 return ThumbnailState.READY
@@ -165,6 +168,7 @@ class ResultsModel(QAbstractListModel):
             MatchRole: result.match,
             PathRole: result.path,
             ItemIdRole: result.item.id,
+            MomentRole: result.item.part.label if result.item.part else None,
         }
         return plain.get(role)
 
@@ -284,6 +288,9 @@ class ResultDelegate(QStyledItemDelegate):
         score = index.data(ScoreRole)
         if score is not None:
             self._paint_badges(painter, option, target, score, index.data(MatchRole))
+        moment = index.data(MomentRole)
+        if moment:
+            self._paint_moment(painter, option, target, moment)
         if hovered and self.excludes:
             self._paint_exclude(painter, rect)
 
@@ -300,6 +307,24 @@ class ResultDelegate(QStyledItemDelegate):
         painter.setPen(palette.color(role))
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
         painter.restore()
+
+    def _paint_moment(
+        self, painter: QPainter, option: QStyleOptionViewItem, target: QRect, moment: str
+    ) -> None:
+        """A video's moment: "▶ 01:23" in the thumbnail's lower left corner."""
+        font = QFont(option.font)
+        font.setBold(True)
+        painter.setFont(font)
+        text = f"▶ {moment}"
+        metrics = painter.fontMetrics()
+        badge = QRect(0, 0, metrics.horizontalAdvance(text) + 10, metrics.height() + 2)
+        badge.moveBottomLeft(target.bottomLeft())
+        badge.translate(3, -3)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 170))
+        painter.drawRoundedRect(badge, 4, 4)
+        painter.setPen(QColor("white"))
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
 
     def _paint_badges(
         self,

@@ -533,7 +533,11 @@ class SearchPanel(QWidget):
         self.desktop.copy_paths(paths, self.results_model.mimeData(indexes))
 
     def _on_results_view_activated(self, index: QModelIndex) -> None:
-        self.desktop.open_file(self.results_model.result(index.row()).path)
+        item = self.results_model.result(index.row()).item
+        if item.part is not None and item.part.kind == "time":
+            self.desktop.play_from(item.path, item.part.at, item.part.label)
+        else:
+            self.desktop.open_file(item.path)
 
     def _on_results_view_context_menu(self, pos: QPoint) -> None:
         index = self.results_view.indexAt(pos)

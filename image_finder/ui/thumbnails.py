@@ -18,7 +18,9 @@ from PySide6.QtGui import QImage
 
 from image_finder.core.common import paths
 from image_finder.core.common.errors import ImageLoadError
+from image_finder.core.common.records import Part
 from image_finder.core.pictures.images import ImageSource, load_image
+from image_finder.core.pictures.video import part_picture
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +29,13 @@ def cache_folder() -> Path:
     return paths.cache_dir() / "thumbnails"
 
 
-def cache_key(path: str, size: int) -> str | None:
+def cache_key(path: str, size: int, part: Part | None = None) -> str | None:
     try:
         st = os.stat(path)
     except OSError:
         return None
-    raw = os.fsencode(path) + f"|{st.st_size}|{st.st_mtime_ns}|{size}".encode()
+    where = f"|{part.key}" if part else ""  # a video's moments each have their own
+    raw = os.fsencode(path) + f"|{st.st_size}|{st.st_mtime_ns}|{size}{where}".encode()
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
@@ -55,17 +58,24 @@ def _pil_thumbnail(source: ImageSource, size: int) -> Image.Image:
     return image
 
 
-def cached_thumbnail(path: str, size: int) -> QImage:
-    """The thumbnail of ``path`` from the disk cache, made and cached if missing. Pillow does
-    the file work, so this is safe in any thread."""
-    key = cache_key(path, size)
+def _part_thumbnail(path: str, part: Part, size: int) -> Image.Image:
+    image = part_picture(path, part, min_size=size)
+    image.thumbnail((size, size))
+    return image
+
+
+def cached_thumbnail(path: str, size: int, part: Part | None = None) -> QImage:
+    """The thumbnail of ``path`` (or of its ``part``: a video's moment) from the disk cache,
+    made and cached if missing. Pillow and PyAV do the file work, so this is safe in any
+    thread."""
+    key = cache_key(path, size, part)
     cached = cache_folder() / key[:2] / f"{key}.jpg" if key else None
     if cached is not None and cached.exists():
         try:
             return pil_to_qimage(load_image(cached))
         except ImageLoadError:
             log.debug("damaged cached thumbnail %s; making it again", cached)
-    image = _pil_thumbnail(path, size)
+    image = _pil_thumbnail(path, size) if part is None else _part_thumbnail(path, part, size)
     if cached is not None:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -84,16 +94,19 @@ class _Signals(QObject):
 
 
 class _Job(QRunnable):
-    def __init__(self, signals: _Signals, generation: int, path: str, size: int) -> None:
+    def __init__(
+        self, signals: _Signals, generation: int, path: str, size: int, part: Part | None
+    ) -> None:
         super().__init__()
         self.signals = signals
         self.generation = generation
         self.path = path
         self.size = size
+        self.part = part
 
     def run(self) -> None:
         try:
-            image = cached_thumbnail(self.path, self.size)
+            image = cached_thumbnail(self.path, self.size, self.part)
         except ImageLoadError as exc:
             self.signals.failed.emit(self.generation, self.path, exc.reason)
         except Exception as exc:  # never let a thumbnail take the app down
@@ -118,8 +131,9 @@ class ThumbnailLoader(QObject):
         self._signals.ready.connect(self.ready)
         self._signals.failed.connect(self.failed)
 
-    def request(self, generation: int, path: str, size: int) -> None:
-        self.pool.start(_Job(self._signals, generation, path, size))
+    def request(self, generation: int, path: str, size: int, part: Part | None = None) -> None:
+        """The thumbnail of ``path``, or of its ``part`` (it comes back under ``path``)."""
+        self.pool.start(_Job(self._signals, generation, path, size, part))
 
     def clear(self) -> None:
         self.pool.clear()  # queued, not yet started jobs are dropped

@@ -424,3 +424,68 @@ def test_the_duplicates_page_moves_copies_to_the_trash_and_undoes_it(duplicates_
         wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".dup-group")) == 2)
         assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
         driver.save_screenshot(str(shots / "phone-duplicates.png"))
+
+
+@pytest.fixture
+def video_server(lite0, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A library of a slideshow video (astronaut, coffee, chelsea, rocket: 3 s each) and a
+    photo."""
+    pytest.importorskip("av")
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.stores.library import Library
+    from image_finder.server.app import create_app
+    from image_finder.server.config import ServerConfig
+    from tests.videos import photo, slideshow
+
+    media = tmp_path / "Videos"
+    media.mkdir()
+    slideshow(media / "harbour.mp4")
+    photo("coffee").save(media / "coffee.jpg")
+    port = free_port()
+    with Library(tmp_path / "video-library") as library:
+        index_folders([media], library, lite0)
+        app = create_app(ServerConfig(port=port), library=library, extractor=lite0)
+        with serving(app, port) as url:
+            yield url, media
+
+
+def test_a_moment_found_by_a_photo_plays_from_its_time(video_server, token, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from tests.videos import photo
+
+    url, _ = video_server
+    shots = shots_dir(tmp_path)
+    query = tmp_path / "my cat.png"
+    photo("chelsea").save(query)
+    for width, height, phone in ((1280, 800, False), (390, 844, True)):
+        with browser(width, height, phone=phone) as driver:
+            driver.get(f"{url}/?token={token}")
+            wait_for(driver, lambda d: "images" in d.find_element(By.ID, "library").text)
+            driver.find_element(By.ID, "file").send_keys(str(query))
+            wait_for(driver, lambda d: results(d))
+            first = results(driver)[0]
+            label = first.get_attribute("aria-label")
+            assert label.startswith("harbour.mp4 at 00:0"), label
+            assert first.find_element(By.CLASS_NAME, "moment").text.startswith("▶ 00:0")
+            driver.save_screenshot(str(shots / f"{'phone' if phone else 'desktop'}-moment.png"))
+            first.click()
+            video = driver.find_element(By.ID, "detail-video")
+            wait_for(driver, lambda d, v=video: v.is_displayed())
+            assert not driver.find_element(By.ID, "detail-image").is_displayed()
+            # the browser fetched the video by ranges and stands at the moment (6 s: chelsea)
+            wait_for(
+                driver,
+                lambda d, v=video: d.execute_script("return arguments[0].readyState", v) >= 1,
+            )
+            at = driver.execute_script("return arguments[0].currentTime", video)
+            assert 5.0 <= at <= 9.5, at
+            assert driver.execute_script("return arguments[0].duration", video) == pytest.approx(
+                12.0, abs=0.2
+            )
+            assert "/video" in driver.find_element(By.ID, "detail-open").get_attribute("href")
+            if phone:
+                width_now = driver.execute_script("return document.documentElement.scrollWidth")
+                assert width_now <= 390
+            driver.save_screenshot(str(shots / f"{'phone' if phone else 'desktop'}-playing.png"))
+            assert [e for e in driver.get_log("browser") if "play()" not in e["message"]] == []

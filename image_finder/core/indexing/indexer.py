@@ -1,4 +1,4 @@
-"""Bring a library up to date with folders on disk.
+"""Bring a library up to date with folders on disk (pictures here, videos in videos.py).
 
 :func:`index_folders` scans the folders, compares what it finds with the library by (path, size,
 mtime), and then:
@@ -55,9 +55,11 @@ from image_finder.core.indexing.progress import (
     IndexReport,
     ProgressCallback,
 )
+from image_finder.core.indexing.videos import Tally, VideoJob, index_videos
 from image_finder.core.pictures.images import image_size, is_raw_name, load_image, read_file
 from image_finder.core.pictures.layout import signature
 from image_finder.core.pictures.scanning import ScanEntry, Skipped, file_hash, scan_folder
+from image_finder.core.pictures.video import MomentRule, is_video_name
 from image_finder.core.stores.library import Library
 
 if TYPE_CHECKING:
@@ -88,6 +90,7 @@ class _Run:
     unsettled: frozenset[str]
     settle: float
     backup: bool
+    moments: MomentRule | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ def index_folders(
     unsettled: frozenset[str] = frozenset(),
     settle: float = 0.0,
     backup: bool = True,
+    moments: MomentRule | None = None,
 ) -> IndexReport:
     """Index ``roots`` (added to the library if new) into ``library``.
 
@@ -149,8 +153,9 @@ def index_folders(
     ``settle``: files changed less than this many seconds ago are left too (written since
     the watcher took its batch).
     ``backup``: refresh the backup if it is older than the library (a watcher refreshes it
-    less often than every batch). Raises LibraryBusyError if another process is writing,
-    ModelMismatchError if the library was built with another model and ``rebuild`` is false.
+    less often than every batch). ``moments``: which frames of a video are kept.
+    Raises LibraryBusyError if another process is writing, ModelMismatchError if the library
+    was built with another model and ``rebuild`` is false.
     """
     try:
         return _index_folders(
@@ -159,7 +164,7 @@ def index_folders(
             extractor,
             progress,
             cancelled,
-            _Run(rebuild, batch_size, unsettled, settle, backup),
+            _Run(rebuild, batch_size, unsettled, settle, backup, moments),
         )
     except sqlite3.OperationalError as exc:
         if is_busy(exc):
@@ -202,11 +207,8 @@ def _index_folders(
         if not is_cancelled():
             _apply_moves_and_removals(work, library, extractor, report, notify)
         if not is_cancelled():
-            jobs, checked = _jobs(work), None
-            if not precision_checked:
-                jobs, checked = _check_precision(jobs, work, library, extractor, notify)
             context = _Context(library, extractor, report, notify, is_cancelled, run.batch_size)
-            _embed(jobs, checked, work, context)
+            _embed_files(work, context, run, precision_checked)
         if not is_cancelled():
             fill_layouts(library, folder_ids, extractor.min_decode_size, notify, is_cancelled)
         if not is_cancelled():
@@ -443,6 +445,28 @@ def _jobs(work: _Work) -> Iterator[_Job]:
     )
 
 
+def _embed_files(work: _Work, context: _Context, run: _Run, precision_checked: bool) -> None:
+    """The new and changed pictures, then the videos (each video's parts written at once)."""
+    videos: list[VideoJob] = []
+    jobs, checked = _photos(_jobs(work), videos), None
+    if not precision_checked:
+        jobs, checked = _check_precision(
+            jobs, work, context.library, context.extractor, context.notify
+        )
+    tally = _embed(jobs, checked, work, context)
+    if videos and not context.is_cancelled():
+        index_videos(videos, context, tally, run.moments or MomentRule())
+
+
+def _photos(jobs: Iterator[_Job], videos: list[VideoJob]) -> Iterator[_Job]:
+    """The jobs of pictures; those of videos are put aside in ``videos`` (indexed after)."""
+    for job in jobs:
+        if is_video_name(job.entry.path):
+            videos.append(VideoJob(job.folder_id, job.entry, job.image_id))
+        else:
+            yield job
+
+
 def _prepare(job: _Job, extractor: Extractor) -> tuple[torch.Tensor, FileFacts]:
     data, size, mtime = read_file(job.entry.path)
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
@@ -514,12 +538,13 @@ def _try_prepare(job: _Job, extractor: Extractor) -> tuple[torch.Tensor, FileFac
 
 def _embed(
     jobs: Iterator[_Job], checked: EmbeddedBatch[_Job] | None, work: _Work, context: _Context
-) -> None:
+) -> Tally:
+    """Embed the pictures of ``jobs``; returns how far the run's files have come."""
     library, extractor, report = context.library, context.extractor, context.report
     notify, is_cancelled = context.notify, context.is_cancelled
     total = work.new_count + len(work.changed)
     if not total:
-        return
+        return Tally(0, 0, time.perf_counter())
 
     def prepare(job: _Job) -> tuple[torch.Tensor, FileFacts]:
         return _prepare(job, extractor)
@@ -572,3 +597,4 @@ def _embed(
     work.late_skipped.clear()
     if not is_cancelled():
         report.skipped += _deleted_since_the_scan(work)
+    return Tally(done, total, started)

@@ -29,6 +29,7 @@ class IndexProgress:
     images_per_second: float = 0.0
     eta_seconds: float | None = None
     current: str = ""
+    video_seconds: float = 0.0  # of video indexed so far
 
 
 @dataclass
@@ -44,6 +45,8 @@ class IndexReport:
     embedded: int = 0
     cancelled: bool = False
     remaining: int = 0  # new or changed files left for the next run when cancelled
+    videos: int = 0  # of the files added or updated, the videos
+    video_seconds: float = 0.0  # their length
 
     @property
     def images_per_second(self) -> float:
@@ -60,6 +63,8 @@ class IndexReport:
             "offline_folders": [display_name(f) for f in self.offline_folders],
             "cancelled": self.cancelled,
             "remaining": self.remaining,
+            "videos": self.videos,
+            "video_seconds": round(self.video_seconds, 1),
             "seconds": round(self.seconds, 3),
             "images_per_second": round(self.images_per_second, 2),
         }

@@ -37,7 +37,7 @@ from typing import Any
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
 from image_finder.core.common.paths import inside
-from image_finder.core.pictures.images import is_image_name
+from image_finder.core.pictures.scanning import is_indexed_name
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +264,7 @@ class FolderWatcher:
         now = time.monotonic()
         with self._lock:
             for path in paths:
-                if not is_directory and not is_image_name(path):
+                if not is_directory and not is_indexed_name(path):
                     continue
                 # a folder stands for itself (one gone maps to its nearest existing parent)
                 self._dirs.add(path if is_directory else os.path.dirname(path))

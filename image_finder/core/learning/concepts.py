@@ -248,7 +248,7 @@ def embed_outside(
     skipped: list[Skipped] = []
     for path in paths:
         if os.path.isdir(path):
-            for found in scan_folder(os.path.abspath(path)):
+            for found in scan_folder(os.path.abspath(path), videos=False):
                 if isinstance(found, ScanEntry):
                     files.append(found.path)
                 else:

@@ -4,6 +4,7 @@ these (core/search/conditions.py)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from datetime import datetime
 from PIL import Image
 
 from image_finder.core.pictures.images import is_raw_name
+from image_finder.core.pictures.video import is_video_name
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +55,16 @@ def camera_name(make: object, model: object) -> str:
 
 
 def read_facts(path: str | os.PathLike[str]) -> PictureFacts:
-    """The picture's format, time taken and camera, from its header alone."""
+    """The picture's format, time taken and camera, from its header alone (a video's: its
+    container, as its extension names it, and its recording date)."""
     if is_raw_name(path):
         return PictureFacts("raw")
+    if is_video_name(path):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return PictureFacts("")
+        return _video_facts(os.fspath(path), st.st_size, st.st_mtime_ns)
     try:
         with Image.open(path) as im:
             fmt = FORMAT_NAMES.get((im.format or "").lower(), (im.format or "").lower())
@@ -66,3 +75,17 @@ def read_facts(path: str | os.PathLike[str]) -> PictureFacts:
     except Exception as exc:  # the file is read fully, with its reason, when it is indexed
         log.debug("no facts from the header of %s: %s", path, exc)
         return PictureFacts("")
+
+
+@functools.lru_cache(maxsize=64)  # a video's moments ask for it one after another
+def _video_facts(path: str, size: int, mtime_ns: int) -> PictureFacts:
+    from image_finder.core.common.errors import ImageLoadError
+    from image_finder.core.pictures.video import probe
+
+    container = os.path.splitext(path)[1].lower().lstrip(".")
+    try:
+        recorded = probe(path).recorded
+    except ImageLoadError as exc:
+        log.debug("no facts from the header of %s: %s", path, exc.reason)
+        return PictureFacts(container)
+    return PictureFacts(container, recorded or mtime_ns / 1e9)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from image_finder.core.common.paths import inside
 from image_finder.core.common.records import path_json
 from image_finder.core.pictures.images import is_image_name
+from image_finder.core.pictures.video import is_video_name
 
 _HIDDEN_ATTRIBUTE = 0x2  # FILE_ATTRIBUTE_HIDDEN on Windows
 OUTSIDE = "a symbolic link to a place outside the folder: not followed"
@@ -33,6 +34,11 @@ class Skipped:
         return {**path_json(self.path), "reason": self.reason}
 
 
+def is_indexed_name(name: str) -> bool:
+    """A file indexing reads: a picture, or a video."""
+    return is_image_name(name) or is_video_name(name)
+
+
 def _hidden(entry: os.DirEntry[str]) -> bool:
     if entry.name.startswith("."):
         return True
@@ -40,8 +46,11 @@ def _hidden(entry: os.DirEntry[str]) -> bool:
     return bool(attributes & _HIDDEN_ATTRIBUTE)
 
 
-def scan_folder(root: str, within: str | None = None) -> Iterator[ScanEntry | Skipped]:
-    """Every image file under ``root``, recursively, in a stable order.
+def scan_folder(
+    root: str, within: str | None = None, *, videos: bool = True
+) -> Iterator[ScanEntry | Skipped]:
+    """Every image file (and video, unless ``videos`` is false) under ``root``, recursively,
+    in a stable order.
 
     Hidden files and folders are left out. Symbolic links are followed only within ``root``
     (or ``within``, the library folder ``root`` is a part of): a link that resolves outside
@@ -82,7 +91,7 @@ def scan_folder(root: str, within: str | None = None) -> Iterator[ScanEntry | Sk
         subfolders: list[str] = []
         for entry in entries:
             try:
-                found = _look_at(entry, visited, subfolders, links, real_root)
+                found = _look_at(entry, visited, subfolders, links, real_root, videos)
             except OSError as exc:
                 found = Skipped(entry.path, f"cannot be read ({exc.strerror or exc})")
             if found is not None:
@@ -96,6 +105,7 @@ def _look_at(
     subfolders: list[str],
     links: list[str],
     real_root: str,
+    videos: bool,
 ) -> ScanEntry | Skipped | None:
     """One directory entry: an image file found, a problem, or a folder noted for later."""
     if _hidden(entry):
@@ -109,7 +119,7 @@ def _look_at(
                 visited.add((sub.st_dev, sub.st_ino))
                 subfolders.append(entry.path)
         return None
-    if not is_image_name(entry.name):
+    if not (is_image_name(entry.name) or (videos and is_video_name(entry.name))):
         return None
     if entry.is_symlink():
         if not os.path.exists(entry.path):

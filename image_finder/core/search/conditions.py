@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.pictures.video import VIDEO_EXTENSIONS
 
 if TYPE_CHECKING:
     from image_finder.core.stores.library import Library
@@ -70,6 +71,10 @@ def parse_date(text: str, *, end: bool = False) -> float:
     return parsed.timestamp()
 
 
+KINDS = ("", "photo", "video")
+VIDEO_FORMATS = sorted(e.lstrip(".") for e in VIDEO_EXTENSIONS)  # a video's format: its container
+
+
 @dataclass(frozen=True)
 class Conditions:
     """What the files must be. Empty (the default) narrows nothing."""
@@ -85,6 +90,7 @@ class Conditions:
     orientation: Orientation | None = None
     camera: str = ""  # a part of the camera's make and model, any case
     concept: str = ""  # a concept's name: the pictures that likely show it
+    kind: str = ""  # "photo" or "video" (a video's moments); "": both
 
     @classmethod
     def from_values(
@@ -101,6 +107,7 @@ class Conditions:
         orientation: str | None = None,
         camera: str | None = None,
         concept: str | None = None,
+        kind: str | None = None,
     ) -> Conditions:
         """Conditions as a person writes them (dates as YYYY-MM-DD, formats as 'jpeg,png'),
         each checked: ImageFinderError says what is wrong."""
@@ -116,6 +123,7 @@ class Conditions:
             orientation=Orientation.named(orientation) if orientation else None,
             camera=(camera or "").strip(),
             concept=" ".join((concept or "").split()),
+            kind=(kind or "").strip().lower(),
         )
         found.check()
         return found
@@ -131,6 +139,8 @@ class Conditions:
                 raise ImageFinderError(f"{name.replace('_', '-')} must be 0 or more (got {value})")
         if self.min_megapixels is not None and self.min_megapixels < 0:
             raise ImageFinderError("megapixels must be 0 or more")
+        if self.kind not in KINDS:
+            raise ImageFinderError(f"kind: photo or video (got {self.kind!r})")
         if self.taken_after and self.taken_before and self.taken_after > self.taken_before:
             raise ImageFinderError("taken-after is later than taken-before: nothing can match")
 
@@ -168,6 +178,8 @@ class Conditions:
             yield "camera", f"camera “{self.camera}”"
         if self.concept:
             yield "concept", f"showing {self.concept}"
+        if self.kind:
+            yield "kind", f"{self.kind}s only"
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -227,6 +239,9 @@ class FactTable:
             keep &= self._orientation(c.orientation)
         if c.camera:
             keep &= _contains(self.camera, c.camera.lower())
+        if c.kind:
+            video = np.isin(self.format, VIDEO_FORMATS)
+            keep &= video if c.kind == "video" else ~video
         return keep
 
     def _orientation(self, wanted: Orientation) -> np.ndarray:

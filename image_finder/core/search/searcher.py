@@ -90,10 +90,22 @@ class SearchResult:
     # original of a black-and-white copy, listed first whatever its score (core/pictures/layout.py).
     grey_match: bool = False
     match: MatchKind = MatchKind.NONE
+    # the file's other matching parts (a video's moments), as (item, score), in time order
+    others: tuple[tuple[Item, float], ...] = ()
 
     @property
     def path(self) -> str:
         return self.item.path
+
+    @property
+    def moments(self) -> list[dict[str, Any]]:
+        """Every matching moment of the video, this one included, in time order."""
+        found = [(self.item, self.score), *self.others]
+        return [
+            {**i.part.to_json(), "id": i.id, "score": round(s, 4)}
+            for i, s in sorted(found, key=lambda p: p[0].part.at if p[0].part else 0.0)
+            if i.part is not None
+        ]
 
     def to_json(self) -> dict[str, Any]:
         item = item_json(self.item)
@@ -104,6 +116,7 @@ class SearchResult:
             **item,
             "grey_match": self.grey_match,
             "match": self.match.value or None,
+            **({"moments": self.moments} if self.others else {}),
         }
 
 
@@ -158,11 +171,38 @@ class SearchOptions:
     # Also search with the query "uncropped" (see :func:`uncropped`): finds the larger pictures
     # a crop was cut from, at 2x the query's model cost.
     crops: bool = False
+    # A video with several matching moments is one result, at its best moment, listing the
+    # others (False: every moment is a result of its own).
+    group_parts: bool = True
 
     @property
     def variants(self) -> bool:
         """Whether the query is searched as several images (its vector alone is not enough)."""
         return self.rotations or self.crops
+
+
+PART_ROOM = 4  # results fetched per result asked for, so that moments of one video group
+
+
+def grouped(results: Sequence[SearchResult]) -> list[SearchResult]:
+    """One result per file: a file with parts (a video) at its best part, its other parts
+    listed in it; the order is kept."""
+    out: list[SearchResult] = []
+    first: dict[str, int] = {}
+    for result in results:
+        if result.item.part is None:
+            out.append(result)
+            continue
+        at = first.get(result.path)
+        if at is None:
+            first[result.path] = len(out)
+            out.append(result)
+        else:
+            best = out[at]
+            others = tuple(sorted((*best.others, (result.item, result.score)),
+                                  key=lambda p: p[0].part.at if p[0].part else 0.0))  # fmt: skip
+            out[at] = dataclasses.replace(best, others=others)
+    return out
 
 
 class Searcher:
@@ -460,7 +500,8 @@ class Searcher:
             restrict = self.store.ids_under(options.folder)
         if restrict is not None and not len(restrict):
             return SearchOutcome("", self.extractor.name)
-        k = max(1, options.top_k, layout.SHORTLIST if layouts else 0)
+        room = PART_ROOM if options.group_parts else 1  # a video's moments fill several
+        k = max(1, options.top_k * room, layout.SHORTLIST if layouts else 0)
         scores, ids = self.store.vector_index.search(
             vectors, k, nprobe=options.nprobe, restrict_to=restrict
         )
@@ -473,19 +514,21 @@ class Searcher:
         ranked = sorted(
             best.items(),
             key=lambda kv: (0, -matched[kv[0]]) if kv[0] in matched else (1, -kv[1]),
-        )[: options.top_k]
+        )[: options.top_k * room]
         if options.min_score is not None:  # on the score as shown (two decimals)
             ranked = [
                 (i, s) for i, s in ranked if shown_score(s) >= options.min_score or i in matched
             ]
         items = self.store.items(i for i, _ in ranked)
         results = [
-            SearchResult(rank, min(1.0, max(-1.0, score)), items[image_id], image_id in matched)
-            for rank, (image_id, score) in enumerate(
-                ((i, s) for i, s in ranked if i in items), start=1
-            )
+            SearchResult(0, min(1.0, max(-1.0, score)), items[image_id], image_id in matched)
+            for image_id, score in ranked
+            if image_id in items
         ]
-        return SearchOutcome("", self.extractor.name, results)
+        if options.group_parts:
+            results = grouped(results)
+        results = [dataclasses.replace(r, rank=n) for n, r in enumerate(results, start=1)]
+        return SearchOutcome("", self.extractor.name, results[: options.top_k])
 
     def _grey_matches(
         self, candidates: Iterable[int], layouts: Sequence[bytes]

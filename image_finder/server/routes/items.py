@@ -55,12 +55,14 @@ def library_file(service: Service, item: Item) -> str:
 
 
 def item_body(item: Item) -> dict[str, Any]:
+    video = item.part is not None and item.part.kind == "time"
     return {
         **item_json(item),
         **path_json(item.folder, "folder"),
         "thumbnail": f"{ITEMS}/{item.id}/thumbnail",
         "image": f"{ITEMS}/{item.id}/image",
         "similar": f"{ITEMS}/{item.id}/similar",
+        **({"video": f"{ITEMS}/{item.id}/video"} if video else {}),
     }
 
 
@@ -130,7 +132,73 @@ def get_image(item_id: str, service: ServiceDep, _: Any = SearchAccess) -> Strea
     )
 
 
-def _open_indexed(item: Item, path: str) -> BinaryIO:
+@router.get(
+    "/{item_id}/video",
+    summary="The video a moment is of, seekable (HTTP Range requests)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"video/*": {}}}, 206: {}, 416: {}},
+)
+def get_video(
+    item_id: str, request: Request, service: ServiceDep, _: Any = SearchAccess
+) -> StreamingResponse:
+    item = find_item(service, item_id)
+    if item.part is None or item.part.kind != "time":
+        raise ApiError(404, "not_found", f"Item {item.id} is not a video's moment.")
+    stream = _open_indexed(item, library_file(service, item), picture=False)
+    media_type = mimetypes.guess_type(item.filename)[0] or ""
+    if not media_type.startswith("video/"):
+        media_type = VIDEO_TYPES.get(os.path.splitext(item.filename)[1].lower(), "video/mp4")
+    name = quote(item.filename.encode("utf-8", "replace"))
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f"inline; filename*=UTF-8''{name}",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, max-age=3600",
+    }
+    try:
+        first, last = _byte_range(request.headers.get("range"), item.size)
+    except ApiError:
+        stream.close()
+        raise
+    if first is None:
+        headers["Content-Length"] = str(item.size)
+        return StreamingResponse(_chunks(stream), media_type=media_type, headers=headers)
+    assert last is not None
+    stream.seek(first)
+    headers["Content-Length"] = str(last - first + 1)
+    headers["Content-Range"] = f"bytes {first}-{last}/{item.size}"
+    return StreamingResponse(_chunks(stream, limit=last - first + 1), status_code=206,
+                             media_type=media_type, headers=headers)  # fmt: skip
+
+
+VIDEO_TYPES = {".mkv": "video/x-matroska", ".webm": "video/webm", ".mts": "video/mp2t",
+               ".m2ts": "video/mp2t", ".ts": "video/mp2t"}  # fmt: skip
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int | None, int | None]:
+    """The one byte range a Range header asks for ((None, None): the whole file). Several
+    ranges, or none within the file: 416."""
+    if not header:
+        return None, None
+    refused = ApiError(416, "range", f"Ask for one byte range within the file's {size} bytes.",
+                       {"Content-Range": f"bytes */{size}"})  # fmt: skip
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        raise refused
+    start, _, end = spec.strip().partition("-")
+    try:
+        if not start:  # the last N bytes
+            first, last = max(0, size - int(end)), size - 1
+        else:
+            first, last = int(start), min(size - 1, int(end) if end else size - 1)
+    except ValueError as exc:
+        raise refused from exc
+    if first < 0 or first > last or first >= size:
+        raise refused
+    return first, last
+
+
+def _open_indexed(item: Item, path: str, *, picture: bool = True) -> BinaryIO:
     """The item's file, opened once and checked on what was opened: a regular file of the size
     and time indexed, whose bytes a picture decoder recognises. A file swapped in since (a
     hard link to another file, an edit) is not served until it is indexed again."""
@@ -145,7 +213,7 @@ def _open_indexed(item: Item, path: str) -> BinaryIO:
         if not same:
             raise ApiError(409, "changed", f"The file of item {item.id} changed since it was "
                            "indexed; it is served again once it is indexed.")  # fmt: skip
-        if not looks_like_a_picture(stream, item.filename):
+        if picture and not looks_like_a_picture(stream, item.filename):
             raise ApiError(409, "changed", f"The file of item {item.id} is not a picture now.")
         stream.seek(0)
     except BaseException:
@@ -154,9 +222,16 @@ def _open_indexed(item: Item, path: str) -> BinaryIO:
     return stream
 
 
-def _chunks(stream: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
+def _chunks(stream: BinaryIO, size: int = 1 << 20, limit: int | None = None) -> Iterator[bytes]:
+    """The stream's bytes from where it stands (``limit`` of them at most), then closed."""
+    left = limit
     with stream:
-        while chunk := stream.read(size):
+        while left is None or left > 0:
+            chunk = stream.read(size if left is None else min(size, left))
+            if not chunk:
+                return
+            if left is not None:
+                left -= len(chunk)
             yield chunk
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -62,6 +62,9 @@ class Filters(BaseModel):
     concept: str | None = Field(
         default=None, max_length=MAX_NAME_CHARS, description="pictures likely to show a concept"
     )
+    kind: Literal["photo", "video"] | None = Field(
+        default=None, description="only photos, or only videos' moments"
+    )
 
     def conditions(self) -> Conditions:
         try:
@@ -108,11 +111,14 @@ class SearchBody(BaseModel):
 
 
 def outcome_json(outcome: SearchOutcome) -> dict[str, Any]:
-    """The core's search result object, with the URLs of each result's thumbnail and image."""
+    """The core's search result object, with the URLs of each result's thumbnail and image
+    (and of a moment's video)."""
     data = outcome.to_json()
     for result in data["results"]:
         result["thumbnail"] = f"{ITEMS}/{result['id']}/thumbnail"
         result["image"] = f"{ITEMS}/{result['id']}/image"
+        if (result.get("part") or {}).get("kind") == "time":  # a video's moment
+            result["video"] = f"{ITEMS}/{result['id']}/video"
     return data
 
 

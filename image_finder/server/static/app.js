@@ -322,6 +322,13 @@ function resultTile(result) {
   name.className = "name";
   name.textContent = result.filename;
   name.title = result.path;
+  if (result.video) {  // a video's moment: its time on the thumbnail
+    const moment = document.createElement("span");
+    moment.className = "moment";
+    moment.textContent = `▶ ${clock(result.part.seconds)}`;
+    button.append(moment);
+    button.setAttribute("aria-label", `${result.filename} at ${clock(result.part.seconds)}, score ${score}${match ? ", " + match : ""}`);
+  }
   const line = document.createElement("span");
   line.className = "score";
   const scoreText = document.createElement("span");
@@ -372,12 +379,42 @@ function bytes(n) {
   return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
+// a moment's time as a player shows it: 01:23, or 1:02:03 past an hour
+function clock(seconds) {
+  const whole = Math.floor(seconds);
+  const h = Math.floor(whole / 3600), m = Math.floor((whole % 3600) / 60), s = whole % 60;
+  const two = (n) => String(n).padStart(2, "0");
+  return h ? `${h}:${two(m)}:${two(s)}` : `${two(m)}:${two(s)}`;
+}
+
+// the detail shows a video's moment playing from its time (a media fragment), its other
+// moments a click away; a photo as itself
+function showMoment(result) {
+  const video = $("detail-video");
+  const moments = $("detail-moments");
+  moments.replaceChildren();
+  video.hidden = !result.video;
+  $("detail-image").hidden = Boolean(result.video);
+  if (!result.video) { video.removeAttribute("src"); video.load(); return; }
+  video.src = `${result.video}#t=${result.part.seconds}`;
+  video.play().catch(() => {});  // a browser may wait for a gesture: the controls are there
+  for (const moment of result.moments || []) {
+    const jump = document.createElement("button");
+    jump.type = "button";
+    jump.className = "secondary";
+    jump.textContent = `${clock(moment.seconds)} · ${moment.score.toFixed(2)}`;
+    jump.addEventListener("click", () => { video.currentTime = moment.seconds; video.play().catch(() => {}); });
+    moments.append(jump);
+  }
+}
+
 function openDetail(result) {
   shownResult = result;
   const image = $("detail-image");
   image.src = `${result.thumbnail}?size=1024`;
   image.alt = result.filename;
-  $("detail-name").textContent = result.filename;
+  showMoment(result);
+  $("detail-name").textContent = result.video ? `${result.filename} · ${clock(result.part.seconds)}` : result.filename;
   const match = MATCH_LABELS[result.match];
   $("detail-score").textContent = `Score ${result.score.toFixed(2)}${match ? " · " + match : ""}`;
   const facts = $("detail-facts");
@@ -386,7 +423,7 @@ function openDetail(result) {
   if (result.width && result.height) fact(facts, "Size", `${result.width} × ${result.height} px`);
   fact(facts, "File", bytes(result.bytes));
   fact(facts, "Modified", new Date(result.modified).toLocaleString());
-  $("detail-open").href = result.image;
+  $("detail-open").href = result.video || result.image;
   $("detail").showModal();
   $("detail-similar").focus();
 }

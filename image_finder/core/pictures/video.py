@@ -1,0 +1,416 @@
+"""Videos as pictures: the moments worth keeping of a video file, decoded with PyAV (FFmpeg is
+inside its wheels), each an upright RGB picture with its time.
+
+Which moments (:class:`MomentRule`): the first frame always; then a frame when it differs
+from the last one kept (the mean difference of their small grey thumbnails), or when
+``every`` seconds passed without one; never two within ``min_gap`` seconds. So a scene is
+kept once, a still camera gives a moment every ``every`` seconds, and a fast cut gives one
+per scene.
+
+How (:func:`moments`): encoders place keyframes at scene cuts and at least every few seconds,
+so the keyframes alone are decoded first (a small share of the decoding work). Only where two
+keyframes lie more than ``every`` seconds apart is the stretch between them decoded frame by
+frame, to find the changes and the regular moments the keyframes miss. Times are the frames'
+own (variable frame rates keep them); a rotation the file asks for (phones) is applied.
+
+Every failure is an :class:`ImageLoadError` with a reason a user can read: an audio-only
+file, an empty or damaged one, one cut short.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from image_finder.core.common.errors import ImageLoadError
+from image_finder.core.common.records import Part
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = frozenset(
+    {
+        ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".3gp", ".3g2", ".mts", ".m2ts",
+        ".ts", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv", ".mxf", ".vob",
+    }
+)  # fmt: skip
+
+THUMB = (32, 18)  # the grey thumbnail two frames are compared by
+MAX_SIDE = 640  # px: a kept moment is decoded at most this large (the models need far less)
+
+
+def is_video_name(name: str | os.PathLike[str]) -> bool:
+    return os.path.splitext(os.fspath(name))[1].lower() in VIDEO_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class MomentRule:
+    """Which frames of a video are kept as its moments."""
+
+    every: float = 10.0  # seconds: at least one moment this often
+    min_gap: float = 1.0  # seconds: never two moments closer than this
+    change: float = 0.10  # the mean grey difference (0..1) that makes a new moment
+
+
+@dataclass(frozen=True)
+class VideoFacts:
+    """What a video file says of itself."""
+
+    duration: float  # seconds (0 when the file does not say)
+    width: int  # as displayed (rotation applied)
+    height: int
+    codec: str
+    recorded: float | None  # when it was recorded (its metadata), a POSIX time
+
+
+@dataclass(frozen=True)
+class Moment:
+    seconds: float
+    image: Image.Image  # upright RGB
+
+
+@dataclass
+class _Kept:
+    seconds: float
+    thumb: np.ndarray
+
+
+def _open(path: str | os.PathLike[str]) -> Any:
+    import av
+
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise ImageLoadError(os.fspath(path), "an empty file")
+    try:
+        container = av.open(os.fspath(path), metadata_errors="ignore")
+    except FileNotFoundError as exc:
+        raise ImageLoadError(os.fspath(path), "file not found") from exc
+    except PermissionError as exc:
+        raise ImageLoadError(os.fspath(path), "permission denied") from exc
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise ImageLoadError(
+            os.fspath(path), f"not a video that can be read ({_why(exc)})"
+        ) from exc
+    if not container.streams.video:
+        container.close()
+        raise ImageLoadError(os.fspath(path), "no video in it (an audio-only file?)")
+    return container
+
+
+def _why(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.split(": '")[0].strip() or type(exc).__name__
+
+
+def _recorded(metadata: dict[str, str]) -> float | None:
+    for key in ("creation_time", "com.apple.quicktime.creationdate", "date"):
+        value = metadata.get(key)
+        if not value:
+            continue
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            continue
+    return None
+
+
+def probe(path: str | os.PathLike[str]) -> VideoFacts:
+    """The video's duration, displayed size, codec and recording date (no frame decoded)."""
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        duration = 0.0
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000
+        width, height = stream.codec_context.width, stream.codec_context.height
+        metadata = {**container.metadata, **stream.metadata}
+        return VideoFacts(max(0.0, duration), width, height, stream.codec_context.name,
+                          _recorded(metadata))  # fmt: skip
+    finally:
+        container.close()
+
+
+def _thumb(frame: Any) -> np.ndarray:
+    grey = frame.reformat(width=THUMB[0], height=THUMB[1], format="gray")
+    return np.asarray(grey.to_ndarray(), dtype=np.float32) / 255.0
+
+
+def _picture(frame: Any) -> Image.Image:
+    scale = min(1.0, MAX_SIDE / max(frame.width, frame.height))
+    width, height = max(2, round(frame.width * scale)), max(2, round(frame.height * scale))
+    image = frame.to_image(width=width, height=height)
+    rotation = frame.rotation  # counter-clockwise degrees the display matrix asks for
+    if rotation:
+        image = image.rotate(rotation, expand=True)
+    upright: Image.Image = image.convert("RGB")
+    return upright
+
+
+class _Chooser:
+    """The rule applied to frames in time order."""
+
+    def __init__(self, rule: MomentRule) -> None:
+        self.rule = rule
+        self.last: _Kept | None = None
+
+    def wants(self, seconds: float, thumb: np.ndarray) -> bool:
+        last = self.last
+        if last is None:
+            return True
+        gap = seconds - last.seconds
+        if gap < self.rule.min_gap:
+            return False
+        return gap >= self.rule.every or _difference(thumb, last.thumb) >= self.rule.change
+
+    def keep(self, seconds: float, thumb: np.ndarray) -> None:
+        self.last = _Kept(seconds, thumb)
+
+
+def _difference(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean(np.abs(a - b)))
+
+
+def moments(
+    path: str | os.PathLike[str],
+    rule: MomentRule | None = None,
+    *,
+    cancelled: Callable[[], bool] = lambda: False,
+    time_limit: float | None = None,
+) -> Iterator[Moment]:
+    """The video's moments in time order (see the module's notes). ``time_limit``: seconds of
+    decoding allowed (a clip sent to a server); past it, ImageLoadError."""
+    rule = rule or MomentRule()
+    deadline = None if time_limit is None else time.monotonic() + time_limit
+    scan = _Scan()
+    kept = list(_keyframe_moments(path, rule, scan, deadline, cancelled))
+    if not kept:
+        if cancelled():
+            return
+        raise ImageLoadError(
+            os.fspath(path), "no frame could be decoded (an empty or damaged video)"
+        )
+    duration = probe(path).duration
+    if duration and scan.last < duration - max(CUT_SHORT_SECONDS, 0.1 * duration):
+        ends, length = Part.time(scan.last).label, Part.time(duration).label
+        raise ImageLoadError(os.fspath(path), f"cut short: it ends at {ends} of its {length}")
+    gaps = scan.stretches(max(scan.keyframes[-1], duration), rule.every)
+    if not gaps:
+        yield from (Moment(k.seconds, k.image) for k in kept)
+        return
+    yield from _with_gaps(path, rule, kept, gaps, deadline, cancelled)
+
+
+CUT_SIZE = 3.0  # a frame's packet this many times the largest recent one: likely a cut
+CUT_MIN_BYTES = 2048
+CUT_SHORT_SECONDS = 2.0  # a file ending this long before the length it declares is cut short
+
+
+class _Scan:
+    """What the keyframe pass learns without decoding more: every keyframe's time, and the
+    frames between them whose packets are far larger than those around them (a cut the
+    encoder did not make a keyframe of: most VP9 and AV1 encodes, for example)."""
+
+    def __init__(self) -> None:
+        self.keyframes: list[float] = []
+        self.cuts: list[float] = []
+        self.last = 0.0  # the time of the last packet (where the file really ends)
+        self._recent: list[int] = []
+
+    def packet(self, packet: Any) -> None:
+        when = packet.pts if packet.pts is not None else packet.dts
+        if when is None or packet.time_base is None:
+            return
+        self.last = max(self.last, float(when * packet.time_base))
+        if packet.is_keyframe:
+            return
+        recent = self._recent
+        if len(recent) >= 8 and packet.size >= CUT_MIN_BYTES and packet.size > CUT_SIZE * max(
+            recent
+        ):  # fmt: skip
+            self.cuts.append(float(when * packet.time_base))
+        recent.append(packet.size)
+        del recent[:-30]
+
+    def stretches(self, duration: float, every: float) -> list[tuple[float, float]]:
+        """The spans between two keyframes to decode frame by frame: longer than ``every``,
+        or holding a likely cut; merged, in time order."""
+        ends = [*self.keyframes, duration]
+        spans = [(a, b) for a, b in itertools.pairwise(ends) if b - a > every]
+        for cut in self.cuts:
+            before = max((k for k in self.keyframes if k <= cut), default=0.0)
+            after = min((k for k in self.keyframes if k > cut), default=duration)
+            spans.append((before, after))
+        merged: list[tuple[float, float]] = []
+        for start, end in sorted(spans):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return merged
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    seconds: float
+    thumb: np.ndarray
+    image: Image.Image
+
+
+def _check(path: str | os.PathLike[str], deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise ImageLoadError(os.fspath(path), "decoding it took too long")
+
+
+def _keyframe_moments(
+    path: str | os.PathLike[str],
+    rule: MomentRule,
+    scan: _Scan,
+    deadline: float | None,
+    cancelled: Callable[[], bool],
+) -> Iterator[_Candidate]:
+    """The keyframes the rule keeps, in time order, each decoded alone (its packets only,
+    the decoder told to skip the rest); ``scan`` learns every keyframe's time and where the
+    packets between them suggest a cut."""
+    import av
+
+    container = _open(path)
+    chooser = _Chooser(rule)
+    try:
+        stream = container.streams.video[0]
+        stream.codec_context.skip_frame = "NONKEY"
+        stream.thread_type = "AUTO"
+        for packet in container.demux(stream):
+            if cancelled():
+                return
+            _check(path, deadline)
+            scan.packet(packet)
+            if packet.size and not packet.is_keyframe:
+                continue
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as exc:
+                if scan.keyframes:
+                    raise ImageLoadError(
+                        os.fspath(path), f"damaged or cut short ({_why(exc)})"
+                    ) from exc
+                raise ImageLoadError(
+                    os.fspath(path), f"no frame could be decoded ({_why(exc)})"
+                ) from exc
+            for frame in frames:
+                seconds = float(frame.time or 0.0)
+                scan.keyframes.append(seconds)
+                thumb = _thumb(frame)
+                if chooser.wants(seconds, thumb):
+                    chooser.keep(seconds, thumb)
+                    yield _Candidate(seconds, thumb, _picture(frame))
+    except av.error.FFmpegError as exc:
+        raise ImageLoadError(os.fspath(path), f"damaged or cut short ({_why(exc)})") from exc
+    finally:
+        container.close()
+
+
+def _with_gaps(
+    path: str | os.PathLike[str],
+    rule: MomentRule,
+    keyframes: list[_Candidate],
+    gaps: list[tuple[float, float]],
+    deadline: float | None,
+    cancelled: Callable[[], bool],
+) -> Iterator[Moment]:
+    """The keyframes' moments, and within each long stretch between two keyframes the frames
+    the rule keeps, decoded frame by frame; all in time order."""
+    found: list[_Candidate] = list(keyframes)
+    for start, end in gaps:
+        found.extend(_stretch(path, rule, start, end, deadline, cancelled))
+    found.sort(key=lambda c: c.seconds)
+    chooser = _Chooser(rule)
+    for candidate in found:
+        if chooser.wants(candidate.seconds, candidate.thumb):
+            chooser.keep(candidate.seconds, candidate.thumb)
+            yield Moment(candidate.seconds, candidate.image)
+
+
+def _stretch(
+    path: str | os.PathLike[str],
+    rule: MomentRule,
+    start: float,
+    end: float,
+    deadline: float | None,
+    cancelled: Callable[[], bool],
+) -> Iterator[_Candidate]:
+    """Candidates strictly between ``start`` and ``end``: at most one a ``min_gap``, each a
+    change from the one before or ``every`` seconds after it."""
+    import av
+
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        base = stream.time_base
+        container.seek(int(start / base) if base else 0, stream=stream, backward=True)
+        chooser = _Chooser(rule)
+        for frame in container.decode(stream):
+            if cancelled():
+                return
+            _check(path, deadline)
+            seconds = float(frame.time or 0.0)
+            if seconds <= start:
+                chooser.keep(seconds, _thumb(frame))
+                continue
+            if seconds >= end:
+                return
+            if chooser.last is not None and seconds - chooser.last.seconds < rule.min_gap:
+                continue
+            thumb = _thumb(frame)
+            if chooser.wants(seconds, thumb):
+                chooser.keep(seconds, thumb)
+                yield _Candidate(seconds, thumb, _picture(frame))
+    except av.error.FFmpegError as exc:
+        log.info("%s: decoding stopped at %.1f s (%s)", path, start, _why(exc))
+    finally:
+        container.close()
+
+
+def frame_at(path: str | os.PathLike[str], seconds: float) -> Image.Image:
+    """The picture shown at ``seconds`` (a moment's thumbnail): the nearest frame from there."""
+    import av
+
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        base = stream.time_base
+        container.seek(int(seconds / base) if base else 0, stream=stream, backward=True)
+        last = None
+        for frame in container.decode(stream):
+            last = frame
+            if float(frame.time or 0.0) >= seconds - 1e-3:
+                break
+        if last is None:
+            raise ImageLoadError(os.fspath(path), "no frame could be decoded at that time")
+        return _picture(last)
+    except av.error.FFmpegError as exc:
+        raise ImageLoadError(os.fspath(path), f"damaged or cut short ({_why(exc)})") from exc
+    finally:
+        container.close()
+
+
+def part_picture(path: str | os.PathLike[str], part: Part | None, min_size: int = 0) -> Image.Image:
+    """The picture of an item: the file's own (a photo), or its part's (a video's moment)."""
+    if part is None:
+        from image_finder.core.pictures.images import load_image
+
+        return load_image(path, min_size=min_size)
+    if part.kind == "time":
+        return frame_at(path, part.at)
+    raise ImageLoadError(os.fspath(path), f"no picture for a part of kind {part.kind!r}")

@@ -1,0 +1,188 @@
+"""Videos in a library: their moments indexed as parts of the file, found at their time."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from image_finder.core.common.records import Part
+from image_finder.core.indexing.indexer import index_folders
+from image_finder.core.search.searcher import Query, Searcher, SearchOptions
+from image_finder.core.stores.library import Library
+from tests.videos import SCENES, audio_only, photo, slideshow
+
+pytest.importorskip("av")
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    """An H.264 slideshow (keyframes at its cuts) and a VP9 one (cuts inside a keyframe's
+    span), 3 s a scene, and the photos of two of the scenes."""
+    folder = tmp_path_factory.mktemp("clips")
+    slideshow(folder / "holiday.mp4")
+    slideshow(folder / "garden.webm", SCENES[::-1], codec="libvpx-vp9")
+    return folder
+
+
+@pytest.fixture
+def media(clips: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "media"
+    shutil.copytree(clips, folder)
+    photo("coffee").save(folder / "coffee.jpg")
+    return folder
+
+
+def _moments(library: Library, path: Path) -> list[float]:
+    return [i.part.at for i in library.file_items(path) if i.part is not None]
+
+
+def _scene_starts(order) -> dict[str, float]:
+    return {name: 3.0 * n for n, name in enumerate(order)}
+
+
+def test_a_video_is_indexed_as_its_moments_and_found_at_its_time(media, tmp_path, lite0):
+    with Library(tmp_path / "lib") as library:
+        report = index_folders([media], library, lite0)
+        assert (report.added, report.videos, report.skipped) == (3, 2, [])
+        assert report.video_seconds == pytest.approx(24.0, abs=0.5)
+        for clip, order in (("holiday.mp4", SCENES), ("garden.webm", SCENES[::-1])):
+            times = _moments(library, media / clip)
+            for start in _scene_starts(order).values():  # every scene has a moment
+                assert any(start - 0.1 <= t < start + 3.0 for t in times), (clip, start, times)
+            assert all(b - a >= 1.0 for a, b in itertools.pairwise(times))
+        searcher = Searcher(library, lite0)
+        for scene in ("chelsea", "rocket"):
+            query = tmp_path / f"{scene}.png"
+            photo(scene).save(query)
+            results = searcher.search(Query.file(str(query)), SearchOptions(top_k=5)).results
+            found = {r.item.filename: r for r in results}
+            for clip, order in (("holiday.mp4", SCENES), ("garden.webm", SCENES[::-1])):
+                best = found[clip]  # one result for the video, at the scene's moment
+                assert best.item.part is not None and best.item.part.kind == "time"
+                start = _scene_starts(order)[scene]
+                assert start - 1.0 <= best.item.part.at <= start + 3.0
+                assert [r.item.filename for r in results].count(clip) == 1
+                shape = best.to_json()
+                assert shape["part"] == {"kind": "time", "seconds": best.item.part.at}
+                assert shape["moments"] and {"seconds", "score", "id"} <= set(shape["moments"][0])
+        coffee = library.item_by_path(media / "coffee.jpg")
+        assert coffee is not None and coffee.part is None and coffee.label == "coffee.jpg"
+        every = Searcher(library, lite0).search(
+            Query.file(str(media / "coffee.jpg")), SearchOptions(top_k=50, group_parts=False)
+        )
+        assert sum(r.item.filename == "holiday.mp4" for r in every.results) == len(
+            _moments(library, media / "holiday.mp4")
+        )
+
+
+def test_a_phone_video_is_indexed_upright(tmp_path, lite0):
+    """A portrait video stored sideways, with the rotation the phone wrote."""
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    portrait = photo("astronaut").crop((100, 0, 388, 512))  # taller than wide
+    portrait.save(tmp_path / "portrait.png")
+    slideshow(folder / "portrait.mp4", ["astronaut"], size=(512, 288), turn=90, rotation=-90)
+    with Library(tmp_path / "lib") as library:
+        index_folders([folder], library, lite0)
+        items = library.file_items(folder / "portrait.mp4")
+        assert items and all(i.height > i.width for i in items)  # type: ignore[operator]
+
+
+def test_bad_videos_are_skipped_with_their_reason_and_the_rest_goes_on(media, tmp_path, lite0):
+    audio_only(media / "voice memo.mp4")
+    (media / "empty.mov").write_bytes(b"")
+    (media / "garbage.mkv").write_bytes(b"\x1a\x45\xdf\xa3" + bytes(range(256)) * 40)
+    whole = (media / "holiday.mp4").read_bytes()
+    (media / "cut short.mp4").write_bytes(whole[: len(whole) // 3])  # its index is at the end
+    slideshow(tmp_path / "whole.mkv")
+    whole = (tmp_path / "whole.mkv").read_bytes()
+    (media / "cut short.mkv").write_bytes(whole[: len(whole) // 2])  # it plays half-way
+    with Library(tmp_path / "lib") as library:
+        report = index_folders([media], library, lite0)
+        reasons = {Path(s.path).name: s.reason for s in report.skipped}
+        assert "audio" in reasons["voice memo.mp4"]
+        assert reasons["empty.mov"] == "an empty file"
+        assert reasons["cut short.mkv"].startswith("cut short: it ends at 00:0")
+        assert {"garbage.mkv", "cut short.mp4"} <= set(reasons)
+        assert all(reasons.values())
+        assert _moments(library, media / "holiday.mp4")
+        assert library.item_by_path(media / "coffee.jpg") is not None
+        for name in reasons:
+            assert library.item_by_path(media / name) is None
+
+
+def test_a_changed_video_has_its_parts_replaced_and_a_moved_one_keeps_them(media, tmp_path, lite0):
+    with Library(tmp_path / "lib") as library:
+        index_folders([media], library, lite0)
+        before = library.file_items(media / "holiday.mp4")
+        (media / "trips").mkdir()
+        shutil.move(media / "holiday.mp4", media / "trips" / "holiday 2024.mp4")
+        report = index_folders([media], library, lite0)
+        assert (report.moved, report.added, report.removed) == (1, 0, 0)
+        moved = library.file_items(media / "trips" / "holiday 2024.mp4")
+        assert [(i.id, i.part) for i in moved] == [(i.id, i.part) for i in before]
+        assert library.file_items(media / "holiday.mp4") == []
+
+        slideshow(media / "trips" / "holiday 2024.mp4", ["coffee", "rocket"], seconds=2.0)
+        count = library.count()
+        report = index_folders([media], library, lite0)
+        assert report.updated == 1
+        after = library.file_items(media / "trips" / "holiday 2024.mp4")
+        assert max(i.part.at for i in after if i.part) < 4.0  # the new video's moments only
+        assert len(after) < len(before)
+        assert library.count() == count - len(before) + len(after)
+        assert library.vector_index.info()["vectors"] == library.count()
+
+
+def test_a_cancel_in_a_video_leaves_none_of_its_parts_and_the_next_run_finishes_it(
+    media, tmp_path, lite0
+):
+    (media / "coffee.jpg").unlink()
+    (media / "garden.webm").unlink()
+    calls = []
+
+    def cancelled() -> bool:
+        calls.append(1)
+        return len(calls) > 40  # in the middle of the video's frames
+
+    with Library(tmp_path / "lib") as library:
+        report = index_folders([media], library, lite0, cancelled=cancelled)
+        assert report.cancelled and library.count() == 0
+        report = index_folders([media], library, lite0)
+        assert report.added == 1 and len(_moments(library, media / "holiday.mp4")) >= 4
+
+
+def test_part_keys_and_labels():
+    moment = Part.time(83.2)
+    assert Part.from_key(moment.key) == moment and moment.label == "01:23"
+    assert Part.time(3723).label == "1:02:03"
+    assert moment.to_json() == {"kind": "time", "seconds": 83.2}
+    assert Part.from_key(None) is None
+    with pytest.raises(ValueError):
+        Part("chapter", 1)
+
+
+def test_a_search_narrowed_to_videos_or_photos(media, tmp_path, lite0, capsys):
+    from image_finder.cli import main
+    from image_finder.core.search.conditions import Conditions
+
+    with Library(tmp_path / "lib") as library:
+        index_folders([media], library, lite0)
+        searcher = Searcher(library, lite0)
+        query = Query.file(str(media / "coffee.jpg"))
+        videos = searcher.search(query.where(Conditions(kind="video")), SearchOptions(top_k=10))
+        assert {r.item.filename for r in videos.results} == {"holiday.mp4", "garden.webm"}
+        photos = searcher.search(query.where(Conditions(kind="photo")), SearchOptions(top_k=10))
+        assert [r.item.filename for r in photos.results] == ["coffee.jpg"]
+    code = main(["--data-dir", str(tmp_path / "lib"), "search", str(media / "coffee.jpg"),
+                 "--kind", "video", "--json"])  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and {r["part"]["kind"] for r in out["results"]} == {"time"}
+    with pytest.raises(SystemExit) as refused:
+        main(["--data-dir", str(tmp_path / "lib"), "search", str(media / "coffee.jpg"),
+              "--kind", "film"])  # fmt: skip
+    assert refused.value.code != 0 and "invalid choice: 'film'" in capsys.readouterr().err
