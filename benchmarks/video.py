@@ -11,10 +11,17 @@ pan over one photo, cut to the next, encoded here with PyAV:
   (PyAV, the decoding limit), and this project's choice of moments (its decoding); then a
   naive pipeline (every frame decoded, one a second embedded) and ``index_folders`` on the
   set, for each model, as multiples of real time (video seconds per wall-clock second);
-* recall set: 30 videos of 20-30 s at 480p (10 with --quick), each photo shown in several.
-  Each photo is searched (top 50, a video once at its best moment with its other moments):
-  an appearance counts as found when the video is listed with a moment within 1 s of the
-  scene's start (and, looser, anywhere in the scene).
+* recall set: 30 videos of 20-30 s at 480p (10 with --quick) of Debian's openclipart
+  drawings, each shown in one video only, with 24 photos planted among them (each in two
+  videos at most; without openclipart-png, the photos alone, each in several videos). Each
+  photo is searched (top 50, a video once at its best moment with its other moments): an
+  appearance counts as found when the video is listed with a moment within 1 s of the
+  scene's start (and, looser, anywhere in the scene);
+* clips: 20 clips of 5-20 s (10 with --quick) cut from the recall set's videos (each
+  showing at least a second of a drawing only its video has, so that the source is the one
+  answer) and copied at 360p, at a low bitrate, letterboxed, with a logo or in grey: found
+  when their source comes first with its start within 2 s; and the best score of any other
+  video.
 
 Each figure beside the CPU flags; writes benchmarks/results/video[-quick].json.
 """
@@ -22,6 +29,8 @@ Each figure beside the CPU flags; writes benchmarks/results/video[-quick].json.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import random
 import tempfile
@@ -33,7 +42,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks import photos as photo_set
-from benchmarks.common import DATA, publish, random_vit_weights
+from benchmarks.common import CPU_FLAGS, DATA, publish, random_vit_weights
 
 
 @dataclass(frozen=True)
@@ -53,10 +62,12 @@ class Scene:
 
 
 def _scenes(pool: list[Path], seconds: float, rng: random.Random) -> list[Scene]:
-    out, at = [], 0.0
+    out: list[Scene] = []
+    at = 0.0
     while at < seconds - 1.0:
         length = min(rng.uniform(2.0, 8.0), seconds - at)
-        out.append(Scene(rng.choice(pool), at, at + length))
+        shown = rng.choice([p for p in pool if not out or p != out[-1].photo])  # a cut each time
+        out.append(Scene(shown, at, at + length))
         at += length
     return out
 
@@ -135,18 +146,140 @@ def naive_one_a_second(path: Path, extractor) -> float:
     return time.perf_counter() - started
 
 
-def build(folder: Path, specs: list[Spec], pool: list[Path], seed: int) -> dict[Path, list[Scene]]:
+def _stored_bytes(library) -> int:
+    """What the moments take in the library: their rows' vectors, layouts and paths (plus 64
+    bytes of row each) in SQLite, and their vectors in the flat search index; the library's
+    fixed files (the words' head, the backup) are not counted."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(f"file:{library.db_path}?mode=ro", uri=True)) as db:
+        total, rows = db.execute(
+            "SELECT SUM(LENGTH(vector) + IFNULL(LENGTH(layout), 0) + LENGTH(path) + 64),"
+            " COUNT(*) FROM images"
+        ).fetchone()
+    return int(total or 0) + int(rows or 0) * 4 * int(library.dim or 0)
+
+
+def _drawings(count: int, rng: random.Random) -> list[Path]:
+    """Debian's openclipart drawings (``count`` of them, each a distinct picture), flattened on
+    white into benchmarks/.data; none when the package is not installed."""
+    from benchmarks.clipart import CLIPART
+    from image_finder.core.pictures.images import load_image
+
+    if not CLIPART.is_dir():
+        return []
+    folder = DATA / f"drawings-{count}"
+    folder.mkdir(parents=True, exist_ok=True)
+    made = sorted(folder.glob("*.jpg"))
+    if len(made) >= count:
+        return made[:count]
+    files = sorted(CLIPART.rglob("*.png"))
+    for n, path in enumerate(rng.sample(files, min(len(files), 3 * count))):
+        if len(made) >= count:
+            break
+        try:
+            picture = load_image(path)
+        except Exception:
+            continue
+        if min(picture.size) < 200:
+            continue
+        out = folder / f"{n:04d}.jpg"
+        picture.save(out, quality=90)
+        made.append(out)
+    return made
+
+
+def _planted(
+    specs: list[Spec], photos: list[Path], drawings: list[Path], rng: random.Random
+) -> list[list[Scene]]:
+    """Each video's scenes: drawings none of the others shows, and one or two photos planted
+    among them (each photo in two videos at most)."""
+    out: list[list[Scene]] = []
+    left = list(drawings)
+    uses = dict.fromkeys(photos, 0)
+    for spec in specs:
+        scenes = _scenes(left, spec.seconds, rng)
+        planted = rng.sample(range(len(scenes)), min(len(scenes), rng.choice((1, 2))))
+        for n in planted:
+            photo = min(photos, key=lambda p: (uses[p], rng.random()))
+            uses[photo] += 1
+            scenes[n] = Scene(photo, scenes[n].start, scenes[n].end)
+        left = [d for d in left if d not in {s.photo for s in scenes}]
+        out.append(scenes)
+    return out
+
+
+def build(
+    folder: Path, specs: list[Spec], pool: list[Path], seed: int,
+    scenes_of: list[list[Scene]] | None = None,
+) -> dict[Path, list[Scene]]:  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     made: dict[Path, list[Scene]] = {}
     rng = random.Random(seed)
     for n, spec in enumerate(specs):
-        scenes = _scenes(pool, spec.seconds, rng)
+        scenes = scenes_of[n] if scenes_of else _scenes(pool, spec.seconds, rng)
         ext = ".webm" if spec.codec == "libvpx-vp9" else ".mp4"
         path = folder / f"{n:02d}-{spec.name}{ext}"
-        if not path.exists():
+        told = path.with_suffix(".json")  # what the video shows, as it was encoded
+        if path.exists() and told.exists():
+            scenes = [Scene(Path(p), a, b) for p, a, b in json.loads(told.read_text())]
+        else:
             encode(path, spec, scenes)
+            told.write_text(json.dumps([(str(s.photo), s.start, s.end) for s in scenes]))
         made[path] = scenes
     return made
+
+
+COPIES = ("360p", "low bitrate", "letterboxed", "logo", "greyscale")
+
+
+def _copy(source: Path, target: Path, start: float, end: float, how: str) -> None:
+    """Seconds ``start`` to ``end`` of ``source``, copied as ``how`` says, re-encoded."""
+    from tests.videos import cut, greyed, letterboxed, with_logo
+
+    changes = {"letterboxed": letterboxed, "logo": with_logo, "greyscale": greyed}
+    size = {"360p": (640, 360), "letterboxed": (640, 480)}.get(how, (854, 480))
+    cut(source, target, start, end, size=size, change=changes.get(how))
+
+
+def _clip_recall(library, extractor, videos: dict[Path, list[Scene]], tmp: Path, n: int) -> dict:
+    """Clips of 5-20 s cut from the videos, each copied one way, searched with: found when
+    their source comes first with its start within 2 s; the best score of any other video."""
+    from image_finder.core.search.clips import MIN_SHARE, search_clip
+
+    rng = random.Random(3)
+    found = 0
+    others: list[float] = []
+    took: list[float] = []
+    sources = sorted(videos)
+    for n_clip in range(n):
+        while True:  # a stretch with a scene of its own video (not only a photo planted twice)
+            source = rng.choice(sources)
+            length = rng.uniform(5.0, 20.0)
+            total = videos[source][-1].end
+            start = rng.uniform(0.0, max(0.0, total - length))
+            shown = [s for s in videos[source] if s.end > start + 1 and s.start < start + length]
+            if any(s.photo.parent.name.startswith("drawings") for s in shown) or not any(
+                s.photo.parent.name.startswith("drawings") for s in videos[source]
+            ):
+                break
+        how = COPIES[n_clip % len(COPIES)]
+        clip = tmp / f"clip-{n_clip}.mp4"
+        _copy(source, clip, start, start + length, how)
+        started = time.perf_counter()
+        outcome = search_clip(library, extractor, clip, top_k=50)
+        took.append(time.perf_counter() - started)
+        first = outcome.videos[0] if outcome.videos else None
+        found += bool(first and first.item.path == str(source) and abs(first.start - start) <= 2)
+        others += [m.score for m in outcome.videos if m.item.path != str(source)]
+    return {
+        "clips": n,
+        "clip_copies": list(COPIES),
+        "clip_recall_source_first_start_2s": round(found / n, 3),
+        "clip_best_other_video_score": round(max(others, default=0.0), 3),
+        "clip_listed_from_score": MIN_SHARE,
+        "clip_search_seconds_median": round(sorted(took)[len(took) // 2], 2),
+    }
 
 
 def main() -> None:
@@ -175,7 +308,7 @@ def main() -> None:
     speed = build(DATA / f"videos-speed{tag}", speed_specs, pool, seed=1)
     video_seconds = sum(s.seconds for s in speed_specs)
     result: dict[str, object] = {
-        "cpu_flags": sorted(precision.cpu_flags()),
+        "cpu_flags": sorted(precision.cpu_flags() & CPU_FLAGS),
         "speed_videos": [p.name for p in speed],
         "speed_video_seconds": video_seconds,
     }
@@ -208,8 +341,7 @@ def main() -> None:
             started = time.perf_counter()
             with Library(Path(tmp) / "lib") as library:
                 report = index_folders([str(next(iter(speed)).parent)], library, extractor)
-                stored = sum(f.stat().st_size for f in (Path(tmp) / "lib").iterdir()
-                             if f.is_file() and not f.name.endswith(".backup"))  # fmt: skip
+                stored = _stored_bytes(library)
             wall = time.perf_counter() - started
         short = "lite0" if "lite0" in model else "vit_b16"
         result[f"{short}_precision"] = extractor.precision
@@ -222,13 +354,22 @@ def main() -> None:
         Spec("h264-480p30", "libx264", (854, 480), 30, 20.0 + (n % 3) * 5.0)
         for n in range(10 if quick else 30)
     ]
-    recall_set = build(DATA / f"videos-recall{tag}", recall_specs, pool[:24], seed=2)
+    rng = random.Random(2)
+    drawings = _drawings(200, random.Random(5))
+    if len(drawings) >= 150:  # distinct content in every video, photos planted in them
+        scenes_of = _planted(recall_specs, pool[:24], drawings, rng)
+        recall_set = build(DATA / f"videos-planted{tag}", recall_specs, [], 2, scenes_of)
+        result["recall_set"] = "openclipart drawings, 24 photos planted (each in 2 videos at most)"
+    else:  # the photos alone, each shown in several videos
+        recall_set = build(DATA / f"videos-recall{tag}", recall_specs, pool[:24], seed=2)
+        result["recall_set"] = "24 photos, each in several videos"
     extractor = Extractor.load("efficientnet_lite0", device="cpu", precision="auto")
     with tempfile.TemporaryDirectory() as tmp, Library(Path(tmp) / "lib") as library:
         index_folders([str(next(iter(recall_set)).parent)], library, extractor)
         searcher = Searcher(library, extractor)
         appearances = strict = loose = 0
-        for photo in sorted({s.photo for scenes in recall_set.values() for s in scenes}):
+        planted = {s.photo for scenes in recall_set.values() for s in scenes} & set(pool[:24])
+        for photo in sorted(planted):
             outcome = searcher.search(Query.file(str(photo)), SearchOptions(top_k=50))
             listed: dict[str, list[float]] = {}
             for r in outcome.results:
@@ -240,6 +381,8 @@ def main() -> None:
                     times = listed.get(str(path), [])
                     strict += any(abs(t - scene.start) <= 1.0 for t in times)
                     loose += any(scene.start - 1.0 <= t <= scene.end for t in times)
+        clips = _clip_recall(library, extractor, recall_set, Path(tmp), 10 if quick else 20)
+    result.update(clips)
     result["recall_videos"] = len(recall_set)
     result["recall_appearances"] = appearances
     result["recall_at_start_1s"] = round(strict / appearances, 3)

@@ -45,6 +45,15 @@ SCRIPTS = {
     ),
     "examples": ("examples-fashion-quick.json", {"default", "default_gain_3_examples_over_1"}),
     "learn": ("learn-fashion-quick.json", {"10 examples · concept"}),
+    "video": (
+        "video-quick.json",
+        {
+            "lite0_ingest_x_real_time",
+            "decoding_ours_vs_keyframes_only",
+            "recall_at_start_1s",
+            "clip_recall_source_first_start_2s",
+        },
+    ),
 }
 FASHION = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
 NEEDS = {
@@ -55,7 +64,7 @@ NEEDS = {
 
 
 # the quick runs of a minute or so are load tests (pytest -m load): CI keeps its time
-LONG = {"quality", "server", "watch_latency"}
+LONG = {"quality", "server", "watch_latency", "video"}
 
 
 @pytest.mark.slow

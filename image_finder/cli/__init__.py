@@ -32,6 +32,7 @@ from image_finder.core.common.heap import keep_freed_blocks
 from image_finder.core.common.logsetup import log_file, setup_logging
 from image_finder.core.common.records import display_name, path_json
 from image_finder.core.config.settings import Settings
+from image_finder.core.pictures.video import is_video_name
 from image_finder.core.stores.backup import LibraryIntactError, recovery_facts, restore_backup
 from image_finder.core.stores.library import BACKUP_NAME, DB_NAME, READ_ONLY_NOTICE, Library
 from image_finder.core.stores.store import Store, require_library
@@ -278,6 +279,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Store) -> 
     if args.queries and len(missing) == len(args.queries):
         raise ImageFinderError(f"file not found: {missing[0]}")
     options = _search_options(args, settings, library)  # refused before the model loads
+    if len(args.queries) == 1 and is_video_name(args.queries[0]) and args.text is None:
+        return _search_clip(args, settings, library, options.top_k)
     where = query_options.conditions(args)
     queries = query_options.queries(args, library, where)
     if args.concept and library.model and library.dim:  # stored vectors only: no model
@@ -294,6 +297,30 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Store) -> 
         searcher = Searcher(library, extractor)
     return print_searches(queries, lambda q: searcher.search(q, options), lambda q: q.path,
                           options, args.json)  # fmt: skip
+
+
+def _search_clip(args: argparse.Namespace, settings: Settings, library: Store, top_k: int) -> int:
+    """A video as the query: the videos holding it, with the stretch each covers, and the
+    photos that are frames of it (core/search/clips.py)."""
+    from image_finder.core.common.records import Part
+    from image_finder.core.search.clips import search_clip
+
+    outcome = search_clip(library, load_extractor(args, settings, library), args.queries[0],
+                          top_k=top_k)  # fmt: skip
+    if args.json:
+        print(json.dumps(outcome.to_json()))
+        return 0
+    print(f"Clip: {display_name(outcome.query)} ({Part.time(outcome.seconds).label}, "
+          f"{outcome.moments} moments searched)")  # fmt: skip
+    for match in outcome.videos:
+        span = f"{Part.time(match.start).label}–{Part.time(match.end).label}"
+        print(f"  {match.score:.2f}  {display_name(match.item.path)}  {span}  "
+              f"({match.matched} of {outcome.moments} moments)")  # fmt: skip
+    for item, score in outcome.photos:
+        print(f"  {score:.2f}  {display_name(item.path)}  (a frame of the clip)")
+    if not outcome.videos and not outcome.photos:
+        print("  no video holds it, and no photo is a frame of it")
+    return 0
 
 
 FLAGS = {"k": "-k/--top-k", "min_score": "--min-score", "nprobe": "--nprobe"}

@@ -32,6 +32,7 @@ from image_finder.core.search.searcher import Query, QueryKind, SearchOutcome
 from image_finder.ui.controller import Controller, ModelState
 from image_finder.ui.desktop import DesktopActions
 from image_finder.ui.drop_zone import DropZone
+from image_finder.ui.filmstrip import Filmstrip
 from image_finder.ui.filter_bar import FilterBar
 from image_finder.ui.query_chips import QueryChips
 from image_finder.ui.results import ResultDelegate, ResultsModel, ResultsView
@@ -104,6 +105,12 @@ class SearchPanel(QWidget):
         layout.addLayout(self._options_row)
         layout.addWidget(self.weak_label)
         layout.addWidget(self.stack, 1)
+        self.filmstrip = Filmstrip(self)  # the moments of the video selected
+        layout.addWidget(self.filmstrip)
+        self.filmstrip.moment_chosen.connect(lambda item: controller.search(Query.item(item)))
+        self.results_view.selectionModel().currentChanged.connect(self._show_moments)
+        controller.results_ready.connect(lambda _: self.filmstrip.show_video([]))
+        controller.add_busy_check(self.filmstrip.pending)
 
         controller.query_changed.connect(self._on_controller_query_changed)
         controller.query_waiting.connect(self._on_controller_query_waiting)
@@ -531,6 +538,15 @@ class SearchPanel(QWidget):
         indexes = [self.results_model.index(r) for r in rows]
         paths = [self.results_model.result(r).path for r in rows]
         self.desktop.copy_paths(paths, self.results_model.mimeData(indexes))
+
+    def _show_moments(self, index: QModelIndex, *args: object) -> None:
+        """The filmstrip of the video the current result is of (hidden for a photo)."""
+        item = self.results_model.result(index.row()).item if index.isValid() else None
+        if item is None or item.part is None:
+            self.filmstrip.show_video([])
+        elif self.filmstrip.video != item.path:
+            parts = self.controller.library.file_items(item.path)
+            self.filmstrip.show_video([i for i in parts if i.part is not None], item)
 
     def _on_results_view_activated(self, index: QModelIndex) -> None:
         item = self.results_model.result(index.row()).item

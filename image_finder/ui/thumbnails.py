@@ -95,7 +95,13 @@ class _Signals(QObject):
 
 class _Job(QRunnable):
     def __init__(
-        self, signals: _Signals, generation: int, path: str, size: int, part: Part | None
+        self,
+        signals: _Signals,
+        generation: int,
+        path: str,
+        size: int,
+        part: Part | None,
+        key: object,
     ) -> None:
         super().__init__()
         self.signals = signals
@@ -103,17 +109,18 @@ class _Job(QRunnable):
         self.path = path
         self.size = size
         self.part = part
+        self.key = key
 
     def run(self) -> None:
         try:
             image = cached_thumbnail(self.path, self.size, self.part)
         except ImageLoadError as exc:
-            self.signals.failed.emit(self.generation, self.path, exc.reason)
+            self.signals.failed.emit(self.generation, self.key, exc.reason)
         except Exception as exc:  # never let a thumbnail take the app down
             log.exception("thumbnail of %s failed", self.path)
-            self.signals.failed.emit(self.generation, self.path, str(exc))
+            self.signals.failed.emit(self.generation, self.key, str(exc))
         else:
-            self.signals.ready.emit(self.generation, self.path, image)
+            self.signals.ready.emit(self.generation, self.key, image)
 
 
 class ThumbnailLoader(QObject):
@@ -131,9 +138,18 @@ class ThumbnailLoader(QObject):
         self._signals.ready.connect(self.ready)
         self._signals.failed.connect(self.failed)
 
-    def request(self, generation: int, path: str, size: int, part: Part | None = None) -> None:
-        """The thumbnail of ``path``, or of its ``part`` (it comes back under ``path``)."""
-        self.pool.start(_Job(self._signals, generation, path, size, part))
+    def request(
+        self,
+        generation: int,
+        path: str,
+        size: int,
+        part: Part | None = None,
+        key: object = None,
+    ) -> None:
+        """The thumbnail of ``path``, or of its ``part``; it comes back under ``key`` (by
+        default ``path``)."""
+        self.pool.start(_Job(self._signals, generation, path, size, part,
+                             path if key is None else key))  # fmt: skip
 
     def clear(self) -> None:
         self.pool.clear()  # queued, not yet started jobs are dropped

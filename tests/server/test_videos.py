@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,35 @@ def test_a_video_changed_since_it_was_indexed_is_not_served(serve, video_library
     with (media / "harbour.mp4").open("ab") as f:
         f.write(b"appended")
     assert client.get(found["video"], headers=bearer(token)).status_code == 409
+
+
+def test_a_clip_uploaded_as_the_query_finds_where_it_comes_from(
+    serve, video_library, token, tmp_path, monkeypatch
+):
+    from image_finder.server.routes import clips
+    from tests.videos import cut, greyed
+
+    folder, media = video_library
+    client = serve(folder=folder)
+    clip = cut(media / "harbour.mp4", tmp_path / "sent.mp4", 3.5, 9.5, change=greyed)
+    with clip.open("rb") as f:
+        answer = client.post("/api/v1/search/clip", files={"video": ("sent.mp4", f, "video/mp4")},
+                             headers=bearer(token))  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert found["query"] == "sent.mp4" and found["clip_moments"] >= 2
+    best = found["videos"][0]
+    assert best["filename"] == "harbour.mp4" and 2.5 <= best["from"] <= 4.5
+    assert best["score"] >= 0.6 and best["video"].endswith("/video")
+    assert json.loads(json.dumps(found)) == found  # plain JSON all through
+
+    garbage = client.post("/api/v1/search/clip", files={"video": ("x.mp4", b"not a video")},
+                          headers=bearer(token))  # fmt: skip
+    assert garbage.status_code == 422 and garbage.json()["error"]["code"] == "unreadable_video"
+    monkeypatch.setattr(clips, "MAX_CLIP_SECONDS", 2.0)
+    with clip.open("rb") as f:
+        too_long = client.post("/api/v1/search/clip", files={"video": ("sent.mp4", f)},
+                               headers=bearer(token))  # fmt: skip
+    assert too_long.status_code == 422 and too_long.json()["error"]["code"] == "clip_too_long"
+    as_json = client.post("/api/v1/search/clip", json={"video": "x"}, headers=bearer(token))
+    assert as_json.status_code == 415

@@ -2,7 +2,7 @@
 inside its wheels), each an upright RGB picture with its time.
 
 Which moments (:class:`MomentRule`): the first frame always; then a frame when it differs
-from the last one kept (the mean difference of their small grey thumbnails), or when
+from the last one kept (the mean difference of their small colour thumbnails), or when
 ``every`` seconds passed without one; never two within ``min_gap`` seconds. So a scene is
 kept once, a still camera gives a moment every ``every`` seconds, and a fast cut gives one
 per scene.
@@ -45,7 +45,8 @@ VIDEO_EXTENSIONS = frozenset(
     }
 )  # fmt: skip
 
-THUMB = (32, 18)  # the grey thumbnail two frames are compared by
+THUMB = (32, 18)  # the small colour thumbnail two frames are compared by
+EVERY_SLACK = 0.25  # s: a frame this much short of ``every`` after the last moment is on time
 MAX_SIDE = 640  # px: a kept moment is decoded at most this large (the models need far less)
 
 
@@ -59,7 +60,7 @@ class MomentRule:
 
     every: float = 10.0  # seconds: at least one moment this often
     min_gap: float = 1.0  # seconds: never two moments closer than this
-    change: float = 0.10  # the mean grey difference (0..1) that makes a new moment
+    change: float = 0.10  # the mean colour difference (0..1) that makes a new moment
 
 
 @dataclass(frozen=True)
@@ -142,8 +143,8 @@ def probe(path: str | os.PathLike[str]) -> VideoFacts:
 
 
 def _thumb(frame: Any) -> np.ndarray:
-    grey = frame.reformat(width=THUMB[0], height=THUMB[1], format="gray")
-    return np.asarray(grey.to_ndarray(), dtype=np.float32) / 255.0
+    small = frame.reformat(width=THUMB[0], height=THUMB[1], format="rgb24")
+    return np.asarray(small.to_ndarray(), dtype=np.float32) / 255.0
 
 
 def _picture(frame: Any) -> Image.Image:
@@ -164,14 +165,18 @@ class _Chooser:
         self.rule = rule
         self.last: _Kept | None = None
 
-    def wants(self, seconds: float, thumb: np.ndarray) -> bool:
+    def wants(self, seconds: float, thumb: np.ndarray, cut: bool = False) -> bool:
+        """Whether the frame at ``seconds`` is a moment (``cut``: its size says it starts a
+        new scene, so half the change is enough)."""
         last = self.last
         if last is None:
             return True
         gap = seconds - last.seconds
         if gap < self.rule.min_gap:
             return False
-        return gap >= self.rule.every or _difference(thumb, last.thumb) >= self.rule.change
+        change = self.rule.change * (CUT_CHANGE if cut else 1.0)
+        regular = gap >= self.rule.every - EVERY_SLACK
+        return regular or _difference(thumb, last.thumb) >= change
 
     def keep(self, seconds: float, thumb: np.ndarray) -> None:
         self.last = _Kept(seconds, thumb)
@@ -204,14 +209,15 @@ def moments(
     if duration and scan.last < duration - max(CUT_SHORT_SECONDS, 0.1 * duration):
         ends, length = Part.time(scan.last).label, Part.time(duration).label
         raise ImageLoadError(os.fspath(path), f"cut short: it ends at {ends} of its {length}")
-    gaps = scan.stretches(max(scan.keyframes[-1], duration), rule.every)
-    if not gaps:
+    wanted = scan.wanted(max(scan.keyframes[-1], duration), rule.every)
+    if not wanted:
         yield from (Moment(k.seconds, k.image) for k in kept)
         return
-    yield from _with_gaps(path, rule, kept, gaps, deadline, cancelled)
+    yield from _with_gaps(path, rule, kept, wanted, set(scan.cuts), deadline, cancelled)
 
 
 CUT_SIZE = 3.0  # a frame's packet this many times the largest recent one: likely a cut
+CUT_CHANGE = 0.5  # the share of the rule's change a likely cut needs
 CUT_MIN_BYTES = 2048
 CUT_SHORT_SECONDS = 2.0  # a file ending this long before the length it declares is cut short
 
@@ -242,22 +248,21 @@ class _Scan:
         recent.append(packet.size)
         del recent[:-30]
 
-    def stretches(self, duration: float, every: float) -> list[tuple[float, float]]:
-        """The spans between two keyframes to decode frame by frame: longer than ``every``,
-        or holding a likely cut; merged, in time order."""
+    def wanted(self, duration: float, every: float) -> list[tuple[float, list[float]]]:
+        """Where frames beyond the keyframes are wanted, as (the keyframe to decode from, the
+        times wanted after it): each likely cut, and in a span of more than ``every`` seconds
+        without a keyframe, every ``every`` seconds."""
         ends = [*self.keyframes, duration]
-        spans = [(a, b) for a, b in itertools.pairwise(ends) if b - a > every]
+        spans: dict[float, set[float]] = {}
+        for a, b in itertools.pairwise(ends):
+            if b - a > every:
+                spans.setdefault(a, set()).update(
+                    a + every * k for k in range(1, int((b - a) / every) + 1)
+                )
         for cut in self.cuts:
             before = max((k for k in self.keyframes if k <= cut), default=0.0)
-            after = min((k for k in self.keyframes if k > cut), default=duration)
-            spans.append((before, after))
-        merged: list[tuple[float, float]] = []
-        for start, end in sorted(spans):
-            if merged and start <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-            else:
-                merged.append((start, end))
-        return merged
+            spans.setdefault(before, set()).add(cut)
+        return [(start, sorted(times)) for start, times in sorted(spans.items())]
 
 
 @dataclass(frozen=True)
@@ -265,6 +270,7 @@ class _Candidate:
     seconds: float
     thumb: np.ndarray
     image: Image.Image
+    cut: bool = False  # a frame its packet's size marked as a likely cut
 
 
 def _check(path: str | os.PathLike[str], deadline: float | None) -> None:
@@ -324,33 +330,34 @@ def _with_gaps(
     path: str | os.PathLike[str],
     rule: MomentRule,
     keyframes: list[_Candidate],
-    gaps: list[tuple[float, float]],
+    wanted: list[tuple[float, list[float]]],
+    cuts: set[float],
     deadline: float | None,
     cancelled: Callable[[], bool],
 ) -> Iterator[Moment]:
-    """The keyframes' moments, and within each long stretch between two keyframes the frames
-    the rule keeps, decoded frame by frame; all in time order."""
+    """The keyframes' moments and the frames at the times wanted between them, the rule
+    applied to them all in time order."""
     found: list[_Candidate] = list(keyframes)
-    for start, end in gaps:
-        found.extend(_stretch(path, rule, start, end, deadline, cancelled))
+    for start, times in wanted:
+        found.extend(_frames_at(path, start, times, cuts, deadline, cancelled))
     found.sort(key=lambda c: c.seconds)
     chooser = _Chooser(rule)
     for candidate in found:
-        if chooser.wants(candidate.seconds, candidate.thumb):
+        if chooser.wants(candidate.seconds, candidate.thumb, candidate.cut):
             chooser.keep(candidate.seconds, candidate.thumb)
             yield Moment(candidate.seconds, candidate.image)
 
 
-def _stretch(
+def _frames_at(
     path: str | os.PathLike[str],
-    rule: MomentRule,
     start: float,
-    end: float,
+    times: list[float],
+    cuts: set[float],
     deadline: float | None,
     cancelled: Callable[[], bool],
 ) -> Iterator[_Candidate]:
-    """Candidates strictly between ``start`` and ``end``: at most one a ``min_gap``, each a
-    change from the one before or ``every`` seconds after it."""
+    """The first frame at or after each of ``times`` (those in ``cuts`` likely cuts),
+    decoding from the keyframe at ``start`` and no further than the last of them."""
     import av
 
     container = _open(path)
@@ -359,25 +366,20 @@ def _stretch(
         stream.thread_type = "AUTO"
         base = stream.time_base
         container.seek(int(start / base) if base else 0, stream=stream, backward=True)
-        chooser = _Chooser(rule)
+        left = list(times)
         for frame in container.decode(stream):
-            if cancelled():
+            if cancelled() or not left:
                 return
             _check(path, deadline)
             seconds = float(frame.time or 0.0)
-            if seconds <= start:
-                chooser.keep(seconds, _thumb(frame))
+            if seconds + 1e-3 < left[0]:
                 continue
-            if seconds >= end:
-                return
-            if chooser.last is not None and seconds - chooser.last.seconds < rule.min_gap:
-                continue
-            thumb = _thumb(frame)
-            if chooser.wants(seconds, thumb):
-                chooser.keep(seconds, thumb)
-                yield _Candidate(seconds, thumb, _picture(frame))
+            cut = False
+            while left and left[0] <= seconds + 1e-3:
+                cut = cut or left.pop(0) in cuts
+            yield _Candidate(seconds, _thumb(frame), _picture(frame), cut)
     except av.error.FFmpegError as exc:
-        log.info("%s: decoding stopped at %.1f s (%s)", path, start, _why(exc))
+        log.info("%s: decoding stopped after %.1f s (%s)", path, start, _why(exc))
     finally:
         container.close()
 

@@ -224,6 +224,10 @@ def find_pairs(
         scope = np.setdiff1d(_all_ids(store), ref_ids)
     candidates = None if scope is None else np.union1d(scope, ref_ids)
     queries = _all_ids(store) if scope is None else scope
+    moments = store.part_ids()  # a video's moments are not photos to clean up
+    if len(moments):
+        queries = np.setdiff1d(queries, moments)
+        candidates = np.setdiff1d(_all_ids(store) if candidates is None else candidates, moments)
     ref_set = set(ref_ids.tolist())
     pairs = Pairs()
     done = 0

@@ -207,6 +207,10 @@ class CatalogueReads:
         with self._scope_lock:
             return next((folder for array, folder in self._scopes if array is ids), None)
 
+    def part_ids(self) -> np.ndarray:
+        """None: a catalogue holds whole pictures only."""
+        return np.zeros(0, np.int64)
+
     def same_content_groups(self) -> list[list[int]]:
         """Ids of the images that share their content hash with another (byte copies)."""
         by_hash: dict[str, list[int]] = defaultdict(list)

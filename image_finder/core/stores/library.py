@@ -430,6 +430,12 @@ class Library:
             ).fetchall()
         return [[int(i) for i in str(r[0]).split(",")] for r in rows]
 
+    def part_ids(self) -> np.ndarray:
+        """The ids of the items that are parts of files (a video's moments)."""
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM images WHERE part IS NOT NULL").fetchall()
+        return np.asarray([r[0] for r in rows], dtype=np.int64)
+
     def ids_under(self, folder: str) -> np.ndarray:
         prefix = encode_path(os.path.join(os.path.abspath(folder), ""))
         with self._lock:

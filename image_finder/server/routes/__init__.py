@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from image_finder.server.routes import (
+    clips,
     concepts,
     duplicates,
     folders,
@@ -20,6 +21,6 @@ API_PREFIX = "/api/v1"
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for area in (status, search, items, folders, jobs, duplicates, concepts, tune):
+    for area in (status, search, clips, items, folders, jobs, duplicates, concepts, tune):
         router.include_router(area.router)
     return router

@@ -186,3 +186,20 @@ def test_a_search_narrowed_to_videos_or_photos(media, tmp_path, lite0, capsys):
         main(["--data-dir", str(tmp_path / "lib"), "search", str(media / "coffee.jpg"),
               "--kind", "film"])  # fmt: skip
     assert refused.value.code != 0 and "invalid choice: 'film'" in capsys.readouterr().err
+
+
+def test_duplicates_of_photos_leave_a_video_s_moments_alone(media, tmp_path, lite0):
+    """A video's moments share its content hash, and a moment can look like a photo: none of
+    them is a photo's duplicate to move to the trash (which would take the whole video)."""
+    from image_finder.core.search.duplicates import find_pairs
+
+    shutil.copy(media / "coffee.jpg", media / "coffee copy.jpg")
+    with Library(tmp_path / "lib") as library:
+        index_folders([media], library, lite0)
+        pairs = find_pairs(library, threshold=0.5)
+        moments = set(library.part_ids().tolist())
+        assert len(moments) >= 8
+        found = {i for pair in pairs.found for i in pair}
+        assert found and not found & moments
+        names = {library.items(list(pair))[pair[0]].filename for pair in pairs.found}
+        assert names == {"coffee.jpg"} or names == {"coffee copy.jpg"}

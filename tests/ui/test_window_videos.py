@@ -1,0 +1,45 @@
+"""Videos in the window: a moment's badge, its filmstrip, searching with a moment."""
+
+from __future__ import annotations
+
+import pytest
+
+from image_finder.ui.results import MomentRole
+from tests.ui.window_helpers import drop_files, index_and_wait, results, wait_results
+from tests.videos import photo, slideshow
+
+pytest.importorskip("av")
+
+
+def test_a_moment_shows_its_time_and_its_video_s_moments_search_again(qtbot, make_window, tmp_path):
+    media = tmp_path / "Videos"
+    media.mkdir()
+    slideshow(media / "harbour.mp4")
+    photo("coffee").save(media / "coffee.jpg")
+    query = tmp_path / "cat.png"
+    photo("chelsea").save(query)
+    window = make_window()
+    index_and_wait(qtbot, window, media)
+    drop_files(window, query)
+    wait_results(qtbot, window)
+    assert results(window)[0][0] == "harbour.mp4"
+    model = window.search_panel.results_model
+    first = model.index(0)
+    assert first.data(MomentRole) in ("00:06", "00:07", "00:08")  # the cat's scene
+    assert model.index(1).data(MomentRole) is None  # coffee.jpg, a photo
+    qtbot.waitUntil(lambda: model.thumbnails_pending() == 0, timeout=20_000)
+
+    strip = window.search_panel.filmstrip
+    assert not strip.isVisible()
+    window.search_panel.results_view.setCurrentIndex(first)
+    qtbot.waitUntil(lambda: strip.isVisible() and not strip.pending(), timeout=20_000)
+    labels = [strip.item(r).text() for r in range(strip.count())]
+    assert labels == ["00:00", "00:03", "00:06", "00:09"]
+    assert strip.currentItem().text() == first.data(MomentRole)
+
+    with qtbot.waitSignal(window.controller.results_ready, timeout=30_000):
+        strip.moment_chosen.emit(strip.item(1).data(0x0100))  # the coffee scene
+    wait_results(qtbot, window)
+    assert results(window)[0][0] in ("harbour.mp4", "coffee.jpg")
+    assert {name for name, _ in results(window)[:2]} == {"harbour.mp4", "coffee.jpg"}
+    assert not strip.isVisible()  # new results: the strip waits for a video to be chosen
