@@ -57,8 +57,9 @@ def progress_line(progress: IndexProgress) -> str:
     if phase is IndexPhase.SCANNING:
         return f"Scanning… {count(progress.done, 'file')} found"
     if phase is IndexPhase.EMBEDDING:
+        video = f"{duration(progress.video_seconds)} of video · " if progress.video_seconds else ""
         return (
-            f"Indexing · {progress.images_per_second:.1f} images/s · "
+            f"Indexing · {progress.images_per_second:.1f} images/s · {video}"
             f"{duration(progress.eta_seconds)} left"
         )
     if phase is IndexPhase.TEXT:
@@ -87,6 +88,10 @@ def index_summary(report: IndexReport) -> str:
     if report.cancelled:
         left = f"; {report.remaining:,} left for when you resume" if report.remaining else ""
         return "Indexing stopped: " + ", ".join(parts) + left
+    if report.videos:  # "2 videos (3:12 of video, 41× real time)"
+        pace = f", {report.video_seconds / report.seconds:.0f}× real time" if report.seconds else ""
+        parts.append(f"{count(report.videos, 'video')} ({duration(report.video_seconds)} of video"
+                     f"{pace})")  # fmt: skip
     if changed:
         return f"Indexing finished: {', '.join(parts)} in {duration(report.seconds)}"
     return "The library is up to date"

@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from image_finder import text
-from image_finder.core.common.records import display_name
+from image_finder.core.common.records import Part, display_name
+from image_finder.core.pictures.video import is_video_name
 from image_finder.core.search.conditions import Conditions
 from image_finder.core.search.searcher import Query, QueryKind, SearchOutcome
 from image_finder.ui.controller import Controller, ModelState
@@ -36,7 +37,7 @@ from image_finder.ui.filmstrip import Filmstrip
 from image_finder.ui.filter_bar import FilterBar
 from image_finder.ui.query_chips import QueryChips
 from image_finder.ui.results import ResultDelegate, ResultsModel, ResultsView
-from image_finder.ui.thumbnails import ThumbnailLoader, make_thumbnail
+from image_finder.ui.thumbnails import ThumbnailLoader, cached_thumbnail, make_thumbnail
 
 NO_LIBRARY_TEXT = "Add a folder to start"
 NO_LIBRARY_HINT = "Image Finder indexes the pictures in your folders, then finds similar ones."
@@ -427,6 +428,8 @@ class SearchPanel(QWidget):
         try:
             if query.kind is QueryKind.IMAGE:
                 image: QImage | None = QImage.fromData(query.data)
+            elif is_video_name(query.path):  # a clip: its first frame
+                image = cached_thumbnail(query.path, DropZone.THUMB * 2, Part.time(0))
             else:
                 image = make_thumbnail(query.path, DropZone.THUMB * 2)
         except Exception:

@@ -43,3 +43,22 @@ def test_a_moment_shows_its_time_and_its_video_s_moments_search_again(qtbot, mak
     assert results(window)[0][0] in ("harbour.mp4", "coffee.jpg")
     assert {name for name, _ in results(window)[:2]} == {"harbour.mp4", "coffee.jpg"}
     assert not strip.isVisible()  # new results: the strip waits for a video to be chosen
+
+
+def test_a_clip_dropped_on_the_window_finds_the_video_it_was_cut_from(qtbot, make_window, tmp_path):
+    from tests.videos import cut, greyed
+
+    media = tmp_path / "Videos"
+    media.mkdir()
+    slideshow(media / "harbour.mp4")
+    slideshow(media / "garden.mp4", ["rocket", "coffee"])
+    clip = cut(media / "harbour.mp4", tmp_path / "from a phone.mp4", 3.5, 9.5, change=greyed)
+    window = make_window()
+    index_and_wait(qtbot, window, media)
+    drop_files(window, clip)
+    wait_results(qtbot, window)
+    model = window.search_panel.results_model
+    assert results(window)[0][0] == "harbour.mp4"
+    assert model.index(0).data(MomentRole) in ("00:03", "00:04")  # where the clip starts
+    assert results(window)[0][1] >= 0.6  # the share of the clip matched there
+    assert window.search_panel.drop_zone.isVisible()

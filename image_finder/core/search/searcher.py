@@ -29,6 +29,7 @@ from image_finder.core.embedding.models import PRECISIONS
 from image_finder.core.learning import concepts
 from image_finder.core.pictures import layout
 from image_finder.core.pictures.images import ImageSource
+from image_finder.core.pictures.video import is_video_name
 from image_finder.core.search import examples
 from image_finder.core.search.conditions import FactCache
 from image_finder.core.search.query import Query as Query
@@ -276,12 +277,27 @@ class Searcher:
             outcome = search_words(query, options, restrict)
         elif query.compound:
             outcome = self._search_examples(query, options, restrict)
+        elif query.kind is QueryKind.FILE and features is None and is_video_name(query.path):
+            outcome = self._search_with_clip(query, options)
         else:
             outcome = self._search_image(query, options, features, restrict)
         if query.compound or query.conditions:
             outcome.parts = query.parts_json()
         outcome.seconds = time.perf_counter() - started
         return outcome
+
+    def _search_with_clip(self, query: Query, options: SearchOptions) -> SearchOutcome:
+        """A video file as the query (core/search/clips.py): the videos holding it, each at the
+        moment where it starts there, scored by the share of the clip matched, and the photos
+        that are frames of it, best first."""
+        from image_finder.core.search.clips import search_clip
+
+        clip = search_clip(self.store, self.extractor, query.path, top_k=options.top_k)
+        found = [(m.item, m.score) for m in clip.videos] + clip.photos
+        found.sort(key=lambda p: -p[1])
+        results = [SearchResult(n, score, item)
+                   for n, (item, score) in enumerate(found[: options.top_k], start=1)]  # fmt: skip
+        return SearchOutcome(query.label, self.extractor.name, results)
 
     def _restrict(self, query: Query, options: SearchOptions) -> np.ndarray | None:
         """Ids the folder and conditions allow (None: all)."""

@@ -13,6 +13,7 @@ from image_finder.core.common.records import Part
 from image_finder.core.indexing.indexer import index_folders
 from image_finder.core.search.searcher import Query, Searcher, SearchOptions
 from image_finder.core.stores.library import Library
+from image_finder.text import index_summary
 from tests.videos import SCENES, audio_only, photo, slideshow
 
 pytest.importorskip("av")
@@ -49,6 +50,7 @@ def test_a_video_is_indexed_as_its_moments_and_found_at_its_time(media, tmp_path
         report = index_folders([media], library, lite0)
         assert (report.added, report.videos, report.skipped) == (3, 2, [])
         assert report.video_seconds == pytest.approx(24.0, abs=0.5)
+        assert "2 videos (0:24 of video, " in index_summary(report)
         for clip, order in (("holiday.mp4", SCENES), ("garden.webm", SCENES[::-1])):
             times = _moments(library, media / clip)
             for start in _scene_starts(order).values():  # every scene has a moment
