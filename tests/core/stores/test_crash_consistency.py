@@ -182,3 +182,43 @@ def test_a_watch_batch_killed_recovers_to_the_clean_state(watch_scenario, tmp_pa
     assert sorted(final) == sorted(expected)
     for path, vector in expected.items():
         assert np.allclose(final[path], vector, atol=1e-6), path
+
+
+@pytest.fixture(scope="module")
+def video_scenario(tmp_path_factory):
+    """Photos and two videos, and the state a clean run reaches."""
+    pytest.importorskip("av")
+    from tests.videos import slideshow
+
+    root = tmp_path_factory.mktemp("crash-video")
+    folder = root / "media"
+    folder.mkdir()
+    for i in range(6):
+        picture(i).save(folder / f"p{i}.png")
+    slideshow(folder / "a.mp4", seconds=2.0)
+    slideshow(folder / "b.mp4", ["rocket", "coffee"], seconds=2.0)
+    clean = root / "clean"
+    run_harness(clean, folder)
+    with Library(clean, ivf_min_vectors=IVF_MIN) as lib:
+        moments = {v: len(lib.file_items(folder / v)) for v in ("a.mp4", "b.mp4")}
+    return folder, state(clean), moments
+
+
+@pytest.mark.parametrize(
+    "point", [("video_embedded", 1), ("video_embedded", 2), ("before_commit", 3)]
+)
+def test_a_kill_in_a_video_leaves_none_of_its_moments_and_the_rerun_finishes_it(
+    video_scenario, tmp_path, point
+):
+    folder, clean, clean_moments = video_scenario
+    library_dir = tmp_path / "lib"
+    assert run_harness(library_dir, folder, kill_at=f"{point[0]}:{point[1]}") == -9
+    with Library(library_dir, ivf_min_vectors=IVF_MIN) as lib:
+        assert lib.vector_index.info()["vectors"] == lib.count()
+        for video, whole in clean_moments.items():  # a video is all there, or not at all
+            assert len(lib.file_items(folder / video)) in (0, whole), video
+    assert run_harness(library_dir, folder) == 0
+    again = state(library_dir)
+    assert sorted(again) == sorted(clean)
+    with Library(library_dir, ivf_min_vectors=IVF_MIN) as lib:
+        assert {v: len(lib.file_items(folder / v)) for v in clean_moments} == clean_moments
