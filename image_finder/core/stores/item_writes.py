@@ -114,8 +114,8 @@ class ItemWrites:
             )
             if gone:
                 self._forget_model_if_empty(db)
-                if on_request:
-                    self.count_removed(len(removed))
+                if on_request:  # in rows, as the backup's guard counts them
+                    self.count_removed(len(gone))
             generation = self._database.bump_generation() if vectors_change else None
         if generation is not None:
             changed = np.asarray([r.image_id for r in reembedded], dtype=np.int64)
@@ -146,7 +146,7 @@ class ItemWrites:
             gone = self._items_of(db, [image_id])
             db.executemany("DELETE FROM images WHERE id=?", [(i,) for i in gone])
             self._forget_model_if_empty(db)
-            self.count_removed(1)
+            self.count_removed(len(gone))
             generation = self._database.bump_generation()
             yield
             checkpoint("file_moved")

@@ -205,3 +205,18 @@ def test_duplicates_of_photos_leave_a_video_s_moments_alone(media, tmp_path, lit
         assert found and not found & moments
         names = {library.items(list(pair))[pair[0]].filename for pair in pairs.found}
         assert names == {"coffee.jpg"} or names == {"coffee copy.jpg"}
+
+
+def test_taking_a_folder_of_videos_out_keeps_no_stale_backup(media, tmp_path, lite0):
+    """The backup's guard against a library that lost most of its items counts rows: taking
+    a folder of videos out (many moments, few files) is a removal asked for, not a loss."""
+    for n in range(2):
+        shutil.copy(media / "holiday.mp4", media / f"holiday {n}.mp4")
+    with Library(tmp_path / "lib") as library:
+        index_folders([media], library, lite0)
+        library.backup()
+        assert library.count() >= 16  # rows enough for the guard to look (10), 4 videos
+        library.remove_folders([str(media)])
+        assert library.count() == 0
+        kept = [p.name for p in (tmp_path / "lib").iterdir() if "backup-kept" in p.name]
+        assert kept == [] and library.notices == []
