@@ -308,23 +308,33 @@ class ResultDelegate(QStyledItemDelegate):
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
         painter.restore()
 
+    @staticmethod
+    def _dark_badge(painter: QPainter, option: QStyleOptionViewItem, text: str) -> QRect:
+        """A bold white label on a dark rounded badge, sized for ``text``; the caller places
+        the returned rectangle (moveTo…) and then calls :meth:`_draw_dark`."""
+        font = QFont(option.font)
+        font.setBold(True)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        return QRect(0, 0, metrics.horizontalAdvance(text) + 10, metrics.height() + 2)
+
+    @staticmethod
+    def _draw_dark(painter: QPainter, badge: QRect, text: str) -> None:
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 165))
+        painter.drawRoundedRect(badge, 4, 4)
+        painter.setPen(QColor("white"))
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+
     def _paint_moment(
         self, painter: QPainter, option: QStyleOptionViewItem, target: QRect, moment: str
     ) -> None:
         """A video's moment: "▶ 01:23" in the thumbnail's lower left corner."""
-        font = QFont(option.font)
-        font.setBold(True)
-        painter.setFont(font)
         text = f"▶ {moment}"
-        metrics = painter.fontMetrics()
-        badge = QRect(0, 0, metrics.horizontalAdvance(text) + 10, metrics.height() + 2)
+        badge = self._dark_badge(painter, option, text)
         badge.moveBottomLeft(target.bottomLeft())
         badge.translate(3, -3)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(0, 0, 0, 170))
-        painter.drawRoundedRect(badge, 4, 4)
-        painter.setPen(QColor("white"))
-        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+        self._draw_dark(painter, badge, text)
 
     def _paint_badges(
         self,
@@ -337,19 +347,12 @@ class ResultDelegate(QStyledItemDelegate):
         """The score in the thumbnail's top right corner; "Same picture" beside it, or under it
         on a narrow picture (at the top either way, where the eye looks first)."""
         palette: QPalette = option.palette
-        badge_font = QFont(option.font)
-        badge_font.setBold(True)
-        painter.setFont(badge_font)
         text = f"{score:.2f}"
-        metrics = painter.fontMetrics()
-        badge = QRect(0, 0, metrics.horizontalAdvance(text) + 10, metrics.height() + 2)
+        badge = self._dark_badge(painter, option, text)
         badge.moveTopRight(target.topRight())
         badge.translate(-3, 3)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(0, 0, 0, 160))
-        painter.drawRoundedRect(badge, 4, 4)
-        painter.setPen(QColor("white"))
-        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+        self._draw_dark(painter, badge, text)
+        metrics = painter.fontMetrics()
         if match is not None and match is not MatchKind.NONE:
             label = match.label
             same = QRect(0, 0, metrics.horizontalAdvance(label) + 10, badge.height())
