@@ -282,7 +282,9 @@ def test_searches_go_on_while_another_process_indexes_the_library(serve, token, 
     from tests.core.stores.test_concurrency import ROOT, make_images
 
     lib_dir, folder = tmp_path / "shared", tmp_path / "img"
-    make_images(folder, 400)
+    # enough that the writer's batches outlast a few requests on a loaded machine (its start,
+    # importing the model's libraries, is most of its time)
+    make_images(folder, 1500)
     client = serve(extractor=PixelExtractor(), folder=lib_dir)
     writer = subprocess.Popen(
         [sys.executable, "-m", "tests.crash_harness", str(lib_dir), str(folder), "100000"],
