@@ -34,7 +34,7 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser, bool], None]
     p.add_argument("--threshold", type=float, metavar="S", help="similar from this score")
     p.add_argument(
         "--tier",
-        choices=("identical", "same", "similar"),
+        choices=("identical", "same-video", "same", "still", "similar"),
         default="similar",
         help="the weakest kind of duplicate listed (default: similar)",
     )
@@ -106,6 +106,7 @@ def _print_groups(groups: list[Any]) -> None:
             )
             tier, score = group.relation(item)
             relation = "" if item.id == group.keep.id else f"{tier.title} {score:.2f}"
+            relation += group.where(item)
             size = f"{item.width}×{item.height}" if item.width and item.height else "?"
             print(
                 f"  {mark:4} {relation:>17} {size:>11} {byte_size(item.size):>9}  "

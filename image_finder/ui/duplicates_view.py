@@ -57,7 +57,7 @@ COLUMNS = ("", "Picture and folder", "Match", "Size and format", "Taken or modif
 PICTURE_COLUMN = 1
 TIERS = (
     ("Identical files only", Tier.IDENTICAL),
-    ("The same picture (resized, re-saved…)", Tier.SAME),
+    ("The same picture or video (resized, re-saved, re-encoded…)", Tier.SAME),
     ("Similar pictures too (bursts, edits)", Tier.SIMILAR),
 )
 
@@ -391,7 +391,10 @@ class DuplicatesWindow(QDialog):
         picture.setToolTip(display_name(item.path))
         size = f"{item.width} × {item.height}" if item.width and item.height else "unknown"
         tier, score = group.relation(item)
-        match = QTableWidgetItem("the copy kept" if keeper else f"{tier.title} · {score:.2f}")
+        where = group.where(item)
+        match = QTableWidgetItem(
+            "the copy kept" if keeper else f"{tier.title}{where} · {score:.2f}"
+        )
         match.setToolTip(
             "The copy suggested to keep"
             if keeper

@@ -99,8 +99,11 @@ def _embed(
     def prepare(moment: Moment) -> tuple[torch.Tensor, FileFacts]:
         image = moment.image
         layout = signature(image)
+        width, height = facts.width or image.width, facts.height or image.height
+        if (width > height) != (image.width > image.height):  # turned upright (a phone's)
+            width, height = height, width
         return extractor.preprocess(image), FileFacts(
-            before.st_size, before.st_mtime_ns, digest, image.width, image.height, layout
+            before.st_size, before.st_mtime_ns, digest, width, height, layout
         )
 
     found: Iterator[Moment] = moments(path, rule, cancelled=context.is_cancelled)

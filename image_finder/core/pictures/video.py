@@ -8,9 +8,10 @@ kept once, a still camera gives a moment every ``every`` seconds, and a fast cut
 per scene.
 
 How (:func:`moments`): encoders place keyframes at scene cuts and at least every few seconds,
-so the keyframes alone are decoded first (a small share of the decoding work). Only where two
-keyframes lie more than ``every`` seconds apart is the stretch between them decoded frame by
-frame, to find the changes and the regular moments the keyframes miss. Times are the frames'
+so the keyframes alone are decoded (a small share of the decoding work), and the packets
+between them only read. Only where two keyframes lie more than ``every`` seconds apart, or a
+packet far larger than those before it suggests a cut the encoder did not make a keyframe
+of, is the stretch after the keyframe decoded, up to the frames wanted. Times are the frames'
 own (variable frame rates keep them); a rotation the file asks for (phones) is applied.
 
 Every failure is an :class:`ImageLoadError` with a reason a user can read: an audio-only
@@ -19,7 +20,6 @@ file, an empty or damaged one, one cut short.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import time
@@ -194,12 +194,20 @@ def moments(
     time_limit: float | None = None,
 ) -> Iterator[Moment]:
     """The video's moments in time order (see the module's notes). ``time_limit``: seconds of
-    decoding allowed (a clip sent to a server); past it, ImageLoadError."""
+    decoding allowed (a clip sent to a server); past it, ImageLoadError. The video is gone
+    through once, a stretch between two keyframes at a time, so memory stays the same
+    however long it is."""
     rule = rule or MomentRule()
     deadline = None if time_limit is None else time.monotonic() + time_limit
     scan = _Scan()
-    kept = list(_keyframe_moments(path, rule, scan, deadline, cancelled))
-    if not kept:
+    chooser = _Chooser(rule)
+    previous: _Candidate | None = None  # the last keyframe: its stretch is not done yet
+    for key in _keyframes(path, scan, deadline, cancelled):
+        if previous is not None:
+            yield from _stretch(path, rule, chooser, scan, previous, key.seconds, deadline,
+                                cancelled)  # fmt: skip
+        previous = key
+    if previous is None:
         if cancelled():
             return
         raise ImageLoadError(
@@ -209,11 +217,8 @@ def moments(
     if duration and scan.last < duration - max(CUT_SHORT_SECONDS, 0.1 * duration):
         ends, length = Part.time(scan.last).label, Part.time(duration).label
         raise ImageLoadError(os.fspath(path), f"cut short: it ends at {ends} of its {length}")
-    wanted = scan.wanted(max(scan.keyframes[-1], duration), rule.every)
-    if not wanted:
-        yield from (Moment(k.seconds, k.image) for k in kept)
-        return
-    yield from _with_gaps(path, rule, kept, wanted, set(scan.cuts), deadline, cancelled)
+    end = max(previous.seconds, duration, scan.last)
+    yield from _stretch(path, rule, chooser, scan, previous, end, deadline, cancelled)
 
 
 CUT_SIZE = 3.0  # a frame's packet this many times the largest recent one: likely a cut
@@ -248,29 +253,26 @@ class _Scan:
         recent.append(packet.size)
         del recent[:-30]
 
-    def wanted(self, duration: float, every: float) -> list[tuple[float, list[float]]]:
-        """Where frames beyond the keyframes are wanted, as (the keyframe to decode from, the
-        times wanted after it): each likely cut, and in a span of more than ``every`` seconds
-        without a keyframe, every ``every`` seconds."""
-        ends = [*self.keyframes, duration]
-        spans: dict[float, set[float]] = {}
-        for a, b in itertools.pairwise(ends):
-            if b - a > every:
-                spans.setdefault(a, set()).update(
-                    a + every * k for k in range(1, int((b - a) / every) + 1)
-                )
-        for cut in self.cuts:
-            before = max((k for k in self.keyframes if k <= cut), default=0.0)
-            spans.setdefault(before, set()).add(cut)
-        return [(start, sorted(times)) for start, times in sorted(spans.items())]
+    def wanted(self, start: float, end: float, every: float) -> tuple[list[float], set[float]]:
+        """The times after the keyframe at ``start`` and before ``end`` (the next keyframe)
+        where frames are wanted: each likely cut, and, when the two are more than ``every``
+        seconds apart, every ``every`` seconds; and which of them are cuts."""
+        cuts = {c for c in self.cuts if start < c < end}
+        times = set(cuts)
+        if end - start > every:
+            times.update(start + every * k for k in range(1, int((end - start) / every) + 1))
+        return sorted(times), cuts
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Candidate:
     seconds: float
     thumb: np.ndarray
-    image: Image.Image
+    frame: Any  # the decoded frame: made a picture only when the rule keeps it
     cut: bool = False  # a frame its packet's size marked as a likely cut
+
+    def moment(self) -> Moment:
+        return Moment(self.seconds, _picture(self.frame))
 
 
 def _check(path: str | os.PathLike[str], deadline: float | None) -> None:
@@ -278,20 +280,18 @@ def _check(path: str | os.PathLike[str], deadline: float | None) -> None:
         raise ImageLoadError(os.fspath(path), "decoding it took too long")
 
 
-def _keyframe_moments(
+def _keyframes(
     path: str | os.PathLike[str],
-    rule: MomentRule,
     scan: _Scan,
     deadline: float | None,
     cancelled: Callable[[], bool],
 ) -> Iterator[_Candidate]:
-    """The keyframes the rule keeps, in time order, each decoded alone (its packets only,
-    the decoder told to skip the rest); ``scan`` learns every keyframe's time and where the
-    packets between them suggest a cut."""
+    """Every keyframe in time order, each decoded alone (its packets only, the decoder told
+    to skip the rest); ``scan`` learns, as it goes, where the packets between them suggest
+    a cut."""
     import av
 
     container = _open(path)
-    chooser = _Chooser(rule)
     try:
         stream = container.streams.video[0]
         stream.codec_context.skip_frame = "NONKEY"
@@ -316,36 +316,34 @@ def _keyframe_moments(
             for frame in frames:
                 seconds = float(frame.time or 0.0)
                 scan.keyframes.append(seconds)
-                thumb = _thumb(frame)
-                if chooser.wants(seconds, thumb):
-                    chooser.keep(seconds, thumb)
-                    yield _Candidate(seconds, thumb, _picture(frame))
+                yield _Candidate(seconds, _thumb(frame), frame)
     except av.error.FFmpegError as exc:
         raise ImageLoadError(os.fspath(path), f"damaged or cut short ({_why(exc)})") from exc
     finally:
         container.close()
 
 
-def _with_gaps(
+def _stretch(
     path: str | os.PathLike[str],
     rule: MomentRule,
-    keyframes: list[_Candidate],
-    wanted: list[tuple[float, list[float]]],
-    cuts: set[float],
+    chooser: _Chooser,
+    scan: _Scan,
+    key: _Candidate,
+    end: float,
     deadline: float | None,
     cancelled: Callable[[], bool],
 ) -> Iterator[Moment]:
-    """The keyframes' moments and the frames at the times wanted between them, the rule
-    applied to them all in time order."""
-    found: list[_Candidate] = list(keyframes)
-    for start, times in wanted:
-        found.extend(_frames_at(path, start, times, cuts, deadline, cancelled))
-    found.sort(key=lambda c: c.seconds)
-    chooser = _Chooser(rule)
-    for candidate in found:
+    """The moments from the keyframe ``key`` to ``end`` (the next keyframe, or the end):
+    the keyframe, and the frames wanted between (decoded from it), the rule applied to them
+    in time order."""
+    times, cuts = scan.wanted(key.seconds, end, rule.every)
+    found = [key]
+    if times:
+        found += _frames_at(path, key.seconds, times, cuts, deadline, cancelled)
+    for candidate in sorted(found, key=lambda c: c.seconds):
         if chooser.wants(candidate.seconds, candidate.thumb, candidate.cut):
             chooser.keep(candidate.seconds, candidate.thumb)
-            yield Moment(candidate.seconds, candidate.image)
+            yield candidate.moment()
 
 
 def _frames_at(
@@ -377,7 +375,7 @@ def _frames_at(
             cut = False
             while left and left[0] <= seconds + 1e-3:
                 cut = cut or left.pop(0) in cuts
-            yield _Candidate(seconds, _thumb(frame), _picture(frame), cut)
+            yield _Candidate(seconds, _thumb(frame), frame, cut)
     except av.error.FFmpegError as exc:
         log.info("%s: decoding stopped after %.1f s (%s)", path, start, _why(exc))
     finally:

@@ -152,10 +152,24 @@ def _align(
     parts = [i for i in library.file_items(video) if i.part is not None]
     if not parts:
         return None
-    starts = [p.part.at for p in parts]
     similar = vectors @ library.searched(library.vectors([p.id for p in parts])).T
+    found = align(times, [p.part.at for p in parts], similar)
+    if found is None:
+        return None
+    offset, matched, first = found
+    start = max(0.0, offset)
+    return ClipMatch(parts[first], start, offset + length, matched / len(times), matched)
+
+
+def align(
+    times: Sequence[float], starts: Sequence[float], similar: np.ndarray
+) -> tuple[float, int, int] | None:
+    """Where a sequence of moments at ``times`` sits in a video whose moments start at
+    ``starts`` (``similar``: their cosines, one row per moment of the sequence): the offset
+    into the video, how many of the sequence's moments match there, and the index of the
+    video's moment in force where it starts. None when no offset matches any."""
     offsets = {
-        starts[j] - t for i, t in enumerate(times) for j in np.flatnonzero(similar[i] >= MATCH)
+        starts[int(j)] - t for i, t in enumerate(times) for j in np.flatnonzero(similar[i] >= MATCH)
     }
     # the fit (summed likeness to the moments in force, and a bonus for each moment landing
     # on a video moment's own time: a cut in both), those landings, moments matched, offset
@@ -176,6 +190,5 @@ def _align(
     if best is None:
         return None
     _, _, matched, offset = best
-    start = max(0.0, offset)
-    first = max(0, bisect.bisect_right(starts, start + SLACK) - 1)
-    return ClipMatch(parts[first], start, offset + length, matched / len(times), matched)
+    first = max(0, bisect.bisect_right(starts, max(0.0, offset) + SLACK) - 1)
+    return offset, matched, first

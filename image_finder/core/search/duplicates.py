@@ -10,7 +10,10 @@ tier:
   ``SAME_SCORE``, the same brightness layout and the same colours (core/pictures/layout.py), which a
   different photo of the same subject, or a recoloured variant, does not have
   (``benchmarks/duplicates.py``);
-* *similar*: bursts and edits, at or above the user's threshold.
+* *similar*: bursts and edits, at or above the user's threshold;
+* for videos (core/search/video_copies.py): *same video*, a re-encoded, resized or trimmed
+  copy (its moments aligned in order with another's), and *a still from this video*, a photo
+  that is one of a video's frames. Each such copy says the stretch of the other it covers.
 
 A group's tier is the weakest tier of the pairs that hold it together. With reference folders,
 pairs between two reference images are not listed, a group must hold an image outside them,
@@ -33,7 +36,7 @@ import numpy as np
 
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.paths import inside
-from image_finder.core.common.records import Item, display_name, item_json
+from image_finder.core.common.records import Item, Part, display_name, item_json
 from image_finder.core.learning import concepts
 from image_finder.core.pictures import layout
 from image_finder.core.pictures.images import RAW_EXTENSIONS
@@ -56,27 +59,38 @@ class Tier(enum.IntEnum):
     """Weakest to strongest, so that tiers compare."""
 
     SIMILAR = 1
-    SAME = 2
-    IDENTICAL = 3
+    STILL = 2  # a photo that is a frame of a video: a picture of its own, never removed unasked
+    SAME = 3
+    SAME_VIDEO = 4
+    IDENTICAL = 5
 
     @property
     def label(self) -> str:
         """The tier's name in options and JSON."""
-        return {Tier.SIMILAR: "similar", Tier.SAME: "same", Tier.IDENTICAL: "identical"}[self]
+        return _LABELS[self][0]
 
     @property
     def title(self) -> str:
         """The tier in words, as people read it."""
-        return {Tier.SIMILAR: "similar", Tier.SAME: "same picture", Tier.IDENTICAL: "identical"}[
-            self
-        ]
+        return _LABELS[self][1]
 
     @classmethod
     def named(cls, name: str) -> Tier:
         for tier in cls:
             if tier.label == name:
                 return tier
-        raise ImageFinderError(f"unknown tier {name!r} (identical, same or similar)")
+        raise ImageFinderError(
+            f"unknown tier {name!r} (identical, same-video, same, still or similar)"
+        )
+
+
+_LABELS = {
+    Tier.SIMILAR: ("similar", "similar"),
+    Tier.STILL: ("still", "a still from the video"),
+    Tier.SAME: ("same", "same picture"),
+    Tier.SAME_VIDEO: ("same-video", "same video"),
+    Tier.IDENTICAL: ("identical", "identical"),
+}
 
 
 class KeepRule(enum.Enum):
@@ -99,6 +113,8 @@ SIMILAR_FLOOR = 0.80  # the lowest "similar" threshold offered: below it, pictur
 _FORMAT_RANK = {
     **dict.fromkeys(RAW_EXTENSIONS, 0),
     **dict.fromkeys((".jpg", ".jpeg", ".heic", ".heif", ".avif"), 1),
+    # the containers cameras and phones record videos in
+    **dict.fromkeys((".mov", ".mp4", ".m4v", ".mts", ".m2ts", ".3gp"), 1),
 }
 _OTHER_FORMAT = 2
 
@@ -117,6 +133,8 @@ class DuplicateGroup:
     reference_ids: frozenset[int] = frozenset()
     # each other copy's relation to the keeper: (tier, score)
     relations: dict[int, tuple[Tier, float]] = field(default_factory=dict)
+    # a video copy's stretch of the keeper (from, to, in seconds); a still's time (at, at)
+    spans: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     def relation(self, item: Item) -> tuple[Tier, float]:
         """How ``item`` relates to the keeper (the keeper itself is identical, 1.0)."""
@@ -124,17 +142,28 @@ class DuplicateGroup:
             return Tier.IDENTICAL, 1.0
         return self.relations.get(item.id, (self.tier, self.score))
 
+    def where(self, item: Item) -> str:
+        """Where in the keeper (a video) ``item`` is, in words: " at 0:12" for a still,
+        " of 0:03–0:09" for a copy of a stretch; "" for the rest."""
+        span = self.spans.get(item.id)
+        if span is None:
+            return ""
+        if self.relation(item)[0] is Tier.STILL:
+            return f" at {Part.time(span[0]).label}"
+        return f" of {Part.time(span[0]).label}–{Part.time(span[1]).label}"
+
     @property
     def removable(self) -> list[Item]:
         """What removal would take by default: the copies of the keeper (identical or the same
-        picture), not the reference images, and not those only *similar* to it (bursts and
-        crops are different pictures)."""
+        picture, the same video), not the reference images, and not those only *similar* to
+        it (bursts and crops are different pictures) or stills of it (a photo taken from a
+        video is kept as a photo)."""
         return [
             i
             for i in self.items
             if i.id != self.keep.id
             and i.id not in self.reference_ids
-            and self.relation(i)[0] > Tier.SIMILAR
+            and self.relation(i)[0] > Tier.STILL
         ]
 
     @property
@@ -152,17 +181,28 @@ class DuplicateGroup:
                     "reference": i.id in self.reference_ids,
                     "match": "keep" if i.id == self.keep.id else self.relation(i)[0].label,
                     "score": round(self.relation(i)[1], 4),
+                    **_span_json(self.spans.get(i.id), self.relation(i)[0]),
                 }
                 for i in self.items
             ],
         }
 
 
+def _span_json(span: tuple[float, float] | None, tier: Tier) -> dict[str, Any]:
+    if span is None:
+        return {}
+    if tier is Tier.STILL:
+        return {"at": round(span[0], 2)}
+    return {"covers": {"from": round(span[0], 2), "to": round(span[1], 2)}}
+
+
 @dataclass
 class Pairs:
-    """Pairs found, the strongest of each: (a, b) with a < b -> (tier, score)."""
+    """Pairs found, the strongest of each: (a, b) with a < b -> (tier, score); and for
+    videos, (copy, other) -> the stretch of the other the copy covers (from, to)."""
 
     found: dict[tuple[int, int], tuple[Tier, float]] = field(default_factory=dict)
+    within: dict[tuple[int, int], tuple[float, float]] = field(default_factory=dict)
 
     def add(self, a: int, b: int, tier: Tier, score: float) -> None:
         key = (a, b) if a < b else (b, a)
@@ -224,7 +264,8 @@ def find_pairs(
         scope = np.setdiff1d(_all_ids(store), ref_ids)
     candidates = None if scope is None else np.union1d(scope, ref_ids)
     queries = _all_ids(store) if scope is None else scope
-    moments = store.part_ids()  # a video's moments are not photos to clean up
+    moments = store.part_ids()  # a video's moments: whole videos are paired apart
+    video_scope, video_candidates = _moments_apart(store, moments, queries, candidates)
     if len(moments):
         queries = np.setdiff1d(queries, moments)
         candidates = np.setdiff1d(_all_ids(store) if candidates is None else candidates, moments)
@@ -252,7 +293,38 @@ def find_pairs(
         if progress is not None:
             progress(done, len(queries))
     _add_identical(store, pairs, queries, candidates, ref_set)
+    if len(moments):
+        _add_videos(store, pairs, video_scope, video_candidates, queries, cancelled)
     return pairs
+
+
+def _moments_apart(
+    store: Store, moments: np.ndarray, queries: np.ndarray, candidates: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The moments among the queries, and among the candidates."""
+    if not len(moments):
+        return moments, moments
+    if candidates is None:
+        return np.intersect1d(queries, moments), moments
+    return np.intersect1d(queries, moments), np.intersect1d(candidates, moments)
+
+
+def _add_videos(
+    store: Store,
+    pairs: Pairs,
+    scope: np.ndarray,
+    candidates: np.ndarray,
+    photos: np.ndarray,
+    cancelled: Callable[[], bool] | None,
+) -> None:
+    """The video tiers: copies of a video, and photos that are stills of one."""
+    library = store.as_library()
+    if library is None or (cancelled is not None and cancelled()):
+        return
+    from image_finder.core.search import video_copies
+
+    video_copies.add_video_pairs(library, pairs, scope, candidates, cancelled)
+    video_copies.add_still_pairs(library, pairs, photos, candidates)
 
 
 def _original_scores(store: Store, ids: np.ndarray, found: np.ndarray) -> np.ndarray:
@@ -355,9 +427,11 @@ def group_pairs(
         if len(present) < 2 or all(i.id in reference_ids for i in present):
             continue
         tier, score = weakest[r]
-        keep = choose_keeper(present, rules, reference_ids)
+        covered = {a for a, b in pairs.within if a in ids and (b, a) not in pairs.within}
+        keep = choose_keeper(present, rules, reference_ids, covered)
         relations = _relations(store, pairs, keep, present)
-        groups.append(DuplicateGroup(tier, score, present, keep, reference_ids, relations))
+        spans = {a: span for (a, b), span in pairs.within.items() if b == keep.id}
+        groups.append(DuplicateGroup(tier, score, present, keep, reference_ids, relations, spans))
     groups.sort(key=lambda g: (-g.reclaimable, -len(g.items), g.keep.path))
     return groups
 
@@ -390,13 +464,18 @@ def _key(a: int, b: int) -> tuple[int, int]:
 
 
 def choose_keeper(
-    items: Sequence[Item], rules: Sequence[KeepRule], reference_ids: Iterable[int] = ()
+    items: Sequence[Item],
+    rules: Sequence[KeepRule],
+    reference_ids: Iterable[int] = (),
+    covered: Iterable[int] = (),
 ) -> Item:
-    """The copy to keep by ``rules`` in order; ties go to the shortest path."""
-    refs = set(reference_ids)
+    """The copy to keep by ``rules`` in order; ties go to the shortest path. A video comes
+    before its stills, and a whole video before a trimmed copy (``covered``: the ids of the
+    videos that are a stretch of another)."""
+    refs, trimmed = set(reference_ids), set(covered)
 
     def key(item: Item) -> tuple[Any, ...]:
-        parts: list[Any] = []
+        parts: list[Any] = [item.part is None, item.id in trimmed]
         for rule in rules:
             if rule is KeepRule.REFERENCE:
                 parts.append(0 if item.id in refs else 1)

@@ -431,8 +431,10 @@ function openDetail(result) {
 // -- duplicates (manage tokens) ------------------------------------------------------------------
 
 const onDuplicatesPage = () => location.pathname === "/duplicates";
-const TIER_TITLES = { identical: "Identical files", same: "The same picture", similar: "Similar pictures" };
-const MATCH_WORDS = { keep: "Keep", identical: "identical", same: "same picture", similar: "similar" };
+const TIER_TITLES = { identical: "Identical files", same: "The same picture", similar: "Similar pictures",
+  "same-video": "The same video", still: "A still from the video" };
+const MATCH_WORDS = { keep: "Keep", identical: "identical", same: "same picture", similar: "similar",
+  "same-video": "same video", still: "still" };
 let dupPage = 1;
 
 function dupItem(item) {
@@ -465,10 +467,12 @@ function dupItem(item) {
     box.className = "dup-pick";
     box.value = item.id;
     // copies of the keeper are checked; pictures only similar to it are different pictures
-    box.checked = item.match === "identical" || item.match === "same";
+    box.checked = ["identical", "same", "same-video"].includes(item.match);
     box.setAttribute("aria-label", `Move ${item.filename} to the trash`);
     const words = document.createElement("span");
-    words.textContent = `${MATCH_WORDS[item.match] || item.match} · ${item.score.toFixed(2)}`;
+    const where = item.covers ? ` of ${clock(item.covers.from)}–${clock(item.covers.to)}`
+      : item.at !== undefined ? ` at ${clock(item.at)}` : "";
+    words.textContent = `${MATCH_WORDS[item.match] || item.match}${where} · ${item.score.toFixed(2)}`;
     label.append(box, words);
   }
   li.append(img, facts, label);

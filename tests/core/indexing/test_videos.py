@@ -192,8 +192,9 @@ def test_a_search_narrowed_to_videos_or_photos(media, tmp_path, lite0, capsys):
 
 def test_duplicates_of_photos_leave_a_video_s_moments_alone(media, tmp_path, lite0):
     """A video's moments share its content hash, and a moment can look like a photo: none of
-    them is a photo's duplicate to move to the trash (which would take the whole video)."""
-    from image_finder.core.search.duplicates import find_pairs
+    them is a photo's copy to move to the trash (which would take the whole video). A photo
+    that is a frame of a video is its still, which is never removed unasked."""
+    from image_finder.core.search.duplicates import Tier, find_duplicates, find_pairs
 
     shutil.copy(media / "coffee.jpg", media / "coffee copy.jpg")
     with Library(tmp_path / "lib") as library:
@@ -201,10 +202,17 @@ def test_duplicates_of_photos_leave_a_video_s_moments_alone(media, tmp_path, lit
         pairs = find_pairs(library, threshold=0.5)
         moments = set(library.part_ids().tolist())
         assert len(moments) >= 8
-        found = {i for pair in pairs.found for i in pair}
-        assert found and not found & moments
-        names = {library.items(list(pair))[pair[0]].filename for pair in pairs.found}
-        assert names == {"coffee.jpg"} or names == {"coffee copy.jpg"}
+        photo_tiers = {Tier.IDENTICAL, Tier.SAME, Tier.SIMILAR}
+        photo_pairs = [pair for pair, (tier, _) in pairs.found.items() if tier in photo_tiers]
+        assert [set(pair) & moments for pair in photo_pairs] == [set()]
+        assert {library.items(list(photo_pairs[0]))[i].filename for i in photo_pairs[0]} == {
+            "coffee.jpg", "coffee copy.jpg"
+        }  # fmt: skip
+        stills = [pair for pair, (tier, _) in pairs.found.items() if tier is Tier.STILL]
+        assert stills, "the coffee photo is a frame of both videos"
+        for group in find_duplicates(library, threshold=0.5):
+            assert not {i.id for i in group.removable} & moments
+            assert [i.filename for i in group.removable] in ([], ["coffee copy.jpg"])
 
 
 def test_taking_a_folder_of_videos_out_keeps_no_stale_backup(media, tmp_path, lite0):
