@@ -21,7 +21,10 @@ pan over one photo, cut to the next, encoded here with PyAV:
   showing at least a second of a drawing only its video has, so that the source is the one
   answer) and copied at 360p, at a low bitrate, letterboxed, with a logo or in grey: found
   when their source comes first with its start within 2 s; and the best score of any other
-  video.
+  video;
+* the duplicates' same-video tier: those clips (trimmed copies) and whole copies of 6 of the
+  videos indexed beside them: recall (each copy paired with its source) and precision (the
+  tier's pairs that join a copy to its source, or two copies of one source).
 
 Each figure beside the CPU flags; writes benchmarks/results/video[-quick].json.
 """
@@ -242,9 +245,13 @@ def _copy(source: Path, target: Path, start: float, end: float, how: str) -> Non
     cut(source, target, start, end, size=size, change=changes.get(how))
 
 
-def _clip_recall(library, extractor, videos: dict[Path, list[Scene]], tmp: Path, n: int) -> dict:
+def _clip_recall(
+    library, extractor, videos: dict[Path, list[Scene]], tmp: Path, n: int,
+    made: dict[Path, Path],
+) -> dict:  # fmt: skip
     """Clips of 5-20 s cut from the videos, each copied one way, searched with: found when
-    their source comes first with its start within 2 s; the best score of any other video."""
+    their source comes first with its start within 2 s; the best score of any other video.
+    ``made`` learns each clip's source."""
     from image_finder.core.search.clips import MIN_SHARE, search_clip
 
     rng = random.Random(3)
@@ -266,6 +273,7 @@ def _clip_recall(library, extractor, videos: dict[Path, list[Scene]], tmp: Path,
         how = COPIES[n_clip % len(COPIES)]
         clip = tmp / f"clip-{n_clip}.mp4"
         _copy(source, clip, start, start + length, how)
+        made[clip] = source
         started = time.perf_counter()
         outcome = search_clip(library, extractor, clip, top_k=50)
         took.append(time.perf_counter() - started)
@@ -279,6 +287,41 @@ def _clip_recall(library, extractor, videos: dict[Path, list[Scene]], tmp: Path,
         "clip_best_other_video_score": round(max(others, default=0.0), 3),
         "clip_listed_from_score": MIN_SHARE,
         "clip_search_seconds_median": round(sorted(took)[len(took) // 2], 2),
+    }
+
+
+def _same_video_tier(library, extractor, videos: list[Path], copies: dict[Path, Path]) -> dict:
+    """The duplicates' same-video tier on the clips (trimmed copies) and on whole copies of
+    some of the videos (360p, grey): recall, each copy paired with its source; precision,
+    the pairs the tier makes that join a copy to its source or two copies of one source."""
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.search.duplicates import Tier, find_pairs
+
+    folder = next(iter(copies)).parent
+    for n, source in enumerate(videos[:6]):
+        whole = folder / f"whole-{n}.mp4"
+        _copy(source, whole, 0.0, 1e9, COPIES[(n * 2) % len(COPIES)])
+        copies[whole] = source
+    index_folders([str(folder)], library, extractor)
+    started = time.perf_counter()
+    pairs = find_pairs(library)
+    took = time.perf_counter() - started
+    first = {str(p): min(library.file_items(p), key=lambda i: i.part.at).id
+             for p in [*videos, *copies]}  # fmt: skip
+    origin = {first[str(p)]: str(s) for p, s in copies.items()}
+    origin.update({first[str(v)]: str(v) for v in videos})
+    tiered = [pair for pair, (tier, _) in pairs.found.items() if tier >= Tier.SAME_VIDEO]
+    right = sum(origin.get(a) == origin.get(b) is not None for a, b in tiered)
+    found = sum(
+        any({first[str(c)], first[str(s)]} == set(pair) for pair in tiered)
+        for c, s in copies.items()
+    )
+    return {
+        "same_video_copies": len(copies),
+        "same_video_pairs": len(tiered),
+        "same_video_recall": round(found / len(copies), 3),
+        "same_video_precision": round(right / len(tiered), 3) if tiered else None,
+        "same_video_pairing_seconds": round(took, 2),
     }
 
 
@@ -381,8 +424,14 @@ def main() -> None:
                     times = listed.get(str(path), [])
                     strict += any(abs(t - scene.start) <= 1.0 for t in times)
                     loose += any(scene.start - 1.0 <= t <= scene.end for t in times)
-        clips = _clip_recall(library, extractor, recall_set, Path(tmp), 10 if quick else 20)
+        copies_folder = Path(tmp) / "copies"
+        copies_folder.mkdir()
+        made: dict[Path, Path] = {}
+        clips = _clip_recall(library, extractor, recall_set, copies_folder, 10 if quick else 20,
+                             made)  # fmt: skip
+        tier = _same_video_tier(library, extractor, sorted(recall_set), made)
     result.update(clips)
+    result.update(tier)
     result["recall_videos"] = len(recall_set)
     result["recall_appearances"] = appearances
     result["recall_at_start_1s"] = round(strict / appearances, 3)

@@ -1,26 +1,27 @@
 """Memory: the peak resident size of indexing one hour of 1080p video.
 
-    python -m benchmarks.video_memory [--minutes 60]
+    python -m benchmarks.video_memory [--minutes 5,60]
 
 The video is a slideshow of real photos (benchmarks/video.py: a pan over each, cut to the
 next) at 1920x1080, 30 fps, H.264: a stretch of 150 s is encoded once and its packets written
 again and again, times shifted, up to the length asked for (the file is a real hour of video
 to its decoder; only the encoding is saved). Each measurement runs in a child process of its
 own, its peak resident size (``ru_maxrss``) read when it ends: the model loaded alone (the
-floor), then ``index_folders`` on the video with EfficientNet-Lite0. Writes
+floor), then ``index_folders`` on the video with EfficientNet-Lite0, for each length asked
+(5 and 60 minutes: the peak must not grow with the length). Writes
 benchmarks/results/video_memory.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import random
 import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from benchmarks import photos as photo_set
@@ -51,7 +52,7 @@ def long_video(path: Path, minutes: float) -> None:
 
     if path.exists():
         return
-    stretch = path.with_name("stretch-1080p30.mp4")
+    stretch = path.parent.parent / "stretch-1080p30.mp4"  # beside the folder indexed
     if not stretch.exists():
         pool = photo_set.build(DATA / "photos-60", 60)
         spec = Spec("h264-1080p30", "libx264", (1920, 1080), 30, STRETCH)
@@ -62,9 +63,9 @@ def long_video(path: Path, minutes: float) -> None:
         out = target.add_stream_from_template(inp)
         packets = [p for p in source.demux(inp) if p.dts is not None]
         dts = [p.dts for p in packets]
-        frame = min(b - a for a, b in zip(dts, dts[1:], strict=False) if b > a)
+        frame = min(b - a for a, b in itertools.pairwise(dts) if b > a)
         step = max(dts) - min(dts) + frame  # the next copy's first packet a frame after
-        for n in range(max(1, int(round(minutes * 60 / float(step * inp.time_base))))):
+        for n in range(max(1, round(minutes * 60 / float(step * inp.time_base)))):
             for packet in packets:
                 copy = av.Packet(bytes(packet))
                 copy.pts, copy.dts = packet.pts + n * step, packet.dts + n * step
@@ -93,38 +94,30 @@ def main() -> None:
     from image_finder.core.pictures.video import probe
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--minutes", default="5,60", help="the lengths measured, in minutes")
     args = parser.parse_args()
-    folder = DATA / "video-memory"
-    folder.mkdir(parents=True, exist_ok=True)
-    video_folder = folder / f"{int(args.minutes)}min"
-    video_folder.mkdir(exist_ok=True)
-    video = video_folder / "hour-1080p30.mp4"
-    started = time.perf_counter()
-    long_video(video, args.minutes)
-    made = time.perf_counter() - started
-    facts = probe(video)
+    result: dict[str, object] = {"cpu_flags": sorted(precision.cpu_flags() & CPU_FLAGS)}
     floor, _ = _child("model")
-    with tempfile.TemporaryDirectory() as tmp:
-        peak, printed = _child("index", str(video_folder), str(Path(tmp) / "lib"))
-    indexed = json.loads(printed)
-    publish(
-        {
-            "cpu_flags": sorted(precision.cpu_flags() & CPU_FLAGS),
-            "video": f"{facts.width}x{facts.height} {facts.codec}, 30 fps",
-            "video_minutes": round(facts.duration / 60, 1),
-            "video_mb": round(video.stat().st_size / 2**20, 1),
-            "seconds_to_make_video": round(made, 1),
-            "model_loaded_peak_rss_mib": round(floor),
-            "indexing_peak_rss_mib": round(peak),
-            "indexing_peak_rss_goal_mib": 1536,
-            "moments": indexed["moments"],
-            "skipped": indexed["skipped"],
-            "indexing_seconds": round(indexed["seconds"], 1),
-            "x_real_time": round(facts.duration / indexed["seconds"], 1),
-        },
-        "video_memory.json",
-    )
+    result["model_loaded_peak_rss_mib"] = round(floor)
+    for minutes in sorted(float(m) for m in args.minutes.split(",")):
+        folder = DATA / "video-memory" / f"{minutes:g}min"  # the video alone in its folder
+        folder.mkdir(parents=True, exist_ok=True)
+        video = folder / "1080p30.mp4"
+        long_video(video, minutes)
+        facts = probe(video)
+        with tempfile.TemporaryDirectory() as tmp:
+            peak, printed = _child("index", str(folder), str(Path(tmp) / "lib"))
+        indexed = json.loads(printed)
+        tag = f"{minutes:g}min"
+        result[f"{tag}_video"] = f"{facts.width}x{facts.height} {facts.codec} 30 fps, " + (
+            f"{facts.duration / 60:.1f} min, {video.stat().st_size / 2**20:.0f} MB"
+        )
+        result[f"{tag}_indexing_peak_rss_mib"] = round(peak)
+        result[f"{tag}_moments"] = indexed["moments"]
+        result[f"{tag}_skipped"] = indexed["skipped"]
+        result[f"{tag}_x_real_time"] = round(facts.duration / indexed["seconds"], 1)
+    result["indexing_peak_rss_goal_mib"] = 1536
+    publish(result, "video_memory.json")
 
 
 if __name__ == "__main__":

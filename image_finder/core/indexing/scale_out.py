@@ -32,13 +32,12 @@ from image_finder.core.common import heap
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.faults import checkpoint
 from image_finder.core.common.paths import inside
-from image_finder.core.common.records import FileFacts
 from image_finder.core.embedding.models import ModelSpec, model_spec
 from image_finder.core.indexing.progress import IndexPhase, IndexProgress
-from image_finder.core.pictures.images import is_image_name
-from image_finder.core.pictures.scanning import OUTSIDE, Skipped
+from image_finder.core.indexing.scale_videos import Gatherer, work_items
+from image_finder.core.pictures.scanning import OUTSIDE, Skipped, is_indexed_name
 from image_finder.core.pictures.steps import PictureSteps
-from image_finder.core.stores.catalogue import Catalogue, CatalogueRow
+from image_finder.core.stores.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +130,8 @@ def _heap_for_workers() -> Iterator[None]:
 
 
 def list_sources(sources: Sequence[str]) -> tuple[list[tuple[str, int, int]], list[str]]:
-    """(path, size, mtime_ns) of every picture under ``sources`` (folders or pyarrow.fs URIs),
-    and the folders they name."""
+    """(path, size, mtime_ns) of every picture and video under ``sources`` (folders or
+    pyarrow.fs URIs), and the folders they name."""
     import pyarrow.fs as pafs
 
     files: list[tuple[str, int, int]] = []
@@ -150,7 +149,7 @@ def list_sources(sources: Sequence[str]) -> tuple[list[tuple[str, int, int]], li
         selector = pafs.FileSelector(base, recursive=True)
         real_base = os.path.realpath(base) if "://" not in source else ""
         for info in fs.get_file_info(selector):
-            if info.type == pafs.FileType.File and is_image_name(info.base_name):
+            if info.type == pafs.FileType.File and is_indexed_name(info.base_name):
                 if real_base and not inside(os.path.realpath(info.path), real_base):
                     log.warning("%s: %s", info.path, OUTSIDE)  # a link out of the folder
                     continue
@@ -205,15 +204,27 @@ def split_transform(transform: Any) -> tuple[Any, Any]:
 
 def decode_batch(batch: dict[str, Any], steps: PictureSteps, min_size: int) -> dict[str, Any]:
     """CPU task: each file read and decoded as ``index`` does, then resized and cropped by the
-    model's picture steps into 8-bit pixels (empty, with a reason, for a file that cannot be)."""
+    model's picture steps into 8-bit pixels (empty, with a reason, for a file that cannot be);
+    a video's segment makes a row per moment (core/indexing/scale_videos.py)."""
     from image_finder.core.common.errors import ImageLoadError
+    from image_finder.core.indexing.scale_videos import decode_segment
     from image_finder.core.pictures.images import image_size, is_raw_name, load_image
     from image_finder.core.pictures.layout import signature
+    from image_finder.core.pictures.video import is_video_name
 
-    keys = ("path", "size", "mtime_ns", "hash", "width", "height", "layout", "tensor", "error")
+    keys = ("path", "size", "mtime_ns", "hash", "width", "height", "layout", "tensor", "error",
+            "part", "segment", "segments", "in_segment")  # fmt: skip
     out: dict[str, list[Any]] = {k: [] for k in keys}
-    for path in batch["path"]:
+    for n, path in enumerate(batch["path"]):
         path = str(path)
+        if is_video_name(path):
+            item = {k: batch[k][n] for k in ("path", "start", "end", "segment", "segments")}
+            for row in decode_segment(item, steps):
+                for key in keys:
+                    out[key].append(row[key])
+            continue
+        for key, whole in (("part", ""), ("segment", 0), ("segments", 1), ("in_segment", 1)):
+            out[key].append(whole)
         try:
             data, size, mtime = _read(path)
             raw = is_raw_name(path)
@@ -357,7 +368,7 @@ def index_with_ray(
     context.enable_progress_bars = False  # the job reports its own progress
     context.print_on_execution_start = False
     batch = 64 if gpus else 16  # the model's batch, as index's (Extractor.batch_size)
-    data = ray.data.from_items([{"path": p} for p, _, _ in todo])
+    data = ray.data.from_items(work_items([p for p, _, _ in todo]))
     decoded = data.map_batches(
         decode_batch,  # type: ignore[arg-type]
         batch_size=DECODE_BATCH, fn_kwargs={"steps": steps, "min_size": min_size},
@@ -369,33 +380,21 @@ def index_with_ray(
                                "precision": precision, "threads": threads, "steps": steps},
         num_gpus=1 if gpus else 0, num_cpus=reserved, runtime_env=workers,
     )  # fmt: skip
+    gatherer = Gatherer()  # a video's moments come whole, from all its segments' tasks
+    done = 0
     for rows_of_batch in embedded.iter_batches(batch_size=batch, batch_format="numpy"):
-        rows, skipped = _rows(rows_of_batch)
+        rows, skipped, finished = gatherer.add(rows_of_batch)
         report.skipped += skipped
         report.embedded += catalogue.upsert(rows, spec.name, roots, precision=precision)
+        done += finished
         checkpoint("catalogue_upserted")
         if progress is not None:
-            done = report.embedded + len(report.skipped)
             elapsed = time.perf_counter() - started
             rate = report.embedded / elapsed if elapsed else 0.0
-            eta = (len(todo) - done) / rate if rate else None
+            eta = (len(todo) - done) * elapsed / done if done else None
             progress(IndexProgress(IndexPhase.EMBEDDING, done, len(todo), rate, eta))
         if cancelled is not None and cancelled():
             report.cancelled = True
             break
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _rows(batch: dict[str, Any]) -> tuple[list[CatalogueRow], list[Skipped]]:
-    rows, skipped = [], []
-    for n, path in enumerate(batch["path"]):
-        error = str(batch["error"][n])
-        if error:
-            skipped.append(Skipped(str(path), error))
-            continue
-        facts = FileFacts(int(batch["size"][n]), int(batch["mtime_ns"][n]), str(batch["hash"][n]),
-                          int(batch["width"][n]) or None, int(batch["height"][n]) or None,
-                          bytes(batch["layout"][n]))  # fmt: skip
-        rows.append(CatalogueRow(str(path), facts, np.asarray(batch["vector"][n], np.float32)))
-    return rows, skipped

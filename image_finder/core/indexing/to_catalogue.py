@@ -1,5 +1,6 @@
 """A library's pictures copied into a catalogue with their stored vectors (nothing is decoded
-or embedded again): a collection that outgrew one machine moves to Milvus as it is. The
+or embedded again): a collection that outgrew one machine moves to Milvus as it is, videos'
+moments included. The
 model's own features are copied, never an adapter's; a rerun writes the same rows (the key
 is the path), so a copy cut short is finished by running it again."""
 
@@ -34,6 +35,7 @@ def copy_library(
     made_in = record.chosen if record is not None else "fp32"
     catalogue.add_folders(folders)
     written = 0
+    seen: set[str] = set()  # the files with parts met so far (their old parts deleted)
     with library.snapshot(original=True) as source:
         for ids, vectors in source.chunks(CHUNK):
             if cancelled is not None and cancelled():
@@ -43,11 +45,15 @@ def copy_library(
             rows = [
                 CatalogueRow(item.path, FileFacts(item.size, item.mtime_ns, item.content_hash,
                                                   item.width, item.height, layouts.get(i)),
-                             vector)
+                             vector, item.part)
                 for i, vector in zip(ids.tolist(), vectors, strict=True)
                 if (item := items.get(i)) is not None
             ]  # fmt: skip
-            written += catalogue.upsert(rows, model, folders, precision=made_in)
+            # a video's moments may come in two chunks: its old parts go once, before the first
+            first_met = sorted({r.path for r in rows if r.part is not None} - seen)
+            catalogue.delete(first_met)
+            seen.update(first_met)
+            written += catalogue.upsert(rows, model, folders, precision=made_in, replace=False)
             if progress is not None:
                 progress(written, total)
     return written

@@ -32,6 +32,7 @@ class PictureFacts:
     format: str  # "jpeg", "png", "heic", "raw"…; "" when the header cannot be read
     taken_at: float | None = None  # seconds since the epoch, local time as the camera wrote it
     camera: str = ""  # "Canon EOS 80D"
+    duration: float | None = None  # a video's length in seconds (0: it could not be read)
 
 
 def _exif_time(text: object) -> float | None:
@@ -84,8 +85,8 @@ def _video_facts(path: str, size: int, mtime_ns: int) -> PictureFacts:
 
     container = os.path.splitext(path)[1].lower().lstrip(".")
     try:
-        recorded = probe(path).recorded
+        facts = probe(path)
     except ImageLoadError as exc:
         log.debug("no facts from the header of %s: %s", path, exc.reason)
-        return PictureFacts(container)
-    return PictureFacts(container, recorded or mtime_ns / 1e9)
+        return PictureFacts(container, duration=0.0)
+    return PictureFacts(container, facts.recorded or mtime_ns / 1e9, "", facts.duration)

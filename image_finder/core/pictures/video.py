@@ -192,20 +192,28 @@ def moments(
     *,
     cancelled: Callable[[], bool] = lambda: False,
     time_limit: float | None = None,
+    start: float = 0.0,
+    end: float | None = None,
 ) -> Iterator[Moment]:
     """The video's moments in time order (see the module's notes). ``time_limit``: seconds of
     decoding allowed (a clip sent to a server); past it, ImageLoadError. The video is gone
     through once, a stretch between two keyframes at a time, so memory stays the same
-    however long it is."""
+    however long it is. ``start``, ``end``: a segment of it (a task of a job that spreads a
+    long video): from its first keyframe at or after ``start`` to the first at or after
+    ``end`` (where the next segment starts), so that segments leave no gap between them."""
     rule = rule or MomentRule()
     deadline = None if time_limit is None else time.monotonic() + time_limit
     scan = _Scan()
     chooser = _Chooser(rule)
     previous: _Candidate | None = None  # the last keyframe: its stretch is not done yet
-    for key in _keyframes(path, scan, deadline, cancelled):
+    for key in _keyframes(path, scan, deadline, cancelled, start):
+        if key.seconds < start - 1e-3:
+            continue
         if previous is not None:
             yield from _stretch(path, rule, chooser, scan, previous, key.seconds, deadline,
                                 cancelled)  # fmt: skip
+        if end is not None and key.seconds >= end - 1e-3:
+            return  # the next segment's first keyframe
         previous = key
     if previous is None:
         if cancelled():
@@ -214,7 +222,7 @@ def moments(
             os.fspath(path), "no frame could be decoded (an empty or damaged video)"
         )
     duration = probe(path).duration
-    if duration and scan.last < duration - max(CUT_SHORT_SECONDS, 0.1 * duration):
+    if end is None and duration and scan.last < duration - max(CUT_SHORT_SECONDS, 0.1 * duration):
         ends, length = Part.time(scan.last).label, Part.time(duration).label
         raise ImageLoadError(os.fspath(path), f"cut short: it ends at {ends} of its {length}")
     end = max(previous.seconds, duration, scan.last)
@@ -285,10 +293,11 @@ def _keyframes(
     scan: _Scan,
     deadline: float | None,
     cancelled: Callable[[], bool],
+    start: float = 0.0,
 ) -> Iterator[_Candidate]:
-    """Every keyframe in time order, each decoded alone (its packets only, the decoder told
-    to skip the rest); ``scan`` learns, as it goes, where the packets between them suggest
-    a cut."""
+    """Every keyframe in time order (from the last at or before ``start``), each decoded
+    alone (its packets only, the decoder told to skip the rest); ``scan`` learns, as it
+    goes, where the packets between them suggest a cut."""
     import av
 
     container = _open(path)
@@ -296,6 +305,8 @@ def _keyframes(
         stream = container.streams.video[0]
         stream.codec_context.skip_frame = "NONKEY"
         stream.thread_type = "AUTO"
+        if start > 0 and stream.time_base:
+            container.seek(int(start / stream.time_base), stream=stream, backward=True)
         for packet in container.demux(stream):
             if cancelled():
                 return

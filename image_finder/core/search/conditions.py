@@ -91,6 +91,8 @@ class Conditions:
     camera: str = ""  # a part of the camera's make and model, any case
     concept: str = ""  # a concept's name: the pictures that likely show it
     kind: str = ""  # "photo" or "video" (a video's moments); "": both
+    min_duration: float | None = None  # seconds: videos at least this long (photos have none)
+    max_duration: float | None = None
 
     @classmethod
     def from_values(
@@ -108,6 +110,8 @@ class Conditions:
         camera: str | None = None,
         concept: str | None = None,
         kind: str | None = None,
+        min_duration: str | float | None = None,
+        max_duration: str | float | None = None,
     ) -> Conditions:
         """Conditions as a person writes them (dates as YYYY-MM-DD, formats as 'jpeg,png'),
         each checked: ImageFinderError says what is wrong."""
@@ -124,6 +128,8 @@ class Conditions:
             camera=(camera or "").strip(),
             concept=" ".join((concept or "").split()),
             kind=(kind or "").strip().lower(),
+            min_duration=parse_duration(min_duration) if min_duration not in (None, "") else None,
+            max_duration=parse_duration(max_duration) if max_duration not in (None, "") else None,
         )
         found.check()
         return found
@@ -143,6 +149,11 @@ class Conditions:
             raise ImageFinderError(f"kind: photo or video (got {self.kind!r})")
         if self.taken_after and self.taken_before and self.taken_after > self.taken_before:
             raise ImageFinderError("taken-after is later than taken-before: nothing can match")
+        low, high = self.min_duration, self.max_duration
+        if (low is not None and low < 0) or (high is not None and high < 0):
+            raise ImageFinderError("a duration must be 0 or more")
+        if low is not None and high is not None and low > high:
+            raise ImageFinderError("min-duration is longer than max-duration: nothing can match")
 
     def without(self, part: str) -> Conditions:
         """These conditions less one of :meth:`parts` (by its field name)."""
@@ -178,8 +189,15 @@ class Conditions:
             yield "camera", f"camera “{self.camera}”"
         if self.concept:
             yield "concept", f"showing {self.concept}"
+        yield from self._video_parts()
+
+    def _video_parts(self) -> Iterator[tuple[str, str]]:
         if self.kind:
             yield "kind", f"{self.kind}s only"
+        if self.min_duration is not None:
+            yield "min_duration", f"videos from {clock(self.min_duration)}"
+        if self.max_duration is not None:
+            yield "max_duration", f"videos up to {clock(self.max_duration)}"
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -197,6 +215,32 @@ class Conditions:
         return data
 
 
+def parse_duration(text: str | float) -> float:
+    """Seconds from "90", "1:30" or "1:02:03" (hours, minutes, seconds)."""
+    if isinstance(text, int | float):
+        return float(text)
+    fields_ = text.strip().split(":")
+    try:
+        if len(fields_) > 3 or not all(f.strip() for f in fields_):
+            raise ValueError(text)
+        seconds = 0.0
+        for value in fields_:
+            seconds = seconds * 60 + float(value)
+    except ValueError:
+        raise ImageFinderError(
+            f"a duration is seconds or [H:]M:SS, as 90 or 1:30 (got {text!r})"
+        ) from None
+    return seconds
+
+
+def clock(seconds: float) -> str:
+    """A duration as a person reads it: 1:30, 1:02:03."""
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 def _day(timestamp: float) -> str:
     return date.fromtimestamp(timestamp).isoformat()
 
@@ -206,7 +250,7 @@ class FactTable:
 
     def __init__(self, rows: list[tuple[Any, ...]]) -> None:
         n = len(rows)
-        columns = list(zip(*rows, strict=True)) if rows else [()] * 8
+        columns = list(zip(*rows, strict=True)) if rows else [()] * 9
         self.ids = np.fromiter(columns[0], np.int64, n)
         self.bytes = np.fromiter(columns[1], np.int64, n)
         mtime = np.fromiter(columns[2], np.float64, n) / 1e9
@@ -216,6 +260,7 @@ class FactTable:
         self.taken = np.where(np.isnan(taken), mtime, taken)
         self.format = np.array([v or "" for v in columns[6]], dtype=object)
         self.camera = np.array([(v or "").lower() for v in columns[7]], dtype=object)
+        self.duration = np.array([np.nan if v is None else v for v in columns[8]], np.float64)
 
     def mask(self, c: Conditions) -> np.ndarray:
         keep = np.ones(len(self.ids), bool)
@@ -239,9 +284,18 @@ class FactTable:
             keep &= self._orientation(c.orientation)
         if c.camera:
             keep &= _contains(self.camera, c.camera.lower())
+        keep &= self._video_mask(c)
+        return keep
+
+    def _video_mask(self, c: Conditions) -> np.ndarray:
+        keep = np.ones(len(self.ids), bool)
         if c.kind:
             video = np.isin(self.format, VIDEO_FORMATS)
             keep &= video if c.kind == "video" else ~video
+        if c.min_duration is not None:  # photos have no duration: never longer than anything
+            keep &= self.duration >= c.min_duration
+        if c.max_duration is not None:
+            keep &= self.duration <= c.max_duration
         return keep
 
     def _orientation(self, wanted: Orientation) -> np.ndarray:

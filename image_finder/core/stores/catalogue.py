@@ -7,10 +7,15 @@ server``), Milvus Standalone or Distributed, and Zilliz Cloud. A store is named 
 * ``milvus://HOST:PORT/COLLECTION``: a Milvus server (``milvus-lite server``, Standalone,
   Distributed behind its proxy); ``milvuss://`` for TLS.
 
-Per image, the collection holds the vector and what results need: the path (the primary key,
-with an INVERTED index for folder prefixes), size, mtime, content hash, width, height,
-indexed-at, model and the brightness layout (base64). Every id is derived from the path, so a
-batch written twice (Ray retrying a task) writes the same rows. The model, dimension,
+Per item, the collection holds the vector and what results need: its key (the primary key,
+with an INVERTED index for folder prefixes: the path, and for a part of a file, a video's
+moment, the path and the part), the file's path and the part, size, mtime, content hash,
+width, height, indexed-at, model and the brightness layout (base64). Every id is derived from
+the key, so a batch written twice (Ray retrying a task) writes the same rows. A file's parts
+are written in one upsert call, after its old parts are deleted (Milvus has no transactions:
+a crash between the two leaves the file out, and the next run of the job, finding it
+missing, indexes it again). A collection made before parts existed holds whole pictures
+only, and says so when asked to take a video. The model, dimension,
 precision, folders indexed and a generation (changed by every write) are kept in a small meta
 collection; vectors of two models are never mixed.
 """
@@ -30,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from image_finder.core.common.errors import ImageFinderError, ModelMismatchError
-from image_finder.core.common.records import FileFacts, Item, display_name
+from image_finder.core.common.records import FileFacts, Item, Part, display_name
 from image_finder.core.stores.catalogue_reads import ITERATOR_BATCH, CatalogueReads
 
 DEFAULT_COLLECTION = "image_finder"
@@ -39,6 +44,13 @@ MAX_PATH = 4096
 QUERY_CHUNK = 500
 _FIELDS = ["path", "id", "folder", "size", "mtime_ns", "content_hash", "width", "height",
            "indexed_at", "model"]  # fmt: skip
+_PART_FIELDS = ["file", "part"]  # in collections made since files have parts
+PART_MARK = "#part="  # a part's key: the file's path, this, and the part's own key
+
+
+def part_key(path: str, part: Part | None) -> str:
+    """The catalogue's key of an item: the file's (``row_key``), with the part's."""
+    return row_key(path) if part is None else f"{row_key(path)}{PART_MARK}{part.key}"
 
 
 def row_key(path: str) -> str:
@@ -84,6 +96,7 @@ class CatalogueRow:
     path: str
     facts: FileFacts
     vector: np.ndarray
+    part: Part | None = None  # a video's moment; None: the whole file
 
 
 class Catalogue(CatalogueReads):
@@ -104,6 +117,7 @@ class Catalogue(CatalogueReads):
         self.meta_collection = f"{self.collection}_meta"
         self._scopes = []
         self._scope_lock = threading.Lock()
+        self._parts: bool | None = None  # whether the collection keeps parts (once it exists)
         self._ensure_meta()
 
     def close(self) -> None:
@@ -182,8 +196,10 @@ class Catalogue(CatalogueReads):
         if self.client.has_collection(self.collection):
             return
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("path", DataType.VARCHAR, is_primary=True, max_length=MAX_PATH)
+        schema.add_field("path", DataType.VARCHAR, is_primary=True, max_length=MAX_PATH + 64)
         schema.add_field("id", DataType.INT64)
+        schema.add_field("file", DataType.VARCHAR, max_length=MAX_PATH)
+        schema.add_field("part", DataType.VARCHAR, max_length=64)
         schema.add_field("folder", DataType.VARCHAR, max_length=MAX_PATH)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
         for name in ("size", "mtime_ns"):
@@ -200,7 +216,9 @@ class Catalogue(CatalogueReads):
         index.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
         index.add_index(field_name="path", index_type="INVERTED")
         index.add_index(field_name="id", index_type="INVERTED")
+        index.add_index(field_name="file", index_type="INVERTED")
         self.client.create_collection(self.collection, schema=schema, index_params=index)
+        self._parts = True
         self._set_meta({"model": model, "dim": str(dim), "precision": precision,
                         "created": str(time.time())})  # fmt: skip
 
@@ -211,27 +229,66 @@ class Catalogue(CatalogueReads):
         folders: Iterable[str],
         *,
         precision: str = "fp32",
+        replace: bool = True,
     ) -> int:
         """Write ``rows`` (by path: a retried batch writes the same rows), in calls of at most
-        ``MAX_UPSERT_BYTES``; ``precision``: the one the model ran in (queries follow it).
-        Returns how many were written."""
+        ``MAX_UPSERT_BYTES``, a file's parts in one; ``precision``: the one the model ran in
+        (queries follow it). ``replace``: the files with parts among ``rows`` come whole, so
+        their old parts go (False: the caller took them out). Returns how many were written."""
         if not rows:
             return 0
         self._ensure_images(model, int(rows[0].vector.shape[0]), precision)
+        parts = self.keeps_parts
+        with_parts = sorted({row_key(r.path) for r in rows if r.part is not None})
+        if with_parts and not parts:
+            raise ImageFinderError(
+                f"the catalogue {self.address.text} was made before videos could be indexed "
+                "and holds whole pictures only: index into a new collection (…#NAME or "
+                "milvus://HOST:PORT/NAME) to keep videos' moments"
+            )
+        if replace:
+            self.delete(with_parts)  # a changed video's old moments: its new ones replace them
         known = list(folders)
         now = time.time()
         batch: list[dict[str, Any]] = []
         size = written = 0
-        for row in rows:
+        for n, row in enumerate(rows):
             if len(os.fsencode(row.path)) > MAX_PATH:
                 raise ImageFinderError(f"path too long for the catalogue: {display_name(row.path)}")
-            record = _record(row, model, now, known)
-            batch.append(record)
+            batch.append(_record(row, model, now, known, parts))
             size += row.vector.nbytes + len(row.path) * 2 + 1200
-            if size >= MAX_UPSERT_BYTES:
+            following = rows[n + 1] if n + 1 < len(rows) else None
+            same_file = following is not None and following.path == row.path
+            if size >= MAX_UPSERT_BYTES and not same_file:  # a file's parts in one call
                 written += self._write(batch)
                 batch, size = [], 0
         return written + self._write(batch)
+
+    @property
+    def keeps_parts(self) -> bool:
+        """Whether the collection keeps parts of files (made since it could: a new one does)."""
+        if self._parts is None:
+            if not self.client.has_collection(self.collection):
+                return True
+            fields = self.client.describe_collection(self.collection)["fields"]
+            self._parts = "part" in {f["name"] for f in fields}
+        return self._parts
+
+    def _fields(self) -> list[str]:
+        return [*_FIELDS, *_PART_FIELDS] if self.keeps_parts else list(_FIELDS)
+
+    def _keys_of(self, paths: Sequence[str]) -> list[str]:
+        """The keys of every item of the files ``paths``: each file's own, and its parts'."""
+        keys = [row_key(p) for p in paths]
+        if not self.keeps_parts:
+            return keys
+        found: set[str] = set()  # every row of such a collection names its file
+        for start in range(0, len(keys), QUERY_CHUNK):
+            chunk = keys[start : start + QUERY_CHUNK]
+            rows = self.client.query(self.collection, filter=f"file in {_literals(chunk)}",
+                                     output_fields=["path"])  # fmt: skip
+            found.update(r["path"] for r in rows)
+        return sorted(found)
 
     def _write(self, batch: list[dict[str, Any]]) -> int:
         if not batch:
@@ -246,9 +303,12 @@ class Catalogue(CatalogueReads):
     def delete(self, paths: Sequence[str]) -> int:
         if not paths or not self.client.has_collection(self.collection):
             return 0
-        found = self.client.delete(self.collection, ids=[row_key(p) for p in paths])
+        keys = self._keys_of(paths)
+        if not keys:
+            return 0
+        found = self.client.delete(self.collection, ids=keys)
         self._changed()
-        return int(found.get("delete_count", len(paths))) if isinstance(found, dict) else len(paths)
+        return int(found.get("delete_count", len(keys))) if isinstance(found, dict) else len(keys)
 
     def move(self, moves: Sequence[tuple[str, str]]) -> int:
         """Files moved or renamed (old path, new path): their rows follow, vectors kept.
@@ -259,20 +319,26 @@ class Catalogue(CatalogueReads):
         known = self.folder_paths()
         rows = []
         gone = []
+        moved = 0
         for old, new in moves:
-            found = self.client.get(self.collection, ids=[row_key(old)],
-                                    output_fields=[*_FIELDS, "vector", "layout"])  # fmt: skip
+            fields = [*self._fields(), "vector", "layout"]
+            found = self.client.get(self.collection, ids=self._keys_of([old]), output_fields=fields)
             if not found:
                 continue
-            row, new = dict(found[0]), row_key(new)
+            new = row_key(new)
             folder = next((r for r in known if new.startswith(os.path.join(r, ""))),
                           os.path.dirname(new))  # fmt: skip
-            row.update(path=new, id=path_id(new), folder=folder)
-            rows.append(row)
+            for row in map(dict, found):
+                key = part_key(new, Part.from_key(row.get("part")))
+                row.update(path=key, id=path_id(key), folder=folder)
+                if "file" in row:
+                    row["file"] = new
+                rows.append(row)
             gone.append(row_key(old))
+            moved += 1
         self._write(rows)
         self.delete(gone)
-        return len(rows)
+        return moved
 
     def count(self) -> int:
         if not self.client.has_collection(self.collection):
@@ -285,10 +351,17 @@ class Catalogue(CatalogueReads):
         if not self.client.has_collection(self.collection):
             return {}
         out: dict[str, tuple[int, int]] = {}
+        parts = self.keeps_parts
         for start in range(0, len(paths), QUERY_CHUNK):
-            rows = self.client.get(self.collection, ids=list(paths[start : start + QUERY_CHUNK]),
-                                   output_fields=["path", "size", "mtime_ns"])  # fmt: skip
-            out.update({r["path"]: (int(r["size"]), int(r["mtime_ns"])) for r in rows})
+            chunk = list(paths[start : start + QUERY_CHUNK])
+            if parts:  # a video's moments all carry its stamp
+                rows = self.client.query(self.collection, filter=f"file in {_literals(chunk)}",
+                                         output_fields=["file", "size", "mtime_ns"])  # fmt: skip
+                out.update({r["file"]: (int(r["size"]), int(r["mtime_ns"])) for r in rows})
+            else:
+                rows = self.client.get(self.collection, ids=chunk,
+                                       output_fields=["path", "size", "mtime_ns"])  # fmt: skip
+                out.update({r["path"]: (int(r["size"]), int(r["mtime_ns"])) for r in rows})
         return out
 
     def _by_ids(self, ids: Sequence[int], fields: list[str]) -> list[dict[str, Any]]:
@@ -302,13 +375,21 @@ class Catalogue(CatalogueReads):
         return rows
 
     def items(self, ids: Iterable[int]) -> dict[int, Item]:
-        return {int(r["id"]): _item(r) for r in self._by_ids(list(ids), _FIELDS)}
+        return {int(r["id"]): _item(r) for r in self._by_ids(list(ids), self._fields())}
 
     def item_by_path(self, path: str) -> Item | None:
+        """The item of the file at ``path``: itself, or its first part."""
+        found = self.file_items(path)
+        return found[0] if found else None
+
+    def file_items(self, path: str) -> list[Item]:
+        """The items of one file: itself, or its parts (a video's moments) in order."""
         if not self.client.has_collection(self.collection):
-            return None
-        rows = self.client.get(self.collection, ids=[row_key(path)], output_fields=_FIELDS)
-        return _item(rows[0]) if rows else None
+            return []
+        rows = self.client.get(self.collection, ids=self._keys_of([path]),
+                               output_fields=self._fields())  # fmt: skip
+        found = [_item(r) for r in rows]
+        return sorted(found, key=lambda i: (i.part is not None, i.part.at if i.part else 0.0))
 
     def vectors(self, ids: Sequence[int], *, original: bool = False) -> np.ndarray:
         """The stored vectors of ``ids``, in order (``original``: the same, a catalogue holds
@@ -360,7 +441,7 @@ class Catalogue(CatalogueReads):
         if not self.client.has_collection(self.collection):
             return
         iterator = self.client.query_iterator(
-            self.collection, batch_size=batch, filter="", output_fields=[*_FIELDS, "vector"]
+            self.collection, batch_size=batch, filter="", output_fields=[*self._fields(), "vector"]
         )
         try:
             while rows := iterator.next():
@@ -374,18 +455,28 @@ def _literal(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+def _literals(texts: Sequence[str]) -> str:
+    """``texts`` as a list literal of Milvus's filter expressions."""
+    return "[" + ", ".join(_literal(t) for t in texts) + "]"
+
+
 def _like_prefix(prefix: str) -> str:
     """A LIKE pattern for paths that start with ``prefix`` (its wildcards escaped)."""
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _record(row: CatalogueRow, model: str, now: float, folders: list[str]) -> dict[str, Any]:
+def _record(
+    row: CatalogueRow, model: str, now: float, folders: list[str], parts: bool
+) -> dict[str, Any]:
     f = row.facts
     folder = next((r for r in folders if row.path.startswith(os.path.join(r, ""))),
                   os.path.dirname(row.path))  # fmt: skip
+    key = part_key(row.path, row.part)
+    extra = {"file": row_key(row.path), "part": row.part.key if row.part else ""} if parts else {}
     return {
-        "path": row.path,
-        "id": path_id(row.path),
+        "path": key,
+        "id": path_id(key),
+        **extra,
         "folder": folder,
         "vector": np.asarray(row.vector, np.float32).tolist(),
         "size": int(f.size),
@@ -400,8 +491,10 @@ def _record(row: CatalogueRow, model: str, now: float, folders: list[str]) -> di
 
 
 def _item(row: dict[str, Any]) -> Item:
+    path = row.get("file") or row["path"]
     return Item(
-        int(row["id"]), row["path"], display_name(os.path.basename(row["path"])), row["folder"],
+        int(row["id"]), path, display_name(os.path.basename(path)), row["folder"],
         int(row["size"]), int(row["mtime_ns"]), row["content_hash"], float(row["indexed_at"]),
         row["model"], int(row["width"]) or None, int(row["height"]) or None,
+        Part.from_key(row.get("part")),
     )  # fmt: skip

@@ -139,6 +139,9 @@ class CatalogueReads:
 
         def folder_filter(self, folder: str) -> str: ...
 
+        @property
+        def keeps_parts(self) -> bool: ...
+
     active_adapter = None  # a catalogue holds the model's own features
     adapter = None
     text_model: str | None = None
@@ -208,13 +211,16 @@ class CatalogueReads:
             return next((folder for array, folder in self._scopes if array is ids), None)
 
     def part_ids(self) -> np.ndarray:
-        """None: a catalogue holds whole pictures only."""
-        return np.zeros(0, np.int64)
+        """The ids of the items that are parts of files (a video's moments)."""
+        if not self.keeps_parts:
+            return np.zeros(0, np.int64)
+        return np.asarray([int(r["id"]) for r in self._query_all('part != ""', ["id"])], np.int64)
 
     def same_content_groups(self) -> list[list[int]]:
-        """Ids of the images that share their content hash with another (byte copies)."""
+        """Ids of the whole files that share their content hash with another (byte copies)."""
         by_hash: dict[str, list[int]] = defaultdict(list)
-        for row in self._query_all("", ["id", "content_hash"]):
+        whole = 'part == ""' if self.keeps_parts else ""
+        for row in self._query_all(whole, ["id", "content_hash"]):
             by_hash[row["content_hash"]].append(int(row["id"]))
         return [sorted(ids) for ids in by_hash.values() if len(ids) > 1]
 

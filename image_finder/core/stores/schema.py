@@ -22,7 +22,7 @@ from image_finder.core.common.errors import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 # Schema changes, each run in the same transaction as the version bump: version -> statements
 # that bring a library of that version to the next.
@@ -61,8 +61,8 @@ _ADAPTER = """CREATE TABLE IF NOT EXISTS adapter (
 )"""
 
 # The items: a whole file (``part`` NULL), or a part of one (a video's moment: records.Part's
-# key). A file's items share its path, size, time and content hash.
-_IMAGES = """CREATE TABLE IF NOT EXISTS images (
+# key). A file's items share its path, size, time and content hash (and a video's length).
+_IMAGES_V9 = """CREATE TABLE IF NOT EXISTS images (
     id INTEGER PRIMARY KEY,
     folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
     path BLOB NOT NULL,
@@ -82,6 +82,7 @@ _IMAGES = """CREATE TABLE IF NOT EXISTS images (
     adapted BLOB,
     part TEXT
 )"""
+_IMAGES = _IMAGES_V9.replace("    part TEXT\n)", "    part TEXT,\n    duration REAL\n)")
 _IMAGE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS images_folder ON images(folder_id)",
     "CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash)",
@@ -123,7 +124,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     8: (  # 9: items that are parts of files (a video's moments): a path is no longer unique,
         # a (path, part) is. The table is rebuilt; the vectors for words, whose rows would go
         # with the old table's (ON DELETE CASCADE), are kept aside and put back.
-        _IMAGES.replace("EXISTS images (", "EXISTS images_v9 ("),
+        _IMAGES_V9.replace("EXISTS images (", "EXISTS images_v9 ("),
         f"INSERT INTO images_v9 ({_V8_COLUMNS}) SELECT {_V8_COLUMNS} FROM images",
         "CREATE TEMP TABLE kept_text_vectors AS SELECT * FROM text_vectors",
         "DROP TABLE text_vectors",
@@ -133,6 +134,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "INSERT INTO text_vectors SELECT * FROM kept_text_vectors",
         "DROP TABLE kept_text_vectors",
         *_IMAGE_INDEXES,
+    ),
+    9: (  # 10: a video's length in seconds (conditions: duration), read with its facts
+        "ALTER TABLE images ADD COLUMN duration REAL",
     ),
 }
 

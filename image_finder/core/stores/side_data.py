@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -70,22 +70,25 @@ class SideData:
     # -- facts that narrow a search ----------------------------------------------------------
 
     def missing_facts(self, folder_ids: Sequence[int]) -> list[tuple[int, str]]:
-        """(id, path) of the images in those folders whose format, time taken and camera have
-        not been read yet (new ones, and those indexed by an earlier version)."""
+        """(id, path) of the images in those folders whose format, time taken and camera (and
+        a video's length) have not been read yet (new ones, and those indexed by an earlier
+        version)."""
         marks = ",".join("?" * len(folder_ids))
         with self._database.lock:
             rows = self._database.connection.execute(
-                f"SELECT id, path FROM images WHERE format IS NULL AND folder_id IN ({marks})",
+                "SELECT id, path FROM images WHERE (format IS NULL OR (part IS NOT NULL AND"
+                f" duration IS NULL)) AND folder_id IN ({marks})",
                 [int(f) for f in folder_ids],
             ).fetchall()
         return [(r[0], decode_path(r[1])) for r in rows]
 
-    def set_facts(self, rows: Sequence[tuple[int, str, float | None, str]]) -> None:
-        """Store (id, format, taken_at, camera) for images already indexed."""
+    def set_facts(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Store (id, format, taken_at, camera[, duration]) for images already indexed (the
+        duration: a video's length in seconds)."""
         with self._database.transaction() as db:
             db.executemany(
-                "UPDATE images SET format=?, taken_at=?, camera=? WHERE id=?",
-                [(f, t, c, i) for i, f, t, c in rows],
+                "UPDATE images SET format=?, taken_at=?, camera=?, duration=? WHERE id=?",
+                [(r[1], r[2], r[3], r[4] if len(r) > 4 else None, r[0]) for r in rows],
             )
             self._database.set_meta(
                 "facts_stamp", int(self._database.meta("facts_stamp", "0") or 0) + 1
@@ -100,10 +103,12 @@ class SideData:
             )
 
     def fact_rows(self) -> list[tuple[Any, ...]]:
-        """(id, size, mtime_ns, width, height, taken_at, format, camera) of every image."""
+        """(id, size, mtime_ns, width, height, taken_at, format, camera, duration) of every
+        image."""
         with self._database.lock:
             return self._database.connection.execute(
-                "SELECT id, size, mtime_ns, width, height, taken_at, format, camera FROM images"
+                "SELECT id, size, mtime_ns, width, height, taken_at, format, camera, duration"
+                " FROM images"
             ).fetchall()
 
     # -- concepts (core/learning/concepts.py) ---------------------------------------------------

@@ -394,3 +394,39 @@ def test_a_file_changed_after_the_batch_was_taken_waits_for_the_next(tmp_path, l
     assert library.item_by_path(folder / "a.png") is not None  # kept: it may have moved
     report = index_folders([folder], library, PixelExtractor())  # the next batch, settled
     assert (report.moved, report.added, report.removed) == (1, 1, 0)
+
+
+def test_a_video_still_being_recorded_is_indexed_whole_once_it_settles(watched):
+    """A camera writing a video for seconds: never read half-written (skipped as damaged, or
+    indexed short), a photo added meanwhile is not held back, and the whole video is indexed
+    once it stops growing."""
+    av = pytest.importorskip("av")
+    from tests.videos import SCENES, photo
+
+    watching, folder = watched
+
+    def record() -> None:  # 4 scenes of 2 s at 10 fps, written over ~5 s
+        with av.open(str(folder / "camera.mkv"), "w") as container:
+            stream = container.add_stream("libx264", rate=10)
+            stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+            for name in SCENES:
+                frame = av.VideoFrame.from_image(photo(name).resize((320, 180)))
+                for _ in range(20):
+                    for packet in stream.encode(frame):
+                        container.mux(packet)
+                    time.sleep(0.06)
+            for packet in stream.encode():
+                container.mux(packet)
+
+    recorder = threading.Thread(target=record)
+    recorder.start()
+    time.sleep(0.8)
+    picture(60).save(folder / "trip" / "meanwhile.png")
+    watching.apply_until({"trip/meanwhile.png"}, timeout=5.0)
+    assert recorder.is_alive()  # the photo did not wait for the recording
+    assert "camera.mkv" not in watching.paths()
+    recorder.join()
+    watching.apply_until({"camera.mkv"})
+    assert not any(r.skipped for r in watching.reports)
+    moments = [i.part.at for i in watching.library.file_items(folder / "camera.mkv")]
+    assert len(moments) >= 4 and max(moments) >= 6.0 - 0.5  # every scene, to the last

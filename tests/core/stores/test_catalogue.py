@@ -271,3 +271,121 @@ def test_the_decode_tasks_make_the_same_pixels_and_tensors_as_index_without_torc
         assert pixels.dtype == np.uint8 and pixels.shape == (224, 224, 3)
         made = actor.tensor_of(pixels.ravel(), np.asarray(pixels.shape))
         assert torch.equal(made, lite0.transform(picture)), picture.size
+
+
+def test_a_catalogue_keeps_a_video_s_moments_as_the_library_does(tmp_path, lite0):
+    """Parts in both stores: a library with a video, copied into a catalogue, finds the
+    video at the same moment; its moments are replaced whole, move with the file, and go
+    with it."""
+    pytest.importorskip("av")
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.indexing.to_catalogue import copy_library
+    from image_finder.core.search.searcher import Query, Searcher, SearchOptions
+    from image_finder.core.stores.library import Library
+    from tests.videos import photo, slideshow
+
+    media = tmp_path / "media"
+    media.mkdir()
+    slideshow(media / "holiday.mp4")  # astronaut, coffee, chelsea, rocket: 3 s each
+    photo("camera").save(media / "camera.jpg")
+    photo("chelsea").resize((300, 200)).save(tmp_path / "query.jpg")
+    store = f"milvus-lite:{tmp_path / 'cat' / 'videos.db'}"
+    with Library(tmp_path / "lib") as library, Catalogue(store) as catalogue:
+        index_folders([media], library, lite0)
+        moments = library.file_items(media / "holiday.mp4")
+        assert copy_library(library, catalogue) == library.count() == len(moments) + 1
+        assert len(catalogue.part_ids()) == len(moments) >= 4
+        kept = catalogue.file_items(str(media / "holiday.mp4"))
+        assert [m.part for m in kept] == [m.part for m in moments]
+        answers = []
+        for where in (library, catalogue):
+            outcome = Searcher(where, lite0).search(Query.file(str(tmp_path / "query.jpg")),
+                                                    SearchOptions(top_k=5))  # fmt: skip
+            best = outcome.results[0]
+            answers.append((best.item.filename, best.item.part, best.to_json()["part"]))
+        assert answers[0] == answers[1]
+        assert answers[0][0] == "holiday.mp4"
+        assert answers[0][2]["seconds"] == pytest.approx(6.0, abs=1)
+        assert len(catalogue.same_content_groups()) == 0  # a video's moments are not copies
+
+        # copied again after the video changed: its moments replaced whole, none left over
+        slideshow(media / "holiday.mp4", ["coffee", "rocket"])
+        index_folders([media], library, lite0)
+        copy_library(library, catalogue)
+        again = catalogue.file_items(str(media / "holiday.mp4"))
+        assert [m.part for m in again] == [
+            m.part for m in library.file_items(media / "holiday.mp4")
+        ]
+        assert catalogue.count() == library.count()
+
+        # moved on the shared file system: every moment follows with its vector; then gone
+        assert catalogue.move([(str(media / "holiday.mp4"), str(media / "trip.mp4"))]) == 1
+        assert catalogue.file_items(str(media / "holiday.mp4")) == []
+        moved = catalogue.file_items(str(media / "trip.mp4"))
+        assert [m.part for m in moved] == [m.part for m in again]
+        indexed = library.file_items(media / "holiday.mp4")
+        np.testing.assert_allclose(catalogue.vectors([m.id for m in moved]),
+                                   library.vectors([m.id for m in indexed], original=True),
+                                   atol=1e-5)  # fmt: skip
+        assert catalogue.stamps([str(media / "trip.mp4")])[str(media / "trip.mp4")][0] > 0
+        assert catalogue.delete([str(media / "trip.mp4")]) == len(moved)
+        assert catalogue.count() == 1
+
+
+def test_the_ray_job_spreads_a_long_video_over_segments_and_writes_it_whole(
+    tmp_path, lite0, monkeypatch
+):
+    """A video's decoding is spread over tasks (segments, here of 4 s): together they keep
+    the moments one pass keeps, with no gap at their seams; the driver writes the video only
+    once every segment's moments are in, and a segment that fails skips the whole video."""
+    pytest.importorskip("av")
+    from image_finder.core.common.records import Part
+    from image_finder.core.indexing import scale_videos
+    from image_finder.core.indexing.scale_out import decode_batch, split_transform
+    from image_finder.core.pictures.video import moments
+    from tests.videos import slideshow
+
+    monkeypatch.setattr(scale_videos, "SEGMENT_SECONDS", 4.0)
+    video = slideshow(tmp_path / "long.mp4", seconds=3.0)  # 12 s: 4 scenes
+    photo = tmp_path / "still.jpg"
+    next(moments(video)).image.save(photo)
+    (tmp_path / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 500)
+    items = scale_videos.work_items([str(photo), str(video), str(tmp_path / "bad.mp4")])
+    assert [(i["segment"], i["segments"]) for i in items if i["path"] == str(video)] == [
+        (0, 3), (1, 3), (2, 3)
+    ]  # fmt: skip
+    steps, _ = split_transform(lite0.transform)
+    rows = []
+    for item in items:  # each task alone, as Ray runs them
+        out = decode_batch({k: [v] for k, v in item.items()}, steps, 0)
+        rows += [{k: out[k][n] for k in out} for n in range(len(out["path"]))]
+    for row in rows:
+        row["vector"] = np.full(4, row["shape"][0], np.float32)  # the actors' work, stood in
+    whole = [round(m.seconds, 2) for m in moments(video)]
+    segmented = sorted(round(Part.from_key(r["part"]).at, 2)
+                       for r in rows if r["path"] == str(video))  # fmt: skip
+    assert set(whole) <= set(segmented) and len(segmented) <= len(whole) + 2  # a seam adds one
+
+    gatherer = scale_videos.Gatherer()
+    written, skipped = [], []
+    order = sorted(rows, key=lambda r: (r["path"] != str(video), -r["segment"]))  # last first
+    for start in range(0, len(order), 3):  # batches, as iter_batches gives them
+        batch = {k: [r[k] for r in order[start : start + 3]] for k in order[0]}
+        got, lost, _ = gatherer.add(batch)
+        if any(r.path == str(video) for r in got):
+            assert start + 3 >= sum(r["path"] == str(video) for r in rows)  # only when all in
+        written += got
+        skipped += lost
+    moments_written = [r for r in written if r.path == str(video)]
+    assert len(moments_written) == len(segmented)
+    assert len({r.facts.content_hash for r in moments_written}) == 1  # the file's, on each
+    assert [r.part.at for r in moments_written] == sorted(r.part.at for r in moments_written)
+    assert [r.path for r in written if r.part is None] == [str(photo)]
+    assert [s.path for s in skipped] == [str(tmp_path / "bad.mp4")]
+
+    failing = [dict(r) for r in rows if r["path"] == str(video)]
+    failing[-1].update(error="damaged or cut short", part="")  # one segment failed
+    failing = [r for r in failing if r["segment"] != failing[-1]["segment"]] + [failing[-1]]
+    failing[-1]["in_segment"] = 1
+    got, lost, done = scale_videos.Gatherer().add({k: [r[k] for r in failing] for k in failing[0]})
+    assert got == [] and [s.reason for s in lost] == ["damaged or cut short"] and done == 1
