@@ -50,6 +50,8 @@ def add_conditions(p: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--kind", choices=("photo", "video"), help="only photos, or only videos' moments"
     )
+    group.add_argument("--min-duration", metavar="TIME", help="videos at least this long (1:30)")
+    group.add_argument("--max-duration", metavar="TIME", help="videos at most this long")
 
 
 def conditions(args: argparse.Namespace) -> Conditions:
@@ -75,6 +77,8 @@ def conditions(args: argparse.Namespace) -> Conditions:
         camera=args.camera,
         concept=args.where_concept,
         kind=getattr(args, "kind", None),
+        min_duration=getattr(args, "min_duration", None),
+        max_duration=getattr(args, "max_duration", None),
     )
 
 

@@ -1,6 +1,6 @@
 """A compact bar of conditions that narrow the search (date taken, minimum size, format,
-orientation, folder), folded away until *Filters* is pressed, with the number of images that
-match."""
+orientation, photos or videos, a video's length, folder), folded away until *Filters* is
+pressed, with the number of images that match."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from image_finder.text import home_path
 ANY_DATE = QDate(1900, 1, 1)
 FORMATS = [("Any format", ""), ("JPEG", "jpeg"), ("PNG", "png"), ("HEIC", "heic"),
            ("WebP", "webp"), ("RAW", "raw"), ("TIFF", "tiff"), ("GIF", "gif")]  # fmt: skip
+KINDS = [("Photos and videos", ""), ("Photos only", "photo"), ("Videos only", "video")]
 ORIENTATIONS = [("Any orientation", None), ("Landscape", Orientation.LANDSCAPE),
                 ("Portrait", Orientation.PORTRAIT), ("Square", Orientation.SQUARE)]  # fmt: skip
 
@@ -79,6 +80,18 @@ class FilterBar(QWidget):
         self.orientation = QComboBox()
         for label, orientation in ORIENTATIONS:
             self.orientation.addItem(label, orientation)
+        self.kind = QComboBox()
+        self.kind.setObjectName("kind")
+        for label, kind in KINDS:
+            self.kind.addItem(label, kind)
+        self.min_length = QSpinBox()
+        self.min_length.setObjectName("minLength")
+        self.min_length.setRange(0, 24 * 3600)
+        self.min_length.setSingleStep(10)
+        self.min_length.setSuffix(" s")
+        self.min_length.setSpecialValueText("any length")
+        self.min_length.setAccessibleName("Videos at least this long, in seconds")
+        self.min_length.setToolTip("Only videos at least this long")
         self.folder = QComboBox()
         self.clear = QPushButton("Clear")
         self.count = QLabel()
@@ -88,7 +101,8 @@ class FilterBar(QWidget):
         row = QHBoxLayout(self.bar)
         row.setContentsMargins(0, 0, 0, 0)
         for widget in (QLabel("Taken"), self.after, QLabel("to"), self.before, self.min_width,
-                       self.min_height, self.format, self.orientation, self.folder):  # fmt: skip
+                       self.min_height, self.format, self.orientation, self.kind,
+                       self.min_length, self.folder):  # fmt: skip
             row.addWidget(widget)
         row.addWidget(self.clear)
         row.addStretch()
@@ -102,9 +116,9 @@ class FilterBar(QWidget):
         self.toggle.toggled.connect(self._on_toggle_toggled)
         for edit in (self.after, self.before):
             edit.dateChanged.connect(self._emit)
-        for box in (self.min_width, self.min_height):
+        for box in (self.min_width, self.min_height, self.min_length):
             box.valueChanged.connect(self._emit)
-        for combo in (self.format, self.orientation, self.folder):
+        for combo in (self.format, self.orientation, self.kind, self.folder):
             combo.currentIndexChanged.connect(self._emit)
         self.clear.clicked.connect(self.reset)
         self.refresh_folders()
@@ -130,6 +144,8 @@ class FilterBar(QWidget):
             min_height=self.min_height.value() or None,
             formats=frozenset({fmt}) if fmt else frozenset(),
             orientation=self.orientation.currentData(),
+            kind=self.kind.currentData() or "",
+            min_duration=float(self.min_length.value()) or None,
         )
 
     def folder_path(self) -> str | None:
@@ -150,6 +166,8 @@ class FilterBar(QWidget):
             self.orientation.setCurrentIndex(
                 max(0, self.orientation.findData(conditions.orientation))
             )
+            self.kind.setCurrentIndex(max(0, self.kind.findData(conditions.kind)))
+            self.min_length.setValue(round(conditions.min_duration or 0))
             self.folder.setCurrentIndex(max(0, self.folder.findData(folder or "")))
         finally:
             self._quiet = False

@@ -71,6 +71,18 @@ def test_a_moment_is_a_result_with_its_time_thumbnail_and_seekable_video(
     not_a_video = client.get(f"/api/v1/items/{coffee['id']}/video", headers=bearer(token))
     assert not_a_video.status_code == 404
 
+    def narrowed(filters: dict) -> list[str]:
+        found = client.post("/api/v1/search", json={"item": coffee["id"], "filters": filters},
+                            headers=bearer(token))  # fmt: skip
+        assert found.status_code == 200, found.text
+        return [r["filename"] for r in found.json()["results"]]
+
+    assert narrowed({"kind": "video", "min_duration": 10}) == ["harbour.mp4"]  # 12 s
+    assert narrowed({"max_duration": 10}) == []  # photos have no length
+    refused = client.post("/api/v1/search", headers=bearer(token),
+                          json={"item": coffee["id"], "filters": {"min_duration": -1}})  # fmt: skip
+    assert refused.status_code == 422
+
 
 def test_a_video_changed_since_it_was_indexed_is_not_served(serve, video_library, token):
     folder, media = video_library

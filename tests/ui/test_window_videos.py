@@ -62,3 +62,33 @@ def test_a_clip_dropped_on_the_window_finds_the_video_it_was_cut_from(qtbot, mak
     assert model.index(0).data(MomentRole) in ("00:03", "00:04")  # where the clip starts
     assert results(window)[0][1] >= 0.6  # the share of the clip matched there
     assert window.search_panel.drop_zone.isVisible()
+
+
+def test_the_filters_narrow_results_to_videos_of_a_length(qtbot, make_window, tmp_path):
+    media = tmp_path / "Videos"
+    media.mkdir()
+    slideshow(media / "harbour.mp4")  # 12 s
+    slideshow(media / "short.mp4", ["chelsea", "rocket"])  # 6 s
+    photo("chelsea").save(media / "cat.jpg")
+    query = tmp_path / "cat.png"
+    photo("chelsea").resize((300, 200)).save(query)
+    window = make_window()
+    index_and_wait(qtbot, window, media)
+    drop_files(window, query)
+    wait_results(qtbot, window)
+    assert {name for name, _ in results(window)} == {"harbour.mp4", "short.mp4", "cat.jpg"}
+    panel = window.search_panel
+    bar = panel.filters
+    bar.toggle.setChecked(True)
+
+    def names() -> set[str]:
+        return {name for name, _ in results(window)}
+
+    bar.kind.setCurrentIndex(bar.kind.findData("video"))
+    qtbot.waitUntil(lambda: names() == {"harbour.mp4", "short.mp4"}, timeout=20_000)
+    bar.min_length.setValue(10)
+    qtbot.waitUntil(lambda: names() == {"harbour.mp4"}, timeout=20_000)
+    chips = [c.text() for c in panel.chips.chips]
+    assert any("videos only" in c for c in chips) and any("videos from 0:10" in c for c in chips)
+    bar.clear.click()
+    qtbot.waitUntil(lambda: names() == {"harbour.mp4", "short.mp4", "cat.jpg"}, timeout=20_000)

@@ -65,6 +65,8 @@ class Filters(BaseModel):
     kind: Literal["photo", "video"] | None = Field(
         default=None, description="only photos, or only videos' moments"
     )
+    min_duration: float | None = Field(default=None, ge=0, description="videos of at least (s)")
+    max_duration: float | None = Field(default=None, ge=0, description="videos of at most (s)")
 
     def conditions(self) -> Conditions:
         try:

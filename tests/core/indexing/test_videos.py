@@ -190,6 +190,34 @@ def test_a_search_narrowed_to_videos_or_photos(media, tmp_path, lite0, capsys):
     assert refused.value.code != 0 and "invalid choice: 'film'" in capsys.readouterr().err
 
 
+def test_a_search_narrowed_by_a_video_s_length(media, tmp_path, lite0, capsys):
+    from image_finder.cli import main
+    from image_finder.core.search.conditions import Conditions
+
+    slideshow(media / "short.mp4", ["coffee", "rocket"])  # 6 s; the others are 12 s
+    with Library(tmp_path / "lib") as library:
+        index_folders([media], library, lite0)
+        searcher = Searcher(library, lite0)
+        query = Query.file(str(media / "coffee.jpg"))
+        for conditions, expected in (
+            (Conditions.from_values(min_duration="0:10"), {"holiday.mp4", "garden.webm"}),
+            (Conditions.from_values(max_duration=8), {"short.mp4"}),
+            (Conditions(min_duration=5, max_duration=13), {"holiday.mp4", "garden.webm",
+                                                           "short.mp4"}),
+        ):  # fmt: skip
+            found = searcher.search(query.where(conditions), SearchOptions(top_k=20))
+            assert {r.item.filename for r in found.results} == expected, conditions
+        words = dict(Conditions.from_values(min_duration="1:30", max_duration="1:02:03").parts())
+        assert words == {"min_duration": "videos from 1:30", "max_duration": "videos up to 1:02:03"}
+    code = main(["--data-dir", str(tmp_path / "lib"), "search", str(media / "coffee.jpg"),
+                 "--max-duration", "0:08", "--json"])  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and {r["filename"] for r in out["results"]} == {"short.mp4"}
+    code = main(["--data-dir", str(tmp_path / "lib"), "search", str(media / "coffee.jpg"),
+                 "--min-duration", "ten"])  # fmt: skip
+    assert code == 1 and "a duration is seconds or [H:]M:SS" in capsys.readouterr().err
+
+
 def test_duplicates_of_photos_leave_a_video_s_moments_alone(media, tmp_path, lite0):
     """A video's moments share its content hash, and a moment can look like a photo: none of
     them is a photo's copy to move to the trash (which would take the whole video). A photo

@@ -300,6 +300,14 @@ def test_a_library_of_the_version_before_parts_keeps_its_items_and_words(tmp_pat
                 lib.apply_changes(model="m", added=parts[:1], added_vectors=vector[None])
         assert [i.part for i in lib.file_items("/photos/clip.mp4")] == [Part.time(0), Part.time(4)]
         assert len(ids) == 2 and lib.count() == 3
+        # schema 10: a video's length, read with its facts (the photo has none)
+        assert {i for i, _ in lib.side_data.missing_facts([1])} == {7, *ids}
+        with lib.writing():
+            lib.side_data.set_facts([(i, "mp4", None, "", 8.5) for i in ids])
+        assert {r[0]: r[-1] for r in lib.side_data.fact_rows()} == {
+            7: None,
+            **dict.fromkeys(ids, 8.5),
+        }
     with sqlite3.connect(lib_dir / DB_NAME) as db:
         assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(
             SCHEMA_VERSION
