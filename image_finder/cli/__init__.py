@@ -231,6 +231,7 @@ def load_extractor(args: argparse.Namespace, settings: Settings, library: Store)
 
 def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) -> int:
     from image_finder.core.app.jobs import JobKind
+    from image_finder.core.app.options import moment_rule
     from image_finder.core.app.work import index_work
 
     args.folders = _folders(args.folders, library)
@@ -243,7 +244,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) ->
             progress(job.detail)
 
     work = index_work(library, lambda: extractor, args.folders, rebuild=args.rebuild,
-                      batch_size=args.batch_size)  # fmt: skip
+                      batch_size=args.batch_size, moments=moment_rule(settings))  # fmt: skip
     report = run_job(JobKind.INDEX, work, heard).result
     if progress:
         progress.finish()

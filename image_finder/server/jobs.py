@@ -13,6 +13,7 @@ from image_finder.server.errors import CATALOGUE_WRITES, ApiError
 
 if TYPE_CHECKING:
     from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.pictures.video import MomentRule
     from image_finder.core.stores.library import Library
 
 
@@ -28,9 +29,15 @@ class JobManager:
     """The served library's jobs, one at a time; each can be cancelled (what it committed
     stays). A catalogue has none: its Ray job writes it (409)."""
 
-    def __init__(self, library: Library | None, extractor: Callable[[], Extractor]) -> None:
+    def __init__(
+        self,
+        library: Library | None,
+        extractor: Callable[[], Extractor],
+        moments: MomentRule | None = None,
+    ) -> None:
         self._library = library  # None: a catalogue, written only by its Ray job
         self._extractor = extractor
+        self._moments = moments  # which frames of a video indexing keeps
         self._runner = JobRunner(name="index-jobs")
 
     @property
@@ -45,7 +52,9 @@ class JobManager:
                 "Another process is writing to the library (an indexing run elsewhere); "
                 "try again when it is done."
             )
-        work = index_work(self.library, self._extractor, folders, rebuild=rebuild)
+        work = index_work(
+            self.library, self._extractor, folders, rebuild=rebuild, moments=self._moments
+        )
         return self._runner.submit(JobKind.INDEX, work, folders)
 
     def start_tune(self, labels: dict[str, list[int]]) -> Job:

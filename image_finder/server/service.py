@@ -8,6 +8,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
+from image_finder.core.app.options import moment_rule
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.config.settings import Settings
 from image_finder.core.embedding.models import ModelState
@@ -50,7 +51,7 @@ class Service:
         self.searcher: Searcher | None = None
         self._queue: SearchQueue | None = None
         self._extractor = extractor
-        self.jobs = JobManager(store.as_library(), self._job_extractor)
+        self.jobs = JobManager(store.as_library(), self._job_extractor, moment_rule(self.settings))
         self.duplicates_cache: dict[tuple[Any, ...], Any] = {}
         self.last_trashed: list[str] = []  # the files of the last move to the trash (undo)
 

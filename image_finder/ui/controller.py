@@ -323,6 +323,7 @@ class Controller(QObject):
             self._held.push(job)
 
     def _index_work(self, job: IndexJob) -> Work:
+        from image_finder.core.app.options import moment_rule
         from image_finder.core.app.work import index_work
 
         def extractor() -> Extractor:
@@ -331,7 +332,8 @@ class Controller(QObject):
             return self._extractor_for_jobs
 
         return index_work(self.library, extractor, job.folders, rebuild=job.rebuild,
-                          batch=job.batch, clip=lambda: self._clip_for_jobs)  # fmt: skip
+                          batch=job.batch, clip=lambda: self._clip_for_jobs,
+                          moments=moment_rule(self.settings))  # fmt: skip
 
     def _submit_index(self, job: IndexJob) -> None:
         if job.batch is not None:

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from image_finder.core.app.models import DEFAULT_CLIP
-from image_finder.core.config.settings import Settings
+from image_finder.core.config.settings import MIN_MOMENT_SECONDS, Settings
 from image_finder.core.embedding.models import DEVICES, MODELS, PRECISIONS
 
 DEVICE_LABELS = {
@@ -100,6 +100,8 @@ class SettingsDialog(QDialog):
         form.addRow("", self.crops)
         form.addRow("", self.resume)
         form.addRow("", self.watch)
+        form.addRow("A video's moments, at least every:", self.moment_seconds)
+        form.addRow("", self.every_moment)
         self._add_adapt_row(form, adapt, adapter_state)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok
@@ -221,6 +223,17 @@ class SettingsDialog(QDialog):
         self.resume.setChecked(settings.resume_interrupted)
         self.watch = QCheckBox("Watch the library's folders: index new and changed pictures")
         self.watch.setChecked(settings.watch_folders)
+        self.moment_seconds = QSpinBox()
+        self.moment_seconds.setObjectName("momentSeconds")
+        self.moment_seconds.setRange(int(MIN_MOMENT_SECONDS), 600)
+        self.moment_seconds.setSuffix(" s")
+        self.moment_seconds.setValue(round(settings.moment_seconds))
+        self.moment_seconds.setToolTip(
+            "A video keeps a moment at every change of scene, and at least this often. "
+            "Videos indexed before a change keep their moments until indexed again."
+        )
+        self.every_moment = QCheckBox("List every matching moment of a video, not the video once")
+        self.every_moment.setChecked(settings.every_moment)
 
     def _on_browse_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -267,6 +280,8 @@ class SettingsDialog(QDialog):
         self.crops.setChecked(default.crops)
         self.resume.setChecked(default.resume_interrupted)
         self.watch.setChecked(default.watch_folders)
+        self.moment_seconds.setValue(round(default.moment_seconds))
+        self.every_moment.setChecked(default.every_moment)
 
     def settings(self) -> Settings:
         """The edited settings. The model in use left as it is keeps the settings' own choice
@@ -285,4 +300,6 @@ class SettingsDialog(QDialog):
             crops=self.crops.isChecked(),
             resume_interrupted=self.resume.isChecked(),
             watch_folders=self.watch.isChecked(),
+            moment_seconds=float(self.moment_seconds.value()),
+            every_moment=self.every_moment.isChecked(),
         ).validated()

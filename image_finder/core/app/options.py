@@ -9,6 +9,7 @@ from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.paths import inside
 from image_finder.core.common.records import display_name
 from image_finder.core.config.settings import Settings
+from image_finder.core.pictures.video import MomentRule
 from image_finder.core.search.searcher import SearchOptions
 from image_finder.core.stores.store import Store
 
@@ -53,7 +54,14 @@ def search_options(
         nprobe=nprobe or settings.nprobe or None,
         rotations=settings.rotations if rotations is None else rotations,
         crops=settings.crops if crops is None else crops,
+        group_parts=not settings.every_moment,
     )
+
+
+def moment_rule(settings: Settings) -> MomentRule:
+    """Which frames of a video indexing keeps, as the settings say (at least one moment every
+    ``moment_seconds``; videos indexed before a change keep theirs until indexed again)."""
+    return MomentRule(every=settings.validated().moment_seconds)
 
 
 def checked_folder(store: Store, folder: str) -> str:

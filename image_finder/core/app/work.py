@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from image_finder.core.indexing.scale_out import ScaleOutReport
     from image_finder.core.indexing.watch import WatchBatch
     from image_finder.core.learning.concepts import Concept
+    from image_finder.core.pictures.video import MomentRule
     from image_finder.core.stores.catalogue import Catalogue
     from image_finder.core.stores.library import Library
 
@@ -48,10 +49,12 @@ def index_work(
     batch: WatchBatch | None = None,
     batch_size: int | None = None,
     clip: Callable[[], ClipExtractor | None] | None = None,
+    moments: MomentRule | None = None,
 ) -> Work:
     """Index ``folders`` (or apply a watched folder's ``batch``: the folders the library no
     longer holds left out), as ``index_folders`` does; with a ``clip`` model, then bring the
-    library's vectors for words along (resumed where a cancelled run stopped)."""
+    library's vectors for words along (resumed where a cancelled run stopped). ``moments``:
+    which frames of a video are kept (options.moment_rule)."""
 
     def work(control: JobControl) -> JobEnd:
         from image_finder.core.indexing.indexer import IndexPhase, IndexProgress, index_folders
@@ -72,7 +75,7 @@ def index_work(
         if batch_size is not None:
             extra["batch_size"] = batch_size
         report = index_folders(roots, library, extractor(), progress=progress,
-                               cancelled=control.cancelled, rebuild=rebuild,
+                               cancelled=control.cancelled, rebuild=rebuild, moments=moments,
                                **extra)  # type: ignore[arg-type]  # fmt: skip
         words = clip() if clip is not None else None
         if words is not None and not report.cancelled:

@@ -18,6 +18,7 @@ from image_finder.core.embedding.models import DEFAULT_MODEL, DEVICES, MODELS, P
 log = logging.getLogger(__name__)
 
 SETTINGS_FILE = "settings.toml"
+MIN_MOMENT_SECONDS = 2.0  # a video's moments are never more than one a second anyway
 
 
 @dataclass
@@ -36,6 +37,8 @@ class Settings:
     watch_folders: bool = True  # indexed folders are watched while the window is open
     text_model: str = ""  # a CLIP model for searching any words ("": ImageNet's words only)
     text_weights: str = ""  # a local weights file for it; empty: downloaded once
+    moment_seconds: float = 10.0  # a video keeps a moment at least this often (and at changes)
+    every_moment: bool = False  # results list each matching moment, not a video once
 
     def validated(self) -> Settings:
         """A copy with every out-of-range value replaced by its default."""
@@ -51,6 +54,7 @@ class Settings:
         fixed.top_k = max(1, min(int(fixed.top_k), 1000))
         fixed.min_score = max(0.0, min(float(fixed.min_score), 1.0))
         fixed.thumbnail_size = max(64, min(int(fixed.thumbnail_size), 512))
+        fixed.moment_seconds = max(MIN_MOMENT_SECONDS, min(float(fixed.moment_seconds), 600.0))
         return fixed
 
     @classmethod

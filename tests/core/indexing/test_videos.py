@@ -256,3 +256,32 @@ def test_taking_a_folder_of_videos_out_keeps_no_stale_backup(media, tmp_path, li
         assert library.count() == 0
         kept = [p.name for p in (tmp_path / "lib").iterdir() if "backup-kept" in p.name]
         assert kept == [] and library.notices == []
+
+
+def test_the_settings_say_how_often_a_video_keeps_a_moment_and_if_results_list_each(
+    tmp_path, capsys
+):
+    """``moment_seconds``: a still scene keeps a moment that often; ``every_moment``: each
+    matching moment is a result of its own (by default a video shows once)."""
+    from image_finder.cli import main
+    from image_finder.core.config.settings import Settings
+
+    media = tmp_path / "media"
+    media.mkdir()
+    slideshow(media / "still.mp4", ["coffee"], seconds=12.0)  # one scene, 12 s
+    photo("coffee").save(tmp_path / "coffee.jpg")
+
+    def indexed(name: str) -> list[dict]:
+        data = str(tmp_path / name)
+        assert main(["--data-dir", data, "index", str(media)]) == 0
+        capsys.readouterr()
+        assert main(["--data-dir", data, "search", str(tmp_path / "coffee.jpg"), "--json"]) == 0
+        return json.loads(capsys.readouterr().out)["results"]
+
+    by_default = indexed("default")
+    assert len(by_default) == 1  # the video once, its moments listed: 0:00 and 0:10
+    assert [m["seconds"] for m in by_default[0]["moments"]] == [0.0, 10.0]
+    Settings(moment_seconds=3, every_moment=True).save()
+    listed = indexed("often")
+    assert [r["filename"] for r in listed] == ["still.mp4"] * len(listed)
+    assert sorted(round(r["part"]["seconds"]) for r in listed) == [0, 3, 6, 9]
