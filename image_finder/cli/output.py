@@ -219,6 +219,9 @@ def print_status(
 ) -> None:
     print(f"Library:      {library.folder}")
     print(f"Images:       {data['images']:,}")
+    if data.get("videos"):
+        moments = f"{data['moments']:,} of the images are their moments"
+        print(f"Videos:       {data['videos']:,} ({moments})")
     print(f"Model:        {data['model']}" + ("" if library.model else " (nothing indexed yet)"))
     print(f"Device:       {device}")
     print(f"Precision:    {data['precision']} ({data['precision_reason']})")

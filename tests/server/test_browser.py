@@ -461,7 +461,7 @@ def test_a_moment_found_by_a_photo_plays_from_its_time(video_server, token, tmp_
     for width, height, phone in ((1280, 800, False), (390, 844, True)):
         with browser(width, height, phone=phone) as driver:
             driver.get(f"{url}/?token={token}")
-            wait_for(driver, lambda d: "images" in d.find_element(By.ID, "library").text)
+            wait_for(driver, lambda d: "1 photo · 1 video" in d.find_element(By.ID, "library").text)
             driver.find_element(By.ID, "file").send_keys(str(query))
             wait_for(driver, lambda d: results(d))
             first = results(driver)[0]
@@ -488,4 +488,44 @@ def test_a_moment_found_by_a_photo_plays_from_its_time(video_server, token, tmp_
                 width_now = driver.execute_script("return document.documentElement.scrollWidth")
                 assert width_now <= 390
             driver.save_screenshot(str(shots / f"{'phone' if phone else 'desktop'}-playing.png"))
+            assert [e for e in driver.get_log("browser") if "play()" not in e["message"]] == []
+
+
+def test_a_clip_uploaded_finds_the_video_holding_it_and_plays_from_there(
+    video_server, token, tmp_path
+):
+    from selenium.webdriver.common.by import By
+
+    from tests.videos import cut, greyed
+
+    url, media = video_server
+    shots = shots_dir(tmp_path)
+    clip = cut(media / "harbour.mp4", tmp_path / "from my phone.mp4", 3.0, 9.0, change=greyed)
+    for width, height, phone in ((1280, 800, False), (390, 844, True)):
+        with browser(width, height, phone=phone) as driver:
+            driver.get(f"{url}/?token={token}")
+            wait_for(driver, lambda d: "1 photo · 1 video" in d.find_element(By.ID, "library").text)
+            driver.find_element(By.ID, "file").send_keys(str(clip))
+            wait_for(driver, lambda d: results(d))
+            first = results(driver)[0]
+            label = first.get_attribute("aria-label")
+            assert label.startswith("harbour.mp4 at 00:0") and "holds the clip" in label, label
+            span = first.find_element(By.CLASS_NAME, "moment").text  # ▶ 00:03–00:09
+            start, end = (int(t.split(":")[1]) for t in span.lstrip("▶ ").split("–"))
+            assert 2 <= start <= 4 and 8 <= end <= 10, span
+            assert driver.find_element(By.ID, "message").text.startswith("1 video holds the clip")
+            assert not first.find_elements(By.XPATH, "..//button[@class='unlike']")
+            driver.save_screenshot(str(shots / f"{'phone' if phone else 'desktop'}-clip.png"))
+            first.click()
+            video = driver.find_element(By.ID, "detail-video")
+            wait_for(
+                driver,
+                lambda d, v=video: (
+                    v.is_displayed() and d.execute_script("return arguments[0].readyState", v) >= 1
+                ),
+            )
+            at = driver.execute_script("return arguments[0].currentTime", video)
+            assert 2.0 <= at <= 4.5, at
+            if phone:
+                assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
             assert [e for e in driver.get_log("browser") if "play()" not in e["message"]] == []

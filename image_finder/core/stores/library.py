@@ -430,6 +430,14 @@ class Library:
             ).fetchall()
         return [[int(i) for i in str(r[0]).split(",")] for r in rows]
 
+    def video_counts(self) -> tuple[int, int]:
+        """(the videos, their moments) the library holds."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(DISTINCT path), COUNT(*) FROM images WHERE part IS NOT NULL"
+            ).fetchone()
+        return int(row[0]), int(row[1])
+
     def part_ids(self) -> np.ndarray:
         """The ids of the items that are parts of files (a video's moments)."""
         with self._lock:

@@ -4,7 +4,8 @@
 
 const API = "/api/v1";
 const $ = (id) => document.getElementById(id);
-const MATCH_LABELS = { "this image": "This image", identical: "Identical", "same picture": "Same picture" };
+const MATCH_LABELS = { "this image": "This image", identical: "Identical", "same picture": "Same picture",
+  clip: "holds the clip", frame: "a frame of the clip" };
 
 let canManage = false;
 let uploads = new Map(); // history entry -> the photo it searched with (this tab only)
@@ -61,7 +62,10 @@ async function loadStatus() {
   canManage = server.scope === "manage";
   const state = server.model_state === "loading" ? " · model loading…" :
     server.model_state === "failed" ? ` · ${server.model_error}` : "";
-  $("library").textContent = `${status.images.toLocaleString()} images · ${status.model || "no model yet"}${state}`;
+  const many = (n, word) => `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
+  const held = status.videos ? `${many(status.images - status.moments, "photo")} · ${many(status.videos, "video")}`
+    : `${status.images.toLocaleString()} images`;
+  $("library").textContent = `${held} · ${status.model || "no model yet"}${state}`;
   $("manage").hidden = !canManage || onDuplicatesPage();
   $("nav-duplicates").hidden = !canManage;
   if (location.hash === "#token-refused") history.replaceState(history.state, "", location.pathname + location.search);
@@ -213,6 +217,7 @@ function queryFromUrl() {
   if (params.get("item")) return { ...base, kind: "item", value: params.get("item") };
   if (params.get("like")) return { ...base, kind: "items", value: ids("like") };
   if (params.get("upload")) return { ...base, kind: "upload", value: null };
+  if (params.get("clip")) return { ...base, kind: "clip", value: null };
   return null;
 }
 
@@ -273,7 +278,7 @@ async function runSearch(kind, value, { push = true, unlike = [], filters = filt
 }
 
 function notLikeThis(result) {
-  if (!current || current.kind === "text") return;
+  if (!current || current.kind === "text" || current.kind === "clip") return;
   runSearch(current.kind, current.value, { unlike: [...current.unlike, result.id], filters: current.filters });
 }
 
@@ -291,7 +296,7 @@ function render(outcome) {
   // a file's query is named by its file name (a full path would widen a phone's page)
   const label = current && current.kind !== "text" ? outcome.query.split(/[\\/]/).pop() : outcome.query;
   title.textContent = n === 0 ? `No results for ${label}` :
-    outcome.close_matches ? `${n} results for ${label}` :
+    outcome.close_matches ? `${n} result${n === 1 ? "" : "s"} for ${label}` :
     `No close matches for ${label}; the closest are:`;
   say(outcome.notice || (outcome.elapsed ? `Found in ${outcome.elapsed.toFixed(0)} ms.` : ""));
   const grid = $("results");
@@ -325,9 +330,10 @@ function resultTile(result) {
   if (result.video) {  // a video's moment: its time on the thumbnail
     const moment = document.createElement("span");
     moment.className = "moment";
-    moment.textContent = `▶ ${clock(result.part.seconds)}`;
+    const at = result.to !== undefined ? `${clock(result.from)}–${clock(result.to)}` : clock(result.part.seconds);
+    moment.textContent = `▶ ${at}`;
     button.append(moment);
-    button.setAttribute("aria-label", `${result.filename} at ${clock(result.part.seconds)}, score ${score}${match ? ", " + match : ""}`);
+    button.setAttribute("aria-label", `${result.filename} at ${at}, score ${score}${match ? ", " + match : ""}`);
   }
   const line = document.createElement("span");
   line.className = "score";
@@ -348,7 +354,7 @@ function resultTile(result) {
   pick.setAttribute("aria-label", `Select ${result.filename}`);
   pick.addEventListener("change", updateSelection);
   tools.append(pick);
-  if (current && current.kind !== "text") {
+  if (current && current.kind !== "text" && current.kind !== "clip") {
     const unlike = document.createElement("button");
     unlike.type = "button";
     unlike.className = "unlike";
@@ -546,9 +552,49 @@ function showDuplicatesPage() {
 
 // -- the query: drop, paste, pick ---------------------------------------------------------------
 
+// a video dropped or picked is a clip to search with: the videos that hold it, from where to
+// where, and the photos that are frames of it
+const VIDEO_NAME = /\.(mp4|m4v|mov|mkv|webm|avi|3gp|mts|m2ts|ts|mpg|mpeg|wmv|flv|ogv)$/i;
+
+function isVideo(file) {
+  return (file.type || "").startsWith("video/") || VIDEO_NAME.test(file.name || "");
+}
+
+async function searchWithClip(file) {
+  showQuery("clip");
+  say(`Searching with the clip ${file.name}… (its pictures are read first)`);
+  $("search-button").disabled = true;
+  const body = new FormData();
+  body.append("video", file, file.name || "clip");
+  const started = performance.now();
+  try {
+    const found = await api("/search/clip", { method: "POST", body });
+    const results = [
+      ...found.videos.map((v) => ({ ...v, part: { kind: "time", seconds: v.from }, match: "clip" })),
+      ...found.photos.map((p) => ({ ...p, match: "frame" })),
+    ];
+    const held = found.videos.length;
+    const outcome = {
+      query: found.query, results, close_matches: results.length > 0, elapsed: performance.now() - started,
+      notice: held ? `${held === 1 ? "1 video holds" : `${held} videos hold`} the clip; the score is the share of it matched.`
+        : "No video of the library holds this clip.",
+    };
+    current = { kind: "clip", value: null, unlike: [], filters: {} };
+    history.pushState({ query: current, key: "", outcome }, "", "/?clip=" + encodeURIComponent(file.name || "clip"));
+    render(outcome);
+  } catch (error) {
+    $("results-title").hidden = true;
+    $("results").replaceChildren();
+    failed(error);
+  } finally {
+    $("search-button").disabled = false;
+  }
+}
+
 function useFile(file) {
   if (!file) return;
-  if (file.type && !file.type.startsWith("image/")) { say(`${file.name} is not an image.`, true); return; }
+  if (isVideo(file)) { searchWithClip(file); return; }
+  if (file.type && !file.type.startsWith("image/")) { say(`${file.name} is not a photo or a video.`, true); return; }
   const preview = $("query-preview");
   if (preview.src) URL.revokeObjectURL(preview.src);
   preview.src = URL.createObjectURL(file);
@@ -563,6 +609,7 @@ function restore(state) {
     if (!query) return;
     showFilters(query.filters);
     if (query.kind === "upload") { say("Drop the photo again to repeat this search."); return; }
+    if (query.kind === "clip") { say("Drop the clip again to repeat this search."); return; }
     if (query.kind === "text") $("words").value = query.value;
     runSearch(query.kind, query.value, { push: false, unlike: query.unlike, filters: query.filters });
     return;
