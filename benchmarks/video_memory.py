@@ -6,7 +6,7 @@ The video is a slideshow of real photos (benchmarks/video.py: a pan over each, c
 next) at 1920x1080, 30 fps, H.264: a stretch of 150 s is encoded once and its packets written
 again and again, times shifted, up to the length asked for (the file is a real hour of video
 to its decoder; only the encoding is saved). Each measurement runs in a child process of its
-own, its peak resident size (``ru_maxrss``) read when it ends: the model loaded alone (the
+own, its peak resident size (its own ``ru_maxrss``) read as it ends: the model loaded alone (the
 floor), then ``index_folders`` on the video with EfficientNet-Lite0, for each length asked
 (5 and 60 minutes: the peak must not grow with the length). Writes
 benchmarks/results/video_memory.json.
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,18 +31,21 @@ from benchmarks.video import Spec, _scenes, encode
 STRETCH = 150.0  # seconds encoded; the rest of the hour repeats its packets
 
 CHILD = """
-import sys, time, json
+import sys, time, json, resource
 from image_finder.core.embedding.extractor import Extractor
 extractor = Extractor.load("efficientnet_lite0", device="cpu", precision="auto")
+found = {}
 if sys.argv[1] == "index":
     from image_finder.core.indexing.indexer import index_folders
     from image_finder.core.stores.library import Library
     started = time.perf_counter()
     with Library(sys.argv[3]) as library:
         report = index_folders([sys.argv[2]], library, extractor)
-    print(json.dumps({"moments": report.embedded, "videos": report.videos,
-                      "skipped": [s.reason for s in report.skipped],
-                      "seconds": time.perf_counter() - started}))
+    found = {"moments": report.embedded, "videos": report.videos,
+             "skipped": [s.reason for s in report.skipped],
+             "seconds": time.perf_counter() - started}
+found["peak_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps(found))
 """
 
 
@@ -76,20 +79,16 @@ def long_video(path: Path, minutes: float) -> None:
     partial.rename(path)
 
 
-def _child(*args: str) -> tuple[float, str]:
-    """Peak resident MiB of a child process running CHILD with ``args``, and what it printed."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def _child(*args: str) -> tuple[float, dict]:
+    """Peak resident MiB of a child process running CHILD with ``args`` (its own
+    ``ru_maxrss``, read as it ends), and what it reported."""
     done = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True,
                           text=True, check=True)  # fmt: skip
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if peak <= before:
-        raise RuntimeError("a later child must reach a higher peak to be measured")
-    return peak / 1024, done.stdout.strip()
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    return found["peak_kib"] / 1024, found
 
 
 def main() -> None:
-    import json
-
     from image_finder.core.embedding import precision
     from image_finder.core.pictures.video import probe
 
@@ -106,8 +105,7 @@ def main() -> None:
         long_video(video, minutes)
         facts = probe(video)
         with tempfile.TemporaryDirectory() as tmp:
-            peak, printed = _child("index", str(folder), str(Path(tmp) / "lib"))
-        indexed = json.loads(printed)
+            peak, indexed = _child("index", str(folder), str(Path(tmp) / "lib"))
         tag = f"{minutes:g}min"
         result[f"{tag}_video"] = f"{facts.width}x{facts.height} {facts.codec} 30 fps, " + (
             f"{facts.duration / 60:.1f} min, {video.stat().st_size / 2**20:.0f} MB"

@@ -35,6 +35,12 @@ def add_store_options(parser: argparse.ArgumentParser, ray: bool = False) -> Non
         )
         parser.add_argument("--actors", type=int, metavar="N", help="model actors (default: GPUs)")
         parser.add_argument(
+            "--video-segment",
+            type=float,
+            metavar="S",
+            help="seconds of a video each decode task takes (default: 300)",
+        )
+        parser.add_argument(
             "--from-library",
             action="store_true",
             help="copy the library's pictures and stored vectors into --store (nothing is "
@@ -109,7 +115,8 @@ def _index(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) -
     # the job's driver runs on the application layer's job runner (core/app/work.py)
     work = scale_work(catalogue, args.folders, model=model,
                       weights=args.weights, device=args.device,
-                      precision=args.precision or "fp32", actors=args.actors)  # fmt: skip
+                      precision=args.precision or "fp32", actors=args.actors,
+                      segment_seconds=_segment(args))  # fmt: skip
     # Ray prints what its workers report (a lost worker, a retried task) on sys.stdout, from a
     # thread of its own: while Ray runs here that is stderr, so stdout holds only the job's lines
     sys.stdout = sys.stderr
@@ -194,3 +201,15 @@ def _export(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) 
     else:
         print(f"Wrote {written:,} rows to {display_name(os.path.abspath(args.parquet))}.")
     return 0
+
+
+def _segment(args: argparse.Namespace) -> float:
+    """The seconds of video a decode task takes (``--video-segment``), checked."""
+    from image_finder.core.indexing.scale_videos import SEGMENT_SECONDS
+
+    value = getattr(args, "video_segment", None)
+    if value is None:
+        return SEGMENT_SECONDS
+    if value < 10:
+        raise ImageFinderError(f"--video-segment must be 10 seconds or more (got {value:g})")
+    return float(value)

@@ -34,7 +34,7 @@ from image_finder.core.common.faults import checkpoint
 from image_finder.core.common.paths import inside
 from image_finder.core.embedding.models import ModelSpec, model_spec
 from image_finder.core.indexing.progress import IndexPhase, IndexProgress
-from image_finder.core.indexing.scale_videos import Gatherer, work_items
+from image_finder.core.indexing.scale_videos import SEGMENT_SECONDS, Gatherer, work_items
 from image_finder.core.pictures.scanning import OUTSIDE, Skipped, is_indexed_name
 from image_finder.core.pictures.steps import PictureSteps
 from image_finder.core.stores.catalogue import Catalogue
@@ -326,6 +326,7 @@ def index_with_ray(
     actors: int | None = None,
     progress: Callable[[IndexProgress], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    segment_seconds: float = SEGMENT_SECONDS,
 ) -> ScaleOutReport:
     """Index ``sources`` into ``catalogue`` with Ray Data (Ray already started: start_ray)."""
     import ray
@@ -368,7 +369,7 @@ def index_with_ray(
     context.enable_progress_bars = False  # the job reports its own progress
     context.print_on_execution_start = False
     batch = 64 if gpus else 16  # the model's batch, as index's (Extractor.batch_size)
-    data = ray.data.from_items(work_items([p for p, _, _ in todo]))
+    data = ray.data.from_items(work_items([p for p, _, _ in todo], segment_seconds))
     decoded = data.map_batches(
         decode_batch,  # type: ignore[arg-type]
         batch_size=DECODE_BATCH, fn_kwargs={"steps": steps, "min_size": min_size},

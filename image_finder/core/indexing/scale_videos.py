@@ -32,9 +32,10 @@ SEGMENT_SECONDS = 300.0  # of video per decode task
 WHOLE = -1.0  # a segment's end: to the end of the video
 
 
-def segments(path: str) -> list[tuple[float, float]]:
-    """The segments (start, end) a video's decoding is spread over: one for a short video,
-    or one whose length the driver cannot read (a URI: its task reads it whole)."""
+def segments(path: str, length: float = SEGMENT_SECONDS) -> list[tuple[float, float]]:
+    """The segments (start, end) a video's decoding is spread over, ``length`` seconds each:
+    one for a short video, or one whose length the driver cannot read (a URI: its task reads
+    it whole)."""
     from image_finder.core.pictures.video import probe
 
     if "://" in path:
@@ -43,19 +44,20 @@ def segments(path: str) -> list[tuple[float, float]]:
         duration = probe(path).duration
     except ImageLoadError:
         return [(0.0, WHOLE)]  # its task says why
-    count = max(1, int(duration // SEGMENT_SECONDS) + (duration % SEGMENT_SECONDS > 1.0))
-    starts = [n * SEGMENT_SECONDS for n in range(count)]
+    count = max(1, int(duration // length) + (duration % length > 1.0))
+    starts = [n * length for n in range(count)]
     return [(a, b) for a, b in zip(starts, [*starts[1:], WHOLE], strict=True)]
 
 
-def work_items(files: list[str]) -> list[dict[str, Any]]:
-    """The decode tasks' input rows: each photo, and each segment of each video."""
+def work_items(files: list[str], length: float = SEGMENT_SECONDS) -> list[dict[str, Any]]:
+    """The decode tasks' input rows: each photo, and each segment (of ``length`` seconds)
+    of each video."""
     items: list[dict[str, Any]] = []
     for path in files:
         if not is_video_name(path):
             items.append({"path": path, "start": 0.0, "end": WHOLE, "segment": 0, "segments": 1})
             continue
-        parts = segments(path)
+        parts = segments(path, length)
         items += [{"path": path, "start": a, "end": b, "segment": n, "segments": len(parts)}
                   for n, (a, b) in enumerate(parts)]  # fmt: skip
     return items

@@ -89,6 +89,23 @@ def is_greyscale(image: Image.Image) -> bool:
     return bool(spread.mean() <= GREY_MEAN_SPREAD and np.percentile(spread, 99) <= GREY_P99_SPREAD)
 
 
+def colourless(stored: bytes) -> bool:
+    """Whether a stored layout's colour cells are grey (a greyscale picture or copy)."""
+    if not has_colours(stored):
+        return False
+    cells = np.frombuffer(stored, np.uint8, offset=SIGNATURE_BYTES).reshape(-1, 3)
+    spread = cells.max(axis=1).astype(np.int16) - cells.min(axis=1)
+    return bool(spread.mean() <= GREY_MEAN_SPREAD and spread.max() <= GREY_P99_SPREAD)
+
+
+def correlation_matrix(a: Sequence[bytes], b: Sequence[bytes]) -> np.ndarray:
+    """The brightness patterns' correlation (-1..1) of each of ``a`` with each of ``b``."""
+    if not a or not b:
+        return np.zeros((len(a), len(b)), np.float32)
+    found: np.ndarray = _normalised(a) @ _normalised(b).T
+    return found
+
+
 def _normalised(signatures: Sequence[bytes]) -> np.ndarray:
     grey = b"".join(s[:SIGNATURE_BYTES] for s in signatures)
     rows = np.frombuffer(grey, np.uint8).reshape(len(signatures), SIGNATURE_BYTES)

@@ -5,8 +5,9 @@ are (core/search/clips.py: the order and spacing of the moments, not single fram
 video whose moments look like some of them. When ``SAME_VIDEO_SHARE`` of a video's moments
 match another's in order, it is a copy of that one, or of a stretch of it (a trimmed copy):
 re-encoded, resized, letterboxed or greyed copies keep their pictures close enough for the
-model. The pair remembers the stretch of the other video the copy covers; byte-identical
-videos are *identical*.
+model (a greyscale copy's moments also match by their brightness pattern). The pair
+remembers the stretch of the other video the copy covers; byte-identical videos are
+*identical*.
 
 *A still from this video*: a photo whose features are those of one of a video's moments
 (``clips.PHOTO_MATCH``), at that moment's time.
@@ -35,6 +36,7 @@ SAME_VIDEO_SHARE = 0.8  # of a video's moments matched in order in another: a co
 MIN_MATCHED = 2  # moments; a video of one moment is a copy when that one matches closely
 NEIGHBOURS = 24  # index neighbours looked at per moment
 STILL_NEIGHBOURS = 4
+GREY_PATTERN = 0.9  # brightness-pattern correlation at which a grey moment matches
 
 
 @dataclass
@@ -97,7 +99,7 @@ def add_video_pairs(
         for other_path in sorted(others):
             other = everyone[other_path]
             theirs = library.vectors([p.id for p in other.parts], original=True)
-            similar = mine @ theirs.T
+            similar = _grey_aware(library, video, other, mine @ theirs.T)
             covered = _covers(video.times, other.times, similar, _length(video))
             if covered is None:
                 continue
@@ -106,6 +108,30 @@ def add_video_pairs(
             tier = Tier.IDENTICAL if a.content_hash == b.content_hash else Tier.SAME_VIDEO
             pairs.add(a.id, b.id, tier, share)
             pairs.within[(a.id, b.id)] = (start, end)
+
+
+def _grey_aware(library: Library, video: _Video, other: _Video, similar: np.ndarray) -> np.ndarray:
+    """``similar`` (the moments' cosines), where a moment of ``video`` has no colour (a
+    greyscale copy: the model's features drift with colour) and its brightness pattern is
+    that of one of ``other``'s, raised to a match (the window's black-and-white copies)."""
+    from image_finder.core.pictures import layout
+
+    mine = library.layouts([p.id for p in video.parts])
+    grey = [n for n, p in enumerate(video.parts) if layout.colourless(mine.get(p.id, b""))]
+    if not grey:
+        return similar
+    theirs = library.layouts([p.id for p in other.parts])
+    known = [n for n, p in enumerate(other.parts) if p.id in theirs]
+    if not known:
+        return similar
+    patterns = layout.correlation_matrix([mine[video.parts[n].id] for n in grey],
+                                         [theirs[other.parts[n].id] for n in known])  # fmt: skip
+    raised: np.ndarray = similar.copy()
+    for row, n in enumerate(grey):
+        for col, m in enumerate(known):
+            if patterns[row, col] >= GREY_PATTERN:
+                raised[n, m] = max(raised[n, m], MATCH)
+    return raised
 
 
 def _length(video: _Video) -> float:

@@ -332,9 +332,7 @@ def test_a_catalogue_keeps_a_video_s_moments_as_the_library_does(tmp_path, lite0
         assert catalogue.count() == 1
 
 
-def test_the_ray_job_spreads_a_long_video_over_segments_and_writes_it_whole(
-    tmp_path, lite0, monkeypatch
-):
+def test_the_ray_job_spreads_a_long_video_over_segments_and_writes_it_whole(tmp_path, lite0):
     """A video's decoding is spread over tasks (segments, here of 4 s): together they keep
     the moments one pass keeps, with no gap at their seams; the driver writes the video only
     once every segment's moments are in, and a segment that fails skips the whole video."""
@@ -345,12 +343,11 @@ def test_the_ray_job_spreads_a_long_video_over_segments_and_writes_it_whole(
     from image_finder.core.pictures.video import moments
     from tests.videos import slideshow
 
-    monkeypatch.setattr(scale_videos, "SEGMENT_SECONDS", 4.0)
     video = slideshow(tmp_path / "long.mp4", seconds=3.0)  # 12 s: 4 scenes
     photo = tmp_path / "still.jpg"
     next(moments(video)).image.save(photo)
     (tmp_path / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 500)
-    items = scale_videos.work_items([str(photo), str(video), str(tmp_path / "bad.mp4")])
+    items = scale_videos.work_items([str(photo), str(video), str(tmp_path / "bad.mp4")], 4.0)
     assert [(i["segment"], i["segments"]) for i in items if i["path"] == str(video)] == [
         (0, 3), (1, 3), (2, 3)
     ]  # fmt: skip
@@ -389,3 +386,34 @@ def test_the_ray_job_spreads_a_long_video_over_segments_and_writes_it_whole(
     failing[-1]["in_segment"] = 1
     got, lost, done = scale_videos.Gatherer().add({k: [r[k] for r in failing] for k in failing[0]})
     assert got == [] and [s.reason for s in lost] == ["damaged or cut short"] and done == 1
+
+
+@pytest.mark.load
+def test_a_ray_job_indexes_a_video_over_segments_like_the_library(tmp_path, capsys):
+    pytest.importorskip("av")
+    from tests.videos import photo, slideshow
+
+    media = tmp_path / "media"
+    media.mkdir()
+    slideshow(media / "harbour.mp4", seconds=8.0)  # 32 s: four segments of 10 s
+    photo("camera").save(media / "camera.jpg")
+    query = tmp_path / "cat.png"
+    photo("chelsea").resize((300, 200)).save(query)
+    store = f"milvus-lite:{tmp_path / 'cat' / 'v.db'}"
+    done = cli("index", "--store", store, "--ray", "--model", "efficientnet_lite0", "--json",
+               "--video-segment", "10", str(media))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = last_json(done.stdout)
+    assert report["skipped"] == [] and report["embedded"] >= 5  # the photo and the moments
+    data = str(tmp_path / "lib")
+    assert run(capsys, "--data-dir", data, "index", str(media), "--model",
+               "efficientnet_lite0")[0] == 0  # fmt: skip
+    answers = []
+    for where in (("--store", store), ("--data-dir", data)):
+        code, out, err = run(capsys, "search", *where, "--json", str(query))
+        assert code == 0, err
+        best = json.loads(out)["results"][0]
+        answers.append((best["filename"], round(best["part"]["seconds"])))
+    assert answers[0] == answers[1] == ("harbour.mp4", 16)  # chelsea: the third scene
+    again = cli("index", "--store", store, "--ray", "--json", str(media))
+    assert last_json(again.stdout)["unchanged"] == 2
