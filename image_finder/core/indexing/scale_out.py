@@ -284,7 +284,7 @@ class EmbedActor:
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
 
         checkpoint("ray_actor_embedding")  # a worker lost mid-job (tests)
-        ok = [i for i, e in enumerate(batch["error"]) if not e]
+        ok = [i for i, e in enumerate(batch["error"]) if not e and len(batch["tensor"][i])]
         vectors = np.zeros((len(batch["path"]), self.extractor.dim), np.float32)
         if ok:
             tensors = [self.tensor_of(batch["tensor"][i], batch["shape"][i]) for i in ok]

@@ -118,6 +118,8 @@ def decode_segment(item: dict[str, Any], steps: PictureSteps) -> list[dict[str, 
         rows = [_failed(exc.reason)]
     except Exception as exc:  # one bad file never stops the job
         rows = [_failed(f"cannot be read ({exc})")]
+    if not rows:  # a segment with no keyframe of its own says so, or the driver would wait
+        rows = [_failed("")]
     for row in rows:
         row.update(path=path, segment=segment, segments=int(item["segments"]),
                    in_segment=len(rows))  # fmt: skip
@@ -125,6 +127,7 @@ def decode_segment(item: dict[str, Any], steps: PictureSteps) -> list[dict[str, 
 
 
 def _failed(reason: str) -> dict[str, Any]:
+    """A row with no moment: the reason a segment failed, or "" for a segment that had none."""
     return {"part": "", "size": 0, "mtime_ns": 0, "hash": "", "width": 0, "height": 0,
             "layout": b"", "tensor": np.zeros(0, np.uint8), "error": reason}  # fmt: skip
 

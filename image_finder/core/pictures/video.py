@@ -239,7 +239,7 @@ def moments(
         if end is not None and key.seconds >= end - 1e-3:
             return  # the next segment's first keyframe
         previous = key
-    if previous is None:
+    if previous is None and not start:
         if cancelled():
             return
         raise ImageLoadError(
@@ -249,6 +249,8 @@ def moments(
     if end is None and duration and scan.last < duration - max(CUT_SHORT_SECONDS, 0.1 * duration):
         ends, length = Part.time(scan.last).label, Part.time(duration).label
         raise ImageLoadError(os.fspath(path), f"cut short: it ends at {ends} of its {length}")
+    if previous is None:
+        return  # a segment with no keyframe of its own: the one before took it to the end
     end = max(previous.seconds, duration, scan.last)
     yield from _stretch(path, rule, chooser, scan, previous, end, deadline, cancelled)
 

@@ -285,3 +285,31 @@ def test_the_settings_say_how_often_a_video_keeps_a_moment_and_if_results_list_e
     listed = indexed("often")
     assert [r["filename"] for r in listed] == ["still.mp4"] * len(listed)
     assert sorted(round(r["part"]["seconds"]) for r in listed) == [0, 3, 6, 9]
+
+
+def test_several_examples_and_a_concept_work_on_moments_as_on_photos(media, tmp_path, lite0):
+    """Moments are items like photos: two moments together are a query, one left out is
+    "not like this", and a concept learned from moments finds the moments that show it."""
+    from image_finder.core.learning import concepts
+
+    with Library(tmp_path / "lib") as library:
+        index_folders([media], library, lite0)
+        holiday = library.file_items(media / "holiday.mp4")  # astronaut, coffee, chelsea, rocket
+        garden = library.file_items(media / "garden.webm")  # rocket, chelsea, coffee, astronaut
+        searcher = Searcher(library, lite0)
+        coffee, chelsea = holiday[1], holiday[2]
+        both = Query.together([Query.item(coffee), Query.item(chelsea)])
+        found = searcher.search(both, SearchOptions(top_k=5, group_parts=False))
+        best = {(r.item.filename, round(r.item.part.at)) for r in found.results[:4] if r.item.part}
+        assert {("holiday.mp4", 3), ("holiday.mp4", 6)} <= best  # the examples themselves
+        assert {("garden.webm", 3), ("garden.webm", 6)} & best  # and their scenes elsewhere
+        unlike = searcher.search(Query.item(coffee).but_not(Query.item(garden[2])),
+                                 SearchOptions(top_k=10, group_parts=False))  # fmt: skip
+        assert garden[2].id not in {r.item.id for r in unlike.results}
+
+        with library.writing():
+            concepts.learn(library, "cat", [chelsea.id, garden[1].id], [coffee.id, holiday[0].id])
+        shown = searcher.search(Query.of_concept("cat"), SearchOptions(top_k=2, group_parts=False))
+        assert {(r.item.filename, round(r.item.part.at)) for r in shown.results} == {
+            ("holiday.mp4", 6), ("garden.webm", 3)
+        }  # fmt: skip
