@@ -64,7 +64,15 @@ NEEDS = {
 
 
 # the quick runs of a minute or so are load tests (pytest -m load): CI keeps its time
-LONG = {"quality", "server", "watch_latency", "video"}
+LONG = {
+    "quality",
+    "server",
+    "watch_latency",
+    "video",
+    "query_latency",
+    "ui_responsiveness",
+    "learn",
+}
 
 
 @pytest.mark.slow

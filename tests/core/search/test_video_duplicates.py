@@ -20,11 +20,11 @@ pytest.importorskip("av")
 def groups(tmp_path_factory, lite0):
     media = tmp_path_factory.mktemp("video-copies") / "media"
     media.mkdir()
-    source = slideshow(media / "holiday.mp4", size=(640, 360))  # 4 scenes of 3 s
+    source = slideshow(media / "holiday.mp4", size=(480, 270))  # 4 scenes of 3 s
     cut(source, media / "holiday small.mkv", 0.0, 12.0, size=(320, 180))
-    cut(source, media / "holiday trimmed.mp4", 3.0, 9.0, size=(480, 270), change=greyed)
-    slideshow(media / "shuffled.mp4", SCENES[::-1], size=(640, 360))  # same pictures, reversed
-    slideshow(media / "elsewhere.mp4", ["page", "brick", "moon"], size=(640, 360))
+    cut(source, media / "holiday trimmed.mp4", 3.0, 9.0, size=(400, 224), change=greyed)
+    slideshow(media / "shuffled.mp4", SCENES[::-1], size=(480, 270))  # same pictures, reversed
+    slideshow(media / "elsewhere.mp4", ["page", "brick", "moon"], size=(480, 270))
     photo("chelsea").resize((640, 427)).save(media / "cat.jpg")
     with Library(media.parent / "lib") as library:
         index_folders([media], library, lite0)
