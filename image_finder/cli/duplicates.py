@@ -96,6 +96,8 @@ def _print_groups(groups: list[Any]) -> None:
             f"\n{n}. {group.tier.title} · {count(len(group.items), 'image')} · "
             f"score {group.score:.3f} · {byte_size(group.reclaimable)} to free"
         )
+        relations = {item.id: _relation(group, item) for item in group.items}
+        width = max(17, *(len(r) for r in relations.values()))
         for item in group.items:
             mark = (
                 "keep"
@@ -104,14 +106,19 @@ def _print_groups(groups: list[Any]) -> None:
                 if item.id in group.reference_ids
                 else "    "
             )
-            tier, score = group.relation(item)
-            relation = "" if item.id == group.keep.id else f"{tier.title} {score:.2f}"
-            relation += group.where(item)
             size = f"{item.width}×{item.height}" if item.width and item.height else "?"
             print(
-                f"  {mark:4} {relation:>17} {size:>11} {byte_size(item.size):>9}  "
-                f"{display_name(item.path)}"
+                f"  {mark:4} {relations[item.id]:>{width}} {size:>11} "
+                f"{byte_size(item.size):>9}  {display_name(item.path)}"
             )
+
+
+def _relation(group: Any, item: Any) -> str:
+    """How ``item`` relates to the group's keeper, in words ("" for the keeper)."""
+    if item.id == group.keep.id:
+        return ""
+    tier, score = group.relation(item)
+    return f"{tier.title} {score:.2f}{group.where(item)}"
 
 
 def _trash_others(args: argparse.Namespace, library: Library, groups: list[Any]) -> int:
