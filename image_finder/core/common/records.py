@@ -42,15 +42,16 @@ def path_json(path: str, key: str = "path") -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Part:
-    """Where in its file an item is: a video's moment (``kind`` "time", ``at`` its seconds).
-    A whole file (a photo) has no part. Stored as ``key`` ("time:83.200"); every JSON shape
-    carries ``to_json`` (``{"kind": "time", "seconds": 83.2}``). The next kinds (a document's
-    page, a scan's frame) are numbers too."""
+    """Where in its file an item is: a video's moment (``kind`` "time", ``at`` its seconds),
+    a document's page ("page", its number from 1). A whole file (a photo) has no part. Stored
+    as ``key`` ("time:83.200", "page:12"); every JSON shape carries ``to_json`` (``{"kind":
+    "time", "seconds": 83.2}``, ``{"kind": "page", "number": 12}``). A DICOM file's frame
+    ("frame") is a number too."""
 
     kind: str
     at: float
 
-    KINDS = {"time": "seconds", "page": "page", "frame": "frame"}  # noqa: RUF012
+    KINDS = {"time": "seconds", "page": "number", "frame": "number"}  # noqa: RUF012
 
     def __post_init__(self) -> None:
         if self.kind not in self.KINDS:
@@ -59,6 +60,10 @@ class Part:
     @classmethod
     def time(cls, seconds: float) -> Part:
         return cls("time", round(float(seconds), 3))
+
+    @classmethod
+    def page(cls, number: int) -> Part:
+        return cls("page", int(number))
 
     @property
     def key(self) -> str:

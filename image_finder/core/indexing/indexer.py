@@ -55,11 +55,11 @@ from image_finder.core.indexing.progress import (
     IndexReport,
     ProgressCallback,
 )
-from image_finder.core.indexing.videos import Tally, VideoJob, index_videos
+from image_finder.core.indexing.videos import Tally, VideoJob, has_parts, index_videos
 from image_finder.core.pictures.images import image_size, is_raw_name, load_image, read_file
 from image_finder.core.pictures.layout import signature
 from image_finder.core.pictures.scanning import ScanEntry, Skipped, file_hash, scan_folder
-from image_finder.core.pictures.video import MomentRule, is_video_name
+from image_finder.core.pictures.video import MomentRule
 from image_finder.core.stores.library import Library
 
 if TYPE_CHECKING:
@@ -461,7 +461,7 @@ def _embed_files(work: _Work, context: _Context, run: _Run, precision_checked: b
 def _photos(jobs: Iterator[_Job], videos: list[VideoJob]) -> Iterator[_Job]:
     """The jobs of pictures; those of videos are put aside in ``videos`` (indexed after)."""
     for job in jobs:
-        if is_video_name(job.entry.path):
+        if has_parts(job.entry.path):
             videos.append(VideoJob(job.folder_id, job.entry, job.image_id))
         else:
             yield job

@@ -1,7 +1,8 @@
-"""Indexing a video: its moments (core/pictures/video.py) embedded, and written as the file's
-parts in one transaction: a new video's parts all at once, a changed video's old parts
-replaced by the new ones at once. A video that cannot be read is skipped with the reason; a
-cancel or a crash in the middle of one leaves none of its new parts (the next run does it).
+"""Indexing a file with parts: a video's moments (core/pictures/video.py) or a document's
+pages (core/pictures/documents.py) embedded, and written as the file's parts in one
+transaction: a new file's parts all at once, a changed file's old parts replaced by the new
+ones at once. A file that cannot be read is skipped with the reason; a cancel or a crash in
+the middle of one leaves none of its new parts (the next run does it).
 """
 
 from __future__ import annotations
@@ -17,17 +18,24 @@ from image_finder.core.common.errors import ImageLoadError
 from image_finder.core.common.faults import checkpoint
 from image_finder.core.common.records import FileFacts, NewImage, Part
 from image_finder.core.indexing.progress import IndexPhase, IndexProgress
+from image_finder.core.pictures.documents import is_document_name, pages
 from image_finder.core.pictures.layout import signature
 from image_finder.core.pictures.scanning import ScanEntry, Skipped, file_hash
-from image_finder.core.pictures.video import Moment, MomentRule, moments, probe
+from image_finder.core.pictures.video import MomentRule, is_video_name, moments, probe
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
+    from PIL import Image
 
     from image_finder.core.indexing.indexer import _Context
 
 log = logging.getLogger(__name__)
+
+
+def has_parts(path: str) -> bool:
+    """Whether indexing makes the file's parts its items (a video, a document)."""
+    return is_video_name(path) or is_document_name(path)
 
 
 @dataclass(frozen=True)
@@ -74,8 +82,9 @@ def index_videos(jobs: list[VideoJob], context: _Context, tally: Tally, rule: Mo
             else:
                 report.updated += 1
             report.embedded += len(parts)
-            report.videos += 1
-            report.video_seconds += seconds
+            if is_video_name(path):
+                report.videos += 1
+                report.video_seconds += seconds
         tally.done += 1
         elapsed = time.perf_counter() - tally.started
         rate = report.embedded / elapsed if elapsed > 0 else 0.0
@@ -83,35 +92,47 @@ def index_videos(jobs: list[VideoJob], context: _Context, tally: Tally, rule: Mo
                              video_seconds=report.video_seconds))  # fmt: skip
 
 
+def _parts_of(
+    path: str, rule: MomentRule, context: _Context
+) -> tuple[Iterator[tuple[Part, Image.Image]], tuple[int, int]]:
+    """The file's parts with their pictures, in order, and the file's own size (a video's
+    displayed size; (0, 0) where each part has its own: a document's pages)."""
+    if is_document_name(path):
+        found = pages(path, cancelled=context.is_cancelled)
+        return ((Part.page(p.number), p.image) for p in found), (0, 0)
+    facts = probe(path)
+    found_moments = moments(path, rule, cancelled=context.is_cancelled)
+    return ((Part.time(m.seconds), m.image) for m in found_moments), (facts.width, facts.height)
+
+
 def _embed(
     job: VideoJob, context: _Context, rule: MomentRule
 ) -> tuple[list[NewImage], np.ndarray, float]:
-    """The video's parts and their vectors, and its length in seconds."""
+    """The file's parts and their vectors, and its length (a video's seconds)."""
     import numpy as np
 
     path = job.entry.path
     before = os.stat(path)
     digest = file_hash(path)
-    facts = probe(path)
+    found, (own_width, own_height) = _parts_of(path, rule, context)
     folder_id = job.folder_id or _folder_of(context, job)
     extractor = context.extractor
 
-    def prepare(moment: Moment) -> tuple[torch.Tensor, FileFacts]:
-        image = moment.image
+    def prepare(part: tuple[Part, Image.Image]) -> tuple[torch.Tensor, FileFacts]:
+        image = part[1]
         layout = signature(image)
-        width, height = facts.width or image.width, facts.height or image.height
+        width, height = own_width or image.width, own_height or image.height
         if (width > height) != (image.width > image.height):  # turned upright (a phone's)
             width, height = height, width
         return extractor.preprocess(image), FileFacts(
             before.st_size, before.st_mtime_ns, digest, width, height, layout
         )
 
-    found: Iterator[Moment] = moments(path, rule, cancelled=context.is_cancelled)
     parts: list[NewImage] = []
     vectors: list[np.ndarray] = []
     for batch in extractor.iter_embeddings(found, prepare, cancelled=context.is_cancelled):
-        for moment, part_facts in zip(batch.items, batch.extras, strict=True):
-            parts.append(NewImage(folder_id, path, part_facts, Part.time(moment.seconds)))
+        for (part, _), part_facts in zip(batch.items, batch.extras, strict=True):
+            parts.append(NewImage(folder_id, path, part_facts, part))
         vectors.append(batch.vectors)
         if batch.failures:
             raise ImageLoadError(path, batch.failures[0].reason)
@@ -120,7 +141,9 @@ def _embed(
     after = os.stat(path)
     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
         raise ImageLoadError(path, "changed while it was read (still being written?)")
-    duration = facts.duration or max(p.part.at for p in parts if p.part is not None)
+    if is_document_name(path):
+        return parts, np.concatenate(vectors), 0.0
+    duration = probe(path).duration or max(p.part.at for p in parts if p.part is not None)
     return parts, np.concatenate(vectors), duration
 
 

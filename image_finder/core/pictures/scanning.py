@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from image_finder.core.common.paths import inside
 from image_finder.core.common.records import path_json
+from image_finder.core.pictures.documents import is_document_name
 from image_finder.core.pictures.images import is_image_name
 from image_finder.core.pictures.video import is_video_name
 
@@ -34,9 +35,14 @@ class Skipped:
         return {**path_json(self.path), "reason": self.reason}
 
 
+def has_parts_name(name: str) -> bool:
+    """A file whose parts are its items: a video, a document."""
+    return is_video_name(name) or is_document_name(name)
+
+
 def is_indexed_name(name: str) -> bool:
-    """A file indexing reads: a picture, or a video."""
-    return is_image_name(name) or is_video_name(name)
+    """A file indexing reads: a picture, a video, or a document."""
+    return is_image_name(name) or is_video_name(name) or is_document_name(name)
 
 
 def _hidden(entry: os.DirEntry[str]) -> bool:
@@ -49,8 +55,8 @@ def _hidden(entry: os.DirEntry[str]) -> bool:
 def scan_folder(
     root: str, within: str | None = None, *, videos: bool = True
 ) -> Iterator[ScanEntry | Skipped]:
-    """Every image file (and video, unless ``videos`` is false) under ``root``, recursively,
-    in a stable order.
+    """Every image file (and video and document, unless ``videos`` is false: files with parts)
+    under ``root``, recursively, in a stable order.
 
     Hidden files and folders are left out. Symbolic links are followed only within ``root``
     (or ``within``, the library folder ``root`` is a part of): a link that resolves outside
@@ -119,7 +125,7 @@ def _look_at(
                 visited.add((sub.st_dev, sub.st_ino))
                 subfolders.append(entry.path)
         return None
-    if not (is_image_name(entry.name) or (videos and is_video_name(entry.name))):
+    if not (is_image_name(entry.name) or (videos and has_parts_name(entry.name))):
         return None
     if entry.is_symlink():
         if not os.path.exists(entry.path):

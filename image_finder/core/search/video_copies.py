@@ -61,7 +61,8 @@ def videos_of(library: Library, part_ids: np.ndarray) -> dict[str, _Video]:
     """The videos the moments ``part_ids`` belong to, each with all its moments."""
     by_path: dict[str, list[Item]] = defaultdict(list)
     for item in library.items(part_ids.tolist()).values():
-        by_path[item.path].append(item)
+        if item.part is not None and item.part.kind == "time":  # not a document's pages
+            by_path[item.path].append(item)
     return {path: _Video(path, sorted(items, key=_time)) for path, items in by_path.items()}
 
 
@@ -193,7 +194,9 @@ def add_still_pairs(
         for (a, b, _), mine, other in zip(hits, originals, theirs, strict=True):
             score = float(mine @ other)
             moment = items.get(b)
-            if moment is None or moment.part is None or score < PHOTO_MATCH:
+            if moment is None or moment.part is None or moment.part.kind != "time":
+                continue
+            if score < PHOTO_MATCH:
                 continue
             first = min(library.file_items(moment.path), key=_time)
             pairs.add(a, first.id, Tier.STILL, score)
