@@ -16,6 +16,8 @@ from image_finder.core.common.records import display_name
 MESSAGE_MS = 8000
 # players that start a video at a time, and how they are told it
 PLAYERS = (("mpv", "--start={:.2f}"), ("vlc", "--start-time={:.2f}"))
+# document viewers that open at a page: the option and its number
+VIEWERS = (("evince", "-i"), ("okular", "-p"), ("zathura", "-P"))
 _on_clipboard: list[QMimeData] = []  # the data this process put there, while it may be there
 
 
@@ -67,6 +69,22 @@ class DesktopActions(QObject):
         if not self.open_file(path):
             return False
         self.message.emit(f"Opened {display_name(os.path.basename(path))}: the moment is at "
+                          f"{label}.", MESSAGE_MS)  # fmt: skip
+        return True
+
+    def open_page(self, path: str, number: int, label: str) -> bool:
+        """Open a document at a page: in evince, okular or zathura (which take a page) when
+        one is installed, else in the system's viewer, saying the page to go to."""
+        if not os.path.exists(path):
+            self.message.emit(f"{display_name(path)} is offline or was moved.", MESSAGE_MS)
+            return False
+        for viewer, option in VIEWERS:
+            program = shutil.which(viewer)
+            if program and QProcess.startDetached(program, [option, str(number), path])[0]:
+                return True
+        if not self.open_file(path):
+            return False
+        self.message.emit(f"Opened {display_name(os.path.basename(path))}: the result is on "
                           f"{label}.", MESSAGE_MS)  # fmt: skip
         return True
 

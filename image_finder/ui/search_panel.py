@@ -555,6 +555,8 @@ class SearchPanel(QWidget):
         item = self.results_model.result(index.row()).item
         if item.part is not None and item.part.kind == "time":
             self.desktop.play_from(item.path, item.part.at, item.part.label)
+        elif item.part is not None and item.part.kind == "page":
+            self.desktop.open_page(item.path, int(item.part.at), item.part.label)
         else:
             self.desktop.open_file(item.path)
 

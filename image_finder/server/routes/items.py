@@ -25,7 +25,13 @@ from image_finder.core.search.searcher import Query
 from image_finder.server.deps import SearchAccess, ServiceDep
 from image_finder.server.errors import ApiError
 from image_finder.server.ids import parse_id
-from image_finder.server.routes.search import ITEMS, SearchBody, run_search, search_options
+from image_finder.server.routes.search import (
+    ITEMS,
+    SearchBody,
+    part_links,
+    run_search,
+    search_options,
+)
 from image_finder.server.service import Service
 from image_finder.server.thumbnails import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
 
@@ -55,14 +61,13 @@ def library_file(service: Service, item: Item) -> str:
 
 
 def item_body(item: Item) -> dict[str, Any]:
-    video = item.part is not None and item.part.kind == "time"
     return {
         **item_json(item),
         **path_json(item.folder, "folder"),
         "thumbnail": f"{ITEMS}/{item.id}/thumbnail",
         "image": f"{ITEMS}/{item.id}/image",
         "similar": f"{ITEMS}/{item.id}/similar",
-        **({"video": f"{ITEMS}/{item.id}/video"} if video else {}),
+        **part_links(item.id, item.part.to_json() if item.part else None),
     }
 
 
@@ -144,10 +149,30 @@ def get_video(
     item = find_item(service, item_id)
     if item.part is None or item.part.kind != "time":
         raise ApiError(404, "not_found", f"Item {item.id} is not a video's moment.")
-    stream = _open_indexed(item, library_file(service, item), picture=False)
     media_type = mimetypes.guess_type(item.filename)[0] or ""
     if not media_type.startswith("video/"):
         media_type = VIDEO_TYPES.get(os.path.splitext(item.filename)[1].lower(), "video/mp4")
+    return _ranged(item, request, service, media_type)
+
+
+@router.get(
+    "/{item_id}/document",
+    summary="The document a page is of, seekable (HTTP Range requests); open it at #page=N",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/pdf": {}}}, 206: {}, 416: {}},
+)
+def get_document(
+    item_id: str, request: Request, service: ServiceDep, _: Any = SearchAccess
+) -> StreamingResponse:
+    item = find_item(service, item_id)
+    if item.part is None or item.part.kind != "page":
+        raise ApiError(404, "not_found", f"Item {item.id} is not a document's page.")
+    return _ranged(item, request, service, "application/pdf")
+
+
+def _ranged(item: Item, request: Request, service: Any, media_type: str) -> StreamingResponse:
+    """The item's file, whole or the one byte range asked for, while it is the one indexed."""
+    stream = _open_indexed(item, library_file(service, item), picture=False)
     name = quote(item.filename.encode("utf-8", "replace"))
     headers = {
         "Accept-Ranges": "bytes",

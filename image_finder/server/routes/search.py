@@ -34,6 +34,16 @@ SEARCH_SECONDS = 30.0  # a search not answered by then is given up (503)
 ITEMS = "/api/v1/items"
 
 
+def part_links(item_id: int, part: dict[str, Any] | None) -> dict[str, str]:
+    """The file a part is of, by its kind: a moment's video, a page's document."""
+    kind = (part or {}).get("kind")
+    if kind == "time":
+        return {"video": f"{ITEMS}/{item_id}/video"}
+    if kind == "page":
+        return {"document": f"{ITEMS}/{item_id}/document"}
+    return {}
+
+
 class Filters(BaseModel):
     """Conditions on the files; all must hold."""
 
@@ -119,8 +129,7 @@ def outcome_json(outcome: SearchOutcome) -> dict[str, Any]:
     for result in data["results"]:
         result["thumbnail"] = f"{ITEMS}/{result['id']}/thumbnail"
         result["image"] = f"{ITEMS}/{result['id']}/image"
-        if (result.get("part") or {}).get("kind") == "time":  # a video's moment
-            result["video"] = f"{ITEMS}/{result['id']}/video"
+        result.update(part_links(result["id"], result.get("part")))  # a video, a document
     return data
 
 

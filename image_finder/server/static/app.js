@@ -335,6 +335,13 @@ function resultTile(result) {
     button.append(moment);
     button.setAttribute("aria-label", `${result.filename} at ${at}, score ${score}${match ? ", " + match : ""}`);
   }
+  if (result.document) {  // a document's page: its number on the thumbnail
+    const page = document.createElement("span");
+    page.className = "moment";
+    page.textContent = `p. ${result.part.number}`;
+    button.append(page);
+    button.setAttribute("aria-label", `${result.filename}, page ${result.part.number}, score ${score}${match ? ", " + match : ""}`);
+  }
   const line = document.createElement("span");
   line.className = "score";
   const scoreText = document.createElement("span");
@@ -420,7 +427,8 @@ function openDetail(result) {
   image.src = `${result.thumbnail}?size=1024`;
   image.alt = result.filename;
   showMoment(result);
-  $("detail-name").textContent = result.video ? `${result.filename} · ${clock(result.part.seconds)}` : result.filename;
+  $("detail-name").textContent = result.video ? `${result.filename} · ${clock(result.part.seconds)}`
+    : result.document ? `${result.filename} · p. ${result.part.number}` : result.filename;
   const match = MATCH_LABELS[result.match];
   $("detail-score").textContent = `Score ${result.score.toFixed(2)}${match ? " · " + match : ""}`;
   const facts = $("detail-facts");
@@ -429,7 +437,8 @@ function openDetail(result) {
   if (result.width && result.height) fact(facts, "Size", `${result.width} × ${result.height} px`);
   fact(facts, "File", bytes(result.bytes));
   fact(facts, "Modified", new Date(result.modified).toLocaleString());
-  $("detail-open").href = result.video || result.image;
+  // a page opens its document there (the browser's PDF viewer reads #page=N)
+  $("detail-open").href = result.video || (result.document && `${result.document}#page=${result.part.number}`) || result.image;
   $("detail").showModal();
   $("detail-similar").focus();
 }
