@@ -186,8 +186,10 @@ def test_a_watch_batch_killed_recovers_to_the_clean_state(watch_scenario, tmp_pa
 
 @pytest.fixture(scope="module")
 def video_scenario(tmp_path_factory):
-    """Photos and two videos, and the state a clean run reaches."""
+    """Photos, two videos and a PDF of three pages, and the state a clean run reaches."""
     pytest.importorskip("av")
+    pytest.importorskip("pypdfium2")
+    from tests.core.indexing.test_documents import pdf
     from tests.videos import slideshow
 
     root = tmp_path_factory.mktemp("crash-video")
@@ -197,15 +199,17 @@ def video_scenario(tmp_path_factory):
         picture(i).save(folder / f"p{i}.png")
     slideshow(folder / "a.mp4", seconds=2.0)
     slideshow(folder / "b.mp4", ["rocket", "coffee"], seconds=2.0)
+    pdf(folder / "c.pdf", ["camera", "moon", "page"])
     clean = root / "clean"
     run_harness(clean, folder)
     with Library(clean, ivf_min_vectors=IVF_MIN) as lib:
-        moments = {v: len(lib.file_items(folder / v)) for v in ("a.mp4", "b.mp4")}
+        moments = {v: len(lib.file_items(folder / v)) for v in ("a.mp4", "b.mp4", "c.pdf")}
+    assert moments["c.pdf"] == 3
     return folder, state(clean), moments
 
 
 @pytest.mark.parametrize(
-    "point", [("video_embedded", 1), ("video_embedded", 2), ("before_commit", 3)]
+    "point", [("video_embedded", 1), ("video_embedded", 3), ("before_commit", 3)]
 )
 def test_a_kill_in_a_video_leaves_none_of_its_moments_and_the_rerun_finishes_it(
     video_scenario, tmp_path, point
@@ -215,7 +219,7 @@ def test_a_kill_in_a_video_leaves_none_of_its_moments_and_the_rerun_finishes_it(
     assert run_harness(library_dir, folder, kill_at=f"{point[0]}:{point[1]}") == -9
     with Library(library_dir, ivf_min_vectors=IVF_MIN) as lib:
         assert lib.vector_index.info()["vectors"] == lib.count()
-        for video, whole in clean_moments.items():  # a video is all there, or not at all
+        for video, whole in clean_moments.items():  # a video (a PDF) is all there, or none
             assert len(lib.file_items(folder / video)) in (0, whole), video
     assert run_harness(library_dir, folder) == 0
     again = state(library_dir)
