@@ -59,33 +59,28 @@ class DesktopActions(QObject):
     def play_from(self, path: str, seconds: float, label: str) -> bool:
         """Play a video from a moment: in mpv or VLC (which take a start time) when one is
         installed, else in the system's player, saying the time to go to."""
-        if not os.path.exists(path):
-            self.message.emit(f"{display_name(path)} is offline or was moved.", MESSAGE_MS)
-            return False
-        for player, start in PLAYERS:
-            program = shutil.which(player)
-            if program and QProcess.startDetached(program, [start.format(seconds), path])[0]:
-                return True
-        if not self.open_file(path):
-            return False
-        self.message.emit(f"Opened {display_name(os.path.basename(path))}: the moment is at "
-                          f"{label}.", MESSAGE_MS)  # fmt: skip
-        return True
+        choices = [(player, [start.format(seconds), path]) for player, start in PLAYERS]
+        return self._open_at(path, choices, f"the moment is at {label}")
 
     def open_page(self, path: str, number: int, label: str) -> bool:
         """Open a document at a page: in evince, okular or zathura (which take a page) when
         one is installed, else in the system's viewer, saying the page to go to."""
+        choices = [(viewer, [option, str(number), path]) for viewer, option in VIEWERS]
+        return self._open_at(path, choices, f"the result is on {label}")
+
+    def _open_at(self, path: str, choices: list[tuple[str, list[str]]], where: str) -> bool:
+        """Open ``path`` with the first of ``choices`` (a program, its arguments) installed,
+        else with the system's application, saying ``where`` to go."""
         if not os.path.exists(path):
             self.message.emit(f"{display_name(path)} is offline or was moved.", MESSAGE_MS)
             return False
-        for viewer, option in VIEWERS:
-            program = shutil.which(viewer)
-            if program and QProcess.startDetached(program, [option, str(number), path])[0]:
+        for name, arguments in choices:
+            program = shutil.which(name)
+            if program and QProcess.startDetached(program, arguments)[0]:
                 return True
         if not self.open_file(path):
             return False
-        self.message.emit(f"Opened {display_name(os.path.basename(path))}: the result is on "
-                          f"{label}.", MESSAGE_MS)  # fmt: skip
+        self.message.emit(f"Opened {display_name(os.path.basename(path))}: {where}.", MESSAGE_MS)
         return True
 
     def offer_copy(self, problem: str, path: str) -> None:

@@ -489,6 +489,23 @@ def test_a_moment_found_by_a_photo_plays_from_its_time(video_server, token, tmp_
                 assert width_now <= 390
             driver.save_screenshot(str(shots / f"{'phone' if phone else 'desktop'}-playing.png"))
             assert [e for e in driver.get_log("browser") if "play()" not in e["message"]] == []
+            if not phone:  # the filters narrow to photos, or to videos of a length
+                from selenium.webdriver.common.keys import Keys
+                from selenium.webdriver.support.ui import Select
+
+                driver.find_element(By.CSS_SELECTOR, ".detail-close button").click()
+                driver.find_element(By.CSS_SELECTOR, "#filters summary").click()
+                Select(driver.find_element(By.ID, "f-kind")).select_by_value("photo")
+                wait_for(
+                    driver, lambda d: [r.text.split("\n")[0] for r in results(d)] == ["coffee.jpg"]
+                )
+                Select(driver.find_element(By.ID, "f-kind")).select_by_value("video")
+                length = driver.find_element(By.ID, "f-min-duration")
+                length.send_keys("60", Keys.TAB)  # the video is 12 s long
+                wait_for(
+                    driver, lambda d: "No results" in d.find_element(By.ID, "results-title").text
+                )
+                assert "minlen=60" in driver.current_url and "kind=video" in driver.current_url
 
 
 def test_a_clip_uploaded_finds_the_video_holding_it_and_plays_from_there(

@@ -96,12 +96,15 @@ def add_video_pairs(
             for j, s in zip(row_ids, row_scores, strict=True)
             if int(j) in allowed and s >= MATCH and owner.get(int(j), path) != path
         }
+        if not others:
+            continue
         mine = library.vectors(ids, original=True)
+        length = _length(video)  # its header read once, for every other video
         for other_path in sorted(others):
             other = everyone[other_path]
             theirs = library.vectors([p.id for p in other.parts], original=True)
             similar = _grey_aware(library, video, other, mine @ theirs.T)
-            covered = _covers(video.times, other.times, similar, _length(video))
+            covered = _covers(video.times, other.times, similar, length)
             if covered is None:
                 continue
             start, end, share = covered

@@ -177,6 +177,9 @@ function filtersNow() {
   if (width > 0) filters.min_width = width;
   if ($("f-format").value) filters.formats = [$("f-format").value];
   if ($("f-orientation").value) filters.orientation = $("f-orientation").value;
+  if ($("f-kind").value) filters.kind = $("f-kind").value;
+  const length = Number($("f-min-duration").value);
+  if (length > 0) filters.min_duration = length;
   return filters;
 }
 
@@ -186,9 +189,12 @@ function showFilters(filters = {}) {
   $("f-width").value = filters.min_width || "";
   $("f-format").value = (filters.formats || [""])[0];
   $("f-orientation").value = filters.orientation || "";
+  $("f-kind").value = filters.kind || "";
+  $("f-min-duration").value = filters.min_duration || "";
 }
 
-const FILTER_PARAMS = { taken_after: "after", taken_before: "before", min_width: "minw", orientation: "orient" };
+const FILTER_PARAMS = { taken_after: "after", taken_before: "before", min_width: "minw", orientation: "orient",
+  kind: "kind", min_duration: "minlen" };
 
 function searchUrl(query, key) {
   const params = new URLSearchParams();
@@ -209,7 +215,7 @@ function queryFromUrl() {
   const ids = (name) => (params.get(name) || "").split(",").filter(Boolean); // ids stay strings (parseIds)
   const filters = {};
   for (const [name, param] of Object.entries(FILTER_PARAMS)) {
-    if (params.get(param)) filters[name] = name === "min_width" ? Number(params.get(param)) : params.get(param);
+    if (params.get(param)) filters[name] = ["min_width", "min_duration"].includes(name) ? Number(params.get(param)) : params.get(param);
   }
   if (params.get("format")) filters.formats = params.get("format").split(",");
   const base = { unlike: ids("unlike"), filters };
