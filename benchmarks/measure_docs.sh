@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 py=.venv/bin/python
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(throughput heap query conditions words duplicates watch ui \
-    server examples learn quality index scale video)
+    server examples learn quality index scale video video_memory)
 for step in "${steps[@]}"; do
     echo "== $step ($(date +%H:%M:%S))"
     case $step in
@@ -30,6 +30,7 @@ for step in "${steps[@]}"; do
         index) $py -m benchmarks.index_search --sizes 100000 --kinds real,gaussian ;;
         scale) $py -m benchmarks.scale_out --parts ingest ;;
         video) $py -m benchmarks.video ;;
+        video_memory) $py -m benchmarks.video_memory ;;
         *) echo "unknown step $step" >&2; exit 2 ;;
     esac
 done
