@@ -195,12 +195,19 @@ def print_outcome(outcome: Any, options: Any) -> None:
 
 
 def _where(result: Any) -> str:
-    """Where in the file the result is: " · 01:23 (+2 moments)" for a video's moment."""
-    part = result.item.part
+    """Where in the file the result is: " · 01:23 (+2 moments)" for a video's moment; the
+    other slices of its series for a medical image ("(+3 slices of the series)")."""
+    part, slices = result.item.part, len(result.slices)
+    series = f" (+{slices} slice{'s' if slices > 1 else ''} of the series)" if slices else ""
     if part is None:
-        return ""
-    more = len(result.others)
-    return f" · {part.label}" + (f" (+{more} moment{'s' if more > 1 else ''})" if more else "")
+        return series
+    more = len(result.moments) - 1
+    words = {"time": "moment", "page": "page"}.get(part.kind, "frame")
+    return (
+        f" · {part.label}"
+        + (f" (+{more} {words}{'s' if more > 1 else ''})" if more > 0 else "")
+        + series
+    )
 
 
 def _shorten(path: str, width: int) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.records import display_name
-from image_finder.core.search.conditions import Conditions
+from image_finder.core.search.conditions import KINDS, Conditions
 from image_finder.core.stores.store import Store
 
 
@@ -34,7 +34,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
 
 def add_conditions(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("conditions (each narrows the results; all must hold)")
-    group.add_argument("--taken-after", metavar="DATE", help="taken on or after (YYYY-MM-DD)")
+    group.add_argument(
+        "--taken-after", metavar="DATE", help="taken on or after (YYYY-MM-DD; DICOM: studied)"
+    )
     group.add_argument("--taken-before", metavar="DATE", help="taken on or before (YYYY-MM-DD)")
     group.add_argument("--min-width", type=int, metavar="PX", help="at least this wide")
     group.add_argument("--min-height", type=int, metavar="PX", help="at least this high")
@@ -48,10 +50,15 @@ def add_conditions(p: argparse.ArgumentParser) -> None:
         "--where-concept", metavar="NAME", help="only pictures likely to show this concept"
     )
     group.add_argument(
-        "--kind", choices=("photo", "video"), help="only photos, or only videos' moments"
+        "--kind",
+        choices=KINDS[1:],
+        help="only photos, videos' moments, pages (PDF, scanned TIFF) or medical images",
     )
     group.add_argument("--min-duration", metavar="TIME", help="videos at least this long (1:30)")
     group.add_argument("--max-duration", metavar="TIME", help="videos at most this long")
+    group.add_argument("--modality", metavar="LIST", help="DICOM: CT, MR, CR… (comma)")
+    group.add_argument("--body-part", metavar="TEXT", help="DICOM: a part of the body part")
+    group.add_argument("--series", metavar="TEXT", help="DICOM: a part of the series' name")
 
 
 def conditions(args: argparse.Namespace) -> Conditions:
@@ -79,6 +86,9 @@ def conditions(args: argparse.Namespace) -> Conditions:
         kind=getattr(args, "kind", None),
         min_duration=getattr(args, "min_duration", None),
         max_duration=getattr(args, "max_duration", None),
+        modality=getattr(args, "modality", None),
+        body_part=getattr(args, "body_part", None),
+        series=getattr(args, "series", None),
     )
 
 

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from image_finder.core.common.records import Item
-from image_finder.core.pictures.video import part_picture
+from image_finder.core.pictures.parts import part_picture
 
 MIN_SIZE = 16
 MAX_SIZE = 1024

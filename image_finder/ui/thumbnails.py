@@ -20,7 +20,7 @@ from image_finder.core.common import paths
 from image_finder.core.common.errors import ImageLoadError
 from image_finder.core.common.records import Part
 from image_finder.core.pictures.images import ImageSource, load_image
-from image_finder.core.pictures.video import part_picture
+from image_finder.core.pictures.parts import part_picture
 
 log = logging.getLogger(__name__)
 

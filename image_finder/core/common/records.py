@@ -65,6 +65,10 @@ class Part:
     def page(cls, number: int) -> Part:
         return cls("page", int(number))
 
+    @classmethod
+    def frame(cls, number: int) -> Part:
+        return cls("frame", int(number))
+
     @property
     def key(self) -> str:
         return f"{self.kind}:{self.at:.3f}" if self.kind == "time" else f"{self.kind}:{self.at:g}"

@@ -77,9 +77,8 @@ def fill_facts(
         return
     log.info("reading the format, date and camera of %d images", len(todo))
 
-    def read(row: tuple[int, str]) -> tuple[int, str, float | None, str, float | None]:
-        facts = read_facts(row[1])
-        return row[0], facts.format, facts.taken_at, facts.camera, facts.duration
+    def read(row: tuple[int, str]) -> tuple[object, ...]:
+        return read_facts(row[1]).row(row[0])
 
     notify(IndexProgress(IndexPhase.FACTS, 0, len(todo)))
     with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="facts") as pool:

@@ -55,9 +55,10 @@ from image_finder.core.indexing.progress import (
     IndexReport,
     ProgressCallback,
 )
-from image_finder.core.indexing.videos import Tally, VideoJob, has_parts, index_videos
+from image_finder.core.indexing.videos import Tally, VideoJob, index_videos
 from image_finder.core.pictures.images import image_size, is_raw_name, load_image, read_file
 from image_finder.core.pictures.layout import signature
+from image_finder.core.pictures.parts import has_parts
 from image_finder.core.pictures.scanning import ScanEntry, Skipped, file_hash, scan_folder
 from image_finder.core.pictures.video import MomentRule
 from image_finder.core.stores.library import Library

@@ -1,5 +1,5 @@
-"""Indexing a file with parts: a video's moments (core/pictures/video.py) or a document's
-pages (core/pictures/documents.py) embedded, and written as the file's parts in one
+"""Indexing a file with parts (core/pictures/parts.py): a video's moments, a document's pages or
+a DICOM file's frames embedded, and written as the file's parts in one
 transaction: a new file's parts all at once, a changed file's old parts replaced by the new
 ones at once. A file that cannot be read is skipped with the reason; a cancel or a crash in
 the middle of one leaves none of its new parts (the next run does it).
@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,10 +17,10 @@ from image_finder.core.common.errors import ImageLoadError
 from image_finder.core.common.faults import checkpoint
 from image_finder.core.common.records import FileFacts, NewImage, Part
 from image_finder.core.indexing.progress import IndexPhase, IndexProgress
-from image_finder.core.pictures.documents import is_document_name, pages
 from image_finder.core.pictures.layout import signature
+from image_finder.core.pictures.parts import file_parts
 from image_finder.core.pictures.scanning import ScanEntry, Skipped, file_hash
-from image_finder.core.pictures.video import MomentRule, is_video_name, moments, probe
+from image_finder.core.pictures.video import MomentRule, is_video_name, probe
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,11 +30,6 @@ if TYPE_CHECKING:
     from image_finder.core.indexing.indexer import _Context
 
 log = logging.getLogger(__name__)
-
-
-def has_parts(path: str) -> bool:
-    """Whether indexing makes the file's parts its items (a video, a document)."""
-    return is_video_name(path) or is_document_name(path)
 
 
 @dataclass(frozen=True)
@@ -92,19 +86,6 @@ def index_videos(jobs: list[VideoJob], context: _Context, tally: Tally, rule: Mo
                              video_seconds=report.video_seconds))  # fmt: skip
 
 
-def _parts_of(
-    path: str, rule: MomentRule, context: _Context
-) -> tuple[Iterator[tuple[Part, Image.Image]], tuple[int, int]]:
-    """The file's parts with their pictures, in order, and the file's own size (a video's
-    displayed size; (0, 0) where each part has its own: a document's pages)."""
-    if is_document_name(path):
-        found = pages(path, cancelled=context.is_cancelled)
-        return ((Part.page(p.number), p.image) for p in found), (0, 0)
-    facts = probe(path)
-    found_moments = moments(path, rule, cancelled=context.is_cancelled)
-    return ((Part.time(m.seconds), m.image) for m in found_moments), (facts.width, facts.height)
-
-
 def _embed(
     job: VideoJob, context: _Context, rule: MomentRule
 ) -> tuple[list[NewImage], np.ndarray, float]:
@@ -114,7 +95,7 @@ def _embed(
     path = job.entry.path
     before = os.stat(path)
     digest = file_hash(path)
-    found, (own_width, own_height) = _parts_of(path, rule, context)
+    found, (own_width, own_height) = file_parts(path, rule, context.is_cancelled)
     folder_id = job.folder_id or _folder_of(context, job)
     extractor = context.extractor
 
@@ -141,7 +122,7 @@ def _embed(
     after = os.stat(path)
     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
         raise ImageLoadError(path, "changed while it was read (still being written?)")
-    if is_document_name(path):
+    if not is_video_name(path):
         return parts, np.concatenate(vectors), 0.0
     duration = probe(path).duration or max(p.part.at for p in parts if p.part is not None)
     return parts, np.concatenate(vectors), duration

@@ -1,9 +1,13 @@
 """Documents as pictures: the pages of a PDF, each rendered with pypdfium2 (PDFium inside its
-wheels) as an upright RGB picture, numbered from 1.
+wheels) as an upright RGB picture, and the pages of a multi-page TIFF (scans, faxes),
+numbered from 1.
 
 A page is rendered at most ``PAGE_SIDE`` pixels on its longer side (the models need far
-less), on white, with its annotations (filled forms) drawn. PDFium is not thread-safe: every
-call into it in this process is made under one lock.
+less), on white, with its annotations (filled forms) drawn. PDFium is not thread-safe: a
+document's pages are rendered in worker processes (at most ``RENDER_PROCESSES``, a few chunks
+of pages ahead of the reader: memory stays bounded however long the document), which also
+keeps a PDF that crashes PDFium from taking the application with it; the single pages the
+faces ask for are rendered in this process, under one lock.
 
 Every failure is an :class:`ImageLoadError` with a reason a user can read: a PDF that needs a
 password, a damaged one, one without pages.
@@ -11,9 +15,13 @@ password, a damaged one, one without pages.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,12 +31,62 @@ if TYPE_CHECKING:
     from PIL import Image
 
 DOCUMENT_EXTENSIONS = frozenset({".pdf"})
+TIFF_EXTENSIONS = frozenset({".tif", ".tiff"})
 PAGE_SIDE = 640  # px: a page is rendered at most this large
+RENDER_PROCESSES = max(1, min(4, os.cpu_count() or 1))
+CHUNK = 8  # pages a worker renders per task (the document opened once)
 _pdfium = threading.Lock()  # PDFium is not thread-safe
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
 def is_document_name(name: str | os.PathLike[str]) -> bool:
     return os.path.splitext(os.fspath(name))[1].lower() in DOCUMENT_EXTENSIONS
+
+
+def is_tiff_name(name: str | os.PathLike[str]) -> bool:
+    return os.path.splitext(os.fspath(name))[1].lower() in TIFF_EXTENSIONS
+
+
+def tiff_page_count(path: str | os.PathLike[str]) -> int:
+    """How many pages a TIFF holds (0: it cannot be read; its reason comes when it is)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return int(getattr(im, "n_frames", 1))
+    except Exception:
+        return 0
+
+
+def tiff_pages(
+    path: str | os.PathLike[str],
+    *,
+    side: int = PAGE_SIDE,
+    numbers: list[int] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> Iterator[Page]:
+    """A multi-page TIFF's pages (a scan's, a fax's: 1-bit, grey or colour), each as RGB at
+    most ``side`` pixels on its longer side (``numbers`` only, where given)."""
+    from PIL import Image, ImageSequence
+
+    from image_finder.core.pictures.images import load_image
+
+    where = os.fspath(path)
+    try:
+        with Image.open(where) as im:
+            for number, frame in enumerate(ImageSequence.Iterator(im), start=1):
+                if cancelled():
+                    return
+                if numbers and number not in numbers:
+                    continue
+                page = load_image(frame.copy())
+                page.thumbnail((side, side), Image.Resampling.LANCZOS)
+                yield Page(number, page)
+    except ImageLoadError:
+        raise
+    except Exception as exc:
+        raise ImageLoadError(where, f"a page cannot be read ({exc})") from exc
 
 
 @dataclass(frozen=True)
@@ -80,37 +138,100 @@ def _render(document: Any, index: int, side: int) -> Image.Image:
         page.close()
 
 
+Rendered = list[tuple[int, int, int, bytes]]  # (number, width, height, RGB pixels)
+
+
+def _render_chunk(path: str, first: int, last: int, side: int) -> Rendered:
+    """In a worker process: pages ``first``..``last`` (from 1), as raw RGB pixels."""
+    import pypdfium2 as pdfium
+
+    out: Rendered = []
+    document = _open(path)
+    try:
+        for number in range(first, last + 1):
+            try:
+                image = _render(document, number - 1, side)
+            except pdfium.PdfiumError as exc:
+                raise ImageLoadError(path, f"page {number} cannot be drawn ({exc})") from exc
+            out.append((number, image.width, image.height, image.tobytes()))
+    finally:
+        document.close()
+    return out
+
+
+def _workers() -> ProcessPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            import multiprocessing
+
+            # spawned, not forked: the parent runs threads (the model's, the faces')
+            _pool = ProcessPoolExecutor(
+                RENDER_PROCESSES, mp_context=multiprocessing.get_context("spawn")
+            )
+            atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
+        return _pool
+
+
+def _reset_workers() -> None:
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.shutdown(wait=False, cancel_futures=True)
+        _pool = None
+
+
 def pages(
     path: str | os.PathLike[str],
     *,
     side: int = PAGE_SIDE,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> Iterator[Page]:
-    """The document's pages in order, each rendered (see the module's notes)."""
-    import pypdfium2 as pdfium
-
-    with _pdfium:
-        document = _open(path)
-        count = len(document)
+    """The document's pages in order, each rendered (see the module's notes): a PDF's in
+    worker processes, a TIFF's here."""
+    where = os.fspath(path)
+    if is_tiff_name(where):
+        yield from tiff_pages(where, side=side, cancelled=cancelled)
+        return
+    count = page_count(where)
+    chunks = [(a, min(count, a + CHUNK - 1)) for a in range(1, count + 1, CHUNK)]
+    ahead: deque[Future[Rendered]] = deque()
+    pool = _workers()
     try:
-        for index in range(count):
+        for first, last in chunks:
+            ahead.append(pool.submit(_render_chunk, where, first, last, side))
+            if len(ahead) < 2 * RENDER_PROCESSES:
+                continue
+            yield from _pages_of(ahead.popleft(), where)
             if cancelled():
                 return
-            with _pdfium:
-                try:
-                    image = _render(document, index, side)
-                except pdfium.PdfiumError as exc:
-                    raise ImageLoadError(
-                        os.fspath(path), f"page {index + 1} cannot be drawn ({exc})"
-                    ) from exc
-            yield Page(index + 1, image)
+        while ahead:
+            yield from _pages_of(ahead.popleft(), where)
+            if cancelled():
+                return
     finally:
-        with _pdfium:
-            document.close()
+        for future in ahead:
+            future.cancel()
+
+
+def _pages_of(future: Future[Rendered], where: str) -> Iterator[Page]:
+    from PIL import Image
+
+    try:
+        rendered = future.result()
+    except BrokenProcessPool as exc:
+        _reset_workers()
+        raise ImageLoadError(where, "PDFium crashed while drawing it") from exc
+    for number, width, height, pixels in rendered:
+        yield Page(number, Image.frombytes("RGB", (width, height), pixels))
 
 
 def page_picture(path: str | os.PathLike[str], number: int) -> Image.Image:
     """Page ``number`` (from 1) of the document, rendered."""
+    if is_tiff_name(path):
+        for page in tiff_pages(path, numbers=[number]):
+            return page.image
+        raise ImageLoadError(os.fspath(path), f"it has no page {number}")
     with _pdfium:
         document = _open(path)
         try:

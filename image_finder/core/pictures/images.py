@@ -8,6 +8,7 @@ turns every failure into :class:`ImageLoadError` carrying a reason a user can re
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -91,6 +92,10 @@ def load_image(
         return to_rgb(_upright(source.copy(), name), name)
     if raw or (raw is None and isinstance(source, (str, os.PathLike)) and is_raw_name(source)):
         return load_raw(source, name)
+    if isinstance(source, (str, os.PathLike, bytes)) and _dicom(source):  # a medical image: its
+        from image_finder.core.pictures import dicom  # first frame, windowed (pictures/dicom.py)
+
+        return dicom.picture(source if isinstance(source, bytes) else os.fspath(source))
     try:
         with Image.open(_openable(source, name)) as im:
             if getattr(im, "n_frames", 1) > 1:
@@ -104,6 +109,16 @@ def load_image(
         raise
     except Exception as exc:
         raise ImageLoadError(name, _decode_reason(exc, name)) from exc
+
+
+def _dicom(source: ImageSource) -> bool:
+    if isinstance(source, bytes):
+        return source[128:132] == b"DICM"
+    if isinstance(source, (str, os.PathLike)):
+        from image_finder.core.pictures import dicom
+
+        return dicom.is_dicom(source)
+    return False
 
 
 def load_raw(source: ImageSource, name: str = "<raw>") -> Image.Image:
@@ -255,6 +270,13 @@ def _high_bit_depth_to_rgb(im: Image.Image) -> Image.Image:
 
 def image_size(source: str | os.PathLike[str] | bytes) -> tuple[int, int] | None:
     """Width and height from the header alone (EXIF rotation applied), or None if unreadable."""
+    if _dicom(source):
+        from image_finder.core.pictures import dicom
+
+        with contextlib.suppress(ImageLoadError):
+            facts = dicom.read_facts(source if isinstance(source, bytes) else os.fspath(source))
+            return (facts.width, facts.height) if facts.width else None
+        return None
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
             w, h = im.size

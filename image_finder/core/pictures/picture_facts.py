@@ -1,6 +1,7 @@
 """What a picture's file says of it without decoding its pixels: its format, when it was taken
-(EXIF ``DateTimeOriginal``) and the camera (EXIF make and model). Searches are narrowed by
-these (core/search/conditions.py)."""
+(EXIF ``DateTimeOriginal``) and the camera (EXIF make and model); a DICOM file's modality, body
+part, study date and series (never its patient: core/pictures/dicom.py). Searches are
+narrowed by these (core/search/conditions.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from datetime import datetime
 
 from PIL import Image
 
+from image_finder.core.pictures import dicom
+from image_finder.core.pictures.documents import is_document_name
 from image_finder.core.pictures.images import is_raw_name
 from image_finder.core.pictures.video import is_video_name
 
@@ -33,6 +36,15 @@ class PictureFacts:
     taken_at: float | None = None  # seconds since the epoch, local time as the camera wrote it
     camera: str = ""  # "Canon EOS 80D"
     duration: float | None = None  # a video's length in seconds (0: it could not be read)
+    modality: str = ""  # a DICOM file's: "CT"
+    body_part: str = ""  # "CHEST"
+    series: str = ""  # the series description
+    series_uid: str = ""  # groups a series' slices in results; never shown
+
+    def row(self, image_id: int) -> tuple[object, ...]:
+        """As the library stores it (side_data.set_facts)."""
+        return (image_id, self.format, self.taken_at, self.camera, self.duration,
+                self.modality, self.body_part, self.series, self.series_uid)  # fmt: skip
 
 
 def _exif_time(text: object) -> float | None:
@@ -60,6 +72,10 @@ def read_facts(path: str | os.PathLike[str]) -> PictureFacts:
     container, as its extension names it, and its recording date)."""
     if is_raw_name(path):
         return PictureFacts("raw")
+    if is_document_name(path):
+        return PictureFacts("pdf")
+    if dicom.is_dicom(path):
+        return _dicom_facts(path)
     if is_video_name(path):
         try:
             st = os.stat(path)
@@ -90,3 +106,16 @@ def _video_facts(path: str, size: int, mtime_ns: int) -> PictureFacts:
         log.debug("no facts from the header of %s: %s", path, exc.reason)
         return PictureFacts(container, duration=0.0)
     return PictureFacts(container, facts.recorded or mtime_ns / 1e9, "", facts.duration)
+
+
+def _dicom_facts(path: str | os.PathLike[str]) -> PictureFacts:
+    """A DICOM file's study date as its date, its modality, body part and series."""
+    from image_finder.core.common.errors import ImageLoadError
+
+    try:
+        scan = dicom.read_facts(os.fspath(path))
+    except ImageLoadError as exc:
+        log.debug("no facts from the header of %s: %s", path, exc.reason)
+        return PictureFacts("dicom")
+    return PictureFacts("dicom", scan.study_date, "", None, scan.modality, scan.body_part,
+                        scan.series, scan.series_uid)  # fmt: skip

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from image_finder.core.common.paths import inside
 from image_finder.core.common.records import path_json
-from image_finder.core.pictures.documents import is_document_name
+from image_finder.core.pictures import dicom
 from image_finder.core.pictures.images import is_image_name
-from image_finder.core.pictures.video import is_video_name
+from image_finder.core.pictures.parts import has_parts_name
 
 _HIDDEN_ATTRIBUTE = 0x2  # FILE_ATTRIBUTE_HIDDEN on Windows
 OUTSIDE = "a symbolic link to a place outside the folder: not followed"
@@ -35,14 +35,10 @@ class Skipped:
         return {**path_json(self.path), "reason": self.reason}
 
 
-def has_parts_name(name: str) -> bool:
-    """A file whose parts are its items: a video, a document."""
-    return is_video_name(name) or is_document_name(name)
-
-
 def is_indexed_name(name: str) -> bool:
-    """A file indexing reads: a picture, a video, or a document."""
-    return is_image_name(name) or is_video_name(name) or is_document_name(name)
+    """A file indexing reads by its name: a picture, a video, a document, a DICOM file (one
+    without an extension is recognised by its content when a folder is scanned)."""
+    return is_image_name(name) or has_parts_name(name) or dicom.is_dicom_name(name)
 
 
 def _hidden(entry: os.DirEntry[str]) -> bool:
@@ -125,7 +121,7 @@ def _look_at(
                 visited.add((sub.st_dev, sub.st_ino))
                 subfolders.append(entry.path)
         return None
-    if not (is_image_name(entry.name) or (videos and has_parts_name(entry.name))):
+    if not _indexed(entry, videos):
         return None
     if entry.is_symlink():
         if not os.path.exists(entry.path):
@@ -136,6 +132,18 @@ def _look_at(
     if not stat.S_ISREG(info.st_mode):
         return Skipped(entry.path, "not a regular file (a FIFO, socket or device)")
     return ScanEntry(entry.path, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _indexed(entry: os.DirEntry[str], videos: bool) -> bool:
+    """Whether the scan lists the file: a picture (a DICOM file too: named so, or without an
+    extension and starting as DICOM does), a video or a document unless ``videos`` is false."""
+    if is_image_name(entry.name) or dicom.is_dicom_name(entry.name):
+        return True
+    if videos and has_parts_name(entry.name):
+        return True
+    if "." in entry.name or entry.name.upper() == "DICOMDIR":  # a DICOMDIR lists, holds none
+        return False
+    return dicom.has_preamble(entry.path)
 
 
 def file_hash(path: str) -> str:

@@ -453,19 +453,3 @@ def frame_at(path: str | os.PathLike[str], seconds: float) -> Image.Image:
         raise ImageLoadError(os.fspath(path), f"damaged or cut short ({_why(exc)})") from exc
     finally:
         container.close()
-
-
-def part_picture(path: str | os.PathLike[str], part: Part | None, min_size: int = 0) -> Image.Image:
-    """The picture of an item: the file's own (a photo), or its part's (a video's moment, a
-    document's page)."""
-    if part is None:
-        from image_finder.core.pictures.images import load_image
-
-        return load_image(path, min_size=min_size)
-    if part.kind == "time":
-        return frame_at(path, part.at)
-    if part.kind == "page":
-        from image_finder.core.pictures.documents import page_picture
-
-        return page_picture(path, int(part.at))
-    raise ImageLoadError(os.fspath(path), f"no picture for a part of kind {part.kind!r}")

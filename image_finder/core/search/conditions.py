@@ -1,5 +1,6 @@
 """Conditions that narrow a search: when a picture was taken, its pixel and file size, format,
-orientation and camera. Each works alone or with the others (all must hold).
+orientation and camera; a video's length; a medical image's modality, body part and series
+(its study date is its date). Each works alone or with the others (all must hold).
 
 They are checked against a table of every image's facts held in memory (numpy columns, read
 once per change of the library), so that a condition costs well under a millisecond at 100,000
@@ -42,7 +43,7 @@ class Orientation(enum.Enum):
             raise ImageFinderError(f"orientation {text!r}: landscape, portrait or square") from None
 
 
-KNOWN_FORMATS = ("jpeg", "png", "webp", "heic", "avif", "gif", "tiff", "bmp", "raw")
+KNOWN_FORMATS = ("jpeg", "png", "webp", "heic", "avif", "gif", "tiff", "bmp", "raw", "pdf", "dicom")
 FORMAT_ALIASES = {"jpg": "jpeg", "heif": "heic", "tif": "tiff"}
 
 
@@ -71,7 +72,10 @@ def parse_date(text: str, *, end: bool = False) -> float:
     return parsed.timestamp()
 
 
-KINDS = ("", "photo", "video")
+# what an item is: a photo, a video's moment, a page (of a PDF or a scanned TIFF), a medical
+# image (a DICOM file's or frame)
+KINDS = ("", "photo", "video", "page", "medical")
+KIND_WORDS = {"photo": "photos", "video": "videos", "page": "pages", "medical": "medical images"}
 VIDEO_FORMATS = sorted(e.lstrip(".") for e in VIDEO_EXTENSIONS)  # a video's format: its container
 
 
@@ -90,9 +94,12 @@ class Conditions:
     orientation: Orientation | None = None
     camera: str = ""  # a part of the camera's make and model, any case
     concept: str = ""  # a concept's name: the pictures that likely show it
-    kind: str = ""  # "photo" or "video" (a video's moments); "": both
+    kind: str = ""  # one of KINDS ("video": a video's moments); "": all
     min_duration: float | None = None  # seconds: videos at least this long (photos have none)
     max_duration: float | None = None
+    modalities: frozenset[str] = field(default_factory=frozenset)  # DICOM: {"CT", "MR"}
+    body_part: str = ""  # DICOM: a part of its body part, any case ("chest")
+    series: str = ""  # DICOM: a part of its series description, any case
 
     @classmethod
     def from_values(
@@ -112,6 +119,9 @@ class Conditions:
         kind: str | None = None,
         min_duration: str | float | None = None,
         max_duration: str | float | None = None,
+        modality: str | None = None,
+        body_part: str | None = None,
+        series: str | None = None,
     ) -> Conditions:
         """Conditions as a person writes them (dates as YYYY-MM-DD, formats as 'jpeg,png'),
         each checked: ImageFinderError says what is wrong."""
@@ -130,6 +140,11 @@ class Conditions:
             kind=(kind or "").strip().lower(),
             min_duration=parse_duration(min_duration) if min_duration not in (None, "") else None,
             max_duration=parse_duration(max_duration) if max_duration not in (None, "") else None,
+            modalities=frozenset(
+                m.strip().upper() for m in (modality or "").split(",") if m.strip()
+            ),
+            body_part=" ".join((body_part or "").split()),
+            series=" ".join((series or "").split()),
         )
         found.check()
         return found
@@ -146,7 +161,7 @@ class Conditions:
         if self.min_megapixels is not None and self.min_megapixels < 0:
             raise ImageFinderError("megapixels must be 0 or more")
         if self.kind not in KINDS:
-            raise ImageFinderError(f"kind: photo or video (got {self.kind!r})")
+            raise ImageFinderError(f"kind: {', '.join(KINDS[1:])} (got {self.kind!r})")
         if self.taken_after and self.taken_before and self.taken_after > self.taken_before:
             raise ImageFinderError("taken-after is later than taken-before: nothing can match")
         low, high = self.min_duration, self.max_duration
@@ -193,11 +208,17 @@ class Conditions:
 
     def _video_parts(self) -> Iterator[tuple[str, str]]:
         if self.kind:
-            yield "kind", f"{self.kind}s only"
+            yield "kind", f"{KIND_WORDS.get(self.kind, self.kind)} only"
         if self.min_duration is not None:
             yield "min_duration", f"videos from {clock(self.min_duration)}"
         if self.max_duration is not None:
             yield "max_duration", f"videos up to {clock(self.max_duration)}"
+        if self.modalities:
+            yield "modalities", " or ".join(sorted(self.modalities))
+        if self.body_part:
+            yield "body_part", f"body part “{self.body_part}”"
+        if self.series:
+            yield "series", f"series “{self.series}”"
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -250,7 +271,7 @@ class FactTable:
 
     def __init__(self, rows: list[tuple[Any, ...]]) -> None:
         n = len(rows)
-        columns = list(zip(*rows, strict=True)) if rows else [()] * 9
+        columns = list(zip(*rows, strict=True)) if rows else [()] * 13
         self.ids = np.fromiter(columns[0], np.int64, n)
         self.bytes = np.fromiter(columns[1], np.int64, n)
         mtime = np.fromiter(columns[2], np.float64, n) / 1e9
@@ -261,6 +282,10 @@ class FactTable:
         self.format = np.array([v or "" for v in columns[6]], dtype=object)
         self.camera = np.array([(v or "").lower() for v in columns[7]], dtype=object)
         self.duration = np.array([np.nan if v is None else v for v in columns[8]], np.float64)
+        self.modality = np.array([(v or "").upper() for v in columns[9]], dtype=object)
+        self.body_part = np.array([(v or "").lower() for v in columns[10]], dtype=object)
+        self.series = np.array([(v or "").lower() for v in columns[11]], dtype=object)
+        self.page = np.array([(v or "").startswith("page:") for v in columns[12]], bool)
 
     def mask(self, c: Conditions) -> np.ndarray:
         keep = np.ones(len(self.ids), bool)
@@ -291,7 +316,17 @@ class FactTable:
         keep = np.ones(len(self.ids), bool)
         if c.kind:
             video = np.isin(self.format, VIDEO_FORMATS)
-            keep &= video if c.kind == "video" else ~video
+            page = self.page | (self.format == "pdf")
+            medical = self.format == "dicom"
+            keep &= {"video": video, "page": page, "medical": medical}.get(
+                c.kind, ~(video | page | medical)
+            )
+        if c.modalities:
+            keep &= np.isin(self.modality, list(c.modalities))
+        if c.body_part:
+            keep &= _contains(self.body_part, c.body_part.lower())
+        if c.series:
+            keep &= _contains(self.series, c.series.lower())
         if c.min_duration is not None:  # photos have no duration: never longer than anything
             keep &= self.duration >= c.min_duration
         if c.max_duration is not None:

@@ -32,6 +32,7 @@ from image_finder.core.pictures.images import ImageSource
 from image_finder.core.pictures.video import is_video_name
 from image_finder.core.search import examples
 from image_finder.core.search.conditions import FactCache
+from image_finder.core.search.grouping import PART_ROOM, grouped
 from image_finder.core.search.query import Query as Query
 from image_finder.core.search.query import QueryKind as QueryKind
 from image_finder.core.search.query_images import (
@@ -100,12 +101,22 @@ class SearchResult:
 
     @property
     def moments(self) -> list[dict[str, Any]]:
-        """Every matching moment of the video, this one included, in time order."""
+        """Every matching part of the file (a video's moments, a document's pages), this one
+        included, in order."""
         found = [(self.item, self.score), *self.others]
         return [
             {**i.part.to_json(), "id": i.id, "score": round(s, 4)}
             for i, s in sorted(found, key=lambda p: p[0].part.at if p[0].part else 0.0)
-            if i.part is not None
+            if i.part is not None and i.path == self.item.path
+        ]
+
+    @property
+    def slices(self) -> list[dict[str, Any]]:
+        """The other matching slices of a medical series (other files), by name."""
+        return [
+            {"id": i.id, "filename": i.filename, "label": i.label, "score": round(s, 4)}
+            for i, s in self.others
+            if i.path != self.item.path
         ]
 
     def to_json(self) -> dict[str, Any]:
@@ -117,7 +128,8 @@ class SearchResult:
             **item,
             "grey_match": self.grey_match,
             "match": self.match.value or None,
-            **({"moments": self.moments} if self.others else {}),
+            **({"moments": self.moments} if len(self.moments) > 1 else {}),
+            **({"slices": self.slices} if self.slices else {}),
         }
 
 
@@ -180,30 +192,6 @@ class SearchOptions:
     def variants(self) -> bool:
         """Whether the query is searched as several images (its vector alone is not enough)."""
         return self.rotations or self.crops
-
-
-PART_ROOM = 4  # results fetched per result asked for, so that moments of one video group
-
-
-def grouped(results: Sequence[SearchResult]) -> list[SearchResult]:
-    """One result per file: a file with parts (a video) at its best part, its other parts
-    listed in it; the order is kept."""
-    out: list[SearchResult] = []
-    first: dict[str, int] = {}
-    for result in results:
-        if result.item.part is None:
-            out.append(result)
-            continue
-        at = first.get(result.path)
-        if at is None:
-            first[result.path] = len(out)
-            out.append(result)
-        else:
-            best = out[at]
-            others = tuple(sorted((*best.others, (result.item, result.score)),
-                                  key=lambda p: p[0].part.at if p[0].part else 0.0))  # fmt: skip
-            out[at] = dataclasses.replace(best, others=others)
-    return out
 
 
 class Searcher:
@@ -542,7 +530,7 @@ class Searcher:
             if image_id in items
         ]
         if options.group_parts:
-            results = grouped(results)
+            results = grouped(results, self.store.series_of(list(items)))
         results = [dataclasses.replace(r, rank=n) for n, r in enumerate(results, start=1)]
         return SearchOutcome("", self.extractor.name, results[: options.top_k])
 

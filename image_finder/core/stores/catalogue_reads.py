@@ -16,7 +16,7 @@ import contextlib
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -215,6 +215,10 @@ class CatalogueReads:
         if not self.keeps_parts:
             return np.zeros(0, np.int64)
         return np.asarray([int(r["id"]) for r in self._query_all('part != ""', ["id"])], np.int64)
+
+    def series_of(self, ids: Sequence[int]) -> dict[int, str]:
+        """A catalogue keeps no series: its slices are results of their own."""
+        return {}
 
     def same_content_groups(self) -> list[list[int]]:
         """Ids of the whole files that share their content hash with another (byte copies)."""

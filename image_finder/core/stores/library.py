@@ -444,6 +444,9 @@ class Library:
             rows = self._db.execute("SELECT id FROM images WHERE part IS NOT NULL").fetchall()
         return np.asarray([r[0] for r in rows], dtype=np.int64)
 
+    def series_of(self, ids: Sequence[int]) -> dict[int, str]:
+        return self.side_data.series_of(ids)
+
     def ids_under(self, folder: str) -> np.ndarray:
         prefix = encode_path(os.path.join(os.path.abspath(folder), ""))
         with self._lock:

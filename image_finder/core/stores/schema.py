@@ -22,7 +22,7 @@ from image_finder.core.common.errors import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 # Schema changes, each run in the same transaction as the version bump: version -> statements
 # that bring a library of that version to the next.
@@ -82,7 +82,9 @@ _IMAGES_V9 = """CREATE TABLE IF NOT EXISTS images (
     adapted BLOB,
     part TEXT
 )"""
-_IMAGES = _IMAGES_V9.replace("    part TEXT\n)", "    part TEXT,\n    duration REAL\n)")
+_SCAN_COLUMNS = ("modality", "body_part", "series", "series_uid")  # a DICOM file's (11)
+_NEWER = ",\n".join(f"    {c}" for c in ("duration REAL", *(f"{c} TEXT" for c in _SCAN_COLUMNS)))
+_IMAGES = _IMAGES_V9.replace("    part TEXT\n)", f"    part TEXT,\n{_NEWER}\n)")
 _IMAGE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS images_folder ON images(folder_id)",
     "CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash)",
@@ -137,6 +139,10 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     9: (  # 10: a video's length in seconds (conditions: duration), read with its facts
         "ALTER TABLE images ADD COLUMN duration REAL",
+    ),
+    10: tuple(  # 11: a DICOM file's modality, body part, series description and series
+        f"ALTER TABLE images ADD COLUMN {c} TEXT"
+        for c in _SCAN_COLUMNS  # (conditions, groups)
     ),
 }
 

@@ -76,19 +76,21 @@ class SideData:
         marks = ",".join("?" * len(folder_ids))
         with self._database.lock:
             rows = self._database.connection.execute(
-                "SELECT id, path FROM images WHERE (format IS NULL OR (part IS NOT NULL AND"
+                "SELECT id, path FROM images WHERE (format IS NULL OR (part LIKE 'time:%' AND"
                 f" duration IS NULL)) AND folder_id IN ({marks})",
                 [int(f) for f in folder_ids],
             ).fetchall()
         return [(r[0], decode_path(r[1])) for r in rows]
 
     def set_facts(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Store (id, format, taken_at, camera[, duration]) for images already indexed (the
-        duration: a video's length in seconds)."""
+        """Store (id, format, taken_at, camera[, duration[, modality, body_part, series,
+        series_uid]]) for images already indexed (the duration: a video's length in seconds;
+        the rest: a DICOM file's)."""
         with self._database.transaction() as db:
             db.executemany(
-                "UPDATE images SET format=?, taken_at=?, camera=?, duration=? WHERE id=?",
-                [(r[1], r[2], r[3], r[4] if len(r) > 4 else None, r[0]) for r in rows],
+                "UPDATE images SET format=?, taken_at=?, camera=?, duration=?, modality=?,"
+                " body_part=?, series=?, series_uid=? WHERE id=?",
+                [(*r[1:4], *(tuple(r[4:9]) + (None,) * 5)[:5], r[0]) for r in rows],
             )
             self._database.set_meta(
                 "facts_stamp", int(self._database.meta("facts_stamp", "0") or 0) + 1
@@ -103,13 +105,28 @@ class SideData:
             )
 
     def fact_rows(self) -> list[tuple[Any, ...]]:
-        """(id, size, mtime_ns, width, height, taken_at, format, camera, duration) of every
-        image."""
+        """(id, size, mtime_ns, width, height, taken_at, format, camera, duration, modality,
+        body_part, series, part) of every image."""
         with self._database.lock:
             return self._database.connection.execute(
-                "SELECT id, size, mtime_ns, width, height, taken_at, format, camera, duration"
-                " FROM images"
+                "SELECT id, size, mtime_ns, width, height, taken_at, format, camera, duration,"
+                " modality, body_part, series, part FROM images"
             ).fetchall()
+
+    def series_of(self, ids: Sequence[int]) -> dict[int, str]:
+        """The series UID of those images that are DICOM slices of a series."""
+        out: dict[int, str] = {}
+        id_list = [int(i) for i in ids]
+        with self._database.lock:
+            for start in range(0, len(id_list), 500):
+                chunk = id_list[start : start + 500]
+                rows = self._database.connection.execute(
+                    "SELECT id, series_uid FROM images WHERE series_uid != '' AND id IN"
+                    f" ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+                out.update((r[0], r[1]) for r in rows)
+        return out
 
     # -- concepts (core/learning/concepts.py) ---------------------------------------------------
 

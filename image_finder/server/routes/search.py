@@ -72,11 +72,20 @@ class Filters(BaseModel):
     concept: str | None = Field(
         default=None, max_length=MAX_NAME_CHARS, description="pictures likely to show a concept"
     )
-    kind: Literal["photo", "video"] | None = Field(
-        default=None, description="only photos, or only videos' moments"
+    kind: Literal["photo", "video", "page", "medical"] | None = Field(
+        default=None, description="only photos, videos' moments, pages or medical images"
     )
     min_duration: float | None = Field(default=None, ge=0, description="videos of at least (s)")
     max_duration: float | None = Field(default=None, ge=0, description="videos of at most (s)")
+    modality: str | None = Field(
+        default=None, max_length=MAX_NAME_CHARS, description="DICOM: CT, MR… (comma)"
+    )
+    body_part: str | None = Field(
+        default=None, max_length=MAX_NAME_CHARS, description="DICOM: a part of the body part"
+    )
+    series: str | None = Field(
+        default=None, max_length=MAX_NAME_CHARS, description="DICOM: a part of the series name"
+    )
 
     def conditions(self) -> Conditions:
         try:

@@ -64,7 +64,7 @@ def test_a_pdf_s_pages_are_found_by_a_picture_of_one(tmp_path, lite0, capsys):
 
 
 def test_a_page_s_thumbnail_is_the_page(tmp_path):
-    from image_finder.core.pictures.video import part_picture
+    from image_finder.core.pictures.parts import part_picture
 
     document = pdf(tmp_path / "two.pdf", ["coffee", "camera"])
     first, second = (part_picture(document, Part.page(n)) for n in (1, 2))

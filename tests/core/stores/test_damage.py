@@ -304,7 +304,7 @@ def test_a_library_of_the_version_before_parts_keeps_its_items_and_words(tmp_pat
         assert {i for i, _ in lib.side_data.missing_facts([1])} == {7, *ids}
         with lib.writing():
             lib.side_data.set_facts([(i, "mp4", None, "", 8.5) for i in ids])
-        assert {r[0]: r[-1] for r in lib.side_data.fact_rows()} == {
+        assert {r[0]: r[8] for r in lib.side_data.fact_rows()} == {
             7: None,
             **dict.fromkeys(ids, 8.5),
         }
