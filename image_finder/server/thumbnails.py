@@ -27,6 +27,14 @@ def etag_for(item: Item, size: int, fmt: str) -> str:
     return f'"{item.content_hash[:20]}-{item.mtime_ns}{part}-{size}-{fmt}"'
 
 
+def picture_png(item: Item) -> bytes:
+    """The item's whole picture as a PNG, with no metadata (a medical image's, for one)."""
+    image = part_picture(item.path, item.part)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def make_thumbnail(item: Item, size: int, fmt: str) -> Thumbnail:
     """The item's picture fitted in ``size`` x ``size``, as JPEG or WebP. Raises
     ImageLoadError."""

@@ -20,6 +20,7 @@ from image_finder.core.app.options import MAX_K
 from image_finder.core.common.errors import ImageLoadError
 from image_finder.core.common.paths import inside
 from image_finder.core.common.records import Item, item_json, path_json
+from image_finder.core.pictures.dicom import is_dicom
 from image_finder.core.pictures.images import looks_like_a_picture
 from image_finder.core.search.searcher import Query
 from image_finder.server.deps import SearchAccess, ServiceDep
@@ -33,7 +34,7 @@ from image_finder.server.routes.search import (
     search_options,
 )
 from image_finder.server.service import Service
-from image_finder.server.thumbnails import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
+from image_finder.server.thumbnails import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, picture_png
 
 router = APIRouter(prefix="/items", tags=["items"])
 
@@ -120,6 +121,9 @@ async def get_thumbnail(
 def get_image(item_id: str, service: ServiceDep, _: Any = SearchAccess) -> StreamingResponse:
     item = find_item(service, item_id)
     path = library_file(service, item)
+    if is_dicom(path):  # its picture, never the file: a DICOM file names its patient
+        _open_indexed(item, path, picture=False).close()
+        return _as_png(item, path)
     media_type = mimetypes.guess_type(item.filename)[0] or "application/octet-stream"
     if not media_type.startswith("image/") or media_type == "image/svg+xml":
         media_type = "application/octet-stream"
@@ -221,6 +225,24 @@ def _byte_range(header: str | None, size: int) -> tuple[int | None, int | None]:
     if first < 0 or first > last or first >= size:
         raise refused
     return first, last
+
+
+def _as_png(item: Item, path: str) -> StreamingResponse:
+    """The item's picture as a PNG (no metadata): a medical image as a viewer shows it."""
+    try:
+        data = picture_png(item)
+    except ImageLoadError as exc:
+        raise ApiError(409, "unreadable", f"Item {item.id} cannot be read: {exc.reason}") from exc
+    name = quote((os.path.splitext(item.filename)[0] + ".png").encode("utf-8", "replace"))
+    return StreamingResponse(
+        iter([data]),
+        media_type="image/png",
+        headers={
+            "Content-Length": str(len(data)),
+            "Cache-Control": "private, max-age=3600",
+            "Content-Disposition": f"inline; filename*=UTF-8''{name}",
+        },
+    )
 
 
 def _open_indexed(item: Item, path: str, *, picture: bool = True) -> BinaryIO:

@@ -1,0 +1,88 @@
+"""Medical images and scanned pages in a library: DICOM slices found by a picture of one, a
+series grouped at its best slice, frames and TIFF pages as parts, conditions on the scan."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from image_finder.core.common.records import Part
+from image_finder.core.indexing.indexer import index_folders
+from image_finder.core.search.conditions import Conditions
+from image_finder.core.search.searcher import Query, Searcher, SearchOptions
+from image_finder.core.stores.library import Library
+from tests import dicoms
+from tests.videos import photo
+
+pytest.importorskip("pydicom")
+
+CT_SERIES = "1.2.826.0.1.3680043.8.498.10"
+
+
+@pytest.fixture
+def medical(tmp_path: Path) -> Path:
+    media = tmp_path / "archive"
+    (media / "ct").mkdir(parents=True)
+    for n, name in enumerate(("camera", "moon", "coins"), start=1):  # one CT series, 3 slices
+        dicoms.write(media / "ct" / f"slice{n}.dcm", dicoms.values(name), instance=n,
+                     series_uid=CT_SERIES, series="Axial chest 5mm")  # fmt: skip
+    dicoms.write(media / "IM000004", dicoms.values("astronaut"), modality="MR",
+                 body_part="HEAD", series="T1 sagittal", series_uid="1.2.3.4.5")  # fmt: skip
+    stack = np.stack([dicoms.values(n) for n in ("rocket", "coffee")])
+    dicoms.write(media / "cine.dcm", stack, modality="XA", body_part="HEART",
+                 series="Cine run", series_uid="1.2.3.4.6")  # fmt: skip
+    from pydicom.data import get_testdata_file
+
+    shutil.copy(get_testdata_file("rtplan.dcm", download=False), media / "plan.dcm")
+    pages = [
+        photo(n).convert("L") for n in ("chelsea", "hubble_deep_field", "immunohistochemistry")
+    ]
+    pages[0].save(media / "fax.tiff", save_all=True, append_images=pages[1:])
+    return media
+
+
+def test_scans_and_scanned_pages_are_found_and_grouped(medical, tmp_path, lite0):
+    query = tmp_path / "moon.jpg"
+    photo("moon").resize((200, 200)).save(query, quality=50)
+    with Library(tmp_path / "lib") as library:
+        report = index_folders([medical], library, lite0)
+        reasons = {Path(s.path).name: s.reason for s in report.skipped}
+        assert reasons == {"plan.dcm": "no image in it (a report or a presentation state)"}
+        assert [i.part for i in library.file_items(medical / "cine.dcm")] == [
+            Part.frame(1), Part.frame(2)
+        ]  # fmt: skip
+        assert [i.part for i in library.file_items(medical / "fax.tiff")] == [
+            Part.page(1), Part.page(2), Part.page(3)
+        ]  # fmt: skip
+        assert library.item_by_path(str(medical / "IM000004")) is not None  # by its preamble
+
+        searcher = Searcher(library, lite0)
+        found = searcher.search(Query.file(str(query)), SearchOptions(top_k=5))
+        best = found.results[0]
+        assert best.item.filename == "slice2.dcm"
+        assert [s["filename"] for s in best.slices] == ["slice1.dcm", "slice3.dcm"]
+        assert sum(r.item.filename.startswith("slice") for r in found.results) == 1
+        ungrouped = searcher.search(Query.file(str(query)), SearchOptions(top_k=12,
+                                    group_parts=False))  # fmt: skip
+        assert sum(r.item.filename.startswith("slice") for r in ungrouped.results) == 3
+
+        def names(**given: str) -> set[str]:
+            conditions = Conditions.from_values(**given)
+            asked = Query.file(str(query)).where(conditions)
+            outcome = searcher.search(asked, SearchOptions(top_k=20, group_parts=False))
+            return {r.item.label for r in outcome.results}
+
+        assert names(modality="mr") == {"IM000004"}
+        assert names(body_part="chest") == {"slice1.dcm", "slice2.dcm", "slice3.dcm"}
+        assert names(series="cine") == {"cine.dcm · frame 1", "cine.dcm · frame 2"}
+        assert names(kind="page") == {f"fax.tiff · p. {n}" for n in (1, 2, 3)}
+        assert len(names(kind="medical")) == 6
+        assert names(taken_after="2024-03-15", taken_before="2024-03-15", modality="CT,MR") == {
+            "slice1.dcm",
+            "slice2.dcm",
+            "slice3.dcm",
+            "IM000004",
+        }  # fmt: skip  (the study date is the date)
