@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QDateEdit,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QSpinBox,
     QToolButton,
@@ -28,9 +29,27 @@ from image_finder.text import home_path
 ANY_DATE = QDate(1900, 1, 1)
 FORMATS = [("Any format", ""), ("JPEG", "jpeg"), ("PNG", "png"), ("HEIC", "heic"),
            ("WebP", "webp"), ("RAW", "raw"), ("TIFF", "tiff"), ("GIF", "gif")]  # fmt: skip
-KINDS = [("Photos and videos", ""), ("Photos only", "photo"), ("Videos only", "video")]
+KINDS = [("Everything", ""), ("Photos only", "photo"), ("Videos only", "video"),
+         ("Pages only", "page"), ("Medical images only", "medical")]  # fmt: skip
 ORIENTATIONS = [("Any orientation", None), ("Landscape", Orientation.LANDSCAPE),
                 ("Portrait", Orientation.PORTRAIT), ("Square", Orientation.SQUARE)]  # fmt: skip
+
+
+def _combo(name: str, choices: list[tuple[str, str]]) -> QComboBox:
+    combo = QComboBox()
+    combo.setObjectName(name)
+    for label, value in choices:
+        combo.addItem(label, value)
+    return combo
+
+
+def _modality_edit() -> QLineEdit:
+    edit = QLineEdit()
+    edit.setObjectName("modality")
+    edit.setPlaceholderText("modality: CT, MR")
+    edit.setAccessibleName("Medical images of these modalities (CT, MR…)")
+    edit.setMaximumWidth(130)
+    return edit
 
 
 def _date_edit(name: str) -> QDateEdit:
@@ -80,10 +99,7 @@ class FilterBar(QWidget):
         self.orientation = QComboBox()
         for label, orientation in ORIENTATIONS:
             self.orientation.addItem(label, orientation)
-        self.kind = QComboBox()
-        self.kind.setObjectName("kind")
-        for label, kind in KINDS:
-            self.kind.addItem(label, kind)
+        self.kind = _combo("kind", KINDS)
         self.min_length = QSpinBox()
         self.min_length.setObjectName("minLength")
         self.min_length.setRange(0, 24 * 3600)
@@ -92,6 +108,7 @@ class FilterBar(QWidget):
         self.min_length.setSpecialValueText("any length")
         self.min_length.setAccessibleName("Videos at least this long, in seconds")
         self.min_length.setToolTip("Only videos at least this long")
+        self.modality = _modality_edit()
         self.folder = QComboBox()
         self.clear = QPushButton("Clear")
         self.count = QLabel()
@@ -102,7 +119,7 @@ class FilterBar(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         for widget in (QLabel("Taken"), self.after, QLabel("to"), self.before, self.min_width,
                        self.min_height, self.format, self.orientation, self.kind,
-                       self.min_length, self.folder):  # fmt: skip
+                       self.min_length, self.modality, self.folder):  # fmt: skip
             row.addWidget(widget)
         row.addWidget(self.clear)
         row.addStretch()
@@ -120,6 +137,7 @@ class FilterBar(QWidget):
             box.valueChanged.connect(self._emit)
         for combo in (self.format, self.orientation, self.kind, self.folder):
             combo.currentIndexChanged.connect(self._emit)
+        self.modality.editingFinished.connect(self._emit)
         self.clear.clicked.connect(self.reset)
         self.refresh_folders()
 
@@ -146,6 +164,9 @@ class FilterBar(QWidget):
             orientation=self.orientation.currentData(),
             kind=self.kind.currentData() or "",
             min_duration=float(self.min_length.value()) or None,
+            modalities=frozenset(
+                m.strip().upper() for m in self.modality.text().split(",") if m.strip()
+            ),
         )
 
     def folder_path(self) -> str | None:
@@ -168,6 +189,7 @@ class FilterBar(QWidget):
             )
             self.kind.setCurrentIndex(max(0, self.kind.findData(conditions.kind)))
             self.min_length.setValue(round(conditions.min_duration or 0))
+            self.modality.setText(", ".join(sorted(conditions.modalities)))
             self.folder.setCurrentIndex(max(0, self.folder.findData(folder or "")))
         finally:
             self._quiet = False

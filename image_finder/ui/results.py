@@ -50,7 +50,9 @@ ItemIdRole = Qt.ItemDataRole.UserRole + 3
 ThumbnailStateRole = Qt.ItemDataRole.UserRole + 4  # ThumbnailState
 GreyMatchRole = Qt.ItemDataRole.UserRole + 5  # the colour original of a black-and-white query
 MatchRole = Qt.ItemDataRole.UserRole + 6  # MatchKind: this image, identical, same picture
-MomentRole = Qt.ItemDataRole.UserRole + 7  # a video's moment: its time ("01:23"), else None
+# where in its file a result is ("▶ 01:23", "p. 3"), or what a medical image is ("CT · +2
+# slices"), drawn on its thumbnail; None for a photo
+MomentRole = Qt.ItemDataRole.UserRole + 7
 SAME_PICTURE = MatchKind.SAME_PICTURE.label
 MATCH_TIPS = {
     MatchKind.QUERY: "the image searched with",
@@ -59,6 +61,18 @@ MATCH_TIPS = {
 }
 
 _Index = QModelIndex | QPersistentModelIndex
+
+
+def badge(result: SearchResult) -> str | None:
+    """What a result's thumbnail says of it beyond the picture: a video's moment ("▶ 01:23"),
+    a page ("p. 3"), a medical image's modality, frame and other matching slices."""
+    part, scan = result.item.part, result.scan
+    words = [f"▶ {part.label}" if part.kind == "time" else part.label] if part else []
+    if scan is not None:
+        words.insert(0, scan.modality or "DICOM")
+    if result.slices:
+        words.append(f"+{len(result.slices)} slice{'s' if len(result.slices) > 1 else ''}")
+    return " · ".join(words) or None
 
 
 class ThumbnailState(enum.Enum):
@@ -168,7 +182,7 @@ class ResultsModel(QAbstractListModel):
             MatchRole: result.match,
             PathRole: result.path,
             ItemIdRole: result.item.id,
-            MomentRole: result.item.part.label if result.item.part else None,
+            MomentRole: badge(result),
         }
         return plain.get(role)
 
@@ -329,8 +343,8 @@ class ResultDelegate(QStyledItemDelegate):
     def _paint_moment(
         self, painter: QPainter, option: QStyleOptionViewItem, target: QRect, moment: str
     ) -> None:
-        """A video's moment: "▶ 01:23" in the thumbnail's lower left corner."""
-        text = f"▶ {moment}"
+        """Where the result is in its file ("▶ 01:23"), in the thumbnail's lower left corner."""
+        text = moment
         badge = self._dark_badge(painter, option, text)
         badge.moveBottomLeft(target.bottomLeft())
         badge.translate(3, -3)

@@ -136,6 +136,25 @@ def item_json(item: Item) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Scan:
+    """What is shown of a medical image (a DICOM file's or frame): never its patient."""
+
+    modality: str
+    body_part: str
+    study_date: float | None
+    series: str  # the series description
+    series_uid: str  # groups the series' slices in results; never shown
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "modality": self.modality,
+            "body_part": self.body_part,
+            "study_date": iso_time(self.study_date)[:10] if self.study_date else None,
+            "series": self.series,
+        }
+
+
+@dataclass(frozen=True)
 class FolderInfo:
     id: int
     path: str

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from image_finder.core.common.errors import EmptyLibraryError, ImageFinderError
-from image_finder.core.common.records import Item, display_name, item_json
+from image_finder.core.common.records import Item, Scan, display_name, item_json
 from image_finder.core.embedding import precision, words
 from image_finder.core.embedding.clip import CLOSE_SCORE as CLIP_CLOSE_SCORE
 from image_finder.core.embedding.clip import ClipExtractor, TextVectors
@@ -94,6 +94,7 @@ class SearchResult:
     match: MatchKind = MatchKind.NONE
     # the file's other matching parts (a video's moments), as (item, score), in time order
     others: tuple[tuple[Item, float], ...] = ()
+    scan: Scan | None = None  # a medical image's modality, body part, study date, series
 
     @property
     def path(self) -> str:
@@ -130,6 +131,7 @@ class SearchResult:
             "match": self.match.value or None,
             **({"moments": self.moments} if len(self.moments) > 1 else {}),
             **({"slices": self.slices} if self.slices else {}),
+            **({"scan": self.scan.to_json()} if self.scan else {}),
         }
 
 
@@ -524,13 +526,20 @@ class Searcher:
                 (i, s) for i, s in ranked if shown_score(s) >= options.min_score or i in matched
             ]
         items = self.store.items(i for i, _ in ranked)
+        scans = self.store.scans(list(items))
         results = [
-            SearchResult(0, min(1.0, max(-1.0, score)), items[image_id], image_id in matched)
+            SearchResult(
+                0,
+                min(1.0, max(-1.0, score)),
+                items[image_id],
+                image_id in matched,
+                scan=scans.get(image_id),
+            )
             for image_id, score in ranked
             if image_id in items
         ]
         if options.group_parts:
-            results = grouped(results, self.store.series_of(list(items)))
+            results = grouped(results, {i: s.series_uid for i, s in scans.items() if s.series_uid})
         results = [dataclasses.replace(r, rank=n) for n, r in enumerate(results, start=1)]
         return SearchOutcome("", self.extractor.name, results[: options.top_k])
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from image_finder.core.common.records import FolderInfo
+from image_finder.core.common.records import FolderInfo, Scan
 from image_finder.core.stores.store import Capabilities
 
 if TYPE_CHECKING:
@@ -216,8 +216,8 @@ class CatalogueReads:
             return np.zeros(0, np.int64)
         return np.asarray([int(r["id"]) for r in self._query_all('part != ""', ["id"])], np.int64)
 
-    def series_of(self, ids: Sequence[int]) -> dict[int, str]:
-        """A catalogue keeps no series: its slices are results of their own."""
+    def scans(self, ids: Sequence[int]) -> dict[int, Scan]:
+        """A catalogue keeps no medical facts: its slices are results of their own."""
         return {}
 
     def same_content_groups(self) -> list[list[int]]:

@@ -37,6 +37,7 @@ from image_finder.core.common.records import (
     FolderInfo,
     Item,
     Part,
+    Scan,
     StoredFile,
     decode_path,
     display_name,
@@ -444,8 +445,8 @@ class Library:
             rows = self._db.execute("SELECT id FROM images WHERE part IS NOT NULL").fetchall()
         return np.asarray([r[0] for r in rows], dtype=np.int64)
 
-    def series_of(self, ids: Sequence[int]) -> dict[int, str]:
-        return self.side_data.series_of(ids)
+    def scans(self, ids: Sequence[int]) -> dict[int, Scan]:
+        return self.side_data.scans(ids)
 
     def ids_under(self, folder: str) -> np.ndarray:
         prefix = encode_path(os.path.join(os.path.abspath(folder), ""))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from image_finder.core.common.errors import ModelMismatchError
-from image_finder.core.common.records import decode_path
+from image_finder.core.common.records import Scan, decode_path
 from image_finder.core.pictures.layout import SIGNATURE_BYTES
 
 if TYPE_CHECKING:
@@ -113,19 +113,20 @@ class SideData:
                 " modality, body_part, series, part FROM images"
             ).fetchall()
 
-    def series_of(self, ids: Sequence[int]) -> dict[int, str]:
-        """The series UID of those images that are DICOM slices of a series."""
-        out: dict[int, str] = {}
+    def scans(self, ids: Sequence[int]) -> dict[int, Scan]:
+        """What is shown of those images that are medical images (DICOM), by id."""
+        out: dict[int, Scan] = {}
         id_list = [int(i) for i in ids]
         with self._database.lock:
             for start in range(0, len(id_list), 500):
                 chunk = id_list[start : start + 500]
                 rows = self._database.connection.execute(
-                    "SELECT id, series_uid FROM images WHERE series_uid != '' AND id IN"
-                    f" ({','.join('?' * len(chunk))})",
+                    "SELECT id, modality, body_part, taken_at, series, series_uid FROM images"
+                    f" WHERE format = 'dicom' AND id IN ({','.join('?' * len(chunk))})",
                     chunk,
                 ).fetchall()
-                out.update((r[0], r[1]) for r in rows)
+                out.update((r[0], Scan(r[1] or "", r[2] or "", r[3], r[4] or "", r[5] or ""))
+                           for r in rows)  # fmt: skip
         return out
 
     # -- concepts (core/learning/concepts.py) ---------------------------------------------------

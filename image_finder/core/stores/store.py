@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from image_finder.core.common.errors import ImageFinderError
-from image_finder.core.common.records import FolderInfo, Item
+from image_finder.core.common.records import FolderInfo, Item, Scan
 
 if TYPE_CHECKING:
     from image_finder.core.stores.library import Library
@@ -157,9 +157,9 @@ class Store(Protocol):
         """The ids of the items that are parts of files (a video's moments)."""
         ...
 
-    def series_of(self, ids: Sequence[int]) -> dict[int, str]:
-        """The series of those items that are slices of a medical series (its UID), which
-        group in results; a store that keeps no series gives none."""
+    def scans(self, ids: Sequence[int]) -> dict[int, Scan]:
+        """What is shown of those items that are medical images (modality, body part, study
+        date, series; their series group in results); a store that keeps none gives none."""
         ...
 
     def searched(self, vectors: np.ndarray) -> np.ndarray: ...

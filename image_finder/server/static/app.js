@@ -180,6 +180,9 @@ function filtersNow() {
   if ($("f-kind").value) filters.kind = $("f-kind").value;
   const length = Number($("f-min-duration").value);
   if (length > 0) filters.min_duration = length;
+  const modality = $("f-modality").value.trim(), bodyPart = $("f-body-part").value.trim();
+  if (modality) filters.modality = modality;
+  if (bodyPart) filters.body_part = bodyPart;
   return filters;
 }
 
@@ -191,10 +194,12 @@ function showFilters(filters = {}) {
   $("f-orientation").value = filters.orientation || "";
   $("f-kind").value = filters.kind || "";
   $("f-min-duration").value = filters.min_duration || "";
+  $("f-modality").value = filters.modality || "";
+  $("f-body-part").value = filters.body_part || "";
 }
 
 const FILTER_PARAMS = { taken_after: "after", taken_before: "before", min_width: "minw", orientation: "orient",
-  kind: "kind", min_duration: "minlen" };
+  kind: "kind", min_duration: "minlen", modality: "modality", body_part: "body" };
 
 function searchUrl(query, key) {
   const params = new URLSearchParams();
@@ -348,6 +353,14 @@ function resultTile(result) {
     button.append(page);
     button.setAttribute("aria-label", `${result.filename}, page ${result.part.number}, score ${score}${match ? ", " + match : ""}`);
   }
+  if (result.scan || (result.part && result.part.kind === "frame")) {  // a medical image
+    const scan = document.createElement("span");
+    scan.className = "moment";
+    const frame = result.part && result.part.kind === "frame" ? ` · frame ${result.part.number}` : "";
+    const more = result.slices ? ` · +${result.slices.length} slice${result.slices.length > 1 ? "s" : ""}` : "";
+    scan.textContent = `${(result.scan && result.scan.modality) || "DICOM"}${frame}${more}`;
+    button.append(scan);
+  }
   const line = document.createElement("span");
   line.className = "score";
   const scoreText = document.createElement("span");
@@ -434,7 +447,8 @@ function openDetail(result) {
   image.alt = result.filename;
   showMoment(result);
   $("detail-name").textContent = result.video ? `${result.filename} · ${clock(result.part.seconds)}`
-    : result.document ? `${result.filename} · p. ${result.part.number}` : result.filename;
+    : result.document ? `${result.filename} · p. ${result.part.number}`
+    : result.part && result.part.kind === "frame" ? `${result.filename} · frame ${result.part.number}` : result.filename;
   const match = MATCH_LABELS[result.match];
   $("detail-score").textContent = `Score ${result.score.toFixed(2)}${match ? " · " + match : ""}`;
   const facts = $("detail-facts");
@@ -443,6 +457,13 @@ function openDetail(result) {
   if (result.width && result.height) fact(facts, "Size", `${result.width} × ${result.height} px`);
   fact(facts, "File", bytes(result.bytes));
   fact(facts, "Modified", new Date(result.modified).toLocaleString());
+  if (result.scan) {  // what a medical image shows of itself: never its patient
+    const scan = result.scan;
+    fact(facts, "Scan", [scan.modality, scan.body_part].filter(Boolean).join(" · ") || "DICOM");
+    if (scan.study_date) fact(facts, "Study date", scan.study_date);
+    if (scan.series) fact(facts, "Series", scan.series);
+    if (result.slices) fact(facts, "Also matching", result.slices.map((s) => `${s.label} (${s.score.toFixed(2)})`).join(", "));
+  }
   // a page opens its document there (the browser's PDF viewer reads #page=N)
   $("detail-open").href = result.video || (result.document && `${result.document}#page=${result.part.number}`) || result.image;
   $("detail").showModal();
