@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from image_finder.core.common.records import display_name
 from image_finder.core.indexing.indexer import IndexPhase
 
 if TYPE_CHECKING:
@@ -58,8 +59,10 @@ def progress_line(progress: IndexProgress) -> str:
         return f"Scanning… {count(progress.done, 'file')} found"
     if phase is IndexPhase.EMBEDDING:
         video = f"{duration(progress.video_seconds)} of video · " if progress.video_seconds else ""
+        name = display_name(os.path.basename(progress.current))
+        where = f"{name} {progress.part} · " if progress.part else ""
         return (
-            f"Indexing · {progress.images_per_second:.1f} images/s · {video}"
+            f"Indexing · {where}{progress.images_per_second:.1f} images/s · {video}"
             f"{duration(progress.eta_seconds)} left"
         )
     if phase is IndexPhase.TEXT:

@@ -65,7 +65,8 @@ def write(
     }.get(syntax, "1.2.840.10008.1.2.1")
     ds = Dataset()
     ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.PatientName, ds.PatientID, ds.PatientBirthDate = PATIENT, PATIENT_ID, BIRTH
     ds.AccessionNumber, ds.InstitutionName = ACCESSION, INSTITUTION
     ds.Modality, ds.BodyPartExamined, ds.SeriesDescription = modality, body_part, series
@@ -77,7 +78,8 @@ def write(
     if colour:
         ds.PlanarConfiguration = 0
     bits = 8 if pixels.dtype == np.uint8 else 16
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = bits, 12 if bits == 16 else 8, 11 if bits == 16 else 7
+    ds.BitsAllocated, ds.BitsStored = bits, 12 if bits == 16 else 8
+    ds.HighBit = ds.BitsStored - 1
     ds.PixelRepresentation = 0
     if frames > 1:
         ds.NumberOfFrames = frames

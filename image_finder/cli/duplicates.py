@@ -34,7 +34,7 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser, bool], None]
     p.add_argument("--threshold", type=float, metavar="S", help="similar from this score")
     p.add_argument(
         "--tier",
-        choices=("identical", "same-video", "same", "still", "similar"),
+        choices=("identical", "same-video", "same-document", "same", "still", "similar"),
         default="similar",
         help="the weakest kind of duplicate listed (default: similar)",
     )
@@ -118,7 +118,7 @@ def _relation(group: Any, item: Any) -> str:
     if item.id == group.keep.id:
         return ""
     tier, score = group.relation(item)
-    return f"{tier.title} {score:.2f}{group.where(item)}"
+    return f"{tier.title_for(item)} {score:.2f}{group.where(item)}"
 
 
 def _trash_others(args: argparse.Namespace, library: Library, groups: list[Any]) -> int:

@@ -393,12 +393,12 @@ class DuplicatesWindow(QDialog):
         tier, score = group.relation(item)
         where = group.where(item)
         match = QTableWidgetItem(
-            "the copy kept" if keeper else f"{tier.title}{where} · {score:.2f}"
+            "the copy kept" if keeper else f"{tier.title_for(item)}{where} · {score:.2f}"
         )
         match.setToolTip(
             "The copy suggested to keep"
             if keeper
-            else f"{tier.title.capitalize()} to the copy kept (score {score:.3f})"
+            else f"{tier.title_for(item).capitalize()} to the copy kept (score {score:.3f})"
         )
         cells = [
             check,

@@ -30,6 +30,7 @@ class IndexProgress:
     eta_seconds: float | None = None
     current: str = ""
     video_seconds: float = 0.0  # of video indexed so far
+    part: str = ""  # how far into the current file ("p. 120 of 2,000")
 
 
 @dataclass

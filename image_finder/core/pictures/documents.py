@@ -65,6 +65,7 @@ def tiff_pages(
     side: int = PAGE_SIDE,
     numbers: list[int] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
+    first: int = 1,
 ) -> Iterator[Page]:
     """A multi-page TIFF's pages (a scan's, a fax's: 1-bit, grey or colour), each as RGB at
     most ``side`` pixels on its longer side (``numbers`` only, where given)."""
@@ -78,7 +79,7 @@ def tiff_pages(
             for number, frame in enumerate(ImageSequence.Iterator(im), start=1):
                 if cancelled():
                     return
-                if numbers and number not in numbers:
+                if number < first or (numbers and number not in numbers):
                     continue
                 page = load_image(frame.copy())
                 page.thumbnail((side, side), Image.Resampling.LANCZOS)
@@ -186,15 +187,17 @@ def pages(
     *,
     side: int = PAGE_SIDE,
     cancelled: Callable[[], bool] = lambda: False,
+    first: int = 1,
 ) -> Iterator[Page]:
-    """The document's pages in order, each rendered (see the module's notes): a PDF's in
-    worker processes, a TIFF's here."""
+    """The document's pages in order from page ``first``, each rendered (see the module's
+    notes): a PDF's in worker processes, a TIFF's here."""
     where = os.fspath(path)
     if is_tiff_name(where):
-        yield from tiff_pages(where, side=side, cancelled=cancelled)
+        yield from tiff_pages(where, side=side, cancelled=cancelled, first=first)
         return
     count = page_count(where)
-    chunks = [(a, min(count, a + CHUNK - 1)) for a in range(1, count + 1, CHUNK)]
+    starts = range(max(1, first), count + 1, CHUNK)
+    chunks = [(a, min(count, a + CHUNK - 1)) for a in starts]
     ahead: deque[Future[Rendered]] = deque()
     pool = _workers()
     try:

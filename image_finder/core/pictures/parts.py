@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from image_finder.core.common.errors import ImageLoadError
@@ -19,6 +20,7 @@ from image_finder.core.pictures import dicom
 from image_finder.core.pictures.documents import (
     is_document_name,
     is_tiff_name,
+    page_count,
     page_picture,
     pages,
     tiff_page_count,
@@ -28,7 +30,14 @@ from image_finder.core.pictures.video import MomentRule, frame_at, is_video_name
 if TYPE_CHECKING:
     from PIL import Image
 
-Found = tuple[Iterator[tuple[Part, "Image.Image"]], tuple[int, int]]
+
+@dataclass(frozen=True)
+class Found:
+    """A file's parts with their pictures, in order, as they are read."""
+
+    pictures: Iterator[tuple[Part, Image.Image]]
+    size: tuple[int, int]  # the file's own (a video's displayed size); (0, 0): each its own
+    count: int = 0  # how many there are, where known before reading them (a document's pages)
 
 
 def has_parts_name(name: str | os.PathLike[str]) -> bool:
@@ -51,18 +60,30 @@ def has_parts(path: str) -> bool:
     return False
 
 
-def file_parts(path: str, rule: MomentRule, cancelled: Callable[[], bool] = lambda: False) -> Found:
-    """The file's parts with their pictures, in order, and the file's own size (a video's
-    displayed size; (0, 0) where each part has its own: pages, frames)."""
-    if is_document_name(path) or is_tiff_name(path):
-        found = pages(path, cancelled=cancelled)
-        return ((Part.page(p.number), p.image) for p in found), (0, 0)
+def is_paged(path: str) -> bool:
+    """A file of pages (a PDF, a TIFF): long ones are indexed resumably, page by page."""
+    return is_document_name(path) or is_tiff_name(path)
+
+
+def file_parts(
+    path: str,
+    rule: MomentRule,
+    cancelled: Callable[[], bool] = lambda: False,
+    *,
+    first: int = 1,
+) -> Found:
+    """The file's parts with their pictures, in order (a document's from page ``first``)."""
+    if is_paged(path):
+        count = tiff_page_count(path) if is_tiff_name(path) else page_count(path)
+        found = pages(path, cancelled=cancelled, first=first)
+        return Found(((Part.page(p.number), p.image) for p in found), (0, 0), count)
     if dicom.is_dicom(path):
         frames = dicom.frames(path, cancelled=cancelled)
-        return ((Part.frame(n), image) for n, image in frames), (0, 0)
+        return Found(((Part.frame(n), image) for n, image in frames), (0, 0))
     facts = probe(path)
     found_moments = moments(path, rule, cancelled=cancelled)
-    return ((Part.time(m.seconds), m.image) for m in found_moments), (facts.width, facts.height)
+    pictures = ((Part.time(m.seconds), m.image) for m in found_moments)
+    return Found(pictures, (facts.width, facts.height))
 
 
 def part_picture(path: str | os.PathLike[str], part: Part | None, min_size: int = 0) -> Image.Image:

@@ -74,14 +74,27 @@ class Tier(enum.IntEnum):
         """The tier in words, as people read it."""
         return _LABELS[self][1]
 
+    def label_for(self, item: Item) -> str:
+        """The tier's name for ``item``: a document's copy is the "same-document"."""
+        return "same-document" if self is Tier.SAME_VIDEO and _paged(item) else self.label
+
+    def title_for(self, item: Item) -> str:
+        return "same document" if self is Tier.SAME_VIDEO and _paged(item) else self.title
+
     @classmethod
     def named(cls, name: str) -> Tier:
+        if name == "same-document":  # the same tier as a video's copies
+            return cls.SAME_VIDEO
         for tier in cls:
             if tier.label == name:
                 return tier
         raise ImageFinderError(
-            f"unknown tier {name!r} (identical, same-video, same, still or similar)"
+            f"unknown tier {name!r} (identical, same-video, same-document, same, still or similar)"
         )
+
+
+def _paged(item: Item) -> bool:
+    return item.part is not None and item.part.kind == "page"
 
 
 _LABELS = {
@@ -150,6 +163,9 @@ class DuplicateGroup:
             return ""
         if self.relation(item)[0] is Tier.STILL:
             return f" at {Part.time(span[0]).label}"
+        if _paged(self.keep):
+            first, last = round(span[0]), round(span[1])
+            return f" of p. {first}" if first == last else f" of pp. {first}–{last}"
         return f" of {Part.time(span[0]).label}–{Part.time(span[1]).label}"
 
     @property
@@ -179,7 +195,7 @@ class DuplicateGroup:
                 {
                     **item_json(i),
                     "reference": i.id in self.reference_ids,
-                    "match": "keep" if i.id == self.keep.id else self.relation(i)[0].label,
+                    "match": "keep" if i.id == self.keep.id else self.relation(i)[0].label_for(i),
                     "score": round(self.relation(i)[1], 4),
                     **_span_json(self.spans.get(i.id), self.relation(i)[0]),
                 }

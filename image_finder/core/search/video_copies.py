@@ -1,4 +1,6 @@
-"""Duplicates among videos: copies of one video, and photos that are stills of a video.
+"""Duplicates among videos and documents: copies of one video, photos that are stills of a
+video, and documents that are copies of one another (a re-exported PDF, a scan filed twice:
+their pages are aligned in order as a video's moments are, page numbers for times).
 
 *Same video*: each video's moments (their times and stored vectors) are aligned, as a clip's
 are (core/search/clips.py: the order and spacing of the moments, not single frames), in every
@@ -61,7 +63,7 @@ def videos_of(library: Library, part_ids: np.ndarray) -> dict[str, _Video]:
     """The videos the moments ``part_ids`` belong to, each with all its moments."""
     by_path: dict[str, list[Item]] = defaultdict(list)
     for item in library.items(part_ids.tolist()).values():
-        if item.part is not None and item.part.kind == "time":  # not a document's pages
+        if item.part is not None and item.part.kind in ("time", "page"):  # not DICOM frames
             by_path[item.path].append(item)
     return {path: _Video(path, sorted(items, key=_time)) for path, items in by_path.items()}
 
@@ -99,7 +101,8 @@ def add_video_pairs(
         if not others:
             continue
         mine = library.vectors(ids, original=True)
-        length = _length(video)  # its header read once, for every other video
+        paged = video.first.part is not None and video.first.part.kind == "page"
+        length = len(video.parts) - 1 if paged else _length(video)  # its header read once
         for other_path in sorted(others):
             other = everyone[other_path]
             theirs = library.vectors([p.id for p in other.parts], original=True)
@@ -108,6 +111,8 @@ def add_video_pairs(
             if covered is None:
                 continue
             start, end, share = covered
+            if paged and len(video.parts) > 1:  # the pages covered, not an offset
+                start, end = start + video.times[0], end + video.times[0]
             a, b = video.first, other.first
             tier = Tier.IDENTICAL if a.content_hash == b.content_hash else Tier.SAME_VIDEO
             pairs.add(a.id, b.id, tier, share)

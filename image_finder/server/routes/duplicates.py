@@ -20,7 +20,7 @@ from image_finder.server.service import Service
 
 router = APIRouter(prefix="/duplicates", tags=["duplicates"])
 
-TIERS = ("identical", "same-video", "same", "still", "similar")
+TIERS = ("identical", "same-video", "same-document", "same", "still", "similar")
 
 
 def _groups(service: Service, tier: str, threshold: float) -> list[Any]:

@@ -474,9 +474,9 @@ function openDetail(result) {
 
 const onDuplicatesPage = () => location.pathname === "/duplicates";
 const TIER_TITLES = { identical: "Identical files", same: "The same picture", similar: "Similar pictures",
-  "same-video": "The same video", still: "A still from the video" };
+  "same-video": "The same video or document", still: "A still from the video" };
 const MATCH_WORDS = { keep: "Keep", identical: "identical", same: "same picture", similar: "similar",
-  "same-video": "same video", still: "still" };
+  "same-video": "same video", "same-document": "same document", still: "still" };
 let dupPage = 1;
 
 function dupItem(item) {
@@ -509,7 +509,7 @@ function dupItem(item) {
     box.className = "dup-pick";
     box.value = item.id;
     // copies of the keeper are checked; pictures only similar to it are different pictures
-    box.checked = ["identical", "same", "same-video"].includes(item.match);
+    box.checked = ["identical", "same", "same-video", "same-document"].includes(item.match);
     box.setAttribute("aria-label", `Move ${item.filename} to the trash`);
     const words = document.createElement("span");
     const where = item.covers ? ` of ${clock(item.covers.from)}–${clock(item.covers.to)}`

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,115 @@ def test_a_page_s_thumbnail_is_the_page(tmp_path):
     assert second.getextrema()[0] == second.getextrema()[1] == second.getextrema()[2]  # grey
     with pytest.raises(Exception, match="it has no page 3"):
         part_picture(document, Part.page(3))
+
+
+def numbered_pdf(path: Path, count: int) -> Path:
+    """A PDF of ``count`` small pages, each with its number and a pattern of its own."""
+    from PIL import Image, ImageDraw
+
+    pages = []
+    for n in range(count):
+        page = Image.new("RGB", (60, 80), "white")
+        draw = ImageDraw.Draw(page)
+        draw.text((5, 5), str(n + 1), fill="black")
+        draw.rectangle((n % 40, 30, n % 40 + 20, 30 + n % 45), fill=(n * 7 % 256, 90, 160))
+        pages.append(page)
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    return path
+
+
+def test_an_encrypted_pdf_is_skipped_with_the_reason(tmp_path, lite0):
+    media = tmp_path / "media"
+    media.mkdir()
+    # written with qpdf --encrypt (AES-256, a user password): PDFium asks for the password
+    shutil.copy(Path(__file__).parents[2] / "data" / "encrypted.pdf", media / "locked.pdf")
+    photo("rocket").save(media / "rocket.jpg")
+    with Library(tmp_path / "lib") as library:
+        report = index_folders([media], library, lite0)
+        assert [(Path(s.path).name, s.reason) for s in report.skipped] == [
+            ("locked.pdf", "encrypted: it needs a password")
+        ]
+        assert library.count() == 1
+
+
+def test_a_huge_pdf_shows_its_pages_and_resumes_where_it_was_cancelled(tmp_path, lite0):
+    media = tmp_path / "media"
+    media.mkdir()
+    numbered_pdf(media / "ledger.pdf", 2000)
+    seen: list[str] = []
+
+    def index_until(page: int) -> None:
+        def progress(p) -> None:
+            if p.part:
+                seen.append(p.part)
+
+        def stop() -> bool:
+            return bool(seen) and int(seen[-1].split()[1].replace(",", "")) >= page
+
+        report = index_folders([media], library, lite0, progress, stop, batch_size=16)
+        assert report.cancelled and library.count() == 0  # none of its pages yet
+
+    with Library(tmp_path / "lib") as library:
+        index_until(48)
+        assert seen[0] == "p. 16 of 2,000" and seen[-1] == "p. 48 of 2,000"
+        assert len(list((tmp_path / "lib" / "partial").iterdir())) == 1
+        seen.clear()
+        index_until(80)  # the next run goes on from page 49
+        assert seen[0] == "p. 64 of 2,000"
+
+
+def test_a_cancelled_document_is_finished_by_the_next_run(tmp_path, lite0):
+    media = tmp_path / "media"
+    media.mkdir()
+    numbered_pdf(media / "forms.pdf", 40)
+    with Library(tmp_path / "lib") as library:
+        asked = []
+        first = index_folders([media], library, lite0, lambda p: asked.append(p.part),
+                              lambda: any(asked), batch_size=16)  # fmt: skip
+        assert first.cancelled and library.count() == 0
+        second = index_folders([media], library, lite0, batch_size=16)
+        assert not second.cancelled and second.added == 1 and second.embedded == 24
+        items = library.file_items(media / "forms.pdf")
+        assert [i.part for i in items] == [Part.page(n) for n in range(1, 41)]
+        assert not list((tmp_path / "lib" / "partial").iterdir())
+        # the pages kept from the first run are the pages: a page finds itself
+        found = Searcher(library, lite0).search(
+            Query.item(items[3]), SearchOptions(top_k=1, group_parts=False)
+        )
+        assert found.results[0].item.part == Part.page(4)
+
+
+def test_a_re_exported_document_and_a_scan_filed_twice_are_duplicates(tmp_path, lite0):
+    from image_finder.core.search.duplicates import Tier, find_duplicates
+
+    media = tmp_path / "media"
+    media.mkdir()
+    pdf(media / "report.pdf", ["astronaut", "coffee", "chelsea"])
+    pictures = [photo(n).resize((300, 200)) for n in ("astronaut", "coffee", "chelsea")]
+    pictures[0].save(
+        media / "report-export.pdf", save_all=True, append_images=pictures[1:], resolution=72
+    )  # fmt: skip  (smaller, other bytes: a re-export)
+    pdf(media / "invoice.pdf", ["rocket"])
+    photo("rocket").convert("L").save(media / "invoice-filed-again.pdf", resolution=96)
+    photo("camera").save(media / "other.jpg")
+    with Library(tmp_path / "lib") as library:
+        index_folders([media], library, lite0)
+        groups = find_duplicates(library, min_tier=Tier.SAME_VIDEO)
+        found = {
+            frozenset(Path(i.path).name for i in g.items): {
+                Path(i.path).name: g.relation(i)[0].label_for(i) for i in g.items
+            }
+            for g in groups
+        }
+        assert found == {
+            frozenset({"report.pdf", "report-export.pdf"}): {
+                "report.pdf": "identical", "report-export.pdf": "same-document"
+            },  # the keeper relates to itself as identical
+            frozenset({"invoice.pdf", "invoice-filed-again.pdf"}): {
+                "invoice.pdf": "identical", "invoice-filed-again.pdf": "same-document"
+            },
+        }  # fmt: skip
+        report = next(g for g in groups if len(g.items) == 2 and g.keep.path.endswith("report.pdf"))
+        copy = next(i for i in report.items if i.id != report.keep.id)
+        assert report.where(copy) == " of pp. 1–3"
+        assert report.to_json()["items"][1]["match"] in ("same-document", "keep")

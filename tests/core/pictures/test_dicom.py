@@ -79,9 +79,7 @@ def test_the_file_s_window_is_applied_as_pydicom_applies_it(tmp_path):
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     values = dicoms.values("camera")  # 0..4095, shown through a CT's rescale and window
-    path = dicoms.write(
-        tmp_path / "ct.dcm", values, window=(40.0, 400.0), rescale=(1.0, -1024.0)
-    )
+    path = dicoms.write(tmp_path / "ct.dcm", values, window=(40.0, 400.0), rescale=(1.0, -1024.0))
     shown = grey(dicom.picture(str(path)))
     ds = pydicom.dcmread(path)
     windowed = apply_voi_lut(apply_modality_lut(ds.pixel_array, ds), ds)
