@@ -205,19 +205,18 @@ def split_transform(transform: Any) -> tuple[Any, Any]:
 def decode_batch(batch: dict[str, Any], steps: PictureSteps, min_size: int) -> dict[str, Any]:
     """CPU task: each file read and decoded as ``index`` does, then resized and cropped by the
     model's picture steps into 8-bit pixels (empty, with a reason, for a file that cannot be);
-    a video's segment makes a row per moment (core/indexing/scale_videos.py)."""
+    a segment of a file with parts makes a row per part (core/indexing/scale_videos.py)."""
     from image_finder.core.common.errors import ImageLoadError
     from image_finder.core.indexing.scale_videos import decode_segment
     from image_finder.core.pictures.images import image_size, is_raw_name, load_image
     from image_finder.core.pictures.layout import signature
-    from image_finder.core.pictures.video import is_video_name
 
     keys = ("path", "size", "mtime_ns", "hash", "width", "height", "layout", "tensor", "error",
             "part", "segment", "segments", "in_segment")  # fmt: skip
     out: dict[str, list[Any]] = {k: [] for k in keys}
     for n, path in enumerate(batch["path"]):
         path = str(path)
-        if is_video_name(path):
+        if bool(batch["parts"][n]):
             item = {k: batch[k][n] for k in ("path", "start", "end", "segment", "segments")}
             for row in decode_segment(item, steps):
                 for key in keys:

@@ -1,6 +1,7 @@
-"""Videos in the Ray job (core/indexing/scale_out.py): a long video spread over decode tasks,
-one per segment of ``SEGMENT_SECONDS``, and its moments gathered back on the driver, whole,
-before they are written.
+"""Files with parts in the Ray job (core/indexing/scale_out.py): a long video spread over
+decode tasks, one per segment of ``SEGMENT_SECONDS``, a long document over tasks of
+``SEGMENT_PAGES`` pages (rendered there), a DICOM file's frames in one task; the parts
+gathered back on the driver, whole, before they are written.
 
 A segment's task keeps the moments from its first keyframe at or after its start to the
 first at or after its end (core/pictures/video.py), so the segments leave no gap; each moment
@@ -29,6 +30,7 @@ from image_finder.core.pictures.video import is_video_name
 from image_finder.core.stores.catalogue import CatalogueRow
 
 SEGMENT_SECONDS = 300.0  # of video per decode task
+SEGMENT_PAGES = 64  # of a document per decode task
 WHOLE = -1.0  # a segment's end: to the end of the video
 
 
@@ -49,16 +51,43 @@ def segments(path: str, length: float = SEGMENT_SECONDS) -> list[tuple[float, fl
     return [(a, b) for a, b in zip(starts, [*starts[1:], WHOLE], strict=True)]
 
 
+def page_segments(path: str) -> list[tuple[float, float]]:
+    """The pages (first, last) a document's rendering is spread over."""
+    from image_finder.core.pictures.documents import is_tiff_name, page_count, tiff_page_count
+
+    try:
+        count = tiff_page_count(path) if is_tiff_name(path) else page_count(path)
+    except ImageLoadError:
+        return [(1.0, WHOLE)]  # its task says why
+    starts = list(range(1, count + 1, SEGMENT_PAGES))
+    return [(float(a), float(min(count, a + SEGMENT_PAGES - 1))) for a in starts]
+
+
+def _with_parts(path: str) -> bool:
+    from image_finder.core.pictures.parts import has_parts, has_parts_name
+
+    return has_parts_name(path) if "://" in path else has_parts(path)
+
+
 def work_items(files: list[str], length: float = SEGMENT_SECONDS) -> list[dict[str, Any]]:
-    """The decode tasks' input rows: each photo, and each segment (of ``length`` seconds)
-    of each video."""
+    """The decode tasks' input rows: each photo, each segment (of ``length`` seconds) of
+    each video, each run of pages of each document, each multi-frame DICOM file."""
+    from image_finder.core.pictures.parts import is_paged
+
     items: list[dict[str, Any]] = []
     for path in files:
-        if not is_video_name(path):
-            items.append({"path": path, "start": 0.0, "end": WHOLE, "segment": 0, "segments": 1})
+        if not _with_parts(path):
+            items.append({"path": path, "start": 0.0, "end": WHOLE, "segment": 0, "segments": 1,
+                          "parts": False})  # fmt: skip
             continue
-        parts = segments(path, length)
-        items += [{"path": path, "start": a, "end": b, "segment": n, "segments": len(parts)}
+        if is_video_name(path):
+            parts = segments(path, length)
+        elif is_paged(path) and "://" not in path:
+            parts = page_segments(path)
+        else:
+            parts = [(1.0, WHOLE)]
+        items += [{"path": path, "start": a, "end": b, "segment": n, "segments": len(parts),
+                   "parts": True}
                   for n, (a, b) in enumerate(parts)]  # fmt: skip
     return items
 
@@ -81,13 +110,34 @@ def _local(path: str) -> Iterator[str]:
         yield copy.name
 
 
+def _pictures(
+    local: str, start: float, end: float | None
+) -> tuple[Iterator[tuple[Part, Any]], tuple[int, int]]:
+    """A segment's parts with their pictures: a video's moments, a document's pages, a DICOM
+    file's frames; and the file's own size (a video's)."""
+    from image_finder.core.pictures import dicom
+    from image_finder.core.pictures.parts import is_paged
+    from image_finder.core.pictures.video import moments, probe
+
+    if is_video_name(local):
+        facts = probe(local)
+        found = moments(local, start=start, end=end)
+        return ((Part.time(m.seconds), m.image) for m in found), (facts.width, facts.height)
+    if is_paged(local):
+        from image_finder.core.pictures.documents import pages
+
+        last = end if end is not None else float("inf")
+        kept = (p for p in pages(local, first=int(start)) if p.number <= last)
+        return ((Part.page(p.number), p.image) for p in kept), (0, 0)
+    return ((Part.frame(n), image) for n, image in dicom.frames(local)), (0, 0)
+
+
 def decode_segment(item: dict[str, Any], steps: PictureSteps) -> list[dict[str, Any]]:
-    """One segment of a video as rows: each moment's facts and 8-bit pixels (the model's
-    picture steps applied), or one row with the reason it could not be read."""
+    """One segment of a file with parts as rows: each part's facts and 8-bit pixels (the
+    model's picture steps applied), or one row with the reason it could not be read."""
     import hashlib
 
     from image_finder.core.pictures.layout import signature
-    from image_finder.core.pictures.video import moments, probe
 
     path, segment = str(item["path"]), int(item["segment"])
     end = None if float(item["end"]) < 0 else float(item["end"])
@@ -95,7 +145,7 @@ def decode_segment(item: dict[str, Any], steps: PictureSteps) -> list[dict[str, 
     try:
         with _local(path) as local:
             before = os.stat(local)
-            facts = probe(local)
+            found, (own_width, own_height) = _pictures(local, float(item["start"]), end)
             digest = ""
             if segment == 0:  # the file's hash, once
                 h = hashlib.blake2b(digest_size=16)
@@ -103,13 +153,12 @@ def decode_segment(item: dict[str, Any], steps: PictureSteps) -> list[dict[str, 
                     while chunk := f.read(1 << 20):
                         h.update(chunk)
                 digest = h.hexdigest()
-            for moment in moments(local, start=float(item["start"]), end=end):
-                image = moment.image
-                width, height = facts.width or image.width, facts.height or image.height
+            for part, image in found:
+                width, height = own_width or image.width, own_height or image.height
                 if (width > height) != (image.width > image.height):
                     width, height = height, width
                 rows.append({
-                    "part": Part.time(moment.seconds).key, "size": before.st_size,
+                    "part": part.key, "size": before.st_size,
                     "mtime_ns": before.st_mtime_ns, "hash": digest, "width": width,
                     "height": height, "layout": signature(image),
                     "tensor": np.asarray(steps(image)), "error": "",
@@ -164,7 +213,7 @@ class Gatherer:
             path, error = str(path), str(batch["error"][n])
             part = Part.from_key(str(batch["part"][n]))
             segments = int(batch["segments"][n])
-            if part is None and segments == 1 and not is_video_name(path):  # a photo
+            if part is None and segments == 1 and not _with_parts(path):  # a photo
                 done += 1
                 if error:
                     skipped.append(Skipped(path, error))

@@ -394,6 +394,44 @@ def test_the_ray_job_spreads_a_long_video_over_segments_and_writes_it_whole(tmp_
     assert got == [] and [s.reason for s in lost] == ["damaged or cut short"] and done == 1
 
 
+def test_the_ray_job_renders_a_document_s_pages_and_a_scan_s_frames(tmp_path, lite0):
+    """A long PDF is spread over tasks of 64 pages, a multi-frame DICOM file is one task;
+    the driver writes each file's parts whole, in order."""
+    pytest.importorskip("pypdfium2")
+    pytest.importorskip("pydicom")
+    from image_finder.core.common.records import Part
+    from image_finder.core.indexing import scale_videos
+    from image_finder.core.indexing.scale_out import decode_batch, split_transform
+    from tests import dicoms
+    from tests.core.indexing.test_documents import numbered_pdf
+
+    document = str(numbered_pdf(tmp_path / "ledger.pdf", 70))
+    stack = np.stack([dicoms.values(n, size=64) for n in ("camera", "moon", "coins")])
+    scan = str(dicoms.write(tmp_path / "cine.dcm", stack))
+    single = str(dicoms.write(tmp_path / "chest.dcm", dicoms.values("moon", size=64)))
+    items = scale_videos.work_items([document, scan, single])
+    assert [(i["path"], i["start"], i["end"], i["parts"]) for i in items] == [
+        (document, 1.0, 64.0, True), (document, 65.0, 70.0, True), (scan, 1.0, -1.0, True),
+        (single, 0.0, -1.0, False),
+    ]  # fmt: skip
+    steps, _ = split_transform(lite0.transform)
+    rows = []
+    for item in items:
+        out = decode_batch({k: [v] for k, v in item.items()}, steps, 0)
+        rows += [{k: out[k][n] for k in out} for n in range(len(out["path"]))]
+    assert not [r["error"] for r in rows if r["error"]]
+    for row in rows:
+        row["vector"] = np.ones(4, np.float32)
+    written, skipped, done = scale_videos.Gatherer().add({k: [r[k] for r in rows] for k in rows[0]})
+    assert skipped == [] and done == 3
+    parts = {}
+    for row in written:
+        parts.setdefault(row.path, []).append(row.part)
+    assert parts[document] == [Part.page(n) for n in range(1, 71)]
+    assert parts[scan] == [Part.frame(n) for n in (1, 2, 3)]
+    assert parts[single] == [None]
+
+
 @pytest.mark.load
 def test_a_ray_job_indexes_a_video_over_segments_like_the_library(tmp_path, capsys):
     pytest.importorskip("av")
