@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -35,6 +36,7 @@ TIFF_EXTENSIONS = frozenset({".tif", ".tiff"})
 PAGE_SIDE = 640  # px: a page is rendered at most this large
 RENDER_PROCESSES = max(1, min(4, os.cpu_count() or 1))
 CHUNK = 8  # pages a worker renders per task (the document opened once)
+PARENT_POLL = 0.5  # s: how often a worker checks that the process that started it is alive
 _pdfium = threading.Lock()  # PDFium is not thread-safe
 _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -160,6 +162,18 @@ def _render_chunk(path: str, first: int, last: int, side: int) -> Rendered:
     return out
 
 
+def _follow_parent(parent: int) -> None:
+    """In a worker: end when the process that started it is gone (killed, crashed), which a
+    worker waiting for its next task would not notice (it holds its queue's both ends)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _workers() -> ProcessPoolExecutor:
     global _pool
     with _pool_lock:
@@ -168,7 +182,10 @@ def _workers() -> ProcessPoolExecutor:
 
             # spawned, not forked: the parent runs threads (the model's, the faces')
             _pool = ProcessPoolExecutor(
-                RENDER_PROCESSES, mp_context=multiprocessing.get_context("spawn")
+                RENDER_PROCESSES,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_follow_parent,
+                initargs=(os.getpid(),),
             )
             atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
         return _pool
