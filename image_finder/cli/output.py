@@ -197,8 +197,12 @@ def print_outcome(outcome: Any, options: Any) -> None:
 def _where(result: Any) -> str:
     """Where in the file the result is: " · 01:23 (+2 moments)" for a video's moment; the
     other slices of its series for a medical image ("(+3 slices of the series)")."""
-    part, slices = result.item.part, len(result.slices)
+    part, slices, scan = result.item.part, len(result.slices), result.scan
     series = f" (+{slices} slice{'s' if slices > 1 else ''} of the series)" if slices else ""
+    if scan is not None:  # what a medical image shows of itself: never its patient
+        facts = scan.to_json()
+        shown = [facts["modality"], facts["body_part"], facts["study_date"], facts["series"]]
+        series = " · " + " · ".join(w for w in shown if w) + series
     if part is None:
         return series
     more = len(result.moments) - 1

@@ -68,6 +68,10 @@ class DesktopActions(QObject):
         choices = [(viewer, [option, str(number), path]) for viewer, option in VIEWERS]
         return self._open_at(path, choices, f"the result is on {label}")
 
+    def open_saying(self, path: str, where: str) -> bool:
+        """Open a file in the system's application, saying ``where`` in it to look."""
+        return self._open_at(path, [], where)
+
     def _open_at(self, path: str, choices: list[tuple[str, list[str]]], where: str) -> bool:
         """Open ``path`` with the first of ``choices`` (a program, its arguments) installed,
         else with the system's application, saying ``where`` to go."""

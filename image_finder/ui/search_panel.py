@@ -557,6 +557,8 @@ class SearchPanel(QWidget):
             self.desktop.play_from(item.path, item.part.at, item.part.label)
         elif item.part is not None and item.part.kind == "page":
             self.desktop.open_page(item.path, int(item.part.at), item.part.label)
+        elif item.part is not None:  # a DICOM file's frame: viewers take no frame to open at
+            self.desktop.open_saying(item.path, f"the result is its {item.part.label}")
         else:
             self.desktop.open_file(item.path)
 

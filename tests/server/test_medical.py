@@ -1,5 +1,6 @@
 """The patient's identifiers planted in DICOM files are absent from everything the product
-prints, logs or serves: the CLI's words and JSON, the API's answers, thumbnails and pictures."""
+prints, logs, stores or serves: the CLI's words and JSON, the log files, the library's files,
+the API's answers, thumbnails and pictures."""
 
 from __future__ import annotations
 
@@ -59,6 +60,12 @@ def test_patient_identifiers_never_leave_the_file(medical,  # noqa: F811
         outputs.append(client.get(f"/api/v1/items/{result['id']}", headers=bearer(token)).content)
     outputs += [r.getMessage() for r in caplog.records]
     outputs.append(caplog.text)
+    from image_finder.core.common import paths
+
+    logs = [f for f in paths.log_dir().rglob("*") if f.is_file()]
+    stored = [f for f in lib.rglob("*") if f.is_file()]  # the database, the index, the backup
+    assert logs and any(f.suffix == ".db" for f in stored)
+    outputs += [f.read_bytes() for f in logs + stored]
     assert all(not _leaks(o) for o in outputs), [_leaks(o) for o in outputs if _leaks(o)]
     # the served picture of a DICOM item is its image, not the file (which holds the patient)
     served = next(o for o in outputs if isinstance(o, bytes) and o[:8] == b"\x89PNG\r\n\x1a\n")

@@ -25,7 +25,7 @@ def test_a_moment_shows_its_time_and_its_video_s_moments_search_again(qtbot, mak
     assert results(window)[0][0] == "harbour.mp4"
     model = window.search_panel.results_model
     first = model.index(0)
-    assert first.data(MomentRole) in ("00:06", "00:07", "00:08")  # the cat's scene
+    assert first.data(MomentRole) in ("▶ 00:06", "▶ 00:07", "▶ 00:08")  # the cat's scene
     assert model.index(1).data(MomentRole) is None  # coffee.jpg, a photo
     qtbot.waitUntil(lambda: model.thumbnails_pending() == 0, timeout=20_000)
 
@@ -59,7 +59,7 @@ def test_a_clip_dropped_on_the_window_finds_the_video_it_was_cut_from(qtbot, mak
     wait_results(qtbot, window)
     model = window.search_panel.results_model
     assert results(window)[0][0] == "harbour.mp4"
-    assert model.index(0).data(MomentRole) in ("00:03", "00:04")  # where the clip starts
+    assert model.index(0).data(MomentRole) in ("▶ 00:03", "▶ 00:04")  # where the clip starts
     assert results(window)[0][1] >= 0.6  # the share of the clip matched there
     assert window.search_panel.drop_zone.isVisible()
 

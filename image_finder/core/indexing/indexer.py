@@ -1,4 +1,4 @@
-"""Bring a library up to date with folders on disk (pictures here, videos in videos.py).
+"""Bring a library up to date with folders on disk (pictures here; videos, documents: videos.py).
 
 :func:`index_folders` scans the folders, compares what it finds with the library by (path, size,
 mtime), and then:
@@ -55,10 +55,9 @@ from image_finder.core.indexing.progress import (
     IndexReport,
     ProgressCallback,
 )
-from image_finder.core.indexing.videos import Tally, VideoJob, index_videos
+from image_finder.core.indexing.videos import Tally, VideoJob, has_parts, index_videos
 from image_finder.core.pictures.images import image_size, is_raw_name, load_image, read_file
 from image_finder.core.pictures.layout import signature
-from image_finder.core.pictures.parts import has_parts
 from image_finder.core.pictures.scanning import ScanEntry, Skipped, file_hash, scan_folder
 from image_finder.core.pictures.video import MomentRule
 from image_finder.core.stores.library import Library
@@ -447,7 +446,7 @@ def _jobs(work: _Work) -> Iterator[_Job]:
 
 
 def _embed_files(work: _Work, context: _Context, run: _Run, precision_checked: bool) -> None:
-    """The new and changed pictures, then the videos (each video's parts written at once)."""
+    """The new and changed pictures, then the files with parts (each one's written at once)."""
     videos: list[VideoJob] = []
     jobs, checked = _photos(_jobs(work), videos), None
     if not precision_checked:

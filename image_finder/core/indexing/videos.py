@@ -21,7 +21,7 @@ from image_finder.core.common.records import FileFacts, NewImage, Part
 from image_finder.core.indexing import partial
 from image_finder.core.indexing.progress import IndexPhase, IndexProgress
 from image_finder.core.pictures.layout import signature
-from image_finder.core.pictures.parts import file_parts, is_paged
+from image_finder.core.pictures.parts import file_parts, has_parts, is_paged
 from image_finder.core.pictures.scanning import ScanEntry, Skipped, file_hash
 from image_finder.core.pictures.video import MomentRule, is_video_name, probe
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from image_finder.core.indexing.indexer import _Context
 
 log = logging.getLogger(__name__)
+__all__ = ["Tally", "VideoJob", "has_parts", "index_videos"]
 
 
 @dataclass(frozen=True)

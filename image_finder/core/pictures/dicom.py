@@ -18,8 +18,11 @@ the reason only.
 
 from __future__ import annotations
 
+import functools
 import io
+import logging
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +36,9 @@ if TYPE_CHECKING:
     from PIL import Image
 
 DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
+# what names the patient (and the study's place): read from a file only to keep it out of text
+IDENTIFYING = ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber",
+               "InstitutionName", "OtherPatientIDs", "ReferringPhysicianName")  # fmt: skip
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 PREAMBLE = 128  # bytes before the "DICM" mark
 LOW, HIGH = 0.5, 99.5  # percentiles of the robust window (a file without a window)
@@ -110,10 +116,22 @@ def _forced(source: Source) -> bool:
     return not isinstance(source, bytes) and is_dicom_name(source)
 
 
+@functools.cache
+def _quiet() -> None:
+    """pydicom set to read without validating values, its log to errors only: its warnings
+    about a malformed value quote the value, which may be the patient's name."""
+    import pydicom
+
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"pydicom\.")
+
+
 def _header(source: Source) -> Any:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    _quiet()
     name = _name(source)
     if not isinstance(source, bytes) and os.path.isfile(source) and os.path.getsize(source) == 0:
         raise ImageLoadError(name, "an empty file")
@@ -178,7 +196,8 @@ def _dataset(source: Source) -> Any:
     try:
         return pydicom.dcmread(_stream(source), force=_forced(source))
     except Exception as exc:
-        raise ImageLoadError(_name(source), f"damaged or cut short ({_why(exc)})") from exc
+        why = _why(exc, _identifiers(_header(source)))
+        raise ImageLoadError(_name(source), f"damaged or cut short ({why})") from exc
 
 
 def frames(
@@ -210,12 +229,23 @@ def frames(
     except ImageLoadError:
         raise
     except Exception as exc:  # every decoder's error, with its reason
-        raise ImageLoadError(name, f"its pixels cannot be decoded ({_why(exc)})") from exc
+        why = _why(exc, _identifiers(ds))
+        raise ImageLoadError(name, f"its pixels cannot be decoded ({why})") from exc
 
 
-def _why(exc: BaseException) -> str:
+def _why(exc: BaseException, hidden: tuple[str, ...] = ()) -> str:
+    """An exception's words, shortened, with any of the patient's identifiers (``hidden``)
+    a decoder might quote taken out."""
     text = " ".join(str(exc).split())
+    for value in hidden:
+        text = text.replace(value, "…")
     return text[:160] or type(exc).__name__
+
+
+def _identifiers(ds: Any) -> tuple[str, ...]:
+    """The values of the file's identifying elements (never shown: only taken out of text)."""
+    found = (str(ds.get(k) or "").strip() for k in IDENTIFYING)
+    return tuple(sorted({v for v in found if len(v) >= 3}, key=len, reverse=True))
 
 
 def picture(source: Source, number: int = 1) -> Image.Image:
