@@ -35,7 +35,7 @@ def test_a_moment_shows_its_time_and_its_video_s_moments_search_again(qtbot, mak
     qtbot.waitUntil(lambda: strip.isVisible() and not strip.pending(), timeout=20_000)
     labels = [strip.item(r).text() for r in range(strip.count())]
     assert labels == ["00:00", "00:03", "00:06", "00:09"]
-    assert strip.currentItem().text() == first.data(MomentRole)
+    assert "▶ " + strip.currentItem().text() == first.data(MomentRole)
 
     with qtbot.waitSignal(window.controller.results_ready, timeout=30_000):
         strip.moment_chosen.emit(strip.item(1).data(0x0100))  # the coffee scene
