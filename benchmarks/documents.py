@@ -54,7 +54,8 @@ def photo_of(page: Image.Image, seed: int) -> Image.Image:
     rng = np.random.default_rng(seed)
     w, h = page.size
     d = rng.uniform(0.02, 0.06, 8) * [w, h, w, h, w, h, w, h]
-    corners = (d[0], d[1], w - d[2], d[3], w - d[4], h - d[5], d[6], h - d[7])
+    # the source's corners, as QUAD takes them: upper left, lower left, lower right, upper right
+    corners = (d[0], d[1], d[6], h - d[7], w - d[4], h - d[5], w - d[2], d[3])
     tilted = page.transform(page.size, Image.Transform.QUAD, corners, Image.Resampling.BICUBIC,
                             fillcolor=(90, 90, 90))  # fmt: skip
     small = tilted.filter(ImageFilter.GaussianBlur(1.2)).resize((w // 2, h // 2))

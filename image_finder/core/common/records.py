@@ -189,6 +189,7 @@ class FileFacts:
     width: int | None = None  # pixels, as displayed
     height: int | None = None
     layout: bytes | None = None  # brightness layout (core/pictures/layout.py)
+    page_print: bytes | None = None  # a page's (core/pictures/page_print.py)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from image_finder.core.common.records import FileFacts, Part
+from image_finder.core.pictures.page_print import PRINT_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def load(library_folder: Path, digest: str, model: str) -> Partial:
                 return Partial(model)
             numbers, sizes = saved["numbers"], saved["sizes"]
             layouts, lengths = saved["layouts"], saved["layout_lengths"]
+            prints = saved["prints"]
             vectors = saved["vectors"]
             meta = saved["stamp"]
     except (OSError, ValueError, KeyError) as exc:
@@ -67,8 +69,16 @@ def load(library_folder: Path, digest: str, model: str) -> Partial:
         model,
         [Part.page(int(n)) for n in numbers],
         [
-            FileFacts(size, mtime_ns, digest, int(w), int(h), bytes(row[:n]) if n else None)
-            for (w, h), row, n in zip(sizes, layouts, lengths, strict=True)
+            FileFacts(
+                size,
+                mtime_ns,
+                digest,
+                int(w),
+                int(h),
+                bytes(row[:n]) if n else None,
+                bytes(mark) if mark.any() else None,
+            )
+            for (w, h), row, n, mark in zip(sizes, layouts, lengths, prints, strict=True)
         ],
         list(vectors),
     )
@@ -94,6 +104,9 @@ def save(library_folder: Path, digest: str, partial: Partial) -> None:
             sizes=np.array([(f.width or 0, f.height or 0) for f in partial.facts], np.int64),
             layouts=layouts,
             layout_lengths=np.array([len(f.layout or b"") for f in partial.facts], np.int64),
+            prints=np.stack(
+                [np.frombuffer(f.page_print or bytes(PRINT_BYTES), np.uint8) for f in partial.facts]
+            ),
             vectors=np.stack(partial.vectors).astype(np.float32),
             stamp=np.array([first.size, first.mtime_ns], np.int64),
         )

@@ -21,6 +21,7 @@ from image_finder.core.common.records import FileFacts, NewImage, Part
 from image_finder.core.indexing import partial
 from image_finder.core.indexing.progress import IndexPhase, IndexProgress
 from image_finder.core.pictures.layout import signature
+from image_finder.core.pictures.page_print import page_print
 from image_finder.core.pictures.parts import file_parts, has_parts, is_paged
 from image_finder.core.pictures.scanning import ScanEntry, Skipped, file_hash
 from image_finder.core.pictures.video import MomentRule, is_video_name, probe
@@ -150,7 +151,8 @@ def _embed(job: VideoJob, context: _Context, rule: MomentRule, tally: Tally) -> 
     before = os.stat(path)
     digest = file_hash(path)
     extractor = context.extractor
-    kept = _Kept(context, digest, is_paged(path))
+    paged = is_paged(path)
+    kept = _Kept(context, digest, paged)
     found = file_parts(path, rule, context.is_cancelled, first=kept.first)
     own_width, own_height = found.size
     folder_id = job.folder_id or _folder_of(context, job)
@@ -162,8 +164,9 @@ def _embed(job: VideoJob, context: _Context, rule: MomentRule, tally: Tally) -> 
         if (width > height) != (image.width > image.height):  # turned upright (a phone's)
             width, height = height, width
         return extractor.preprocess(image), FileFacts(
-            before.st_size, before.st_mtime_ns, digest, width, height, layout
-        )
+            before.st_size, before.st_mtime_ns, digest, width, height, layout,
+            page_print(image) if paged else None,
+        )  # fmt: skip
 
     parts, vectors = kept.earlier(folder_id, path)
     for batch in extractor.iter_embeddings(found.pictures, prepare, cancelled=context.is_cancelled):

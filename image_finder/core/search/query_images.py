@@ -16,6 +16,7 @@ import numpy as np
 
 from image_finder.core.pictures import layout
 from image_finder.core.pictures.images import ImageSource, load_image
+from image_finder.core.pictures.page_print import page_print
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -40,6 +41,7 @@ class QueryFeatures:
     layouts: tuple[bytes, ...] = ()
     signature: bytes = b""  # the query's own brightness layout, to tell the same picture
     digest: str | None = None  # the query's content hash, to tell byte-identical copies
+    page_print: bytes = b""  # where its ink is, if it is a page (core/pictures/page_print.py)
 
 
 def dihedral_variants(image: Image.Image) -> list[Image.Image]:
@@ -97,6 +99,7 @@ class PreparedImage:
     layouts: tuple[bytes, ...] = ()
     signature: bytes = b""
     digest: str | None = None
+    page_print: bytes = b""
 
 
 def prepare_image(
@@ -109,9 +112,8 @@ def prepare_image(
     layouts = tuple(layout.signature(i) for i in images) if layout.is_greyscale(image) else ()
     if digest is None and isinstance(source, bytes):
         digest = hashlib.blake2b(source, digest_size=16).hexdigest()
-    return PreparedImage(
-        [extractor.preprocess(i) for i in images], layouts, layout.signature(image), digest
-    )
+    inputs = [extractor.preprocess(i) for i in images]
+    return PreparedImage(inputs, layouts, layout.signature(image), digest, page_print(image))
 
 
 def embed_prepared(prepared: Sequence[PreparedImage], extractor: Extractor) -> list[QueryFeatures]:
@@ -121,6 +123,8 @@ def embed_prepared(prepared: Sequence[PreparedImage], extractor: Extractor) -> l
     features, start = [], 0
     for p in prepared:
         end = start + len(p.inputs)
-        features.append(QueryFeatures(vectors[start:end], p.layouts, p.signature, p.digest))
+        features.append(
+            QueryFeatures(vectors[start:end], p.layouts, p.signature, p.digest, p.page_print)
+        )
         start = end
     return features

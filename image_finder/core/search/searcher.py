@@ -7,20 +7,17 @@ worker both hand it a :class:`Query` and :class:`SearchOptions`.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import hashlib
 import logging
 import os
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from image_finder.core.common.errors import EmptyLibraryError, ImageFinderError
-from image_finder.core.common.records import Item, Scan, display_name, item_json
 from image_finder.core.embedding import precision, words
 from image_finder.core.embedding.clip import CLOSE_SCORE as CLIP_CLOSE_SCORE
 from image_finder.core.embedding.clip import ClipExtractor, TextVectors
@@ -33,12 +30,37 @@ from image_finder.core.pictures.video import is_video_name
 from image_finder.core.search import examples
 from image_finder.core.search.conditions import FactCache
 from image_finder.core.search.grouping import PART_ROOM, grouped
+from image_finder.core.search.page_matches import page_match
 from image_finder.core.search.query import Query as Query
 from image_finder.core.search.query import QueryKind as QueryKind
 from image_finder.core.search.query_images import (
     QueryFeatures,
     embed_prepared,
     prepare_image,
+)
+from image_finder.core.search.results import (
+    CLOSE_MATCH_SCORE as CLOSE_MATCH_SCORE,
+)
+from image_finder.core.search.results import (
+    SAME_LAYOUT_SCORE as SAME_LAYOUT_SCORE,
+)
+from image_finder.core.search.results import (
+    SAME_PICTURE_SCORE as SAME_PICTURE_SCORE,
+)
+from image_finder.core.search.results import (
+    MatchKind as MatchKind,
+)
+from image_finder.core.search.results import (
+    SearchOptions as SearchOptions,
+)
+from image_finder.core.search.results import (
+    SearchOutcome as SearchOutcome,
+)
+from image_finder.core.search.results import (
+    SearchResult as SearchResult,
+)
+from image_finder.core.search.results import (
+    shown_score as shown_score,
 )
 from image_finder.core.stores.store import Store, require_library
 
@@ -55,145 +77,6 @@ NO_COMBINED = (
     "or with the words alone (the words of ImageNet's classes)."
 )
 QUERY_CACHE_SIZE = 32  # queries whose features are kept (Back/Forward, changed options)
-
-
-# Scores of the same picture stay above 0.95 when it is resized, re-encoded or mirrored; other
-# pictures score lower, and unrelated ones at most about 0.4 (an airliner against a library of
-# animals: its best, a poodle, at 0.42 with ViT-B/16; unrelated skimage photos score below 0.2
-# with EfficientNet-Lite0, crops of one photo 0.47 to 0.75). Below CLOSE_MATCH_SCORE the best
-# result is called what it is: the closest there is, not a match.
-# A copy resized down or saved in another format can score lower (0.91 for a 640x480 photo
-# shrunk to 200x150 as PNG, EfficientNet-Lite0) but keeps the query's brightness layout exactly;
-# SAME_LAYOUT_SCORE with a matching layout also counts as the same picture.
-SAME_PICTURE_SCORE = 0.95
-SAME_LAYOUT_SCORE = 0.85
-CLOSE_MATCH_SCORE = 0.5
-
-
-class MatchKind(enum.Enum):
-    """What a result is to its query, beyond its score."""
-
-    NONE = ""
-    QUERY = "this image"  # the query itself, found in the library
-    IDENTICAL = "identical"  # the same bytes as the query
-    SAME_PICTURE = "same picture"  # resized, re-encoded, mirrored, a black-and-white copy…
-
-    @property
-    def label(self) -> str:
-        return self.value.capitalize()
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    rank: int
-    score: float  # cosine similarity, 1.0 = identical features
-    item: Item
-    # The query has no colour and this picture's brightness layout is the query's: the colour
-    # original of a black-and-white copy, listed first whatever its score (core/pictures/layout.py).
-    grey_match: bool = False
-    match: MatchKind = MatchKind.NONE
-    # the file's other matching parts (a video's moments), as (item, score), in time order
-    others: tuple[tuple[Item, float], ...] = ()
-    scan: Scan | None = None  # a medical image's modality, body part, study date, series
-
-    @property
-    def path(self) -> str:
-        return self.item.path
-
-    @property
-    def moments(self) -> list[dict[str, Any]]:
-        """Every matching part of the file (a video's moments, a document's pages), this one
-        included, in order."""
-        found = [(self.item, self.score), *self.others]
-        return [
-            {**i.part.to_json(), "id": i.id, "score": round(s, 4)}
-            for i, s in sorted(found, key=lambda p: p[0].part.at if p[0].part else 0.0)
-            if i.part is not None and i.path == self.item.path
-        ]
-
-    @property
-    def slices(self) -> list[dict[str, Any]]:
-        """The other matching slices of a medical series (other files), by name."""
-        return [
-            {"id": i.id, "filename": i.filename, "label": i.label, "score": round(s, 4)}
-            for i, s in self.others
-            if i.path != self.item.path
-        ]
-
-    def to_json(self) -> dict[str, Any]:
-        item = item_json(self.item)
-        return {
-            "id": item.pop("id"),
-            "rank": self.rank,
-            "score": round(self.score, 4),
-            **item,
-            "grey_match": self.grey_match,
-            "match": self.match.value or None,
-            **({"moments": self.moments} if len(self.moments) > 1 else {}),
-            **({"slices": self.slices} if self.slices else {}),
-            **({"scan": self.scan.to_json()} if self.scan else {}),
-        }
-
-
-@dataclass
-class SearchOutcome:
-    query: str
-    model: str
-    results: list[SearchResult] = field(default_factory=list)
-    seconds: float = 0.0
-    notice: str = ""  # words of a text query that were left out, and why
-    # a score below this is not a match (for words: the probability that a picture shows them)
-    close_score: float = CLOSE_MATCH_SCORE
-    parts: dict[str, Any] = field(default_factory=dict)  # a compound query's parts
-
-    @property
-    def close_matches(self) -> bool:
-        """False when even the best result is weak: the closest there is, not a match."""
-        return not self.results or any(
-            r.score >= self.close_score or r.match is not MatchKind.NONE for r in self.results
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        data = {
-            "query": display_name(self.query),
-            "model": self.model,
-            "close_matches": self.close_matches,
-            "seconds": round(self.seconds, 4),
-            "results": [r.to_json() for r in self.results],
-        }
-        if self.notice:
-            data["notice"] = self.notice
-        if self.parts:
-            data["parts"] = self.parts
-        return data
-
-
-def shown_score(score: float) -> float:
-    """A score as every face shows it: two decimals. Minimum similarity compares this, so
-    that a result shown as 0.30 stays at minimum 0.30."""
-    return round(score + 1e-9, 2)
-
-
-@dataclass(frozen=True)
-class SearchOptions:
-    top_k: int = 12
-    min_score: float | None = None
-    folder: str | None = None
-    nprobe: int | None = None  # None: the library's calibrated default
-    # Also search with the query rotated by 90/180/270 degrees and mirrored, keeping each
-    # result's best score: finds rotated and mirrored copies at 8x the query's model cost.
-    rotations: bool = False
-    # Also search with the query "uncropped" (see :func:`uncropped`): finds the larger pictures
-    # a crop was cut from, at 2x the query's model cost.
-    crops: bool = False
-    # A video with several matching moments is one result, at its best moment, listing the
-    # others (False: every moment is a result of its own).
-    group_parts: bool = True
-
-    @property
-    def variants(self) -> bool:
-        """Whether the query is searched as several images (its vector alone is not enough)."""
-        return self.rotations or self.crops
 
 
 class Searcher:
@@ -333,7 +216,9 @@ class Searcher:
     ) -> SearchOutcome:
         if features is None:
             features = self._query_features(query, options)
-        outcome = self.search_vectors(features.vectors, options, features.layouts, restrict)
+        outcome = self.search_vectors(
+            features.vectors, options, features.layouts, restrict, features.page_print
+        )
         outcome.query = query.path or query.label
         if query.kind is not QueryKind.IMAGE:
             _query_first(outcome)
@@ -477,7 +362,8 @@ class Searcher:
             # Its stored vector is enough for a plain search, and is all there is while its
             # drive is offline.
             if not options.variants or not os.path.exists(query.path):
-                return QueryFeatures(self.store.vectors([query.item_id]))
+                page = self.store.page_prints([query.item_id]).get(query.item_id, b"")
+                return QueryFeatures(self.store.vectors([query.item_id]), page_print=page)
         key = (*query.key, _file_stamp(query.path), options.rotations, options.crops,
                self.store.space)  # fmt: skip
         cached = self._features.get(key)
@@ -498,10 +384,12 @@ class Searcher:
         options: SearchOptions,
         layouts: Sequence[bytes] = (),
         restrict: np.ndarray | None = None,
+        page: bytes = b"",
     ) -> SearchOutcome:
         """Rank the library against one or more query vectors (variants of one query), among
         ``restrict`` ids when given (else those of ``options.folder``). With ``layouts`` (a
-        query with no colour), pictures with the same brightness layout come first."""
+        query with no colour), pictures with the same brightness layout come first; with
+        ``page`` (the query's page print), the page it is a photo of."""
         if restrict is None and options.folder:
             restrict = self.store.ids_under(options.folder)
         if restrict is not None and not len(restrict):
@@ -517,10 +405,14 @@ class Searcher:
                 if image_id >= 0 and score > best.get(int(image_id), -2.0):
                     best[int(image_id)] = float(score)
         matched = self._grey_matches(best, layouts) if layouts else {}
+        first = page_match(self.store, vectors[0], page, best, restrict)
+        if first is not None:
+            best[first[0]] = max(best.get(first[0], -2.0), first[1])
         ranked = sorted(
             best.items(),
-            key=lambda kv: (0, -matched[kv[0]]) if kv[0] in matched else (1, -kv[1]),
-        )[: options.top_k * room]
+            key=lambda kv: (-1, 0.0) if first is not None and kv[0] == first[0]
+            else (0, -matched[kv[0]]) if kv[0] in matched else (1, -kv[1]),
+        )[: options.top_k * room]  # fmt: skip
         if options.min_score is not None:  # on the score as shown (two decimals)
             ranked = [
                 (i, s) for i, s in ranked if shown_score(s) >= options.min_score or i in matched

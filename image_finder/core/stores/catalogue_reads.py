@@ -216,6 +216,13 @@ class CatalogueReads:
             return np.zeros(0, np.int64)
         return np.asarray([int(r["id"]) for r in self._query_all('part != ""', ["id"])], np.int64)
 
+    def page_prints(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """A catalogue keeps no page prints: its pages are found by the model alone."""
+        return {}
+
+    def page_ids(self) -> np.ndarray:
+        return np.zeros(0, np.int64)
+
     def scans(self, ids: Sequence[int]) -> dict[int, Scan]:
         """A catalogue keeps no medical facts: its slices are results of their own."""
         return {}

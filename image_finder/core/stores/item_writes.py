@@ -185,11 +185,11 @@ def _insert(
     f = record.facts
     cur = db.execute(
         "INSERT INTO images (folder_id, path, filename, size, mtime_ns, content_hash,"
-        " indexed_at, model, vector, adapted, width, height, layout, part)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " indexed_at, model, vector, adapted, width, height, layout, part, page_print)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (record.folder_id, encode_path(record.path), _filename(record.path), f.size,
          f.mtime_ns, f.content_hash, now, model, _blob(vector), adapted, f.width, f.height,
-         f.layout, record.part.key if record.part else None),
+         f.layout, record.part.key if record.part else None, f.page_print),
     )  # fmt: skip
     return int(cur.lastrowid or 0)
 

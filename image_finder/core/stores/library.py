@@ -445,6 +445,12 @@ class Library:
             rows = self._db.execute("SELECT id FROM images WHERE part IS NOT NULL").fetchall()
         return np.asarray([r[0] for r in rows], dtype=np.int64)
 
+    def page_prints(self, ids: Sequence[int]) -> dict[int, bytes]:
+        return self.side_data.page_prints(ids)
+
+    def page_ids(self) -> np.ndarray:
+        return self.side_data.page_ids()
+
     def scans(self, ids: Sequence[int]) -> dict[int, Scan]:
         return self.side_data.scans(ids)
 

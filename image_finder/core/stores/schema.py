@@ -83,7 +83,9 @@ _IMAGES_V9 = """CREATE TABLE IF NOT EXISTS images (
     part TEXT
 )"""
 _SCAN_COLUMNS = ("modality", "body_part", "series", "series_uid")  # a DICOM file's (11)
-_NEWER = ",\n".join(f"    {c}" for c in ("duration REAL", *(f"{c} TEXT" for c in _SCAN_COLUMNS)))
+_NEWER = ",\n".join(
+    f"    {c}" for c in ("duration REAL", *(f"{c} TEXT" for c in _SCAN_COLUMNS), "page_print BLOB")
+)
 _IMAGES = _IMAGES_V9.replace("    part TEXT\n)", f"    part TEXT,\n{_NEWER}\n)")
 _IMAGE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS images_folder ON images(folder_id)",
@@ -140,9 +142,10 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     9: (  # 10: a video's length in seconds (conditions: duration), read with its facts
         "ALTER TABLE images ADD COLUMN duration REAL",
     ),
-    10: tuple(  # 11: a DICOM file's modality, body part, series description and series
-        f"ALTER TABLE images ADD COLUMN {c} TEXT"
-        for c in _SCAN_COLUMNS  # (conditions, groups)
+    10: (  # 11: a DICOM file's modality, body part, series description and series UID
+        # (conditions, groups); a page's print (core/pictures/page_print.py)
+        *(f"ALTER TABLE images ADD COLUMN {c} TEXT" for c in _SCAN_COLUMNS),
+        "ALTER TABLE images ADD COLUMN page_print BLOB",
     ),
 }
 

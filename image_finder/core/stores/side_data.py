@@ -113,6 +113,29 @@ class SideData:
                 " modality, body_part, series, part FROM images"
             ).fetchall()
 
+    def page_prints(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """The prints of those images that are pages with one (core/pictures/page_print.py)."""
+        out: dict[int, bytes] = {}
+        id_list = [int(i) for i in ids]
+        with self._database.lock:
+            for start in range(0, len(id_list), 500):
+                chunk = id_list[start : start + 500]
+                rows = self._database.connection.execute(
+                    "SELECT id, page_print FROM images WHERE length(page_print) > 0 AND id IN"
+                    f" ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+                out.update((r[0], bytes(r[1])) for r in rows)
+        return out
+
+    def page_ids(self) -> np.ndarray:
+        """The ids of the pages that have a print."""
+        with self._database.lock:
+            rows = self._database.connection.execute(
+                "SELECT id FROM images WHERE length(page_print) > 0"
+            ).fetchall()
+        return np.asarray([r[0] for r in rows], np.int64)
+
     def scans(self, ids: Sequence[int]) -> dict[int, Scan]:
         """What is shown of those images that are medical images (DICOM), by id."""
         out: dict[int, Scan] = {}

@@ -157,6 +157,15 @@ class Store(Protocol):
         """The ids of the items that are parts of files (a video's moments)."""
         ...
 
+    def page_prints(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """The prints of those items that are pages (core/pictures/page_print.py); a store
+        that keeps none gives none."""
+        ...
+
+    def page_ids(self) -> np.ndarray:
+        """The ids of the pages with a print (none: the store keeps no prints)."""
+        ...
+
     def scans(self, ids: Sequence[int]) -> dict[int, Scan]:
         """What is shown of those items that are medical images (modality, body part, study
         date, series; their series group in results); a store that keeps none gives none."""
