@@ -1,6 +1,7 @@
 """What the library stores beside each vector and an earlier version did not: read once more
 at the next indexing run, without the model. Brightness layouts (core/pictures/layout.py) decode the
-picture; the facts that narrow a search (core/pictures/picture_facts.py) need its header only."""
+picture; the facts that narrow a search (core/pictures/picture_facts.py) need its header only;
+a document's page prints (core/pictures/page_print.py) render its pages again."""
 
 from __future__ import annotations
 
@@ -88,3 +89,58 @@ def fill_facts(
             library.side_data.set_facts(list(pool.map(read, todo[start : start + FACTS_BATCH])))
             done = min(len(todo), start + FACTS_BATCH)
             notify(IndexProgress(IndexPhase.FACTS, done, len(todo)))
+
+
+def fill_in(
+    library: Library,
+    folder_ids: Sequence[int],
+    min_size: int,
+    notify: ProgressCallback,
+    is_cancelled: CancelCallback,
+) -> None:
+    """Everything an earlier version did not store, for the items of those folders."""
+    fill_layouts(library, folder_ids, min_size, notify, is_cancelled)
+    if not is_cancelled():
+        fill_facts(library, folder_ids, notify, is_cancelled)
+    if not is_cancelled():
+        fill_page_prints(library, folder_ids, notify, is_cancelled)
+
+
+def fill_page_prints(
+    library: Library,
+    folder_ids: Sequence[int],
+    notify: ProgressCallback,
+    is_cancelled: CancelCallback,
+) -> None:
+    """The prints of pages indexed before prints were kept: each document's pages rendered
+    again (no model). A document that cannot be read now gets empty prints, so that it is not
+    tried on every run (it gets real ones when it changes and is indexed again)."""
+    from image_finder.core.pictures.documents import pages
+    from image_finder.core.pictures.page_print import page_print
+
+    todo = library.side_data.missing_page_prints(folder_ids)
+    if not todo:
+        return
+    by_path: dict[str, dict[int, int]] = {}
+    for image_id, path, number in todo:
+        by_path.setdefault(path, {})[number] = image_id
+    log.info("keeping the page prints of %d pages indexed before", len(todo))
+    done = 0
+    notify(IndexProgress(IndexPhase.LAYOUTS, 0, len(todo)))
+    for path, wanted in by_path.items():
+        found: list[tuple[int, bytes]] = []
+        try:
+            for page in pages(path, cancelled=is_cancelled, first=min(wanted)):
+                if page.number in wanted:
+                    found.append((wanted[page.number], page_print(page.image)))
+                if page.number >= max(wanted):
+                    break
+        except (ImageLoadError, OSError) as exc:
+            log.warning("no page prints for %s: %s", display_name(path), exc)
+        if is_cancelled():
+            return
+        kept = {i for i, _ in found}
+        found += [(i, b"") for i in wanted.values() if i not in kept]
+        library.side_data.set_page_prints(found)
+        done += len(wanted)
+        notify(IndexProgress(IndexPhase.LAYOUTS, done, len(todo)))

@@ -47,7 +47,7 @@ from image_finder.core.common.records import (
     display_name,
 )
 from image_finder.core.embedding import precision, words
-from image_finder.core.indexing.backfill import fill_facts, fill_layouts
+from image_finder.core.indexing.backfill import fill_in
 from image_finder.core.indexing.progress import (
     CancelCallback,
     IndexPhase,
@@ -210,9 +210,7 @@ def _index_folders(
             context = _Context(library, extractor, report, notify, is_cancelled, run.batch_size)
             _embed_files(work, context, run, precision_checked)
         if not is_cancelled():
-            fill_layouts(library, folder_ids, extractor.min_decode_size, notify, is_cancelled)
-        if not is_cancelled():
-            fill_facts(library, folder_ids, notify, is_cancelled)
+            fill_in(library, folder_ids, extractor.min_decode_size, notify, is_cancelled)
 
         if library.count() and not (library.folder / words.HEAD_FILE).exists():
             words.keep_head(library, extractor)  # for searching by words

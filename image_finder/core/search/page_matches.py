@@ -14,12 +14,12 @@ if TYPE_CHECKING:
     from image_finder.core.stores.store import Store
 
 _lock = threading.Lock()
-_pages: dict[int, tuple[int, np.ndarray]] = {}  # id(store) -> (generation, its page ids)
+_pages: dict[int, tuple[tuple[int, str], np.ndarray]] = {}  # id(store) -> (version, page ids)
 
 
 def _page_ids(store: Store) -> np.ndarray:
-    """The store's pages with a print, read again only when the store changes."""
-    generation = store.generation
+    """The store's pages with a print, read again only when its items or facts change."""
+    generation = (store.generation, store.meta_value("facts_stamp") or "")
     with _lock:
         known = _pages.get(id(store))
         if known is not None and known[0] == generation:
@@ -43,9 +43,8 @@ def page_match(
     if not query_print:
         return None
     pages = _page_ids(store)
-    if not len(pages) or not any(
-        s >= page_print.MODEL_FLOOR for i, s in shortlist.items() if i in set(pages.tolist())
-    ):
+    near_pages = np.intersect1d(pages, np.fromiter(shortlist, np.int64, len(shortlist)))
+    if not any(shortlist[int(i)] >= page_print.MODEL_FLOOR for i in near_pages):
         return None
     allowed = pages if restrict is None else np.intersect1d(pages, restrict)
     scores, ids = store.vector_index.search(

@@ -128,6 +128,26 @@ class SideData:
                 out.update((r[0], bytes(r[1])) for r in rows)
         return out
 
+    def missing_page_prints(self, folder_ids: Sequence[int]) -> list[tuple[int, str, int]]:
+        """(id, path, page number) of the pages of documents in those folders indexed before
+        prints were kept (an empty print marks a page that could not be read for it)."""
+        marks = ",".join("?" * len(folder_ids))
+        with self._database.lock:
+            rows = self._database.connection.execute(
+                "SELECT id, path, part FROM images WHERE part LIKE 'page:%' AND page_print IS"
+                f" NULL AND folder_id IN ({marks})",
+                [int(f) for f in folder_ids],
+            ).fetchall()
+        return [(r[0], decode_path(r[1]), int(float(r[2].split(":", 1)[1]))) for r in rows]
+
+    def set_page_prints(self, rows: Sequence[tuple[int, bytes]]) -> None:
+        """Store page prints (id, print) for pages already indexed."""
+        with self._database.transaction() as db:
+            db.executemany("UPDATE images SET page_print=? WHERE id=?", [(p, i) for i, p in rows])
+            self._database.set_meta(  # what caches of the pages with prints ask (not the vectors)
+                "facts_stamp", int(self._database.meta("facts_stamp", "0") or 0) + 1
+            )
+
     def page_ids(self) -> np.ndarray:
         """The ids of the pages that have a print."""
         with self._database.lock:

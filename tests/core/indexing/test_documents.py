@@ -185,3 +185,84 @@ def test_a_re_exported_document_and_a_scan_filed_twice_are_duplicates(tmp_path, 
         copy = next(i for i in report.items if i.id != report.keep.id)
         assert report.where(copy) == " of pp. 1–3"
         assert report.to_json()["items"][1]["match"] in ("same-document", "keep")
+
+
+def text_pages(count: int, seed: int = 0) -> list:
+    """Pages of a manual: paragraphs of text lines, headings and code blocks, each page laid
+    out its own way (pages the model cannot tell apart, as real text pages)."""
+    import random
+
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    out = []
+    for n in range(count):
+        page = Image.new("RGB", (620, 800), "white")
+        draw = ImageDraw.Draw(page)
+        y = 60
+        draw.text((60, 30), f"Chapter {n + 1}", fill="black")
+        while y < 740:
+            kind = rng.choice(["para", "para", "para", "code", "heading", "gap"])
+            lines = rng.randint(2, 9)
+            for _ in range(lines if kind != "heading" else 1):
+                if y >= 740:
+                    break
+                indent = 90 if kind == "code" else 60
+                width = rng.randint(200, 500) if kind != "heading" else rng.randint(80, 200)
+                words = " ".join("lorem" for _ in range(width // 36))
+                draw.text((indent, y), words, fill="black")
+                draw.rectangle((indent, y + 3, indent + width, y + 8), fill=(40, 40, 40))
+                y += 14
+            y += rng.choice([12, 24, 40]) if kind != "gap" else 60
+        out.append(page)
+    return out
+
+
+def test_a_photo_of_a_text_page_finds_that_page(tmp_path, lite0):
+    import io
+
+    from PIL import Image, ImageFilter
+
+    media = tmp_path / "media"
+    media.mkdir()
+    pages = text_pages(14)
+    pages[0].save(media / "manual.pdf", save_all=True, append_images=pages[1:])
+    photo("coffee").save(media / "coffee.jpg")
+    with Library(tmp_path / "lib") as library:
+        index_folders([media], library, lite0)
+        searcher = Searcher(library, lite0)
+        for number in (3, 9, 12):
+            page = pages[number - 1]
+            w, h = page.size  # tilted (the corners of the source: UL, LL, LR, UR), blurred, grey
+            tilted = page.transform(page.size, Image.Transform.QUAD,
+                                    (18, 25, 30, h - 12, w - 22, h - 30, w - 9, 14))  # fmt: skip
+            shot = tilted.filter(ImageFilter.GaussianBlur(1.2)).resize((w // 2, h // 2))
+            data = io.BytesIO()
+            shot.convert("L").save(data, "JPEG", quality=40)
+            query = tmp_path / f"photo-{number}.jpg"
+            query.write_bytes(data.getvalue())
+            found = searcher.search(Query.file(str(query)), SearchOptions(top_k=3))
+            assert found.results[0].item.part == Part.page(number), number
+        # a photo is not taken for a page
+        found = searcher.search(Query.file(str(media / "coffee.jpg")), SearchOptions(top_k=3))
+        assert found.results[0].item.filename == "coffee.jpg"
+
+
+def test_pages_indexed_before_prints_were_kept_get_them_at_the_next_run(tmp_path, lite0):
+    import sqlite3
+
+    media = tmp_path / "media"
+    media.mkdir()
+    pages = text_pages(4, seed=3)
+    pages[0].save(media / "manual.pdf", save_all=True, append_images=pages[1:])
+    with Library(tmp_path / "lib") as library:
+        index_folders([media], library, lite0)
+        ids = [i.id for i in library.file_items(media / "manual.pdf")]
+        assert set(library.page_prints(ids)) == set(ids)
+    with sqlite3.connect(tmp_path / "lib" / "library.sqlite3") as db:  # as an earlier version
+        db.execute("UPDATE images SET page_print = NULL")
+    with Library(tmp_path / "lib") as library:
+        assert library.page_prints(ids) == {}
+        report = index_folders([media], library, lite0)
+        assert report.embedded == 0  # no model: the pages rendered again for their prints
+        assert set(library.page_prints(ids)) == set(ids)
