@@ -8,6 +8,7 @@ fast pages are rendered against poppler, and whether every DICOM file with pixel
   page's photo-like copy (tilted in perspective, blurred, half resolution, greyscale, JPEG
   quality 40) is the query: found when the right document and page come first (results
   grouped by document as every face shows them), and within the first 5 pages (ungrouped);
+  and first by the model alone (no page prints);
 * rendering: every page at the model's size (640 px on the longer side) by this project
   (``documents.pages``: PDFium in worker processes), by pypdfium2 in one process, and by
   poppler's ``pdftoppm`` (``-scale-to 640``, PPM, one process per document), pages/s, the
@@ -144,7 +145,7 @@ def retrieval(documents: list[Path], folder: Path) -> dict[str, object]:
         report = index_folders([folder / "pdfs"], library, extractor)
         seconds = time.perf_counter() - started
         searcher = Searcher(library, extractor)
-        first = top5 = total = 0
+        first = top5 = total = model_first = 0
         missed: list[str] = []
         query = folder / "query.jpg"
         for path in documents:
@@ -161,12 +162,17 @@ def retrieval(documents: list[Path], folder: Path) -> dict[str, object]:
                 flat = searcher.search(Query.file(str(query)),
                                        SearchOptions(top_k=5, group_parts=False))  # fmt: skip
                 top5 += any((r.item.path, r.item.part) == right for r in flat.results)
+                alone = searcher.search_vectors(  # the model alone: no page print
+                    searcher.embed_query(str(query)).vectors, SearchOptions(top_k=1)
+                ).results
+                model_first += bool(alone) and (alone[0].item.path, alone[0].item.part) == right
     return {
         "pages": total,
         "documents": len(documents),
         "index_pages_per_second": round(report.embedded / seconds, 1),
         "page_first": round(first / total, 4),
         "page_in_top_5": round(top5 / total, 4),
+        "page_first_model_alone": round(model_first / total, 4),
         "missed": missed[:40],
     }
 

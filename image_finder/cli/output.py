@@ -180,15 +180,17 @@ def print_outcome(outcome: Any, options: Any) -> None:
             str(r.rank),
             f"{r.score:.3f}" + ("*" if r.grey_match else " "),
             r.match.value,
-            display_name(r.item.path) + _where(r),
+            display_name(r.item.path),
             _local_time(r.item.indexed_at),
         )
         for r in outcome.results
     ]
+    wheres = ["", *(_where(r) for r in outcome.results)]
     width = shutil.get_terminal_size((100, 24)).columns
     others = sum(max(len(row[i]) for row in rows) for i in (0, 1, 2, 4)) + 8
     room = max(20, width - others - 1)
-    rows = [(a, b, c, _shorten(path, room), d) for a, b, c, path, d in rows]
+    rows = [(a, b, c, _shorten(path, max(20, room - len(where))) + where, d)
+            for (a, b, c, path, d), where in zip(rows, wheres, strict=True)]  # fmt: skip
     print(_table(rows, right=(0, 1)))
     if any(r.grey_match for r in outcome.results):
         print("* the same picture as the black-and-white query, listed first")

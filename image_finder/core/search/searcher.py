@@ -77,6 +77,7 @@ NO_COMBINED = (
     "or with the words alone (the words of ImageNet's classes)."
 )
 QUERY_CACHE_SIZE = 32  # queries whose features are kept (Back/Forward, changed options)
+MAX_PART_ROOM = 64  # items fetched per result asked for, at most, for files of many parts
 
 
 class Searcher:
@@ -395,6 +396,27 @@ class Searcher:
         if restrict is not None and not len(restrict):
             return SearchOutcome("", self.extractor.name)
         room = PART_ROOM if options.group_parts else 1  # a video's moments fill several
+        while True:  # a long document's pages can fill the room: more is fetched
+            results, found = self._ranked(vectors, options, layouts, restrict, page, room)
+            if len(results) >= options.top_k or found < options.top_k * room:
+                break
+            if not options.group_parts or room >= MAX_PART_ROOM:
+                break
+            room *= 4
+        results = [dataclasses.replace(r, rank=n) for n, r in enumerate(results, start=1)]
+        return SearchOutcome("", self.extractor.name, results[: options.top_k])
+
+    def _ranked(
+        self,
+        vectors: np.ndarray,
+        options: SearchOptions,
+        layouts: Sequence[bytes],
+        restrict: np.ndarray | None,
+        page: bytes,
+        room: int,
+    ) -> tuple[list[SearchResult], int]:
+        """The results (grouped when the options say) of the ``top_k * room`` best items, and
+        how many items were found."""
         k = max(1, options.top_k * room, layout.SHORTLIST if layouts else 0)
         scores, ids = self.store.vector_index.search(
             vectors, k, nprobe=options.nprobe, restrict_to=restrict
@@ -404,6 +426,7 @@ class Searcher:
             for score, image_id in zip(row_scores, row_ids, strict=True):
                 if image_id >= 0 and score > best.get(int(image_id), -2.0):
                     best[int(image_id)] = float(score)
+        found = len(best)
         matched = self._grey_matches(best, layouts) if layouts else {}
         first = page_match(self.store, vectors[0], page, best, restrict)
         if first is not None:
@@ -420,20 +443,14 @@ class Searcher:
         items = self.store.items(i for i, _ in ranked)
         scans = self.store.scans(list(items))
         results = [
-            SearchResult(
-                0,
-                min(1.0, max(-1.0, score)),
-                items[image_id],
-                image_id in matched,
-                scan=scans.get(image_id),
-            )
+            SearchResult(0, min(1.0, max(-1.0, score)), items[image_id], image_id in matched,
+                         scan=scans.get(image_id))
             for image_id, score in ranked
             if image_id in items
-        ]
+        ]  # fmt: skip
         if options.group_parts:
             results = grouped(results, {i: s.series_uid for i, s in scans.items() if s.series_uid})
-        results = [dataclasses.replace(r, rank=n) for n, r in enumerate(results, start=1)]
-        return SearchOutcome("", self.extractor.name, results[: options.top_k])
+        return results, found
 
     def _grey_matches(
         self, candidates: Iterable[int], layouts: Sequence[bytes]

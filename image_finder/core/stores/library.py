@@ -431,13 +431,26 @@ class Library:
             ).fetchall()
         return [[int(i) for i in str(r[0]).split(",")] for r in rows]
 
-    def video_counts(self) -> tuple[int, int]:
-        """(the videos, their moments) the library holds."""
+    def file_counts(self) -> dict[str, int]:
+        """The files the library holds that are more than a photo, by kind, and their items:
+        videos and moments, documents and pages, medical images (DICOM files) and theirs."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT COUNT(DISTINCT path), COUNT(*) FROM images WHERE part IS NOT NULL"
+            parts = self._db.execute(
+                "SELECT substr(part, 1, instr(part, ':') - 1), COUNT(DISTINCT path), COUNT(*)"
+                " FROM images WHERE part IS NOT NULL GROUP BY 1"
+            ).fetchall()
+            scans = self._db.execute(
+                "SELECT COUNT(DISTINCT path), COUNT(*) FROM images WHERE format = 'dicom'"
             ).fetchone()
-        return int(row[0]), int(row[1])
+        kinds = {kind: (int(files), int(items)) for kind, files, items in parts}
+        return {
+            "videos": kinds.get("time", (0, 0))[0],
+            "moments": kinds.get("time", (0, 0))[1],
+            "documents": kinds.get("page", (0, 0))[0],
+            "pages": kinds.get("page", (0, 0))[1],
+            "medical": int(scans[0]),
+            "medical_images": int(scans[1]),
+        }
 
     def part_ids(self) -> np.ndarray:
         """The ids of the items that are parts of files (a video's moments)."""

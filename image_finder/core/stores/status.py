@@ -38,12 +38,10 @@ def library_status(
     device = device_hint(settings.device)
     in_use, why = precision.recorded_plan(library, settings.precision, device)
     nprobe = settings.nprobe or info["nprobe"]
-    videos, moments = library.video_counts()
     return {
         "library": str(library.folder),
-        "images": library.count(),  # what is searched: photos and videos' moments
-        "videos": videos,
-        "moments": moments,
+        "images": library.count(),  # what is searched: photos, videos' moments, pages…
+        **library.file_counts(),
         "folders": [folder_json(f) for f in folders],
         "model": library.model or settings.model,
         "device": device,

@@ -63,7 +63,10 @@ async function loadStatus() {
   const state = server.model_state === "loading" ? " · model loading…" :
     server.model_state === "failed" ? ` · ${server.model_error}` : "";
   const many = (n, word) => `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
-  const held = status.videos ? `${many(status.images - status.moments, "photo")} · ${many(status.videos, "video")}`
+  const others = (status.moments || 0) + (status.pages || 0) + (status.medical_images || 0);
+  const held = others ? [many(status.images - others, "photo"),
+    status.videos ? many(status.videos, "video") : "", status.documents ? many(status.documents, "document") : "",
+    status.medical ? many(status.medical, "medical image") : ""].filter(Boolean).join(" · ")
     : `${status.images.toLocaleString()} images`;
   $("library").textContent = `${held} · ${status.model || "no model yet"}${state}`;
   $("manage").hidden = !canManage || onDuplicatesPage();

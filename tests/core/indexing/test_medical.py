@@ -58,6 +58,8 @@ def test_scans_and_scanned_pages_are_found_and_grouped(medical, tmp_path, lite0)
             Part.page(1), Part.page(2), Part.page(3)
         ]  # fmt: skip
         assert library.item_by_path(str(medical / "IM000004")) is not None  # by its preamble
+        assert library.file_counts() == {"videos": 0, "moments": 0, "documents": 1, "pages": 3,
+                                         "medical": 5, "medical_images": 6}  # fmt: skip
 
         searcher = Searcher(library, lite0)
         found = searcher.search(Query.file(str(query)), SearchOptions(top_k=5))
