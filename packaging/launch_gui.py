@@ -1,7 +1,12 @@
 """Entry point of the bundled desktop app."""
 
+import multiprocessing
 import sys
 
 from image_finder.ui.app import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    # the documents' page renderers are spawned processes: in a bundle they start through
+    # this same executable, which must hand them over instead of starting the app again
+    multiprocessing.freeze_support()
+    sys.exit(main())

@@ -146,3 +146,36 @@ def indexed(photos, capsys, tmp_path):
     )
     assert code == 0, err
     return data, photos
+
+
+CT_SERIES = "1.2.826.0.1.3680043.8.498.10"
+
+
+@pytest.fixture
+def medical(tmp_path: Path) -> Path:
+    """An archive: a CT series of 3 slices, an MR file without an extension, a multi-frame
+    file, a plan without pixels, a 3-page TIFF fax; each DICOM file names a planted patient."""
+    import shutil
+
+    import numpy as np
+    from pydicom.data import get_testdata_file
+
+    from tests import dicoms
+    from tests.videos import photo
+
+    media = tmp_path / "archive"
+    (media / "ct").mkdir(parents=True)
+    for n, name in enumerate(("camera", "moon", "coins"), start=1):  # one CT series, 3 slices
+        dicoms.write(media / "ct" / f"slice{n}.dcm", dicoms.values(name), instance=n,
+                     series_uid=CT_SERIES, series="Axial chest 5mm")  # fmt: skip
+    dicoms.write(media / "IM000004", dicoms.values("astronaut"), modality="MR",
+                 body_part="HEAD", series="T1 sagittal", series_uid="1.2.3.4.5")  # fmt: skip
+    stack = np.stack([dicoms.values(n) for n in ("rocket", "coffee")])
+    dicoms.write(media / "cine.dcm", stack, modality="XA", body_part="HEART",
+                 series="Cine run", series_uid="1.2.3.4.6")  # fmt: skip
+    shutil.copy(get_testdata_file("rtplan.dcm", download=False), media / "plan.dcm")
+    pages = [
+        photo(n).convert("L") for n in ("chelsea", "hubble_deep_field", "immunohistochemistry")
+    ]
+    pages[0].save(media / "fax.tiff", save_all=True, append_images=pages[1:])
+    return media

@@ -4,6 +4,7 @@ icon-mode list view that drags files out to other applications."""
 from __future__ import annotations
 
 import enum
+import html
 import os
 from collections.abc import Sequence
 
@@ -193,11 +194,15 @@ class ResultsModel(QAbstractListModel):
             dims = (item.width, item.height) if item.width and item.height else image_size(path)
             self._dims[path] = f"{dims[0]} × {dims[1]} px" if dims else "size unknown"
         lines = [
-            f"<b>{result.item.filename}</b>",
-            display_name(path),
+            f"<b>{html.escape(result.item.label)}</b>",  # a name is text, never markup
+            html.escape(display_name(path)),
             f"Similarity {result.score:.3f} · rank {result.rank}",
             f"{self._dims[path]} · {byte_size(result.item.size)}",
         ]
+        if result.scan is not None:  # what a medical image shows of itself: never its patient
+            facts = result.scan.to_json()
+            shown = [facts["modality"], facts["body_part"], facts["study_date"], facts["series"]]
+            lines.insert(2, " · ".join(html.escape(w) for w in shown if w))
         if result.grey_match:
             lines.insert(
                 2,

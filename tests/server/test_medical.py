@@ -12,7 +12,6 @@ import pytest
 from image_finder.core.indexing.indexer import index_folders
 from image_finder.core.stores.library import Library
 from tests import dicoms
-from tests.core.indexing.test_medical import medical  # noqa: F401 (a fixture)
 from tests.helpers import run
 from tests.server.conftest import bearer
 
@@ -24,7 +23,7 @@ def _leaks(text: str | bytes) -> list[str]:
     return [p for p in dicoms.IDENTIFIERS if p.encode() in data or p.lower().encode() in data]
 
 
-def test_patient_identifiers_never_leave_the_file(medical,  # noqa: F811
+def test_patient_identifiers_never_leave_the_file(medical,
     tmp_path, lite0, capsys, caplog,
                                                   serve, token):  # fmt: skip
     caplog.set_level(logging.DEBUG)

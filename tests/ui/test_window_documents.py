@@ -40,3 +40,33 @@ def test_a_page_shows_its_number_and_opens_the_document_there(
     window.search_panel.results_view.activated.emit(first)
     qtbot.waitUntil(told.exists, timeout=10_000)
     assert told.read_text().split() == ["-i", "3", str(media / "statement.pdf")]
+
+
+def test_a_slice_shows_its_scan_and_series_and_never_its_patient(
+    qtbot, make_window, tmp_path, medical
+):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QLabel
+
+    from tests import dicoms
+
+    query = medical / "ct" / "slice2.dcm"  # a DICOM file dropped as the query
+    window = make_window()
+    index_and_wait(qtbot, window, medical)
+    drop_files(window, query)
+    wait_results(qtbot, window)
+    model = window.search_panel.results_model
+    first = model.index(0)
+    assert results(window)[0][0] == "slice2.dcm"
+    assert first.data(MomentRole) == "CT · +2 slices"
+    tip = first.data(Qt.ItemDataRole.ToolTipRole)
+    assert "CT · CHEST · 2024-03-15 · Axial chest 5mm" in tip
+    shown = [window.windowTitle(), window.statusBar().currentMessage()]
+    shown += [label.text() for label in window.findChildren(QLabel)]
+    for row in range(model.rowCount()):
+        index = model.index(row)
+        for role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole,
+                     Qt.ItemDataRole.AccessibleTextRole, MomentRole):  # fmt: skip
+            shown.append(str(index.data(role) or ""))
+    text = "\n".join(shown)
+    assert not [p for p in dicoms.IDENTIFIERS if p.lower() in text.lower()]

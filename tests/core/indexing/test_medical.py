@@ -3,10 +3,8 @@ series grouped at its best slice, frames and TIFF pages as parts, conditions on 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from image_finder.core.common.records import Part
@@ -14,34 +12,9 @@ from image_finder.core.indexing.indexer import index_folders
 from image_finder.core.search.conditions import Conditions
 from image_finder.core.search.searcher import Query, Searcher, SearchOptions
 from image_finder.core.stores.library import Library
-from tests import dicoms
 from tests.videos import photo
 
 pytest.importorskip("pydicom")
-
-CT_SERIES = "1.2.826.0.1.3680043.8.498.10"
-
-
-@pytest.fixture
-def medical(tmp_path: Path) -> Path:
-    media = tmp_path / "archive"
-    (media / "ct").mkdir(parents=True)
-    for n, name in enumerate(("camera", "moon", "coins"), start=1):  # one CT series, 3 slices
-        dicoms.write(media / "ct" / f"slice{n}.dcm", dicoms.values(name), instance=n,
-                     series_uid=CT_SERIES, series="Axial chest 5mm")  # fmt: skip
-    dicoms.write(media / "IM000004", dicoms.values("astronaut"), modality="MR",
-                 body_part="HEAD", series="T1 sagittal", series_uid="1.2.3.4.5")  # fmt: skip
-    stack = np.stack([dicoms.values(n) for n in ("rocket", "coffee")])
-    dicoms.write(media / "cine.dcm", stack, modality="XA", body_part="HEART",
-                 series="Cine run", series_uid="1.2.3.4.6")  # fmt: skip
-    from pydicom.data import get_testdata_file
-
-    shutil.copy(get_testdata_file("rtplan.dcm", download=False), media / "plan.dcm")
-    pages = [
-        photo(n).convert("L") for n in ("chelsea", "hubble_deep_field", "immunohistochemistry")
-    ]
-    pages[0].save(media / "fax.tiff", save_all=True, append_images=pages[1:])
-    return media
 
 
 def test_scans_and_scanned_pages_are_found_and_grouped(medical, tmp_path, lite0):
