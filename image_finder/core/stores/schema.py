@@ -22,7 +22,7 @@ from image_finder.core.common.errors import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 # Schema changes, each run in the same transaction as the version bump: version -> statements
 # that bring a library of that version to the next.
@@ -142,9 +142,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     9: (  # 10: a video's length in seconds (conditions: duration), read with its facts
         "ALTER TABLE images ADD COLUMN duration REAL",
     ),
-    10: (  # 11: a DICOM file's modality, body part, series description and series UID
-        # (conditions, groups); a page's print (core/pictures/page_print.py)
-        *(f"ALTER TABLE images ADD COLUMN {c} TEXT" for c in _SCAN_COLUMNS),
+    10: tuple(  # 11: a DICOM file's modality, body part, series description and series UID
+        f"ALTER TABLE images ADD COLUMN {c} TEXT"
+        for c in _SCAN_COLUMNS  # (conditions, groups)
+    ),
+    11: (  # 12: a document page's print (core/pictures/page_print.py)
         "ALTER TABLE images ADD COLUMN page_print BLOB",
     ),
 }
