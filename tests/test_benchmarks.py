@@ -54,12 +54,17 @@ SCRIPTS = {
             "clip_recall_source_first_start_2s",
         },
     ),
+    "documents": (
+        "documents-quick.json",
+        {"page_first", "ours_against_pdftoppm", "dicom_decoded", "slices_per_second_explicit"},
+    ),
 }
 FASHION = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
 NEEDS = {
     "words": Path("/usr/share/openclipart/png"),  # Debian's openclipart-png
     "examples": FASHION,
     "learn": FASHION,
+    "documents": Path("/usr/share/doc/gnuplot/gnuplot.pdf"),  # Debian's gnuplot-doc (and more)
 }
 
 
@@ -72,6 +77,7 @@ LONG = {
     "query_latency",
     "ui_responsiveness",
     "learn",
+    "documents",
 }
 
 
