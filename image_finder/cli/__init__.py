@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from image_finder import __version__
-from image_finder.cli import concepts, duplicates, store, tune, watch, words
+from image_finder.cli import concepts, duplicates, store, text, tune, watch, words
 from image_finder.cli import query as query_options
 from image_finder.cli.output import Interrupt, ProgressLine, print_searches, print_status, run_job
 from image_finder.core.common import paths
@@ -194,6 +194,7 @@ def build_parser() -> _Parser:
     concepts.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress))
     tune.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress))
     _model_options(watch.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress)))
+    text.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress))
     parser.commands = dict(sub.choices)
     return parser
 
@@ -470,6 +471,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ImageFinderError("--data-dir is empty: name the library folder")
         if args.command == "recover":
             return cmd_recover(args)
+        if args.command == "text":  # a file, not the library
+            return text.cmd_text(args)
         settings = Settings.load()
         if getattr(args, "store", None):  # a Milvus catalogue (cli/store.py)
             return store.run(args, settings, COMMANDS)

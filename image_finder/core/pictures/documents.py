@@ -260,3 +260,20 @@ def page_picture(path: str | os.PathLike[str], number: int) -> Image.Image:
             return _render(document, number - 1, PAGE_SIDE)
         finally:
             document.close()
+
+
+def page_text(path: str | os.PathLike[str], number: int) -> str:
+    """Page ``number``'s text layer ("" for a page without one: a scan)."""
+    with _pdfium:
+        document = _open(path)
+        try:
+            if not 1 <= number <= len(document):
+                raise ImageLoadError(os.fspath(path), f"it has no page {number}")
+            page = document[number - 1]
+            try:
+                text: str = page.get_textpage().get_text_range()
+            finally:
+                page.close()
+            return text.replace("\r\n", "\n").strip()
+        finally:
+            document.close()
