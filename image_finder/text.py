@@ -67,6 +67,8 @@ def progress_line(progress: IndexProgress) -> str:
         )
     if phase is IndexPhase.TEXT:
         return "Indexing for searching by words…"
+    if phase is IndexPhase.READING:
+        return f"Reading the text in pictures… {progress.done:,} of {progress.total:,}"
     if phase is IndexPhase.CHECKING:
         return f"Finding the fastest precision on {count(progress.total, 'photo')}…"
     if phase is IndexPhase.LAYOUTS:

@@ -136,6 +136,12 @@ def build_parser() -> _Parser:
         "--rebuild", action="store_true", help="re-embed every image (after changing the model)"
     )
     p.add_argument("--batch-size", type=int, metavar="N", help="images per model batch")
+    p.add_argument(
+        "--read-text",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="then read the text written in pictures (default: the setting, off)",
+    )
     words.add_text_options(p)
     store.add_store_options(p, ray=True)
     _common(p, suppress=True)
@@ -244,8 +250,10 @@ def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) ->
         if progress is not None and job.detail is not None:
             progress(job.detail)
 
+    reading = settings.read_text if args.read_text is None else args.read_text
     work = index_work(library, lambda: extractor, args.folders, rebuild=args.rebuild,
-                      batch_size=args.batch_size, moments=moment_rule(settings))  # fmt: skip
+                      batch_size=args.batch_size, moments=moment_rule(settings),
+                      read_text=reading)  # fmt: skip
     report = run_job(JobKind.INDEX, work, heard).result
     if progress:
         progress.finish()

@@ -50,11 +50,13 @@ def index_work(
     batch_size: int | None = None,
     clip: Callable[[], ClipExtractor | None] | None = None,
     moments: MomentRule | None = None,
+    read_text: bool = False,
 ) -> Work:
     """Index ``folders`` (or apply a watched folder's ``batch``: the folders the library no
     longer holds left out), as ``index_folders`` does; with a ``clip`` model, then bring the
     library's vectors for words along (resumed where a cancelled run stopped). ``moments``:
-    which frames of a video are kept (options.moment_rule)."""
+    which frames of a video are kept (options.moment_rule); ``read_text``: then read the text
+    of the items not read yet (core/indexing/texts.py)."""
 
     def work(control: JobControl) -> JobEnd:
         from image_finder.core.indexing.indexer import IndexPhase, IndexProgress, index_folders
@@ -88,6 +90,11 @@ def index_work(
                 index_words(library, words, text_progress, control.cancelled)
             except ImageFinderError as exc:  # the pictures are indexed; words catch up later
                 log.warning("indexing for words failed: %s", exc)
+        if read_text and not report.cancelled:
+            from image_finder.core.indexing.texts import fill_texts
+
+            fill_texts(library, progress, control.cancelled)
+            report.cancelled = control.cancelled()
         return _done(report.cancelled, index_summary(report), report, report.to_json())
 
     return work

@@ -39,6 +39,9 @@ class Settings:
     text_weights: str = ""  # a local weights file for it; empty: downloaded once
     moment_seconds: float = 10.0  # a video keeps a moment at least this often (and at changes)
     every_moment: bool = False  # results list each matching moment, not a video once
+    # read the text written in pictures after indexing (core/indexing/texts.py); off until its
+    # cost on a photo library is measured (a dense page takes seconds on two cores)
+    read_text: bool = False
 
     def validated(self) -> Settings:
         """A copy with every out-of-range value replaced by its default."""

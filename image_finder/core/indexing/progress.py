@@ -19,6 +19,7 @@ class IndexPhase(enum.Enum):
     FACTS = "facts"  # reading format, date taken and camera from the files' headers
     SAVING = "saving"
     TEXT = "text"  # the CLIP vectors for searching any words (core/embedding/clip.py)
+    READING = "reading"  # the text written in pictures (core/indexing/texts.py)
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,7 @@ class ItemWrites:
                 new_ids.append(_insert(db, record, vec, adapted, model, now))
             for change, vec, adapted in zip(reembedded, re_rows, re_adapted, strict=True):
                 db.execute("DELETE FROM text_vectors WHERE image_id=?", (change.image_id,))
+                db.execute("DELETE FROM item_text WHERE id=?", (change.image_id,))  # read again
                 f = change.facts
                 db.execute(
                     "UPDATE images SET size=?, mtime_ns=?, content_hash=?, indexed_at=?, model=?,"

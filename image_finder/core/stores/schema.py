@@ -22,7 +22,7 @@ from image_finder.core.common.errors import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 
 # Schema changes, each run in the same transaction as the version bump: version -> statements
 # that bring a library of that version to the next.
@@ -30,6 +30,29 @@ _TEXT_VECTORS = """CREATE TABLE IF NOT EXISTS text_vectors (
     image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
     vector BLOB NOT NULL
 )"""
+
+# The text read in pictures (core/indexing/texts.py), searched through FTS5: the index follows
+# the table by triggers, and an item removed takes its text along (ON DELETE CASCADE). Kept
+# apart from SCHEMA: a trigger's body holds semicolons.
+_TEXTS = (
+    """CREATE TABLE IF NOT EXISTS item_text (
+    id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    text TEXT NOT NULL,
+    lines TEXT NOT NULL
+)""",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS text_search USING fts5(text, content='item_text',"
+    " content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+    # the words the index holds, for matching a word typed with a typo
+    "CREATE VIRTUAL TABLE IF NOT EXISTS text_words USING fts5vocab(text_search, 'row')",
+    "CREATE TRIGGER IF NOT EXISTS item_text_added AFTER INSERT ON item_text BEGIN"
+    " INSERT INTO text_search(rowid, text) VALUES (new.id, new.text); END",
+    "CREATE TRIGGER IF NOT EXISTS item_text_removed AFTER DELETE ON item_text BEGIN"
+    " INSERT INTO text_search(text_search, rowid, text) VALUES ('delete', old.id, old.text); END",
+    "CREATE TRIGGER IF NOT EXISTS item_text_changed AFTER UPDATE ON item_text BEGIN"
+    " INSERT INTO text_search(text_search, rowid, text) VALUES ('delete', old.id, old.text);"
+    " INSERT INTO text_search(rowid, text) VALUES (new.id, new.text); END",
+)
 
 _CONCEPTS = """CREATE TABLE IF NOT EXISTS concepts (
     name TEXT PRIMARY KEY,
@@ -149,6 +172,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     11: (  # 12: a document page's print (core/pictures/page_print.py)
         "ALTER TABLE images ADD COLUMN page_print BLOB",
     ),
+    12: _TEXTS,  # 13: the text read in pictures
 }
 
 SCHEMA = """
@@ -315,6 +339,8 @@ def _create_or_migrate(db: sqlite3.Connection, version: int, db_path: Path) -> N
             for statement in SCHEMA.split(";"):  # executescript would commit early
                 if statement.strip():
                     db.execute(statement)
+            for statement in _TEXTS:
+                db.execute(statement)
             db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
             db.execute("INSERT INTO meta VALUES ('generation', '0')")
             db.execute("INSERT INTO meta VALUES ('created_at', ?)", (time.time(),))

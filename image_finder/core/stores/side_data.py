@@ -113,6 +113,57 @@ class SideData:
                 " modality, body_part, series, part FROM images"
             ).fetchall()
 
+    # -- text read in pictures (core/indexing/texts.py) --------------------------------------
+
+    def missing_texts(self) -> list[tuple[int, str, str | None, str]]:
+        """(id, path, part key, format) of the items whose text has not been read yet."""
+        with self._database.lock:
+            rows = self._database.connection.execute(
+                "SELECT images.id, path, part, ifnull(format, '') FROM images LEFT JOIN"
+                " item_text ON item_text.id = images.id WHERE item_text.id IS NULL"
+                " ORDER BY images.id"
+            ).fetchall()
+        return [(r[0], decode_path(r[1]), r[2], r[3]) for r in rows]
+
+    def set_texts(self, rows: Sequence[tuple[int, str, str, str]]) -> None:
+        """Store (id, source, text, lines as JSON) for items whose text was read; an item
+        removed meanwhile is left out."""
+        with self._database.transaction() as db:
+            # deleted, then inserted: a REPLACE would not fire the index's delete trigger
+            db.executemany("DELETE FROM item_text WHERE id = ?", [(r[0],) for r in rows])
+            db.executemany(
+                "INSERT INTO item_text SELECT ?, ?, ?, ? WHERE EXISTS"
+                " (SELECT 1 FROM images WHERE id = ?)",
+                [(*r, r[0]) for r in rows],
+            )
+
+    def texts(self, ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+        """(source, text, lines as JSON) of those items whose text was read."""
+        out: dict[int, tuple[str, str, str]] = {}
+        id_list = [int(i) for i in ids]
+        with self._database.lock:
+            for start in range(0, len(id_list), 500):
+                chunk = id_list[start : start + 500]
+                rows = self._database.connection.execute(
+                    "SELECT id, source, text, lines FROM item_text WHERE id IN"
+                    f" ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+                out.update((r[0], (r[1], r[2], r[3])) for r in rows)
+        return out
+
+    def text_matches(self, query: str, limit: int) -> list[tuple[int, float, str]]:
+        """(id, rank, snippet) of the items whose text matches the FTS5 ``query``, best first
+        (rank: bm25, lower is better; the snippet marks the words matched with [ ])."""
+        with self._database.lock:
+            rows = self._database.connection.execute(
+                "SELECT rowid, bm25(text_search), snippet(text_search, 0, '[', ']', '…', 12)"
+                " FROM text_search WHERE text_search MATCH ? ORDER BY bm25(text_search)"
+                " LIMIT ?",
+                (query, int(limit)),
+            ).fetchall()
+        return [(int(r[0]), float(r[1]), str(r[2])) for r in rows]
+
     def page_prints(self, ids: Sequence[int]) -> dict[int, bytes]:
         """The prints of those images that are pages with one (core/pictures/page_print.py)."""
         out: dict[int, bytes] = {}

@@ -1,0 +1,100 @@
+"""The text read in pictures is kept per item and follows the library: read once, searched
+through FTS5, forgotten with its file, read again when the file changes, kept when it moves."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from image_finder.core.indexing.indexer import index_folders
+from image_finder.core.indexing.texts import fill_texts
+from image_finder.core.stores.library import Library
+from tests import dicoms
+from tests.core.pictures.test_text_reading import LINES, receipt
+from tests.videos import photo
+
+pytest.importorskip("rapidocr")
+
+
+def text_pdf(path: Path, lines: list[str]) -> Path:
+    """A one-page PDF whose text is a text layer (Helvetica), written by hand."""
+    body = "BT /F1 18 Tf 72 720 Td " + " ".join(f"({line}) Tj 0 -28 Td" for line in lines) + " ET"
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        " /Resources << /Font << /F1 5 0 R >> >> >>",
+        f"<< /Length {len(body)} >>\nstream\n{body}\nendstream",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = "%PDF-1.4\n", []
+    for n, obj in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{n} 0 obj\n{obj}\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n"
+    out += "".join(f"{o:010d} 00000 n \n" for o in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
+    path.write_bytes(out.encode("latin-1"))
+    return path
+
+
+def test_text_is_read_once_searched_and_follows_the_files(tmp_path, lite0):
+    media = tmp_path / "media"
+    media.mkdir()
+    receipt().save(media / "receipt.png")
+    photo("coffee").save(media / "coffee.jpg")
+    text_pdf(media / "contract.pdf", ["Clause 7: termination notice", "Signed in Lucerne"])
+    dicoms.write(media / "scan.dcm", dicoms.values("camera"))
+    with Library(tmp_path / "lib") as library:
+        index_folders([media], library, lite0)
+        assert fill_texts(library, lambda p: None, lambda: False) == 4
+        assert fill_texts(library, lambda p: None, lambda: False) == 0  # read once
+        by_name = {Path(i.path).name: i.id for i in library.items(range(1, 10)).values()}
+        texts = library.side_data.texts(list(by_name.values()))
+        assert texts[by_name["receipt.png"]][0] == "read"
+        assert texts[by_name["receipt.png"]][1].splitlines() == list(LINES)
+        assert texts[by_name["coffee.jpg"]][:2] == ("none", "")
+        assert texts[by_name["contract.pdf"]][0] == "layer"
+        assert "Lucerne" in texts[by_name["contract.pdf"]][1]
+        assert texts[by_name["scan.dcm"]][:2] == ("none", "")  # a medical image is never read
+
+        def found(words: str) -> set[str]:
+            ids = {i for i, _, _ in library.side_data.text_matches(words, 10)}
+            return {Path(library.items([i])[i].path).name for i in ids}
+
+        assert found("adler") == {"receipt.png"}
+        assert found('"termination notice"') == {"contract.pdf"}
+        assert found("invoic*") == {"receipt.png"}
+        snippet = library.side_data.text_matches("lucerne", 1)[0][2]
+        assert "[Lucerne]" in snippet
+
+        shutil.move(media / "receipt.png", media / "hotel.png")  # moved: its text kept
+        index_folders([media], library, lite0)
+        assert found("adler") == {"hotel.png"}
+        assert fill_texts(library, lambda p: None, lambda: False) == 0
+
+        text_pdf(media / "contract.pdf", ["Clause 9: renewal"])  # changed: read again
+        index_folders([media], library, lite0)
+        assert found("lucerne") == set()
+        assert fill_texts(library, lambda p: None, lambda: False) == 1
+        assert found("renewal") == {"contract.pdf"}
+
+        (media / "hotel.png").unlink()  # gone: its text with it
+        index_folders([media], library, lite0)
+        assert found("adler") == set()
+
+
+def test_a_cancelled_reading_keeps_what_it_read_and_goes_on(tmp_path, lite0):
+    media = tmp_path / "media"
+    media.mkdir()
+    for n in range(10):
+        photo("coffee" if n % 2 else "camera").save(media / f"p{n}.jpg")
+    with Library(tmp_path / "lib") as library:
+        index_folders([media], library, lite0)
+        seen: list[int] = []
+        first = fill_texts(library, lambda p: seen.append(p.done), lambda: len(seen) > 1)
+        assert first == 8  # one batch written, then stopped
+        assert fill_texts(library, lambda p: None, lambda: False) == 2
