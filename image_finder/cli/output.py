@@ -201,6 +201,8 @@ def _where(result: Any) -> str:
     other slices of its series for a medical image ("(+3 slices of the series)")."""
     part, slices, scan = result.item.part, len(result.slices), result.scan
     series = f" (+{slices} slice{'s' if slices > 1 else ''} of the series)" if slices else ""
+    if result.text is not None:  # the words written in it, the ones searched for in [ ]
+        series += " · says “" + " ".join(result.text.snippet.split())[:60] + "”"
     if scan is not None:  # what a medical image shows of itself: never its patient
         facts = scan.to_json()
         shown = [facts["modality"], facts["body_part"], facts["study_date"], facts["series"]]

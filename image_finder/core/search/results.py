@@ -47,6 +47,9 @@ class SearchResult:
     # the file's other matching parts (a video's moments), as (item, score), in time order
     others: tuple[tuple[Item, float], ...] = ()
     scan: Scan | None = None  # a medical image's modality, body part, study date, series
+    # a search by words: "text" (written in the picture: ``text`` says where) or "picture"
+    matched: str = ""
+    text: Any = None  # core/search/text_search.TextHit
 
     @property
     def path(self) -> str:
@@ -84,6 +87,8 @@ class SearchResult:
             **({"moments": self.moments} if len(self.moments) > 1 else {}),
             **({"slices": self.slices} if self.slices else {}),
             **({"scan": self.scan.to_json()} if self.scan else {}),
+            **({"matched": self.matched} if self.matched else {}),
+            **({"text": self.text.to_json()} if self.text is not None else {}),
         }
 
 
@@ -102,7 +107,8 @@ class SearchOutcome:
     def close_matches(self) -> bool:
         """False when even the best result is weak: the closest there is, not a match."""
         return not self.results or any(
-            r.score >= self.close_score or r.match is not MatchKind.NONE for r in self.results
+            r.score >= self.close_score or r.match is not MatchKind.NONE or r.text is not None
+            for r in self.results
         )
 
     def to_json(self) -> dict[str, Any]:

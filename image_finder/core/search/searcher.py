@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -148,7 +148,7 @@ class Searcher:
             if query.compound or not (self.clip_ready or query.kind is QueryKind.TEXT):
                 raise ImageFinderError(NO_COMBINED)
             search_words = self._search_clip if self.clip_ready else self._search_words
-            outcome = search_words(query, options, restrict)
+            outcome = self._with_written(query, options, restrict, search_words)
         elif query.compound:
             outcome = self._search_examples(query, options, restrict)
         elif query.kind is QueryKind.FILE and features is None and is_video_name(query.path):
@@ -158,6 +158,44 @@ class Searcher:
         if query.compound or query.conditions:
             outcome.parts = query.parts_json()
         outcome.seconds = time.perf_counter() - started
+        return outcome
+
+    def _with_written(
+        self,
+        query: Query,
+        options: SearchOptions,
+        restrict: np.ndarray | None,
+        search_words: Callable[[Query, SearchOptions, np.ndarray | None], SearchOutcome],
+    ) -> SearchOutcome:
+        """A search by words: the pictures that say them (their text, core/search/
+        text_search.py) first, then those that show them (the model's words)."""
+        from image_finder.core.embedding.words import UnknownWordsError
+        from image_finder.core.search import text_search
+
+        written, readable = [], False
+        if query.kind is QueryKind.TEXT:
+            written = text_search.matches(self.store, query.text, options.top_k, restrict)
+            readable = bool(written) or text_search.has_texts(self.store)
+        try:
+            outcome = search_words(query, options, restrict)
+        except UnknownWordsError as exc:
+            if not readable:
+                raise
+            notice = (
+                "" if written else f"No picture says {query.label}; as for what they show: {exc}"
+            )
+            outcome = SearchOutcome(query.label, self.extractor.name, notice=notice)
+        shown = [dataclasses.replace(r, matched="picture") for r in outcome.results]
+        if written:
+            items = self.store.items(i for i, _, _ in written)
+            said = [SearchResult(0, score, items[i], matched="text", text=hit)
+                    for i, score, hit in written if i in items]  # fmt: skip
+            ids = {r.item.id for r in said}
+            shown = said + [r for r in shown if r.item.id not in ids]
+            if options.group_parts:
+                shown = grouped(shown)
+        outcome.results = [dataclasses.replace(r, rank=n)
+                           for n, r in enumerate(shown[: options.top_k], start=1)]  # fmt: skip
         return outcome
 
     def _search_with_clip(self, query: Query, options: SearchOptions) -> SearchOutcome:

@@ -20,6 +20,7 @@ import numpy as np
 
 from image_finder.core.common.errors import ModelMismatchError
 from image_finder.core.common.records import Scan, decode_path
+from image_finder.core.common.spelling import one_letter_off
 from image_finder.core.pictures.layout import SIGNATURE_BYTES
 
 if TYPE_CHECKING:
@@ -151,6 +152,25 @@ class SideData:
                 ).fetchall()
                 out.update((r[0], (r[1], r[2], r[3])) for r in rows)
         return out
+
+    def has_texts(self) -> bool:
+        """Whether any item's text says something."""
+        with self._database.lock:
+            row = self._database.connection.execute(
+                "SELECT 1 FROM item_text WHERE text != '' LIMIT 1"
+            ).fetchone()
+        return row is not None
+
+    def words_near(self, word: str) -> list[str]:
+        """The words of the texts read that are ``word`` with one letter changed, added or
+        taken away (a typo)."""
+        with self._database.lock:
+            rows = self._database.connection.execute(
+                "SELECT term FROM text_words WHERE length(term) BETWEEN ? AND ?"
+                " AND (substr(term, 1, 1) = ? OR substr(term, 2, 1) = ?)",
+                (len(word) - 1, len(word) + 1, word[:1], word[1:2]),
+            ).fetchall()
+        return [r[0] for r in rows if one_letter_off(word, r[0])]
 
     def text_matches(self, query: str, limit: int) -> list[tuple[int, float, str]]:
         """(id, rank, snippet) of the items whose text matches the FTS5 ``query``, best first

@@ -98,3 +98,46 @@ def test_a_cancelled_reading_keeps_what_it_read_and_goes_on(tmp_path, lite0):
         first = fill_texts(library, lambda p: seen.append(p.done), lambda: len(seen) > 1)
         assert first == 8  # one batch written, then stopped
         assert fill_texts(library, lambda p: None, lambda: False) == 2
+
+
+def test_words_find_the_pictures_that_say_them(tmp_path, lite0, capsys):
+    import json
+
+    from image_finder.core.search.conditions import Conditions
+    from image_finder.core.search.searcher import Query, Searcher, SearchOptions
+    from tests.helpers import run
+
+    media = tmp_path / "media"
+    media.mkdir()
+    receipt().save(media / "receipt.png")
+    photo("coffee").save(media / "coffee.jpg")
+    photo("chelsea").save(media / "cat.jpg")
+    text_pdf(media / "contract.pdf", ["Clause 7: termination notice", "Signed in Lucerne"])
+    with Library(tmp_path / "lib") as library:
+        index_folders([media], library, lite0)
+        fill_texts(library, lambda p: None, lambda: False)
+        searcher = Searcher(library, lite0)
+
+        def names(words: str, **conditions: str) -> list[tuple[str, str]]:
+            query = Query.words(words).where(Conditions.from_values(**conditions))
+            found = searcher.search(query, SearchOptions(top_k=3))
+            return [(r.item.filename, r.matched) for r in found.results]
+
+        assert names("Adler")[0] == ("receipt.png", "text")
+        assert names('"termination notice"') == [("contract.pdf", "text")]
+        assert names("Lucern")[0] == ("contract.pdf", "text")  # a letter short
+        assert names("Luzerne")[0] == ("contract.pdf", "text")  # a letter changed
+        assert names("invoic*")[0] == ("receipt.png", "text")
+        assert names("clause -lucerne") == []  # the only one that says it also says lucerne
+        assert names("adler", formats="pdf") == []  # conditions hold for text too
+        both = names("cat")  # ImageNet's word: the picture of a cat (no text says it)
+        assert both[0] == ("cat.jpg", "picture")
+        first = searcher.search(Query.words("adler"), SearchOptions(top_k=3)).results[0]
+        assert "[Adler]" in first.text.snippet and len(first.text.boxes) == 1
+
+    code, out, err = run(capsys, "--data-dir", str(tmp_path / "lib"), "search", "--text",
+                         "adler", "--json")  # fmt: skip
+    assert code == 0, err
+    best = json.loads(out)["results"][0]
+    assert best["matched"] == "text" and best["text"]["snippet"].startswith("Hotel [Adler]\n")
+    assert len(best["text"]["boxes"]) == 1 and len(best["text"]["boxes"][0]) == 4
