@@ -34,10 +34,12 @@ class JobManager:
         library: Library | None,
         extractor: Callable[[], Extractor],
         moments: MomentRule | None = None,
+        read_text: bool = False,
     ) -> None:
         self._library = library  # None: a catalogue, written only by its Ray job
         self._extractor = extractor
         self._moments = moments  # which frames of a video indexing keeps
+        self._read_text = read_text  # then the text written in pictures
         self._runner = JobRunner(name="index-jobs")
 
     @property
@@ -52,9 +54,8 @@ class JobManager:
                 "Another process is writing to the library (an indexing run elsewhere); "
                 "try again when it is done."
             )
-        work = index_work(
-            self.library, self._extractor, folders, rebuild=rebuild, moments=self._moments
-        )
+        work = index_work(self.library, self._extractor, folders, rebuild=rebuild,
+                          moments=self._moments, read_text=self._read_text)  # fmt: skip
         return self._runner.submit(JobKind.INDEX, work, folders)
 
     def start_tune(self, labels: dict[str, list[int]]) -> Job:

@@ -51,7 +51,8 @@ class Service:
         self.searcher: Searcher | None = None
         self._queue: SearchQueue | None = None
         self._extractor = extractor
-        self.jobs = JobManager(store.as_library(), self._job_extractor, moment_rule(self.settings))
+        self.jobs = JobManager(store.as_library(), self._job_extractor, moment_rule(self.settings),
+                               read_text=self.settings.read_text)  # fmt: skip
         self.duplicates_cache: dict[tuple[Any, ...], Any] = {}
         self.last_trashed: list[str] = []  # the files of the last move to the trash (undo)
 

@@ -333,7 +333,8 @@ class Controller(QObject):
 
         return index_work(self.library, extractor, job.folders, rebuild=job.rebuild,
                           batch=job.batch, clip=lambda: self._clip_for_jobs,
-                          moments=moment_rule(self.settings))  # fmt: skip
+                          moments=moment_rule(self.settings),
+                          read_text=self.settings.read_text)  # fmt: skip
 
     def _submit_index(self, job: IndexJob) -> None:
         if job.batch is not None:
