@@ -5,8 +5,8 @@ downloaded). A document page with a text layer is not read: its layer is its tex
 
 Chosen by measurement (``python -m benchmarks.text_engines``): on degraded pages of Debian's
 documentation PDFs (1,600 px, turned 1.5 degrees, blurred, JPEG 60), RapidOCR and Tesseract 5
-recall the same share of the pages' words (0.988 on 19 pages), RapidOCR in half the time
-(2.7 s a dense page on two cores, against 5.5 s).
+recall about the same share of the pages' words (0.980 and 0.976 on 60 pages), RapidOCR in
+half the time (2.7 s a dense page on two idle cores, against 5.5 s).
 
 Text turned by 180 degrees is turned back by RapidOCR's own classifier; a picture whose
 lines run vertically (text turned by 90 or 270 degrees) is read again turned upright. Lines
