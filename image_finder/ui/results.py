@@ -203,6 +203,9 @@ class ResultsModel(QAbstractListModel):
             facts = result.scan.to_json()
             shown = [facts["modality"], facts["body_part"], facts["study_date"], facts["series"]]
             lines.insert(2, " · ".join(html.escape(w) for w in shown if w))
+        if result.text is not None:  # the words written in it, those searched for in bold
+            said = html.escape(" ".join(result.text.snippet.split()))
+            lines.insert(2, "Says: " + said.replace("[", "<b>").replace("]", "</b>"))
         if result.grey_match:
             lines.insert(
                 2,

@@ -5,6 +5,7 @@ and a file is read only if it lies inside one of the library's folders."""
 
 from __future__ import annotations
 
+import json
 import mimetypes
 import os
 import stat
@@ -75,6 +76,21 @@ def item_body(item: Item) -> dict[str, Any]:
 @router.get("/{item_id}", summary="A library item's facts")
 def get_item(item_id: str, service: ServiceDep, _: Any = SearchAccess) -> dict[str, Any]:
     return item_body(find_item(service, item_id))
+
+
+@router.get("/{item_id}/text", summary="The text written in a library item, as read")
+def get_text(item_id: str, service: ServiceDep, _: Any = SearchAccess) -> dict[str, Any]:
+    """``source``: "layer" (a document's own text), "read", "none" (nothing read in it), or
+    null (not read yet); ``lines``: each line read with its confidence and box."""
+    item = find_item(service, item_id)
+    library = service.store.as_library()
+    found = library.side_data.texts([item.id]).get(item.id) if library is not None else None
+    if found is None:
+        return {"id": item.id, "source": None, "text": "", "lines": []}
+    source, text, lines = found
+    return {"id": item.id, "source": source, "text": text,
+            "lines": [{"text": line[0], "score": line[1], "box": line[2:6]}
+                      for line in json.loads(lines or "[]")]}  # fmt: skip
 
 
 def _thumbnail(service: Service, item_id: str, size: int, fmt: str) -> Any:

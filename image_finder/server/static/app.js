@@ -373,6 +373,11 @@ function resultTile(result) {
   matchText.textContent = match;
   line.append(scoreText, matchText);
   button.append(img, name, line);
+  if (result.text) {  // the words written in it: the ones searched for marked
+    button.classList.add("has-snippet");
+    button.append(snippetOf(result.text.snippet));
+    button.setAttribute("aria-label", `${button.getAttribute("aria-label") || result.filename}, says: ${result.text.snippet.replace(/[[\]]/g, "")}`);
+  }
   button.addEventListener("click", () => openDetail(result));
   const tools = document.createElement("div");
   tools.className = "tile-tools";
@@ -422,6 +427,23 @@ function clock(seconds) {
   return h ? `${h}:${two(m)}:${two(s)}` : `${two(m)}:${two(s)}`;
 }
 
+// "Hotel [Adler]…" -> text with the words matched in <mark> (built as nodes: never markup)
+function snippetOf(text) {
+  const out = document.createElement("span");
+  out.className = "snippet";
+  for (const [n, piece] of text.replace(/\s+/g, " ").split(/[[\]]/).entries()) {
+    if (!piece) continue;
+    if (n % 2) {
+      const mark = document.createElement("mark");
+      mark.textContent = piece;
+      out.append(mark);
+    } else {
+      out.append(document.createTextNode(piece));
+    }
+  }
+  return out;
+}
+
 // the detail shows a video's moment playing from its time (a media fragment), its other
 // moments a click away; a photo as itself
 function showMoment(result) {
@@ -443,8 +465,20 @@ function showMoment(result) {
   }
 }
 
+// what the picture says, as read (selectable, to copy); nothing shown where it says nothing
+async function showText(result) {
+  const box = $("detail-text");
+  box.hidden = true;
+  let found;
+  try { found = await api(`/items/${result.id}/text`); } catch { return; }
+  if (shownResult !== result || !found.text) return;
+  $("detail-text-body").textContent = found.text;
+  box.hidden = false;
+}
+
 function openDetail(result) {
   shownResult = result;
+  showText(result);
   const image = $("detail-image");
   image.src = `${result.thumbnail}?size=1024`;
   image.alt = result.filename;
