@@ -24,7 +24,7 @@ from image_finder.core.indexing.progress import (
     IndexProgress,
     ProgressCallback,
 )
-from image_finder.core.pictures.text_reading import MAX_SIDE, Line, read_text
+from image_finder.core.pictures.text_reading import MAX_SIDE, Line, has_text, read_text
 from image_finder.core.stores.library import Library
 
 if TYPE_CHECKING:
@@ -69,7 +69,11 @@ def _text_of(image_id: int, path: str, key: str | None, fmt: str) -> tuple[int, 
         layer = _layer(path, part)
         if layer:
             return image_id, "layer", layer, "[]"
-        found = read_text(_picture(path, part))
+        picture = _picture(path, part)
+        paged = part is not None and part.kind == "page"
+        if not paged and not has_text(picture):  # the cheap test: most photos stop here
+            return image_id, "none", "", "[]"
+        found = read_text(picture)
     except (ImageLoadError, OSError) as exc:
         log.warning("no text read of %s: %s", display_name(path), exc)
         return image_id, "none", "", "[]"

@@ -34,6 +34,10 @@ LINE_SCORE = 0.8  # the recogniser's confidence under which a line is left out
 BOX_SCORE = 0.5  # the detector's, under which a region is not text
 UPRIGHT_SHARE = 0.5  # of the lines found running vertically: the picture is read turned
 MIN_LETTERS = 2  # a line of fewer letters or digits is noise (a lone "8" in a photo's texture)
+GLANCE_SIDE = 320  # px: the cheap test looks for text regions at this size
+# The cheap test, measured on 15 of skimage's pictures on two cores: 20 ms a picture (a full
+# read: 336 ms); it finds regions in both pictures of text and in 3 photos (coins, a retina, a
+# horse: read for nothing), none in the 10 others.
 WHOLE = 0.9  # a "line" this wide and this high (shares of the picture) is the picture itself
 
 
@@ -57,18 +61,37 @@ class TextRead:
 _local = threading.local()
 
 
-def _engine() -> Any:
-    """This thread's recogniser (its sessions are not shared between threads)."""
-    engine = getattr(_local, "engine", None)
+def _engine(glance: bool = False) -> Any:
+    """This thread's recogniser (its sessions are not shared between threads); ``glance``:
+    the one that only looks for text regions, small."""
+    name = "glance" if glance else "engine"
+    engine = getattr(_local, name, None)
     if engine is None:
         try:
             from rapidocr import RapidOCR
         except ImportError as exc:  # pragma: no cover - a declared dependency
             raise ImageLoadError("<text>", "reading text needs the rapidocr package") from exc
-        engine = RapidOCR(params={"Global.log_level": "critical", "Global.text_score": LINE_SCORE,
-                                  "Det.box_thresh": BOX_SCORE})  # fmt: skip
-        _local.engine = engine
+        params: dict[str, Any] = {"Global.log_level": "critical", "Global.text_score": LINE_SCORE,
+                                  "Det.box_thresh": BOX_SCORE}  # fmt: skip
+        if glance:
+            params |= {"Det.limit_side_len": GLANCE_SIDE, "Det.limit_type": "max"}
+        engine = RapidOCR(params=params)
+        setattr(_local, name, engine)
     return engine
+
+
+def has_text(image: Image.Image) -> bool:
+    """The cheap test: whether the picture seems to hold text worth reading (regions of text
+    found at GLANCE_SIDE px, nothing recognised)."""
+    small = image.convert("RGB")
+    if max(small.size) > 2 * GLANCE_SIDE:
+        small = small.copy()
+        small.thumbnail((2 * GLANCE_SIDE, 2 * GLANCE_SIDE))
+    try:
+        result = _engine(glance=True)(np.asarray(small), use_cls=False, use_rec=False)
+    except Exception as exc:  # the engine's own errors, with their words
+        raise ImageLoadError("<picture>", f"its text cannot be looked for ({exc})") from exc
+    return result.boxes is not None and len(result.boxes) > 0
 
 
 def _lines(image: Image.Image, flip: bool = True) -> tuple[list[Line], int]:

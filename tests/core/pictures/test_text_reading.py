@@ -63,3 +63,10 @@ def test_the_command_line_prints_a_picture_s_and_a_document_s_text(tmp_path, cap
     assert code == 1 and "file not found" in err
     code, _, err = run(capsys, "text", str(scanned), "--page", "2")
     assert code == 1 and "no page 2" in err
+
+
+def test_the_cheap_test_passes_writing_and_spares_photos():
+    from image_finder.core.pictures.text_reading import has_text
+
+    assert has_text(receipt()) and has_text(receipt().rotate(90, expand=True))
+    assert not has_text(photo("coffee")) and not has_text(photo("chelsea"))
