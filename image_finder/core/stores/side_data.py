@@ -55,18 +55,8 @@ class SideData:
     def layouts(self, ids: Sequence[int]) -> dict[int, bytes]:
         """The stored brightness layouts (core/pictures/layout.py) of those images that have one
         (not those indexed before layouts were stored, nor those whose file could not be read)."""
-        out: dict[int, bytes] = {}
-        id_list = [int(i) for i in ids]
-        with self._database.lock:
-            for start in range(0, len(id_list), 500):
-                chunk = id_list[start : start + 500]
-                rows = self._database.connection.execute(
-                    f"SELECT id, layout FROM images WHERE id IN ({','.join('?' * len(chunk))})"
-                    " AND length(layout) > 0",
-                    chunk,
-                ).fetchall()
-                out.update((r[0], bytes(r[1])) for r in rows)
-        return out
+        rows = self._by_id("SELECT id, layout FROM images WHERE length(layout) > 0", ids)
+        return {r[0]: bytes(r[1]) for r in rows}
 
     # -- facts that narrow a search ----------------------------------------------------------
 
@@ -140,18 +130,8 @@ class SideData:
 
     def texts(self, ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
         """(source, text, lines as JSON) of those items whose text was read."""
-        out: dict[int, tuple[str, str, str]] = {}
-        id_list = [int(i) for i in ids]
-        with self._database.lock:
-            for start in range(0, len(id_list), 500):
-                chunk = id_list[start : start + 500]
-                rows = self._database.connection.execute(
-                    "SELECT id, source, text, lines FROM item_text WHERE id IN"
-                    f" ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-                out.update((r[0], (r[1], r[2], r[3])) for r in rows)
-        return out
+        rows = self._by_id("SELECT id, source, text, lines FROM item_text WHERE 1", ids)
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
     def has_texts(self) -> bool:
         """Whether any item's text says something."""
@@ -186,18 +166,8 @@ class SideData:
 
     def page_prints(self, ids: Sequence[int]) -> dict[int, bytes]:
         """The prints of those images that are pages with one (core/pictures/page_print.py)."""
-        out: dict[int, bytes] = {}
-        id_list = [int(i) for i in ids]
-        with self._database.lock:
-            for start in range(0, len(id_list), 500):
-                chunk = id_list[start : start + 500]
-                rows = self._database.connection.execute(
-                    "SELECT id, page_print FROM images WHERE length(page_print) > 0 AND id IN"
-                    f" ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-                out.update((r[0], bytes(r[1])) for r in rows)
-        return out
+        rows = self._by_id("SELECT id, page_print FROM images WHERE length(page_print) > 0", ids)
+        return {r[0]: bytes(r[1]) for r in rows}
 
     def missing_page_prints(self, folder_ids: Sequence[int]) -> list[tuple[int, str, int]]:
         """(id, path, page number) of the pages of documents in those folders indexed before
@@ -229,19 +199,25 @@ class SideData:
 
     def scans(self, ids: Sequence[int]) -> dict[int, Scan]:
         """What is shown of those images that are medical images (DICOM), by id."""
-        out: dict[int, Scan] = {}
+        rows = self._by_id(
+            "SELECT id, modality, body_part, taken_at, series, series_uid FROM images"
+            " WHERE format = 'dicom'",
+            ids,
+        )
+        return {r[0]: Scan(r[1] or "", r[2] or "", r[3], r[4] or "", r[5] or "") for r in rows}
+
+    def _by_id(self, select: str, ids: Sequence[int]) -> list[Any]:
+        """The rows of ``select`` (a query ending in its WHERE condition) for those ``ids``,
+        asked 500 at a time (SQLite's limit on a query's parameters)."""
         id_list = [int(i) for i in ids]
+        rows: list[Any] = []
         with self._database.lock:
             for start in range(0, len(id_list), 500):
                 chunk = id_list[start : start + 500]
-                rows = self._database.connection.execute(
-                    "SELECT id, modality, body_part, taken_at, series, series_uid FROM images"
-                    f" WHERE format = 'dicom' AND id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-                out.update((r[0], Scan(r[1] or "", r[2] or "", r[3], r[4] or "", r[5] or ""))
-                           for r in rows)  # fmt: skip
-        return out
+                marks = ",".join("?" * len(chunk))
+                found = self._database.connection.execute(f"{select} AND id IN ({marks})", chunk)
+                rows += found.fetchall()
+        return rows
 
     # -- concepts (core/learning/concepts.py) ---------------------------------------------------
 
