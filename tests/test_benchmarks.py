@@ -54,6 +54,7 @@ SCRIPTS = {
             "clip_recall_source_first_start_2s",
         },
     ),
+    "text": ("text-quick.json", {"cheap_test_passed_share", "efficientnet_lite0"}),
     "documents": (
         "documents-quick.json",
         {"page_first", "ours_against_pdftoppm", "dicom_decoded", "slices_per_second_explicit"},
@@ -78,6 +79,7 @@ LONG = {
     "ui_responsiveness",
     "learn",
     "documents",
+    "text",
 }
 
 
