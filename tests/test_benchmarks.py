@@ -69,8 +69,11 @@ NEEDS = {
 }
 
 
-# the quick runs of a minute or so are load tests (pytest -m load): CI keeps its time
+# the quick runs of a minute or so (and the longest of the others) are load tests
+# (pytest -m load): CI keeps its time
 LONG = {
+    "duplicates",
+    "index_search",
     "quality",
     "server",
     "watch_latency",
