@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -45,16 +46,21 @@ def words(text: str) -> collections.Counter[str]:
     return collections.Counter(WORD.findall(text.lower()))
 
 
-def degraded(page: Image.Image) -> Image.Image:
+def degraded_jpeg(page: Image.Image) -> bytes:
+    """``page`` as a poor scan or a photo of it: turned 1.5 degrees, blurred, JPEG 60."""
     turned = page.rotate(1.5, resample=Image.Resampling.BICUBIC, expand=True, fillcolor="white")
     out = io.BytesIO()
     turned.filter(ImageFilter.GaussianBlur(0.8)).convert("RGB").save(out, "JPEG", quality=60)
-    return Image.open(io.BytesIO(out.getvalue())).convert("RGB")
+    return out.getvalue()
 
 
-def pages(count: int) -> list[tuple[str, int, Image.Image, str]]:
+def degraded(page: Image.Image) -> Image.Image:
+    return Image.open(io.BytesIO(degraded_jpeg(page))).convert("RGB")
+
+
+def pages(count: int, jpeg: bool = False) -> list[tuple[str, int, Any, str]]:
     """(document, page number, degraded picture, text layer) of ``count`` pages spread over
-    the documents."""
+    the documents; ``jpeg``: the picture as its JPEG file's bytes."""
     import pypdfium2 as pdfium
 
     found = [p for p in PDFS if Path(p).exists()]
@@ -76,7 +82,8 @@ def pages(count: int) -> list[tuple[str, int, Image.Image, str]]:
                 continue
             width, height = page.get_size()
             image = page.render(scale=SIDE / max(width, height)).to_pil().convert("RGB")
-            out.append((Path(path).name, index + 1, degraded(image), text))
+            picture = degraded_jpeg(image) if jpeg else degraded(image)
+            out.append((Path(path).name, index + 1, picture, text))
         document.close()
     return out
 

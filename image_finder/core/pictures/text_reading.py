@@ -8,8 +8,12 @@ documentation PDFs (1,600 px, turned 1.5 degrees, blurred, JPEG 60), RapidOCR an
 recall about the same share of the pages' words (0.980 and 0.976 on 60 pages), RapidOCR in
 half the time (2.7 s a dense page on two idle cores, against 5.5 s).
 
-Text turned by 180 degrees is turned back by RapidOCR's own classifier; a picture whose
-lines run vertically (text turned by 90 or 270 degrees) is read again turned upright. Lines
+Text turned by 180 degrees is turned back by RapidOCR's own classifier (its lines then come
+in reading order, bottom of the picture first); a picture whose lines run vertically (text
+turned by 90 or 270 degrees) is read again turned upright, its lines' places given back on the
+picture as it is. A picture is read for at most ``TIME_LIMIT`` seconds: its regions of text
+are recognised in chunks, and those left when the time is up stay unread (``TextRead.cut``;
+measured: a dense page takes about 3 s on two cores). Lines
 read with a confidence under ``LINE_SCORE``, of a single letter, or spanning the whole picture
 are left out (what a picture seems to say is not what it says). Every failure is an
 :class:`ImageLoadError`.
@@ -17,7 +21,9 @@ are left out (what a picture seems to say is not what it says). Every failure is
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,10 +41,15 @@ BOX_SCORE = 0.5  # the detector's, under which a region is not text
 UPRIGHT_SHARE = 0.5  # of the lines found running vertically: the picture is read turned
 MIN_LETTERS = 2  # a line of fewer letters or digits is noise (a lone "8" in a photo's texture)
 GLANCE_SIDE = 320  # px: the cheap test looks for text regions at this size
-# The cheap test, measured on 15 of skimage's pictures on two cores: 20 ms a picture (a full
-# read: 336 ms); it finds regions in both pictures of text and in 3 photos (coins, a retina, a
-# horse: read for nothing), none in the 10 others.
+PAGE_GLANCE_SIDE = 800  # px: and at this size on a page, a screen or a slide (small text)
+FLAT = 0.4  # share of a picture in its commonest of 16 grey levels: a page, a screen, a slide
+# The cheap test, measured (benchmarks/text.py): on 200 photos (skimage's, Debian's wallpapers)
+# 19% are flat, 26% pass at 320 px (about 54 ms a picture with its thumbnail; a full read of
+# a photo takes about 336 ms); the text of a dense page (a 4 px line at 320 px) is found only
+# at 640 px, a screenshot's 14 px text at 800 px.
 WHOLE = 0.9  # a "line" this wide and this high (shares of the picture) is the picture itself
+TIME_LIMIT = 30.0  # seconds a picture may take to be read (a dense page: about 3 s)
+CHUNK = 24  # regions of text recognised between two looks at the clock
 
 
 @dataclass(frozen=True)
@@ -51,14 +62,25 @@ class Line:
 @dataclass(frozen=True)
 class TextRead:
     lines: tuple[Line, ...] = ()
-    turned: int = 0  # degrees the picture was turned (counter-clockwise) to be read
+    turned: int = 0  # degrees its text is turned (counter-clockwise) from upright
+    cut: bool = False  # the time limit left regions of text unread
 
     @property
     def text(self) -> str:
         return "\n".join(line.text for line in self.lines)
 
 
+class _Clock(threading.local):
+    """This thread's read in flight: its deadline, and what the classifier said of it."""
+
+    deadline = float("inf")
+    cut = False
+    regions = 0  # regions of text the classifier looked at
+    upside_down = 0  # of those, the ones it found turned by 180 degrees
+
+
 _local = threading.local()
+_clock = _Clock()
 
 
 def _engine(glance: bool = False) -> Any:
@@ -74,19 +96,71 @@ def _engine(glance: bool = False) -> Any:
         params: dict[str, Any] = {"Global.log_level": "critical", "Global.text_score": LINE_SCORE,
                                   "Det.box_thresh": BOX_SCORE}  # fmt: skip
         if glance:
-            params |= {"Det.limit_side_len": GLANCE_SIDE, "Det.limit_type": "max"}
+            params |= {"Det.limit_side_len": PAGE_GLANCE_SIDE, "Det.limit_type": "max"}
         engine = RapidOCR(params=params)
+        if not glance:
+            _watch(engine)
         setattr(_local, name, engine)
     return engine
 
 
+def _watch(engine: Any) -> None:
+    """Recognition stopped at this thread's deadline (the regions left get no text, which
+    RapidOCR drops) and the classifier's verdicts counted: RapidOCR 3's steps, wrapped on this
+    instance; an engine without them reads whole pictures, unlimited."""
+    recognise = getattr(engine, "recognize_txt", None)
+    classify = getattr(engine, "cls_and_rotate", None)
+    if recognise is None or classify is None:  # pragma: no cover - pinned below 4
+        return
+
+    def recognise_until(crops: list[Any]) -> Any:
+        texts: list[str] = []
+        scores: list[float] = []
+        words: list[Any] = []
+        first = None
+        for start in range(0, len(crops), CHUNK):
+            if time.monotonic() > _clock.deadline:
+                _clock.cut = True
+                break
+            part = recognise(crops[start : start + CHUNK])
+            first = part if first is None else first
+            texts += part.txts
+            scores += list(part.scores)
+            words += list(part.word_results)
+        if first is None:
+            from rapidocr.ch_ppocr_rec import TextRecOutput
+
+            first = TextRecOutput()
+        missing = len(crops) - len(texts)
+        return dataclasses.replace(first, imgs=crops, txts=(*texts, *[""] * missing),
+                                   scores=scores + [0.0] * missing,
+                                   word_results=(*words, *[()] * missing))  # fmt: skip
+
+    def classify_counting(crops: list[Any]) -> Any:
+        turned, verdicts = classify(crops)
+        labels = [str(label) for label, _ in verdicts.cls_res or ()]
+        _clock.regions += len(labels)
+        _clock.upside_down += sum(label == "180" for label in labels)
+        return turned, verdicts
+
+    engine.recognize_txt = recognise_until
+    engine.cls_and_rotate = classify_counting
+
+
 def has_text(image: Image.Image) -> bool:
     """The cheap test: whether the picture seems to hold text worth reading (regions of text
-    found at GLANCE_SIDE px, nothing recognised)."""
+    found, nothing recognised, at GLANCE_SIDE px, or PAGE_GLANCE_SIDE px where the picture is
+    mostly one flat shade, as pages, screens and slides are)."""
+    from PIL import Image as PILImage
+
+    grey = image.convert("L")
+    grey.thumbnail((128, 128), PILImage.Resampling.NEAREST)
+    shades = np.bincount(np.asarray(grey).ravel() // 16, minlength=16)
+    side = PAGE_GLANCE_SIDE if shades.max() >= FLAT * shades.sum() else GLANCE_SIDE
     small = image.convert("RGB")
-    if max(small.size) > 2 * GLANCE_SIDE:
+    if max(small.size) > side:
         small = small.copy()
-        small.thumbnail((2 * GLANCE_SIDE, 2 * GLANCE_SIDE))
+        small.thumbnail((side, side))
     try:
         result = _engine(glance=True)(np.asarray(small), use_cls=False, use_rec=False)
     except Exception as exc:  # the engine's own errors, with their words
@@ -98,6 +172,7 @@ def _lines(image: Image.Image, flip: bool = True) -> tuple[list[Line], int]:
     """The lines read, and how many of the regions found run vertically; ``flip``: lines
     upside down turned back (off when trying quarter turns: the wrong one must read worse)."""
     width, height = image.size
+    _clock.regions = _clock.upside_down = 0
     result = _engine()(np.asarray(image.convert("RGB")), use_cls=flip)
     boxes = result.boxes if result.boxes is not None else []
     texts = result.txts or ()
@@ -120,25 +195,45 @@ def _weight(lines: Sequence[Line]) -> float:
     return sum(len(line.text) * line.score for line in lines)
 
 
-def read_text(image: Image.Image) -> TextRead:
-    """The lines ``image`` says, top to bottom (see the module's notes)."""
+def _back(line: Line, turn: int) -> Line:
+    """``line`` read on the picture turned by ``turn`` degrees, placed on the picture."""
+    u0, v0, u1, v1 = line.box
+    box = (1 - v1, u0, 1 - v0, u1) if turn == 90 else (v0, 1 - u1, v1, 1 - u0)
+    return dataclasses.replace(line, box=box)
+
+
+def read_text(image: Image.Image, limit: float = TIME_LIMIT) -> TextRead:
+    """The lines ``image`` says, in reading order, read for at most ``limit`` seconds (see
+    the module's notes)."""
     from PIL import Image as PILImage
 
     picture = image.convert("RGB")
     if max(picture.size) > MAX_SIDE:
         picture = picture.copy()
         picture.thumbnail((MAX_SIDE, MAX_SIDE), PILImage.Resampling.LANCZOS)
+    _clock.deadline, _clock.cut = time.monotonic() + limit, False
     try:
         lines, vertical = _lines(picture)
         if vertical < UPRIGHT_SHARE * max(1, len(lines)):  # none found turned: as it reads
-            return TextRead(tuple(lines))
-        best = TextRead(tuple(lines))
-        for turn in (90, 270):  # vertical lines: text turned a quarter, one way or the other
+            if _clock.upside_down > UPRIGHT_SHARE * max(1, _clock.regions):
+                return TextRead(tuple(reversed(lines)), 180, _clock.cut)
+            return TextRead(tuple(lines), cut=_clock.cut)
+        # Vertical lines: the text is turned a quarter, one way or the other. RapidOCR reads
+        # such lines as they are, but in no order: the picture is read again turned upright,
+        # each way, and the way that reads more wins (the wrong one reads upside down).
+        best, weight = TextRead(tuple(lines)), 0.0
+        for turn in (90, 270):
+            if time.monotonic() > _clock.deadline:
+                _clock.cut = True
+                break
             turned, _ = _lines(picture.rotate(turn, expand=True), flip=False)
-            if _weight(turned) > _weight(best.lines):
-                best = TextRead(tuple(turned), turn)
-        return best
+            if _weight(turned) > weight:
+                best = TextRead(tuple(_back(line, turn) for line in turned), (360 - turn) % 360)
+                weight = _weight(turned)
+        return dataclasses.replace(best, cut=_clock.cut)
     except ImageLoadError:
         raise
     except Exception as exc:  # the engine's own errors, with their words
         raise ImageLoadError("<picture>", f"its text cannot be read ({exc})") from exc
+    finally:
+        _clock.deadline = float("inf")

@@ -26,12 +26,37 @@ def receipt() -> Image.Image:
     return image
 
 
+def turned_box(box: tuple[float, ...], turn: int) -> tuple[float, ...]:
+    """Where a box of the upright picture lies (as shares) once the picture is turned
+    counter-clockwise by ``turn`` degrees."""
+    x0, y0, x1, y1 = box
+    return {0: (x0, y0, x1, y1), 90: (y0, 1 - x1, y1, 1 - x0),
+            180: (1 - x1, 1 - y1, 1 - x0, 1 - y0), 270: (1 - y1, x0, 1 - y0, x1)}[turn]  # fmt: skip
+
+
 @pytest.mark.parametrize("turn", [0, 90, 180, 270])
-def test_the_lines_of_a_picture_are_read_whichever_way_it_is_turned(turn):
+def test_the_lines_of_a_picture_are_read_in_order_whichever_way_it_is_turned(turn):
+    upright = read_text(receipt())
     found = read_text(receipt().rotate(turn, expand=True))
-    assert sorted(line.text for line in found.lines) == sorted(LINES), turn
-    assert all(0 <= v <= 1 for line in found.lines for v in line.box)
+    assert [line.text for line in found.lines] == list(LINES), turn
+    assert found.turned == turn and not found.cut
     assert all(line.score >= 0.8 for line in found.lines)
+    for line, straight in zip(found.lines, upright.lines, strict=True):  # placed on the picture
+        assert line.box == pytest.approx(turned_box(straight.box, turn), abs=0.03), line.text
+
+
+def test_a_picture_is_read_for_no_longer_than_its_time_limit():
+    page = Image.new("RGB", (1200, 1600), "white")
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.load_default(size=30)
+    for n in range(36):
+        draw.text((60, 40 + 42 * n), f"Line {n} of the ledger, entry {1000 + n}", fill="black",
+                  font=font)  # fmt: skip
+    whole = read_text(page)
+    assert len(whole.lines) == 36 and not whole.cut
+    hurried = read_text(page, limit=0.0)
+    assert hurried.cut and len(hurried.lines) < len(whole.lines)
+    assert read_text(receipt()).lines == read_text(receipt()).lines  # the next read is whole
 
 
 def test_upright_lines_come_top_to_bottom_with_their_places():
@@ -69,4 +94,11 @@ def test_the_cheap_test_passes_writing_and_spares_photos():
     from image_finder.core.pictures.text_reading import has_text
 
     assert has_text(receipt()) and has_text(receipt().rotate(90, expand=True))
+    screen = Image.new("RGB", (1920, 1080), (240, 240, 245))  # small text on a large screen
+    draw = ImageDraw.Draw(screen)
+    font = ImageFont.load_default(size=14)
+    for n in range(12):
+        draw.text((300, 100 + 22 * n), f"Traceback: error {n} in module foo.bar, line {n * 7}",
+                  fill=(40, 40, 90), font=font)  # fmt: skip
+    assert has_text(screen)
     assert not has_text(photo("coffee")) and not has_text(photo("chelsea"))
