@@ -5,8 +5,8 @@ packages (``gnome-backgrounds``, ``mate-backgrounds``, ``plasma-workspace-wallpa
 ``ukui-wallpapers``, ``lomiri-wallpapers``, ``lomiri-wallpapers-16.04``,
 ``lomiri-wallpapers-20.04``, ``sway-backgrounds``, ``lxqt-themes``) under /usr/share/backgrounds,
 /usr/share/wallpapers and /usr/share/lxqt/wallpapers. When those are fewer than asked for,
-quadrant crops of the largest ones make up the rest (each crop is a distinct real photograph at
-its original resolution).
+quadrant crops of the largest ones make up the rest, then crops of a ninth of each (each crop
+is a distinct real photograph at its original resolution).
 """
 
 from __future__ import annotations
@@ -96,19 +96,15 @@ def build(target: Path, count: int | None = 300) -> list[Path]:
     if count is None:
         return written
     large = sorted(sources, key=lambda s: -s[1].width * s[1].height)
-    for name, image in large:
-        w, h = image.size
-        for i, box in enumerate(
-            (
-                (0, 0, w // 2, h // 2),
-                (w // 2, 0, w, h // 2),
-                (0, h // 2, w // 2, h),
-                (w // 2, h // 2, w, h),
-            )
-        ):
-            if len(written) >= count:
-                return written
-            save(f"{name}-crop{i}", image.crop(box))
+    for cells in (2, 3):  # quadrants of each, then ninths
+        for name, image in large:
+            w, h = image.size
+            for i in range(cells * cells):
+                if len(written) >= count:
+                    return written
+                x, y = i % cells, i // cells
+                box = (w * x // cells, h * y // cells, w * (x + 1) // cells, h * (y + 1) // cells)
+                save(f"{name}-crop{i}" if cells == 2 else f"{name}-ninth{i}", image.crop(box))
     return written
 
 

@@ -299,7 +299,11 @@ def cmd_search(args: argparse.Namespace, settings: Settings, library: Store) -> 
         extractor: Any = StoredVectorsOnly(library.model, library.dim)
     else:
         extractor = load_extractor(args, settings, library)
-    if queries is None:  # words: their vectors need the model
+    if queries is None and library.as_library() is None and library.capabilities.texts:
+        from image_finder.core.search.searcher import Query  # a catalogue: the text read
+
+        searcher, queries = Searcher(library, extractor), [Query.words(args.text).where(where)]
+    elif queries is None:  # words: their vectors need the model
         kept = require_library(library, "Searching by words")
         searcher, queries = words.search_words(args, settings, kept, extractor)
         queries = [q.where(where) for q in queries]

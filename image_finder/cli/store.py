@@ -113,10 +113,11 @@ def _index(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) -
             report_progress(job.detail)
 
     # the job's driver runs on the application layer's job runner (core/app/work.py)
+    reading = settings.read_text if args.read_text is None else args.read_text
     work = scale_work(catalogue, args.folders, model=model,
                       weights=args.weights, device=args.device,
                       precision=args.precision or "fp32", actors=args.actors,
-                      segment_seconds=_segment(args))  # fmt: skip
+                      segment_seconds=_segment(args), read_text=reading)  # fmt: skip
     # Ray prints what its workers report (a lost worker, a retried task) on sys.stdout, from a
     # thread of its own: while Ray runs here that is stderr, so stdout holds only the job's lines
     sys.stdout = sys.stderr

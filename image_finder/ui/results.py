@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import html
 import os
+import re
 from collections.abc import Sequence
 
 from PySide6.QtCore import (
@@ -22,6 +23,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import (
     QColor,
     QFont,
+    QFontMetrics,
     QImage,
     QMouseEvent,
     QPainter,
@@ -54,6 +56,8 @@ MatchRole = Qt.ItemDataRole.UserRole + 6  # MatchKind: this image, identical, sa
 # where in its file a result is ("▶ 01:23", "p. 3"), or what a medical image is ("CT · +2
 # slices"), drawn on its thumbnail; None for a photo
 MomentRole = Qt.ItemDataRole.UserRole + 7
+# the words written in a result that a words query found, those searched for in [brackets]
+SnippetRole = Qt.ItemDataRole.UserRole + 8
 SAME_PICTURE = MatchKind.SAME_PICTURE.label
 MATCH_TIPS = {
     MatchKind.QUERY: "the image searched with",
@@ -111,6 +115,7 @@ class ResultsModel(QAbstractListModel):
         self._loader.clear()
         self.beginResetModel()
         self._results = list(results)
+        self.snippets = any(r.text is not None for r in self._results)  # tiles take a line more
         self._thumbs.clear()
         self._failed.clear()
         self.endResetModel()
@@ -184,6 +189,7 @@ class ResultsModel(QAbstractListModel):
             PathRole: result.path,
             ItemIdRole: result.item.id,
             MomentRole: badge(result),
+            SnippetRole: " ".join(result.text.snippet.split()) if result.text else None,
         }
         return plain.get(role)
 
@@ -269,7 +275,8 @@ class ResultDelegate(QStyledItemDelegate):
         painter.drawText(button, Qt.AlignmentFlag.AlignCenter, "✕")
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
-        text_height = option.fontMetrics.height() * self.TEXT_LINES + 4
+        lines = self.TEXT_LINES + (1 if getattr(index.model(), "snippets", False) else 0)
+        text_height = option.fontMetrics.height() * lines + 4
         side = self.thumbnail_size + 2 * self.PADDING
         return QSize(side, side + text_height)
 
@@ -328,7 +335,38 @@ class ResultDelegate(QStyledItemDelegate):
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         painter.setPen(palette.color(role))
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
+        snippet = index.data(SnippetRole)
+        if snippet:
+            text_rect.translate(0, option.fontMetrics.height())
+            self._paint_snippet(painter, option, text_rect, snippet)
         painter.restore()
+
+    @staticmethod
+    def _paint_snippet(
+        painter: QPainter, option: QStyleOptionViewItem, rect: QRect, snippet: str
+    ) -> None:
+        """The words written in the picture, under its name: the searched ones bold, the
+        line centred, cut with an ellipsis where the tile ends."""
+        plain = QFont(option.font)
+        plain.setPointSizeF(plain.pointSizeF() * 0.9)
+        bold = QFont(plain)
+        bold.setBold(True)
+        pieces = [(p[1:-1], bold) if p.startswith("[") and p.endswith("]") else (p, plain)
+                  for p in re.split(r"(\[[^\]]*\])", snippet) if p]  # fmt: skip
+        widths = [QFontMetrics(font).horizontalAdvance(text) for text, font in pieces]
+        x = rect.x() + max(0, (rect.width() - sum(widths)) // 2)
+        painter.setPen(option.palette.color(QPalette.ColorRole.PlaceholderText))
+        for (text, font), width in zip(pieces, widths, strict=True):
+            painter.setFont(font)
+            room = rect.right() - x
+            if width > room:  # the last that fits, cut
+                text = painter.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, room)
+                width = room
+            place = QRect(x, rect.y(), width, rect.height())
+            painter.drawText(place, Qt.AlignmentFlag.AlignLeft, text)
+            x += width
+            if x >= rect.right():
+                break
 
     @staticmethod
     def _dark_badge(painter: QPainter, option: QStyleOptionViewItem, text: str) -> QRect:

@@ -37,6 +37,7 @@ from image_finder.ui.filmstrip import Filmstrip
 from image_finder.ui.filter_bar import FilterBar
 from image_finder.ui.query_chips import QueryChips
 from image_finder.ui.results import ResultDelegate, ResultsModel, ResultsView
+from image_finder.ui.text_view import add_text_entry
 from image_finder.ui.thumbnails import ThumbnailLoader, cached_thumbnail, make_thumbnail
 
 NO_LIBRARY_TEXT = "Add a folder to start"
@@ -595,4 +596,5 @@ class SearchPanel(QWidget):
         menu.addSeparator()
         menu.addAction(self.copy_path_action)
         menu.addAction("Copy image", lambda: self.desktop.copy_image(path))
+        add_text_entry(menu, self, self.controller.library, self.results_model.result(row))
         return menu

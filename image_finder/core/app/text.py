@@ -4,14 +4,18 @@ their text layer, a page without one (a scan) read."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from image_finder.core.common.errors import ImageFinderError, ImageLoadError
 from image_finder.core.common.records import Part
 from image_finder.core.pictures.text_reading import MAX_SIDE, Line, TextRead, read_text
+
+if TYPE_CHECKING:
+    from image_finder.core.stores.store import Store
 
 
 @dataclass(frozen=True)
@@ -19,10 +23,11 @@ class PartText:
     """The text of a file, or of one of its parts (a page)."""
 
     part: Part | None
-    source: str  # "layer": the document's own text; "read": read from the picture
+    source: str  # "layer": the document's own text; "read": read from the picture; "none"
     text: str
     lines: tuple[Line, ...] = ()
     turned: int = 0
+    cut: bool = False  # the time limit left some of it unread
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -38,11 +43,25 @@ class PartText:
                 for line in self.lines
             ],
             **({"turned": self.turned} if self.turned else {}),
+            **({"cut": True} if self.cut else {}),
         }
 
 
 def _read(part: Part | None, found: TextRead) -> PartText:
-    return PartText(part, "read", found.text, found.lines, found.turned)
+    return PartText(part, "read", found.text, found.lines, found.turned, found.cut)
+
+
+def stored_text(store: Store, item_id: int) -> PartText | None:
+    """The text read in a library item when it was indexed (the detail views), or None: not
+    read yet, or a store that keeps no text."""
+    library = store.as_library()
+    found = library.side_data.texts([item_id]).get(item_id) if library is not None else None
+    if found is None:
+        return None
+    source, text, lines = found
+    return PartText(None, source, text,
+                    tuple(Line(line[0], float(line[1]), tuple(line[2:6]))
+                          for line in json.loads(lines or "[]")))  # fmt: skip
 
 
 def file_text(path: str, page: int | None = None) -> Iterator[PartText]:

@@ -202,28 +202,33 @@ def split_transform(transform: Any) -> tuple[Any, Any]:
     return type(transform)(picture), tensor_steps
 
 
-def decode_batch(batch: dict[str, Any], steps: PictureSteps, min_size: int) -> dict[str, Any]:
+def decode_batch(
+    batch: dict[str, Any], steps: PictureSteps, min_size: int, read: bool = False
+) -> dict[str, Any]:
     """CPU task: each file read and decoded as ``index`` does, then resized and cropped by the
     model's picture steps into 8-bit pixels (empty, with a reason, for a file that cannot be);
-    a segment of a file with parts makes a row per part (core/indexing/scale_videos.py)."""
+    a segment of a file with parts makes a row per part (core/indexing/scale_videos.py).
+    ``read``: the text written in each picture read too (core/indexing/texts.py)."""
     from image_finder.core.common.errors import ImageLoadError
     from image_finder.core.indexing.scale_videos import decode_segment
+    from image_finder.core.indexing.texts import item_text
     from image_finder.core.pictures.images import image_size, is_raw_name, load_image
     from image_finder.core.pictures.layout import signature
 
     keys = ("path", "size", "mtime_ns", "hash", "width", "height", "layout", "tensor", "error",
-            "part", "segment", "segments", "in_segment")  # fmt: skip
+            "part", "segment", "segments", "in_segment", "text", "text_source")  # fmt: skip
     out: dict[str, list[Any]] = {k: [] for k in keys}
     for n, path in enumerate(batch["path"]):
         path = str(path)
         if bool(batch["parts"][n]):
             item = {k: batch[k][n] for k in ("path", "start", "end", "segment", "segments")}
-            for row in decode_segment(item, steps):
+            for row in decode_segment(item, steps, read):
                 for key in keys:
                     out[key].append(row[key])
             continue
         for key, whole in (("part", ""), ("segment", 0), ("segments", 1), ("in_segment", 1)):
             out[key].append(whole)
+        said = ("", "")
         try:
             data, size, mtime = _read(path)
             raw = is_raw_name(path)
@@ -232,12 +237,16 @@ def decode_batch(batch: dict[str, Any], steps: PictureSteps, min_size: int) -> d
             tensor = np.asarray(steps(image))  # uint8 HxWx3
             facts = (size, mtime, hashlib.blake2b(data, digest_size=16).hexdigest(), width,
                      height, signature(image), tensor, "")  # fmt: skip
+            if read:  # the picture at its own size: text needs more pixels than the model
+                said = item_text(path, None, load_image(data, raw=raw), data)
         except ImageLoadError as exc:
             facts = (0, 0, "", None, None, b"", np.zeros(0, np.uint8), exc.reason)
         except Exception as exc:  # one bad file never stops the job
             reason = f"cannot be read ({exc})"
             facts = (0, 0, "", None, None, b"", np.zeros(0, np.uint8), reason)
         out["path"].append(path)
+        out["text_source"].append(said[0])
+        out["text"].append(said[1])
         for key, value in zip(("size", "mtime_ns", "hash", "width", "height", "layout", "tensor",
                                "error"), facts, strict=True):  # fmt: skip
             out[key].append(value)
@@ -326,8 +335,11 @@ def index_with_ray(
     progress: Callable[[IndexProgress], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     segment_seconds: float = SEGMENT_SECONDS,
+    read_text: bool = False,
 ) -> ScaleOutReport:
-    """Index ``sources`` into ``catalogue`` with Ray Data (Ray already started: start_ray)."""
+    """Index ``sources`` into ``catalogue`` with Ray Data (Ray already started: start_ray);
+    ``read_text``: the text written in the pictures read too, for the catalogue to search (a
+    catalogue made before it could keep text takes none)."""
     import ray
 
     started = time.perf_counter()
@@ -371,7 +383,9 @@ def index_with_ray(
     data = ray.data.from_items(work_items([p for p, _, _ in todo], segment_seconds))
     decoded = data.map_batches(
         decode_batch,  # type: ignore[arg-type]
-        batch_size=DECODE_BATCH, fn_kwargs={"steps": steps, "min_size": min_size},
+        batch_size=DECODE_BATCH,
+        fn_kwargs={"steps": steps, "min_size": min_size,
+                   "read": read_text and catalogue.keeps_texts},
         num_cpus=0.5, runtime_env=workers,
     )  # fmt: skip
     embedded = decoded.map_batches(

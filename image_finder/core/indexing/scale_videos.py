@@ -17,7 +17,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -132,11 +132,15 @@ def _pictures(
     return ((Part.frame(n), image) for n, image in dicom.frames(local)), (0, 0)
 
 
-def decode_segment(item: dict[str, Any], steps: PictureSteps) -> list[dict[str, Any]]:
+def decode_segment(
+    item: dict[str, Any], steps: PictureSteps, read: bool = False
+) -> list[dict[str, Any]]:
     """One segment of a file with parts as rows: each part's facts and 8-bit pixels (the
-    model's picture steps applied), or one row with the reason it could not be read."""
+    model's picture steps applied), or one row with the reason it could not be read;
+    ``read``: and the text written in each part (core/indexing/texts.py)."""
     import hashlib
 
+    from image_finder.core.indexing.texts import item_text
     from image_finder.core.pictures.layout import signature
 
     path, segment = str(item["path"]), int(item["segment"])
@@ -157,11 +161,13 @@ def decode_segment(item: dict[str, Any], steps: PictureSteps) -> list[dict[str, 
                 width, height = own_width or image.width, own_height or image.height
                 if (width > height) != (image.width > image.height):
                     width, height = height, width
+                source, text = item_text(local, part, image) if read else ("", "")
                 rows.append({
                     "part": part.key, "size": before.st_size,
                     "mtime_ns": before.st_mtime_ns, "hash": digest, "width": width,
                     "height": height, "layout": signature(image),
                     "tensor": np.asarray(steps(image)), "error": "",
+                    "text": text, "text_source": source,
                 })  # fmt: skip
     except ImageLoadError as exc:
         rows = [_failed(exc.reason)]
@@ -178,7 +184,8 @@ def decode_segment(item: dict[str, Any], steps: PictureSteps) -> list[dict[str, 
 def _failed(reason: str) -> dict[str, Any]:
     """A row with no moment: the reason a segment failed, or "" for a segment that had none."""
     return {"part": "", "size": 0, "mtime_ns": 0, "hash": "", "width": 0, "height": 0,
-            "layout": b"", "tensor": np.zeros(0, np.uint8), "error": reason}  # fmt: skip
+            "layout": b"", "tensor": np.zeros(0, np.uint8), "error": reason, "text": "",
+            "text_source": ""}  # fmt: skip
 
 
 @dataclass
@@ -218,7 +225,8 @@ class Gatherer:
                 if error:
                     skipped.append(Skipped(path, error))
                 else:
-                    rows.append(CatalogueRow(path, _facts(batch, n), _vector(batch, n)))
+                    rows.append(CatalogueRow(path, _facts(batch, n), _vector(batch, n),
+                                             None, *_said(batch, n)))  # fmt: skip
                 continue
             entry = self._pending.setdefault(path, _Pending(segments))
             segment = int(batch["segment"][n])
@@ -228,7 +236,8 @@ class Gatherer:
                 entry.error = entry.error or error
             elif part is not None:
                 entry.digest = entry.digest or str(batch["hash"][n])
-                entry.rows.append(CatalogueRow(path, _facts(batch, n), _vector(batch, n), part))
+                entry.rows.append(CatalogueRow(path, _facts(batch, n), _vector(batch, n), part,
+                                               *_said(batch, n)))  # fmt: skip
             if entry.complete:
                 del self._pending[path]
                 done += 1
@@ -236,8 +245,7 @@ class Gatherer:
                     skipped.append(Skipped(path, entry.error or "no frame could be decoded"))
                     continue
                 entry.rows.sort(key=lambda r: r.part.at if r.part else 0.0)
-                rows += [CatalogueRow(r.path, _with_hash(r.facts, entry.digest), r.vector, r.part)
-                         for r in entry.rows]  # fmt: skip
+                rows += [replace(r, facts=_with_hash(r.facts, entry.digest)) for r in entry.rows]
         return rows, skipped, done
 
 
@@ -248,9 +256,12 @@ def _facts(batch: dict[str, Any], n: int) -> FileFacts:
 
 
 def _with_hash(facts: FileFacts, digest: str) -> FileFacts:
-    from dataclasses import replace
-
     return replace(facts, content_hash=digest)
+
+
+def _said(batch: dict[str, Any], n: int) -> tuple[str, str]:
+    """(text, source) of a row: what its picture says, where it was read."""
+    return str(batch["text"][n]), str(batch["text_source"][n])
 
 
 def _vector(batch: dict[str, Any], n: int) -> np.ndarray:

@@ -69,15 +69,41 @@ def _text_of(image_id: int, path: str, key: str | None, fmt: str) -> tuple[int, 
         layer = _layer(path, part)
         if layer:
             return image_id, "layer", layer, "[]"
-        picture = _picture(path, part)
-        paged = part is not None and part.kind == "page"
-        if not paged and not has_text(picture):  # the cheap test: most photos stop here
-            return image_id, "none", "", "[]"
-        found = read_text(picture)
+        return (image_id, *picture_text(_picture(path, part), part))
     except (ImageLoadError, OSError) as exc:
         log.warning("no text read of %s: %s", display_name(path), exc)
         return image_id, "none", "", "[]"
-    return image_id, "read" if found.lines else "none", found.text, _lines_json(found.lines)
+
+
+def picture_text(picture: Image.Image, part: Part | None) -> tuple[str, str, str]:
+    """(source, text, lines) of a picture (the ``part`` it is of, if any): a page is read,
+    anything else only where the cheap test finds text. Raises ImageLoadError."""
+    paged = part is not None and part.kind == "page"
+    if not paged and not has_text(picture):  # the cheap test: most photos stop here
+        return "none", "", "[]"
+    found = read_text(picture)
+    return "read" if found.lines else "none", found.text, _lines_json(found.lines)
+
+
+def item_text(
+    path: str, part: Part | None, picture: Image.Image, data: bytes = b""
+) -> tuple[str, str]:
+    """(source, text) of an item whose picture is at hand (the Ray job's decode tasks; the
+    file's ``data`` where read): a DICOM file's never read, a document's page by its layer
+    where it has one. Never raises: a picture that cannot be read says nothing."""
+    from image_finder.core.pictures.dicom import is_dicom
+
+    if (part is not None and part.kind == "frame") or is_dicom(data or path):
+        return "none", ""
+    try:
+        layer = _layer(path, part)
+        if layer:
+            return "layer", layer
+        source, text, _ = picture_text(picture, part)
+        return source, text
+    except (ImageLoadError, OSError) as exc:
+        log.warning("no text read of %s: %s", display_name(path), exc)
+        return "none", ""
 
 
 def _layer(path: str, part: Part | None) -> str:

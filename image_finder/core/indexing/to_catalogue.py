@@ -2,7 +2,8 @@
 or embedded again): a collection that outgrew one machine moves to Milvus as it is, videos'
 moments included. The
 model's own features are copied, never an adapter's; a rerun writes the same rows (the key
-is the path), so a copy cut short is finished by running it again."""
+is the path), so a copy cut short is finished by running it again. The text read in the
+pictures goes with them."""
 
 from __future__ import annotations
 
@@ -42,10 +43,11 @@ def copy_library(
                 break
             items = library.items(ids.tolist())
             layouts = library.layouts(ids.tolist())
+            texts = library.texts(ids.tolist())
             rows = [
                 CatalogueRow(item.path, FileFacts(item.size, item.mtime_ns, item.content_hash,
                                                   item.width, item.height, layouts.get(i)),
-                             vector, item.part)
+                             vector, item.part, *_said(texts.get(i)))
                 for i, vector in zip(ids.tolist(), vectors, strict=True)
                 if (item := items.get(i)) is not None
             ]  # fmt: skip
@@ -57,3 +59,8 @@ def copy_library(
             if progress is not None:
                 progress(written, total)
     return written
+
+
+def _said(text: tuple[str, str, str] | None) -> tuple[str, str]:
+    """(text, source) of an item's text as the library keeps it ("", "": not read)."""
+    return ("", "") if text is None else (text[1], text[0])

@@ -9,7 +9,8 @@ tier:
 * *same picture*: a resized, re-encoded, re-saved or metadata-edited copy: a score of at least
   ``SAME_SCORE``, the same brightness layout and the same colours (core/pictures/layout.py), which a
   different photo of the same subject, or a recoloured variant, does not have
-  (``benchmarks/duplicates.py``);
+  (``benchmarks/duplicates.py``); or two scans of one page, which say the same words in the
+  same places (core/search/text_copies.py);
 * *similar*: bursts and edits, at or above the user's threshold;
 * for videos (core/search/video_copies.py): *same video*, a re-encoded, resized or trimmed
   copy (its moments aligned in order with another's), and *a still from this video*, a photo
@@ -309,6 +310,7 @@ def find_pairs(
         if progress is not None:
             progress(done, len(queries))
     _add_identical(store, pairs, queries, candidates, ref_set)
+    _add_texts(store, pairs, queries, candidates, ref_set)
     if len(moments):
         _add_videos(store, pairs, video_scope, video_candidates, queries, cancelled)
     return pairs
@@ -341,6 +343,21 @@ def _add_videos(
 
     video_copies.add_video_pairs(library, pairs, scope, candidates, cancelled)
     video_copies.add_still_pairs(library, pairs, photos, candidates)
+
+
+def _add_texts(
+    store: Store,
+    pairs: Pairs,
+    queries: np.ndarray,
+    candidates: np.ndarray | None,
+    ref_set: set[int],
+) -> None:
+    """Scans of one page, told by the words they say (core/search/text_copies.py)."""
+    library = store.as_library()
+    if library is not None and library.side_data.has_texts():
+        from image_finder.core.search.text_copies import add_text_pairs
+
+        add_text_pairs(library, pairs, queries, candidates, ref_set)
 
 
 def _original_scores(store: Store, ids: np.ndarray, found: np.ndarray) -> np.ndarray:

@@ -177,7 +177,11 @@ class Searcher:
             written = text_search.matches(self.store, query.text, options.top_k, restrict)
             readable = bool(written) or text_search.has_texts(self.store)
         try:
-            outcome = search_words(query, options, restrict)
+            if self.store.as_library() is None and readable:  # a catalogue: its text only
+                no = "" if written else f"No picture says {query.label}."
+                outcome = SearchOutcome(query.label, self.extractor.name, notice=no)
+            else:
+                outcome = search_words(query, options, restrict)
         except UnknownWordsError as exc:
             if not readable:
                 raise

@@ -10,7 +10,10 @@ server``), Milvus Standalone or Distributed, and Zilliz Cloud. A store is named 
 Per item, the collection holds the vector and what results need: its key (the primary key,
 with an INVERTED index for folder prefixes: the path, and for a part of a file, a video's
 moment, the path and the part), the file's path and the part, size, mtime, content hash,
-width, height, indexed-at, model and the brightness layout (base64). Every id is derived from
+width, height, indexed-at, model, the brightness layout (base64) and, in collections made since
+pictures' text is read, the text read in it (``text``, analysed for Milvus's ``TEXT_MATCH``,
+at most ``MAX_TEXT`` bytes) and where it came from (``text_source``: "read", "layer", "none";
+"" not read). Every id is derived from
 the key, so a batch written twice (Ray retrying a task) writes the same rows. A file's parts
 are written in one upsert call, after its old parts are deleted (Milvus has no transactions:
 a crash between the two leaves the file out, and the next run of the job, finding it
@@ -23,6 +26,7 @@ collection; vectors of two models are never mixed.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import os
@@ -37,6 +41,7 @@ import numpy as np
 from image_finder.core.common.errors import ImageFinderError, ModelMismatchError
 from image_finder.core.common.records import FileFacts, Item, Part, display_name
 from image_finder.core.stores.catalogue_reads import ITERATOR_BATCH, CatalogueReads
+from image_finder.core.stores.store import Capabilities
 
 DEFAULT_COLLECTION = "image_finder"
 MAX_UPSERT_BYTES = 40 * 1024 * 1024  # one upsert call at most (Milvus's gRPC limit is 64 MB)
@@ -45,6 +50,8 @@ QUERY_CHUNK = 500
 _FIELDS = ["path", "id", "folder", "size", "mtime_ns", "content_hash", "width", "height",
            "indexed_at", "model"]  # fmt: skip
 _PART_FIELDS = ["file", "part"]  # in collections made since files have parts
+_TEXT_FIELDS = ["text", "text_source"]  # in collections made since text is read
+MAX_TEXT = 16384  # bytes of an item's text the catalogue keeps (a dense page: about 6,000)
 PART_MARK = "#part="  # a part's key: the file's path, this, and the part's own key
 
 
@@ -97,6 +104,8 @@ class CatalogueRow:
     facts: FileFacts
     vector: np.ndarray
     part: Part | None = None  # a video's moment; None: the whole file
+    text: str = ""  # the text read in it
+    text_source: str = ""  # "read", "layer", "none"; "": not read
 
 
 class Catalogue(CatalogueReads):
@@ -118,6 +127,7 @@ class Catalogue(CatalogueReads):
         self._scopes = []
         self._scope_lock = threading.Lock()
         self._parts: bool | None = None  # whether the collection keeps parts (once it exists)
+        self._texts: bool | None = None  # and text
         self._ensure_meta()
 
     def close(self) -> None:
@@ -210,6 +220,9 @@ class Catalogue(CatalogueReads):
         schema.add_field("indexed_at", DataType.DOUBLE)
         schema.add_field("model", DataType.VARCHAR, max_length=128)
         schema.add_field("layout", DataType.VARCHAR, max_length=1024)
+        schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT, enable_analyzer=True,
+                         enable_match=True)  # fmt: skip
+        schema.add_field("text_source", DataType.VARCHAR, max_length=8)
         index = self.client.prepare_index_params()
         # exact inner product: the same ranking as the library's flat index; a cluster's
         # collection can be re-indexed with HNSW, IVF_PQ or DiskANN (docs/scale.md)
@@ -218,7 +231,7 @@ class Catalogue(CatalogueReads):
         index.add_index(field_name="id", index_type="INVERTED")
         index.add_index(field_name="file", index_type="INVERTED")
         self.client.create_collection(self.collection, schema=schema, index_params=index)
-        self._parts = True
+        self._parts = self._texts = True
         self._set_meta({"model": model, "dim": str(dim), "precision": precision,
                         "created": str(time.time())})  # fmt: skip
 
@@ -255,7 +268,7 @@ class Catalogue(CatalogueReads):
         for n, row in enumerate(rows):
             if len(os.fsencode(row.path)) > MAX_PATH:
                 raise ImageFinderError(f"path too long for the catalogue: {display_name(row.path)}")
-            batch.append(_record(row, model, now, known, parts))
+            batch.append(_record(row, model, now, known, parts, self.keeps_texts))
             size += row.vector.nbytes + len(row.path) * 2 + 1200
             following = rows[n + 1] if n + 1 < len(rows) else None
             same_file = following is not None and following.path == row.path
@@ -273,6 +286,41 @@ class Catalogue(CatalogueReads):
             fields = self.client.describe_collection(self.collection)["fields"]
             self._parts = "part" in {f["name"] for f in fields}
         return self._parts
+
+    @property
+    def capabilities(self) -> Capabilities:  # type: ignore[override]
+        return dataclasses.replace(CatalogueReads.capabilities, texts=self.keeps_texts)
+
+    @property
+    def keeps_texts(self) -> bool:
+        """Whether the collection keeps the text read in pictures (made since it could)."""
+        if self._texts is None:
+            if not self.client.has_collection(self.collection):
+                return True
+            fields = self.client.describe_collection(self.collection)["fields"]
+            self._texts = "text" in {f["name"] for f in fields}
+        return self._texts
+
+    def text_candidates(self, words: Sequence[str], limit: int) -> list[tuple[int, str]]:
+        """(id, text) of up to ``limit`` items whose text says every one of ``words`` (each
+        as Milvus's analyser splits it; none: every item with text), for the caller to rank
+        and check phrases, prefixes and words left out (core/search/text_search.py)."""
+        if not self.keeps_texts or not self.client.has_collection(self.collection):
+            return []
+        terms = [f"TEXT_MATCH(text, {_literal(w)})" for w in words if w.strip()]
+        expression = " and ".join(terms) or 'text_source in ["read", "layer"]'
+        rows = self.client.query(self.collection, filter=expression,
+                                 output_fields=["id", "text"], limit=int(limit))  # fmt: skip
+        return [(int(r["id"]), str(r["text"])) for r in rows]
+
+    def texts(self, ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+        """(source, text, lines) of those items whose text was read, as a library answers
+        (the catalogue keeps no lines' places: "[]")."""
+        if not self.keeps_texts:
+            return {}
+        rows = self._by_ids(list(ids), ["id", "text", "text_source"])
+        return {int(r["id"]): (r["text_source"], r["text"], "[]") for r in rows
+                if r["text_source"]}  # fmt: skip
 
     def _fields(self) -> list[str]:
         return [*_FIELDS, *_PART_FIELDS] if self.keeps_parts else list(_FIELDS)
@@ -466,7 +514,7 @@ def _like_prefix(prefix: str) -> str:
 
 
 def _record(
-    row: CatalogueRow, model: str, now: float, folders: list[str], parts: bool
+    row: CatalogueRow, model: str, now: float, folders: list[str], parts: bool, texts: bool
 ) -> dict[str, Any]:
     f = row.facts
     folder = next((r for r in folders if row.path.startswith(os.path.join(r, ""))),
@@ -487,7 +535,14 @@ def _record(
         "indexed_at": now,
         "model": model,
         "layout": base64.b64encode(f.layout).decode() if f.layout else "",
+        **({"text": _cut(row.text, MAX_TEXT), "text_source": row.text_source} if texts else {}),
     }
+
+
+def _cut(text: str, size: int) -> str:
+    """``text`` in at most ``size`` bytes of UTF-8, cut at a character."""
+    data = text.encode()
+    return text if len(data) <= size else data[:size].decode(errors="ignore")
 
 
 def _item(row: dict[str, Any]) -> Item:

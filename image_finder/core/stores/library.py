@@ -104,7 +104,7 @@ class Library:
     def capabilities(self) -> Capabilities:
         return Capabilities(
             writable=not self.read_only, words=True, concepts=True, adapter=True,
-            conditions=True, files=True,
+            conditions=True, files=True, texts=True,
         )  # fmt: skip
 
     @property
@@ -457,6 +457,9 @@ class Library:
         with self._lock:
             rows = self._db.execute("SELECT id FROM images WHERE part IS NOT NULL").fetchall()
         return np.asarray([r[0] for r in rows], dtype=np.int64)
+
+    def texts(self, ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+        return self.side_data.texts(ids)
 
     def page_prints(self, ids: Sequence[int]) -> dict[int, bytes]:
         return self.side_data.page_prints(ids)

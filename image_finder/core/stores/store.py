@@ -50,6 +50,7 @@ class Capabilities:
     adapter: bool  # a tuned adapter over the model's vectors
     conditions: bool  # conditions other than a folder (EXIF facts: dates, cameras, places)
     files: bool  # its pictures are files on this machine: opened, trashed, moved
+    texts: bool = False  # keeps the text read in its pictures, searched by its words
 
     def to_json(self) -> dict[str, bool]:
         return dict(self.__dict__)
@@ -174,6 +175,10 @@ class Store(Protocol):
     def searched(self, vectors: np.ndarray) -> np.ndarray: ...
 
     def text_counts(self) -> tuple[int, int]: ...
+
+    def texts(self, ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+        """(source, text, lines as JSON) of those items whose text was read."""
+        ...
 
     def snapshot(
         self, *, original: bool = False

@@ -5,7 +5,6 @@ and a file is read only if it lies inside one of the library's folders."""
 
 from __future__ import annotations
 
-import json
 import mimetypes
 import os
 import stat
@@ -18,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
 from image_finder.core.app.options import MAX_K
+from image_finder.core.app.text import stored_text
 from image_finder.core.common.errors import ImageLoadError
 from image_finder.core.common.paths import inside
 from image_finder.core.common.records import Item, item_json, path_json
@@ -83,14 +83,12 @@ def get_text(item_id: str, service: ServiceDep, _: Any = SearchAccess) -> dict[s
     """``source``: "layer" (a document's own text), "read", "none" (nothing read in it), or
     null (not read yet); ``lines``: each line read with its confidence and box."""
     item = find_item(service, item_id)
-    library = service.store.as_library()
-    found = library.side_data.texts([item.id]).get(item.id) if library is not None else None
+    found = stored_text(service.store, item.id)
     if found is None:
         return {"id": item.id, "source": None, "text": "", "lines": []}
-    source, text, lines = found
-    return {"id": item.id, "source": source, "text": text,
-            "lines": [{"text": line[0], "score": line[1], "box": line[2:6]}
-                      for line in json.loads(lines or "[]")]}  # fmt: skip
+    body = found.to_json()
+    del body["part"]
+    return {"id": item.id, **body}
 
 
 def _thumbnail(service: Service, item_id: str, size: int, fmt: str) -> Any:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
 from image_finder.core.indexing.indexer import index_folders
 from image_finder.core.indexing.texts import fill_texts
@@ -141,3 +143,92 @@ def test_words_find_the_pictures_that_say_them(tmp_path, lite0, capsys):
     best = json.loads(out)["results"][0]
     assert best["matched"] == "text" and best["text"]["snippet"].startswith("Hotel [Adler]\n")
     assert len(best["text"]["boxes"]) == 1 and len(best["text"]["boxes"][0]) == 4
+
+
+def page_of(lines: list[str]) -> Image.Image:
+    page = Image.new("RGB", (1000, 1300), "white")
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.load_default(size=26)
+    for n, line in enumerate(lines):
+        draw.text((70, 60 + 44 * n), line, fill="black", font=font)
+    return page
+
+
+def test_two_scans_of_one_page_are_the_same_picture(tmp_path, lite0):
+    from image_finder.core.search.duplicates import Tier, find_duplicates
+
+    header = ["Hotel Adler, Lucerne", "Invoice of stay, March 2024"]
+    body = [f"Room {100 + n}: {w} night, breakfast and city tax {40 + n}.{n}0 EUR"
+            for n, w in enumerate(["first", "second", "third", "fourth", "fifth", "sixth",
+                                   "seventh", "eighth", "ninth", "tenth"])]  # fmt: skip
+    other = [f"Clause {n}: the tenant pays {w} month's rent before the {n + 3}th"
+             for n, w in enumerate(["this", "each", "every", "the next", "that", "one",
+                                    "any", "a further", "the last", "our"])]  # fmt: skip
+    media = tmp_path / "media"
+    media.mkdir()
+    scan = page_of(header + body)
+    scan.save(media / "invoice-scan.jpg", quality=80)
+    dim = ImageEnhance.Brightness(scan).enhance(0.72)  # the same page scanned again: darker,
+    dim = dim.rotate(1.5, expand=True, fillcolor=(184, 180, 160))  # askew, on grey paper
+    dim.filter(ImageFilter.GaussianBlur(0.7)).save(media / "invoice-again.jpg", quality=60)
+    page_of(header + other).save(media / "contract.jpg", quality=80)  # same letterhead
+    with Library(tmp_path / "lib") as library:
+        index_folders([media], library, lite0)
+        fill_texts(library, lambda p: None, lambda: False)
+        groups = find_duplicates(library, min_tier=Tier.SAME)
+    assert [sorted(i.filename for i in g.items) for g in groups] == [
+        ["invoice-again.jpg", "invoice-scan.jpg"]
+    ]
+    assert groups[0].tier is Tier.SAME
+
+
+def test_a_catalogue_keeps_the_text_and_finds_pictures_by_it(tmp_path, lite0, capsys):
+    """Copied from a library or read by the Ray job's decode tasks, the text goes into the
+    catalogue with each picture; words find it there as in the library."""
+    import json
+
+    from image_finder.core.indexing import scale_videos
+    from image_finder.core.indexing.scale_out import decode_batch, split_transform
+    from image_finder.core.indexing.to_catalogue import copy_library
+    from image_finder.core.stores.catalogue import Catalogue
+    from tests.helpers import run
+
+    media = tmp_path / "media"
+    media.mkdir()
+    receipt().save(media / "receipt.png")
+    photo("coffee").save(media / "coffee.jpg")
+    text_pdf(media / "contract.pdf", ["Clause 7: termination notice", "Signed in Lucerne"])
+    store = f"milvus-lite:{tmp_path / 'cat' / 'shop.db'}"
+    with Library(tmp_path / "lib") as library, Catalogue(store) as catalogue:
+        index_folders([media], library, lite0)
+        fill_texts(library, lambda p: None, lambda: False)
+        assert copy_library(library, catalogue) == 3
+
+    def found(*words: str) -> list[tuple[str, str, str]]:
+        code, out, err = run(capsys, "search", "--store", store, "--text", *words, "--json")
+        assert code == 0, err
+        return [(Path(r["path"]).name, r["matched"], r["text"]["snippet"])
+                for r in json.loads(out)["results"]]  # fmt: skip
+
+    assert found("adler") == [
+        ("receipt.png", "text", "Hotel [Adler]\nInvoice 2024-117\nTotal EUR 184.50")
+    ]
+    assert [f[0] for f in found('"termination notice"')] == ["contract.pdf"]
+    assert [f[0] for f in found("invoic*")] == ["receipt.png"]
+    assert found("clause -lucerne") == []
+    code, out, _ = run(capsys, "search", "--store", store, "--text", "zeppelin", "--json")
+    assert code == 0 and json.loads(out)["results"] == []
+
+    # the Ray job's decode tasks read the text of the pictures they decode
+    steps, _ = split_transform(lite0.transform)
+    items = scale_videos.work_items([str(media / "receipt.png"), str(media / "contract.pdf")])
+    rows = []
+    for item in items:
+        out = decode_batch({k: [v] for k, v in item.items()}, steps, 0, read=True)
+        rows += [{k: out[k][n] for k in out} for n in range(len(out["path"]))]
+    for row in rows:
+        row["vector"] = np.ones(4, np.float32)
+    written, _, _ = scale_videos.Gatherer().add({k: [r[k] for r in rows] for k in rows[0]})
+    said = {Path(r.path).name: (r.text_source, r.text) for r in written}
+    assert said["receipt.png"] == ("read", "\n".join(LINES))
+    assert said["contract.pdf"][0] == "layer" and "Lucerne" in said["contract.pdf"][1]
