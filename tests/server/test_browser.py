@@ -546,3 +546,60 @@ def test_a_clip_uploaded_finds_the_video_holding_it_and_plays_from_there(
             if phone:
                 assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
             assert [e for e in driver.get_log("browser") if "play()" not in e["message"]] == []
+
+
+def test_words_written_in_a_picture_find_it_with_its_snippet_and_text(lite0, token, tmp_path):
+    """A receipt found by a word it says: its tile shows the snippet with the word marked,
+    its detail the text read (selectable), at desktop and phone widths."""
+    pytest.importorskip("rapidocr")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from image_finder.core.indexing.indexer import index_folders
+    from image_finder.core.indexing.texts import fill_texts
+    from image_finder.core.stores.library import Library
+    from image_finder.server.app import create_app
+    from image_finder.server.config import ServerConfig
+    from tests.core.pictures.test_text_reading import LINES, receipt
+    from tests.videos import photo
+
+    media = tmp_path / "Receipts"
+    media.mkdir()
+    receipt().save(media / "receipt.png")
+    photo("coffee").save(media / "coffee.jpg")
+    shots = shots_dir(tmp_path)
+    port = free_port()
+    with Library(tmp_path / "text-library") as library:
+        index_folders([media], library, lite0)
+        fill_texts(library, lambda p: None, lambda: False)
+        app = create_app(ServerConfig(port=port), library=library, extractor=lite0)
+        with serving(app, port) as url:
+            for width, height, phone in ((1280, 800, False), (390, 844, True)):
+                with browser(width, height, phone=phone) as driver:
+                    driver.get(f"{url}/?token={token}")
+                    words = driver.find_element(By.ID, "words")
+                    words.send_keys("adler", Keys.ENTER)
+                    wait_for(driver, lambda d: results(d))
+                    first = results(driver)[0]
+                    assert first.text.split("\n")[0] == "receipt.png"
+                    snippet = first.find_element(By.CLASS_NAME, "snippet")
+                    marked = [m.text for m in snippet.find_elements(By.TAG_NAME, "mark")]
+                    assert marked == ["Adler"] and "Hotel" in snippet.text
+                    assert "says: Hotel Adler" in first.get_attribute("aria-label")
+                    driver.save_screenshot(
+                        str(shots / f"{'phone' if phone else 'desktop'}-text.png")
+                    )
+                    first.click()
+                    body = driver.find_element(By.ID, "detail-text-body")
+                    wait_for(driver, lambda d, b=body: b.is_displayed() and b.text)
+                    assert body.text.splitlines() == list(LINES)
+                    selectable = driver.execute_script(
+                        "return getComputedStyle(arguments[0]).userSelect", body
+                    )
+                    assert selectable != "none"
+                    if phone:
+                        assert (
+                            driver.execute_script("return document.documentElement.scrollWidth")
+                            <= 390
+                        )
+                    assert driver.get_log("browser") == []

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -320,6 +321,12 @@ class Library:
                 for row in self._db.execute("PRAGMA integrity_check").fetchall()
                 if row[0] != "ok"
             ]
+            try:  # the text index agrees with the texts it indexes
+                self._db.execute("INSERT INTO text_search(text_search) VALUES('integrity-check')")
+            except sqlite3.OperationalError:
+                pass  # busy (another process writes): not a damage
+            except sqlite3.DatabaseError as exc:
+                problems.append(f"the text index: {exc}")
         if not problems:
             info = self.vector_index.info()
             if info["vectors"] != self.count():

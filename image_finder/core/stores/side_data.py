@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from image_finder.core.common.errors import ModelMismatchError
+from image_finder.core.common.faults import checkpoint
 from image_finder.core.common.records import Scan, decode_path
 from image_finder.core.common.spelling import one_letter_off
 from image_finder.core.pictures.layout import SIGNATURE_BYTES
@@ -127,6 +128,7 @@ class SideData:
                 " (SELECT 1 FROM images WHERE id = ?)",
                 [(*r, r[0]) for r in rows],
             )
+            checkpoint("texts_before_commit")
 
     def texts(self, ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
         """(source, text, lines as JSON) of those items whose text was read."""

@@ -232,3 +232,41 @@ def test_a_catalogue_keeps_the_text_and_finds_pictures_by_it(tmp_path, lite0, ca
     said = {Path(r.path).name: (r.text_source, r.text) for r in written}
     assert said["receipt.png"] == ("read", "\n".join(LINES))
     assert said["contract.pdf"][0] == "layer" and "Lucerne" in said["contract.pdf"][1]
+
+
+def test_a_process_killed_while_reading_keeps_what_it_wrote_and_a_rerun_completes(tmp_path, lite0):
+    """Killed (SIGKILL) inside the second batch's transaction: the first batch's texts stay,
+    the text index agrees with them, and the next run reads the rest."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT_DIR
+
+    media = tmp_path / "media"
+    media.mkdir()
+    for n in range(12):
+        if n % 3 == 0:
+            receipt().save(media / f"receipt-{n:02d}.png")
+        else:
+            Image.new("RGB", (320, 240), (40 + 15 * n, 90, 160)).save(media / f"plain-{n:02d}.png")
+    with Library(tmp_path / "lib") as library:
+        index_folders([media], library, lite0)
+
+    def read(kill: bool) -> int:
+        env = {**os.environ, "IMAGE_FINDER_KILL_AT": "texts_before_commit:2"} if kill else None
+        command = [sys.executable, "-m", "image_finder.cli", "--data-dir", str(tmp_path / "lib"),
+                   "index", "--read-text", str(media)]  # fmt: skip
+        done = subprocess.run(command, env=env, cwd=ROOT_DIR, capture_output=True, timeout=300)
+        return done.returncode
+
+    assert read(kill=True) == -9
+    with Library(tmp_path / "lib") as library:
+        assert library.check() == []
+        assert len(library.side_data.missing_texts()) == 4  # the first batch of 8 was kept
+        first = {i for i, _, _ in library.side_data.text_matches("adler", 20)}
+    assert read(kill=False) == 0
+    with Library(tmp_path / "lib") as library:
+        assert library.check() == [] and library.side_data.missing_texts() == []
+        found = {i for i, _, _ in library.side_data.text_matches("adler", 20)}
+        assert first < found and len(found) == 4
