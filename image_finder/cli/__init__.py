@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from image_finder import __version__
-from image_finder.cli import concepts, duplicates, store, text, tune, watch, words
+from image_finder.cli import banks, concepts, duplicates, store, text, tune, watch, words
 from image_finder.cli import query as query_options
 from image_finder.cli.output import Interrupt, ProgressLine, print_searches, print_status, run_job
 from image_finder.core.common import paths
@@ -201,6 +201,8 @@ def build_parser() -> _Parser:
     tune.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress))
     _model_options(watch.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress)))
     text.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress))
+    for loads in banks.add_parser(sub, lambda p, suppress: _common(p, suppress=suppress)):
+        _model_options(loads)
     parser.commands = dict(sub.choices)
     return parser
 
@@ -468,6 +470,8 @@ COMMANDS = {
     "concept": concepts.cmd_concept,
     "tune": tune.cmd_tune,
     "watch": cmd_watch,
+    "bank": banks.cmd_bank,
+    "match": banks.cmd_match,
 }
 
 

@@ -190,6 +190,7 @@ class FileFacts:
     height: int | None = None
     layout: bytes | None = None  # brightness layout (core/pictures/layout.py)
     page_print: bytes | None = None  # a page's (core/pictures/page_print.py)
+    pdq: bytes | None = None  # a photo's or a moment's PDQ hash and quality (pictures/pdq.py)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """What the library stores beside each vector and an earlier version did not: read once more
 at the next indexing run, without the model. Brightness layouts (core/pictures/layout.py) decode the
 picture; the facts that narrow a search (core/pictures/picture_facts.py) need its header only;
-a document's page prints (core/pictures/page_print.py) render its pages again."""
+a document's page prints (core/pictures/page_print.py) render its pages again; PDQ hashes
+(core/pictures/pdq.py) decode the picture, or the moment, again."""
 
 from __future__ import annotations
 
@@ -104,6 +105,42 @@ def fill_in(
         fill_facts(library, folder_ids, notify, is_cancelled)
     if not is_cancelled():
         fill_page_prints(library, folder_ids, notify, is_cancelled)
+    if not is_cancelled():
+        fill_hashes(library, folder_ids, notify, is_cancelled)
+
+
+def fill_hashes(
+    library: Library,
+    folder_ids: Sequence[int],
+    notify: ProgressCallback,
+    is_cancelled: CancelCallback,
+) -> None:
+    """The PDQ hashes of the photos and video moments indexed before they were kept: each
+    picture decoded once more (a moment at its time), without the model."""
+    from image_finder.core.common.records import Part
+    from image_finder.core.pictures.parts import part_picture
+    from image_finder.core.pictures.pdq import hash_of
+
+    todo = library.side_data.missing_hashes(folder_ids)
+    if not todo:
+        return
+    log.info("computing the PDQ hashes of %d pictures indexed before", len(todo))
+
+    def read(row: tuple[int, str, str | None]) -> tuple[int, bytes]:
+        try:
+            return row[0], hash_of(part_picture(row[1], Part.from_key(row[2])))
+        except (ImageLoadError, OSError) as exc:
+            log.warning("no PDQ hash for %s: %s", display_name(row[1]), exc)
+            return row[0], b""
+
+    notify(IndexProgress(IndexPhase.LAYOUTS, 0, len(todo)))
+    with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="pdq") as pool:
+        for start in range(0, len(todo), LAYOUT_BATCH):
+            if is_cancelled():
+                return
+            library.side_data.set_hashes(list(pool.map(read, todo[start : start + LAYOUT_BATCH])))
+            done = min(len(todo), start + LAYOUT_BATCH)
+            notify(IndexProgress(IndexPhase.LAYOUTS, done, len(todo)))
 
 
 def fill_page_prints(

@@ -58,6 +58,7 @@ from image_finder.core.indexing.progress import (
 from image_finder.core.indexing.videos import Tally, VideoJob, has_parts, index_videos
 from image_finder.core.pictures.images import image_size, is_raw_name, load_image, read_file
 from image_finder.core.pictures.layout import signature
+from image_finder.core.pictures.pdq import hash_of
 from image_finder.core.pictures.scanning import ScanEntry, Skipped, file_hash, scan_folder
 from image_finder.core.pictures.video import MomentRule
 from image_finder.core.stores.library import Library
@@ -471,7 +472,7 @@ def _prepare(job: _Job, extractor: Extractor) -> tuple[torch.Tensor, FileFacts]:
     raw = is_raw_name(job.entry.path)
     image = load_image(data, min_size=extractor.min_decode_size, raw=raw)
     width, height = (None, None) if raw else image_size(data) or (None, None)
-    facts = FileFacts(size, mtime, digest, width, height, signature(image))
+    facts = FileFacts(size, mtime, digest, width, height, signature(image), pdq=hash_of(image))
     return extractor.preprocess(image), facts
 
 

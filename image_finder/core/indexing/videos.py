@@ -23,6 +23,7 @@ from image_finder.core.indexing.progress import IndexPhase, IndexProgress
 from image_finder.core.pictures.layout import signature
 from image_finder.core.pictures.page_print import page_print
 from image_finder.core.pictures.parts import file_parts, has_parts, is_paged
+from image_finder.core.pictures.pdq import hash_of
 from image_finder.core.pictures.scanning import ScanEntry, Skipped, file_hash
 from image_finder.core.pictures.video import MomentRule, is_video_name, probe
 
@@ -165,7 +166,7 @@ def _embed(job: VideoJob, context: _Context, rule: MomentRule, tally: Tally) -> 
             width, height = height, width
         return extractor.preprocess(image), FileFacts(
             before.st_size, before.st_mtime_ns, digest, width, height, layout,
-            page_print(image) if paged else None,
+            page_print(image) if paged else None, None if paged else hash_of(image),
         )  # fmt: skip
 
     parts, vectors = kept.earlier(folder_id, path)

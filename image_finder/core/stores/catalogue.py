@@ -325,6 +325,9 @@ class Catalogue(CatalogueReads):
     def _fields(self) -> list[str]:
         return [*_FIELDS, *_PART_FIELDS] if self.keeps_parts else list(_FIELDS)
 
+    def _text_fields(self) -> list[str]:
+        return list(_TEXT_FIELDS) if self.keeps_texts else []
+
     def _keys_of(self, paths: Sequence[str]) -> list[str]:
         """The keys of every item of the files ``paths``: each file's own, and its parts'."""
         keys = [row_key(p) for p in paths]
@@ -369,7 +372,7 @@ class Catalogue(CatalogueReads):
         gone = []
         moved = 0
         for old, new in moves:
-            fields = [*self._fields(), "vector", "layout"]
+            fields = [*self._fields(), "vector", "layout", *self._text_fields()]
             found = self.client.get(self.collection, ids=self._keys_of([old]), output_fields=fields)
             if not found:
                 continue

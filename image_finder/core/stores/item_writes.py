@@ -95,9 +95,9 @@ class ItemWrites:
                 f = change.facts
                 db.execute(
                     "UPDATE images SET size=?, mtime_ns=?, content_hash=?, indexed_at=?, model=?,"
-                    " vector=?, adapted=?, width=?, height=?, layout=? WHERE id=?",
+                    " vector=?, adapted=?, width=?, height=?, layout=?, pdq=? WHERE id=?",
                     (f.size, f.mtime_ns, f.content_hash, now, model, _blob(vec), adapted,
-                     f.width, f.height, f.layout, change.image_id),
+                     f.width, f.height, f.layout, f.pdq, change.image_id),
                 )  # fmt: skip
             paths = _paths(db, [m.image_id for m in moved] + [t.image_id for t in touched])
             db.executemany(
@@ -186,11 +186,11 @@ def _insert(
     f = record.facts
     cur = db.execute(
         "INSERT INTO images (folder_id, path, filename, size, mtime_ns, content_hash,"
-        " indexed_at, model, vector, adapted, width, height, layout, part, page_print)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " indexed_at, model, vector, adapted, width, height, layout, part, page_print, pdq)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (record.folder_id, encode_path(record.path), _filename(record.path), f.size,
          f.mtime_ns, f.content_hash, now, model, _blob(vector), adapted, f.width, f.height,
-         f.layout, record.part.key if record.part else None, f.page_print),
+         f.layout, record.part.key if record.part else None, f.page_print, f.pdq),
     )  # fmt: skip
     return int(cur.lastrowid or 0)
 

@@ -22,7 +22,7 @@ from image_finder.core.common.errors import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 
 # Schema changes, each run in the same transaction as the version bump: version -> statements
 # that bring a library of that version to the next.
@@ -107,7 +107,8 @@ _IMAGES_V9 = """CREATE TABLE IF NOT EXISTS images (
 )"""
 _SCAN_COLUMNS = ("modality", "body_part", "series", "series_uid")  # a DICOM file's (11)
 _NEWER = ",\n".join(
-    f"    {c}" for c in ("duration REAL", *(f"{c} TEXT" for c in _SCAN_COLUMNS), "page_print BLOB")
+    f"    {c}"
+    for c in ("duration REAL", *(f"{c} TEXT" for c in _SCAN_COLUMNS), "page_print BLOB", "pdq BLOB")
 )
 _IMAGES = _IMAGES_V9.replace("    part TEXT\n)", f"    part TEXT,\n{_NEWER}\n)")
 _IMAGE_INDEXES = (
@@ -173,6 +174,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE images ADD COLUMN page_print BLOB",
     ),
     12: _TEXTS,  # 13: the text read in pictures
+    13: (  # 14: a picture's PDQ hash and quality (core/pictures/pdq.py); NULL: not hashed yet
+        "ALTER TABLE images ADD COLUMN pdq BLOB",
+    ),
 }
 
 SCHEMA = """

@@ -53,6 +53,29 @@ class SideData:
         with self._database.transaction() as db:
             db.executemany("UPDATE images SET layout=? WHERE id=?", [(b, i) for i, b in rows])
 
+    def missing_hashes(self, folder_ids: Sequence[int]) -> list[tuple[int, str, str | None]]:
+        """(id, path, part) of the photos and video moments in those folders that have no PDQ
+        hash yet (indexed by an earlier version; an empty one marks a picture that could not
+        be hashed: not listed)."""
+        marks = ",".join("?" * len(folder_ids))
+        with self._database.lock:
+            rows = self._database.connection.execute(
+                "SELECT id, path, part FROM images WHERE pdq IS NULL AND (part IS NULL OR part"
+                f" LIKE 'time:%') AND folder_id IN ({marks})",
+                [int(f) for f in folder_ids],
+            ).fetchall()
+        return [(r[0], decode_path(r[1]), r[2]) for r in rows]
+
+    def set_hashes(self, rows: Sequence[tuple[int, bytes]]) -> None:
+        """Store PDQ hashes (id, hash and quality: core/pictures/pdq.py) of items indexed."""
+        with self._database.transaction() as db:
+            db.executemany("UPDATE images SET pdq=? WHERE id=?", [(b, i) for i, b in rows])
+
+    def hashes(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """The PDQ hashes (with their quality) of those items that have one."""
+        rows = self._by_id("SELECT id, pdq FROM images WHERE length(pdq) > 0", ids)
+        return {r[0]: bytes(r[1]) for r in rows}
+
     def layouts(self, ids: Sequence[int]) -> dict[int, bytes]:
         """The stored brightness layouts (core/pictures/layout.py) of those images that have one
         (not those indexed before layouts were stored, nor those whose file could not be read)."""

@@ -1,0 +1,192 @@
+"""Hash banks for every face: lists imported and exported, folders of known pictures added,
+and files matched (core/banks/). The faces print or serve what these return.
+
+Pictures are read as indexing reads them: a photo whole, a video by its moments (each a
+picture matched on its own), a document by its pages. A file that cannot be read is
+reported (``Unreadable``) and the others go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+import numpy as np
+
+from image_finder.core.banks.lists import read_list, write_list
+from image_finder.core.banks.matching import Match, Matcher, Signals
+from image_finder.core.banks.store import BankStore, ImportCount
+from image_finder.core.common.errors import ImageFinderError, ImageLoadError
+from image_finder.core.common.records import Part, display_name
+from image_finder.core.pictures.pdq import pdq_of
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.stores.store import Store
+
+BATCH = 16  # pictures embedded together
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A file that could not be matched, and why."""
+
+    path: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"path": self.path, "error": self.reason}
+
+
+def open_banks(store: Store) -> BankStore:
+    """The banks kept beside a library (a catalogue keeps none)."""
+    library = store.as_library()
+    if library is None:
+        raise ImageFinderError("hash banks are kept beside a library, not a catalogue")
+    return BankStore(library.folder)
+
+
+def import_list(banks: BankStore, name: str, path: str) -> ImportCount:
+    """A hash list's rows into bank ``name``: all of them, or none when a line is wrong."""
+    return banks.import_hashes(name, read_list(path))
+
+
+def export_list(banks: BankStore, name: str, out: TextIO) -> int:
+    return write_list(banks.hashes(name), out)
+
+
+def pictures_of(
+    paths: Sequence[str],
+) -> Iterator[tuple[str, Part | None, Image.Image] | Unreadable]:
+    """Every picture of the files and folders ``paths``: (path, part, picture), in order,
+    or why a file gave none."""
+    from image_finder.core.pictures.scanning import ScanEntry, scan_folder
+
+    for given in paths:
+        if os.path.isdir(given):
+            for entry in scan_folder(given):
+                if isinstance(entry, ScanEntry):
+                    yield from _file_pictures(entry.path)
+                else:
+                    yield Unreadable(entry.path, entry.reason)
+        elif os.path.exists(given):
+            yield from _file_pictures(os.path.abspath(given))
+        else:
+            yield Unreadable(given, "file not found")
+
+
+def _file_pictures(path: str) -> Iterator[tuple[str, Part | None, Image.Image] | Unreadable]:
+    from image_finder.core.pictures.images import load_image
+    from image_finder.core.pictures.parts import file_parts, has_parts
+    from image_finder.core.pictures.video import MomentRule
+
+    try:
+        if not has_parts(path):
+            yield path, None, load_image(path)
+            return
+        for part, picture in file_parts(path, MomentRule()).pictures:
+            yield path, part, picture
+    except (ImageLoadError, OSError) as exc:
+        yield Unreadable(path, getattr(exc, "reason", None) or str(exc))
+
+
+def _signals(
+    found: list[tuple[str, Part | None, Image.Image]], extractor: Extractor | None
+) -> list[Signals]:
+    vectors = _vectors([p for _, _, p in found], extractor) if extractor else None
+    out = []
+    for n, (_, _, picture) in enumerate(found):
+        try:
+            pdq = pdq_of(picture)
+        except ImageLoadError:
+            pdq = None
+        out.append(Signals(pdq, None if vectors is None else vectors[n]))
+    return out
+
+
+def _vectors(pictures: list[Image.Image], extractor: Extractor) -> np.ndarray:
+    """The pictures' features; one the model refuses gets zeros (no vector match)."""
+    try:
+        return extractor.embed_images(pictures)
+    except ImageLoadError:
+        out = np.zeros((len(pictures), extractor.dim), np.float32)
+        for n, picture in enumerate(pictures):
+            with contextlib.suppress(ImageLoadError):
+                out[n] = extractor.embed_images([picture])[0]
+        return out
+
+
+def _batches(
+    paths: Sequence[str], cancelled: Callable[[], bool]
+) -> Iterator[list[tuple[str, Part | None, Image.Image]] | Unreadable]:
+    batch: list[tuple[str, Part | None, Image.Image]] = []
+    for found in pictures_of(paths):
+        if cancelled():
+            break
+        if isinstance(found, Unreadable):
+            yield found
+            continue
+        batch.append(found)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def match_files(
+    banks: BankStore,
+    paths: Sequence[str],
+    names: Sequence[str] = (),
+    extractor: Extractor | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> Iterator[Match | Unreadable]:
+    """Each match of the pictures of ``paths`` in the banks ``names`` (all when empty), file
+    by file; files that cannot be read are reported and skipped. Nothing is moved or changed."""
+    matcher = Matcher(banks, names, extractor.name if extractor else None)
+    wanted = extractor if matcher.has_pictures else None  # vectors only against pictures
+    for batch in _batches(paths, cancelled):
+        if isinstance(batch, Unreadable):
+            yield batch
+            continue
+        for (path, part, _), signal in zip(batch, _signals(batch, wanted), strict=True):
+            yield from matcher.match(path, part, signal)
+
+
+def add_folder(
+    banks: BankStore,
+    name: str,
+    folder: str,
+    extractor: Extractor,
+    label: str = "",
+    cancelled: Callable[[], bool] = lambda: False,
+) -> tuple[ImportCount, list[Unreadable]]:
+    """The pictures of ``folder`` into bank ``name``: each one's features (the library's
+    model) and PDQ hash, named by its path in the folder, all at once."""
+    if not os.path.isdir(folder):
+        raise ImageFinderError(f"not a folder: {folder}")
+    banks.get(name)  # a clear error before any picture is read
+    rows: list[tuple[str, str, str, np.ndarray, bytes | None]] = []
+    skipped: list[Unreadable] = []
+    for batch in _batches([folder], cancelled):
+        if isinstance(batch, Unreadable):
+            skipped.append(batch)
+            continue
+        for (path, part, _), signal in zip(batch, _signals(batch, extractor), strict=True):
+            entry = Path(path).relative_to(folder).as_posix() + (f"#{part.key}" if part else "")
+            blob = signal.pdq.to_blob() if signal.pdq is not None else None
+            assert signal.vector is not None
+            rows.append((entry, label, extractor.name, signal.vector, blob))
+    if cancelled():
+        raise ImageFinderError("cancelled: the bank was left as it was")
+    return banks.add_pictures(name, rows), skipped
+
+
+def describe_skipped(skipped: Sequence[Unreadable]) -> list[str]:
+    return [f"{display_name(s.path)}: {s.reason}" for s in skipped]

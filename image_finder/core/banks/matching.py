@@ -1,0 +1,150 @@
+"""Matching pictures against hash banks, with two signals:
+
+* **PDQ** (core/pictures/pdq.py): the picture's hash within the bank's distance of one of
+  its hashes (the reference's 31 bits by default), found by the multi-index hash
+  (core/banks/index.py); a hash of low quality (a flat picture) is not matched, as the
+  reference says.
+* **vector**: the model's features of the picture within the bank's score (cosine) of one of
+  its pictures' (banks filled from a folder): it finds the crops, overlays and rotations that
+  move PDQ by more than 31 bits. Its default threshold, ``VECTOR_SCORE``, is the one that
+  matched no more than 1 in 10,000 unrelated pictures (``python -m benchmarks.banks``).
+
+A video is matched moment by moment (each moment's PDQ and vector, as a photo's).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from image_finder.core.banks.index import HashIndex
+from image_finder.core.banks.store import Bank, BankStore
+from image_finder.core.common.errors import ImageFinderError
+from image_finder.core.common.records import Part
+from image_finder.core.pictures.pdq import BYTES, Pdq
+
+VECTOR_SCORE = 0.85  # cosine, EfficientNet-Lite0 and ViT-B/16 alike (benchmarks/banks.py)
+
+
+@dataclass(frozen=True)
+class Match:
+    """One picture (or a video's moment) found in a bank."""
+
+    path: str
+    part: Part | None
+    bank: str
+    label: str
+    signal: str  # "pdq" or "vector"
+    value: float  # PDQ: the distance in bits; vector: the score
+    threshold: float  # what the value had to be within (PDQ: at most; vector: at least)
+    entry: str  # what matched in the bank: the hash (hex), or the bank picture's name
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "part": self.part.to_json() if self.part else None,
+            "bank": self.bank, "label": self.label, "signal": self.signal,
+            ("distance" if self.signal == "pdq" else "score"): (
+                int(self.value) if self.signal == "pdq" else round(self.value, 4)),
+            "threshold": int(self.threshold) if self.signal == "pdq" else self.threshold,
+            "entry": self.entry,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What a picture is matched by: its PDQ hash (None: could not be hashed) and its
+    features (None: no model)."""
+
+    pdq: Pdq | None
+    vector: np.ndarray | None = None
+
+
+class Matcher:
+    """The banks ``names`` (all, when empty) ready for lookups: their hashes in one index, their
+    pictures' vectors of ``model`` in one matrix."""
+
+    def __init__(self, store: BankStore, names: Sequence[str] = (), model: str | None = None):
+        self.banks: list[Bank] = [store.get(n) for n in names] if names else store.banks()
+        if not self.banks:
+            raise ImageFinderError("no bank to match against: create one (bank create NAME)")
+        self._store = store
+        self._by_id = {b.id: b for b in self.banks}
+        codes, self._entries = store.all_hashes(self._by_id)
+        self._hashed = len(codes)
+        pictures = store.pictures(self._by_id)
+        # the banks' pictures' PDQ hashes are looked up with the listed ones, after them
+        self._hashed_pictures = [p for p in pictures if p.pdq is not None and p.pdq.matchable]
+        if self._hashed_pictures:
+            extra = b"".join(p.pdq.hash for p in self._hashed_pictures if p.pdq is not None)
+            codes = np.concatenate([codes, np.frombuffer(extra, np.uint8).reshape(-1, BYTES)])
+        self._index = HashIndex(codes, max(b.pdq_distance for b in self.banks))
+        self._embedded = [p for p in pictures if model is not None and p.model == model]
+        self._vectors = np.stack([p.vector for p in self._embedded]) if self._embedded else None
+
+    @property
+    def hashes(self) -> int:
+        return self._hashed
+
+    @property
+    def has_pictures(self) -> bool:
+        """Whether the banks hold pictures embedded with the model (the vector signal)."""
+        return bool(self._embedded)
+
+    def match(self, path: str, part: Part | None, signals: Signals) -> list[Match]:
+        """The banks' entries the picture matches, one per bank and signal (the closest)."""
+        found: dict[tuple[str, str], Match] = {}
+
+        def keep(match: Match) -> None:
+            key = (match.bank, match.signal)
+            old = found.get(key)
+            better = old is None or (
+                match.value < old.value if match.signal == "pdq" else match.value > old.value
+            )
+            if better:
+                found[key] = match
+
+        if signals.pdq is not None and signals.pdq.matchable:
+            for hit in self._index.lookup(np.frombuffer(signals.pdq.hash, np.uint8))[0]:
+                known = self._entry(hit.position)
+                if known is None:  # taken out of its bank since
+                    continue
+                bank_id, label, entry = known
+                bank = self._by_id[bank_id]
+                if hit.distance <= bank.pdq_distance:
+                    keep(Match(path, part, bank.name, label, "pdq", hit.distance,
+                               bank.pdq_distance, entry))  # fmt: skip
+        if signals.vector is not None and self._vectors is not None:
+            scores = self._vectors @ np.asarray(signals.vector, np.float32)
+            for row in np.flatnonzero(scores >= min(self._score(b) for b in self.banks)):
+                picture = self._embedded[int(row)]
+                bank = self._by_id[picture.bank_id]
+                if scores[row] >= self._score(bank):
+                    keep(Match(path, part, bank.name, picture.label, "vector",
+                               float(scores[row]), self._score(bank), picture.name))  # fmt: skip
+        return sorted(found.values(), key=lambda m: (m.bank, m.signal))
+
+    @staticmethod
+    def _score(bank: Bank) -> float:
+        return bank.vector_score if bank.vector_score is not None else VECTOR_SCORE
+
+    def _entry(self, position: int) -> tuple[int, str, str] | None:
+        """(bank id, label, entry) of an indexed hash."""
+        if position >= self._hashed:
+            picture = self._hashed_pictures[position - self._hashed]
+            return picture.bank_id, picture.label, picture.name
+        found = self._store.entry(int(self._entries[position]))
+        if found is None:
+            return None
+        bank_id, digest, label = found
+        return bank_id, label, digest.hex()
+
+
+def by_file(matches: Sequence[Match]) -> dict[str, list[Match]]:
+    out: defaultdict[str, list[Match]] = defaultdict(list)
+    for match in matches:
+        out[match.path].append(match)
+    return dict(out)
