@@ -354,6 +354,10 @@ class ResultDelegate(QStyledItemDelegate):
         pieces = [(p[1:-1], bold) if p.startswith("[") and p.endswith("]") else (p, plain)
                   for p in re.split(r"(\[[^\]]*\])", snippet) if p]  # fmt: skip
         widths = [QFontMetrics(font).horizontalAdvance(text) for text, font in pieces]
+        if sum(widths) > rect.width() and len(pieces) > 1 and pieces[0][1] is plain:
+            lead = "…"  # the words searched for first
+            pieces[0] = (lead, plain)
+            widths[0] = QFontMetrics(plain).horizontalAdvance(lead)
         x = rect.x() + max(0, (rect.width() - sum(widths)) // 2)
         painter.setPen(option.palette.color(QPalette.ColorRole.PlaceholderText))
         for (text, font), width in zip(pieces, widths, strict=True):
