@@ -97,9 +97,11 @@ def index_summary(report: IndexReport) -> str:
         pace = f", {report.video_seconds / report.seconds:.0f}× real time" if report.seconds else ""
         parts.append(f"{count(report.videos, 'video')} ({duration(report.video_seconds)} of video"
                      f"{pace})")  # fmt: skip
+    found = (f"; {count(len(report.matches), 'match', 'matches')} in watched banks"
+             if report.matches else "")  # fmt: skip
     if changed:
-        return f"Indexing finished: {', '.join(parts)} in {duration(report.seconds)}"
-    return "The library is up to date"
+        return f"Indexing finished: {', '.join(parts)} in {duration(report.seconds)}{found}"
+    return "The library is up to date" + found
 
 
 def folder_summary(folder: FolderInfo, indexing: bool = False) -> str:

@@ -270,6 +270,8 @@ def cmd_index(args: argparse.Namespace, settings: Settings, library: Library) ->
         print(f"skipped {display_name(skipped.path)}: {skipped.reason}", file=sys.stderr)
     for folder in report.offline_folders:
         print(f"offline: {display_name(folder)} (entries kept)", file=sys.stderr)
+    for match in report.matches:
+        print(f"in a watched bank: {banks.match_line(match)}")
     print(
         f"{index_summary(report)} ({report.unchanged:,} unchanged, "
         f"{report.images_per_second:.1f} images/s). "

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from image_finder.cli.output import Interrupt
 from image_finder.core.common.errors import ImageFinderError
-from image_finder.core.common.records import display_name
+from image_finder.core.common.records import Part, display_name
 from image_finder.core.config.settings import Settings
 from image_finder.core.stores.library import Library
 
@@ -149,19 +149,24 @@ def cmd_match(args: argparse.Namespace, settings: Settings, library: Library) ->
                     print(f"left out {display_name(found.path)}: {found.reason}", file=sys.stderr)
                     continue
                 matched += 1
-                if args.json:
-                    print(json.dumps(found.to_json()), flush=True)
-                    continue
-                where = f" {found.part.label}" if found.part else ""
-                value = (f"{int(found.value)} bits ≤ {int(found.threshold)}"
-                         if found.signal == "pdq"
-                         else f"score {found.value:.3f} ≥ {found.threshold:.2f}")  # fmt: skip
-                label = f" “{found.label}”" if found.label else ""
-                print(f"{display_name(found.path)}{where}: {found.bank}{label}, "
-                      f"{found.signal} {value}", flush=True)  # fmt: skip
+                body = found.to_json()
+                print(json.dumps(body) if args.json else match_line(body), flush=True)
     if not args.json:
         print(f"{matched:,} match{'es' if matched != 1 else ''}.", file=sys.stderr)
     return 3 if matched else 0
+
+
+def match_line(match: dict[str, Any]) -> str:
+    """A match (its JSON) in one line: the file (and moment), the bank and label, the signal
+    and how close, against the threshold."""
+    part = match.get("part")
+    where = f" {Part(part['kind'], part[Part.KINDS[part['kind']]]).label}" if part else ""
+    value = (f"{match['distance']} bits ≤ {match['threshold']}" if match["signal"] == "pdq"
+             else f"score {match['score']:.3f} ≥ {match['threshold']:.2f}")  # fmt: skip
+    label = f" “{match['label']}”" if match["label"] else ""
+    return (
+        f"{display_name(match['path'])}{where}: {match['bank']}{label}, {match['signal']} {value}"
+    )
 
 
 def _model_args(args: argparse.Namespace) -> argparse.Namespace:

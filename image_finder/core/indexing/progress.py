@@ -49,6 +49,7 @@ class IndexReport:
     remaining: int = 0  # new or changed files left for the next run when cancelled
     videos: int = 0  # of the files added or updated, the videos
     video_seconds: float = 0.0  # their length
+    matches: list[dict[str, Any]] = field(default_factory=list)  # in watched banks, recorded
 
     @property
     def images_per_second(self) -> float:
@@ -69,6 +70,7 @@ class IndexReport:
             "video_seconds": round(self.video_seconds, 1),
             "seconds": round(self.seconds, 3),
             "images_per_second": round(self.images_per_second, 2),
+            **({"matches": self.matches} if self.matches else {}),
         }
 
 

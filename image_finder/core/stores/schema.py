@@ -31,6 +31,27 @@ _TEXT_VECTORS = """CREATE TABLE IF NOT EXISTS text_vectors (
     vector BLOB NOT NULL
 )"""
 
+# A match of an indexed item in a watched hash bank: once per item and bank; the file's path
+# and part are kept (an item removed later leaves its match readable); a decision (confirmed,
+# dismissed) names the one who made it.
+_BANK_MATCHES = """CREATE TABLE IF NOT EXISTS bank_matches (
+    id INTEGER PRIMARY KEY,
+    image_id INTEGER REFERENCES images(id) ON DELETE SET NULL,
+    path BLOB NOT NULL,
+    part TEXT,
+    bank TEXT NOT NULL,
+    label TEXT NOT NULL,
+    signal TEXT NOT NULL,
+    value REAL NOT NULL,
+    threshold REAL NOT NULL,
+    entry TEXT NOT NULL,
+    found_at REAL NOT NULL,
+    decision TEXT,
+    decided_by TEXT,
+    decided_at REAL,
+    UNIQUE (image_id, bank)
+)"""
+
 # The text read in pictures (core/indexing/texts.py), searched through FTS5: the index follows
 # the table by triggers, and an item removed takes its text along (ON DELETE CASCADE). Kept
 # apart from SCHEMA: a trigger's body holds semicolons.
@@ -174,8 +195,10 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE images ADD COLUMN page_print BLOB",
     ),
     12: _TEXTS,  # 13: the text read in pictures
-    13: (  # 14: a picture's PDQ hash and quality (core/pictures/pdq.py); NULL: not hashed yet
+    13: (  # 14: a picture's PDQ hash and quality (core/pictures/pdq.py); NULL: not hashed yet;
+        # the matches found in watched hash banks (core/banks/watch.py)
         "ALTER TABLE images ADD COLUMN pdq BLOB",
+        _BANK_MATCHES,
     ),
 }
 
@@ -191,7 +214,7 @@ CREATE TABLE IF NOT EXISTS folders (
 );
 """
 SCHEMA += _IMAGES + ";\n" + ";\n".join(_IMAGE_INDEXES) + ";\n"
-SCHEMA += _TEXT_VECTORS + ";\n" + _CONCEPTS + ";\n" + _ADAPTER + ";\n"
+SCHEMA += _TEXT_VECTORS + ";\n" + _CONCEPTS + ";\n" + _ADAPTER + ";\n" + _BANK_MATCHES + ";\n"
 
 
 BUSY_RETRY_SECONDS = 30.0

@@ -20,7 +20,7 @@ import numpy as np
 
 from image_finder.core.common.errors import ModelMismatchError
 from image_finder.core.common.faults import checkpoint
-from image_finder.core.common.records import Scan, decode_path
+from image_finder.core.common.records import Scan, decode_path, encode_path
 from image_finder.core.common.spelling import one_letter_off
 from image_finder.core.pictures.layout import SIGNATURE_BYTES
 
@@ -347,6 +347,56 @@ class SideData:
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
         return version, ids, vectors
+
+    # -- matches in watched hash banks (core/banks/watch.py) ----------------------------------
+
+    def indexed_since(self, when: float) -> list[tuple[int, str, str | None, float]]:
+        """(id, path, part, indexed_at) of the items embedded after ``when``, oldest first."""
+        with self._database.lock:
+            rows = self._database.connection.execute(
+                "SELECT id, path, part, indexed_at FROM images WHERE indexed_at > ?"
+                " ORDER BY indexed_at, id",
+                (float(when),),
+            ).fetchall()
+        return [(r[0], decode_path(r[1]), r[2], float(r[3])) for r in rows]
+
+    def record_matches(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Record matches (once per item and bank); the ids of those not recorded before."""
+        added: list[int] = []
+        with self._database.transaction() as db:
+            for row in rows:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO bank_matches (image_id, path, part, bank, label,"
+                    " signal, value, threshold, entry, found_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
+                    " ?, ?)",
+                    (row["image_id"], encode_path(row["path"]), row["part"], row["bank"],
+                     row["label"], row["signal"], row["value"], row["threshold"], row["entry"],
+                     row["found_at"]),
+                )  # fmt: skip
+                if cursor.rowcount:
+                    added.append(int(cursor.lastrowid or 0))
+        return added
+
+    def bank_matches(
+        self, ids: Sequence[int] | None = None, *, offset: int = 0, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Recorded matches, newest first (``ids``: those only)."""
+        where, params = "", [int(offset)]
+        if ids is not None:
+            where = f"WHERE id IN ({','.join(str(int(i)) for i in ids) or 'NULL'})"
+        with self._database.lock:
+            cursor = self._database.connection.execute(
+                "SELECT id, image_id, path, part, bank, label, signal, value, threshold, entry,"
+                f" found_at, decision, decided_by, decided_at FROM bank_matches {where}"
+                " ORDER BY id DESC LIMIT ? OFFSET ?",
+                [int(limit), *params],
+            )
+            names = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        found = [dict(zip(names, row, strict=True)) for row in rows]
+        for row in found:
+            row["path"] = decode_path(row["path"])
+        return found
 
 
 def _concept(row: Sequence[Any]) -> Concept:

@@ -170,3 +170,37 @@ def test_indexing_keeps_each_picture_s_and_moment_s_pdq_and_fills_an_earlier_lib
         again = library.side_data.hashes(ids)
     assert set(again) == set(ids)
     assert distance(Pdq.from_blob(again[coffee]).hash, Pdq.from_blob(first[coffee]).hash) <= 4
+
+
+def test_pictures_indexed_are_checked_against_watched_banks_and_recorded_once(tmp_path, capsys):
+    data = tmp_path / "lib"
+    known = tmp_path / "known"
+    known.mkdir()
+    photo("chelsea").save(known / "cat.jpg")
+    hashes = tmp_path / "hashes.csv"
+    hashes.write_text(f"{pdq_of(photo('rocket')).hex},leaked rocket\n")
+    for args in (("bank", "create", "leaks", "--watch"), ("bank", "import", "leaks", str(hashes)),
+                 ("bank", "create", "seized"), ("bank", "add", "seized", str(known))):  # fmt: skip
+        code, _, err = bank_cli(capsys, data, *args)
+        assert code == 0, err
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    photo("rocket").save(inbox / "rocket.jpg", quality=60)
+    photo("chelsea").save(inbox / "cat.jpg")  # in a bank that is not watched
+    photo("coffee").save(inbox / "coffee.jpg")
+    code, out, err = bank_cli(capsys, data, "index", str(inbox), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert [(Path(m["path"]).name, m["bank"], m["signal"], m["label"]) for m in report["matches"]
+            ] == [("rocket.jpg", "leaks", "pdq", "leaked rocket")]  # fmt: skip
+    assert report["matches"][0]["distance"] <= 31 and report["matches"][0]["decision"] is None
+
+    photo("rocket").save(inbox / "rocket.jpg", quality=40)  # changed: embedded again
+    photo("rocket").save(inbox / "rocket again.jpg", quality=50)  # a second copy
+    code, out, err = bank_cli(capsys, data, "index", str(inbox), "--json")
+    assert code == 0, err
+    again = json.loads(out)["matches"]
+    assert [Path(m["path"]).name for m in again] == ["rocket again.jpg"]  # once per picture
+    code, out, _ = bank_cli(capsys, data, "index", str(inbox))
+    assert code == 0 and "match" not in out

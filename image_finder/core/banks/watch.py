@@ -1,0 +1,82 @@
+"""Watched banks: every picture indexed (a folder's, a watched folder's, an upload's) is
+checked against the banks marked *watch*, from the PDQ hash and the vector indexing kept for
+it (nothing is decoded again). A match is recorded in the library once per item and bank
+(``bank_matches``: when, what, which bank, which signal) and returned for the faces to
+announce. The library remembers up to when items were checked (``banks_checked_at``): items
+embedded since (new or changed files) are checked at the end of each indexing run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from image_finder.core.banks.matching import Matcher, Signals
+from image_finder.core.banks.store import FILE, BankStore
+from image_finder.core.common.records import Part
+from image_finder.core.pictures.pdq import Pdq
+from image_finder.core.stores.library import Library
+
+CHUNK = 512
+CHECKED = "banks_checked_at"
+
+
+def check_new(
+    library: Library, cancelled: Callable[[], bool] = lambda: False
+) -> list[dict[str, Any]]:
+    """Check the items embedded since the last check against the watched banks; the matches
+    recorded now (each a dict: id, image_id, path, part, bank, label, signal, value,
+    threshold, entry, found_at). Holds the writer lock (the caller's, where it holds it)."""
+    if not (library.folder / FILE).exists() or library.model is None:
+        return []
+    with BankStore(library.folder) as banks:
+        watched = [b.name for b in banks.banks() if b.watch]
+        if not watched:
+            return []
+        since = float(library.meta_value(CHECKED) or 0.0)
+        todo = library.side_data.indexed_since(since)
+        if not todo:
+            return []
+        matcher = Matcher(banks, watched, library.model)
+        now, recorded, last = time.time(), [], since
+        for start in range(0, len(todo), CHUNK):
+            if cancelled():
+                break
+            chunk = todo[start : start + CHUNK]
+            ids = [row[0] for row in chunk]
+            hashes = library.side_data.hashes(ids)
+            vectors = library.vectors(ids, original=True) if matcher.has_pictures else None
+            rows = []
+            for n, (image_id, path, part_key, indexed_at) in enumerate(chunk):
+                blob = hashes.get(image_id)
+                signals = Signals(Pdq.from_blob(blob) if blob else None,
+                                  None if vectors is None else vectors[n])  # fmt: skip
+                for match in matcher.match(path, Part.from_key(part_key), signals):
+                    rows.append({"image_id": image_id, "path": path, "part": part_key,
+                                 "bank": match.bank, "label": match.label,
+                                 "signal": match.signal, "value": match.value,
+                                 "threshold": match.threshold, "entry": match.entry,
+                                 "found_at": now})  # fmt: skip
+                last = max(last, indexed_at)
+            with library.writing():
+                added = library.side_data.record_matches(rows)
+                library.set_meta_values({CHECKED: repr(last)})
+            if added:
+                recorded += library.side_data.bank_matches(added, limit=len(added))
+        return recorded
+
+
+def match_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A recorded match as the faces show it."""
+    part = Part.from_key(row.get("part"))
+    pdq = row["signal"] == "pdq"
+    return {
+        "id": row["id"], "image_id": row["image_id"], "path": row["path"],
+        "part": part.to_json() if part else None, "bank": row["bank"], "label": row["label"],
+        "signal": row["signal"],
+        ("distance" if pdq else "score"): int(row["value"]) if pdq else round(row["value"], 4),
+        "threshold": int(row["threshold"]) if pdq else row["threshold"], "entry": row["entry"],
+        "found_at": row["found_at"], "decision": row.get("decision"),
+        "decided_by": row.get("decided_by"), "decided_at": row.get("decided_at"),
+    }  # fmt: skip
