@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from image_finder.cli.banks import match_line
+from image_finder.core.app.banks import check_watched
 from image_finder.core.common.errors import LibraryBusyError
 from image_finder.core.config.settings import Settings
 from image_finder.core.stores.library import Library
@@ -99,7 +101,11 @@ class _Printer:
             return
         if job.state is JobState.FAILED:  # disk full: said, and watching goes on
             self._notice(f"image-finder-cli: {job.message}")
-        elif job.report is not None and job.kind is JobKind.INDEX:
+            return
+        for match in (job.report or {}).get("matches", []):  # found in a watched bank
+            _say(self._args, {"event": "match", **match},
+                 f"In a watched bank: {match_line(match)}")  # fmt: skip
+        if job.report is not None and job.kind is JobKind.INDEX:
             _say(self._args, {"event": "indexed", **_counts(job.report)},
                  f"Indexed: {_words(job.report)}.")  # fmt: skip
             if not self._args.json:
@@ -125,6 +131,7 @@ def _first_work(
             return JobEnd(JobState.CANCELLED, "Stopped before the library was free.")
         try:
             report = index_folders(args.folders, library, extractor, cancelled=stop.is_set)
+            report.matches = check_watched(library, stop.is_set)
         finally:
             library.end_writing()
         return JobEnd(JobState.DONE, "", report.to_json())
@@ -150,6 +157,7 @@ def _batch_work(library: Library, extractor: Any, watching: list[Any]) -> Callab
                 report = index_folders(list(kept.roots), library, extractor,
                                        unsettled=kept.unsettled, settle=kept.settle,
                                        backup=False)  # fmt: skip
+                report.matches = check_watched(library)
                 if time.monotonic() - last_backup[0] > BACKUP_EVERY_SECONDS:
                     library.backup_if_stale()
                     last_backup[0] = time.monotonic()

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.stores.library import Library
     from image_finder.core.stores.store import Store
 
 BATCH = 16  # pictures embedded together
@@ -190,3 +191,13 @@ def add_folder(
 
 def describe_skipped(skipped: Sequence[Unreadable]) -> list[str]:
     return [f"{display_name(s.path)}: {s.reason}" for s in skipped]
+
+
+def check_watched(
+    library: Library, cancelled: Callable[[], bool] = lambda: False
+) -> list[dict[str, Any]]:
+    """The pictures indexed since the last check, against the watched banks: the matches
+    recorded now, as JSON (core/banks/watch.py)."""
+    from image_finder.core.banks.watch import check_new, match_json
+
+    return [match_json(m) for m in check_new(library, cancelled)]

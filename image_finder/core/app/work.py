@@ -96,9 +96,9 @@ def index_work(
             fill_texts(library, progress, control.cancelled)
             report.cancelled = control.cancelled()
         if not report.cancelled:  # the pictures indexed, checked against the watched banks
-            from image_finder.core.banks.watch import check_new, match_json
+            from image_finder.core.app.banks import check_watched
 
-            report.matches = [match_json(m) for m in check_new(library, control.cancelled)]
+            report.matches = check_watched(library, control.cancelled)
         return _done(report.cancelled, index_summary(report), report, report.to_json())
 
     return work

@@ -291,13 +291,27 @@ def test_cli_watch_applies_batches_until_sigterm(photos, tmp_path):
     import signal
     import subprocess
 
+    from image_finder.cli import main
+    from image_finder.core.pictures.images import load_image
+    from image_finder.core.pictures.pdq import pdq_of
+
     data = str(tmp_path / "lib")
+    known = tmp_path / "known.csv"  # a watched bank that knows the coffee photo
+    known.write_text(f"{pdq_of(load_image(photos / 'coffee.jpg')).hex},coffee leak\n")
+    assert main(["--data-dir", data, "bank", "create", "leaks", "--watch"]) == 0
+    assert main(["--data-dir", data, "bank", "import", "leaks", str(known)]) == 0
     cli, proc = start_cli_watch(data, photos)
     try:
+        match = json.loads(proc.stdout.readline())  # found while indexing, said at once
+        assert (match["event"], os.path.basename(match["path"]), match["bank"]) == (
+            "match", "coffee.jpg", "leaks")  # fmt: skip
         first = json.loads(proc.stdout.readline())
         assert first["event"] == "indexed" and first["added"] == len(list(photos.iterdir()))
         shutil.copy(photos / "coffee.jpg", photos / "coffee again.jpg")
         os.rename(photos / "rocket.jpg", photos / "rocket renamed.jpg")
+        match = json.loads(proc.stdout.readline())
+        assert (match["event"], os.path.basename(match["path"]), match["signal"]) == (
+            "match", "coffee again.jpg", "pdq")  # fmt: skip
         line = json.loads(proc.stdout.readline())
         assert line["event"] == "batch" and set(line) == {
             "event", "added", "moved", "updated", "removed", "seconds"
