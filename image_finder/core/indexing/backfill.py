@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from image_finder.core.common.errors import ImageLoadError
 from image_finder.core.common.records import display_name
@@ -25,6 +26,8 @@ from image_finder.core.pictures.picture_facts import read_facts
 from image_finder.core.stores.library import Library
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 LAYOUT_BATCH = 256  # images read per write when storing layouts for older entries
 FACTS_BATCH = 1024
@@ -53,16 +56,25 @@ def fill_layouts(
             log.warning("no brightness layout for %s: %s", display_name(row[1]), exc)
             return row[0], b""
 
+    _in_batches(todo, read, library.side_data.set_layouts, notify, is_cancelled)
+
+
+def _in_batches(
+    todo: Sequence[T],
+    read: Callable[[T], tuple[int, bytes]],
+    write: Callable[[list[tuple[int, bytes]]], None],
+    notify: ProgressCallback,
+    is_cancelled: CancelCallback,
+) -> None:
+    """Read ``todo`` on all cores, writing each batch as it is read, with progress."""
     notify(IndexProgress(IndexPhase.LAYOUTS, 0, len(todo)))
-    with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="layout") as pool:
+    with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="backfill") as pool:
         for start in range(0, len(todo), LAYOUT_BATCH):
             if is_cancelled():
                 return
-            found = pool.map(read, todo[start : start + LAYOUT_BATCH])
-            library.side_data.set_layouts(list(found))
-            notify(
-                IndexProgress(IndexPhase.LAYOUTS, min(len(todo), start + LAYOUT_BATCH), len(todo))
-            )
+            write(list(pool.map(read, todo[start : start + LAYOUT_BATCH])))
+            done = min(len(todo), start + LAYOUT_BATCH)
+            notify(IndexProgress(IndexPhase.LAYOUTS, done, len(todo)))
 
 
 def fill_facts(
@@ -133,14 +145,7 @@ def fill_hashes(
             log.warning("no PDQ hash for %s: %s", display_name(row[1]), exc)
             return row[0], b""
 
-    notify(IndexProgress(IndexPhase.LAYOUTS, 0, len(todo)))
-    with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="pdq") as pool:
-        for start in range(0, len(todo), LAYOUT_BATCH):
-            if is_cancelled():
-                return
-            library.side_data.set_hashes(list(pool.map(read, todo[start : start + LAYOUT_BATCH])))
-            done = min(len(todo), start + LAYOUT_BATCH)
-            notify(IndexProgress(IndexPhase.LAYOUTS, done, len(todo)))
+    _in_batches(todo, read, library.side_data.set_hashes, notify, is_cancelled)
 
 
 def fill_page_prints(

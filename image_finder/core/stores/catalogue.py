@@ -281,11 +281,8 @@ class Catalogue(CatalogueReads):
     def keeps_parts(self) -> bool:
         """Whether the collection keeps parts of files (made since it could: a new one does)."""
         if self._parts is None:
-            if not self.client.has_collection(self.collection):
-                return True
-            fields = self.client.describe_collection(self.collection)["fields"]
-            self._parts = "part" in {f["name"] for f in fields}
-        return self._parts
+            self._parts = self._has_field("part")
+        return self._parts in (None, True)
 
     @property
     def capabilities(self) -> Capabilities:  # type: ignore[override]
@@ -295,11 +292,16 @@ class Catalogue(CatalogueReads):
     def keeps_texts(self) -> bool:
         """Whether the collection keeps the text read in pictures (made since it could)."""
         if self._texts is None:
-            if not self.client.has_collection(self.collection):
-                return True
-            fields = self.client.describe_collection(self.collection)["fields"]
-            self._texts = "text" in {f["name"] for f in fields}
-        return self._texts
+            self._texts = self._has_field("text")
+        return self._texts in (None, True)
+
+    def _has_field(self, name: str) -> bool | None:
+        """Whether the collection has the field ``name``; None: no collection yet (a new one
+        will have it), asked again next time."""
+        if not self.client.has_collection(self.collection):
+            return None
+        fields = self.client.describe_collection(self.collection)["fields"]
+        return name in {f["name"] for f in fields}
 
     def text_candidates(self, words: Sequence[str], limit: int) -> list[tuple[int, str]]:
         """(id, text) of up to ``limit`` items whose text says every one of ``words`` (each
