@@ -214,9 +214,11 @@ def decode_batch(
     from image_finder.core.indexing.texts import item_text
     from image_finder.core.pictures.images import image_size, is_raw_name, load_image
     from image_finder.core.pictures.layout import signature
+    from image_finder.core.pictures.pdq import hash_of
 
     keys = ("path", "size", "mtime_ns", "hash", "width", "height", "layout", "tensor", "error",
-            "part", "segment", "segments", "in_segment", "text", "text_source")  # fmt: skip
+            "part", "segment", "segments", "in_segment", "text", "text_source",
+            "pdq")  # fmt: skip
     out: dict[str, list[Any]] = {k: [] for k in keys}
     for n, path in enumerate(batch["path"]):
         path = str(path)
@@ -228,7 +230,7 @@ def decode_batch(
             continue
         for key, whole in (("part", ""), ("segment", 0), ("segments", 1), ("in_segment", 1)):
             out[key].append(whole)
-        said = ("", "")
+        said, pdq = ("", ""), b""
         try:
             data, size, mtime = _read(path)
             raw = is_raw_name(path)
@@ -237,6 +239,7 @@ def decode_batch(
             tensor = np.asarray(steps(image))  # uint8 HxWx3
             facts = (size, mtime, hashlib.blake2b(data, digest_size=16).hexdigest(), width,
                      height, signature(image), tensor, "")  # fmt: skip
+            pdq = hash_of(image)
             if read:  # the picture at its own size: text needs more pixels than the model
                 said = item_text(path, None, load_image(data, raw=raw), data)
         except ImageLoadError as exc:
@@ -247,6 +250,7 @@ def decode_batch(
         out["path"].append(path)
         out["text_source"].append(said[0])
         out["text"].append(said[1])
+        out["pdq"].append(pdq)
         for key, value in zip(("size", "mtime_ns", "hash", "width", "height", "layout", "tensor",
                                "error"), facts, strict=True):  # fmt: skip
             out[key].append(value)

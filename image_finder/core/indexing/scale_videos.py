@@ -142,6 +142,7 @@ def decode_segment(
 
     from image_finder.core.indexing.texts import item_text
     from image_finder.core.pictures.layout import signature
+    from image_finder.core.pictures.pdq import hash_of
 
     path, segment = str(item["path"]), int(item["segment"])
     end = None if float(item["end"]) < 0 else float(item["end"])
@@ -168,6 +169,7 @@ def decode_segment(
                     "height": height, "layout": signature(image),
                     "tensor": np.asarray(steps(image)), "error": "",
                     "text": text, "text_source": source,
+                    "pdq": hash_of(image) if part.kind == "time" else b"",
                 })  # fmt: skip
     except ImageLoadError as exc:
         rows = [_failed(exc.reason)]
@@ -185,7 +187,7 @@ def _failed(reason: str) -> dict[str, Any]:
     """A row with no moment: the reason a segment failed, or "" for a segment that had none."""
     return {"part": "", "size": 0, "mtime_ns": 0, "hash": "", "width": 0, "height": 0,
             "layout": b"", "tensor": np.zeros(0, np.uint8), "error": reason, "text": "",
-            "text_source": ""}  # fmt: skip
+            "text_source": "", "pdq": b""}  # fmt: skip
 
 
 @dataclass
@@ -252,7 +254,7 @@ class Gatherer:
 def _facts(batch: dict[str, Any], n: int) -> FileFacts:
     return FileFacts(int(batch["size"][n]), int(batch["mtime_ns"][n]), str(batch["hash"][n]),
                      int(batch["width"][n]) or None, int(batch["height"][n]) or None,
-                     bytes(batch["layout"][n]))  # fmt: skip
+                     bytes(batch["layout"][n]), pdq=bytes(batch["pdq"][n]))  # fmt: skip
 
 
 def _with_hash(facts: FileFacts, digest: str) -> FileFacts:

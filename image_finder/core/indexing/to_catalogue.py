@@ -44,9 +44,11 @@ def copy_library(
             items = library.items(ids.tolist())
             layouts = library.layouts(ids.tolist())
             texts = library.texts(ids.tolist())
+            hashes = library.side_data.hashes(ids.tolist())
             rows = [
                 CatalogueRow(item.path, FileFacts(item.size, item.mtime_ns, item.content_hash,
-                                                  item.width, item.height, layouts.get(i)),
+                                                  item.width, item.height, layouts.get(i),
+                                                  pdq=hashes.get(i)),
                              vector, item.part, *_said(texts.get(i)))
                 for i, vector in zip(ids.tolist(), vectors, strict=True)
                 if (item := items.get(i)) is not None

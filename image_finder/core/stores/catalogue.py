@@ -51,6 +51,7 @@ _FIELDS = ["path", "id", "folder", "size", "mtime_ns", "content_hash", "width", 
            "indexed_at", "model"]  # fmt: skip
 _PART_FIELDS = ["file", "part"]  # in collections made since files have parts
 _TEXT_FIELDS = ["text", "text_source"]  # in collections made since text is read
+PDQ_BLOB = 33  # bytes: a PDQ hash and its quality (core/pictures/pdq.py), kept as hex
 MAX_TEXT = 16384  # bytes of an item's text the catalogue keeps (a dense page: about 6,000)
 PART_MARK = "#part="  # a part's key: the file's path, this, and the part's own key
 
@@ -128,6 +129,7 @@ class Catalogue(CatalogueReads):
         self._scope_lock = threading.Lock()
         self._parts: bool | None = None  # whether the collection keeps parts (once it exists)
         self._texts: bool | None = None  # and text
+        self._hashes: bool | None = None  # and PDQ hashes
         self._ensure_meta()
 
     def close(self) -> None:
@@ -223,6 +225,7 @@ class Catalogue(CatalogueReads):
         schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT, enable_analyzer=True,
                          enable_match=True)  # fmt: skip
         schema.add_field("text_source", DataType.VARCHAR, max_length=8)
+        schema.add_field("pdq", DataType.VARCHAR, max_length=2 * PDQ_BLOB)
         index = self.client.prepare_index_params()
         # exact inner product: the same ranking as the library's flat index; a cluster's
         # collection can be re-indexed with HNSW, IVF_PQ or DiskANN (docs/scale.md)
@@ -231,7 +234,7 @@ class Catalogue(CatalogueReads):
         index.add_index(field_name="id", index_type="INVERTED")
         index.add_index(field_name="file", index_type="INVERTED")
         self.client.create_collection(self.collection, schema=schema, index_params=index)
-        self._parts = self._texts = True
+        self._parts = self._texts = self._hashes = True
         self._set_meta({"model": model, "dim": str(dim), "precision": precision,
                         "created": str(time.time())})  # fmt: skip
 
@@ -268,7 +271,8 @@ class Catalogue(CatalogueReads):
         for n, row in enumerate(rows):
             if len(os.fsencode(row.path)) > MAX_PATH:
                 raise ImageFinderError(f"path too long for the catalogue: {display_name(row.path)}")
-            batch.append(_record(row, model, now, known, parts, self.keeps_texts))
+            batch.append(_record(row, model, now, known, parts, self.keeps_texts,
+                                 self.keeps_hashes))  # fmt: skip
             size += row.vector.nbytes + len(row.path) * 2 + 1200
             following = rows[n + 1] if n + 1 < len(rows) else None
             same_file = following is not None and following.path == row.path
@@ -294,6 +298,13 @@ class Catalogue(CatalogueReads):
         if self._texts is None:
             self._texts = self._has_field("text")
         return self._texts in (None, True)
+
+    @property
+    def keeps_hashes(self) -> bool:
+        """Whether the collection keeps PDQ hashes (made since it could)."""
+        if self._hashes is None:
+            self._hashes = self._has_field("pdq")
+        return self._hashes in (None, True)
 
     def _has_field(self, name: str) -> bool | None:
         """Whether the collection has the field ``name``; None: no collection yet (a new one
@@ -327,8 +338,12 @@ class Catalogue(CatalogueReads):
     def _fields(self) -> list[str]:
         return [*_FIELDS, *_PART_FIELDS] if self.keeps_parts else list(_FIELDS)
 
-    def _text_fields(self) -> list[str]:
-        return list(_TEXT_FIELDS) if self.keeps_texts else []
+    def _signal_fields(self) -> list[str]:
+        """The fields of what a picture says and its hash, where the collection keeps them."""
+        return [
+            *(_TEXT_FIELDS if self.keeps_texts else ()),
+            *(["pdq"] if self.keeps_hashes else ()),
+        ]
 
     def _keys_of(self, paths: Sequence[str]) -> list[str]:
         """The keys of every item of the files ``paths``: each file's own, and its parts'."""
@@ -374,7 +389,7 @@ class Catalogue(CatalogueReads):
         gone = []
         moved = 0
         for old, new in moves:
-            fields = [*self._fields(), "vector", "layout", *self._text_fields()]
+            fields = [*self._fields(), "vector", "layout", *self._signal_fields()]
             found = self.client.get(self.collection, ids=self._keys_of([old]), output_fields=fields)
             if not found:
                 continue
@@ -519,7 +534,13 @@ def _like_prefix(prefix: str) -> str:
 
 
 def _record(
-    row: CatalogueRow, model: str, now: float, folders: list[str], parts: bool, texts: bool
+    row: CatalogueRow,
+    model: str,
+    now: float,
+    folders: list[str],
+    parts: bool,
+    texts: bool,
+    hashes: bool,
 ) -> dict[str, Any]:
     f = row.facts
     folder = next((r for r in folders if row.path.startswith(os.path.join(r, ""))),
@@ -541,6 +562,7 @@ def _record(
         "model": model,
         "layout": base64.b64encode(f.layout).decode() if f.layout else "",
         **({"text": _cut(row.text, MAX_TEXT), "text_source": row.text_source} if texts else {}),
+        **({"pdq": (f.pdq or b"").hex()} if hashes else {}),
     }
 
 

@@ -231,6 +231,8 @@ def test_a_catalogue_keeps_the_text_and_finds_pictures_by_it(tmp_path, lite0, ca
     written, _, _ = scale_videos.Gatherer().add({k: [r[k] for r in rows] for k in rows[0]})
     said = {Path(r.path).name: (r.text_source, r.text) for r in written}
     assert said["receipt.png"] == ("read", "\n".join(LINES))
+    hashed = {Path(r.path).name: r.facts.pdq for r in written}  # and its PDQ hash, a page's not
+    assert len(hashed["receipt.png"] or b"") == 33 and not hashed["contract.pdf"]
     assert said["contract.pdf"][0] == "layer" and "Lucerne" in said["contract.pdf"][1]
 
 
