@@ -3,17 +3,16 @@ Runtime, and the PP-OCRv6 small detection and recognition models inside its whee
 downloaded). A document page with a text layer is not read: its layer is its text
 (core/pictures/documents.py).
 
-Chosen by measurement (``python -m benchmarks.text_engines``): on degraded pages of Debian's
-documentation PDFs (1,600 px, turned 1.5 degrees, blurred, JPEG 60), RapidOCR and Tesseract 5
-recall about the same share of the pages' words (0.980 and 0.976 on 60 pages), RapidOCR in
-half the time (2.7 s a dense page on two idle cores, against 5.5 s).
+Chosen over Tesseract 5 by measurement (``python -m benchmarks.text``, docs/performance.md):
+on degraded pages of Debian's documentation PDFs it recalls as many of the pages' words or
+more, in half the time.
 
 Text turned by 180 degrees is turned back by RapidOCR's own classifier (its lines then come
 in reading order, bottom of the picture first); a picture whose lines run vertically (text
 turned by 90 or 270 degrees) is read again turned upright, its lines' places given back on the
 picture as it is. A picture is read for at most ``TIME_LIMIT`` seconds: its regions of text
 are recognised in chunks, and those left when the time is up stay unread (``TextRead.cut``;
-measured: a dense page takes about 3 s on two cores). Lines
+a dense page takes a few seconds). Lines
 read with a confidence under ``LINE_SCORE``, of a single letter, or spanning the whole picture
 are left out (what a picture seems to say is not what it says). Every failure is an
 :class:`ImageLoadError`.
@@ -43,10 +42,9 @@ MIN_LETTERS = 2  # a line of fewer letters or digits is noise (a lone "8" in a p
 GLANCE_SIDE = 320  # px: the cheap test looks for text regions at this size
 PAGE_GLANCE_SIDE = 800  # px: and at this size on a page, a screen or a slide (small text)
 FLAT = 0.4  # share of a picture in its commonest of 16 grey levels: a page, a screen, a slide
-# The cheap test, measured (benchmarks/text.py): on 200 photos (skimage's, Debian's wallpapers)
-# 19% are flat, 26% pass at 320 px (about 54 ms a picture with its thumbnail; a full read of
-# a photo takes about 336 ms); the text of a dense page (a 4 px line at 320 px) is found only
-# at 640 px, a screenshot's 14 px text at 800 px.
+# The cheap test (benchmarks/text.py measures what passes): the text of a dense page (a 4 px
+# line at 320 px) is found only at 640 px, a screenshot's 14 px text at 800 px; a photo is
+# looked at 320 px, a picture mostly of one flat shade (a page, a screen) at 800 px.
 WHOLE = 0.9  # a "line" this wide and this high (shares of the picture) is the picture itself
 TIME_LIMIT = 30.0  # seconds a picture may take to be read (a dense page: about 3 s)
 CHUNK = 24  # regions of text recognised between two looks at the clock
