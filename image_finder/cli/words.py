@@ -8,7 +8,6 @@ import sys
 import time
 from typing import Any
 
-from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.config.settings import Settings
 from image_finder.core.stores.library import Library
 
@@ -73,11 +72,9 @@ def search_words(
     args: argparse.Namespace, settings: Settings, library: Library, extractor: Any
 ) -> list[Any]:
     """The queries of ``search --text``: words alone, or each image with the words."""
-    from image_finder.core.search.searcher import NO_COMBINED, Query, Searcher
+    from image_finder.core.search.searcher import Query, Searcher
 
     clip = load_clip(args, settings, library)
-    searcher = Searcher(library, extractor, clip)
-    if args.queries and not searcher.clip_ready:
-        raise ImageFinderError(NO_COMBINED)
+    searcher = Searcher(library, extractor, clip)  # an image with words: needs CLIP, or text
     queries = [Query.file(q).with_words(args.text) for q in args.queries]
     return [searcher, queries or [Query.words(args.text)]]

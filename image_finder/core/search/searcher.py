@@ -71,6 +71,7 @@ log = logging.getLogger(__name__)
 
 
 EMPTY_LIBRARY = "The library is empty: add a folder of pictures to it first."
+SAYING_AT_MOST = 5000  # pictures saying the words, among which a picture's likes are found
 NO_COMBINED = (
     "Searching with an image and words together needs a CLIP model's vectors in the library "
     "(image-finder-cli index --text-model clip_vit_b32); without them, search with the image, "
@@ -144,6 +145,8 @@ class Searcher:
             outcome = SearchOutcome(query.label, self.extractor.name)  # nothing matches
         elif query.kind is QueryKind.CONCEPT:
             outcome = self._search_concept(query, options, restrict)
+        elif query.text and query.kind is not QueryKind.TEXT and not self.clip_ready:
+            outcome = self._like_and_saying(query, options, features, restrict)
         elif query.text:
             if query.compound or not (self.clip_ready or query.kind is QueryKind.TEXT):
                 raise ImageFinderError(NO_COMBINED)
@@ -200,6 +203,35 @@ class Searcher:
                 shown = grouped(shown)
         outcome.results = [dataclasses.replace(r, rank=n)
                            for n, r in enumerate(shown[: options.top_k], start=1)]  # fmt: skip
+        return outcome
+
+    def _like_and_saying(
+        self,
+        query: Query,
+        options: SearchOptions,
+        features: QueryFeatures | None,
+        restrict: np.ndarray | None,
+    ) -> SearchOutcome:
+        """A picture (or several examples) with words, without a CLIP model: the pictures most
+        like it among those whose text says the words ("like this receipt, saying Adler")."""
+        from image_finder.core.search import text_search
+
+        if not text_search.has_texts(self.store):
+            raise ImageFinderError(NO_COMBINED)
+        written = text_search.matches(self.store, query.text, SAYING_AT_MOST, restrict)
+        if not written:
+            return SearchOutcome(query.label, self.extractor.name,
+                                 notice=f"No picture says “{query.text}”.")  # fmt: skip
+        hits = {i: hit for i, _, hit in written}
+        saying = np.asarray(sorted(hits), np.int64)
+        base = query.without_words()
+        if base.compound:
+            outcome = self._search_examples(base, options, saying)
+        else:
+            outcome = self._search_image(base, options, features, saying)
+        outcome.query = query.label
+        outcome.results = [dataclasses.replace(r, matched="text", text=hits.get(r.item.id))
+                           for r in outcome.results]  # fmt: skip
         return outcome
 
     def _search_with_clip(self, query: Query, options: SearchOptions) -> SearchOutcome:

@@ -137,6 +137,18 @@ def test_words_find_the_pictures_that_say_them(tmp_path, lite0, capsys):
         first = searcher.search(Query.words("adler"), SearchOptions(top_k=3)).results[0]
         assert "[Adler]" in first.text.snippet and len(first.text.boxes) == 1
 
+        def like(query: Query) -> list[tuple[str, str]]:  # pictures like these that say so
+            found = searcher.search(query, SearchOptions(top_k=3))
+            return [(r.item.filename, r.matched) for r in found.results]
+
+        coffee, cat = Query.file(media / "coffee.jpg"), Query.file(media / "cat.jpg")
+        assert like(coffee.with_words("adler")) == [("receipt.png", "text")]
+        assert like(Query.together([coffee, cat]).with_words("clause")) == [
+            ("contract.pdf", "text")
+        ]
+        nothing = searcher.search(coffee.with_words("zeppelin"), SearchOptions(top_k=3))
+        assert nothing.results == [] and "No picture says" in nothing.notice
+
     code, out, err = run(capsys, "--data-dir", str(tmp_path / "lib"), "search", "--text",
                          "adler", "--json")  # fmt: skip
     assert code == 0, err
