@@ -20,7 +20,7 @@ from image_finder.core.stores.library import Library
 from image_finder.core.stores.store import Store
 from image_finder.server import errors
 from image_finder.server.config import ServerConfig
-from image_finder.server.routes import API_PREFIX, api_router, webapp
+from image_finder.server.routes import API_PREFIX, api_router, hma, webapp
 from image_finder.server.security import BodyLimit, HostCheck
 from image_finder.server.service import Service
 from image_finder.server.tokens import TokenStore
@@ -76,6 +76,7 @@ def create_app(
     )
     errors.install(app)
     app.include_router(api_router())
+    app.include_router(hma.router)  # HMA's own paths (/h, /m, /c), for its clients
     app.include_router(webapp.router)
     app.mount("/static", StaticFiles(packages=[("image_finder.server", "static")]), name="static")
     if config.cors_origins:

@@ -59,3 +59,9 @@ def access(needed: Scope) -> Callable[[Request], Scope | None]:
 ServiceDep = Annotated[Service, Depends(get_service)]
 SearchAccess = Depends(access(Scope.SEARCH))
 ManageAccess = Depends(access(Scope.MANAGE))
+MatchAccess = Depends(access(Scope.MATCH))
+
+
+def token_owner(request: Request) -> str:
+    """Who the request's token is ("main", or its id), to attribute a decision to."""
+    return get_service(request).tokens.who(request_token(request))

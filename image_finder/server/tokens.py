@@ -26,10 +26,13 @@ TOKENS_FILE = "server-tokens.json"
 
 class Scope(enum.Enum):
     SEARCH = "search"  # search, items, thumbnails, original images
-    MANAGE = "manage"  # also folders, jobs, duplicates and their actions
+    MATCH = "match"  # also hash banks read, pictures matched, matches reviewed
+    MANAGE = "manage"  # also folders, jobs, duplicates and their actions, banks changed
 
     def allows(self, needed: Scope) -> bool:
-        return self is Scope.MANAGE or needed is Scope.SEARCH
+        if self is Scope.MANAGE or needed is Scope.SEARCH:
+            return True
+        return self is needed
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,7 @@ class TokenChecker:
         self.main = store.main_token()
         self._stamp: tuple[int, int] | None = None
         self._digests: dict[str, Scope] = {}
+        self._ids: dict[str, str] = {}
 
     def _refresh(self) -> None:
         try:
@@ -133,8 +137,22 @@ class TokenChecker:
             return
         stamp = (st.st_mtime_ns, st.st_size)
         if stamp != self._stamp:
-            self._digests = {t.digest: Scope(t.scope) for t in self.store.tokens()}
+            known = self.store.tokens()
+            self._digests = {t.digest: Scope(t.scope) for t in known}
+            self._ids = {t.digest: t.id for t in known}
             self._stamp = stamp
+
+    def who(self, token: str | None) -> str:
+        """Who a valid token is, to attribute what it does: "main", or the token's id (never
+        the token itself); "" for none."""
+        if not token:
+            return ""
+        if hmac.compare_digest(token.encode(), self.main.encode()):
+            return "main"
+        self._refresh()
+        digest = _digest(token)
+        return next((i for known, i in self._ids.items() if hmac.compare_digest(known, digest)),
+                    "")  # fmt: skip
 
     def scope_of(self, token: str | None) -> Scope | None:
         if not token:

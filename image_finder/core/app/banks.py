@@ -201,3 +201,59 @@ def check_watched(
     from image_finder.core.banks.watch import check_new, match_json
 
     return [match_json(m) for m in check_new(library, cancelled)]
+
+
+DECISIONS = ("confirmed", "dismissed")
+
+
+def match_picture(
+    banks: BankStore, data: bytes, names: Sequence[str] = (), extractor: Extractor | None = None
+) -> list[Match]:
+    """The matches of one picture given as its file's bytes (an upload: never kept, never a
+    path or a URL). Raises ImageLoadError for data that is no picture."""
+    from image_finder.core.pictures.images import load_image
+
+    picture = load_image(data)
+    matcher = Matcher(banks, names, extractor.name if extractor else None)
+    wanted = extractor if matcher.has_pictures else None
+    return matcher.match("upload", None, _signals([("upload", None, picture)], wanted)[0])
+
+
+def match_items(
+    library: Library, banks: BankStore, ids: Sequence[int], names: Sequence[str] = ()
+) -> list[Match]:
+    """The matches of library items, from the PDQ hash and vector kept for each."""
+    from image_finder.core.pictures.pdq import Pdq
+
+    matcher = Matcher(banks, names, library.model)
+    items = library.items(ids)
+    hashes = library.side_data.hashes(list(items))
+    vectors = library.vectors(list(items), original=True) if matcher.has_pictures else None
+    found: list[Match] = []
+    for n, (image_id, item) in enumerate(items.items()):
+        blob = hashes.get(image_id)
+        signals = Signals(Pdq.from_blob(blob) if blob else None,
+                          None if vectors is None else vectors[n])  # fmt: skip
+        found += matcher.match(item.path, item.part, signals)
+    return found
+
+
+def decide(library: Library, match_id: int, decision: str, who: str) -> dict[str, Any]:
+    """Record a reviewer's decision on a recorded match; the match as it is now."""
+    import time
+
+    from image_finder.core.banks.watch import match_json
+
+    if decision not in DECISIONS:
+        raise ImageFinderError(f"a decision is one of {', '.join(DECISIONS)}, not {decision!r}")
+    with library.writing():
+        if not library.side_data.decide_match(match_id, decision, who, time.time()):
+            raise ImageFinderError(f"no match {match_id}")
+    return match_json(library.side_data.bank_matches([match_id], limit=1)[0])
+
+
+def recorded_matches(library: Library, offset: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+    """The matches recorded in the library, newest first."""
+    from image_finder.core.banks.watch import match_json
+
+    return [match_json(m) for m in library.side_data.bank_matches(offset=offset, limit=limit)]

@@ -25,7 +25,7 @@ from image_finder.core.banks.index import HashIndex
 from image_finder.core.banks.store import Bank, BankStore
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.records import Part
-from image_finder.core.pictures.pdq import BYTES, Pdq
+from image_finder.core.pictures.pdq import Pdq
 
 VECTOR_SCORE = 0.85  # cosine, EfficientNet-Lite0 and ViT-B/16 alike (benchmarks/banks.py)
 
@@ -42,6 +42,7 @@ class Match:
     value: float  # PDQ: the distance in bits; vector: the score
     threshold: float  # what the value had to be within (PDQ: at most; vector: at least)
     entry: str  # what matched in the bank: the hash (hex), or the bank picture's name
+    content_id: int = 0  # the bank entry's id: its hash's row (HMA's content id) or picture's
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,7 +51,7 @@ class Match:
             ("distance" if self.signal == "pdq" else "score"): (
                 int(self.value) if self.signal == "pdq" else round(self.value, 4)),
             "threshold": int(self.threshold) if self.signal == "pdq" else self.threshold,
-            "entry": self.entry,
+            "entry": self.entry, "content_id": self.content_id,
         }  # fmt: skip
 
 
@@ -75,13 +76,8 @@ class Matcher:
         self._by_id = {b.id: b for b in self.banks}
         codes, self._entries = store.all_hashes(self._by_id)
         self._hashed = len(codes)
-        pictures = store.pictures(self._by_id)
-        # the banks' pictures' PDQ hashes are looked up with the listed ones, after them
-        self._hashed_pictures = [p for p in pictures if p.pdq is not None and p.pdq.matchable]
-        if self._hashed_pictures:
-            extra = b"".join(p.pdq.hash for p in self._hashed_pictures if p.pdq is not None)
-            codes = np.concatenate([codes, np.frombuffer(extra, np.uint8).reshape(-1, BYTES)])
         self._index = HashIndex(codes, max(b.pdq_distance for b in self.banks))
+        pictures = store.pictures(self._by_id)
         self._embedded = [p for p in pictures if model is not None and p.model == model]
         self._vectors = np.stack([p.vector for p in self._embedded]) if self._embedded else None
 
@@ -114,9 +110,10 @@ class Matcher:
                     continue
                 bank_id, label, entry = known
                 bank = self._by_id[bank_id]
+                content = int(self._entries[hit.position])
                 if hit.distance <= bank.pdq_distance:
                     keep(Match(path, part, bank.name, label, "pdq", hit.distance,
-                               bank.pdq_distance, entry))  # fmt: skip
+                               bank.pdq_distance, entry, content))  # fmt: skip
         if signals.vector is not None and self._vectors is not None:
             scores = self._vectors @ np.asarray(signals.vector, np.float32)
             for row in np.flatnonzero(scores >= min(self._score(b) for b in self.banks)):
@@ -124,7 +121,8 @@ class Matcher:
                 bank = self._by_id[picture.bank_id]
                 if scores[row] >= self._score(bank):
                     keep(Match(path, part, bank.name, picture.label, "vector",
-                               float(scores[row]), self._score(bank), picture.name))  # fmt: skip
+                               float(scores[row]), self._score(bank), picture.name,
+                               picture.id))  # fmt: skip
         return sorted(found.values(), key=lambda m: (m.bank, m.signal))
 
     @staticmethod
@@ -133,9 +131,6 @@ class Matcher:
 
     def _entry(self, position: int) -> tuple[int, str, str] | None:
         """(bank id, label, entry) of an indexed hash."""
-        if position >= self._hashed:
-            picture = self._hashed_pictures[position - self._hashed]
-            return picture.bank_id, picture.label, picture.name
         found = self._store.entry(int(self._entries[position]))
         if found is None:
             return None

@@ -1,7 +1,8 @@
 """Hash banks: named lists of signals of known pictures, kept beside a library in their own
 SQLite file (``banks.sqlite``): PDQ hashes with their labels (imported from the lists that
 moderation teams share) and pictures (a folder's, embedded with the library's model: the
-vector signal, and their PDQ hashes too).
+vector signal; their PDQ hashes join the bank's list, labelled with the picture's label or
+name).
 
 Each bank has its own thresholds (a PDQ distance, a vector score), says whether it is
 *watched* (checked for every picture indexed) and keeps a generation that changes with its
@@ -271,6 +272,8 @@ class BankStore:
                     (bank.id, picture, label, model,
                      np.asarray(vector, np.float32).tobytes(), pdq),
                 )  # fmt: skip
+                if pdq and Pdq.from_blob(pdq).matchable:  # its hash joins the bank's list
+                    _insert_hashes(db, [(bank.id, pdq[:BYTES], label or picture)])
             db.execute("UPDATE banks SET generation=generation+1 WHERE id=?", (bank.id,))
         return ImportCount(read, read - replaced, replaced)
 

@@ -377,6 +377,16 @@ class SideData:
                     added.append(int(cursor.lastrowid or 0))
         return added
 
+    def decide_match(self, match_id: int, decision: str, who: str, when: float) -> bool:
+        """Record a decision on a match (confirmed, dismissed), and who made it; False when
+        there is no such match."""
+        with self._database.transaction() as db:
+            done = db.execute(
+                "UPDATE bank_matches SET decision=?, decided_by=?, decided_at=? WHERE id=?",
+                (decision, who, when, int(match_id)),
+            ).rowcount
+        return bool(done)
+
     def bank_matches(
         self, ids: Sequence[int] | None = None, *, offset: int = 0, limit: int = 100
     ) -> list[dict[str, Any]]:
