@@ -60,6 +60,7 @@ class NoticeKind(enum.Enum):
     BUSY = "busy"
     ERROR = "error"
     WATCH = "watch"
+    MATCHES = "matches"  # pictures found in watched hash banks
 
 
 LIBRARY_POLL_MS = 2000  # how often the window looks for changes made by other processes
@@ -392,6 +393,11 @@ class Controller(QObject):
                 "Offline folders (their images are kept until they return or you remove them): "
                 + ", ".join(display_name(f) for f in report.offline_folders),
             )
+        if report.matches:
+            n = len(report.matches)
+            said = "1 picture indexed matches" if n == 1 else f"{n:,} pictures indexed match"
+            self.notice.emit(NoticeKind.MATCHES, f"{said} watched hash banks: Tools ▸ Matches…"
+                             " to review.")  # fmt: skip
         self._job_done(job, changed=bool(report.added or report.updated or report.moved
                                          or report.removed))  # fmt: skip
         self.index_finished.emit(report)

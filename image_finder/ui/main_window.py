@@ -249,7 +249,10 @@ class MainWindow(QMainWindow):
         _add_entries(menus.addMenu("&Go"), [self.back_action, self.forward_action])
         concept = self._action("New concept from pictures…", self.new_concept_from_pictures, None,
                                "Learn a concept from example pictures of your own")  # fmt: skip
-        _add_entries(menus.addMenu("&Tools"), [self.duplicates_action, concept])
+        self.matches_action = self._action("Matches…", self.show_matches, None,
+                                           "Pictures found in watched hash banks")  # fmt: skip
+        _add_entries(menus.addMenu("&Tools"), [self.duplicates_action, concept,
+                                               self.matches_action])  # fmt: skip
         _add_entries(menus.addMenu("&Help"), [self.about_action])
 
         toolbar = QToolBar("Main")
@@ -361,6 +364,14 @@ class MainWindow(QMainWindow):
         self.library_panel.add_folders(list(folders))
 
     # -- dialogs ------------------------------------------------------------------------------
+
+    def show_matches(self) -> None:
+        """The matches recorded in watched hash banks, to review (ui/matches_view.py)."""
+        from image_finder.ui.matches_view import MatchesView
+
+        view = MatchesView(self.library, self)
+        self.matches_view = view  # kept while it is open
+        view.open()
 
     def show_duplicates(self) -> None:
         from image_finder.ui.duplicates_view import open_duplicates
