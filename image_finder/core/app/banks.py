@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from image_finder.core.banks.lists import read_list, write_list
-from image_finder.core.banks.matching import Match, Matcher, Signals
+from image_finder.core.banks.matching import Match, Signals, ready_matcher
 from image_finder.core.banks.store import BankStore, ImportCount
 from image_finder.core.common.errors import ImageFinderError, ImageLoadError
 from image_finder.core.common.records import Part, display_name
@@ -150,7 +150,7 @@ def match_files(
 ) -> Iterator[Match | Unreadable]:
     """Each match of the pictures of ``paths`` in the banks ``names`` (all when empty), file
     by file; files that cannot be read are reported and skipped. Nothing is moved or changed."""
-    matcher = Matcher(banks, names, extractor.name if extractor else None)
+    matcher = ready_matcher(banks.path.parent, names, extractor.name if extractor else None)
     wanted = extractor if matcher.has_pictures else None  # vectors only against pictures
     for batch in _batches(paths, cancelled):
         if isinstance(batch, Unreadable):
@@ -214,7 +214,7 @@ def match_picture(
     from image_finder.core.pictures.images import load_image
 
     picture = load_image(data)
-    matcher = Matcher(banks, names, extractor.name if extractor else None)
+    matcher = ready_matcher(banks.path.parent, names, extractor.name if extractor else None)
     wanted = extractor if matcher.has_pictures else None
     return matcher.match("upload", None, _signals([("upload", None, picture)], wanted)[0])
 
@@ -225,7 +225,7 @@ def match_items(
     """The matches of library items, from the PDQ hash and vector kept for each."""
     from image_finder.core.pictures.pdq import Pdq
 
-    matcher = Matcher(banks, names, library.model)
+    matcher = ready_matcher(banks.path.parent, names, library.model)
     items = library.items(ids)
     hashes = library.side_data.hashes(list(items))
     vectors = library.vectors(list(items), original=True) if matcher.has_pictures else None

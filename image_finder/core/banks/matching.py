@@ -14,9 +14,11 @@ A video is matched moment by moment (each moment's PDQ and vector, as a photo's)
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,6 +75,7 @@ class Matcher:
         if not self.banks:
             raise ImageFinderError("no bank to match against: create one (bank create NAME)")
         self._store = store
+        self._lock = threading.Lock()  # the store's connection, one lookup at a time
         self._by_id = {b.id: b for b in self.banks}
         codes, self._entries = store.all_hashes(self._by_id)
         self._hashed = len(codes)
@@ -131,11 +134,44 @@ class Matcher:
 
     def _entry(self, position: int) -> tuple[int, str, str] | None:
         """(bank id, label, entry) of an indexed hash."""
-        found = self._store.entry(int(self._entries[position]))
+        with self._lock:
+            found = self._store.entry(int(self._entries[position]))
         if found is None:
             return None
         bank_id, digest, label = found
         return bank_id, label, digest.hex()
+
+
+_KEPT = 2  # matchers kept ready (a server answers many lookups with the same banks)
+_ready: OrderedDict[tuple[object, ...], tuple[BankStore, Matcher]] = OrderedDict()
+_ready_lock = threading.Lock()
+
+
+def ready_matcher(
+    folder: str | Path, names: Sequence[str] = (), model: str | None = None
+) -> Matcher:
+    """A matcher of the banks ``names`` (all when empty) kept beside the library at
+    ``folder``, made once and kept while the banks do not change (each change bumps a bank's
+    generation, and so the key): building the index of millions of hashes takes seconds, a
+    lookup a fraction of a millisecond."""
+    with BankStore(folder) as store:
+        chosen = [store.get(n) for n in names] if names else store.banks()
+    key = (str(Path(folder).resolve()), tuple((b.id, b.generation, b.pdq_distance, b.vector_score)
+                                             for b in chosen), model)  # fmt: skip
+    with _ready_lock:
+        if key in _ready:
+            _ready.move_to_end(key)
+            return _ready[key][1]
+        store = BankStore(folder)
+        try:
+            matcher = Matcher(store, names, model)
+        except BaseException:
+            store.close()
+            raise
+        _ready[key] = (store, matcher)
+        while len(_ready) > _KEPT:  # its store closes when no lookup holds it any more
+            _ready.popitem(last=False)
+        return matcher
 
 
 def by_file(matches: Sequence[Match]) -> dict[str, list[Match]]:

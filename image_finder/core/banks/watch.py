@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from image_finder.core.banks.matching import Matcher, Signals
+from image_finder.core.banks.matching import Signals, ready_matcher
 from image_finder.core.banks.store import FILE, BankStore
 from image_finder.core.common.records import Part
 from image_finder.core.pictures.pdq import Pdq
@@ -38,7 +38,7 @@ def check_new(
         todo = library.side_data.indexed_since(since)
         if not todo:
             return []
-        matcher = Matcher(banks, watched, library.model)
+        matcher = ready_matcher(library.folder, watched, library.model)
         now, recorded, last = time.time(), [], since
         for start in range(0, len(todo), CHUNK):
             if cancelled():

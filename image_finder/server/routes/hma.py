@@ -48,13 +48,14 @@ def _pdq(request: Request, name: str = "signal") -> bytes:
 
 
 def _lookup(service: Any, digest: bytes) -> list[Any]:
-    from image_finder.core.banks.matching import Matcher, Signals
+    from image_finder.core.banks.matching import Signals, ready_matcher
     from image_finder.core.pictures.pdq import Pdq
 
     with _banks(service) as banks:
         if not banks.banks():
             return []
-        return Matcher(banks).match("signal", None, Signals(Pdq(digest, 100)))
+        matcher = ready_matcher(banks.path.parent)
+    return matcher.match("signal", None, Signals(Pdq(digest, 100)))
 
 
 @router.post("/h/hash", summary="HMA: the PDQ hash of an uploaded photo")
