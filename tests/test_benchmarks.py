@@ -55,6 +55,7 @@ SCRIPTS = {
         },
     ),
     "text": ("text-quick.json", {"cheap_test_passed_share", "efficientnet_lite0"}),
+    "banks": ("banks-quick.json", {"copies", "lookups", "indexing"}),
     "documents": (
         "documents-quick.json",
         {"page_first", "ours_against_pdftoppm", "dicom_decoded", "slices_per_second_explicit"},
@@ -66,6 +67,8 @@ NEEDS = {
     "examples": FASHION,
     "learn": FASHION,
     "documents": Path("/usr/share/doc/gnuplot/gnuplot.pdf"),  # Debian's gnuplot-doc (and more)
+    "text": Path("/usr/share/doc/gnuplot/gnuplot.pdf"),  # its pages
+    "banks": Path("/usr/share/openclipart/png"),  # unrelated pictures
 }
 
 
@@ -83,6 +86,7 @@ LONG = {
     "learn",
     "documents",
     "text",
+    "banks",
 }
 
 
