@@ -285,11 +285,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sizes", default="")
     parser.add_argument("--unrelated", type=int, default=0)
+    parser.add_argument("--only", choices=["lookups"], help="that part alone (its own file)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s] or (
         [20_000] if args.quick else [1_000_000, 10_000_000]
     )
     result: dict = {"cpus": os.cpu_count()}
+    if args.only == "lookups":
+        lookups(sizes, result)
+        publish(result, f"banks-lookups{'-quick' if args.quick else ''}.json")
+        return
     indexing_cost(args.quick, result)
     copy_detection(args.quick, args.unrelated or (400 if args.quick else 10_500), result)
     lookups(sizes, result)
