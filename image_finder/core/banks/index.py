@@ -1,11 +1,13 @@
 """Looking a PDQ hash up among millions: FAISS's multi-index hashing over the banks' hashes,
-as HMA's PDQ index does (``IndexBinaryMultiHash``). The 256 bits are cut into chunks; two
-hashes within 31 bits of each other agree to within ``31 // chunks`` bits on at least one chunk
-(pigeonhole), so probing each chunk's table with every flip of that many bits finds every hash
-within 31 bits: the search is exact, not approximate. Up to ``FEW`` hashes, 16 chunks of 16 bits
-and one flip (272 probes; each probe's bucket holds count / 65,536 hashes to check); beyond, 8
-chunks of 32 bits and three flips (43,912 probes into nearly empty buckets: the time no longer
-grows with the count; measured by benchmarks/banks.py). A wider distance gets more flips.
+as HMA's PDQ index does (``IndexBinaryMultiHash``: the 256 bits cut into ``CHUNKS`` of 16).
+Two hashes within 31 bits of each other agree to within one bit on at least one of the 16
+chunks (16 chunks two bits off each are 32 bits), so probing each chunk's table with every
+one-bit flip (``nflip`` 1) finds every hash within 31 bits: the search is exact, not
+approximate. A bank with a wider distance gets more flips (its distance // 16). Each probe's
+bucket holds count / 65,536 hashes to check, so a lookup grows with the banks (measured by
+benchmarks/banks.py: 2.6 ms p99 at 1 million, 44 ms at 10 million, in 1.3 GB). Eight chunks of
+32 bits with three flips keep it near 8 ms at 10 million, but FAISS's tables then take 7 GB:
+not chosen.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 
 from image_finder.core.pictures.pdq import BITS, BYTES
 
-FEW = 4_000_000  # hashes: below, 16 chunks of 16 bits; above, 8 of 32
+CHUNKS = 16
 
 
 @dataclass(frozen=True)
@@ -33,9 +35,8 @@ class HashIndex:
 
         self.count = len(codes)
         self.radius = int(radius)
-        self.chunks = 16 if self.count < FEW else 8
-        self._index = faiss.IndexBinaryMultiHash(BITS, self.chunks, BITS // self.chunks)
-        self._index.nflip = max(0, self.radius // self.chunks)
+        self._index = faiss.IndexBinaryMultiHash(BITS, CHUNKS, BITS // CHUNKS)
+        self._index.nflip = max(0, self.radius // CHUNKS)
         if self.count:
             self._index.add(np.ascontiguousarray(codes, dtype=np.uint8).reshape(-1, BYTES))
 
@@ -56,4 +57,4 @@ class HashIndex:
     @property
     def bytes_used(self) -> int:
         """The codes and the tables' ids, about (the benchmark measures the process)."""
-        return self.count * (BYTES + self.chunks * 8)
+        return self.count * (BYTES + CHUNKS * 8)
