@@ -542,7 +542,9 @@ def _no_library_yet(folder: Path) -> bool:
 
 def _reads_only(args: argparse.Namespace) -> bool:
     """Whether the command only reads the library (and so must never create one)."""
-    if args.command in ("status", "search", "check", "export"):
+    if args.command in ("status", "search", "check", "export", "match"):
+        return True
+    if args.command == "bank" and getattr(args, "action", "") in ("list", "export"):
         return True
     if args.command == "duplicates":
         return not getattr(args, "trash_others", False)
