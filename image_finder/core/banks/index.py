@@ -53,8 +53,3 @@ class HashIndex:
                                strict=True))  # fmt: skip
             out.append([HashHit(int(p), int(d)) for d, p in found if d <= self.radius])
         return out
-
-    @property
-    def bytes_used(self) -> int:
-        """The codes and the tables' ids, about (the benchmark measures the process)."""
-        return self.count * (BYTES + CHUNKS * 8)

@@ -15,7 +15,7 @@ A video is matched moment by moment (each moment's PDQ and vector, as a photo's)
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,15 +79,10 @@ class Matcher:
         self._lock = threading.Lock()  # the store's connection, one lookup at a time
         self._by_id = {b.id: b for b in self.banks}
         codes, self._entries = store.all_hashes(self._by_id)
-        self._hashed = len(codes)
         self._index = HashIndex(codes, max(b.pdq_distance for b in self.banks))
         pictures = store.pictures(self._by_id)
         self._embedded = [p for p in pictures if model is not None and p.model == model]
         self._vectors = np.stack([p.vector for p in self._embedded]) if self._embedded else None
-
-    @property
-    def hashes(self) -> int:
-        return self._hashed
 
     @property
     def has_pictures(self) -> bool:
@@ -173,10 +168,3 @@ def ready_matcher(
         while len(_ready) > _KEPT:  # its store closes when no lookup holds it any more
             _ready.popitem(last=False)
         return matcher
-
-
-def by_file(matches: Sequence[Match]) -> dict[str, list[Match]]:
-    out: defaultdict[str, list[Match]] = defaultdict(list)
-    for match in matches:
-        out[match.path].append(match)
-    return dict(out)
