@@ -99,6 +99,8 @@ def index_summary(report: IndexReport) -> str:
                      f"{pace})")  # fmt: skip
     found = (f"; {count(len(report.matches), 'match', 'matches')} in watched banks"
              if report.matches else "")  # fmt: skip
+    for failed in (d for d in report.deliveries if d["error"]):
+        found += f"; not yet delivered to {failed['url']} ({failed['error']}): tried again later"
     if changed:
         return f"Indexing finished: {', '.join(parts)} in {duration(report.seconds)}{found}"
     return "The library is up to date" + found

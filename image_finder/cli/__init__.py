@@ -474,6 +474,7 @@ COMMANDS = {
     "watch": cmd_watch,
     "bank": banks.cmd_bank,
     "match": banks.cmd_match,
+    "webhook": banks.cmd_webhook,
 }
 
 

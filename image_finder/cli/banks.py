@@ -1,5 +1,5 @@
-"""image-finder-cli bank (create, import, export, list, remove, add) and match: hash lists in,
-matches out (core/app/banks.py)."""
+"""image-finder-cli bank (create, import, export, list, remove, add), match and webhook: hash
+lists in, matches out (core/app/banks.py)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,18 @@ def add_parser(
     m.add_argument("--bank", dest="banks", action="append", default=[], metavar="NAME",
                    help="match against this bank (again for more; default: all)")  # fmt: skip
     common(m, True)
+
+    w = sub.add_parser("webhook", help="POST the matches in watched banks to a receiver")
+    hooks = w.add_subparsers(dest="action", metavar="ACTION", required=True)
+    hooked = hooks.add_parser("add", help="a new receiver (its signing secret is shown once)")
+    hooked.add_argument("url", metavar="URL")
+    hooks_listed = hooks.add_parser("list", help="the receivers and how their deliveries stand")
+    unhooked = hooks.add_parser("remove", help="stop delivering to a receiver")
+    unhooked.add_argument("id", metavar="ID")
+    sent = hooks.add_parser("deliver", help="deliver what is pending now, waits or not")
+    for action in (hooked, hooks_listed, unhooked, sent):
+        common(action, True)
+    common(w, True)
     return [added, m]
 
 
@@ -154,6 +166,49 @@ def cmd_match(args: argparse.Namespace, settings: Settings, library: Library) ->
     if not args.json:
         print(f"{matched:,} match{'es' if matched != 1 else ''}.", file=sys.stderr)
     return 3 if matched else 0
+
+
+def cmd_webhook(args: argparse.Namespace, settings: Settings, library: Library) -> int:
+    """Receivers of the matches in watched banks (core/banks/webhooks.py)."""
+    from image_finder.core.app import banks as app
+
+    if args.action == "add":
+        hook, secret = app.add_webhook(library, args.url)
+        _say(args, {**hook.to_json(), "secret": secret},
+             f"Added the webhook {hook.id} ({hook.url}). Its deliveries are signed with this "
+             f"secret, shown only now:\n  {secret}")  # fmt: skip
+    elif args.action == "remove":
+        app.remove_webhook(library, args.id)
+        _say(args, {"removed": args.id}, f"Removed the webhook {args.id}.")
+    elif args.action == "list":
+        hooks = app.webhooks(library)
+        if args.json:
+            print(json.dumps({"webhooks": [h.to_json() for h in hooks]}))
+        for hook in [] if args.json else hooks:
+            print(webhook_line(hook.to_json()))
+        if not hooks and not args.json:
+            print("No webhooks yet: image-finder-cli webhook add URL")
+    else:
+        failed = 0
+        for delivery in app.deliver_matches(library, force=True):
+            failed += bool(delivery.error)
+            said = f"not delivered: {delivery.error}" if delivery.error else "delivered"
+            _say(args, delivery.to_json(),
+                 f"{delivery.hook.url}: {delivery.delivered:,} matches {said}")  # fmt: skip
+        return 1 if failed else 0
+    return 0
+
+
+def webhook_line(hook: dict[str, Any]) -> str:
+    """A receiver and how its deliveries stand, in one line."""
+    import time
+
+    state = f"{hook['delivered']:,} delivered"
+    if hook["failures"]:
+        wait = max(0.0, hook["next_try_at"] - time.time())
+        state += (f"; failing {hook['failures']}× in a row ({hook['last_error']}), next try in "
+                  f"{wait:.0f} s")  # fmt: skip
+    return f"{hook['id']}  {hook['url']}  ({state})"
 
 
 def match_line(match: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from image_finder.cli.banks import match_line
-from image_finder.core.app.banks import check_watched
+from image_finder.core.app.banks import MatchSender, check_watched
 from image_finder.core.common.errors import LibraryBusyError
 from image_finder.core.config.settings import Settings
 from image_finder.core.stores.library import Library
@@ -54,7 +54,14 @@ def cmd_watch(
     def notice(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    runner = JobRunner(_Printer(args, notice).heard, name="watch")
+    def delivered(delivery: Any) -> None:  # to a webhook (core/banks/webhooks.py)
+        said = f"not delivered: {delivery.error}" if delivery.error else "delivered"
+        _say(args, {"event": "webhook", **delivery.to_json()},
+             f"Webhook {delivery.hook.url}: {delivery.delivered:,} matches {said}.")  # fmt: skip
+
+    sender = MatchSender(library, delivered).start()
+    printer = _Printer(args, notice, sender.nudge)
+    runner = JobRunner(printer.heard, name="watch")
     watching: list[Any] = []  # the watcher, for the batches' work
     for_batch = _batch_work(library, extractor, watching)
 
@@ -77,6 +84,7 @@ def cmd_watch(
     finally:
         watcher.stop()
         runner.finish()  # the batches that came meanwhile, unless the library stays busy
+        sender.close()
     # the backup, unless another process writes (the next run writes it then)
     with contextlib.suppress(LibraryBusyError), library.writing():
         library.backup_if_stale()
@@ -86,9 +94,11 @@ def cmd_watch(
 class _Printer:
     """The runner's events as the command prints them (in the runner's thread)."""
 
-    def __init__(self, args: argparse.Namespace, notice: Callable[[str], None]) -> None:
+    def __init__(self, args: argparse.Namespace, notice: Callable[[str], None],
+                 matched: Callable[[], None]) -> None:  # fmt: skip
         self._args = args
         self._notice = notice
+        self._matched = matched
         self._busy_said = False
 
     def heard(self, job: Any) -> None:
@@ -105,6 +115,8 @@ class _Printer:
         for match in (job.report or {}).get("matches", []):  # found in a watched bank
             _say(self._args, {"event": "match", **match},
                  f"In a watched bank: {match_line(match)}")  # fmt: skip
+        if (job.report or {}).get("matches"):
+            self._matched()  # to the webhooks, now
         if job.report is not None and job.kind is JobKind.INDEX:
             _say(self._args, {"event": "indexed", **_counts(job.report)},
                  f"Indexed: {_words(job.report)}.")  # fmt: skip

@@ -22,6 +22,7 @@ from image_finder.server.config import DEFAULT_HOST, DEFAULT_MAX_UPLOAD_MB, DEFA
 from image_finder.server.tokens import Scope, TokenStore
 
 log = logging.getLogger("image_finder.server")
+GRACE_SECONDS = 5  # on Ctrl-C, requests under way get this long; event streams are then cut
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,7 +168,14 @@ def serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         app = create_app(config, library=library)
-        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=True)
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_config=None,
+            access_log=True,
+            timeout_graceful_shutdown=GRACE_SECONDS,
+        )  # live event streams end then
     finally:
         library.close()
     return 0

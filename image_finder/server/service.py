@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from image_finder.core.app.options import moment_rule
@@ -22,6 +23,8 @@ from image_finder.server.thumbnails import ThumbnailCache
 from image_finder.server.tokens import TokenChecker, TokenStore
 
 if TYPE_CHECKING:
+    from image_finder.core.app.banks import MatchSender
+    from image_finder.core.banks.webhooks import Delivery
     from image_finder.core.embedding.clip import ClipExtractor
     from image_finder.core.embedding.extractor import Extractor
     from image_finder.core.search.searcher import Searcher
@@ -55,12 +58,18 @@ class Service:
                                read_text=self.settings.read_text)  # fmt: skip
         self.duplicates_cache: dict[tuple[Any, ...], Any] = {}
         self.last_trashed: list[str] = []  # the files of the last move to the trash (undo)
+        self._sender: MatchSender | None = None  # the matches to their webhooks
 
     # -- the model ----------------------------------------------------------------------------
 
     def start(self) -> None:
         """Load the model in the background: the API answers meanwhile (503 for what needs
-        it)."""
+        it); deliver the matches in watched banks to their webhooks meanwhile."""
+        library = self.store.as_library()
+        if library is not None:
+            from image_finder.core.app.banks import MatchSender
+
+            self._sender = MatchSender(library, _delivered).start()
         if self._extractor is not None:
             self._ready(self._extractor)
             return
@@ -160,5 +169,18 @@ class Service:
 
     def close(self) -> None:
         self.jobs.close()
+        if self._sender is not None:
+            self._sender.close()
         if self._queue is not None:
             self._queue.close()
+
+
+def _delivered(delivery: Delivery) -> None:
+    """A delivery to a webhook, in the server's log (its address, never its secret)."""
+    if delivery.error:
+        log.warning("webhook %s (%s): %d matches not delivered: %s; tried again in %.0f s",
+                    delivery.hook.id, delivery.hook.url, delivery.delivered, delivery.error,
+                    max(0.0, delivery.hook.next_try_at - time.time()))  # fmt: skip
+    else:
+        log.info("webhook %s (%s): %d matches delivered", delivery.hook.id, delivery.hook.url,
+                 delivery.delivered)  # fmt: skip

@@ -4,6 +4,7 @@ match and review routes, and the scopes that guard them (a search token reads no
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 from PIL import Image
@@ -112,3 +113,67 @@ def test_hma_clients_and_reviewers_find_known_pictures(serve, token, photo_sourc
     assert client.get("/m/lookup", params=lookup).status_code == 401
     assert client.delete("/api/v1/banks/more", headers=main).json() == {"removed": "more"}
     assert client.delete("/api/v1/banks/more", headers=main).status_code == 404
+
+
+def test_a_server_streams_and_posts_matches_as_they_are_recorded(library_dir, lite0, photo_source):
+    import json
+    import queue
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from image_finder.core.app.banks import add_webhook, check_watched, import_list
+    from image_finder.core.banks.store import BankStore
+    from image_finder.core.stores.library import Library
+    from image_finder.server.app import create_app
+    from image_finder.server.config import ServerConfig
+    from tests.core.banks.test_webhooks import receiving, signed
+    from tests.server.test_browser import free_port, serving
+
+    listing = library_dir.parent / "known.csv"
+    listing.write_text(f"{pdq_of(load_image(photo_source / 'coffee.jpg')).hex},coffee leak\n")
+    matcher = bearer(TokenStore().create(Scope.MATCH, "moderator")[1])
+    main = bearer(TokenStore().create(Scope.MANAGE, "admin")[1])
+    port = free_port()
+    with receiving([]) as receiver, Library(library_dir) as library:
+        with BankStore(library_dir) as banks:
+            banks.create("leaks", watch=True)
+            import_list(banks, "leaks", str(listing))
+        _, secret = add_webhook(library, receiver.url)
+        app = create_app(ServerConfig(port=port), library=library, extractor=lite0)
+        with serving(app, port) as url:
+            events: queue.Queue[str] = queue.Queue()
+
+            def listen(headers: dict[str, str]) -> None:
+                request = urllib.request.Request(f"{url}/api/v1/matches/events", headers=headers)
+                with urllib.request.urlopen(request, timeout=30) as stream:
+                    for line in stream:
+                        if line.startswith((b"id:", b"data:")):
+                            events.put(line.decode().strip())
+
+            threading.Thread(target=listen, args=(matcher,), daemon=True).start()
+            time.sleep(1.0)  # listening from now on
+            recorded = check_watched(library)  # as another process's indexing records them
+            assert [m["bank"] for m in recorded] == ["leaks"]
+            assert events.get(timeout=20) == f"id: {recorded[0]['id']}"
+            assert json.loads(events.get(timeout=5)[5:])["label"] == "coffee leak"
+            assert receiver.arrived.wait(20)  # the server's sender POSTed it
+            headers, body = receiver.got[0]
+            assert signed(secret, headers, body)
+            assert [m["id"] for m in json.loads(body)["matches"]] == [recorded[0]["id"]]
+
+            resumed: queue.Queue[str] = queue.Queue()  # a client back, from its last event
+            events = resumed
+            threading.Thread(target=listen, args=({**matcher, "Last-Event-ID": "0"},),
+                             daemon=True).start()  # fmt: skip
+            assert resumed.get(timeout=20) == f"id: {recorded[0]['id']}"
+            for headers, status in ((matcher, 403), (main, 200)):
+                request = urllib.request.Request(f"{url}/api/v1/webhooks", headers=headers)
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as answer:
+                        listed = json.loads(answer.read())
+                        assert status == 200
+                except urllib.error.HTTPError as error:
+                    assert error.code == status
+            assert listed["webhooks"][0]["delivered"] == 1
+            assert secret not in json.dumps(listed) and "secret" not in listed["webhooks"][0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from image_finder.core.pictures.pdq import pdq_of
 if TYPE_CHECKING:
     from PIL import Image
 
+    from image_finder.core.banks.webhooks import Delivery, Webhook
     from image_finder.core.embedding.extractor import Extractor
     from image_finder.core.stores.library import Library
     from image_finder.core.stores.store import Store
@@ -252,8 +254,100 @@ def decide(library: Library, match_id: int, decision: str, who: str) -> dict[str
     return match_json(library.side_data.bank_matches([match_id], limit=1)[0])
 
 
-def recorded_matches(library: Library, offset: int = 0, limit: int = 100) -> list[dict[str, Any]]:
-    """The matches recorded in the library, newest first."""
+def recorded_matches(
+    library: Library, offset: int = 0, limit: int = 100, after: int | None = None
+) -> list[dict[str, Any]]:
+    """The matches recorded in the library, newest first (``after``: those recorded after
+    that match, oldest first)."""
     from image_finder.core.banks.watch import match_json
 
-    return [match_json(m) for m in library.side_data.bank_matches(offset=offset, limit=limit)]
+    found = library.side_data.bank_matches(offset=offset, limit=limit, after=after)
+    return [match_json(m) for m in found]
+
+
+# -- webhooks: the recorded matches POSTed to their receivers (core/banks/webhooks.py) ---------
+
+_delivering: dict[str, threading.Lock] = {}
+
+
+def webhooks(library: Library) -> list[Webhook]:
+    """The receivers configured for the library's matches, and how their deliveries stand."""
+    from image_finder.core.banks.webhooks import FILE, WebhookStore
+
+    if not (library.folder / FILE).exists():
+        return []
+    with WebhookStore(library.folder) as store:
+        return store.hooks()
+
+
+def add_webhook(library: Library, url: str) -> tuple[Webhook, str]:
+    """A new receiver of the matches recorded from now on; it and its secret (shown once)."""
+    from image_finder.core.banks.webhooks import WebhookStore
+
+    newest = library.side_data.bank_matches(limit=1)
+    with WebhookStore(library.folder) as store:
+        return store.add(url, newest[0]["id"] if newest else 0)
+
+
+def remove_webhook(library: Library, hook_id: str) -> None:
+    from image_finder.core.banks.webhooks import WebhookStore
+
+    with WebhookStore(library.folder) as store:
+        store.remove(hook_id)
+
+
+def deliver_matches(library: Library, *, force: bool = False, **options: Any) -> list[Delivery]:
+    """The matches recorded and not yet acknowledged, POSTed to each receiver whose wait
+    after a failure is over (``force``: every receiver now). One delivery at a time per
+    library in this process; another process delivering too may repeat a match, which the
+    receiver tells by its id."""
+    from image_finder.core.banks.webhooks import deliver
+
+    def pending(after: int, limit: int) -> list[dict[str, Any]]:
+        return recorded_matches(library, 0, limit, after)
+
+    lock = _delivering.setdefault(str(library.folder), threading.Lock())
+    with lock:
+        return deliver(library.folder, pending, force=force, **options)
+
+
+class MatchSender:
+    """Delivers a library's matches to its webhooks from a thread of its own, for a process
+    that keeps running (the server, ``watch``): at once when nudged (new matches), and every
+    ``poll`` seconds, which retries a failed delivery when its wait is over and sends what
+    other processes recorded. ``heard`` is told of each delivery run that sent or failed."""
+
+    def __init__(self, library: Library, heard: Callable[[Delivery], None] = lambda d: None,
+                 poll: float = 2.0) -> None:  # fmt: skip
+        self._library = library
+        self._heard = heard
+        self._poll = poll
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+
+    def start(self) -> MatchSender:
+        self._thread.start()
+        return self
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        import logging
+
+        while not self._stop.is_set():
+            self._wake.wait(self._poll)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                for delivery in deliver_matches(self._library):
+                    self._heard(delivery)
+            except Exception as exc:  # a library closed or locked meanwhile: next round
+                logging.getLogger(__name__).warning("webhook delivery: %s", exc)

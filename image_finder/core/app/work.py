@@ -96,9 +96,10 @@ def index_work(
             fill_texts(library, progress, control.cancelled)
             report.cancelled = control.cancelled()
         if not report.cancelled:  # the pictures indexed, checked against the watched banks
-            from image_finder.core.app.banks import check_watched
+            from image_finder.core.app.banks import check_watched, deliver_matches
 
             report.matches = check_watched(library, control.cancelled)
+            report.deliveries = [d.to_json() for d in deliver_matches(library)]
         return _done(report.cancelled, index_summary(report), report, report.to_json())
 
     return work

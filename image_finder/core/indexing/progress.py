@@ -50,6 +50,7 @@ class IndexReport:
     videos: int = 0  # of the files added or updated, the videos
     video_seconds: float = 0.0  # their length
     matches: list[dict[str, Any]] = field(default_factory=list)  # in watched banks, recorded
+    deliveries: list[dict[str, Any]] = field(default_factory=list)  # to webhooks, sent or failed
 
     @property
     def images_per_second(self) -> float:
@@ -71,6 +72,7 @@ class IndexReport:
             "seconds": round(self.seconds, 3),
             "images_per_second": round(self.images_per_second, 2),
             **({"matches": self.matches} if self.matches else {}),
+            **({"deliveries": self.deliveries} if self.deliveries else {}),
         }
 
 

@@ -388,18 +388,26 @@ class SideData:
         return bool(done)
 
     def bank_matches(
-        self, ids: Sequence[int] | None = None, *, offset: int = 0, limit: int = 100
+        self,
+        ids: Sequence[int] | None = None,
+        *,
+        offset: int = 0,
+        limit: int = 100,
+        after: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Recorded matches, newest first (``ids``: those only)."""
-        where, params = "", [int(offset)]
+        """Recorded matches, newest first (``ids``: those only; ``after``: those recorded
+        after that match id, oldest first)."""
+        where, order = "", "DESC"
         if ids is not None:
             where = f"WHERE id IN ({','.join(str(int(i)) for i in ids) or 'NULL'})"
+        elif after is not None:
+            where, order = f"WHERE id > {int(after)}", "ASC"
         with self._database.lock:
             cursor = self._database.connection.execute(
                 "SELECT id, image_id, path, part, bank, label, signal, value, threshold, entry,"
                 f" found_at, decision, decided_by, decided_at FROM bank_matches {where}"
-                " ORDER BY id DESC LIMIT ? OFFSET ?",
-                [int(limit), *params],
+                f" ORDER BY id {order} LIMIT ? OFFSET ?",
+                [int(limit), int(offset)],
             )
             names = [d[0] for d in cursor.description]
             rows = cursor.fetchall()

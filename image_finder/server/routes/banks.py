@@ -6,13 +6,15 @@ changing banks a ``manage`` one."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from starlette.datastructures import UploadFile
 
 from image_finder.core.common.errors import ImageFinderError, ImageLoadError
@@ -24,6 +26,8 @@ from image_finder.server.service import Service
 router = APIRouter(tags=["banks"])
 
 MAX_IDS = 500
+EVENTS_POLL_SECONDS = 1.0
+KEEPALIVE_SECONDS = 15.0
 
 
 def _banks(service: Service) -> Any:
@@ -190,6 +194,60 @@ def matches(service: ServiceDep, offset: int = 0, limit: int = 100,
     library = service.require_library()
     return {"matches": recorded_matches(library, offset, limit), "offset": offset,
             "limit": limit}  # fmt: skip
+
+
+@router.get(
+    "/matches/events",
+    summary="The matches as they are recorded, as server-sent events ('match')",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+def match_events(request: Request, service: ServiceDep, after: int | None = None,
+                 _: Any = MatchAccess) -> StreamingResponse:  # fmt: skip
+    """From the match after ``after`` (or the ``Last-Event-ID`` a reconnecting client sends;
+    else from now on): each event's id is the match's, so a client that reconnects misses
+    none. Matches recorded by other processes (``watch``, the window) come too."""
+    from image_finder.core.app.banks import recorded_matches
+
+    library = service.require_library()
+    resumed = request.headers.get("last-event-id", "")
+    if resumed.isdigit():
+        after = int(resumed)
+    if after is None:
+        newest = recorded_matches(library, 0, 1)
+        after = newest[0]["id"] if newest else 0
+
+    async def events(seen: int) -> AsyncIterator[str]:
+        quiet = 0.0
+        while not await request.is_disconnected():
+            found = await run_in_threadpool(recorded_matches, library, 0, 100, seen)
+            for match in found:
+                seen = match["id"]
+                yield f"event: match\nid: {seen}\ndata: {json.dumps(match)}\n\n"
+            if found:
+                quiet = 0.0
+                continue
+            if quiet >= KEEPALIVE_SECONDS:
+                yield ": keep-alive\n\n"
+                quiet = 0.0
+            await asyncio.sleep(EVENTS_POLL_SECONDS)
+            quiet += EVENTS_POLL_SECONDS
+
+    return StreamingResponse(
+        events(after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/webhooks", summary="The webhooks the matches go to, and how deliveries stand")
+def list_webhooks(service: ServiceDep, _: Any = ManageAccess) -> dict[str, Any]:
+    """Their addresses, counts and failures, never their secrets. They are added on the
+    server's machine (image-finder-cli webhook add URL): the server sends to no address a
+    client gives."""
+    from image_finder.core.app.banks import webhooks
+
+    return {"webhooks": [h.to_json() for h in webhooks(service.require_library())]}
 
 
 @router.post("/matches/{match_id}/decision", summary="Confirm or dismiss a match")
