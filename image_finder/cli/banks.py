@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from image_finder.cli.output import Interrupt
+from image_finder.core.app.banks import closeness
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.records import Part, display_name
 from image_finder.core.config.settings import Settings
@@ -29,7 +30,10 @@ def add_parser(
     listed = actions.add_parser("list", help="the banks, with their counts and thresholds")
     imported = actions.add_parser("import", help="add a hash list (CSV/TSV/text): all or none")
     imported.add_argument("name", metavar="NAME")
-    imported.add_argument("file", metavar="FILE", help="hash[,label] lines (see docs/banks.md)")
+    imported.add_argument(
+        "file", metavar="FILE", help="hash[,label] lines, or a video's vPDQ hashes (docs/banks.md)"
+    )
+    imported.add_argument("--label", default="", help="the label of a vPDQ file's video")
     exported = actions.add_parser("export", help="write a bank's hashes as CSV (hash,label)")
     exported.add_argument("name", metavar="NAME")
     exported.add_argument("file", metavar="FILE", nargs="?", help="default: standard output")
@@ -106,15 +110,15 @@ def cmd_bank(args: argparse.Namespace, settings: Settings, library: Library) -> 
                 print(json.dumps({"banks": [b.to_json() for b in found]}))
             for b in [] if args.json else found:
                 watched = ", watched" if b.watch else ""
-                print(f"{b.name}  ({b.hashes:,} hashes, {b.pictures:,} pictures; PDQ ≤ "
-                      f"{b.pdq_distance} bits{watched})")  # fmt: skip
+                print(f"{b.name}  ({b.hashes:,} hashes, {b.pictures:,} pictures, {b.videos:,} "
+                      f"videos; PDQ ≤ {b.pdq_distance} bits{watched})")  # fmt: skip
             if not found and not args.json:
                 print("No banks yet: image-finder-cli bank create NAME")
         elif args.action == "import":
-            counted = app.import_list(banks, args.name, args.file)
+            counted = app.import_list(banks, args.name, args.file, args.label)
             _say(args, {"bank": args.name, **counted.to_json()},
-                 f"Imported {counted.added:,} hashes into {args.name!r} ({counted.read:,} read, "
-                 f"{counted.already:,} there already).")  # fmt: skip
+                 f"Imported {counted.added:,} {counted.what} into {args.name!r} "
+                 f"({counted.read:,} read, {counted.already:,} there already).")  # fmt: skip
         elif args.action == "export":
             banks.get(args.name)
             with _output(args.file) as out:
@@ -216,12 +220,8 @@ def match_line(match: dict[str, Any]) -> str:
     and how close, against the threshold."""
     part = match.get("part")
     where = f" {Part(part['kind'], part[Part.KINDS[part['kind']]]).label}" if part else ""
-    value = (f"{match['distance']} bits ≤ {match['threshold']}" if match["signal"] == "pdq"
-             else f"score {match['score']:.3f} ≥ {match['threshold']:.2f}")  # fmt: skip
     label = f" “{match['label']}”" if match["label"] else ""
-    return (
-        f"{display_name(match['path'])}{where}: {match['bank']}{label}, {match['signal']} {value}"
-    )
+    return f"{display_name(match['path'])}{where}: {match['bank']}{label}, {closeness(match)}"
 
 
 def _model_args(args: argparse.Namespace) -> argparse.Namespace:

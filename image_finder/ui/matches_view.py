@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from image_finder.core.app.banks import decide, recorded_matches
+from image_finder.core.app.banks import closeness, decide, recorded_matches
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.records import Part, display_name
 from image_finder.core.stores.library import Library
@@ -36,12 +36,6 @@ def who() -> str:
         return f"window:{getpass.getuser()}"
     except (KeyError, OSError):  # no user name to be had (a container)
         return "window"
-
-
-def _closeness(match: dict[str, Any]) -> str:
-    if match["signal"] == "pdq":
-        return f"PDQ, {match['distance']} bits (≤ {match['threshold']})"
-    return f"features, score {match['score']:.3f} (≥ {match['threshold']:.2f})"
 
 
 class MatchesView(QDialog):
@@ -89,7 +83,7 @@ class MatchesView(QDialog):
             if match["decided_by"]:
                 decision += f" ({match['decided_by']})"
             cells = (found, display_name(match["path"]) + where, match["bank"], match["label"],
-                     _closeness(match), decision)  # fmt: skip
+                     closeness(match), decision)  # fmt: skip
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, match["id"])

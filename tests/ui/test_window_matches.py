@@ -38,7 +38,8 @@ def test_a_known_picture_indexed_is_announced_and_reviewed(qtbot, make_window, t
     assert view is not None and view.isVisible()
     assert view.table.rowCount() == 1
     row = [view.table.item(0, c).text() for c in range(view.table.columnCount())]
-    assert row[1] == str(media / "coffee.jpg") and row[4].startswith("PDQ, ")
+    assert row[1] == str(media / "coffee.jpg")
+    assert row[4].startswith("PDQ ") and row[4].endswith(" bits ≤ 31")
     assert row[2:4] == ["leaks", "coffee leak"]
     assert row[5] == "to review" and "1 to review" in view.summary.text()
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from image_finder.core.banks.lists import read_list, write_list
 from image_finder.core.banks.matching import Match, Signals, ready_matcher
+from image_finder.core.banks.matching import closeness as closeness
 from image_finder.core.banks.store import BankStore, ImportCount
 from image_finder.core.common.errors import ImageFinderError, ImageLoadError
 from image_finder.core.common.records import Part, display_name
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
     from image_finder.core.banks.webhooks import Delivery, Webhook
     from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.pictures.vpdq import Frame
     from image_finder.core.stores.library import Library
     from image_finder.core.stores.store import Store
 
@@ -55,8 +57,19 @@ def open_banks(store: Store) -> BankStore:
     return BankStore(library.folder)
 
 
-def import_list(banks: BankStore, name: str, path: str) -> ImportCount:
-    """A hash list's rows into bank ``name``: all of them, or none when a line is wrong."""
+def import_list(banks: BankStore, name: str, path: str, label: str = "") -> ImportCount:
+    """A hash list's rows into bank ``name``: all of them, or none when a line is wrong. A
+    vPDQ hash file (one video's frames, core/pictures/vpdq.py) is one video of the bank,
+    named by the file."""
+    from image_finder.core.pictures import vpdq
+
+    if vpdq.is_hash_file(path):
+        try:
+            text = Path(path).read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ImageFinderError(f"cannot read {path}: {exc}") from exc
+        frames = vpdq.parse(text, path)
+        return banks.add_videos(name, [(Path(path).stem, label, frames)])
     return banks.import_hashes(name, read_list(path))
 
 
@@ -69,19 +82,42 @@ def pictures_of(
 ) -> Iterator[tuple[str, Part | None, Image.Image] | Unreadable]:
     """Every picture of the files and folders ``paths``: (path, part, picture), in order,
     or why a file gave none."""
+    for found in _files(paths):
+        yield from [found] if isinstance(found, Unreadable) else _file_pictures(found)
+
+
+def _files(paths: Sequence[str]) -> Iterator[str | Unreadable]:
+    """The files of ``paths`` (folders' files found as indexing finds them)."""
     from image_finder.core.pictures.scanning import ScanEntry, scan_folder
 
     for given in paths:
         if os.path.isdir(given):
             for entry in scan_folder(given):
                 if isinstance(entry, ScanEntry):
-                    yield from _file_pictures(entry.path)
+                    yield entry.path
                 else:
                     yield Unreadable(entry.path, entry.reason)
         elif os.path.exists(given):
-            yield from _file_pictures(os.path.abspath(given))
+            yield os.path.abspath(given)
         else:
             yield Unreadable(given, "file not found")
+
+
+def _video_hashes(
+    paths: Sequence[str], cancelled: Callable[[], bool]
+) -> Iterator[tuple[str, list[Frame]] | Unreadable]:
+    """(path, vPDQ frames) of each video of ``paths``."""
+    from image_finder.core.pictures.video import is_video_name
+    from image_finder.core.pictures.vpdq import video_hash
+
+    for found in _files(paths):
+        if cancelled():
+            return
+        if isinstance(found, str) and is_video_name(found):
+            try:
+                yield found, video_hash(found, cancelled=cancelled)
+            except ImageLoadError as exc:
+                yield Unreadable(found, exc.reason)
 
 
 def _file_pictures(path: str) -> Iterator[tuple[str, Part | None, Image.Image] | Unreadable]:
@@ -160,6 +196,11 @@ def match_files(
             continue
         for (path, part, _), signal in zip(batch, _signals(batch, wanted), strict=True):
             yield from matcher.match(path, part, signal)
+    if matcher.has_videos:  # each video whole, by its vPDQ hash
+        for hashed in _video_hashes(paths, cancelled):
+            if isinstance(hashed, Unreadable):
+                continue  # said once already, by its moments
+            yield from matcher.match_video(*hashed)
 
 
 def add_folder(
@@ -171,7 +212,8 @@ def add_folder(
     cancelled: Callable[[], bool] = lambda: False,
 ) -> tuple[ImportCount, list[Unreadable]]:
     """The pictures of ``folder`` into bank ``name``: each one's features (the library's
-    model) and PDQ hash, named by its path in the folder, all at once."""
+    model) and PDQ hash, named by its path in the folder (a video's moments each, and the
+    video by its vPDQ hash), all at once."""
     if not os.path.isdir(folder):
         raise ImageFinderError(f"not a folder: {folder}")
     banks.get(name)  # a clear error before any picture is read
@@ -186,9 +228,12 @@ def add_folder(
             blob = signal.pdq.to_blob() if signal.pdq is not None else None
             assert signal.vector is not None
             rows.append((entry, label, extractor.name, signal.vector, blob))
+    hashed = [h for h in _video_hashes([folder], cancelled) if not isinstance(h, Unreadable)]
+    videos = [(Path(path).relative_to(folder).as_posix(), label, frames)
+              for path, frames in hashed]  # fmt: skip
     if cancelled():
         raise ImageFinderError("cancelled: the bank was left as it was")
-    return banks.add_pictures(name, rows), skipped
+    return banks.add_pictures(name, rows, videos), skipped
 
 
 def describe_skipped(skipped: Sequence[Unreadable]) -> list[str]:

@@ -9,7 +9,11 @@
   move PDQ by more than 31 bits. Its default threshold, ``VECTOR_SCORE``, is the one that
   matched no more than 1 in 10,000 unrelated pictures (``python -m benchmarks.banks``).
 
-A video is matched moment by moment (each moment's PDQ and vector, as a photo's).
+* **vPDQ** (core/pictures/vpdq.py): a video's PDQ hash of a frame a second against the
+  banks' videos: a match when at least 80% of its frames are within the bank's distance of
+  one of the known video's.
+
+A video is also matched moment by moment (each moment's PDQ and vector, as a photo's).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from image_finder.core.banks.store import Bank, BankStore
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.records import Part
 from image_finder.core.pictures.pdq import Pdq
+from image_finder.core.pictures.vpdq import QUERY_PERCENT, Frame, compare
 
 VECTOR_SCORE = 0.75  # cosine: at most 1 in 10,000 unrelated pictures reach it (EfficientNet-Lite0,
 # benchmarks/banks.py: 0.7415 measured; ViT-B/16's real weights could not be measured here)
@@ -51,11 +56,28 @@ class Match:
         return {
             "path": self.path, "part": self.part.to_json() if self.part else None,
             "bank": self.bank, "label": self.label, "signal": self.signal,
-            ("distance" if self.signal == "pdq" else "score"): (
-                int(self.value) if self.signal == "pdq" else round(self.value, 4)),
-            "threshold": int(self.threshold) if self.signal == "pdq" else self.threshold,
+            **measure(self.signal, self.value, self.threshold),
             "entry": self.entry, "content_id": self.content_id,
         }  # fmt: skip
+
+
+def measure(signal: str, value: float, threshold: float) -> dict[str, Any]:
+    """How close a match is, as its JSON says it: a PDQ ``distance`` in bits (at most the
+    threshold), a vector ``score`` or a vPDQ ``percent`` of frames found (at least it)."""
+    if signal == "pdq":
+        return {"distance": int(value), "threshold": int(threshold)}
+    if signal == "vpdq":
+        return {"percent": round(value, 1), "threshold": threshold}
+    return {"score": round(value, 4), "threshold": threshold}
+
+
+def closeness(match: dict[str, Any]) -> str:
+    """A match's JSON's closeness in words."""
+    if match["signal"] == "pdq":
+        return f"PDQ {match['distance']} bits ≤ {match['threshold']}"
+    if match["signal"] == "vpdq":
+        return f"vPDQ {match['percent']:.0f}% of frames found ≥ {match['threshold']:.0f}%"
+    return f"features score {match['score']:.3f} ≥ {match['threshold']:.2f}"
 
 
 @dataclass(frozen=True)
@@ -83,6 +105,28 @@ class Matcher:
         pictures = store.pictures(self._by_id)
         self._embedded = [p for p in pictures if model is not None and p.model == model]
         self._vectors = np.stack([p.vector for p in self._embedded]) if self._embedded else None
+        self._videos = store.videos(self._by_id)
+
+    @property
+    def has_videos(self) -> bool:
+        """Whether the banks hold videos' vPDQ hashes (a video is then hashed to match)."""
+        return bool(self._videos)
+
+    def match_video(self, path: str, frames: Sequence[Frame]) -> list[Match]:
+        """The banks' videos that the video's vPDQ hash ``frames`` matches (at least
+        ``QUERY_PERCENT`` of its frames found in one), the best one per bank."""
+        best: dict[str, Match] = {}
+        for video in self._videos:
+            bank = self._by_id[video.bank_id]
+            found = compare(frames, video.frames, bank.pdq_distance)
+            old = best.get(bank.name)
+            if found.query_percent >= QUERY_PERCENT and (
+                old is None or found.query_percent > old.value
+            ):
+                best[bank.name] = Match(path, None, bank.name, video.label or video.name, "vpdq",
+                                        found.query_percent, QUERY_PERCENT, video.name,
+                                        video.id)  # fmt: skip
+        return sorted(best.values(), key=lambda m: m.bank)
 
     @property
     def has_pictures(self) -> bool:

@@ -1,8 +1,8 @@
 """Hash banks: named lists of signals of known pictures, kept beside a library in their own
 SQLite file (``banks.sqlite``): PDQ hashes with their labels (imported from the lists that
-moderation teams share) and pictures (a folder's, embedded with the library's model: the
+moderation teams share), pictures (a folder's, embedded with the library's model: the
 vector signal; their PDQ hashes join the bank's list, labelled with the picture's label or
-name).
+name) and videos (their vPDQ hashes: imported hash files, or a folder's videos hashed).
 
 Each bank has its own thresholds (a PDQ distance, a vector score), says whether it is
 *watched* (checked for every picture indexed) and keeps a generation that changes with its
@@ -19,12 +19,15 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.pictures.pdq import BYTES, MATCH_DISTANCE, Pdq
+
+if TYPE_CHECKING:
+    from image_finder.core.pictures.vpdq import Frame
 
 FILE = "banks.sqlite"
 NAME_CHARS = 64
@@ -55,6 +58,14 @@ CREATE TABLE IF NOT EXISTS bank_pictures (
     pdq BLOB,
     UNIQUE (bank_id, name)
 );
+CREATE TABLE IF NOT EXISTS bank_videos (
+    id INTEGER PRIMARY KEY,
+    bank_id INTEGER NOT NULL REFERENCES banks(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT '',
+    frames BLOB NOT NULL,  -- vPDQ: each sampled frame's PDQ hash and quality
+    UNIQUE (bank_id, name)
+);
 """
 
 
@@ -69,11 +80,24 @@ class Bank:
     generation: int
     hashes: int = 0
     pictures: int = 0
+    videos: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "created": round(self.created, 3), "watch": self.watch,
                 "pdq_distance": self.pdq_distance, "vector_score": self.vector_score,
-                "hashes": self.hashes, "pictures": self.pictures}  # fmt: skip
+                "hashes": self.hashes, "pictures": self.pictures,
+                "videos": self.videos}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BankVideo:
+    """A video of a bank, by its vPDQ hash (core/pictures/vpdq.py)."""
+
+    id: int
+    bank_id: int
+    name: str
+    label: str
+    frames: list[Frame]
 
 
 @dataclass(frozen=True)
@@ -97,6 +121,7 @@ class ImportCount:
     read: int
     added: int
     already: int
+    what: str = "hashes"  # or "pictures", "videos"
 
     def to_json(self) -> dict[str, int]:
         return {"read": self.read, "added": self.added, "already": self.already}
@@ -182,10 +207,11 @@ class BankStore:
         rows = self._db.execute(
             "SELECT b.id, b.name, b.created, b.watch, b.pdq_distance, b.vector_score,"
             " b.generation, (SELECT count(*) FROM bank_hashes h WHERE h.bank_id = b.id),"
-            " (SELECT count(*) FROM bank_pictures p WHERE p.bank_id = b.id)"
+            " (SELECT count(*) FROM bank_pictures p WHERE p.bank_id = b.id),"
+            " (SELECT count(*) FROM bank_videos v WHERE v.bank_id = b.id)"
             " FROM banks b ORDER BY b.name"
         ).fetchall()
-        return [Bank(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows]
+        return [Bank(r[0], r[1], r[2], bool(r[3]), *r[4:]) for r in rows]
 
     def get(self, name: str) -> Bank:
         found = [b for b in self.banks() if b.name == name]
@@ -254,13 +280,16 @@ class BankStore:
     # -- pictures -----------------------------------------------------------------------------
 
     def add_pictures(
-        self, name: str, rows: Iterable[tuple[str, str, str, np.ndarray, bytes | None]]
+        self,
+        name: str,
+        rows: Iterable[tuple[str, str, str, np.ndarray, bytes | None]],
+        videos: Iterable[tuple[str, str, list[Frame]]] = (),
     ) -> ImportCount:
-        """Add (name, label, model, vector, pdq blob) pictures to the bank, all or none; a
-        picture of a name already there is replaced."""
+        """Add (name, label, model, vector, pdq blob) pictures, and (name, label, vPDQ
+        frames) videos, to the bank, all or none; one of a name already there is replaced."""
         bank = self.get(name)
-        read = replaced = 0
         with self._transaction() as db:
+            read, replaced = _put_videos(db, bank.id, videos)
             for picture, label, model, vector, pdq in rows:
                 read += 1
                 replaced += db.execute(
@@ -275,7 +304,7 @@ class BankStore:
                 if pdq and Pdq.from_blob(pdq).matchable:  # its hash joins the bank's list
                     _insert_hashes(db, [(bank.id, pdq[:BYTES], label or picture)])
             db.execute("UPDATE banks SET generation=generation+1 WHERE id=?", (bank.id,))
-        return ImportCount(read, read - replaced, replaced)
+        return ImportCount(read, read - replaced, replaced, "pictures")
 
     def pictures(self, bank_ids: Iterable[int]) -> list[BankPicture]:
         """The pictures of those banks."""
@@ -289,6 +318,46 @@ class BankStore:
                                        np.frombuffer(row[5], np.float32),
                                        Pdq.from_blob(row[6]) if row[6] else None))  # fmt: skip
         return out
+
+    # -- videos -------------------------------------------------------------------------------
+
+    def add_videos(self, name: str, rows: Iterable[tuple[str, str, list[Frame]]]) -> ImportCount:
+        """Add (name, label, vPDQ frames) videos to the bank, all or none; a video of a name
+        already there is replaced."""
+        count = self.add_pictures(name, [], rows)
+        return ImportCount(count.read, count.added, count.already, "videos")
+
+    def videos(self, bank_ids: Iterable[int]) -> list[BankVideo]:
+        """The videos of those banks."""
+        from image_finder.core.pictures import vpdq
+
+        out = []
+        for bank_id in bank_ids:
+            for row in self._db.execute(
+                "SELECT id, bank_id, name, label, frames FROM bank_videos WHERE bank_id=?"
+                " ORDER BY id", (int(bank_id),)
+            ):  # fmt: skip
+                out.append(BankVideo(row[0], row[1], row[2], row[3], vpdq.from_blob(row[4])))
+        return out
+
+
+def _put_videos(
+    db: sqlite3.Connection, bank_id: int, rows: Iterable[tuple[str, str, list[Frame]]]
+) -> tuple[int, int]:
+    """(read, replaced)."""
+    from image_finder.core.pictures import vpdq
+
+    read = replaced = 0
+    for video, label, frames in rows:
+        read += 1
+        replaced += db.execute(
+            "DELETE FROM bank_videos WHERE bank_id=? AND name=?", (bank_id, video)
+        ).rowcount
+        db.execute(
+            "INSERT INTO bank_videos (bank_id, name, label, frames) VALUES (?, ?, ?, ?)",
+            (bank_id, video, label, vpdq.to_blob(frames)),
+        )
+    return read, replaced
 
 
 def _insert_hashes(db: sqlite3.Connection, batch: list[tuple[int, bytes, str]]) -> None:

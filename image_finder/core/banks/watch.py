@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from image_finder.core.banks.matching import Signals, ready_matcher
+from image_finder.core.banks.matching import Signals, measure, ready_matcher
 from image_finder.core.banks.store import FILE, BankStore
 from image_finder.core.common.records import Part
 from image_finder.core.pictures.pdq import Pdq
@@ -70,13 +70,11 @@ def check_new(
 def match_json(row: dict[str, Any]) -> dict[str, Any]:
     """A recorded match as the faces show it."""
     part = Part.from_key(row.get("part"))
-    pdq = row["signal"] == "pdq"
     return {
         "id": row["id"], "image_id": row["image_id"], "path": row["path"],
         "part": part.to_json() if part else None, "bank": row["bank"], "label": row["label"],
-        "signal": row["signal"],
-        ("distance" if pdq else "score"): int(row["value"]) if pdq else round(row["value"], 4),
-        "threshold": int(row["threshold"]) if pdq else row["threshold"], "entry": row["entry"],
+        "signal": row["signal"], **measure(row["signal"], row["value"], row["threshold"]),
+        "entry": row["entry"],
         "found_at": row["found_at"], "decision": row.get("decision"),
         "decided_by": row.get("decided_by"), "decided_at": row.get("decided_at"),
     }  # fmt: skip

@@ -453,3 +453,40 @@ def frame_at(path: str | os.PathLike[str], seconds: float) -> Image.Image:
         raise ImageLoadError(os.fspath(path), f"damaged or cut short ({_why(exc)})") from exc
     finally:
         container.close()
+
+
+def frames_every(
+    path: str | os.PathLike[str],
+    every: float = 1.0,
+    max_side: int = 512,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> Iterator[tuple[int, float, Image.Image]]:
+    """(frame number, time, picture) of the first frame at or after each ``every`` seconds,
+    decoding the whole video (as vPDQ samples it), each picture at most ``max_side``
+    pixels. Raises ImageLoadError for a file that is no video; a video damaged part-way
+    gives the frames before the damage."""
+    import av
+    from PIL import Image
+
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        due = 0.0
+        for number, frame in enumerate(container.decode(stream)):
+            if cancelled():
+                return
+            seconds = float(frame.time or 0.0)
+            if seconds + 1e-3 < due:
+                continue
+            due = (int(seconds / every + 1e-6) + 1) * every
+            scale = min(1.0, max_side / max(frame.width, frame.height))
+            width, height = max(2, round(frame.width * scale)), max(2, round(frame.height * scale))
+            picture = Image.fromarray(_scaled(frame, width, height, "sample"))
+            if frame.rotation:
+                picture = picture.rotate(frame.rotation, expand=True)
+            yield number, seconds, picture
+    except av.error.FFmpegError as exc:
+        log.info("%s: decoding stopped (%s)", path, _why(exc))
+    finally:
+        container.close()

@@ -130,7 +130,7 @@ def test_copies_are_matched_by_pdq_and_by_their_vectors_and_left_untouched(tmp_p
     assert code == 0 and out == ""
     code, out, _ = bank_cli(capsys, data, "match", str(inbox), "--bank", "leaks")
     assert code == 3 and out.splitlines() == [
-        f"{inbox / 'rocket small.jpg'}: leaks “leaked rocket”, pdq "
+        f"{inbox / 'rocket small.jpg'}: leaks “leaked rocket”, PDQ "
         f"{next(m['distance'] for m in found if m['signal'] == 'pdq' and m['bank'] == 'leaks')}"
         " bits ≤ 31"
     ]
@@ -204,3 +204,44 @@ def test_pictures_indexed_are_checked_against_watched_banks_and_recorded_once(tm
     assert [Path(m["path"]).name for m in again] == ["rocket again.jpg"]  # once per picture
     code, out, _ = bank_cli(capsys, data, "index", str(inbox))
     assert code == 0 and "match" not in out
+
+
+def test_videos_are_matched_whole_by_their_vpdq_hash(tmp_path, capsys):
+    from image_finder.core.pictures import vpdq
+    from tests.videos import slideshow
+
+    data = tmp_path / "lib"
+    known = slideshow(tmp_path / "known.mp4", ["coffee", "rocket", "chelsea"], seconds=2.0,
+                      fps=10, size=(320, 180))  # fmt: skip
+    frames = vpdq.video_hash(known)
+    assert [round(f.seconds) for f in frames] == [0, 1, 2, 3, 4, 5]
+    listed = tmp_path / "known-vpdq.txt"  # as the reference's vpdq tool writes it
+    listed.write_text(vpdq.write(frames))
+    as_hma = json.dumps([f"{f.pdq.hex},{f.pdq.quality},{f.seconds:.3f}" for f in frames])
+    for text in (listed.read_text(), as_hma):
+        assert [f.pdq for f in vpdq.parse(text)] == [f.pdq for f in frames]
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    slideshow(inbox / "copy.webm", ["coffee", "rocket", "chelsea"], seconds=2.0, fps=10,
+              size=(256, 144), codec="libvpx-vp9")  # re-encoded, smaller  # fmt: skip
+    slideshow(inbox / "other.mp4", ["astronaut", "camera", "coins"], seconds=2.0, fps=10,
+              size=(320, 180))  # fmt: skip
+    for args in (("bank", "create", "clips"),
+                 ("bank", "import", "clips", str(listed), "--label", "case 9")):  # fmt: skip
+        code, out, err = bank_cli(capsys, data, *args)
+        assert code == 0, err
+    assert "Imported 1 videos" in out
+    broken = tmp_path / "broken-vpdq.txt"
+    broken.write_text(vpdq.write(frames).replace(frames[2].pdq.hex, "xyz"))
+    code, _, err = bank_cli(capsys, data, "bank", "import", "clips", str(broken))
+    assert code == 1 and "line 3" in err
+
+    code, out, err = bank_cli(capsys, data, "match", str(inbox), "--json")
+    assert code == 3, err
+    whole = [json.loads(line) for line in out.splitlines() if '"vpdq"' in line]
+    assert [(Path(m["path"]).name, m["label"], m["entry"]) for m in whole] == [
+        ("copy.webm", "case 9", "known-vpdq")
+    ]
+    assert whole[0]["percent"] >= whole[0]["threshold"] == 80.0
+    code, out, _ = bank_cli(capsys, data, "bank", "list", "--json")
+    assert json.loads(out)["banks"][0]["videos"] == 1
