@@ -16,7 +16,11 @@ both; lookups among millions of hashes; and what PDQ costs at indexing.
    time of a CSV list (``bank import``), the time to make the lookup index
    (``Matcher``), the memory it takes, and single lookups' p50/p99: 1,000 planted hashes
    with up to 31 bits flipped (each must be found) and 1,000 random ones.
-3. **Cost at indexing.** 300 photos indexed with PDQ hashing and without it (twice: the
+3. **Videos.** Known videos (slideshows of real photos, 8 s, 640x360) added to a bank with
+   ``bank add`` (vPDQ, and each moment's PDQ and vector); copies re-encoded (VP9), resized to
+   50%, with a logo and in greyscale matched with ``match``: the share found by vPDQ, by the
+   moments' PDQ, by their vectors and by any; and unrelated videos matched by each.
+4. **Cost at indexing.** 300 photos indexed with PDQ hashing and without it (twice: the
    spread of the measure), EfficientNet-Lite0 and ViT-B/16 on 2 cores; and the time of
    ``hash_of`` alone, on the pictures as indexing decodes them.
 
@@ -170,6 +174,118 @@ def copy_detection(quick: bool, unrelated_count: int, result: dict) -> None:
         banks.close()
 
 
+VIDEO_EDITS = {  # (codec, scale, picture edit) of each copy
+    "re-encoded (VP9)": ("libvpx-vp9", 1.0, None),
+    "resized 50%": ("libx264", 0.5, None),
+    "logo": ("libx264", 1.0, logo),
+    "greyscale": ("libx264", 1.0, lambda im: ImageOps.grayscale(im).convert("RGB")),
+}
+VIDEO_SIZE = (640, 360)
+VIDEO_FPS = 10
+
+
+def encode(path: Path, frames, size: tuple[int, int], codec: str = "libx264") -> None:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=VIDEO_FPS)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        if codec == "libvpx-vp9":
+            stream.options = {"deadline": "realtime", "cpu-used": "8", "crf": "40", "b": "0"}
+        for picture in frames:
+            for packet in stream.encode(av.VideoFrame.from_image(picture.resize(size))):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def slideshow(photos: list[Image.Image], seconds: float = 2.0):
+    """Each photo ``seconds`` with a slow zoom, cut to the next."""
+    count = round(seconds * VIDEO_FPS)
+    for photo in photos:
+        fitted = ImageOps.fit(photo, VIDEO_SIZE)
+        for n in range(count):
+            zoom = 1 + 0.08 * n / count
+            w, h = fitted.size
+            yield fitted.crop((0, 0, int(w / zoom), int(h / zoom)))
+
+
+def decoded(path: Path):
+    import av
+
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            yield frame.to_image()
+
+
+def video_copies(quick: bool, result: dict) -> None:
+    """Known videos (slideshows of real photos) in a bank by ``bank add`` (vPDQ, and each
+    moment's PDQ and vector); their copies matched by ``match``: each signal's recall, and
+    its false matches among as many unrelated videos."""
+    from image_finder.core.app.banks import Unreadable, add_folder, match_files
+    from image_finder.core.banks.store import BankStore
+    from image_finder.core.embedding.extractor import Extractor
+    from image_finder.core.pictures.images import load_image
+
+    count = 3 if quick else 12
+    photos = [load_image(p) for p in distinct(photo_set.build(DATA / "photos-sources", None))]
+    photos = photos[: 8 * count]
+    extractor = Extractor.load("efficientnet_lite0", device="cpu", precision="fp32")
+    with tempfile.TemporaryDirectory() as tmp:
+        known, inbox = Path(tmp) / "known", Path(tmp) / "inbox"
+        known.mkdir()
+        inbox.mkdir()
+        started = time.perf_counter()
+        for n in range(count):
+            encode(known / f"v{n:02d}.mp4", slideshow(photos[4 * n : 4 * n + 4]), VIDEO_SIZE)
+            other = photos[4 * (count + n) : 4 * (count + n) + 4]
+            encode(inbox / f"unrelated--u{n:02d}.mp4", slideshow(other), VIDEO_SIZE)
+            for edit, (codec, scale, change) in VIDEO_EDITS.items():
+                frames = decoded(known / f"v{n:02d}.mp4")
+                size = (int(VIDEO_SIZE[0] * scale) // 2 * 2, int(VIDEO_SIZE[1] * scale) // 2 * 2)
+                suffix = ".webm" if codec == "libvpx-vp9" else ".mp4"
+                encode(inbox / f"{edit}--v{n:02d}{suffix}",
+                       (change(f) if change else f for f in frames), size, codec)  # fmt: skip
+        made = time.perf_counter() - started
+        banks = BankStore(Path(tmp) / "lib")
+        banks.create("known")
+        started = time.perf_counter()
+        add_folder(banks, "known", str(known), extractor)
+        added = time.perf_counter() - started
+        started = time.perf_counter()
+        found: dict[str, set[str]] = {}
+        for match in match_files(banks, [str(inbox)], extractor=extractor):
+            if isinstance(match, Unreadable):
+                continue
+            edit, original = Path(match.path).stem.split("--")
+            target = match.entry if match.signal != "pdq" else match.label
+            if edit == "unrelated" or target.startswith(original):
+                signal = "vpdq" if match.signal == "vpdq" else f"moments by {match.signal}"
+                found.setdefault(Path(match.path).name, set()).add(signal)
+        matched = time.perf_counter() - started
+        banks.close()
+        signals = ("vpdq", "moments by pdq", "moments by vector")
+        recall: dict = {}
+        for edit in [*VIDEO_EDITS, "unrelated"]:
+            files = [f for f in inbox.iterdir() if f.name.startswith(f"{edit}--")]
+            by = {s: sum(s in found.get(f.name, set()) for f in files) for s in signals}
+            by["any"] = sum(bool(found.get(f.name)) for f in files)
+            recall[edit] = by if edit == "unrelated" else {
+                k: round(v / len(files), 3) for k, v in by.items()}  # fmt: skip
+    result["videos"] = {
+        "known_videos": count,
+        "seconds_each": 8,
+        "size": list(VIDEO_SIZE),
+        "fps": VIDEO_FPS,
+        "making_seconds": round(made, 1),
+        "bank_add_seconds_per_video": round(added / count, 2),
+        "match_seconds_per_video": round(matched / (count * (len(VIDEO_EDITS) + 1)), 2),
+        "recall": {k: v for k, v in recall.items() if k != "unrelated"},
+        "unrelated_videos_matched": recall["unrelated"],
+    }
+
+
 def lookups(sizes: list[int], result: dict) -> None:
     from image_finder.core.app.banks import import_list
     from image_finder.core.banks.matching import Matcher, Signals
@@ -285,18 +401,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sizes", default="")
     parser.add_argument("--unrelated", type=int, default=0)
-    parser.add_argument("--only", choices=["lookups"], help="that part alone (its own file)")
+    parser.add_argument("--only", choices=["lookups", "videos"],
+                        help="that part alone (its own file)")  # fmt: skip
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s] or (
         [20_000] if args.quick else [1_000_000, 10_000_000]
     )
     result: dict = {"cpus": os.cpu_count()}
-    if args.only == "lookups":
-        lookups(sizes, result)
-        publish(result, f"banks-lookups{'-quick' if args.quick else ''}.json")
+    if args.only:
+        (lookups(sizes, result) if args.only == "lookups" else video_copies(args.quick, result))
+        publish(result, f"banks-{args.only}{'-quick' if args.quick else ''}.json")
         return
     indexing_cost(args.quick, result)
     copy_detection(args.quick, args.unrelated or (400 if args.quick else 10_500), result)
+    video_copies(args.quick, result)
     lookups(sizes, result)
     publish(result, f"banks{'-quick' if args.quick else ''}.json")
 

@@ -458,13 +458,13 @@ def frame_at(path: str | os.PathLike[str], seconds: float) -> Image.Image:
 def frames_every(
     path: str | os.PathLike[str],
     every: float = 1.0,
-    max_side: int = 512,
+    max_side: int | None = None,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> Iterator[tuple[int, float, Image.Image]]:
     """(frame number, time, picture) of the first frame at or after each ``every`` seconds,
     decoding the whole video (as vPDQ samples it), each picture at most ``max_side``
-    pixels. Raises ImageLoadError for a file that is no video; a video damaged part-way
-    gives the frames before the damage."""
+    pixels (None: as stored). Raises ImageLoadError for a file that is no video; a video
+    damaged part-way gives the frames before the damage."""
     import av
     from PIL import Image
 
@@ -480,7 +480,7 @@ def frames_every(
             if seconds + 1e-3 < due:
                 continue
             due = (int(seconds / every + 1e-6) + 1) * every
-            scale = min(1.0, max_side / max(frame.width, frame.height))
+            scale = min(1.0, (max_side or frame.width) / max(frame.width, frame.height))
             width, height = max(2, round(frame.width * scale)), max(2, round(frame.height * scale))
             picture = Image.fromarray(_scaled(frame, width, height, "sample"))
             if frame.rotation:

@@ -7,9 +7,10 @@ bits of a frame of the other. The video checked (the *query*) matches a known on
 least ``QUERY_PERCENT`` of its frames are found in it; the share of the known video's frames
 found (``compared``) is reported too, and a bank may ask for a minimum of it.
 
-Frames are hashed from a picture at most 512 pixels on a side (FFmpeg's area reduction):
-PDQ reduces every picture to 64×64 anyway, and the hash differs from that of the full-size
-frame by a few bits, far below the 31 a match allows.
+Frames are hashed as stored, at the video's own size, as the reference does, so that hash
+files made by other tools match ours. (A frame hashed at another size is some bits off: a
+copy resized to half moves each frame's hash by 8 to 28 bits. benchmarks/banks.py measures
+what that does to recall.)
 
 Hash files: ``FRAME,QUALITY,HASH,SECONDS`` lines (the reference's ``vpdq`` tool writes
 them), also read in the order of its Python binding's example (``FRAME,HASH,QUALITY,

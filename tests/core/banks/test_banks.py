@@ -245,3 +245,26 @@ def test_videos_are_matched_whole_by_their_vpdq_hash(tmp_path, capsys):
     assert whole[0]["percent"] >= whole[0]["threshold"] == 80.0
     code, out, _ = bank_cli(capsys, data, "bank", "list", "--json")
     assert json.loads(out)["banks"][0]["videos"] == 1
+
+
+def test_the_lookup_index_finds_every_hash_within_the_distance_and_none_beyond():
+    import numpy as np
+
+    from image_finder.core.banks.index import HashIndex
+
+    rng = np.random.default_rng(7)
+    codes = rng.integers(0, 256, (20_000, 32), dtype=np.uint8)
+    queries = []
+    for n, off in enumerate((0, 1, 15, 30, 31, 32, 40, 47, 48, 90)):  # planted copies
+        bits = np.unpackbits(codes[n * 100])
+        bits[rng.choice(256, off, replace=False)] ^= 1
+        queries.append(np.packbits(bits))
+    queries += list(rng.integers(0, 256, (5, 32), dtype=np.uint8))
+    words = np.unpackbits(codes, axis=1).astype(np.int32)
+    for radius in (31, 47):
+        index = HashIndex(codes, radius)
+        for query, hits in zip(queries, index.lookup(np.stack(queries)), strict=True):
+            distances = (words != np.unpackbits(query)).sum(axis=1)
+            want = sorted((int(distances[p]), int(p)) for p in np.flatnonzero(distances <= radius))
+            assert [(h.distance, h.position) for h in hits] == want
+    assert HashIndex(codes[:0], 31).lookup(codes[:2]) == [[], []]
