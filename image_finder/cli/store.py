@@ -4,6 +4,7 @@ Data job, search, status and export, with the same JSON as over a library."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -112,9 +113,12 @@ def _index(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) -
         if job.detail is not None:
             report_progress(job.detail)
 
-    # the job's driver runs on the application layer's job runner (core/app/work.py)
+    # the job's driver runs on the application layer's job runner (core/app/work.py); the
+    # pictures it writes are checked against the watched banks of the library, where it has any
     reading = settings.read_text if args.read_text is None else args.read_text
-    work = scale_work(catalogue, args.folders, model=model,
+    stack = contextlib.ExitStack()
+    watching = _watching(args, stack)
+    work = scale_work(catalogue, args.folders, watching, model=model,
                       weights=args.weights, device=args.device,
                       precision=args.precision or "fp32", actors=args.actors,
                       segment_seconds=_segment(args), read_text=reading)  # fmt: skip
@@ -127,13 +131,33 @@ def _index(args: argparse.Namespace, settings: Settings, catalogue: Catalogue) -
     finally:
         scale_out.stop_ray()
         sys.stdout = out
+        stack.close()
     if progress is not None:
         progress.finish()
+    return _said(args, report, catalogue)
+
+
+def _watching(args: argparse.Namespace, stack: contextlib.ExitStack) -> Any:
+    """The library whose watched banks a Ray job's pictures are checked against: the one the
+    command runs with, where it keeps banks."""
+    from image_finder.core.common import paths
+    from image_finder.core.stores.library import Library
+
+    if not (paths.data_dir(args.data_dir) / "banks.sqlite").exists():
+        return None
+    return stack.enter_context(Library(paths.data_dir(args.data_dir)))
+
+
+def _said(args: argparse.Namespace, report: Any, catalogue: Catalogue) -> int:
+    from image_finder.cli.banks import match_line
+
     if args.json:
         print(json.dumps({**report.to_json(), "images": catalogue.count()}))
         return 0
     for skipped in report.skipped:
         print(f"skipped {display_name(skipped.path)}: {skipped.reason}", file=sys.stderr)
+    for match in report.matches:
+        print(f"in a watched bank: {match_line(match)}")
     state = "Cancelled: " if report.cancelled else ""
     print(f"{state}{report.embedded:,} embedded, {report.unchanged:,} unchanged, "
           f"{len(report.skipped):,} skipped ({report.images_per_second:.1f} images/s). "

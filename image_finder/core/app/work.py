@@ -248,9 +248,13 @@ def remove_work(library: Library, folders: Sequence[str]) -> Work:
     return work
 
 
-def scale_work(catalogue: Catalogue, sources: Sequence[str], **job: Any) -> Work:
+def scale_work(
+    catalogue: Catalogue, sources: Sequence[str], watching: Library | None = None, **job: Any
+) -> Work:
     """The driver of a Ray Data job that indexes ``sources`` into ``catalogue``
-    (core/indexing/scale_out.py; Ray started by the caller: ``start_ray``)."""
+    (core/indexing/scale_out.py; Ray started by the caller: ``start_ray``). ``watching``: a
+    library whose watched banks each picture written is checked against (matches recorded
+    there, and delivered to its webhooks)."""
 
     def work(control: JobControl) -> JobEnd:
         from image_finder.core.indexing import scale_out
@@ -259,9 +263,25 @@ def scale_work(catalogue: Catalogue, sources: Sequence[str], **job: Any) -> Work
             control.progress("embedding", p.done, p.total, rate=p.images_per_second,
                              eta_seconds=p.eta_seconds, detail=p)  # fmt: skip
 
+        matches: list[dict[str, Any]] = []
+
+        def written(rows: Sequence[Any]) -> None:
+            from image_finder.core.banks.watch import check_rows, match_json
+
+            if watching is not None and rows:
+                pictures = [(r.path, r.part, r.facts.pdq, r.vector) for r in rows]
+                found = check_rows(watching, job["model"], pictures)
+                matches.extend(match_json(m) for m in found)
+
         report: ScaleOutReport = scale_out.index_with_ray(
-            catalogue, sources, progress=progress, cancelled=control.cancelled, **job
-        )
+            catalogue, sources, progress=progress, cancelled=control.cancelled,
+            written=written, **job
+        )  # fmt: skip
+        report.matches = matches
+        if matches and watching is not None:
+            from image_finder.core.app.banks import deliver_matches
+
+            deliver_matches(watching)
         message = f"{report.embedded:,} embedded, {report.unchanged:,} unchanged."
         return _done(report.cancelled, message, report, report.to_json())
 

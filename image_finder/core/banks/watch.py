@@ -9,7 +9,7 @@ embedded since (new or changed files) are checked at the end of each indexing ru
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from image_finder.core.banks.matching import Signals, measure, ready_matcher
@@ -65,6 +65,34 @@ def check_new(
             if added:
                 recorded += library.side_data.bank_matches(added, limit=len(added))
         return recorded
+
+
+def check_rows(
+    library: Library, model: str, rows: Sequence[tuple[str, Part | None, bytes | None, Any]]
+) -> list[dict[str, Any]]:
+    """Check pictures indexed elsewhere (a Ray job's, into a catalogue: (path, part, PDQ
+    blob, vector of ``model``) each) against the library's watched banks; the matches
+    recorded in the library (without an item of its own), as ``check_new``'s."""
+    if not (library.folder / FILE).exists():
+        return []
+    with BankStore(library.folder) as banks:
+        watched = [b.name for b in banks.banks() if b.watch]
+    if not watched:
+        return []
+    matcher = ready_matcher(library.folder, watched, model)
+    now, found = time.time(), []
+    for path, part, blob, vector in rows:
+        signals = Signals(Pdq.from_blob(blob) if blob else None, vector)
+        for match in matcher.match(path, part, signals):
+            found.append({"image_id": None, "path": path, "part": part.key if part else None,
+                          "bank": match.bank, "label": match.label, "signal": match.signal,
+                          "value": match.value, "threshold": match.threshold,
+                          "entry": match.entry, "found_at": now})  # fmt: skip
+    if not found:
+        return []
+    with library.writing():
+        added = library.side_data.record_matches(found)
+    return library.side_data.bank_matches(added, limit=len(added)) if added else []
 
 
 def match_json(row: dict[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from image_finder.core.indexing.progress import IndexPhase, IndexProgress
 from image_finder.core.indexing.scale_videos import SEGMENT_SECONDS, Gatherer, work_items
 from image_finder.core.pictures.scanning import OUTSIDE, Skipped, is_indexed_name
 from image_finder.core.pictures.steps import PictureSteps
-from image_finder.core.stores.catalogue import Catalogue
+from image_finder.core.stores.catalogue import Catalogue, CatalogueRow
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class ScaleOutReport:
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     cancelled: bool = False
+    matches: list[dict[str, Any]] = field(default_factory=list)  # in watched banks, recorded
 
     @property
     def images_per_second(self) -> float:
@@ -66,6 +67,7 @@ class ScaleOutReport:
             "seconds": round(self.seconds, 2),
             "images_per_second": round(self.images_per_second, 2),
             "cancelled": self.cancelled,
+            **({"matches": self.matches} if self.matches else {}),
         }
 
 
@@ -340,10 +342,12 @@ def index_with_ray(
     cancelled: Callable[[], bool] | None = None,
     segment_seconds: float = SEGMENT_SECONDS,
     read_text: bool = False,
+    written: Callable[[Sequence[CatalogueRow]], None] = lambda rows: None,
 ) -> ScaleOutReport:
     """Index ``sources`` into ``catalogue`` with Ray Data (Ray already started: start_ray);
     ``read_text``: the text written in the pictures read too, for the catalogue to search (a
-    catalogue made before it could keep text takes none)."""
+    catalogue made before it could keep text takes none). ``written`` is given each batch of
+    rows once the catalogue holds them (the watched banks' check)."""
     import ray
 
     started = time.perf_counter()
@@ -404,6 +408,7 @@ def index_with_ray(
         rows, skipped, finished = gatherer.add(rows_of_batch)
         report.skipped += skipped
         report.embedded += catalogue.upsert(rows, spec.name, roots, precision=precision)
+        written(rows)
         done += finished
         checkpoint("catalogue_upserted")
         if progress is not None:

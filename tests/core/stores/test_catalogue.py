@@ -161,12 +161,23 @@ def test_a_ray_job_fills_a_catalogue_that_searches_like_the_library(photos, tmp_
     data, store = str(tmp_path / "lib"), f"milvus-lite:{tmp_path / 'cat' / 'c.db'}"
     assert run(capsys, "--data-dir", data, "index", str(photos), "--model",
                "efficientnet_lite0")[0] == 0  # fmt: skip
+    from image_finder.core.pictures.images import load_image
+    from image_finder.core.pictures.pdq import pdq_of
+
+    known = sorted(photos.iterdir())[0]  # in a watched bank of the library: checked by the job
+    (tmp_path / "known.csv").write_text(f"{pdq_of(load_image(known)).hex},known\n")
+    for args in (("bank", "create", "leaks", "--watch"),
+                 ("bank", "import", "leaks", str(tmp_path / "known.csv"))):  # fmt: skip
+        assert run(capsys, "--data-dir", data, *args)[0] == 0
     done = cli("index", "--store", store, "--ray", "--model", "efficientnet_lite0", "--json",
-               str(photos))  # fmt: skip
+               "--data-dir", data, str(photos))  # fmt: skip
     assert done.returncode == 0, done.stderr
     report = last_json(done.stdout)
     n = len([p for p in os.listdir(photos) if not p.startswith(".")])
     assert report["embedded"] == report["images"] == n and not report["skipped"]
+    assert [(m["path"], m["bank"], m["signal"]) for m in report["matches"]] == [
+        (str(known), "leaks", "pdq")
+    ]
     assert '"done"' in done.stdout  # progress lines before the report
 
     # the same results for every photo: same paths in the same order, scores within 1e-4
