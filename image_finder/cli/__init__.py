@@ -547,6 +547,8 @@ def _reads_only(args: argparse.Namespace) -> bool:
         return True
     if args.command == "bank" and getattr(args, "action", "") in ("list", "export"):
         return True
+    if args.command == "webhook" and getattr(args, "action", "") == "list":
+        return True
     if args.command == "duplicates":
         return not getattr(args, "trash_others", False)
     return args.command == "concept" and getattr(args, "action", "") == "list"

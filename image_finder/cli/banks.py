@@ -138,6 +138,7 @@ def _add(args: argparse.Namespace, settings: Settings, library: Library, banks: 
     from image_finder.cli import load_extractor
     from image_finder.core.app import banks as app
 
+    _outside_the_library(args.folder, library)
     extractor = load_extractor(_model_args(args), settings, library)
     with Interrupt(sys.stderr) as interrupt:
         counted, skipped = app.add_folder(banks, args.name, args.folder, extractor,
@@ -148,6 +149,23 @@ def _add(args: argparse.Namespace, settings: Settings, library: Library, banks: 
          f"Added {counted.read:,} pictures to {args.name!r} ({counted.already:,} replaced, "
          f"{len(skipped):,} unreadable).")  # fmt: skip
     return 0
+
+
+def _outside_the_library(folder: str, library: Library) -> None:
+    """Say so when a bank's folder lies in the library's folders: its pictures are then
+    items of the library too, shown by search like any other."""
+    import os
+
+    from image_finder.core.common.paths import inside
+
+    real = os.path.realpath(folder)
+    for indexed in library.folders():
+        if inside(real, os.path.realpath(indexed.path)):
+            print(f"note: {folder} lies in the library's folder {indexed.path}: its pictures "
+                  "are indexed and shown by search like any other there. A bank's own "
+                  "pictures never are: move the folder out of the library's folders to keep "
+                  "them apart.", file=sys.stderr)  # fmt: skip
+            return
 
 
 def cmd_match(args: argparse.Namespace, settings: Settings, library: Library) -> int:

@@ -610,3 +610,67 @@ def test_words_written_in_a_picture_find_it_with_its_snippet_and_text(lite0, tok
                             <= 390
                         )
                     assert driver.get_log("browser") == []
+
+
+def test_a_reviewer_confirms_a_match_and_sees_new_ones_arrive(library_dir, lite0, photo_source,
+                                                              tmp_path):  # fmt: skip
+    """The Matches page with a ``match`` token: the recorded match, confirmed and attributed
+    to the token; a match recorded meanwhile (as another process would) appears live."""
+    pytest.importorskip("pdqhash")
+    from selenium.webdriver.common.by import By
+
+    from image_finder.core.app.banks import check_watched, import_list
+    from image_finder.core.banks.store import BankStore
+    from image_finder.core.banks.watch import check_rows
+    from image_finder.core.pictures.images import load_image
+    from image_finder.core.pictures.pdq import pdq_of
+    from image_finder.core.stores.library import Library
+    from image_finder.server.app import create_app
+    from image_finder.server.config import ServerConfig
+    from image_finder.server.tokens import Scope, TokenStore
+
+    listing = tmp_path / "known.csv"
+    coffee, rocket = (pdq_of(load_image(photo_source / n)) for n in ("coffee.jpg", "rocket.jpg"))
+    listing.write_text(f"{coffee.hex},leaked coffee\n")
+    info, secret = TokenStore().create(Scope.MATCH, "moderator")
+    shots = shots_dir(tmp_path)
+    port = free_port()
+    with Library(library_dir) as library:
+        with BankStore(library_dir) as banks:
+            banks.create("leaks", watch=True)
+            import_list(banks, "leaks", str(listing))
+        assert len(check_watched(library)) == 1
+        app = create_app(ServerConfig(port=port), library=library, extractor=lite0)
+        with serving(app, port) as url, browser(1280, 800) as driver:
+            driver.get(f"{url}/?token={secret}")
+            wait_for(driver, lambda d: d.find_element(By.ID, "nav-matches").is_displayed())
+            assert not driver.find_element(By.ID, "nav-duplicates").is_displayed()
+            driver.find_element(By.ID, "nav-matches").click()
+            wait_for(driver, lambda d: "1 to review" in d.find_element(By.ID, "match-summary").text)
+            item = driver.find_element(By.CSS_SELECTOR, ".match-item")
+            assert "coffee.jpg" in item.text and "leaks “leaked coffee”" in item.text
+            assert "PDQ" in item.text and "(≤ 31)" in item.text
+            item.find_element(By.XPATH, ".//button[text()='Confirm']").click()
+            wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".match-item.confirmed"))
+            assert f"Confirmed by {info.id}" in driver.find_element(By.CSS_SELECTOR,
+                                                                    ".match-item").text  # fmt: skip
+            listing.write_text(f"{rocket.hex},leaked rocket\n")
+            with BankStore(library_dir) as banks:
+                import_list(banks, "leaks", str(listing))
+            check_rows(library, lite0.name, [(str(photo_source / "rocket.jpg"), None,
+                                              rocket.to_blob(), None)])  # fmt: skip
+            wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".match-item")) == 2)
+            first = driver.find_elements(By.CSS_SELECTOR, ".match-item")[0]
+            assert "rocket.jpg" in first.text and "To review" in first.text
+            assert "New match: rocket.jpg" in driver.find_element(By.ID, "message").text
+            driver.save_screenshot(str(shots / "desktop-matches.png"))
+            assert driver.get_log("browser") == []
+        port = free_port()
+        with serving(create_app(ServerConfig(port=port), library=library, extractor=lite0),
+                     port) as url, browser(390, 844, phone=True) as driver:  # fmt: skip
+            driver.get(f"{url}/?token={secret}")
+            wait_for(driver, lambda d: d.find_element(By.ID, "nav-matches").is_displayed())
+            driver.get(f"{url}/matches")
+            wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".match-item")) == 2)
+            assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
+            driver.save_screenshot(str(shots / "phone-matches.png"))

@@ -62,6 +62,12 @@ def duplicates_page() -> Response:
     return HTMLResponse(_page("index.html"), headers=PAGE_HEADERS)
 
 
+@router.get("/matches", response_class=HTMLResponse)
+def matches_page() -> Response:
+    """The review of matches in watched hash banks: the same page, at this address."""
+    return HTMLResponse(_page("index.html"), headers=PAGE_HEADERS)
+
+
 @router.get("/icon.svg")
 def icon() -> Response:
     svg = resources.files("image_finder.resources.icons").joinpath("image-finder.svg")

@@ -8,6 +8,7 @@ const MATCH_LABELS = { "this image": "This image", identical: "Identical", "same
   clip: "holds the clip", frame: "a frame of the clip" };
 
 let canManage = false;
+let canMatch = false; // a match or manage token: the hash banks' matches (matches.js)
 let uploads = new Map(); // history entry -> the photo it searched with (this tab only)
 let uploadCount = 0;
 let shownResult = null; // the result shown in the detail view
@@ -49,7 +50,7 @@ function showSignIn() {
   $("signin").hidden = false;
   $("signin-refused").hidden = location.hash !== "#token-refused";
   for (const id of ["query", "manage", "filters", "results-title", "results", "parts", "selection",
-    "duplicates", "nav-duplicates"]) $(id).hidden = true;
+    "duplicates", "nav-duplicates", "matches", "nav-matches"]) $(id).hidden = true;
   say("");
 }
 
@@ -69,8 +70,10 @@ async function loadStatus() {
     status.medical ? many(status.medical, "medical image") : ""].filter(Boolean).join(" · ")
     : `${status.images.toLocaleString()} images`;
   $("library").textContent = `${held} · ${status.model || "no model yet"}${state}`;
-  $("manage").hidden = !canManage || onDuplicatesPage();
+  canMatch = canManage || server.scope === "match";
+  $("manage").hidden = !canManage || onDuplicatesPage() || onMatchesPage();
   $("nav-duplicates").hidden = !canManage;
+  $("nav-matches").hidden = !canMatch;
   if (location.hash === "#token-refused") history.replaceState(history.state, "", location.pathname + location.search);
   if (canManage) { renderFolders(status.folders || []); resumeJobs(); }
   if (server.model_state === "loading") setTimeout(loadStatus, 1500);
@@ -745,5 +748,8 @@ loadStatus().then((ok) => {
   if (onDuplicatesPage()) {
     if (canManage) showDuplicatesPage();
     else say("The duplicates review needs a manage token.", true);
+  } else if (onMatchesPage()) {
+    if (canMatch) showMatchesPage();
+    else say("Reviewing matches needs a match or manage token.", true);
   } else restore(history.state);
 });

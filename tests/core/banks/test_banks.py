@@ -204,6 +204,12 @@ def test_pictures_indexed_are_checked_against_watched_banks_and_recorded_once(tm
     assert [Path(m["path"]).name for m in again] == ["rocket again.jpg"]  # once per picture
     code, out, _ = bank_cli(capsys, data, "index", str(inbox))
     assert code == 0 and "match" not in out
+    code, out, err = bank_cli(capsys, data, "search", str(known / "cat.jpg"), "--json")
+    # a bank's pictures are no items of the library: never found by search
+    found = [r["path"] for r in json.loads(out)["results"]]
+    assert code == 0 and found and not [p for p in found if p.startswith(str(known))]
+    code, _, err = bank_cli(capsys, data, "bank", "add", "seized", str(inbox))
+    assert code == 0 and f"lies in the library's folder {inbox}" in err  # said: they are
 
 
 def test_videos_are_matched_whole_by_their_vpdq_hash(tmp_path, capsys):
