@@ -285,10 +285,21 @@ def video_copies(quick: bool, result: dict) -> None:
     }
 
 
-def resident() -> int:
-    """This process's resident memory now, in bytes (the peak would keep earlier parts')."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def index_memory(banks) -> tuple[int, int]:
+    """The bytes the lookup index of the bank's hashes holds (its tables and the hashes) and
+    the most it held while being made, by tracemalloc (numpy's arrays are traced; the
+    process's resident size would not say: its heap keeps what earlier parts freed)."""
+    import tracemalloc
+
+    from image_finder.core.banks.index import HashIndex
+
+    codes, _ = banks.all_hashes([banks.get("big").id])
+    tracemalloc.start()
+    index = HashIndex(codes, 31)
+    held, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del index
+    return held + codes.nbytes, peak + codes.nbytes
 
 
 def lookups(sizes: list[int], result: dict) -> None:
@@ -317,11 +328,9 @@ def lookups(sizes: list[int], result: dict) -> None:
             started = time.perf_counter()
             counted = import_list(banks, "big", str(listing))
             imported = time.perf_counter() - started
-            rss_before = resident()
             started = time.perf_counter()
             matcher = Matcher(banks, ["big"])
             built = time.perf_counter() - started
-            rss_after = resident()
             queries = []
             for n, row in enumerate(planted):  # up to 31 bits flipped
                 flipped = np.unpackbits(row.copy())
@@ -337,19 +346,21 @@ def lookups(sizes: list[int], result: dict) -> None:
                 times.append(time.perf_counter() - started)
                 missed += planted_one and not found
                 spurious += (not planted_one) and bool(found)
+            del matcher
+            held, peak = index_memory(banks)
             banks.close()
             out[f"{size:,}"] = {
                 "import_seconds": round(imported, 1),
                 "list_write_seconds": round(written, 1),
                 "imported": counted.added,
                 "index_seconds": round(built, 1),
-                "index_memory_mb": round((rss_after - rss_before) / 2**20),
+                "index_memory_mb": round(held / 2**20),
+                "index_build_peak_mb": round(peak / 2**20),
                 "lookup_ms_p50": round(float(np.percentile(times, 50)) * 1000, 3),
                 "lookup_ms_p99": round(float(np.percentile(times, 99)) * 1000, 3),
                 "planted_missed": int(missed),
                 "random_matched": int(spurious),
             }
-            del matcher
     result["lookups"] = out
 
 

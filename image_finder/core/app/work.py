@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -99,7 +100,10 @@ def index_work(
             from image_finder.core.app.banks import check_watched, deliver_matches
 
             report.matches = check_watched(library, control.cancelled)
-            report.deliveries = [d.to_json() for d in deliver_matches(library)]
+            try:  # what is not delivered now stays pending, for the next run or the server
+                report.deliveries = [d.to_json() for d in deliver_matches(library)]
+            except (OSError, sqlite3.Error) as exc:
+                log.warning("webhook delivery: %s", exc)
         return _done(report.cancelled, index_summary(report), report, report.to_json())
 
     return work

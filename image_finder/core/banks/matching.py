@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from image_finder.core.banks.index import HashIndex
 from image_finder.core.banks.store import Bank, BankStore
 from image_finder.core.common.errors import ImageFinderError
 from image_finder.core.common.records import Part
-from image_finder.core.pictures.pdq import Pdq
+from image_finder.core.pictures.pdq import Pdq, distance
 from image_finder.core.pictures.vpdq import QUERY_PERCENT, Frame, compare
 
 VECTOR_SCORE = 0.75  # cosine: at most 1 in 10,000 unrelated pictures reach it (EfficientNet-Lite0,
@@ -93,7 +93,8 @@ class Matcher:
     """The banks ``names`` (all, when empty) ready for lookups: their hashes in one index, their
     pictures' vectors of ``model`` in one matrix."""
 
-    def __init__(self, store: BankStore, names: Sequence[str] = (), model: str | None = None):
+    def __init__(self, store: BankStore, names: Sequence[str] = (), model: str | None = None,
+                 slack: int = 0) -> None:  # fmt: skip
         self.banks: list[Bank] = [store.get(n) for n in names] if names else store.banks()
         if not self.banks:
             raise ImageFinderError("no bank to match against: create one (bank create NAME)")
@@ -101,7 +102,8 @@ class Matcher:
         self._lock = threading.Lock()  # the store's connection, one lookup at a time
         self._by_id = {b.id: b for b in self.banks}
         codes, self._entries = store.all_hashes(self._by_id)
-        self._index = HashIndex(codes, max(b.pdq_distance for b in self.banks))
+        self._slack = slack  # hashes this much further are checked again by ``recheck``
+        self._index = HashIndex(codes, max(b.pdq_distance for b in self.banks) + slack)
         pictures = store.pictures(self._by_id)
         self._embedded = [p for p in pictures if model is not None and p.model == model]
         self._vectors = np.stack([p.vector for p in self._embedded]) if self._embedded else None
@@ -133,9 +135,19 @@ class Matcher:
         """Whether the banks hold pictures embedded with the model (the vector signal)."""
         return bool(self._embedded)
 
-    def match(self, path: str, part: Part | None, signals: Signals) -> list[Match]:
-        """The banks' entries the picture matches, one per bank and signal (the closest)."""
+    def match(
+        self,
+        path: str,
+        part: Part | None,
+        signals: Signals,
+        recheck: Callable[[], Pdq | None] | None = None,
+    ) -> list[Match]:
+        """The banks' entries the picture matches, one per bank and signal (the closest).
+        ``recheck``: the picture's hash made again from the file at full size, asked for
+        (once) when a bank's hash lies within the matcher's slack beyond the bank's distance
+        (a hash made from a reduced picture is some bits off the reference's)."""
         found: dict[tuple[str, str], Match] = {}
+        again: list[Pdq | None] = []
 
         def keep(match: Match) -> None:
             key = (match.bank, match.signal)
@@ -154,8 +166,14 @@ class Matcher:
                 bank_id, label, entry = known
                 bank = self._by_id[bank_id]
                 content = int(self._entries[hit.position])
-                if hit.distance <= bank.pdq_distance:
-                    keep(Match(path, part, bank.name, label, "pdq", hit.distance,
+                bits = hit.distance
+                if bits > bank.pdq_distance and recheck is not None:
+                    if not again:
+                        again.append(recheck())
+                    full = again[0]
+                    bits = distance(full.hash, bytes.fromhex(entry)) if full else bits
+                if bits <= bank.pdq_distance:
+                    keep(Match(path, part, bank.name, label, "pdq", bits,
                                bank.pdq_distance, entry, content))  # fmt: skip
         if signals.vector is not None and self._vectors is not None:
             scores = self._vectors @ np.asarray(signals.vector, np.float32)
@@ -188,7 +206,7 @@ _ready_lock = threading.Lock()
 
 
 def ready_matcher(
-    folder: str | Path, names: Sequence[str] = (), model: str | None = None
+    folder: str | Path, names: Sequence[str] = (), model: str | None = None, slack: int = 0
 ) -> Matcher:
     """A matcher of the banks ``names`` (all when empty) kept beside the library at
     ``folder``, made once and kept while the banks do not change (each change bumps a bank's
@@ -197,14 +215,14 @@ def ready_matcher(
     with BankStore(folder) as store:
         chosen = [store.get(n) for n in names] if names else store.banks()
     key = (str(Path(folder).resolve()), tuple((b.id, b.generation, b.pdq_distance, b.vector_score)
-                                             for b in chosen), model)  # fmt: skip
+                                             for b in chosen), model, slack)  # fmt: skip
     with _ready_lock:
         if key in _ready:
             _ready.move_to_end(key)
             return _ready[key][1]
         store = BankStore(folder)
         try:
-            matcher = Matcher(store, names, model)
+            matcher = Matcher(store, names, model, slack)
         except BaseException:
             store.close()
             raise

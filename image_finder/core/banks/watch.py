@@ -8,18 +8,25 @@ embedded since (new or changed files) are checked at the end of each indexing ru
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from image_finder.core.banks.matching import Signals, measure, ready_matcher
 from image_finder.core.banks.store import FILE, BankStore
+from image_finder.core.common.errors import ImageLoadError
 from image_finder.core.common.records import Part
 from image_finder.core.pictures.pdq import Pdq
 from image_finder.core.stores.library import Library
 
 CHUNK = 512
 CHECKED = "banks_checked_at"
+# Indexing hashes the picture it decoded for the model (a JPEG decoded at a half, a quarter or an
+# eighth of its size), some bits off the full-size hash that lists are made of (docs/banks.md):
+# a bank's hash up to this much further is checked again against the file hashed at full size,
+# as `match` hashes it.
+SLACK = 16
 
 
 def check_new(
@@ -38,7 +45,7 @@ def check_new(
         todo = library.side_data.indexed_since(since)
         if not todo:
             return []
-        matcher = ready_matcher(library.folder, watched, library.model)
+        matcher = ready_matcher(library.folder, watched, library.model, SLACK)
         now, recorded, last = time.time(), [], since
         for start in range(0, len(todo), CHUNK):
             if cancelled():
@@ -52,7 +59,9 @@ def check_new(
                 blob = hashes.get(image_id)
                 signals = Signals(Pdq.from_blob(blob) if blob else None,
                                   None if vectors is None else vectors[n])  # fmt: skip
-                for match in matcher.match(path, Part.from_key(part_key), signals):
+                part = Part.from_key(part_key)
+                recheck = functools.partial(_full_size, path, part)
+                for match in matcher.match(path, part, signals, recheck):
                     rows.append({"image_id": image_id, "path": path, "part": part_key,
                                  "bank": match.bank, "label": match.label,
                                  "signal": match.signal, "value": match.value,
@@ -65,6 +74,17 @@ def check_new(
             if added:
                 recorded += library.side_data.bank_matches(added, limit=len(added))
         return recorded
+
+
+def _full_size(path: str, part: Part | None) -> Pdq | None:
+    """The picture's PDQ hash from its file read whole (None: it cannot be read now)."""
+    from image_finder.core.pictures.parts import part_picture
+    from image_finder.core.pictures.pdq import pdq_of
+
+    try:
+        return pdq_of(part_picture(path, part))
+    except (ImageLoadError, OSError):
+        return None
 
 
 def check_rows(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import secrets
@@ -254,8 +255,8 @@ def deliver(
                 }  # fmt: skip
                 try:
                     status = send(hook.url, body, headers, TIMEOUT)
-                except OSError as exc:
-                    error = _reason(exc)
+                except (OSError, http.client.HTTPException, ValueError) as exc:
+                    error = _reason(exc)  # no answer, or not one of HTTP
                 else:
                     error = "" if 200 <= status < 300 else f"the receiver answered HTTP {status}"
                 if error:

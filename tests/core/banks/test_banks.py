@@ -274,3 +274,36 @@ def test_the_lookup_index_finds_every_hash_within_the_distance_and_none_beyond()
             want = sorted((int(distances[p]), int(p)) for p in np.flatnonzero(distances <= radius))
             assert [(h.distance, h.position) for h in hits] == want
     assert HashIndex(codes[:0], 31).lookup(codes[:2]) == [[], []]
+
+
+def test_a_watched_bank_checks_a_near_miss_again_with_the_full_size_hash(tmp_path, capsys):
+    """Indexing hashes a large JPEG as decoded for the model (at a fraction of its size); a
+    list's hash made from the full-size picture, within 31 bits of that one but further from
+    the reduced one, is still matched, at its full-size distance."""
+    import numpy as np
+
+    from image_finder.core.stores.library import Library
+
+    data, inbox = tmp_path / "lib", tmp_path / "inbox"
+    inbox.mkdir()
+    photo("coffee").resize((2400, 1600)).save(inbox / "big.jpg", quality=90)
+    assert bank_cli(capsys, data, "index", str(inbox))[0] == 0
+    with Library(data) as library:
+        kept = Pdq.from_blob(next(iter(library.side_data.hashes([1]).values())))
+    full = pdq_of(Image.open(inbox / "big.jpg"))  # as match and the reference hash it
+    bits = np.unpackbits(np.frombuffer(full.hash, np.uint8))
+    differ = bits != np.unpackbits(np.frombuffer(kept.hash, np.uint8))
+    d = int(differ.sum())
+    assert 1 <= d <= 40, d  # the reduced picture's hash is some bits off
+    k = min(31, 47 - d)  # flips where both hashes agree: k bits from full, k + d from kept
+    flips = np.flatnonzero(~differ)[:k]
+    bits[flips] ^= 1
+    known = np.packbits(bits).tobytes()
+    assert distance(known, full.hash) == k <= 31 < distance(known, kept.hash)
+    (tmp_path / "list.csv").write_text(f"{known.hex()},near\n")
+    for args in (("bank", "create", "leaks", "--watch"),
+                 ("bank", "import", "leaks", str(tmp_path / "list.csv"))):  # fmt: skip
+        assert bank_cli(capsys, data, *args)[0] == 0
+    code, out, err = bank_cli(capsys, data, "index", str(inbox), "--json")
+    assert code == 0, err
+    assert [(m["label"], m["distance"]) for m in json.loads(out)["matches"]] == [("near", k)]
