@@ -75,7 +75,9 @@ NEEDS = {
 # the quick runs of a minute or so (and the longest of the others) are load tests
 # (pytest -m load): CI keeps its time
 LONG = {
+    "conditions",
     "duplicates",
+    "index_throughput",
     "index_search",
     "quality",
     "server",

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from image_finder.ui import app as app_module
@@ -25,6 +26,7 @@ def test_unexpected_errors_are_logged_and_shown_and_the_app_goes_on(qtbot, monke
     assert "ValueError: something odd" in log and "Traceback" in log
 
 
+@pytest.mark.load  # a second process starting the window and its model: CI keeps its time
 def test_screenshot_option_saves_the_settled_window(tmp_path, photos):
     """The real entry point, as a user or a script runs it."""
     from image_finder.core.config.settings import Settings

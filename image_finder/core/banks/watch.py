@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from image_finder.core.banks.matching import Signals, measure, ready_matcher
+from image_finder.core.banks.matching import Match, Signals, measure, ready_matcher
 from image_finder.core.banks.store import FILE, BankStore
 from image_finder.core.common.errors import ImageLoadError
 from image_finder.core.common.records import Part
@@ -61,12 +61,8 @@ def check_new(
                                   None if vectors is None else vectors[n])  # fmt: skip
                 part = Part.from_key(part_key)
                 recheck = functools.partial(_full_size, path, part)
-                for match in matcher.match(path, part, signals, recheck):
-                    rows.append({"image_id": image_id, "path": path, "part": part_key,
-                                 "bank": match.bank, "label": match.label,
-                                 "signal": match.signal, "value": match.value,
-                                 "threshold": match.threshold, "entry": match.entry,
-                                 "found_at": now})  # fmt: skip
+                rows += [_row(image_id, match, now)
+                         for match in matcher.match(path, part, signals, recheck)]  # fmt: skip
                 last = max(last, indexed_at)
             with library.writing():
                 added = library.side_data.record_matches(rows)
@@ -74,6 +70,14 @@ def check_new(
             if added:
                 recorded += library.side_data.bank_matches(added, limit=len(added))
         return recorded
+
+
+def _row(image_id: int | None, match: Match, now: float) -> dict[str, Any]:
+    """A match as ``record_matches`` writes it."""
+    return {"image_id": image_id, "path": match.path,
+            "part": match.part.key if match.part else None, "bank": match.bank,
+            "label": match.label, "signal": match.signal, "value": match.value,
+            "threshold": match.threshold, "entry": match.entry, "found_at": now}  # fmt: skip
 
 
 def _full_size(path: str, part: Part | None) -> Pdq | None:
@@ -99,15 +103,12 @@ def check_rows(
         watched = [b.name for b in banks.banks() if b.watch]
     if not watched:
         return []
-    matcher = ready_matcher(library.folder, watched, model)
+    matcher = ready_matcher(library.folder, watched, model, SLACK)
     now, found = time.time(), []
     for path, part, blob, vector in rows:
         signals = Signals(Pdq.from_blob(blob) if blob else None, vector)
-        for match in matcher.match(path, part, signals):
-            found.append({"image_id": None, "path": path, "part": part.key if part else None,
-                          "bank": match.bank, "label": match.label, "signal": match.signal,
-                          "value": match.value, "threshold": match.threshold,
-                          "entry": match.entry, "found_at": now})  # fmt: skip
+        recheck = functools.partial(_full_size, path, part)  # a file here, or None
+        found += [_row(None, m, now) for m in matcher.match(path, part, signals, recheck)]
     if not found:
         return []
     with library.writing():
