@@ -111,6 +111,20 @@ def wait_for(driver, condition, timeout: float = 30):
     return WebDriverWait(driver, timeout).until(condition)
 
 
+def at_phone_width(url: str, token: str, page: str, item: str, count: int, shot: Path) -> None:
+    """The page ``page`` (reached from its link in the header) at 390 px: its ``count``
+    ``item`` elements shown, nothing wider than the screen; a screenshot to ``shot``."""
+    from selenium.webdriver.common.by import By
+
+    with browser(390, 844, phone=True) as driver:
+        driver.get(f"{url}/?token={token}")
+        wait_for(driver, lambda d: d.find_element(By.ID, f"nav-{page}").is_displayed())
+        driver.get(f"{url}/{page}")
+        wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, item)) == count)
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
+        driver.save_screenshot(str(shot))
+
+
 def results(driver):
     from selenium.webdriver.common.by import By
 
@@ -424,13 +438,7 @@ def test_the_duplicates_page_moves_copies_to_the_trash_and_undoes_it(duplicates_
         ended = driver.find_element(By.ID, "message").text
         assert "Put back 3 files" in ended and "Indexing done" in ended
         assert driver.get_log("browser") == []
-    with browser(390, 844, phone=True) as driver:
-        driver.get(f"{url}/?token={token}")
-        wait_for(driver, lambda d: d.find_element(By.ID, "nav-duplicates").is_displayed())
-        driver.get(f"{url}/duplicates")
-        wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".dup-group")) == 2)
-        assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
-        driver.save_screenshot(str(shots / "phone-duplicates.png"))
+    at_phone_width(url, token, "duplicates", ".dup-group", 2, shots / "phone-duplicates.png")
 
 
 @pytest.fixture
@@ -667,10 +675,5 @@ def test_a_reviewer_confirms_a_match_and_sees_new_ones_arrive(library_dir, lite0
             assert driver.get_log("browser") == []
         port = free_port()
         with serving(create_app(ServerConfig(port=port), library=library, extractor=lite0),
-                     port) as url, browser(390, 844, phone=True) as driver:  # fmt: skip
-            driver.get(f"{url}/?token={secret}")
-            wait_for(driver, lambda d: d.find_element(By.ID, "nav-matches").is_displayed())
-            driver.get(f"{url}/matches")
-            wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".match-item")) == 2)
-            assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
-            driver.save_screenshot(str(shots / "phone-matches.png"))
+                     port) as url:  # fmt: skip
+            at_phone_width(url, secret, "matches", ".match-item", 2, shots / "phone-matches.png")
